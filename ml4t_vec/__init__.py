@@ -1,0 +1,27 @@
+"""ml4t_vec: a vectorized dataframe backtester for ML-driven trading research.
+
+Long Polars frames and signal expressions in; trades, fills and equity frames out; numba
+kernels in between. Start with ``ml4t_vec.backtest``.
+"""
+
+from ml4t_vec.api import BacktestResult, backtest
+from ml4t_vec.config import BacktestConfig, CostConfig, ExecutionConfig, PortfolioConfig, SizingConfig
+from ml4t_vec.data import synthetic_prices
+from ml4t_vec.errors import ConfigError, DataError, LookAheadWarning
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BacktestConfig",
+    "BacktestResult",
+    "ConfigError",
+    "CostConfig",
+    "DataError",
+    "ExecutionConfig",
+    "LookAheadWarning",
+    "PortfolioConfig",
+    "SizingConfig",
+    "__version__",
+    "backtest",
+    "synthetic_prices",
+]

@@ -1,0 +1,145 @@
+"""Records -> Polars frames: gather timestamps and symbols by index, decode codes, cast to schema."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from ml4t_vec import schema as S
+from ml4t_vec._kernels.codes import DIRECTION, EFFECT, EXIT_REASON, REJECT_REASON, SIDE, STATUS
+from ml4t_vec._kernels.series import drawdown_nb, portfolio_series_nb
+
+
+def _decode(codes: np.ndarray, table: dict[str, int], dtype: pl.Enum) -> pl.Series:
+    """int codes -> Enum series through the one code table (a lookup, no per-row Python)."""
+    lo = min(table.values())
+    cats = list(dtype.categories)
+    lut = np.zeros(max(table.values()) - lo + 1, dtype=np.uint32)
+    for name, code in table.items():
+        lut[code - lo] = cats.index(name)
+    return pl.Series(cats, dtype=dtype).gather(lut[codes.astype(np.int64) - lo])
+
+
+class FrameBuilder:
+    """Knows how to turn indices into timestamps and symbols for one prepared backtest."""
+
+    def __init__(self, timestamps: pl.Series, symbols: pl.Series, col_asset: np.ndarray):
+        self.timestamps = timestamps
+        self.time_dtype = timestamps.dtype
+        self.symbols = symbols.cast(pl.String)
+        self.col_asset = col_asset
+
+    def _time(self, bars: np.ndarray) -> pl.Series:
+        return self.timestamps.gather(bars)
+
+    def _symbol(self, cols: np.ndarray) -> pl.Series:
+        return self.symbols.gather(self.col_asset[cols])
+
+    def _finish(self, cols: dict, spec: dict) -> pl.DataFrame:
+        return pl.DataFrame(cols).select(list(spec)).cast(dict(S.polars_schema(spec, self.time_dtype)))
+
+    def trades(self, rec: np.ndarray) -> pl.DataFrame:
+        if rec.shape[0] == 0:
+            return S.empty(S.TRADES, self.time_dtype)
+        q = rec["quantity"]
+        ep = rec["entry_price"]
+        gross = (rec["exit_price"] - ep) * q
+        fees = rec["entry_fees"] + rec["exit_fees"]
+        pnl = gross - fees
+        return self._finish(
+            {
+                "symbol": self._symbol(rec["col"]),
+                "entry_time": self._time(rec["entry_bar"]),
+                "exit_time": self._time(rec["exit_bar"]),
+                "entry_price": ep,
+                "exit_price": rec["exit_price"],
+                "quantity": q,
+                "direction": _decode(np.sign(q), DIRECTION, S.Direction),
+                "pnl": pnl,
+                "pnl_percent": pnl / (np.abs(q) * ep),
+                "gross_pnl": gross,
+                "fees": fees,
+                "entry_slippage": rec["entry_slippage"],
+                "exit_slippage": rec["exit_slippage"],
+                "bars_held": rec["bars_held"],
+                "mfe": rec["mfe"],
+                "mae": rec["mae"],
+                "exit_reason": _decode(rec["exit_reason"], EXIT_REASON, S.ExitReason),
+                "status": _decode(rec["status"], STATUS, S.Status),
+            },
+            S.TRADES,
+        )
+
+    def fills(self, rec: np.ndarray) -> pl.DataFrame:
+        if rec.shape[0] == 0:
+            return S.empty(S.FILLS, self.time_dtype)
+        return self._finish(
+            {
+                "timestamp": self._time(rec["bar"]),
+                "symbol": self._symbol(rec["col"]),
+                "side": _decode(rec["side"], SIDE, S.Side),
+                "effect": _decode(rec["effect"], EFFECT, S.Effect),
+                "quantity": rec["quantity"],
+                "price": rec["price"],
+                "fees": rec["fees"],
+                "slippage": rec["slippage"],
+                "reason": _decode(rec["reason"], EXIT_REASON, S.ExitReason),
+            },
+            S.FILLS,
+        )
+
+    def rejected(self, rec: np.ndarray) -> pl.DataFrame:
+        if rec.shape[0] == 0:
+            return S.empty(S.REJECTED, self.time_dtype)
+        df = self._finish(
+            {
+                "timestamp": self._time(rec["bar"]),
+                "symbol": self._symbol(rec["col"]),
+                "side": _decode(rec["side"], SIDE, S.Side),
+                "effect": _decode(rec["effect"], EFFECT, S.Effect),
+                "reason": _decode(rec["reason"], REJECT_REASON, S.RejectReason),
+                "requested_quantity": rec["requested_quantity"],
+                "filled_quantity": rec["filled_quantity"],
+                "price": rec["price"],
+            },
+            S.REJECTED,
+        )
+        return df.with_columns(pl.col("requested_quantity", "price").fill_nan(None)).sort(
+            "timestamp", "symbol", maintain_order=True
+        )
+
+    def equity(self, cash: np.ndarray, value: np.ndarray, init_total: float) -> pl.DataFrame:
+        eq, tot_cash, gross, net = portfolio_series_nb(cash, value)
+        prev = np.empty_like(eq)
+        if eq.shape[0]:
+            prev[0] = init_total
+            prev[1:] = eq[:-1]
+        ret = np.divide(eq, prev, out=np.zeros_like(eq), where=prev != 0) - np.where(prev != 0, 1.0, 0.0)
+        return self._finish(
+            {
+                "timestamp": self.timestamps,
+                "equity": eq,
+                "cash": tot_cash,
+                "gross_exposure": gross,
+                "net_exposure": net,
+                "return": ret,
+                "drawdown": drawdown_nb(eq, init_total),
+            },
+            S.EQUITY,
+        )
+
+    def asset_equity(self, cash: np.ndarray | None, value: np.ndarray) -> pl.DataFrame:
+        """Long frame (timestamp, symbol) of per-column values; ``cash`` per column or None."""
+        n_cols, n_bars = value.shape
+        cols = {
+            "timestamp": pl.concat([self.timestamps] * n_cols) if n_cols else self.timestamps.clear(),
+            "symbol": self.symbols.gather(np.repeat(self.col_asset, n_bars)),
+            "position_value": value.ravel(),
+        }
+        if cash is not None:
+            cols["cash"] = cash.ravel()
+            cols["equity"] = cash.ravel() + value.ravel()
+        else:
+            cols["cash"] = pl.repeat(None, n_cols * n_bars, dtype=pl.Float64, eager=True)
+            cols["equity"] = cols["cash"]
+        return self._finish(cols, S.ASSET_EQUITY)

@@ -1,0 +1,1 @@
+"""numba kernels: numpy arrays in, numpy records out. No Polars here (tests/contracts checks)."""

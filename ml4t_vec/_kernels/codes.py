@@ -1,0 +1,136 @@
+"""Integer codes and record dtypes shared by the kernels and the frames layer.
+
+Kernels see only these module-level ints; the public API speaks strings. Each code table maps
+a public string to one int and back (``tests/contracts`` checks the tables are one-to-one).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# --- signal bits (one uint8 per (column, bar)) -------------------------------------------------
+SIG_ENTRY = np.uint8(1)  # long entry
+SIG_EXIT = np.uint8(2)  # long exit
+SIG_SHORT_ENTRY = np.uint8(4)
+SIG_SHORT_EXIT = np.uint8(8)
+SIG_VALID = np.uint8(128)  # the asset has a row (a bar) at this timestamp
+
+# --- fill timing -------------------------------------------------------------------------------
+TIMING_NEXT_OPEN = 0
+TIMING_NEXT_CLOSE = 1
+TIMING_SAME_CLOSE = 2
+TIMING = {"next_open": TIMING_NEXT_OPEN, "next_close": TIMING_NEXT_CLOSE, "same_close": TIMING_SAME_CLOSE}
+
+# --- size types --------------------------------------------------------------------------------
+SIZE_SHARES = 0
+SIZE_VALUE = 1
+SIZE_PERCENT = 2
+SIZE_TYPE = {"shares": SIZE_SHARES, "value": SIZE_VALUE, "percent": SIZE_PERCENT}
+
+# --- pending actions (kernel-internal) ---------------------------------------------------------
+ACT_NONE = 0
+ACT_OPEN_LONG = 1
+ACT_OPEN_SHORT = 2
+ACT_CLOSE = 3
+ACT_REVERSE_TO_LONG = 4
+ACT_REVERSE_TO_SHORT = 5
+
+# --- sides and position direction --------------------------------------------------------------
+SIDE_BUY = 1
+SIDE_SELL = -1
+SIDE = {"buy": SIDE_BUY, "sell": SIDE_SELL}
+DIRECTION = {"long": 1, "short": -1}
+
+# --- what a fill does to the position ----------------------------------------------------------
+EFFECT_ENTRY = 0
+EFFECT_EXIT = 1
+EFFECT = {"entry": EFFECT_ENTRY, "exit": EFFECT_EXIT}
+
+# --- reasons: why a fill happened / why a position was closed ---------------------------------
+REASON_SIGNAL = 0
+REASON_END_OF_DATA = 1
+EXIT_REASON = {"signal": REASON_SIGNAL, "end_of_data": REASON_END_OF_DATA}
+
+# --- trade status ------------------------------------------------------------------------------
+STATUS_CLOSED = 0
+STATUS_OPEN = 1
+STATUS = {"closed": STATUS_CLOSED, "open": STATUS_OPEN}
+
+# --- why an order was rejected or reduced ------------------------------------------------------
+REJ_INSUFFICIENT_CASH = 0  # nothing fits in the available cash: order dropped
+REJ_REDUCED_CASH = 1  # filled, but with fewer shares than requested (cash limit)
+REJ_ZERO_QUANTITY = 2  # the requested size rounds to zero shares
+REJ_NO_NEXT_BAR = 3  # the signal came on the asset's last bar: there is no bar to fill on
+REJECT_REASON = {
+    "insufficient_cash": REJ_INSUFFICIENT_CASH,
+    "reduced_cash": REJ_REDUCED_CASH,
+    "zero_quantity": REJ_ZERO_QUANTITY,
+    "no_next_bar": REJ_NO_NEXT_BAR,
+}
+
+# --- record dtypes -----------------------------------------------------------------------------
+FILL_DT = np.dtype(
+    [
+        ("col", np.int64),
+        ("bar", np.int64),
+        ("side", np.int8),
+        ("effect", np.int8),
+        ("reason", np.int8),
+        ("quantity", np.float64),  # > 0
+        ("price", np.float64),  # executed price, slippage included
+        ("fees", np.float64),
+        ("slippage", np.float64),  # cost of slippage in cash: quantity * |price - reference|
+    ],
+    align=True,
+)
+
+TRADE_DT = np.dtype(
+    [
+        ("col", np.int64),
+        ("entry_bar", np.int64),
+        ("exit_bar", np.int64),
+        ("bars_held", np.int64),
+        ("quantity", np.float64),  # signed: > 0 long, < 0 short
+        ("entry_price", np.float64),
+        ("exit_price", np.float64),
+        ("entry_fees", np.float64),
+        ("exit_fees", np.float64),
+        ("entry_slippage", np.float64),
+        ("exit_slippage", np.float64),
+        ("mfe", np.float64),
+        ("mae", np.float64),
+        ("exit_reason", np.int8),
+        ("status", np.int8),
+    ],
+    align=True,
+)
+
+REJECT_DT = np.dtype(
+    [
+        ("col", np.int64),
+        ("bar", np.int64),
+        ("side", np.int8),
+        ("effect", np.int8),
+        ("reason", np.int8),
+        ("requested_quantity", np.float64),
+        ("filled_quantity", np.float64),
+        ("price", np.float64),  # reference price of the bar the order was for (NaN if none)
+    ],
+    align=True,
+)
+
+CODE_TABLES = {
+    "timing": TIMING,
+    "size_type": SIZE_TYPE,
+    "side": SIDE,
+    "direction": DIRECTION,
+    "effect": EFFECT,
+    "exit_reason": EXIT_REASON,
+    "status": STATUS,
+    "reject_reason": REJECT_REASON,
+}
+
+
+def decode(table: dict[str, int]) -> dict[int, str]:
+    """Invert a code table (int -> public string)."""
+    return {v: k for k, v in table.items()}

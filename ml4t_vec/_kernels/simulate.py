@@ -1,0 +1,534 @@
+"""Simulation drivers: one kernel family for independent columns and shared-cash groups.
+
+A *column* is one (asset, parameter set) pair; columns are split into *groups* that share
+cash. ``cash_sharing=False`` is one group per column (run in parallel with ``prange``);
+``cash_sharing=True`` is one group holding every column (a serial bar loop with an inner
+loop over columns). Each group is simulated by ``_run_group_nb``.
+
+Per bar, in this order (the fill rules documented in README "Fill rules"):
+
+1. open phase   - orders pending from an earlier bar fill at this bar's fill price
+                  (``fill="next_open"``): exits of the whole group first, then entries;
+2. intrabar     - held positions see the bar's high/low (MFE/MAE);
+3. close phase  - pending orders fill here for ``fill="next_close"``;
+4. signals      - each column with a bar decides an action from its signal bits and its
+                  position after this bar's fills; for ``fill="same_close"`` it fills at once
+                  (another close phase), else it waits for the column's next bar;
+5. valuation    - positions are marked at the close (the last close carries over missing bars).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit, prange
+
+from ml4t_vec._kernels.codes import (
+    ACT_CLOSE,
+    ACT_NONE,
+    EFFECT_ENTRY,
+    EFFECT_EXIT,
+    FILL_DT,
+    REASON_END_OF_DATA,
+    REASON_SIGNAL,
+    REJ_INSUFFICIENT_CASH,
+    REJ_NO_NEXT_BAR,
+    REJ_REDUCED_CASH,
+    REJ_ZERO_QUANTITY,
+    REJECT_DT,
+    SIG_ENTRY,
+    SIG_SHORT_ENTRY,
+    SIG_VALID,
+    STATUS_CLOSED,
+    STATUS_OPEN,
+    TIMING_NEXT_CLOSE,
+    TIMING_NEXT_OPEN,
+    TIMING_SAME_CLOSE,
+    TRADE_DT,
+)
+from ml4t_vec._kernels.orders import (
+    ENTRY_NO_CASH,
+    ENTRY_REDUCED,
+    OrderParams,
+    decide_nb,
+    entry_direction_nb,
+    entry_fill_nb,
+    exit_fill_nb,
+    is_exit_action_nb,
+)
+
+
+# Per-column state: float fields in ``fs[c, F_*]``, int fields in ``is_[c, I_*]``.
+F_ENTRY_PRICE, F_ENTRY_FEES, F_ENTRY_SLIP, F_HI, F_LO, F_LAST_CLOSE = range(6)
+N_F = 6
+I_ENTRY_BAR, I_ENTRY_CNT, I_NVALID, I_LAST_BAR, I_PENDING_BAR = range(5)
+N_I = 5
+
+
+class ColState(NamedTuple):
+    """Mutable per-column state, length n_cols on axis 0 (a group uses its own rows).
+
+    ``fs``: entry price/fees/slippage, highest and lowest price since entry (MFE/MAE), last
+    close. ``is_``: entry bar, the column's bar count at entry (``bars_held`` counts the asset's
+    own bars), bars seen, latest bar, bar of the pending order's signal.
+    """
+
+    pos: np.ndarray  # float64 signed shares
+    fs: np.ndarray  # float64 (n_cols, N_F)
+    is_: np.ndarray  # int64 (n_cols, N_I)
+    pending: np.ndarray  # int64 ACT_* waiting for the column's next bar
+    n_fill: np.ndarray  # int64 records written so far
+    n_trade: np.ndarray
+    n_rej: np.ndarray
+
+
+class Records(NamedTuple):
+    fills: np.ndarray  # FILL_DT, column c writes from fill_off[c]
+    trades: np.ndarray  # TRADE_DT
+    rejected: np.ndarray  # REJECT_DT
+    fill_off: np.ndarray  # int64 (n_cols + 1)
+    trade_off: np.ndarray
+    rej_off: np.ndarray
+
+
+# The helpers below take plain arrays, never the NamedTuples: reading an array out of a tuple
+# inside the bar loop costs an atomic incref/decref pair per access, which made the kernel 5x
+# slower (measured with benchmarks/bench_core.py). ``simulate_nb`` unpacks the tuples once per
+# group; ``inline="always"`` lets LLVM see through the calls.
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _write_fill_nb(fills, fill_off, n_fill, c, t, side, effect, reason, q, px, fee, slip):
+    k = fill_off[c] + n_fill[c]
+    n_fill[c] += 1
+    r = fills[k]
+    r["col"] = c
+    r["bar"] = t
+    r["side"] = side
+    r["effect"] = effect
+    r["reason"] = reason
+    r["quantity"] = q
+    r["price"] = px
+    r["fees"] = fee
+    r["slippage"] = slip
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _write_reject_nb(rejected, rej_off, n_rej, c, t, side, effect, reason, req, filled, px):
+    k = rej_off[c] + n_rej[c]
+    n_rej[c] += 1
+    r = rejected[k]
+    r["col"] = c
+    r["bar"] = t
+    r["side"] = side
+    r["effect"] = effect
+    r["reason"] = reason
+    r["requested_quantity"] = req
+    r["filled_quantity"] = filled
+    r["price"] = px
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _write_trade_nb(trades, trade_off, n_trade, c, q, ep, entry_fee, entry_slip, hi, lo, entry_bar,
+                    bars_held, exit_bar, exit_px, exit_fee, exit_slip, reason, status):
+    """Write column c's round trip: q signed shares entered at ep, price range [lo, hi] seen."""
+    k = trade_off[c] + n_trade[c]
+    n_trade[c] += 1
+    hi = max(hi, exit_px)
+    lo = min(lo, exit_px)
+    r = trades[k]
+    r["col"] = c
+    r["entry_bar"] = entry_bar
+    r["exit_bar"] = exit_bar
+    r["bars_held"] = bars_held
+    r["quantity"] = q
+    r["entry_price"] = ep
+    r["exit_price"] = exit_px
+    r["entry_fees"] = entry_fee
+    r["exit_fees"] = exit_fee
+    r["entry_slippage"] = entry_slip
+    r["exit_slippage"] = exit_slip
+    if q > 0.0:
+        r["mfe"] = hi / ep - 1.0
+        r["mae"] = lo / ep - 1.0
+    else:
+        r["mfe"] = 1.0 - lo / ep
+        r["mae"] = 1.0 - hi / ep
+    r["exit_reason"] = reason
+    r["status"] = status
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _phase_nb(t, c0, c1, price, col_asset, sig, size, size_type, fees_a, fixed_a, slip_a, frac_a, cash,
+              pos, fs, is_, pending, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected,
+              rej_off, n_rej):
+    """Fill the orders of columns c0..c1 pending for bar t at ``price``: exits, then entries.
+
+    Entries are filled in column order (assets sorted by symbol) against the cash left after
+    the exits; each is cut to what the available cash allows (README "Cash limit").
+    Returns the group's new cash.
+    """
+    has_entry = False
+    for c in range(c0, c1):
+        act = pending[c]
+        if act == ACT_NONE or (sig[c, t] & SIG_VALID) == 0:
+            continue
+        if is_exit_action_nb(act):
+            q = pos[c]
+            if q != 0.0:
+                side, px, fee, slip, dcash = exit_fill_nb(q, price[col_asset[c], t], slip_a[c], fees_a[c],
+                                                          fixed_a[c])
+                cash += dcash
+                _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_EXIT, REASON_SIGNAL, abs(q),
+                               px, fee, slip)
+                _write_trade_nb(trades, trade_off, n_trade, c, q, fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES],
+                                fs[c, F_ENTRY_SLIP], fs[c, F_HI], fs[c, F_LO], is_[c, I_ENTRY_BAR],
+                                is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], t, px, fee, slip, REASON_SIGNAL,
+                                STATUS_CLOSED)
+                pos[c] = 0.0
+            if act == ACT_CLOSE:
+                pending[c] = ACT_NONE
+                continue
+        has_entry = True
+    if not has_entry:
+        return cash
+
+    # Sizing equity and buying power after the exits, marked at this phase's prices.
+    # No leverage: an entry may not push gross exposure above equity.
+    equity = cash
+    gross = 0.0
+    for c in range(c0, c1):
+        q = pos[c]
+        if q != 0.0:
+            m = price[col_asset[c], t] if (sig[c, t] & SIG_VALID) != 0 else fs[c, F_LAST_CLOSE]
+            equity += q * m
+            gross += abs(q) * m
+    avail = equity - gross
+
+    for c in range(c0, c1):
+        act = pending[c]
+        if act == ACT_NONE or (sig[c, t] & SIG_VALID) == 0:
+            continue
+        pending[c] = ACT_NONE
+        d = entry_direction_nb(act)
+        ref = price[col_asset[c], t]
+        status, side, px, q, req, fee, slip, dcash = entry_fill_nb(
+            d, ref, size[c], size_type[c], fees_a[c], fixed_a[c], slip_a[c], frac_a[c], equity, avail
+        )
+        if status >= ENTRY_NO_CASH:
+            reason = REJ_INSUFFICIENT_CASH if status == ENTRY_NO_CASH else REJ_ZERO_QUANTITY
+            _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, reason, req, 0.0, ref)
+            continue
+        if status == ENTRY_REDUCED:
+            _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, REJ_REDUCED_CASH, req, q,
+                             ref)
+        cash += dcash
+        avail -= q * px + fee
+        pos[c] = d * q
+        fs[c, F_ENTRY_PRICE] = px
+        fs[c, F_ENTRY_FEES] = fee
+        fs[c, F_ENTRY_SLIP] = slip
+        fs[c, F_HI] = px
+        fs[c, F_LO] = px
+        is_[c, I_ENTRY_BAR] = t
+        is_[c, I_ENTRY_CNT] = is_[c, I_NVALID]
+        _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_ENTRY, REASON_SIGNAL, q, px, fee, slip)
+    return cash
+
+
+@njit(cache=True, nogil=True)
+def _run_group_nb(g, c0, c1, col_asset, fill_price, close, high, low, sig, timing, cash, size, size_type,
+                  fees_a, fixed_a, slip_a, frac_a, pos, fs, is_, pending, fills, fill_off, n_fill, trades,
+                  trade_off, n_trade, rejected, rej_off, n_rej, cash_out, value_out):
+    n_bars = sig.shape[1]
+    n_pending = 0
+    for c in range(c0, c1):
+        pending[c] = ACT_NONE
+        is_[c, I_LAST_BAR] = -1
+    for t in range(n_bars):
+        for c in range(c0, c1):
+            if (sig[c, t] & SIG_VALID) != 0:
+                is_[c, I_NVALID] += 1
+                is_[c, I_LAST_BAR] = t
+        if timing == TIMING_NEXT_OPEN and n_pending > 0:
+            cash = _phase_nb(t, c0, c1, fill_price, col_asset, sig, size, size_type, fees_a, fixed_a, slip_a,
+                             frac_a, cash, pos, fs, is_, pending, fills, fill_off, n_fill, trades,
+                             trade_off, n_trade, rejected, rej_off, n_rej)
+            n_pending = _count_pending_nb(pending, c0, c1)
+        for c in range(c0, c1):  # intrabar excursions of held positions
+            if pos[c] != 0.0 and (sig[c, t] & SIG_VALID) != 0:
+                a = col_asset[c]
+                if high[a, t] > fs[c, F_HI]:
+                    fs[c, F_HI] = high[a, t]
+                if low[a, t] < fs[c, F_LO]:
+                    fs[c, F_LO] = low[a, t]
+        if timing == TIMING_NEXT_CLOSE and n_pending > 0:
+            cash = _phase_nb(t, c0, c1, fill_price, col_asset, sig, size, size_type, fees_a, fixed_a, slip_a,
+                             frac_a, cash, pos, fs, is_, pending, fills, fill_off, n_fill, trades,
+                             trade_off, n_trade, rejected, rej_off, n_rej)
+            n_pending = _count_pending_nb(pending, c0, c1)
+        for c in range(c0, c1):
+            bits = sig[c, t]
+            if (bits & SIG_VALID) != 0 and (bits & 15) != 0:
+                act = decide_nb(bits, pos[c])
+                if act != ACT_NONE:
+                    if pending[c] == ACT_NONE:
+                        n_pending += 1
+                    pending[c] = act
+                    is_[c, I_PENDING_BAR] = t
+        if timing == TIMING_SAME_CLOSE and n_pending > 0:
+            cash = _phase_nb(t, c0, c1, fill_price, col_asset, sig, size, size_type, fees_a, fixed_a, slip_a,
+                             frac_a, cash, pos, fs, is_, pending, fills, fill_off, n_fill, trades,
+                             trade_off, n_trade, rejected, rej_off, n_rej)
+            n_pending = _count_pending_nb(pending, c0, c1)
+        for c in range(c0, c1):
+            if (sig[c, t] & SIG_VALID) != 0:
+                fs[c, F_LAST_CLOSE] = close[col_asset[c], t]
+            value_out[c, t] = pos[c] * fs[c, F_LAST_CLOSE]
+        cash_out[g, t] = cash
+
+    for c in range(c0, c1):
+        act = pending[c]
+        q = pos[c]
+        if act != ACT_NONE:  # the signal came on the column's last bar: nothing to fill it on
+            pb = is_[c, I_PENDING_BAR]
+            if is_exit_action_nb(act) and q != 0.0:
+                side = -1 if q > 0.0 else 1
+                _write_reject_nb(rejected, rej_off, n_rej, c, pb, side, EFFECT_EXIT, REJ_NO_NEXT_BAR, abs(q),
+                                 0.0, np.nan)
+            if act != ACT_CLOSE:
+                side = 1 if entry_direction_nb(act) > 0.0 else -1
+                _write_reject_nb(rejected, rej_off, n_rej, c, pb, side, EFFECT_ENTRY, REJ_NO_NEXT_BAR,
+                                 np.nan, 0.0, np.nan)
+            pending[c] = ACT_NONE
+        if q != 0.0:  # still open: reported at the last close, no exit costs
+            _write_trade_nb(trades, trade_off, n_trade, c, q, fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES],
+                            fs[c, F_ENTRY_SLIP], fs[c, F_HI], fs[c, F_LO], is_[c, I_ENTRY_BAR],
+                            is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], is_[c, I_LAST_BAR], fs[c, F_LAST_CLOSE],
+                            0.0, 0.0, REASON_END_OF_DATA, STATUS_OPEN)
+    return cash
+
+
+@njit(cache=True, nogil=True)
+def _run_column_nb(g, c, col_asset, fill_price, close, high, low, sig, timing, cash, size, size_type, fees,
+                   fixed, slip_f, frac, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected,
+                   rej_off, n_rej, cash_out, value_out):
+    """``_run_group_nb`` for a group of one column, with the state in locals (registers).
+
+    Same rules, same order of steps; the group path with one column gives identical records
+    (tests/kernels/test_paths.py). A one-column account is flat after an exit, so its sizing
+    equity and buying power are both its cash.
+    """
+    a = col_asset[c]
+    n_bars = sig.shape[1]
+    pos = 0.0
+    ep = 0.0
+    efee = 0.0
+    eslip = 0.0
+    hi = 0.0
+    lo = 0.0
+    last_close = 0.0
+    entry_bar = 0
+    entry_cnt = 0
+    nvalid = 0
+    last_bar = -1
+    pending = ACT_NONE
+    pending_bar = 0
+    for t in range(n_bars):
+        bits = sig[c, t]
+        if (bits & SIG_VALID) != 0:
+            nvalid += 1
+            last_bar = t
+            for phase in range(3):
+                # phase 0: open fills, 1: close fills (next_close), 2: same-bar close fills
+                if phase == 1:
+                    if pos != 0.0:  # intrabar excursions of a held position
+                        if high[a, t] > hi:
+                            hi = high[a, t]
+                        if low[a, t] < lo:
+                            lo = low[a, t]
+                elif phase == 2 and (bits & 15) != 0:
+                    act = decide_nb(bits, pos)
+                    if act != ACT_NONE:
+                        pending = act
+                        pending_bar = t
+                if pending == ACT_NONE or timing != phase:
+                    continue
+                act = pending
+                pending = ACT_NONE
+                ref = fill_price[a, t]
+                if is_exit_action_nb(act) and pos != 0.0:
+                    side, px, fee, slip, dcash = exit_fill_nb(pos, ref, slip_f, fees, fixed)
+                    cash += dcash
+                    _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_EXIT, REASON_SIGNAL, abs(pos),
+                                   px, fee, slip)
+                    _write_trade_nb(trades, trade_off, n_trade, c, pos, ep, efee, eslip, hi, lo, entry_bar,
+                                    nvalid - entry_cnt, t, px, fee, slip, REASON_SIGNAL, STATUS_CLOSED)
+                    pos = 0.0
+                if act == ACT_CLOSE:
+                    continue
+                d = entry_direction_nb(act)
+                status, side, px, q, req, fee, slip, dcash = entry_fill_nb(
+                    d, ref, size, size_type, fees, fixed, slip_f, frac, cash, cash
+                )
+                if status >= ENTRY_NO_CASH:
+                    reason = REJ_INSUFFICIENT_CASH if status == ENTRY_NO_CASH else REJ_ZERO_QUANTITY
+                    _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, reason, req, 0.0, ref)
+                    continue
+                if status == ENTRY_REDUCED:
+                    _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, REJ_REDUCED_CASH, req,
+                                     q, ref)
+                cash += dcash
+                pos = d * q
+                ep = px
+                efee = fee
+                eslip = slip
+                hi = px
+                lo = px
+                entry_bar = t
+                entry_cnt = nvalid
+                _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_ENTRY, REASON_SIGNAL, q, px, fee,
+                               slip)
+            last_close = close[a, t]
+        value_out[c, t] = pos * last_close
+        cash_out[g, t] = cash
+
+    if pending != ACT_NONE:  # the signal came on the column's last bar: nothing to fill it on
+        if is_exit_action_nb(pending) and pos != 0.0:
+            side = -1 if pos > 0.0 else 1
+            _write_reject_nb(rejected, rej_off, n_rej, c, pending_bar, side, EFFECT_EXIT, REJ_NO_NEXT_BAR,
+                             abs(pos), 0.0, np.nan)
+        if pending != ACT_CLOSE:
+            side = 1 if entry_direction_nb(pending) > 0.0 else -1
+            _write_reject_nb(rejected, rej_off, n_rej, c, pending_bar, side, EFFECT_ENTRY, REJ_NO_NEXT_BAR,
+                             np.nan, 0.0, np.nan)
+    if pos != 0.0:  # still open: reported at the last close, no exit costs
+        _write_trade_nb(trades, trade_off, n_trade, c, pos, ep, efee, eslip, hi, lo, entry_bar,
+                        nvalid - entry_cnt, last_bar, last_close, 0.0, 0.0, REASON_END_OF_DATA, STATUS_OPEN)
+    return cash
+
+
+@njit(cache=True, nogil=True)
+def _count_pending_nb(pending, c0, c1):
+    n = 0
+    for c in range(c0, c1):
+        if pending[c] != ACT_NONE:
+            n += 1
+    return n
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def simulate_nb(group_offsets, col_asset, fill_price, close, high, low, sig, timing, init_cash, p, st,
+                rec, cash_out, value_out):
+    """Run every group; groups are independent, so they run in parallel over threads.
+
+    Shapes: prices (n_assets, n_bars) float64 C-order; sig (n_cols, n_bars) uint8;
+    col_asset (n_cols,) int64; group_offsets (n_groups + 1,) int64; init_cash (n_groups,);
+    cash_out (n_groups, n_bars); value_out (n_cols, n_bars). Records are written into each
+    column's own slice of ``rec`` so threads never share a slot.
+    """
+    n_groups = group_offsets.shape[0] - 1
+    for g in prange(n_groups):
+        c0 = group_offsets[g]
+        if group_offsets[g + 1] - c0 == 1:
+            _run_column_nb(g, c0, col_asset, fill_price, close, high, low, sig, timing, init_cash[g],
+                           p.size[c0], p.size_type[c0], p.fees[c0], p.fixed_fees[c0], p.slippage[c0],
+                           p.fractional[c0], rec.fills, rec.fill_off, st.n_fill, rec.trades, rec.trade_off,
+                           st.n_trade, rec.rejected, rec.rej_off, st.n_rej, cash_out, value_out)
+            continue
+        _run_group_nb(g, group_offsets[g], group_offsets[g + 1], col_asset, fill_price, close, high, low,
+                      sig, timing, init_cash[g], p.size, p.size_type, p.fees, p.fixed_fees, p.slippage,
+                      p.fractional, st.pos, st.fs, st.is_, st.pending, rec.fills, rec.fill_off, st.n_fill,
+                      rec.trades, rec.trade_off, st.n_trade, rec.rejected, rec.rej_off, st.n_rej,
+                      cash_out, value_out)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def count_entry_bars_nb(sig):
+    """Per column, bars carrying a long or short entry bit: bounds every record count."""
+    n_cols, n_bars = sig.shape
+    out = np.zeros(n_cols, dtype=np.int64)
+    mask = SIG_ENTRY | SIG_SHORT_ENTRY
+    for c in prange(n_cols):
+        k = 0
+        for t in range(n_bars):
+            if (sig[c, t] & mask) != 0:
+                k += 1
+        out[c] = k
+    return out
+
+
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    off = np.zeros(counts.shape[0] + 1, dtype=np.int64)
+    np.cumsum(counts, out=off[1:])
+    return off
+
+
+@njit(cache=True, nogil=True)
+def _compact_nb(src, off, counts, dst):
+    k = 0
+    for c in range(counts.shape[0]):
+        for i in range(counts[c]):
+            dst[k] = src[off[c] + i]
+            k += 1
+
+
+def _compact(src: np.ndarray, off: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    dst = np.empty(int(counts.sum()), dtype=src.dtype)
+    _compact_nb(src, off, counts, dst)
+    return dst
+
+
+class SimResult(NamedTuple):
+    fills: np.ndarray
+    trades: np.ndarray
+    rejected: np.ndarray
+    cash: np.ndarray  # (n_groups, n_bars)
+    value: np.ndarray  # (n_cols, n_bars) signed market value of each column's position
+    final_cash: np.ndarray  # (n_groups,)
+
+
+def simulate(
+    group_offsets: np.ndarray,
+    col_asset: np.ndarray,
+    fill_price: np.ndarray,
+    close: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    sig: np.ndarray,
+    timing: int,
+    init_cash: np.ndarray,
+    params: OrderParams,
+) -> SimResult:
+    """Allocate state and outputs, run ``simulate_nb`` and return compact records (numpy only)."""
+    n_cols, n_bars = sig.shape
+    n_groups = group_offsets.shape[0] - 1
+    n_entry = count_entry_bars_nb(sig)
+    fill_off = _offsets(2 * n_entry)
+    trade_off = _offsets(n_entry)
+    rej_off = _offsets(n_entry + 2)
+    rec = Records(
+        np.empty(int(fill_off[-1]), dtype=FILL_DT),
+        np.empty(int(trade_off[-1]), dtype=TRADE_DT),
+        np.empty(int(rej_off[-1]), dtype=REJECT_DT),
+        fill_off,
+        trade_off,
+        rej_off,
+    )
+    z = lambda: np.zeros(n_cols, dtype=np.int64)  # noqa: E731
+    st = ColState(np.zeros(n_cols), np.zeros((n_cols, N_F)), np.zeros((n_cols, N_I), np.int64), z(), z(),
+                  z(), z())
+    cash_out = np.empty((n_groups, n_bars), dtype=np.float64)
+    value_out = np.empty((n_cols, n_bars), dtype=np.float64)
+    simulate_nb(group_offsets, col_asset, fill_price, close, high, low, sig, np.int64(timing),
+                init_cash, params, st, rec, cash_out, value_out)
+    final_cash = cash_out[:, -1].copy() if n_bars else init_cash.copy()
+    return SimResult(
+        _compact(rec.fills, fill_off, st.n_fill),
+        _compact(rec.trades, trade_off, st.n_trade),
+        _compact(rec.rejected, rej_off, st.n_rej),
+        cash_out,
+        value_out,
+        final_cash,
+    )

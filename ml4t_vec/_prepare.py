@@ -1,0 +1,404 @@
+"""Polars -> kernel inputs. The only module that knows both Polars and NumPy.
+
+Steps, in order (each documented in README "Data"):
+
+1. load: DataFrame, LazyFrame or Parquet path (file or hive-partitioned directory); only the
+   columns the backtest needs are collected;
+2. join the optional ``signals`` frame on (timestamp, asset), refusing misaligned keys;
+3. validate every price and key column in one pass; locate the first bad row only on failure;
+4. sort by (asset, timestamp) unless it already is; refuse duplicate (timestamp, asset) rows;
+5. evaluate every signal expression in one ``select`` over the sorted frame (so ``.over("asset")``
+   windows see each asset in time order); nulls mean False;
+6. place rows on a dense asset x bar grid: a zero-copy reshape for complete panels, a scatter by
+   integer codes for ragged ones (a cell with no row is a bar the asset does not trade).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from ml4t_vec._kernels import grid
+from ml4t_vec._kernels.codes import SIG_ENTRY, SIG_EXIT, SIG_SHORT_ENTRY, SIG_SHORT_EXIT, SIG_VALID
+from ml4t_vec.errors import DataError, LookAheadWarning, did_you_mean
+
+ASSET_CANDIDATES = ("asset", "symbol", "ticker", "product")
+PRICE_COLS = ("open", "high", "low", "close")
+SIGNAL_PARAMS = (
+    ("entries", SIG_ENTRY),
+    ("exits", SIG_EXIT),
+    ("short_entries", SIG_SHORT_ENTRY),
+    ("short_exits", SIG_SHORT_EXIT),
+)
+_PRICE_ALIAS = "__ml4t_fill_price"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Kernel-ready arrays plus what the frames layer needs to decode indices.
+
+    Arrays are (n_assets, n_bars) float64 C-order; ``sig`` is (n_cols, n_bars) uint8 with
+    ``SIG_VALID`` set where the asset has a row. For a complete panel sorted by (asset,
+    timestamp) the price arrays are views of the input frame's memory (no copy).
+    """
+
+    timestamps: pl.Series  # (n_bars,) sorted unique timestamps, the input dtype
+    symbols: pl.Series  # (n_assets,) sorted asset names, the input dtype
+    asset_col: str
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    fill_price: np.ndarray
+    sig: np.ndarray
+    col_asset: np.ndarray  # (n_cols,) int64
+    dense: bool
+
+    @property
+    def n_bars(self) -> int:
+        return self.timestamps.len()
+
+    @property
+    def n_assets(self) -> int:
+        return self.symbols.len()
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. load
+# ---------------------------------------------------------------------------------------------
+def _as_lazy(prices) -> pl.LazyFrame:
+    if isinstance(prices, pl.DataFrame):
+        return prices.lazy()
+    if isinstance(prices, pl.LazyFrame):
+        return prices
+    if isinstance(prices, (str, Path)):
+        path = Path(prices)
+        if not path.exists():
+            raise DataError(f"`prices` path does not exist: {str(path)!r}.")
+        if path.is_dir():
+            return pl.scan_parquet(path / "**/*.parquet", hive_partitioning=True)
+        return pl.scan_parquet(path)
+    raise DataError(
+        "`prices` must be a polars DataFrame, LazyFrame or a path to Parquet; "
+        f"got {type(prices).__name__}. Convert pandas with pl.from_pandas(df)."
+    )
+
+
+def _resolve_asset_col(columns: list[str], asset_col: str | None) -> str:
+    if asset_col is not None:
+        if asset_col not in columns:
+            raise DataError(
+                f"`asset_col` {asset_col!r} is not a column of `prices` (columns: {columns})."
+                f"{did_you_mean(asset_col, columns)}"
+            )
+        return asset_col
+    for c in ASSET_CANDIDATES:
+        if c in columns:
+            return c
+    raise DataError(
+        f"`prices` has no asset column: expected one of {list(ASSET_CANDIDATES)} or pass asset_col=; "
+        f"columns are {columns}."
+    )
+
+
+def _require(columns: list[str], needed, frame: str = "prices") -> None:
+    for c in needed:
+        if c not in columns:
+            raise DataError(
+                f"required column {c!r} is missing from `{frame}` (columns: {columns}).{did_you_mean(c, columns)}"
+            )
+
+
+def _as_expr(name: str, value) -> pl.Expr | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return pl.col(value)
+    if isinstance(value, pl.Expr):
+        return value
+    if isinstance(value, pl.Series):
+        raise DataError(
+            f"`{name}` must be a polars expression or a column name, not a Series: add the Series as a "
+            "column of `prices` (or of `signals=`) and pass its name."
+        )
+    raise DataError(f"`{name}` must be a polars expression or a column name; got {type(value).__name__}.")
+
+
+def _check_expr_columns(name: str, expr: pl.Expr, columns: list[str]) -> None:
+    for root in expr.meta.root_names():
+        if root not in columns:
+            raise DataError(
+                f"`{name}` uses column {root!r}, which is not in `prices` or `signals` "
+                f"(columns: {columns}).{did_you_mean(root, columns)}"
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. signals frame
+# ---------------------------------------------------------------------------------------------
+def _join_signals(lf: pl.LazyFrame, signals, ts_col: str, asset_col: str) -> pl.LazyFrame:
+    sig = _as_lazy(signals)
+    s_schema = sig.collect_schema()
+    p_schema = lf.collect_schema()
+    _require(list(s_schema.names()), (ts_col, asset_col), frame="signals")
+    for k in (ts_col, asset_col):
+        if s_schema[k] != p_schema[k]:
+            raise DataError(
+                f"`signals` key column {k!r} has dtype {s_schema[k]}, `prices` has {p_schema[k]}; "
+                "cast one to the other (time zones and time units must match too)."
+            )
+    clash = [c for c in s_schema.names() if c in p_schema.names() and c not in (ts_col, asset_col)]
+    if clash:
+        raise DataError(
+            f"`signals` columns {clash} also exist in `prices`; rename them (ambiguous which to use)."
+        )
+    keys = [ts_col, asset_col]
+    sdf = sig.collect()
+    dup = sdf.select(keys).is_duplicated()
+    if dup.any():
+        row = sdf.filter(dup).row(0, named=True)
+        raise DataError(
+            f"`signals` has duplicate ({ts_col}, {asset_col}) rows, first at {asset_col}={row[asset_col]!r}, "
+            f"{ts_col}={row[ts_col]}; keep one row per key."
+        )
+    orphans = sdf.lazy().join(lf.select(keys), on=keys, how="anti").collect()
+    if orphans.height:
+        row = orphans.row(0, named=True)
+        raise DataError(
+            f"`signals` is misaligned with `prices`: {orphans.height} of its rows have no price row, first "
+            f"{asset_col}={row[asset_col]!r}, {ts_col}={row[ts_col]}. Align the keys (same timestamps, same "
+            "asset names); price rows without a signal row are allowed (their signals are null = False)."
+        )
+    return lf.join(sdf.lazy(), on=keys, how="left", maintain_order="left")
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. validation
+# ---------------------------------------------------------------------------------------------
+def _where(df: pl.DataFrame, mask: pl.Expr, ts_col: str, asset_col: str) -> str:
+    bad = df.filter(mask)
+    row = bad.row(0, named=True)
+    return f"{bad.height} row(s), first at {asset_col}={row[asset_col]!r}, {ts_col}={row[ts_col]}"
+
+
+def _validate(df: pl.DataFrame, ts_col: str, asset_col: str, extra_price: str | None) -> None:
+    schema = df.schema
+    if not isinstance(schema[ts_col], (pl.Date, pl.Datetime)):
+        raise DataError(
+            f"column {ts_col!r} must be Date or Datetime; got {schema[ts_col]}. "
+            f"Parse it first, e.g. pl.col({ts_col!r}).str.to_datetime()."
+        )
+    price_cols = list(PRICE_COLS) + ([extra_price] if extra_price else [])
+    for c in price_cols:
+        if not schema[c].is_numeric():
+            raise DataError(f"price column {c!r} must be numeric; got {schema[c]}.")
+    checks = {
+        f"null:{ts_col}": pl.col(ts_col).null_count(),
+        f"null:{asset_col}": pl.col(asset_col).null_count(),
+    }
+    for c in price_cols:
+        col = pl.col(c).cast(pl.Float64)
+        checks[f"null:{c}"] = col.null_count()
+        checks[f"bad:{c}"] = (~col.is_finite() | (col <= 0)).sum()
+    checks["hl"] = (pl.col("high") < pl.col("low")).sum()
+    for c in ("open", "close"):
+        checks[f"range:{c}"] = ((pl.col(c) > pl.col("high")) | (pl.col(c) < pl.col("low"))).sum()
+    res = df.select(**checks).row(0, named=True)
+    for key, n in res.items():
+        if not n:
+            continue
+        kind, _, c = key.partition(":")
+        if kind == "null":
+            where = (
+                f"first at row {df.get_column(c).is_null().arg_true()[0]}"
+                if c in (ts_col, asset_col)
+                else _where(df, pl.col(c).is_null(), ts_col, asset_col)
+            )
+            raise DataError(f"column {c!r} has {n} null value(s): {where}. Fill or drop them before backtesting.")
+        if kind == "bad":
+            col = pl.col(c).cast(pl.Float64)
+            where = _where(df, ~col.is_finite() | (col <= 0), ts_col, asset_col)
+            raise DataError(
+                f"column {c!r} must hold finite prices > 0; found NaN, inf, zero or negative values in {where}."
+            )
+        if kind == "hl":
+            where = _where(df, pl.col("high") < pl.col("low"), ts_col, asset_col)
+            raise DataError(f"'high' is below 'low' in {where}. Fix the bars (swap or drop them).")
+        if kind == "range":
+            where = _where(df, (pl.col(c) > pl.col("high")) | (pl.col(c) < pl.col("low")), ts_col, asset_col)
+            raise DataError(
+                f"column {c!r} lies outside [low, high] in {where}. Bars must satisfy low <= open, close <= high; "
+                "repair the data (e.g. clip high/low to include open and close) before backtesting."
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. structure: blocks per asset, sorted, duplicates
+# ---------------------------------------------------------------------------------------------
+def _ts_int(s: pl.Series) -> np.ndarray:
+    return np.ascontiguousarray(s.to_physical().cast(pl.Int64).to_numpy())
+
+
+def _blocks(df: pl.DataFrame, ts_col: str, asset_col: str):
+    """Run starts of the asset column and a scan of the timestamps inside each run.
+
+    Returns (starts, run_values, ts_int, status, offending_row, dense) or None when the assets
+    are not in sorted contiguous blocks (the caller sorts and tries again).
+    """
+    a = df.get_column(asset_col)
+    if df.height == 0:
+        raise DataError("`prices` has no rows.")
+    change = a.ne_missing(a.shift(1))
+    starts_rows = change.arg_true().cast(pl.Int64).to_numpy()
+    run_values = a.gather(starts_rows)
+    if run_values.n_unique() != run_values.len() or not run_values.is_sorted():
+        return None
+    starts = np.append(starts_rows, df.height).astype(np.int64)
+    ts = _ts_int(df.get_column(ts_col))
+    status, row, dense = grid.scan_blocks_nb(ts, starts)
+    if status == grid.BLOCKS_UNSORTED:
+        return None
+    return starts, run_values, ts, status, row, dense
+
+
+def _structure(df: pl.DataFrame, ts_col: str, asset_col: str):
+    got = _blocks(df, ts_col, asset_col)
+    if got is None:  # unsorted input: sort it (documented), don't fail
+        df = df.sort([asset_col, ts_col], maintain_order=True)
+        got = _blocks(df, ts_col, asset_col)
+    starts, run_values, ts, status, row, dense = got
+    if status == grid.BLOCKS_DUPLICATE:
+        r = df.row(int(row), named=True)
+        raise DataError(
+            f"duplicate ({ts_col}, {asset_col}) rows: {asset_col}={r[asset_col]!r} has more than one row at "
+            f"{ts_col}={r[ts_col]}. Keep one row per asset and timestamp (e.g. df.unique(subset=[{ts_col!r}, "
+            f"{asset_col!r}], keep='last'))."
+        )
+    return df, starts, run_values, ts, dense
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. signals
+# ---------------------------------------------------------------------------------------------
+def _signal_bits(df: pl.DataFrame, exprs: dict[str, pl.Expr]) -> np.ndarray:
+    """Evaluate the signal expressions once and pack them into one uint8 per row."""
+    if not exprs:
+        return np.zeros(df.height, dtype=np.uint8)
+    try:
+        out = df.select([e.alias(f"__sig_{k}") for k, e in exprs.items()])
+    except pl.exceptions.PolarsError as e:
+        raise DataError(f"a signal expression failed to evaluate: {e}") from None
+    bits = None
+    for (name, e), col in zip(exprs.items(), out.get_columns()):
+        if col.dtype != pl.Boolean:
+            raise DataError(
+                f"`{name}` must evaluate to Boolean; got {col.dtype} from {e}. Compare it with something, "
+                f"e.g. pl.col('pred') > 0.6."
+            )
+        if col.len() != df.height:
+            if col.len() != 1:
+                raise DataError(f"`{name}` produced {col.len()} values for {df.height} rows; it must give one per row.")
+            col = pl.repeat(col[0], df.height, eager=True)
+        flag = dict(SIGNAL_PARAMS)[name]
+        v = col.fill_null(False).to_numpy().view(np.uint8) * flag
+        bits = v if bits is None else (bits | v)
+    return bits
+
+
+# ---------------------------------------------------------------------------------------------
+# entry point
+# ---------------------------------------------------------------------------------------------
+def prepare(
+    prices,
+    *,
+    signals=None,
+    entries=None,
+    exits=None,
+    short_entries=None,
+    short_exits=None,
+    fill: str = "next_open",
+    price=None,
+    asset_col: str | None = None,
+    timestamp_col: str = "timestamp",
+) -> Prepared:
+    """Validate the long frame and signals and build the kernel inputs (see module doc)."""
+    lf = _as_lazy(prices)
+    columns = list(lf.collect_schema().names())
+    asset_col = _resolve_asset_col(columns, asset_col)
+    _require(columns, (timestamp_col, *PRICE_COLS))
+    if signals is not None:
+        lf = _join_signals(lf, signals, timestamp_col, asset_col)
+        columns = list(lf.collect_schema().names())
+
+    given = {"entries": entries, "exits": exits, "short_entries": short_entries, "short_exits": short_exits}
+    exprs = {k: e for k, v in given.items() if (e := _as_expr(k, v)) is not None}
+    price_expr = _as_expr("price", price)
+    for k, e in exprs.items():
+        _check_expr_columns(k, e, columns)
+    if price_expr is not None:
+        _check_expr_columns("price", price_expr, columns)
+
+    needed = [timestamp_col, asset_col, *PRICE_COLS]
+    for e in [*exprs.values(), *([price_expr] if price_expr is not None else [])]:
+        needed += [r for r in e.meta.root_names() if r not in needed]
+    df = lf.select(needed).collect() if not isinstance(prices, pl.DataFrame) or signals is not None else prices.select(needed)
+
+    if price_expr is not None:
+        try:
+            df = df.with_columns(price_expr.cast(pl.Float64).alias(_PRICE_ALIAS))
+        except pl.exceptions.PolarsError as e:
+            raise DataError(f"`price` failed to evaluate: {e}") from None
+    _validate(df, timestamp_col, asset_col, _PRICE_ALIAS if price_expr is not None else None)
+    df, starts, symbols, ts, dense = _structure(df, timestamp_col, asset_col)
+    if fill == "same_close":
+        warnings.warn(
+            "fill='same_close' fills a signal at the close of the bar it is computed on: this looks ahead "
+            "unless the signal only uses data up to the previous bar (lag it with .shift(1).over(asset)).",
+            LookAheadWarning,
+            stacklevel=3,
+        )
+    bits = _signal_bits(df, exprs)
+
+    n_assets = starts.shape[0] - 1
+    src = {c: df.get_column(c).cast(pl.Float64).rechunk().to_numpy() for c in PRICE_COLS}
+    src["fill"] = (
+        df.get_column(_PRICE_ALIAS).rechunk().to_numpy()
+        if price_expr is not None
+        else src["open" if fill == "next_open" else "close"]
+    )
+    if dense:
+        n_bars = int(starts[1] - starts[0])
+        timestamps = df.get_column(timestamp_col).slice(0, n_bars)
+        arrays = {k: np.ascontiguousarray(v).reshape(n_assets, n_bars) for k, v in src.items()}
+        sig = (bits | SIG_VALID).reshape(n_assets, n_bars)
+    else:
+        union = np.unique(ts)
+        n_bars = union.shape[0]
+        bar = grid.bar_index_nb(ts, starts, union)
+        ts_dtype = df.schema[timestamp_col]
+        phys = pl.Int32 if ts_dtype == pl.Date else pl.Int64
+        timestamps = pl.Series(timestamp_col, union).cast(phys).cast(ts_dtype)
+        arrays = {}
+        for k, v in src.items():
+            if k == "fill" and price_expr is None:
+                arrays[k] = arrays["open" if fill == "next_open" else "close"]
+            else:
+                arrays[k] = grid.scatter_nb(np.ascontiguousarray(v), starts, bar, n_bars, np.nan)
+        sig = grid.scatter_sig_nb(bits, starts, bar, n_bars)
+    return Prepared(
+        timestamps=timestamps,
+        symbols=symbols.rename(asset_col),
+        asset_col=asset_col,
+        open=arrays["open"],
+        high=arrays["high"],
+        low=arrays["low"],
+        close=arrays["close"],
+        fill_price=arrays["fill"],
+        sig=np.ascontiguousarray(sig),
+        col_asset=np.arange(n_assets, dtype=np.int64),
+        dense=bool(dense),
+    )

@@ -1,0 +1,187 @@
+"""Public entry points: ``backtest`` calls the layers in order. No math, no bar loops here."""
+
+from __future__ import annotations
+
+import time
+from functools import cached_property
+
+import numpy as np
+import polars as pl
+
+from ml4t_vec import _frames
+from ml4t_vec._kernels.codes import SIZE_TYPE, TIMING
+from ml4t_vec._kernels.orders import OrderParams
+from ml4t_vec._kernels.simulate import SimResult, simulate
+from ml4t_vec._prepare import Prepared, prepare
+from ml4t_vec.config import BacktestConfig, CostConfig, ExecutionConfig, PortfolioConfig, SizingConfig
+from ml4t_vec.errors import ConfigError
+from ml4t_vec.metrics import compute_stats
+
+_CONFIG_KEYS = {
+    "sizing": ("size", "size_type", "fractional"),
+    "costs": ("fees", "fixed_fees", "slippage"),
+    "execution": ("fill", "price"),
+    "portfolio": ("init_cash", "cash_sharing"),
+}
+_SECTIONS = {"sizing": SizingConfig, "costs": CostConfig, "execution": ExecutionConfig, "portfolio": PortfolioConfig}
+
+
+def _build_config(config: BacktestConfig | None, kwargs: dict) -> BacktestConfig:
+    given = {k: v for k, v in kwargs.items() if v is not None}
+    if config is not None:
+        if not isinstance(config, BacktestConfig):
+            raise ConfigError(f"`config` must be a BacktestConfig; got {type(config).__name__}.")
+        if given:
+            raise ConfigError(
+                f"pass either `config=` or keyword settings, not both; got config and {sorted(given)}. "
+                "Use dataclasses.replace(config, ...) to change a config."
+            )
+        return config
+    parts = {name: _SECTIONS[name](**{k: given[k] for k in keys if k in given}) for name, keys in _CONFIG_KEYS.items()}
+    return BacktestConfig(**parts)
+
+
+def _order_params(cfg: BacktestConfig, n_cols: int) -> OrderParams:
+    full = lambda v, dt=np.float64: np.full(n_cols, v, dtype=dt)  # noqa: E731
+    return OrderParams(
+        size=full(cfg.sizing.size),
+        size_type=full(SIZE_TYPE[cfg.sizing.size_type], np.int64),
+        fees=full(cfg.costs.fees),
+        fixed_fees=full(cfg.costs.fixed_fees),
+        slippage=full(cfg.costs.slippage),
+        fractional=full(bool(cfg.sizing.fractional), np.bool_),
+    )
+
+
+class BacktestResult:
+    """What ``backtest`` returns. Frames are built on first access and cached.
+
+    Attributes:
+        config: the ``BacktestConfig`` used; ``config_hash`` its stable digest.
+        timings: seconds spent in prepare / kernel (frames are timed on access).
+    """
+
+    def __init__(self, prep: Prepared, sim: SimResult, config: BacktestConfig, timings: dict):
+        self._prep = prep
+        self._sim = sim
+        self.config = config
+        self.config_hash = config.hash()
+        self.timings = timings
+        self._fb = _frames.FrameBuilder(prep.timestamps, prep.symbols, prep.col_asset)
+        self.init_cash_total = float(config.portfolio.init_cash) * sim.cash.shape[0]
+
+    @cached_property
+    def trades(self) -> pl.DataFrame:
+        """One row per round trip, ordered by symbol then entry; open positions have status "open"."""
+        return self._fb.trades(self._sim.trades)
+
+    @cached_property
+    def fills(self) -> pl.DataFrame:
+        """One row per executed order, ordered by symbol then time."""
+        return self._fb.fills(self._sim.fills)
+
+    @cached_property
+    def rejected(self) -> pl.DataFrame:
+        """Orders rejected or reduced, with a reason code, ordered by time then symbol."""
+        return self._fb.rejected(self._sim.rejected)
+
+    @cached_property
+    def equity(self) -> pl.DataFrame:
+        """Portfolio equity per timestamp (the sum of all accounts when cash_sharing=False)."""
+        return self._fb.equity(self._sim.cash, self._sim.value, self.init_cash_total)
+
+    @cached_property
+    def asset_equity(self) -> pl.DataFrame:
+        """Per (timestamp, symbol): position value; with cash_sharing=False also account cash and equity."""
+        independent = not self.config.portfolio.cash_sharing
+        return self._fb.asset_equity(self._sim.cash if independent else None, self._sim.value)
+
+    def stats(self, periods_per_year: float | None = None) -> pl.DataFrame:
+        """One-row frame of return and trade metrics (``ml4t_vec.metrics.STATS_DOC``)."""
+        return compute_stats(self.equity, self.trades, self.fills, self.init_cash_total, periods_per_year)
+
+    def __repr__(self) -> str:
+        p = self._prep
+        return (
+            f"BacktestResult({p.n_assets} assets x {p.n_bars} bars, {self._sim.trades.shape[0]} trades, "
+            f"{self._sim.fills.shape[0]} fills, {self._sim.rejected.shape[0]} rejected, "
+            f"config {self.config_hash})"
+        )
+
+
+def backtest(
+    prices,
+    *,
+    entries=None,
+    exits=None,
+    short_entries=None,
+    short_exits=None,
+    signals=None,
+    size=None,
+    size_type=None,
+    fractional=None,
+    fill=None,
+    price=None,
+    fees=None,
+    fixed_fees=None,
+    slippage=None,
+    init_cash=None,
+    cash_sharing=None,
+    asset_col: str | None = None,
+    timestamp_col: str = "timestamp",
+    config: BacktestConfig | None = None,
+) -> BacktestResult:
+    """Backtest signal expressions over a long price frame.
+
+    Args:
+        prices: long ``pl.DataFrame``, ``pl.LazyFrame`` or Parquet path (file or hive directory)
+            with ``timestamp`` (Date/Datetime), an asset column (``asset``/``symbol``/``ticker``/
+            ``product`` or ``asset_col=``), ``open``, ``high``, ``low``, ``close`` and any extra
+            columns. Unsorted input is sorted; ragged panels (late starts, gaps) are allowed.
+        entries, exits, short_entries, short_exits: ``pl.Expr`` or column name evaluated per
+            (timestamp, asset) over the frame sorted by (asset, timestamp); null means False.
+        signals: optional second long frame with the same keys; its columns are joined in.
+        size, size_type, fractional: entry size (default 1.0 ``"percent"`` = all equity; see
+            ``SizingConfig``).
+        fill: ``"next_open"`` (default), ``"next_close"`` or ``"same_close"``; ``price`` an
+            optional column/expression to fill at instead, with the same timing.
+        fees, fixed_fees, slippage: costs per fill (``CostConfig``), default 0.
+        init_cash: default 100_000; cash_sharing: default True (one portfolio).
+        config: a ``BacktestConfig`` instead of the keyword settings.
+
+    Returns:
+        ``BacktestResult`` with ``trades``, ``fills``, ``rejected``, ``equity``,
+        ``asset_equity`` and ``stats()``.
+
+    Example:
+        >>> import ml4t_vec as vec
+        >>> prices = vec.synthetic_prices(n_assets=2, n_bars=60, seed=1)
+        >>> res = vec.backtest(prices, entries=pl.col("pred") > 0.6, exits=pl.col("pred") < 0.4,
+        ...                    size=0.5, fees=0.001)
+        >>> res.trades.select("symbol", "entry_time", "pnl").height > 0
+        True
+    """
+    cfg = _build_config(
+        config,
+        dict(size=size, size_type=size_type, fractional=fractional, fill=fill, price=price, fees=fees,
+             fixed_fees=fixed_fees, slippage=slippage, init_cash=init_cash, cash_sharing=cash_sharing),
+    )
+    if entries is None and short_entries is None:
+        raise ConfigError("`backtest` needs `entries=` or `short_entries=` (a pl.Expr or a column name).")
+    t0 = time.perf_counter()
+    prep = prepare(
+        prices, signals=signals, entries=entries, exits=exits, short_entries=short_entries,
+        short_exits=short_exits, fill=cfg.execution.fill, price=cfg.execution.price, asset_col=asset_col,
+        timestamp_col=timestamp_col,
+    )
+    t1 = time.perf_counter()
+    n_cols = prep.sig.shape[0]
+    if cfg.portfolio.cash_sharing:
+        groups = np.array([0, n_cols], dtype=np.int64)
+    else:
+        groups = np.arange(n_cols + 1, dtype=np.int64)
+    init = np.full(groups.shape[0] - 1, float(cfg.portfolio.init_cash))
+    sim = simulate(groups, prep.col_asset, prep.fill_price, prep.close, prep.high, prep.low, prep.sig,
+                   TIMING[cfg.execution.fill], init, _order_params(cfg, n_cols))
+    t2 = time.perf_counter()
+    return BacktestResult(prep, sim, cfg, {"prepare_s": t1 - t0, "kernel_s": t2 - t1})

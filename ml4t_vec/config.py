@@ -1,0 +1,153 @@
+"""Frozen configuration objects behind ``ml4t_vec.backtest``.
+
+A config holds no data, validates itself in ``__post_init__``, speaks strings for enums and
+lowers itself to kernel parameters in ``_prepare``. ``BacktestConfig.hash()`` is a stable digest
+stored on every result, so a saved result says how it was made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ml4t_vec._kernels.codes import SIZE_TYPE, TIMING
+from ml4t_vec.errors import ConfigError, check_choice
+
+FILL_TIMINGS = tuple(TIMING)
+SIZE_TYPES = tuple(SIZE_TYPE)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def _check_number(name: str, value, *, lo: float, hi: float = math.inf, lo_open: bool = False,
+                  allow_inf: bool = False) -> None:
+    if not _is_number(value) or math.isnan(value):
+        raise ConfigError(f"`{name}` must be a number; got {value!r}.")
+    if math.isinf(value) and not allow_inf:
+        raise ConfigError(f"`{name}` must be finite; got {value!r}.")
+    below = value <= lo if lo_open else value < lo
+    if below or value > hi:
+        left = "(" if lo_open else "["
+        raise ConfigError(f"`{name}` must be in {left}{lo}, {hi}]; got {value!r}.")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CostConfig:
+    """Trading costs, charged on every fill.
+
+    Attributes:
+        fees: fraction of notional per fill (0.001 = 10 bps), charged on the executed price.
+        fixed_fees: cash per fill.
+        slippage: fraction by which the executed price moves against the trader
+            (buy at ``price * (1 + slippage)``, sell at ``price * (1 - slippage)``).
+    """
+
+    fees: float = 0.0
+    fixed_fees: float = 0.0
+    slippage: float = 0.0
+
+    def __post_init__(self):
+        _check_number("fees", self.fees, lo=0.0, hi=0.5)
+        _check_number("fixed_fees", self.fixed_fees, lo=0.0)
+        _check_number("slippage", self.slippage, lo=0.0, hi=0.5)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SizingConfig:
+    """How many shares an entry asks for.
+
+    Attributes:
+        size: shares (``size_type="shares"``), cash committed including fees (``"value"``;
+            ``inf`` = all available cash) or fraction of current equity committed including fees
+            (``"percent"``; 1.0 = all in).
+        size_type: ``"shares"``, ``"value"`` or ``"percent"``.
+        fractional: allow fractional shares; if False, quantities are rounded down to whole shares.
+    """
+
+    size: float = 1.0
+    size_type: str = "percent"
+    fractional: bool = True
+
+    def __post_init__(self):
+        check_choice("size_type", self.size_type, SIZE_TYPES)
+        _check_number("size", self.size, lo=0.0, lo_open=True, allow_inf=self.size_type == "value")
+        if self.size_type == "percent" and self.size > 10:
+            raise ConfigError(
+                f"`size` with size_type='percent' is a fraction of equity (1.0 = 100%) and must be in "
+                f"(0, 10]; got {self.size!r}. For 10% pass size=0.1."
+            )
+        if not isinstance(self.fractional, (bool, np.bool_)):
+            raise ConfigError(f"`fractional` must be True or False; got {self.fractional!r}.")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionConfig:
+    """When and at what price signals fill.
+
+    Attributes:
+        fill: ``"next_open"`` (default: a signal at bar t fills at bar t+1's open),
+            ``"next_close"`` (at bar t+1's close) or ``"same_close"`` (at bar t's close: looks
+            ahead unless the signal is lagged; warns once).
+        price: optional column name or Polars expression giving the fill price instead of the
+            open/close (e.g. a vwap column), used with the same timing.
+    """
+
+    fill: str = "next_open"
+    price: object = None
+
+    def __post_init__(self):
+        check_choice("fill", self.fill, FILL_TIMINGS)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PortfolioConfig:
+    """Accounts.
+
+    Attributes:
+        init_cash: starting cash of the portfolio (``cash_sharing=True``) or of each asset's
+            account (``cash_sharing=False``).
+        cash_sharing: one portfolio over all assets (exits before entries within a bar, entries
+            limited by the shared cash) or one independent account per asset.
+    """
+
+    init_cash: float = 100_000.0
+    cash_sharing: bool = True
+
+    def __post_init__(self):
+        _check_number("init_cash", self.init_cash, lo=0.0, lo_open=True)
+        if not isinstance(self.cash_sharing, (bool, np.bool_)):
+            raise ConfigError(f"`cash_sharing` must be True or False; got {self.cash_sharing!r}.")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BacktestConfig:
+    """Everything about a backtest except the data and the signals."""
+
+    sizing: SizingConfig = field(default_factory=SizingConfig)
+    costs: CostConfig = field(default_factory=CostConfig)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
+
+    def to_dict(self) -> dict:
+        """Plain dict; Polars expressions appear as their string form."""
+
+        def conv(v):
+            if dataclasses.is_dataclass(v):
+                return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
+            if v is None or isinstance(v, (bool, int, float, str)):
+                return v
+            return str(v)
+
+        return conv(self)
+
+    def hash(self) -> str:
+        """Stable 16-hex-digit digest of the configuration."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]

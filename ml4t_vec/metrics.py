@@ -1,0 +1,115 @@
+"""Return and trade metrics over result frames.
+
+Annualisation (``periods_per_year``): given explicitly, or inferred from the timestamps:
+the median spacing of bars gives bars per calendar day; daily or slower data with no weekend
+bars counts 252 trading days a year, data with weekend bars 365 (crypto); intraday data counts
+the median number of bars per day times 252 (or 365 with weekend bars).
+Sharpe and Sortino use a zero risk-free rate on per-bar returns, annualised by sqrt(periods).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+
+from ml4t_vec.errors import ConfigError
+
+STATS_DOC = {
+    "start": "first timestamp",
+    "end": "last timestamp",
+    "bars": "number of bars on the time axis",
+    "periods_per_year": "bars per year used to annualise",
+    "init_cash": "initial cash (all accounts)",
+    "final_equity": "equity at the last bar",
+    "total_return": "final_equity / init_cash - 1",
+    "cagr": "compound annual growth rate",
+    "volatility": "annualised standard deviation of bar returns",
+    "sharpe": "annualised mean / std of bar returns (risk-free 0)",
+    "sortino": "annualised mean / downside deviation of bar returns",
+    "max_drawdown": "largest peak-to-trough fall, a fraction <= 0",
+    "calmar": "cagr / |max_drawdown|",
+    "exposure": "fraction of bars with an open position",
+    "n_trades": "closed round trips",
+    "n_open": "positions still open at the end",
+    "win_rate": "share of closed trades with pnl > 0",
+    "profit_factor": "gross profits / gross losses of closed trades",
+    "expectancy": "mean pnl per closed trade",
+    "avg_win": "mean pnl of winning closed trades",
+    "avg_loss": "mean pnl of losing closed trades",
+    "avg_bars_held": "mean bars_held of closed trades",
+    "total_fees": "fees paid on all fills",
+    "total_slippage": "slippage cost of all fills",
+}
+
+
+def infer_periods_per_year(timestamps: pl.Series) -> float:
+    """Bars per year from the timestamps (see module doc)."""
+    if timestamps.len() < 2:
+        return 252.0
+    ts = timestamps.cast(pl.Datetime("us")) if timestamps.dtype == pl.Date else timestamps
+    step_days = ts.diff().drop_nulls().median().total_seconds() / 86400.0  # type: ignore[union-attr]
+    weekend = bool((ts.dt.weekday() >= 6).any())
+    days = 365.0 if weekend else 252.0
+    if step_days >= 1.0 - 1e-9:
+        # daily bars on trading days -> 252; weekly ~ 52; monthly ~ 12
+        return days / step_days if step_days < 1.5 else 365.25 / step_days
+    per_day = ts.dt.date().value_counts().get_column("count").median()
+    return float(per_day) * days
+
+
+def _safe_div(a: float, b: float) -> float:
+    return a / b if b != 0 else (math.inf if a > 0 else (0.0 if a == 0 else -math.inf))
+
+
+def compute_stats(equity: pl.DataFrame, trades: pl.DataFrame, fills: pl.DataFrame, init_cash: float,
+                  periods_per_year: float | None = None) -> pl.DataFrame:
+    """One-row frame of the metrics in ``STATS_DOC``."""
+    if periods_per_year is None:
+        ppy = infer_periods_per_year(equity.get_column("timestamp"))
+    else:
+        if not (isinstance(periods_per_year, (int, float)) and periods_per_year > 0):
+            raise ConfigError(f"`periods_per_year` must be a number > 0; got {periods_per_year!r}.")
+        ppy = float(periods_per_year)
+    eq = equity.get_column("equity").to_numpy()
+    r = equity.get_column("return").to_numpy()
+    n = eq.shape[0]
+    final = float(eq[-1]) if n else init_cash
+    total = final / init_cash - 1.0
+    years = n / ppy
+    cagr = (final / init_cash) ** (1.0 / years) - 1.0 if years > 0 and final > 0 else -1.0
+    sd = float(np.std(r, ddof=1)) if n > 1 else 0.0
+    mean = float(np.mean(r)) if n else 0.0
+    downside = float(np.sqrt(np.mean(np.minimum(r, 0.0) ** 2))) if n else 0.0
+    mdd = float(equity.get_column("drawdown").min()) if n else 0.0
+    closed = trades.filter(pl.col("status") == "closed")
+    pnl = closed.get_column("pnl").to_numpy()
+    wins, losses = pnl[pnl > 0], pnl[pnl < 0]
+    row = {
+        "start": equity.get_column("timestamp").first(),
+        "end": equity.get_column("timestamp").last(),
+        "bars": n,
+        "periods_per_year": ppy,
+        "init_cash": float(init_cash),
+        "final_equity": final,
+        "total_return": total,
+        "cagr": cagr,
+        "volatility": sd * math.sqrt(ppy),
+        "sharpe": mean / sd * math.sqrt(ppy) if sd > 0 else float("nan"),
+        "sortino": mean / downside * math.sqrt(ppy) if downside > 0 else float("nan"),
+        "max_drawdown": mdd,
+        "calmar": cagr / abs(mdd) if mdd < 0 else float("nan"),
+        "exposure": float((equity.get_column("gross_exposure") > 0).mean()) if n else 0.0,
+        "n_trades": int(pnl.shape[0]),
+        "n_open": int(trades.height - closed.height),
+        "win_rate": float(wins.shape[0] / pnl.shape[0]) if pnl.shape[0] else float("nan"),
+        "profit_factor": _safe_div(float(wins.sum()), float(-losses.sum())) if pnl.shape[0] else float("nan"),
+        "expectancy": float(pnl.mean()) if pnl.shape[0] else float("nan"),
+        "avg_win": float(wins.mean()) if wins.shape[0] else float("nan"),
+        "avg_loss": float(losses.mean()) if losses.shape[0] else float("nan"),
+        "avg_bars_held": float(closed.get_column("bars_held").mean()) if closed.height else float("nan"),
+        "total_fees": float(fills.get_column("fees").sum()),
+        "total_slippage": float(fills.get_column("slippage").sum()),
+    }
+    return pl.DataFrame([row])

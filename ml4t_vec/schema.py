@@ -1,0 +1,94 @@
+"""Output schemas, declared once. Every frame the library returns is cast to one of these.
+
+``TIME`` marks a column that takes the input's timestamp dtype (Date or Datetime with its time
+unit and zone). README "Outputs" is generated from the docs here (tests/contracts checks it).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from ml4t_vec._kernels.codes import DIRECTION, EFFECT, EXIT_REASON, REJECT_REASON, SIDE, STATUS
+
+TIME = "TIME"
+
+Side = pl.Enum(list(SIDE))
+Effect = pl.Enum(list(EFFECT))
+Direction = pl.Enum(list(DIRECTION))
+ExitReason = pl.Enum(list(EXIT_REASON))
+Status = pl.Enum(list(STATUS))
+RejectReason = pl.Enum(list(REJECT_REASON))
+
+# name -> (dtype, doc)
+TRADES = {
+    "symbol": (pl.String, "asset of the round trip"),
+    "entry_time": (TIME, "timestamp of the entry fill"),
+    "exit_time": (TIME, "timestamp of the exit fill; for open trades the asset's last bar"),
+    "entry_price": (pl.Float64, "executed entry price, slippage included"),
+    "exit_price": (pl.Float64, "executed exit price, slippage included; open trades: last close"),
+    "quantity": (pl.Float64, "signed shares: > 0 long, < 0 short"),
+    "direction": (Direction, "long or short"),
+    "pnl": (pl.Float64, "net profit: gross_pnl - fees"),
+    "pnl_percent": (pl.Float64, "pnl / (|quantity| * entry_price), a fraction"),
+    "gross_pnl": (pl.Float64, "(exit_price - entry_price) * quantity, before fees"),
+    "fees": (pl.Float64, "entry fees + exit fees (open trades: entry fees only)"),
+    "entry_slippage": (pl.Float64, "slippage cost of the entry in cash"),
+    "exit_slippage": (pl.Float64, "slippage cost of the exit in cash"),
+    "bars_held": (pl.Int64, "the asset's own bars from entry to exit"),
+    "mfe": (pl.Float64, "maximum favourable excursion vs entry price, a fraction >= 0"),
+    "mae": (pl.Float64, "maximum adverse excursion vs entry price, a fraction <= 0"),
+    "exit_reason": (ExitReason, "why the position was closed: signal, end_of_data"),
+    "status": (Status, "closed, or open at the end of the data"),
+}
+
+FILLS = {
+    "timestamp": (TIME, "bar the order filled on"),
+    "symbol": (pl.String, "asset"),
+    "side": (Side, "buy or sell"),
+    "effect": (Effect, "entry (opens a position) or exit (closes one)"),
+    "quantity": (pl.Float64, "shares, > 0"),
+    "price": (pl.Float64, "executed price, slippage included"),
+    "fees": (pl.Float64, "fees of this fill"),
+    "slippage": (pl.Float64, "slippage cost of this fill in cash"),
+    "reason": (ExitReason, "what triggered the order: signal"),
+}
+
+REJECTED = {
+    "timestamp": (TIME, "bar the order was for (for no_next_bar: the signal's bar)"),
+    "symbol": (pl.String, "asset"),
+    "side": (Side, "buy or sell"),
+    "effect": (Effect, "entry or exit"),
+    "reason": (RejectReason, "insufficient_cash, reduced_cash, zero_quantity or no_next_bar"),
+    "requested_quantity": (pl.Float64, "shares asked for (null when never sized)"),
+    "filled_quantity": (pl.Float64, "shares filled: 0 if rejected, > 0 if reduced"),
+    "price": (pl.Float64, "reference price of the bar (null when there was no bar)"),
+}
+
+EQUITY = {
+    "timestamp": (TIME, "bar"),
+    "equity": (pl.Float64, "cash + market value of all positions at the close"),
+    "cash": (pl.Float64, "cash (short sale proceeds included)"),
+    "gross_exposure": (pl.Float64, "sum of |position value|"),
+    "net_exposure": (pl.Float64, "sum of signed position values"),
+    "return": (pl.Float64, "equity return over the previous bar (first bar: vs initial cash)"),
+    "drawdown": (pl.Float64, "equity / running peak - 1, a fraction <= 0"),
+}
+
+ASSET_EQUITY = {
+    "timestamp": (TIME, "bar"),
+    "symbol": (pl.String, "asset (its own account when cash_sharing=False)"),
+    "equity": (pl.Float64, "account cash + position value (cash_sharing=False only; else null)"),
+    "cash": (pl.Float64, "account cash (cash_sharing=False only; else null)"),
+    "position_value": (pl.Float64, "signed market value of the position at the close"),
+}
+
+SCHEMAS = {"trades": TRADES, "fills": FILLS, "rejected": REJECTED, "equity": EQUITY, "asset_equity": ASSET_EQUITY}
+
+
+def polars_schema(spec: dict, time_dtype: pl.DataType) -> pl.Schema:
+    """Concrete Polars schema for a spec, with TIME columns set to ``time_dtype``."""
+    return pl.Schema({k: (time_dtype if d == TIME else d) for k, (d, _) in spec.items()})
+
+
+def empty(spec: dict, time_dtype: pl.DataType) -> pl.DataFrame:
+    return pl.DataFrame(schema=polars_schema(spec, time_dtype))
