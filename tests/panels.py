@@ -1,0 +1,121 @@
+"""Random panels for property tests: one draw feeds both ml4t_vec (a long Polars frame) and the
+reference engine (tests/reference), plus the comparison helpers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import polars as pl
+from hypothesis import strategies as st
+
+from reference.engine import Bar, Config, Panel
+
+T0 = dt.datetime(2021, 1, 4)
+
+
+def ts_of(i: int) -> dt.datetime:
+    return T0 + dt.timedelta(days=i)
+
+
+@st.composite
+def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = None, gaps: bool | None = None):
+    """(Panel, Polars frame). Prices are random walks with consistent OHLC; assets may start late,
+    stop early and skip bars; signal columns hold random True/False/null."""
+    n_assets = draw(st.integers(1, max_assets))
+    n_bars = draw(st.integers(1, max_bars))
+    p_gap = draw(st.sampled_from([0.0, 0.0, 0.15, 0.4])) if gaps is None else (0.25 if gaps else 0.0)
+    p_sig = draw(st.sampled_from([0.1, 0.3, 0.6]))
+    with_shorts = draw(st.booleans()) if shorts is None else shorts
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    assets = [f"S{i}" for i in range(n_assets)]
+    bars: dict = {}
+    rows = []
+    for a in assets:
+        present = rng.random(n_bars) >= p_gap
+        present[rng.integers(n_bars)] = True
+        close = rng.uniform(20, 200) * np.exp(np.cumsum(rng.normal(0, 0.05, n_bars)))
+        open_ = close * np.exp(rng.normal(0, 0.02, n_bars))
+        high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, 0.02, n_bars)))
+        low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, 0.02, n_bars)))
+        vwap = low + (high - low) * rng.random(n_bars)
+        sig = rng.random((4, n_bars)) < p_sig
+        null = rng.random((4, n_bars)) < 0.05
+        if not with_shorts:
+            sig[2:] = False
+        bars[a] = {}
+        for i in range(n_bars):
+            if not present[i]:
+                continue
+            val = [bool(sig[k, i]) and not null[k, i] for k in range(4)]
+            bars[a][i] = Bar(open_[i], high[i], low[i], close[i], *val, price=vwap[i])
+            rows.append(dict(timestamp=ts_of(i), asset=a, open=open_[i], high=high[i], low=low[i], close=close[i],
+                             vwap=vwap[i], **{f"s{k}": (None if null[k, i] else bool(sig[k, i])) for k in range(4)}))
+    times = sorted({i for a in assets for i in bars[a]})
+    schema = {"timestamp": pl.Datetime("us"), "asset": pl.String, "open": pl.Float64, "high": pl.Float64,
+              "low": pl.Float64, "close": pl.Float64, "vwap": pl.Float64,
+              **{f"s{k}": pl.Boolean for k in range(4)}}
+    df = pl.DataFrame(rows, schema=schema)
+    # shuffle the rows: the engine must sort them itself
+    df = df.sample(fraction=1.0, shuffle=True, seed=seed % 1000)
+    return Panel(times, assets, bars), df
+
+
+@st.composite
+def configs(draw, cash_sharing: bool | None = None, fill: str | None = None):
+    size_type = draw(st.sampled_from(["shares", "value", "percent"]))
+    if size_type == "shares":
+        size = draw(st.sampled_from([1.0, 7.0, 33.5, 400.0]))
+    elif size_type == "value":
+        size = draw(st.sampled_from([500.0, 4000.0, 25000.0, math.inf]))
+    else:
+        size = draw(st.sampled_from([0.1, 0.35, 0.5, 1.0]))
+    return Config(
+        size=size,
+        size_type=size_type,
+        fractional=draw(st.booleans()),
+        fees=draw(st.sampled_from([0.0, 0.001, 0.01])),
+        fixed_fees=draw(st.sampled_from([0.0, 0.0, 2.5])),
+        slippage=draw(st.sampled_from([0.0, 0.0005, 0.01])),
+        init_cash=draw(st.sampled_from([1_000.0, 10_000.0, 100_000.0])),
+        cash_sharing=draw(st.booleans()) if cash_sharing is None else cash_sharing,
+        fill=draw(st.sampled_from(["next_open", "next_close", "same_close"])) if fill is None else fill,
+        custom_price=draw(st.sampled_from([False, False, True])),
+    )
+
+
+def vec_kwargs(cfg: Config) -> dict:
+    return dict(
+        entries="s0", exits="s1", short_entries="s2", short_exits="s3", size=cfg.size, size_type=cfg.size_type,
+        fractional=cfg.fractional, fees=cfg.fees, fixed_fees=cfg.fixed_fees, slippage=cfg.slippage,
+        init_cash=cfg.init_cash, cash_sharing=cfg.cash_sharing, fill=cfg.fill,
+        price="vwap" if cfg.custom_price else None,
+    )
+
+
+def _close(a, b, rel=1e-9, abs_=1e-7) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, float) and (math.isnan(a) or math.isinf(a)):
+        return (math.isnan(a) and math.isnan(b)) or a == b
+    return math.isclose(a, b, rel_tol=rel, abs_tol=abs_)
+
+
+def assert_rows_match(got: pl.DataFrame, want: list[dict], keys: list[str], what: str) -> None:
+    """Every reference row has an equal row in ``got`` (same order after sorting by keys)."""
+    assert got.height == len(want), f"{what}: {got.height} rows, reference has {len(want)}\n{got}\n{want}"
+    if not want:
+        return
+    ref = pl.DataFrame(want, infer_schema_length=None)
+    if "timestamp" in ref.columns or "entry_time" in ref.columns:
+        for c in ("timestamp", "entry_time", "exit_time"):
+            if c in ref.columns:
+                ref = ref.with_columns(pl.col(c).map_elements(ts_of, return_dtype=pl.Datetime("us")))
+    g = got.with_columns(pl.col(pl.Enum).cast(pl.String)).sort(keys, maintain_order=True)
+    r = ref.sort(keys, maintain_order=True)
+    for col in ref.columns:
+        for i, (x, y) in enumerate(zip(g.get_column(col).to_list(), r.get_column(col).to_list())):
+            ok = _close(x, y) if isinstance(y, float) or isinstance(x, float) else x == y
+            assert ok, f"{what}: column {col!r} row {i}: ml4t_vec {x!r} != reference {y!r}\n{g.row(i)}\n{r.row(i)}"
