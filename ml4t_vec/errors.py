@@ -19,7 +19,7 @@ class LookAheadWarning(UserWarning):
 
 def did_you_mean(name: str, options) -> str:
     """' Did you mean 'x'?' for the closest option, or '' if nothing is close."""
-    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.6)
+    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.5)
     return f" Did you mean {close[0]!r}?" if close else ""
 
 

@@ -1,0 +1,210 @@
+"""Every bad input gets a clear error that names the problem (column, symbol, timestamp)."""
+
+import datetime as dt
+import re
+
+import numpy as np
+import polars as pl
+import pytest
+
+import ml4t_vec as vec
+from ml4t_vec import ConfigError, DataError
+
+
+@pytest.fixture
+def prices():
+    return vec.synthetic_prices(n_assets=3, n_bars=30, seed=7)
+
+
+def bt(df, **kw):
+    kw.setdefault("entries", pl.col("pred") > 0.6)
+    return vec.backtest(df, **kw)
+
+
+def raises(exc, *patterns):
+    """pytest.raises that also checks several regexes against the message."""
+
+    class _Ctx:
+        def __enter__(self):
+            self.ctx = pytest.raises(exc)
+            self.info = self.ctx.__enter__()
+            return self.info
+
+        def __exit__(self, *a):
+            out = self.ctx.__exit__(*a)
+            msg = str(self.info.value)
+            for p in patterns:
+                assert re.search(p, msg), f"{p!r} not in: {msg}"
+            return out
+
+    return _Ctx()
+
+
+def test_missing_column_did_you_mean(prices):
+    with raises(DataError, "'close' is missing", "Did you mean 'closee'"):
+        bt(prices.rename({"close": "closee"}))
+
+
+def test_no_asset_column(prices):
+    with raises(DataError, "no asset column", "asset_col="):
+        bt(prices.rename({"asset": "name"}))
+    with raises(DataError, "`asset_col` 'nme'", "Did you mean 'name'"):
+        bt(prices.rename({"asset": "name"}), asset_col="nme")
+    assert bt(prices.rename({"asset": "name"}), asset_col="name").trades.height > 0
+    assert bt(prices.rename({"asset": "ticker"})).trades.height > 0  # detected
+
+
+def test_duplicate_rows(prices):
+    dup = pl.concat([prices, prices.slice(40, 1)])
+    row = prices.row(40, named=True)
+    with raises(DataError, "duplicate", f"asset='{row['asset']}'", str(row["timestamp"]), "unique"):
+        bt(dup)
+
+
+def test_unsorted_input_is_sorted(prices):
+    shuffled = prices.sample(fraction=1.0, shuffle=True, seed=1)
+    a, b = bt(prices), bt(shuffled)
+    assert a.trades.equals(b.trades) and a.equity.equals(b.equity)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 0.0, -5.0])
+def test_bad_prices_name_column_symbol_time(prices, bad):
+    i = 33
+    row = prices.row(i, named=True)
+    df = prices.with_columns(pl.when(pl.int_range(pl.len()) == i).then(bad).otherwise(pl.col("low")).alias("low"))
+    with raises(DataError, "'low'", "finite prices > 0", f"asset='{row['asset']}'", str(row["timestamp"])):
+        bt(df)
+
+
+def test_null_price(prices):
+    row = prices.row(5, named=True)
+    df = prices.with_columns(pl.when(pl.int_range(pl.len()) == 5).then(None).otherwise(pl.col("open")).alias("open"))
+    with raises(DataError, "'open' has 1 null", f"asset='{row['asset']}'", str(row["timestamp"])):
+        bt(df)
+
+
+def test_high_below_low_and_close_outside(prices):
+    df = prices.with_columns(pl.when(pl.int_range(pl.len()) == 3).then(pl.col("low") - 1).otherwise(pl.col("high"))
+                             .alias("high"))
+    with raises(DataError, "'high' is below 'low'"):
+        bt(df)
+    df = prices.with_columns(pl.when(pl.int_range(pl.len()) == 3).then(pl.col("high") * 1.1)
+                             .otherwise(pl.col("close")).alias("close"))
+    with raises(DataError, "'close' lies outside \\[low, high\\]", "repair"):
+        bt(df)
+
+
+def test_null_keys(prices):
+    df = prices.with_columns(pl.when(pl.int_range(pl.len()) == 2).then(None).otherwise(pl.col("asset")).alias("asset"))
+    with raises(DataError, "'asset' has 1 null"):
+        bt(df)
+
+
+def test_timestamp_must_be_temporal(prices):
+    with raises(DataError, "'timestamp' must be Date or Datetime", "to_datetime"):
+        bt(prices.with_columns(pl.col("timestamp").cast(pl.String)))
+
+
+def test_signal_must_be_boolean(prices):
+    with raises(DataError, "`exits` must evaluate to Boolean", "Float64"):
+        bt(prices, exits=pl.col("pred"))
+
+
+def test_signal_unknown_column_did_you_mean(prices):
+    with raises(DataError, "`entries` uses column 'prd'", "Did you mean 'pred'"):
+        bt(prices, entries=pl.col("prd") > 0.5)
+
+
+def test_signal_nulls_mean_false(prices):
+    nulled = prices.with_columns(sig=pl.when(pl.col("pred") > 0.6).then(True).otherwise(None))
+    a = bt(nulled, entries="sig", exits=pl.col("pred") < 0.4)
+    b = bt(prices, entries=pl.col("pred") > 0.6, exits=pl.col("pred") < 0.4)
+    assert a.trades.equals(b.trades)
+
+
+def test_signal_series_is_refused(prices):
+    with raises(DataError, "not a Series"):
+        bt(prices, entries=prices["pred"] > 0.5)
+
+
+def test_signals_frame_join_and_misalignment(prices):
+    sig = prices.select("timestamp", "asset", score=pl.col("pred"))
+    good = bt(prices.drop("pred"), signals=sig, entries=pl.col("score") > 0.6)
+    assert good.trades.equals(bt(prices, entries=pl.col("pred") > 0.6).trades)
+    shifted = sig.with_columns(pl.col("timestamp") + dt.timedelta(days=400))
+    with raises(DataError, "misaligned", "no price row", "asset="):
+        bt(prices.drop("pred"), signals=shifted, entries=pl.col("score") > 0.6)
+    with raises(DataError, "key column 'timestamp' has dtype", "cast"):
+        bt(prices.drop("pred"), signals=sig.with_columns(pl.col("timestamp").cast(pl.Datetime("us"))),
+           entries=pl.col("score") > 0.6)
+    with raises(DataError, "`signals` has duplicate"):
+        bt(prices.drop("pred"), signals=pl.concat([sig, sig.head(1)]), entries=pl.col("score") > 0.6)
+    with raises(DataError, "also exist in `prices`"):
+        bt(prices, signals=sig.rename({"score": "pred"}), entries=pl.col("pred") > 0.6)
+    # price rows without a signal row are allowed: their signals are null = False
+    partial = bt(prices.drop("pred"), signals=sig.head(10), entries=pl.col("score") > 0.6)
+    assert partial.fills.height <= good.fills.height
+
+
+@pytest.mark.parametrize(
+    ("kw", "patterns"),
+    [
+        (dict(fill="next_bar"), ["`fill` must be one of", "Did you mean 'next_"]),
+        (dict(size_type="precent"), ["`size_type`", "Did you mean 'percent'"]),
+        (dict(size=-1.0), ["`size` must be in \\(0"]),
+        (dict(size=10.0 * 100, size_type="percent"), ["fraction of equity", "size=0.1"]),
+        (dict(size=float("inf"), size_type="shares"), ["`size` must be finite"]),
+        (dict(fees=0.9), ["`fees` must be in"]),
+        (dict(slippage=float("nan")), ["`slippage` must be a number"]),
+        (dict(init_cash=0), ["`init_cash` must be in \\(0"]),
+        (dict(cash_sharing="yes"), ["`cash_sharing` must be True or False"]),
+        (dict(fractional=1), ["`fractional` must be True or False"]),
+    ],
+)
+def test_absurd_parameters(prices, kw, patterns):
+    with raises(ConfigError, *patterns):
+        bt(prices, **kw)
+
+
+def test_config_and_keywords_together(prices):
+    with raises(ConfigError, "either `config=` or keyword"):
+        bt(prices, config=vec.BacktestConfig(), fees=0.001)
+
+
+def test_config_object_equals_keywords(prices):
+    cfg = vec.BacktestConfig(costs=vec.CostConfig(fees=0.001), sizing=vec.SizingConfig(size=0.2))
+    a = bt(prices, config=cfg)
+    b = bt(prices, fees=0.001, size=0.2)
+    assert a.trades.equals(b.trades) and a.config_hash == b.config_hash == cfg.hash()
+    assert bt(prices, fees=0.002).config_hash != a.config_hash
+
+
+def test_needs_entries(prices):
+    with raises(ConfigError, "needs `entries=` or `short_entries=`"):
+        vec.backtest(prices, exits="pred")
+
+
+def test_prices_type_and_paths(prices, tmp_path):
+    with raises(DataError, "must be a polars DataFrame", "pl.from_pandas"):
+        bt(prices.to_dict())
+    with raises(DataError, "path does not exist"):
+        bt(tmp_path / "nope.parquet")
+    f = tmp_path / "p.parquet"
+    prices.write_parquet(f)
+    assert bt(f).trades.equals(bt(prices).trades)
+    hive = tmp_path / "hive"
+    prices.write_parquet(hive, partition_by="asset")
+    assert bt(hive).trades.equals(bt(prices).trades)
+    assert bt(prices.lazy()).trades.equals(bt(prices).trades)
+
+
+def test_empty_frame(prices):
+    with raises(DataError, "no rows"):
+        bt(prices.clear())
+
+
+def test_integer_and_float32_prices_are_cast(prices):
+    a = bt(prices.with_columns(pl.col("open", "high", "low", "close").cast(pl.Float32)))
+    assert a.trades.height > 0
+    ints = prices.with_columns((pl.col(c) * 100).round().cast(pl.Int64) for c in ("open", "high", "low", "close"))
+    assert bt(ints).trades.height > 0

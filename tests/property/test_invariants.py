@@ -1,0 +1,120 @@
+"""Properties that hold for every panel and config."""
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from panels import configs, panels, vec_kwargs
+
+import ml4t_vec as vec
+from ml4t_vec import schema
+
+pytestmark = pytest.mark.filterwarnings("ignore::ml4t_vec.LookAheadWarning")
+
+
+@given(panels(), configs(), st.data())
+def test_prefix_causality(panel_df, cfg, data):
+    """Changing everything after bar k never changes fills, rejections or equity up to bar k."""
+    panel, df = panel_df
+    times = df.get_column("timestamp").unique().sort()
+    k = data.draw(st.integers(0, times.len() - 1))
+    cut = times[k]
+    rng = np.random.default_rng(k)
+    later = pl.col("timestamp") > cut
+    # different prices (consistent OHLC) and different signals after the cut
+    f = pl.lit(rng.uniform(0.5, 2.0))
+    changed = df.with_columns(
+        [pl.when(later).then(pl.col(c) * f).otherwise(pl.col(c)).alias(c) for c in ("open", "high", "low", "close", "vwap")]
+        + [pl.when(later).then(~pl.col(c).fill_null(False)).otherwise(pl.col(c)).alias(c) for c in ("s0", "s1", "s2", "s3")]
+    )
+    a = vec.backtest(df, **vec_kwargs(cfg))
+    b = vec.backtest(changed, **vec_kwargs(cfg))
+    # a fill on the cut bar at the close (same_close) is decided by that bar's data: unchanged too
+    for name in ("fills", "rejected"):
+        x = getattr(a, name).filter(pl.col("timestamp") <= cut)
+        y = getattr(b, name).filter(pl.col("timestamp") <= cut)
+        if name == "rejected":  # a no_next_bar record depends on whether a later bar exists
+            x, y = (z.filter(pl.col("reason") != "no_next_bar") for z in (x, y))
+        assert x.equals(y), name
+    ea = a.equity.filter(pl.col("timestamp") <= cut)
+    eb = b.equity.filter(pl.col("timestamp") <= cut)
+    assert ea.equals(eb)
+
+
+@given(panels(), configs())
+def test_accounting_identities(panel_df, cfg):
+    _, df = panel_df
+    res = vec.backtest(df, **vec_kwargs(cfg))
+    eq = res.equity
+    # equity = cash + positions at every bar
+    np.testing.assert_allclose(eq["equity"], eq["cash"] + eq["net_exposure"], rtol=1e-12, atol=1e-6)
+    # initial cash + sum of trade pnl (closed and open at the last close) = final equity
+    init = res.init_cash_total
+    assert init + res.trades["pnl"].sum() == pytest.approx(eq["equity"][-1], rel=1e-9, abs=1e-6)
+    # per-asset values add up to the portfolio exposure
+    tot = res.asset_equity.group_by("timestamp").agg(pl.col("position_value").sum()).sort("timestamp")
+    np.testing.assert_allclose(tot["position_value"], eq["net_exposure"], rtol=1e-12, atol=1e-6)
+    # fees in trades equal fees in fills (open trades carry their entry fees only)
+    assert res.trades["fees"].sum() == pytest.approx(res.fills["fees"].sum(), rel=1e-9, abs=1e-9)
+    # fills at the bar's own prices lie inside [low, high] before slippage
+    if not cfg.custom_price:
+        f = res.fills.join(df.select("timestamp", pl.col("asset").alias("symbol"), "low", "high"),
+                           on=["timestamp", "symbol"])
+        ref = pl.when(pl.col("side") == "buy").then(pl.col("price") / (1 + cfg.slippage)).otherwise(
+            pl.col("price") / (1 - cfg.slippage))
+        assert f.filter((ref < pl.col("low") * (1 - 1e-12)) | (ref > pl.col("high") * (1 + 1e-12))).height == 0
+
+
+@given(panels(), configs(cash_sharing=False))
+def test_higher_costs_never_raise_pnl(panel_df, cfg):
+    """Per independent account with share sizing, each trade's pnl only falls as costs rise."""
+    _, df = panel_df
+    kw = vec_kwargs(cfg) | dict(size_type="shares", size=5.0, init_cash=1e9)
+    low = vec.backtest(df, **kw).trades
+    high = vec.backtest(df, **(kw | dict(fees=kw["fees"] + 0.002, fixed_fees=kw["fixed_fees"] + 1,
+                                         slippage=kw["slippage"] + 0.001))).trades
+    assert low.select("symbol", "entry_time").equals(high.select("symbol", "entry_time"))
+    assert (high["pnl"] <= low["pnl"] + 1e-9).all()
+
+
+@given(panels(), st.sampled_from([True, False]), st.sampled_from(["next_open", "next_close", "same_close"]))
+def test_no_signals_gives_empty_frames_with_full_schema(panel_df, cash_sharing, fill):
+    _, df = panel_df
+    res = vec.backtest(df, entries=pl.lit(False), cash_sharing=cash_sharing, fill=fill, init_cash=5000)
+    tdt = pl.Datetime("us")
+    for name in ("trades", "fills", "rejected"):
+        frame = getattr(res, name)
+        assert frame.height == 0
+        assert frame.schema == schema.polars_schema(schema.SCHEMAS[name], tdt)
+    assert res.equity.schema == schema.polars_schema(schema.EQUITY, tdt)
+    expected = 5000.0 * (1 if cash_sharing else df["asset"].n_unique())
+    assert (res.equity["equity"] == expected).all()
+
+
+@given(panels(max_assets=4), configs())
+def test_permuting_asset_names_permutes_results(panel_df, cfg):
+    """Renaming assets (which reorders them) permutes independent results; shared-cash results
+    depend on symbol order only through the entry priority, so compare independent mode."""
+    _, df = panel_df
+    kw = vec_kwargs(cfg) | dict(cash_sharing=False)
+    a = vec.backtest(df, **kw)
+    rename = {f"S{i}": f"Z{9 - i}" for i in range(10)}
+    b = vec.backtest(df.with_columns(pl.col("asset").replace(rename)), **kw)
+    back = b.trades.with_columns(pl.col("symbol").replace({v: k for k, v in rename.items()}))
+    assert back.sort("symbol", "entry_time").equals(a.trades.sort("symbol", "entry_time"))
+
+
+def test_timestamp_dtypes_and_time_zones_are_kept():
+    """Date, Datetime and tz-aware Datetime inputs give the same trades with the input's dtype."""
+    base = vec.synthetic_prices(n_assets=2, n_bars=40, seed=3)
+    kw = dict(entries=pl.col("pred") > 0.6, exits=pl.col("pred") < 0.4, size=0.3)
+    a = vec.backtest(base, **kw).trades
+    for unit, tz in (("ns", None), ("ms", "America/New_York")):
+        dtype = pl.Datetime(unit, tz)
+        df = base.with_columns(pl.col("timestamp").cast(pl.Datetime(unit)).dt.replace_time_zone(tz))
+        t = vec.backtest(df, **kw).trades
+        assert t.schema["entry_time"] == dtype
+        assert t.drop("entry_time", "exit_time").equals(a.drop("entry_time", "exit_time"))
+        assert t["entry_time"].dt.date().to_list() == a["entry_time"].to_list()
+    assert a.schema["entry_time"] == pl.Date
