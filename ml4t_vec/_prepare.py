@@ -153,9 +153,7 @@ def _join_signals(lf: pl.LazyFrame, signals, ts_col: str, asset_col: str) -> pl.
             )
     clash = [c for c in s_schema.names() if c in p_schema.names() and c not in (ts_col, asset_col)]
     if clash:
-        raise DataError(
-            f"`signals` columns {clash} also exist in `prices`; rename them (ambiguous which to use)."
-        )
+        raise DataError(f"`signals` columns {clash} also exist in `prices`; rename them (ambiguous which to use).")
     keys = [ts_col, asset_col]
     sdf = sig.collect()
     dup = sdf.select(keys).is_duplicated()
@@ -185,7 +183,7 @@ def _where(df: pl.DataFrame, mask: pl.Expr, ts_col: str, asset_col: str) -> str:
     return f"{bad.height} row(s), first at {asset_col}={row[asset_col]!r}, {ts_col}={row[ts_col]}"
 
 
-def _validate(df: pl.DataFrame, ts_col: str, asset_col: str, extra_price: str | None) -> None:
+def _check_schema(df: pl.DataFrame, ts_col: str, asset_col: str, extra_price: str | None) -> None:
     schema = df.schema
     if not isinstance(schema[ts_col], (pl.Date, pl.Datetime)):
         raise DataError(
@@ -196,6 +194,14 @@ def _validate(df: pl.DataFrame, ts_col: str, asset_col: str, extra_price: str | 
     for c in price_cols:
         if not schema[c].is_numeric():
             raise DataError(f"price column {c!r} must be numeric; got {schema[c]}.")
+
+
+def _explain_bad_rows(df: pl.DataFrame, ts_col: str, asset_col: str, extra_price: str | None) -> None:
+    """Raise the DataError that names the first problem (column, symbol, timestamp).
+
+    Only called when the cheap checks found something: it re-scans with Polars for the message.
+    """
+    price_cols = list(PRICE_COLS) + ([extra_price] if extra_price else [])
     checks = {
         f"null:{ts_col}": pl.col(ts_col).null_count(),
         f"null:{asset_col}": pl.col(asset_col).null_count(),
@@ -239,6 +245,11 @@ def _validate(df: pl.DataFrame, ts_col: str, asset_col: str, extra_price: str | 
 # ---------------------------------------------------------------------------------------------
 # 4. structure: blocks per asset, sorted, duplicates
 # ---------------------------------------------------------------------------------------------
+def _float_array(df: pl.DataFrame, col: str) -> np.ndarray:
+    """Contiguous float64 view of a column (a copy only if it must be cast or rechunked)."""
+    return np.ascontiguousarray(df.get_column(col).cast(pl.Float64).rechunk().to_numpy())
+
+
 def _ts_int(s: pl.Series) -> np.ndarray:
     return np.ascontiguousarray(s.to_physical().cast(pl.Int64).to_numpy())
 
@@ -293,7 +304,7 @@ def _signal_bits(df: pl.DataFrame, exprs: dict[str, pl.Expr]) -> np.ndarray:
     except pl.exceptions.PolarsError as e:
         raise DataError(f"a signal expression failed to evaluate: {e}") from None
     bits = None
-    for (name, e), col in zip(exprs.items(), out.get_columns()):
+    for (name, e), col in zip(exprs.items(), out.get_columns(), strict=True):
         if col.dtype != pl.Boolean:
             raise DataError(
                 f"`{name}` must evaluate to Boolean; got {col.dtype} from {e}. Compare it with something, "
@@ -345,14 +356,21 @@ def prepare(
     needed = [timestamp_col, asset_col, *PRICE_COLS]
     for e in [*exprs.values(), *([price_expr] if price_expr is not None else [])]:
         needed += [r for r in e.meta.root_names() if r not in needed]
-    df = lf.select(needed).collect() if not isinstance(prices, pl.DataFrame) or signals is not None else prices.select(needed)
+    if isinstance(prices, pl.DataFrame) and signals is None:
+        df = prices.select(needed)  # no copy: columns are shared
+    else:
+        df = lf.select(needed).collect()
 
     if price_expr is not None:
         try:
             df = df.with_columns(price_expr.cast(pl.Float64).alias(_PRICE_ALIAS))
         except pl.exceptions.PolarsError as e:
             raise DataError(f"`price` failed to evaluate: {e}") from None
-    _validate(df, timestamp_col, asset_col, _PRICE_ALIAS if price_expr is not None else None)
+    extra = _PRICE_ALIAS if price_expr is not None else None
+    _check_schema(df, timestamp_col, asset_col, extra)
+    key_and_prices = [timestamp_col, asset_col, *PRICE_COLS, *([extra] if extra else [])]
+    if sum(df.select(pl.col(key_and_prices).null_count()).row(0)):  # O(1): Arrow keeps null counts
+        _explain_bad_rows(df, timestamp_col, asset_col, extra)
     df, starts, symbols, ts, dense = _structure(df, timestamp_col, asset_col)
     if fill == "same_close":
         warnings.warn(
@@ -364,12 +382,13 @@ def prepare(
     bits = _signal_bits(df, exprs)
 
     n_assets = starts.shape[0] - 1
-    src = {c: df.get_column(c).cast(pl.Float64).rechunk().to_numpy() for c in PRICE_COLS}
-    src["fill"] = (
-        df.get_column(_PRICE_ALIAS).rechunk().to_numpy()
-        if price_expr is not None
-        else src["open" if fill == "next_open" else "close"]
-    )
+    src = {c: _float_array(df, c) for c in PRICE_COLS}
+    src["fill"] = _float_array(df, extra) if extra else src["open" if fill == "next_open" else "close"]
+    if (
+        grid.first_bad_bar_nb(src["open"], src["high"], src["low"], src["close"], src["fill"] if extra else np.empty(0))
+        >= 0
+    ):
+        _explain_bad_rows(df, timestamp_col, asset_col, extra)
     if dense:
         n_bars = int(starts[1] - starts[0])
         timestamps = df.get_column(timestamp_col).slice(0, n_bars)

@@ -163,15 +163,32 @@ def backtest(
     """
     cfg = _build_config(
         config,
-        dict(size=size, size_type=size_type, fractional=fractional, fill=fill, price=price, fees=fees,
-             fixed_fees=fixed_fees, slippage=slippage, init_cash=init_cash, cash_sharing=cash_sharing),
+        dict(
+            size=size,
+            size_type=size_type,
+            fractional=fractional,
+            fill=fill,
+            price=price,
+            fees=fees,
+            fixed_fees=fixed_fees,
+            slippage=slippage,
+            init_cash=init_cash,
+            cash_sharing=cash_sharing,
+        ),
     )
     if entries is None and short_entries is None:
         raise ConfigError("`backtest` needs `entries=` or `short_entries=` (a pl.Expr or a column name).")
     t0 = time.perf_counter()
     prep = prepare(
-        prices, signals=signals, entries=entries, exits=exits, short_entries=short_entries,
-        short_exits=short_exits, fill=cfg.execution.fill, price=cfg.execution.price, asset_col=asset_col,
+        prices,
+        signals=signals,
+        entries=entries,
+        exits=exits,
+        short_entries=short_entries,
+        short_exits=short_exits,
+        fill=cfg.execution.fill,
+        price=cfg.execution.price,
+        asset_col=asset_col,
         timestamp_col=timestamp_col,
     )
     t1 = time.perf_counter()
@@ -181,7 +198,17 @@ def backtest(
     else:
         groups = np.arange(n_cols + 1, dtype=np.int64)
     init = np.full(groups.shape[0] - 1, float(cfg.portfolio.init_cash))
-    sim = simulate(groups, prep.col_asset, prep.fill_price, prep.close, prep.high, prep.low, prep.sig,
-                   TIMING[cfg.execution.fill], init, _order_params(cfg, n_cols))
+    sim = simulate(
+        groups,
+        prep.col_asset,
+        prep.fill_price,
+        prep.close,
+        prep.high,
+        prep.low,
+        prep.sig,
+        TIMING[cfg.execution.fill],
+        init,
+        _order_params(cfg, n_cols),
+    )
     t2 = time.perf_counter()
     return BacktestResult(prep, sim, cfg, {"prepare_s": t1 - t0, "kernel_s": t2 - t1})

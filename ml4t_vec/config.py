@@ -26,8 +26,9 @@ def _is_number(x) -> bool:
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
 
 
-def _check_number(name: str, value, *, lo: float, hi: float = math.inf, lo_open: bool = False,
-                  allow_inf: bool = False) -> None:
+def _check_number(
+    name: str, value, *, lo: float, hi: float = math.inf, lo_open: bool = False, allow_inf: bool = False
+) -> None:
     if not _is_number(value) or math.isnan(value):
         raise ConfigError(f"`{name}` must be a number; got {value!r}.")
     if math.isinf(value) and not allow_inf:

@@ -26,6 +26,4 @@ def did_you_mean(name: str, options) -> str:
 def check_choice(param: str, value, options) -> None:
     """Raise ConfigError unless ``value`` is one of ``options`` (strings)."""
     if value not in options:
-        raise ConfigError(
-            f"`{param}` must be one of {sorted(options)}; got {value!r}.{did_you_mean(value, options)}"
-        )
+        raise ConfigError(f"`{param}` must be one of {sorted(options)}; got {value!r}.{did_you_mean(value, options)}")

@@ -63,8 +63,13 @@ def _safe_div(a: float, b: float) -> float:
     return a / b if b != 0 else (math.inf if a > 0 else (0.0 if a == 0 else -math.inf))
 
 
-def compute_stats(equity: pl.DataFrame, trades: pl.DataFrame, fills: pl.DataFrame, init_cash: float,
-                  periods_per_year: float | None = None) -> pl.DataFrame:
+def compute_stats(
+    equity: pl.DataFrame,
+    trades: pl.DataFrame,
+    fills: pl.DataFrame,
+    init_cash: float,
+    periods_per_year: float | None = None,
+) -> pl.DataFrame:
     """One-row frame of the metrics in ``STATS_DOC``."""
     if periods_per_year is None:
         ppy = infer_periods_per_year(equity.get_column("timestamp"))

@@ -9,7 +9,6 @@ import math
 import numpy as np
 import polars as pl
 from hypothesis import strategies as st
-
 from reference.engine import Bar, Config, Panel
 
 T0 = dt.datetime(2021, 1, 4)
@@ -51,12 +50,29 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
                 continue
             val = [bool(sig[k, i]) and not null[k, i] for k in range(4)]
             bars[a][i] = Bar(open_[i], high[i], low[i], close[i], *val, price=vwap[i])
-            rows.append(dict(timestamp=ts_of(i), asset=a, open=open_[i], high=high[i], low=low[i], close=close[i],
-                             vwap=vwap[i], **{f"s{k}": (None if null[k, i] else bool(sig[k, i])) for k in range(4)}))
+            rows.append(
+                dict(
+                    timestamp=ts_of(i),
+                    asset=a,
+                    open=open_[i],
+                    high=high[i],
+                    low=low[i],
+                    close=close[i],
+                    vwap=vwap[i],
+                    **{f"s{k}": (None if null[k, i] else bool(sig[k, i])) for k in range(4)},
+                )
+            )
     times = sorted({i for a in assets for i in bars[a]})
-    schema = {"timestamp": pl.Datetime("us"), "asset": pl.String, "open": pl.Float64, "high": pl.Float64,
-              "low": pl.Float64, "close": pl.Float64, "vwap": pl.Float64,
-              **{f"s{k}": pl.Boolean for k in range(4)}}
+    schema = {
+        "timestamp": pl.Datetime("us"),
+        "asset": pl.String,
+        "open": pl.Float64,
+        "high": pl.Float64,
+        "low": pl.Float64,
+        "close": pl.Float64,
+        "vwap": pl.Float64,
+        **{f"s{k}": pl.Boolean for k in range(4)},
+    }
     df = pl.DataFrame(rows, schema=schema)
     # shuffle the rows: the engine must sort them itself
     df = df.sample(fraction=1.0, shuffle=True, seed=seed % 1000)
@@ -88,9 +104,19 @@ def configs(draw, cash_sharing: bool | None = None, fill: str | None = None):
 
 def vec_kwargs(cfg: Config) -> dict:
     return dict(
-        entries="s0", exits="s1", short_entries="s2", short_exits="s3", size=cfg.size, size_type=cfg.size_type,
-        fractional=cfg.fractional, fees=cfg.fees, fixed_fees=cfg.fixed_fees, slippage=cfg.slippage,
-        init_cash=cfg.init_cash, cash_sharing=cfg.cash_sharing, fill=cfg.fill,
+        entries="s0",
+        exits="s1",
+        short_entries="s2",
+        short_exits="s3",
+        size=cfg.size,
+        size_type=cfg.size_type,
+        fractional=cfg.fractional,
+        fees=cfg.fees,
+        fixed_fees=cfg.fixed_fees,
+        slippage=cfg.slippage,
+        init_cash=cfg.init_cash,
+        cash_sharing=cfg.cash_sharing,
+        fill=cfg.fill,
         price="vwap" if cfg.custom_price else None,
     )
 
@@ -116,6 +142,6 @@ def assert_rows_match(got: pl.DataFrame, want: list[dict], keys: list[str], what
     g = got.with_columns(pl.col(pl.Enum).cast(pl.String)).sort(keys, maintain_order=True)
     r = ref.sort(keys, maintain_order=True)
     for col in ref.columns:
-        for i, (x, y) in enumerate(zip(g.get_column(col).to_list(), r.get_column(col).to_list())):
+        for i, (x, y) in enumerate(zip(g.get_column(col).to_list(), r.get_column(col).to_list(), strict=True)):
             ok = _close(x, y) if isinstance(y, float) or isinstance(x, float) else x == y
             assert ok, f"{what}: column {col!r} row {i}: ml4t_vec {x!r} != reference {y!r}\n{g.row(i)}\n{r.row(i)}"

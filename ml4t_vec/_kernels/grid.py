@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ml4t_vec._kernels.codes import SIG_VALID
 
@@ -14,27 +14,62 @@ BLOCKS_DUPLICATE = 2  # a timestamp repeats inside an asset's block
 
 @njit(cache=True, nogil=True)
 def scan_blocks_nb(ts, starts):
-    """Check each asset block ``ts[starts[k]:starts[k+1]]`` is strictly increasing.
+    """Check each asset block ``ts[starts[k]:starts[k+1]]`` is strictly increasing, in one pass.
 
     Returns (status BLOCKS_*, row of the first offence or -1, dense) where ``dense`` means every
     block holds exactly the same timestamps (a complete panel: the grid is a reshape).
     """
     n_blocks = starts.shape[0] - 1
-    for k in range(n_blocks):
-        for i in range(starts[k] + 1, starts[k + 1]):
-            if ts[i] < ts[i - 1]:
-                return BLOCKS_UNSORTED, i, False
-            if ts[i] == ts[i - 1]:
-                return BLOCKS_DUPLICATE, i, False
     n0 = starts[1] - starts[0] if n_blocks > 0 else 0
-    for k in range(1, n_blocks):
-        if starts[k + 1] - starts[k] != n0:
-            return BLOCKS_OK, -1, False
+    dense = True
+    for k in range(n_blocks):
         s = starts[k]
-        for i in range(n0):
-            if ts[s + i] != ts[i]:
-                return BLOCKS_OK, -1, False
-    return BLOCKS_OK, -1, True
+        e = starts[k + 1]
+        if e - s != n0:
+            dense = False
+        if dense and k > 0 and ts[s] != ts[0]:
+            dense = False
+        for i in range(s + 1, e):
+            if ts[i] <= ts[i - 1]:
+                return (BLOCKS_UNSORTED if ts[i] < ts[i - 1] else BLOCKS_DUPLICATE), i, False
+            if dense and k > 0 and ts[i] != ts[i - s]:
+                dense = False
+    return BLOCKS_OK, -1, dense
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bar_ok(o, h, lo, c):
+    # bitwise & (no short circuit) so the loop vectorises; NaN fails every comparison
+    return (o > 0.0) & (c > 0.0) & (lo > 0.0) & (h < np.inf) & (lo <= o) & (o <= h) & (lo <= c) & (c <= h)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def first_bad_bar_nb(open_, high, low, close, extra):
+    """Row of the first invalid bar, or -1: a price not finite or <= 0, high < low, or open/close
+    outside [low, high]. ``extra`` (a custom fill price, or an empty array) must be finite > 0.
+
+    Checks chunks in parallel (a validation pass, not a simulation: no state crosses rows).
+    """
+    n = close.shape[0]
+    chunk = 1 << 14
+    n_chunks = (n + chunk - 1) // chunk
+    bad = np.zeros(n_chunks, dtype=np.bool_)
+    for k in prange(n_chunks):
+        ok = True
+        for i in range(k * chunk, min(n, (k + 1) * chunk)):
+            ok &= _bar_ok(open_[i], high[i], low[i], close[i])
+        if extra.shape[0]:
+            for i in range(k * chunk, min(n, (k + 1) * chunk)):
+                ok &= (extra[i] > 0.0) & (extra[i] < np.inf)
+        bad[k] = not ok
+    for k in range(n_chunks):
+        if bad[k]:
+            for i in range(k * chunk, min(n, (k + 1) * chunk)):
+                if not _bar_ok(open_[i], high[i], low[i], close[i]):
+                    return i
+                if extra.shape[0] and not ((extra[i] > 0.0) & (extra[i] < np.inf)):
+                    return i
+    return -1
 
 
 @njit(cache=True, nogil=True)

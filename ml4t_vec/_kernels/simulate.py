@@ -58,7 +58,6 @@ from ml4t_vec._kernels.orders import (
     is_exit_action_nb,
 )
 
-
 # Per-column state: float fields in ``fs[c, F_*]``, int fields in ``is_[c, I_*]``.
 F_ENTRY_PRICE, F_ENTRY_FEES, F_ENTRY_SLIP, F_HI, F_LO, F_LAST_CLOSE = range(6)
 N_F = 6
@@ -130,8 +129,26 @@ def _write_reject_nb(rejected, rej_off, n_rej, c, t, side, effect, reason, req, 
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _write_trade_nb(trades, trade_off, n_trade, c, q, ep, entry_fee, entry_slip, hi, lo, entry_bar,
-                    bars_held, exit_bar, exit_px, exit_fee, exit_slip, reason, status):
+def _write_trade_nb(
+    trades,
+    trade_off,
+    n_trade,
+    c,
+    q,
+    ep,
+    entry_fee,
+    entry_slip,
+    hi,
+    lo,
+    entry_bar,
+    bars_held,
+    exit_bar,
+    exit_px,
+    exit_fee,
+    exit_slip,
+    reason,
+    status,
+):
     """Write column c's round trip: q signed shares entered at ep, price range [lo, hi] seen."""
     k = trade_off[c] + n_trade[c]
     n_trade[c] += 1
@@ -160,9 +177,34 @@ def _write_trade_nb(trades, trade_off, n_trade, c, q, ep, entry_fee, entry_slip,
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _phase_nb(t, c0, c1, price, col_asset, sig, size, size_type, fees_a, fixed_a, slip_a, frac_a, cash,
-              pos, fs, is_, pending, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected,
-              rej_off, n_rej):
+def _phase_nb(
+    t,
+    c0,
+    c1,
+    price,
+    col_asset,
+    sig,
+    size,
+    size_type,
+    fees_a,
+    fixed_a,
+    slip_a,
+    frac_a,
+    cash,
+    pos,
+    fs,
+    is_,
+    pending,
+    fills,
+    fill_off,
+    n_fill,
+    trades,
+    trade_off,
+    n_trade,
+    rejected,
+    rej_off,
+    n_rej,
+):
     """Fill the orders of columns c0..c1 pending for bar t at ``price``: exits, then entries.
 
     Entries are filled in column order (assets sorted by symbol) against the cash left after
@@ -177,15 +219,29 @@ def _phase_nb(t, c0, c1, price, col_asset, sig, size, size_type, fees_a, fixed_a
         if is_exit_action_nb(act):
             q = pos[c]
             if q != 0.0:
-                side, px, fee, slip, dcash = exit_fill_nb(q, price[col_asset[c], t], slip_a[c], fees_a[c],
-                                                          fixed_a[c])
+                side, px, fee, slip, dcash = exit_fill_nb(q, price[col_asset[c], t], slip_a[c], fees_a[c], fixed_a[c])
                 cash += dcash
-                _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_EXIT, REASON_SIGNAL, abs(q),
-                               px, fee, slip)
-                _write_trade_nb(trades, trade_off, n_trade, c, q, fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES],
-                                fs[c, F_ENTRY_SLIP], fs[c, F_HI], fs[c, F_LO], is_[c, I_ENTRY_BAR],
-                                is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], t, px, fee, slip, REASON_SIGNAL,
-                                STATUS_CLOSED)
+                _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_EXIT, REASON_SIGNAL, abs(q), px, fee, slip)
+                _write_trade_nb(
+                    trades,
+                    trade_off,
+                    n_trade,
+                    c,
+                    q,
+                    fs[c, F_ENTRY_PRICE],
+                    fs[c, F_ENTRY_FEES],
+                    fs[c, F_ENTRY_SLIP],
+                    fs[c, F_HI],
+                    fs[c, F_LO],
+                    is_[c, I_ENTRY_BAR],
+                    is_[c, I_NVALID] - is_[c, I_ENTRY_CNT],
+                    t,
+                    px,
+                    fee,
+                    slip,
+                    REASON_SIGNAL,
+                    STATUS_CLOSED,
+                )
                 pos[c] = 0.0
             if act == ACT_CLOSE:
                 pending[c] = ACT_NONE
@@ -221,8 +277,7 @@ def _phase_nb(t, c0, c1, price, col_asset, sig, size, size_type, fees_a, fixed_a
             _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, reason, req, 0.0, ref)
             continue
         if status == ENTRY_REDUCED:
-            _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, REJ_REDUCED_CASH, req, q,
-                             ref)
+            _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, REJ_REDUCED_CASH, req, q, ref)
         cash += dcash
         avail -= q * px + fee
         pos[c] = d * q
@@ -238,9 +293,40 @@ def _phase_nb(t, c0, c1, price, col_asset, sig, size, size_type, fees_a, fixed_a
 
 
 @njit(cache=True, nogil=True)
-def _run_group_nb(g, c0, c1, col_asset, fill_price, close, high, low, sig, timing, cash, size, size_type,
-                  fees_a, fixed_a, slip_a, frac_a, pos, fs, is_, pending, fills, fill_off, n_fill, trades,
-                  trade_off, n_trade, rejected, rej_off, n_rej, cash_out, value_out):
+def _run_group_nb(
+    g,
+    c0,
+    c1,
+    col_asset,
+    fill_price,
+    close,
+    high,
+    low,
+    sig,
+    timing,
+    cash,
+    size,
+    size_type,
+    fees_a,
+    fixed_a,
+    slip_a,
+    frac_a,
+    pos,
+    fs,
+    is_,
+    pending,
+    fills,
+    fill_off,
+    n_fill,
+    trades,
+    trade_off,
+    n_trade,
+    rejected,
+    rej_off,
+    n_rej,
+    cash_out,
+    value_out,
+):
     n_bars = sig.shape[1]
     n_pending = 0
     for c in range(c0, c1):
@@ -252,9 +338,34 @@ def _run_group_nb(g, c0, c1, col_asset, fill_price, close, high, low, sig, timin
                 is_[c, I_NVALID] += 1
                 is_[c, I_LAST_BAR] = t
         if timing == TIMING_NEXT_OPEN and n_pending > 0:
-            cash = _phase_nb(t, c0, c1, fill_price, col_asset, sig, size, size_type, fees_a, fixed_a, slip_a,
-                             frac_a, cash, pos, fs, is_, pending, fills, fill_off, n_fill, trades,
-                             trade_off, n_trade, rejected, rej_off, n_rej)
+            cash = _phase_nb(
+                t,
+                c0,
+                c1,
+                fill_price,
+                col_asset,
+                sig,
+                size,
+                size_type,
+                fees_a,
+                fixed_a,
+                slip_a,
+                frac_a,
+                cash,
+                pos,
+                fs,
+                is_,
+                pending,
+                fills,
+                fill_off,
+                n_fill,
+                trades,
+                trade_off,
+                n_trade,
+                rejected,
+                rej_off,
+                n_rej,
+            )
             n_pending = _count_pending_nb(pending, c0, c1)
         for c in range(c0, c1):  # intrabar excursions of held positions
             if pos[c] != 0.0 and (sig[c, t] & SIG_VALID) != 0:
@@ -264,9 +375,34 @@ def _run_group_nb(g, c0, c1, col_asset, fill_price, close, high, low, sig, timin
                 if low[a, t] < fs[c, F_LO]:
                     fs[c, F_LO] = low[a, t]
         if timing == TIMING_NEXT_CLOSE and n_pending > 0:
-            cash = _phase_nb(t, c0, c1, fill_price, col_asset, sig, size, size_type, fees_a, fixed_a, slip_a,
-                             frac_a, cash, pos, fs, is_, pending, fills, fill_off, n_fill, trades,
-                             trade_off, n_trade, rejected, rej_off, n_rej)
+            cash = _phase_nb(
+                t,
+                c0,
+                c1,
+                fill_price,
+                col_asset,
+                sig,
+                size,
+                size_type,
+                fees_a,
+                fixed_a,
+                slip_a,
+                frac_a,
+                cash,
+                pos,
+                fs,
+                is_,
+                pending,
+                fills,
+                fill_off,
+                n_fill,
+                trades,
+                trade_off,
+                n_trade,
+                rejected,
+                rej_off,
+                n_rej,
+            )
             n_pending = _count_pending_nb(pending, c0, c1)
         for c in range(c0, c1):
             bits = sig[c, t]
@@ -278,9 +414,34 @@ def _run_group_nb(g, c0, c1, col_asset, fill_price, close, high, low, sig, timin
                     pending[c] = act
                     is_[c, I_PENDING_BAR] = t
         if timing == TIMING_SAME_CLOSE and n_pending > 0:
-            cash = _phase_nb(t, c0, c1, fill_price, col_asset, sig, size, size_type, fees_a, fixed_a, slip_a,
-                             frac_a, cash, pos, fs, is_, pending, fills, fill_off, n_fill, trades,
-                             trade_off, n_trade, rejected, rej_off, n_rej)
+            cash = _phase_nb(
+                t,
+                c0,
+                c1,
+                fill_price,
+                col_asset,
+                sig,
+                size,
+                size_type,
+                fees_a,
+                fixed_a,
+                slip_a,
+                frac_a,
+                cash,
+                pos,
+                fs,
+                is_,
+                pending,
+                fills,
+                fill_off,
+                n_fill,
+                trades,
+                trade_off,
+                n_trade,
+                rejected,
+                rej_off,
+                n_rej,
+            )
             n_pending = _count_pending_nb(pending, c0, c1)
         for c in range(c0, c1):
             if (sig[c, t] & SIG_VALID) != 0:
@@ -295,25 +456,69 @@ def _run_group_nb(g, c0, c1, col_asset, fill_price, close, high, low, sig, timin
             pb = is_[c, I_PENDING_BAR]
             if is_exit_action_nb(act) and q != 0.0:
                 side = -1 if q > 0.0 else 1
-                _write_reject_nb(rejected, rej_off, n_rej, c, pb, side, EFFECT_EXIT, REJ_NO_NEXT_BAR, abs(q),
-                                 0.0, np.nan)
+                _write_reject_nb(
+                    rejected, rej_off, n_rej, c, pb, side, EFFECT_EXIT, REJ_NO_NEXT_BAR, abs(q), 0.0, np.nan
+                )
             if act != ACT_CLOSE:
                 side = 1 if entry_direction_nb(act) > 0.0 else -1
-                _write_reject_nb(rejected, rej_off, n_rej, c, pb, side, EFFECT_ENTRY, REJ_NO_NEXT_BAR,
-                                 np.nan, 0.0, np.nan)
+                _write_reject_nb(
+                    rejected, rej_off, n_rej, c, pb, side, EFFECT_ENTRY, REJ_NO_NEXT_BAR, np.nan, 0.0, np.nan
+                )
             pending[c] = ACT_NONE
         if q != 0.0:  # still open: reported at the last close, no exit costs
-            _write_trade_nb(trades, trade_off, n_trade, c, q, fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES],
-                            fs[c, F_ENTRY_SLIP], fs[c, F_HI], fs[c, F_LO], is_[c, I_ENTRY_BAR],
-                            is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], is_[c, I_LAST_BAR], fs[c, F_LAST_CLOSE],
-                            0.0, 0.0, REASON_END_OF_DATA, STATUS_OPEN)
+            _write_trade_nb(
+                trades,
+                trade_off,
+                n_trade,
+                c,
+                q,
+                fs[c, F_ENTRY_PRICE],
+                fs[c, F_ENTRY_FEES],
+                fs[c, F_ENTRY_SLIP],
+                fs[c, F_HI],
+                fs[c, F_LO],
+                is_[c, I_ENTRY_BAR],
+                is_[c, I_NVALID] - is_[c, I_ENTRY_CNT],
+                is_[c, I_LAST_BAR],
+                fs[c, F_LAST_CLOSE],
+                0.0,
+                0.0,
+                REASON_END_OF_DATA,
+                STATUS_OPEN,
+            )
     return cash
 
 
 @njit(cache=True, nogil=True)
-def _run_column_nb(g, c, col_asset, fill_price, close, high, low, sig, timing, cash, size, size_type, fees,
-                   fixed, slip_f, frac, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected,
-                   rej_off, n_rej, cash_out, value_out):
+def _run_column_nb(
+    g,
+    c,
+    col_asset,
+    fill_price,
+    close,
+    high,
+    low,
+    sig,
+    timing,
+    cash,
+    size,
+    size_type,
+    fees,
+    fixed,
+    slip_f,
+    frac,
+    fills,
+    fill_off,
+    n_fill,
+    trades,
+    trade_off,
+    n_trade,
+    rejected,
+    rej_off,
+    n_rej,
+    cash_out,
+    value_out,
+):
     """``_run_group_nb`` for a group of one column, with the state in locals (registers).
 
     Same rules, same order of steps; the group path with one column gives identical records
@@ -361,10 +566,29 @@ def _run_column_nb(g, c, col_asset, fill_price, close, high, low, sig, timing, c
                 if is_exit_action_nb(act) and pos != 0.0:
                     side, px, fee, slip, dcash = exit_fill_nb(pos, ref, slip_f, fees, fixed)
                     cash += dcash
-                    _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_EXIT, REASON_SIGNAL, abs(pos),
-                                   px, fee, slip)
-                    _write_trade_nb(trades, trade_off, n_trade, c, pos, ep, efee, eslip, hi, lo, entry_bar,
-                                    nvalid - entry_cnt, t, px, fee, slip, REASON_SIGNAL, STATUS_CLOSED)
+                    _write_fill_nb(
+                        fills, fill_off, n_fill, c, t, side, EFFECT_EXIT, REASON_SIGNAL, abs(pos), px, fee, slip
+                    )
+                    _write_trade_nb(
+                        trades,
+                        trade_off,
+                        n_trade,
+                        c,
+                        pos,
+                        ep,
+                        efee,
+                        eslip,
+                        hi,
+                        lo,
+                        entry_bar,
+                        nvalid - entry_cnt,
+                        t,
+                        px,
+                        fee,
+                        slip,
+                        REASON_SIGNAL,
+                        STATUS_CLOSED,
+                    )
                     pos = 0.0
                 if act == ACT_CLOSE:
                     continue
@@ -377,8 +601,7 @@ def _run_column_nb(g, c, col_asset, fill_price, close, high, low, sig, timing, c
                     _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, reason, req, 0.0, ref)
                     continue
                 if status == ENTRY_REDUCED:
-                    _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, REJ_REDUCED_CASH, req,
-                                     q, ref)
+                    _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, REJ_REDUCED_CASH, req, q, ref)
                 cash += dcash
                 pos = d * q
                 ep = px
@@ -388,8 +611,7 @@ def _run_column_nb(g, c, col_asset, fill_price, close, high, low, sig, timing, c
                 lo = px
                 entry_bar = t
                 entry_cnt = nvalid
-                _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_ENTRY, REASON_SIGNAL, q, px, fee,
-                               slip)
+                _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_ENTRY, REASON_SIGNAL, q, px, fee, slip)
             last_close = close[a, t]
         value_out[c, t] = pos * last_close
         cash_out[g, t] = cash
@@ -397,15 +619,35 @@ def _run_column_nb(g, c, col_asset, fill_price, close, high, low, sig, timing, c
     if pending != ACT_NONE:  # the signal came on the column's last bar: nothing to fill it on
         if is_exit_action_nb(pending) and pos != 0.0:
             side = -1 if pos > 0.0 else 1
-            _write_reject_nb(rejected, rej_off, n_rej, c, pending_bar, side, EFFECT_EXIT, REJ_NO_NEXT_BAR,
-                             abs(pos), 0.0, np.nan)
+            _write_reject_nb(
+                rejected, rej_off, n_rej, c, pending_bar, side, EFFECT_EXIT, REJ_NO_NEXT_BAR, abs(pos), 0.0, np.nan
+            )
         if pending != ACT_CLOSE:
             side = 1 if entry_direction_nb(pending) > 0.0 else -1
-            _write_reject_nb(rejected, rej_off, n_rej, c, pending_bar, side, EFFECT_ENTRY, REJ_NO_NEXT_BAR,
-                             np.nan, 0.0, np.nan)
+            _write_reject_nb(
+                rejected, rej_off, n_rej, c, pending_bar, side, EFFECT_ENTRY, REJ_NO_NEXT_BAR, np.nan, 0.0, np.nan
+            )
     if pos != 0.0:  # still open: reported at the last close, no exit costs
-        _write_trade_nb(trades, trade_off, n_trade, c, pos, ep, efee, eslip, hi, lo, entry_bar,
-                        nvalid - entry_cnt, last_bar, last_close, 0.0, 0.0, REASON_END_OF_DATA, STATUS_OPEN)
+        _write_trade_nb(
+            trades,
+            trade_off,
+            n_trade,
+            c,
+            pos,
+            ep,
+            efee,
+            eslip,
+            hi,
+            lo,
+            entry_bar,
+            nvalid - entry_cnt,
+            last_bar,
+            last_close,
+            0.0,
+            0.0,
+            REASON_END_OF_DATA,
+            STATUS_OPEN,
+        )
     return cash
 
 
@@ -419,8 +661,9 @@ def _count_pending_nb(pending, c0, c1):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def simulate_nb(group_offsets, col_asset, fill_price, close, high, low, sig, timing, init_cash, p, st,
-                rec, cash_out, value_out):
+def simulate_nb(
+    group_offsets, col_asset, fill_price, close, high, low, sig, timing, init_cash, p, st, rec, cash_out, value_out
+):
     """Run every group; groups are independent, so they run in parallel over threads.
 
     Shapes: prices (n_assets, n_bars) float64 C-order; sig (n_cols, n_bars) uint8;
@@ -432,16 +675,70 @@ def simulate_nb(group_offsets, col_asset, fill_price, close, high, low, sig, tim
     for g in prange(n_groups):
         c0 = group_offsets[g]
         if group_offsets[g + 1] - c0 == 1:
-            _run_column_nb(g, c0, col_asset, fill_price, close, high, low, sig, timing, init_cash[g],
-                           p.size[c0], p.size_type[c0], p.fees[c0], p.fixed_fees[c0], p.slippage[c0],
-                           p.fractional[c0], rec.fills, rec.fill_off, st.n_fill, rec.trades, rec.trade_off,
-                           st.n_trade, rec.rejected, rec.rej_off, st.n_rej, cash_out, value_out)
+            _run_column_nb(
+                g,
+                c0,
+                col_asset,
+                fill_price,
+                close,
+                high,
+                low,
+                sig,
+                timing,
+                init_cash[g],
+                p.size[c0],
+                p.size_type[c0],
+                p.fees[c0],
+                p.fixed_fees[c0],
+                p.slippage[c0],
+                p.fractional[c0],
+                rec.fills,
+                rec.fill_off,
+                st.n_fill,
+                rec.trades,
+                rec.trade_off,
+                st.n_trade,
+                rec.rejected,
+                rec.rej_off,
+                st.n_rej,
+                cash_out,
+                value_out,
+            )
             continue
-        _run_group_nb(g, group_offsets[g], group_offsets[g + 1], col_asset, fill_price, close, high, low,
-                      sig, timing, init_cash[g], p.size, p.size_type, p.fees, p.fixed_fees, p.slippage,
-                      p.fractional, st.pos, st.fs, st.is_, st.pending, rec.fills, rec.fill_off, st.n_fill,
-                      rec.trades, rec.trade_off, st.n_trade, rec.rejected, rec.rej_off, st.n_rej,
-                      cash_out, value_out)
+        _run_group_nb(
+            g,
+            group_offsets[g],
+            group_offsets[g + 1],
+            col_asset,
+            fill_price,
+            close,
+            high,
+            low,
+            sig,
+            timing,
+            init_cash[g],
+            p.size,
+            p.size_type,
+            p.fees,
+            p.fixed_fees,
+            p.slippage,
+            p.fractional,
+            st.pos,
+            st.fs,
+            st.is_,
+            st.pending,
+            rec.fills,
+            rec.fill_off,
+            st.n_fill,
+            rec.trades,
+            rec.trade_off,
+            st.n_trade,
+            rec.rejected,
+            rec.rej_off,
+            st.n_rej,
+            cash_out,
+            value_out,
+        )
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -517,12 +814,25 @@ def simulate(
         rej_off,
     )
     z = lambda: np.zeros(n_cols, dtype=np.int64)  # noqa: E731
-    st = ColState(np.zeros(n_cols), np.zeros((n_cols, N_F)), np.zeros((n_cols, N_I), np.int64), z(), z(),
-                  z(), z())
+    st = ColState(np.zeros(n_cols), np.zeros((n_cols, N_F)), np.zeros((n_cols, N_I), np.int64), z(), z(), z(), z())
     cash_out = np.empty((n_groups, n_bars), dtype=np.float64)
     value_out = np.empty((n_cols, n_bars), dtype=np.float64)
-    simulate_nb(group_offsets, col_asset, fill_price, close, high, low, sig, np.int64(timing),
-                init_cash, params, st, rec, cash_out, value_out)
+    simulate_nb(
+        group_offsets,
+        col_asset,
+        fill_price,
+        close,
+        high,
+        low,
+        sig,
+        np.int64(timing),
+        init_cash,
+        params,
+        st,
+        rec,
+        cash_out,
+        value_out,
+    )
     final_cash = cash_out[:, -1].copy() if n_bars else init_cash.copy()
     return SimResult(
         _compact(rec.fills, fill_off, st.n_fill),

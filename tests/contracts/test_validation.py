@@ -84,12 +84,14 @@ def test_null_price(prices):
 
 
 def test_high_below_low_and_close_outside(prices):
-    df = prices.with_columns(pl.when(pl.int_range(pl.len()) == 3).then(pl.col("low") - 1).otherwise(pl.col("high"))
-                             .alias("high"))
+    df = prices.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3).then(pl.col("low") - 1).otherwise(pl.col("high")).alias("high")
+    )
     with raises(DataError, "'high' is below 'low'"):
         bt(df)
-    df = prices.with_columns(pl.when(pl.int_range(pl.len()) == 3).then(pl.col("high") * 1.1)
-                             .otherwise(pl.col("close")).alias("close"))
+    df = prices.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3).then(pl.col("high") * 1.1).otherwise(pl.col("close")).alias("close")
+    )
     with raises(DataError, "'close' lies outside \\[low, high\\]", "repair"):
         bt(df)
 
@@ -135,8 +137,11 @@ def test_signals_frame_join_and_misalignment(prices):
     with raises(DataError, "misaligned", "no price row", "asset="):
         bt(prices.drop("pred"), signals=shifted, entries=pl.col("score") > 0.6)
     with raises(DataError, "key column 'timestamp' has dtype", "cast"):
-        bt(prices.drop("pred"), signals=sig.with_columns(pl.col("timestamp").cast(pl.Datetime("us"))),
-           entries=pl.col("score") > 0.6)
+        bt(
+            prices.drop("pred"),
+            signals=sig.with_columns(pl.col("timestamp").cast(pl.Datetime("us"))),
+            entries=pl.col("score") > 0.6,
+        )
     with raises(DataError, "`signals` has duplicate"):
         bt(prices.drop("pred"), signals=pl.concat([sig, sig.head(1)]), entries=pl.col("score") > 0.6)
     with raises(DataError, "also exist in `prices`"):

@@ -16,9 +16,20 @@ def frame(asset_bars: dict) -> pl.DataFrame:
     rows = []
     for a, bars in asset_bars.items():
         for i, (o, h, lo, c), sig in bars:
-            rows.append(dict(timestamp=D[i], asset=a, open=float(o), high=float(h), low=float(lo), close=float(c),
-                             e=sig.get("e", False), x=sig.get("x", False), se=sig.get("se", False),
-                             sx=sig.get("sx", False)))
+            rows.append(
+                dict(
+                    timestamp=D[i],
+                    asset=a,
+                    open=float(o),
+                    high=float(h),
+                    low=float(lo),
+                    close=float(c),
+                    e=sig.get("e", False),
+                    x=sig.get("x", False),
+                    se=sig.get("se", False),
+                    sx=sig.get("sx", False),
+                )
+            )
     return pl.DataFrame(rows)
 
 
@@ -26,8 +37,7 @@ def one(sigs: dict[int, dict], bars=OHLC4) -> pl.DataFrame:
     return frame({"A": [(i, b, sigs.get(i, {})) for i, b in enumerate(bars)]})
 
 
-KW = dict(entries="e", exits="x", short_entries="se", short_exits="sx", size=10, size_type="shares",
-          init_cash=1000)
+KW = dict(entries="e", exits="x", short_entries="se", short_exits="sx", size=10, size_type="shares", init_cash=1000)
 
 
 def test_next_open_default():
@@ -104,20 +114,26 @@ def test_signal_on_last_bar_is_recorded_as_no_next_bar():
 
 
 def test_shared_cash_limit_reduces_then_rejects():
-    bars = {"A": [(0, (10, 10, 10, 10), {"e": True}), (1, (10, 10, 10, 10), {})],
-            "B": [(0, (20, 20, 20, 20), {"e": True}), (1, (20, 20, 20, 20), {})],
-            "C": [(0, (5, 5, 5, 5), {"e": True}), (1, (5, 5, 5, 5), {})]}
+    bars = {
+        "A": [(0, (10, 10, 10, 10), {"e": True}), (1, (10, 10, 10, 10), {})],
+        "B": [(0, (20, 20, 20, 20), {"e": True}), (1, (20, 20, 20, 20), {})],
+        "C": [(0, (5, 5, 5, 5), {"e": True}), (1, (5, 5, 5, 5), {})],
+    }
     res = vec.backtest(frame(bars), entries="e", size=600, size_type="value", init_cash=1000)
     # in symbol order: A takes 600/10 = 60 shares; B wants 30 but 400 cash buys 20; C gets nothing
     assert res.fills.get_column("quantity").to_list() == pytest.approx([60.0, 20.0])
     rej = res.rejected.select("symbol", "reason", "requested_quantity", "filled_quantity").rows()
-    assert rej == [("B", "reduced_cash", pytest.approx(30.0), pytest.approx(20.0)),
-                   ("C", "insufficient_cash", pytest.approx(120.0), 0.0)]
+    assert rej == [
+        ("B", "reduced_cash", pytest.approx(30.0), pytest.approx(20.0)),
+        ("C", "insufficient_cash", pytest.approx(120.0), 0.0),
+    ]
 
 
 def test_independent_accounts_each_get_init_cash():
-    bars = {"A": [(0, (10, 10, 10, 10), {"e": True}), (1, (10, 10, 10, 10), {})],
-            "B": [(0, (20, 20, 20, 20), {"e": True}), (1, (20, 20, 20, 20), {})]}
+    bars = {
+        "A": [(0, (10, 10, 10, 10), {"e": True}), (1, (10, 10, 10, 10), {})],
+        "B": [(0, (20, 20, 20, 20), {"e": True}), (1, (20, 20, 20, 20), {})],
+    }
     res = vec.backtest(frame(bars), entries="e", size=600, size_type="value", init_cash=1000, cash_sharing=False)
     assert res.fills.get_column("quantity").to_list() == pytest.approx([60.0, 30.0])
     assert res.rejected.height == 0
@@ -127,8 +143,9 @@ def test_independent_accounts_each_get_init_cash():
 
 
 def test_whole_shares_round_down_and_percent_sizing():
-    res = vec.backtest(one({0: {"e": True}}), entries="e", size=1000, size_type="value", fractional=False,
-                       init_cash=1000)
+    res = vec.backtest(
+        one({0: {"e": True}}), entries="e", size=1000, size_type="value", fractional=False, init_cash=1000
+    )
     assert res.fills.get_column("quantity").to_list() == [90.0]  # 1000 / 11 = 90.9
     res = vec.backtest(one({0: {"e": True}}), entries="e", size=0.5, size_type="percent", init_cash=1000)
     assert res.fills.get_column("quantity").to_list() == pytest.approx([500 / 11])
@@ -139,8 +156,10 @@ def test_whole_shares_round_down_and_percent_sizing():
 
 
 def test_missing_bar_delays_the_fill():
-    bars = {"A": [(0, OHLC4[0], {"e": True}), (2, OHLC4[2], {}), (3, OHLC4[3], {})],
-            "B": [(i, b, {}) for i, b in enumerate(OHLC4)]}
+    bars = {
+        "A": [(0, OHLC4[0], {"e": True}), (2, OHLC4[2], {}), (3, OHLC4[3], {})],
+        "B": [(i, b, {}) for i, b in enumerate(OHLC4)],
+    }
     res = vec.backtest(frame(bars), **KW)
     # A has no bar on day 1: the order waits and fills at day 2's open (12); valuation carries closes
     t = res.trades.filter(pl.col("symbol") == "A").row(0, named=True)

@@ -24,9 +24,11 @@ def test_prefix_causality(panel_df, cfg, data):
     later = pl.col("timestamp") > cut
     # different prices (consistent OHLC) and different signals after the cut
     f = pl.lit(rng.uniform(0.5, 2.0))
+    prices = ("open", "high", "low", "close", "vwap")
+    signals = ("s0", "s1", "s2", "s3")
     changed = df.with_columns(
-        [pl.when(later).then(pl.col(c) * f).otherwise(pl.col(c)).alias(c) for c in ("open", "high", "low", "close", "vwap")]
-        + [pl.when(later).then(~pl.col(c).fill_null(False)).otherwise(pl.col(c)).alias(c) for c in ("s0", "s1", "s2", "s3")]
+        [pl.when(later).then(pl.col(c) * f).otherwise(pl.col(c)).alias(c) for c in prices]
+        + [pl.when(later).then(~pl.col(c).fill_null(False)).otherwise(pl.col(c)).alias(c) for c in signals]
     )
     a = vec.backtest(df, **vec_kwargs(cfg))
     b = vec.backtest(changed, **vec_kwargs(cfg))
@@ -59,10 +61,14 @@ def test_accounting_identities(panel_df, cfg):
     assert res.trades["fees"].sum() == pytest.approx(res.fills["fees"].sum(), rel=1e-9, abs=1e-9)
     # fills at the bar's own prices lie inside [low, high] before slippage
     if not cfg.custom_price:
-        f = res.fills.join(df.select("timestamp", pl.col("asset").alias("symbol"), "low", "high"),
-                           on=["timestamp", "symbol"])
-        ref = pl.when(pl.col("side") == "buy").then(pl.col("price") / (1 + cfg.slippage)).otherwise(
-            pl.col("price") / (1 - cfg.slippage))
+        f = res.fills.join(
+            df.select("timestamp", pl.col("asset").alias("symbol"), "low", "high"), on=["timestamp", "symbol"]
+        )
+        ref = (
+            pl.when(pl.col("side") == "buy")
+            .then(pl.col("price") / (1 + cfg.slippage))
+            .otherwise(pl.col("price") / (1 - cfg.slippage))
+        )
         assert f.filter((ref < pl.col("low") * (1 - 1e-12)) | (ref > pl.col("high") * (1 + 1e-12))).height == 0
 
 
@@ -72,8 +78,9 @@ def test_higher_costs_never_raise_pnl(panel_df, cfg):
     _, df = panel_df
     kw = vec_kwargs(cfg) | dict(size_type="shares", size=5.0, init_cash=1e9)
     low = vec.backtest(df, **kw).trades
-    high = vec.backtest(df, **(kw | dict(fees=kw["fees"] + 0.002, fixed_fees=kw["fixed_fees"] + 1,
-                                         slippage=kw["slippage"] + 0.001))).trades
+    high = vec.backtest(
+        df, **(kw | dict(fees=kw["fees"] + 0.002, fixed_fees=kw["fixed_fees"] + 1, slippage=kw["slippage"] + 0.001))
+    ).trades
     assert low.select("symbol", "entry_time").equals(high.select("symbol", "entry_time"))
     assert (high["pnl"] <= low["pnl"] + 1e-9).all()
 

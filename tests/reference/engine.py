@@ -122,8 +122,19 @@ class Reference:
         fee = abs(p.qty) * px * c.fees + c.fixed_fees
         slip = abs(p.qty) * abs(px - ref)
         acc.cash += p.qty * px - fee
-        self.fills.append(dict(timestamp=t, symbol=a, side="sell" if selling else "buy", effect="exit",
-                               quantity=abs(p.qty), price=px, fees=fee, slippage=slip, reason="signal"))
+        self.fills.append(
+            dict(
+                timestamp=t,
+                symbol=a,
+                side="sell" if selling else "buy",
+                effect="exit",
+                quantity=abs(p.qty),
+                price=px,
+                fees=fee,
+                slippage=slip,
+                reason="signal",
+            )
+        )
         self.add_trade(a, p, t, px, fee, slip, acc.count[a] - p.entry_count, "signal", "closed")
 
     def add_trade(self, a, p: Position, t, exit_px, exit_fee, exit_slip, bars_held, reason, status):
@@ -135,13 +146,28 @@ class Reference:
             mfe, mae = 1 - lo / p.entry_price, 1 - hi / p.entry_price
         gross = (exit_px - p.entry_price) * p.qty
         fees = p.entry_fees + exit_fee
-        self.trades.append(dict(
-            symbol=a, entry_time=p.entry_time, exit_time=t, entry_price=p.entry_price, exit_price=exit_px,
-            quantity=p.qty, direction="long" if p.qty > 0 else "short", pnl=gross - fees,
-            pnl_percent=(gross - fees) / (abs(p.qty) * p.entry_price), gross_pnl=gross, fees=fees,
-            entry_slippage=p.entry_slippage, exit_slippage=exit_slip, bars_held=bars_held, mfe=mfe, mae=mae,
-            exit_reason=reason, status=status,
-        ))
+        self.trades.append(
+            dict(
+                symbol=a,
+                entry_time=p.entry_time,
+                exit_time=t,
+                entry_price=p.entry_price,
+                exit_price=exit_px,
+                quantity=p.qty,
+                direction="long" if p.qty > 0 else "short",
+                pnl=gross - fees,
+                pnl_percent=(gross - fees) / (abs(p.qty) * p.entry_price),
+                gross_pnl=gross,
+                fees=fees,
+                entry_slippage=p.entry_slippage,
+                exit_slippage=exit_slip,
+                bars_held=bars_held,
+                mfe=mfe,
+                mae=mae,
+                exit_reason=reason,
+                status=status,
+            )
+        )
 
     def execute(self, acc: Account, t) -> None:
         """Fill the account's pending orders on bar t: all exits first, then entries in asset order."""
@@ -197,8 +223,19 @@ class Reference:
             acc.cash -= d * q * px + fee
             available -= q * px + fee
             acc.pos[a] = Position(d * q, t, px, fee, slip, acc.count[a], px, px)
-            self.fills.append(dict(timestamp=t, symbol=a, side=side, effect="entry", quantity=q, price=px,
-                                   fees=fee, slippage=slip, reason="signal"))
+            self.fills.append(
+                dict(
+                    timestamp=t,
+                    symbol=a,
+                    side=side,
+                    effect="entry",
+                    quantity=q,
+                    price=px,
+                    fees=fee,
+                    slippage=slip,
+                    reason="signal",
+                )
+            )
 
     # -- the bar loop --------------------------------------------------------------------------
     def run_account(self, k: int, acc: Account) -> None:
@@ -234,18 +271,45 @@ class Reference:
                 action, ts = acc.pending.pop(a)
                 if action in ("close", "reverse_to_long", "reverse_to_short") and a in acc.pos:
                     q = acc.pos[a].qty
-                    self.rejected.append(dict(timestamp=ts, symbol=a, side="sell" if q > 0 else "buy",
-                                              effect="exit", reason="no_next_bar", requested_quantity=abs(q),
-                                              filled_quantity=0.0, price=None))
+                    self.rejected.append(
+                        dict(
+                            timestamp=ts,
+                            symbol=a,
+                            side="sell" if q > 0 else "buy",
+                            effect="exit",
+                            reason="no_next_bar",
+                            requested_quantity=abs(q),
+                            filled_quantity=0.0,
+                            price=None,
+                        )
+                    )
                 if action != "close":
                     d = action in ("open_long", "reverse_to_long")
-                    self.rejected.append(dict(timestamp=ts, symbol=a, side="buy" if d else "sell",
-                                              effect="entry", reason="no_next_bar", requested_quantity=None,
-                                              filled_quantity=0.0, price=None))
+                    self.rejected.append(
+                        dict(
+                            timestamp=ts,
+                            symbol=a,
+                            side="buy" if d else "sell",
+                            effect="entry",
+                            reason="no_next_bar",
+                            requested_quantity=None,
+                            filled_quantity=0.0,
+                            price=None,
+                        )
+                    )
             if a in acc.pos:
                 p = acc.pos[a]
-                self.add_trade(a, p, acc.last_time[a], acc.last_close[a], 0.0, 0.0, acc.count[a] - p.entry_count,
-                               "end_of_data", "open")
+                self.add_trade(
+                    a,
+                    p,
+                    acc.last_time[a],
+                    acc.last_close[a],
+                    0.0,
+                    0.0,
+                    acc.count[a] - p.entry_count,
+                    "end_of_data",
+                    "open",
+                )
 
     def run(self) -> dict:
         c = self.cfg
@@ -264,8 +328,17 @@ class Reference:
             values = [self.asset_values[(a, t)] for a in self.p.assets]
             eq = cash + sum(values)
             peak = max(peak, eq)
-            equity.append(dict(timestamp=t, equity=eq, cash=cash, gross_exposure=sum(abs(v) for v in values),
-                               net_exposure=sum(values), ret=eq / prev - 1, drawdown=eq / peak - 1))
+            equity.append(
+                dict(
+                    timestamp=t,
+                    equity=eq,
+                    cash=cash,
+                    gross_exposure=sum(abs(v) for v in values),
+                    net_exposure=sum(values),
+                    ret=eq / prev - 1,
+                    drawdown=eq / peak - 1,
+                )
+            )
             prev = eq
         return dict(trades=self.trades, fills=self.fills, rejected=self.rejected, equity=equity)
 

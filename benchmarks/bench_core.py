@@ -1,0 +1,416 @@
+"""Core engine benchmark: long Polars frame in -> trades frame out, vs a numba floor loop and vectorbt.
+
+    python benchmarks/bench_core.py                      # 2,520 bars x 1,000 assets
+    python benchmarks/bench_core.py --peers-python ../.venv-peers/bin/python   # + vectorbt side by side
+
+Workload: the shared harness's scenario A (``../shared/bench/peers.py``: seeded random-walk OHLC,
+random 5% entries / 5% exits, fees 0.1%, slippage 0.05%, init cash 100 per column, all-in
+sizing, fill at the signal bar's close), as a long frame sorted by (asset, timestamp) with
+string symbols. Without the shared harness a local generator with the same recipe is used.
+
+Every figure is the median of ``--repeat`` runs after one warm-up; ratios are taken in the
+same run. Peak RSS is measured per phase in a fresh subprocess (VmHWM, Linux). Prints a
+markdown table (paste it into README "Performance") and one JSON line per phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SHARED = Path(os.environ.get("ML4T_SHARED_BENCH", HERE.parent.parent / "shared" / "bench"))
+
+
+# --------------------------------------------------------------------------- workload
+def workload(bars: int, assets: int, seed: int = 42):
+    """(harness Workload or None, long frame). Asset j is identical at every size."""
+    import numpy as np
+    import polars as pl
+
+    if (SHARED / "peers.py").exists():
+        sys.path.insert(0, str(SHARED))
+        from peers import make_workload
+
+        w = make_workload(bars, assets, seed)
+        o, h, lo, c, en, ex = (a.ravel(order="F") for a in (w.open, w.high, w.low, w.close, w.entries, w.exits))
+    else:  # same recipe as the harness, local
+        w = None
+        rng = np.random.default_rng(seed)
+        c2 = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, (assets, bars)), axis=1))
+        prev = np.concatenate([np.full((assets, 1), 100.0), c2[:, :-1]], axis=1)
+        o2 = prev * np.exp(rng.normal(0, 0.0025, (assets, bars)))
+        h2 = np.maximum(o2, c2) * np.exp(np.abs(rng.normal(0, 0.005, (assets, bars))))
+        l2 = np.minimum(o2, c2) * np.exp(-np.abs(rng.normal(0, 0.005, (assets, bars))))
+        e2 = rng.random((assets, bars)) < 0.05
+        x2 = (rng.random((assets, bars)) < 0.05) & ~e2
+        o, h, lo, c, en, ex = (a.ravel() for a in (o2, h2, l2, c2, e2, x2))
+    days = np.datetime64("2000-01-03") + np.arange(bars).astype("timedelta64[D]")
+    width = len(str(assets - 1))
+    df = pl.DataFrame(
+        {
+            "timestamp": np.tile(days.astype("datetime64[us]"), assets),
+            "asset": np.repeat(np.array([f"a{j:0{width}d}" for j in range(assets)]), bars),
+            "open": o,
+            "high": h,
+            "low": lo,
+            "close": c,
+            "entry": en,
+            "exit": ex,
+        }
+    )
+    return w, df
+
+
+SCEN_A = dict(
+    entries="entry",
+    exits="exit",
+    fees=0.001,
+    slippage=0.0005,
+    init_cash=100.0,
+    size=float("inf"),
+    size_type="value",
+    fill="same_close",
+)
+MODES = {
+    # name: (backtest kwargs, what is materialised)
+    "indep_A": (dict(SCEN_A, cash_sharing=False), "trades"),
+    "indep_A_all_frames": (dict(SCEN_A, cash_sharing=False), "all"),
+    "indep_next_open": (dict(SCEN_A, cash_sharing=False, fill="next_open"), "trades"),
+    "shared_next_open": (
+        dict(SCEN_A, cash_sharing=True, fill="next_open", init_cash=1e6, size=0.02, size_type="percent"),
+        "trades",
+    ),
+    "indep_A_shuffled_rows": (dict(SCEN_A, cash_sharing=False), "trades"),
+}
+
+
+def _median(xs):
+    return statistics.median(xs)
+
+
+def _vmhwm_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _vmrss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _reset_hwm() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def run_mode(mode: str, bars: int, assets: int, repeat: int) -> dict:
+    """One mode in this process: warm-up, timed runs, peak RSS of one more run."""
+    import warnings
+
+    import ml4t_vec as vec
+
+    warnings.simplefilter("ignore", vec.LookAheadWarning)
+    _, df = workload(bars, assets)
+    if mode == "indep_A_shuffled_rows":
+        df = df.sample(fraction=1.0, shuffle=True, seed=0)
+    kw, what = MODES[mode]
+
+    def once():
+        res = vec.backtest(df, **kw)
+        out = res.trades
+        if what == "all":
+            res.fills, res.rejected, res.equity, res.stats()
+        return res, out
+
+    t0 = time.perf_counter()
+    res, _ = once()
+    first = time.perf_counter() - t0
+    times, prep, kern = [], [], []
+    for _ in range(repeat):
+        res = None
+        t0 = time.perf_counter()
+        res, _ = once()
+        times.append(time.perf_counter() - t0)
+        prep.append(res.timings["prepare_s"])
+        kern.append(res.timings["kernel_s"])
+    price_mb = 4 * 8 * bars * assets / 2**20
+    res = None
+    import gc
+
+    gc.collect()
+    base = _vmrss_mb()
+    _reset_hwm()
+    res, trades = once()
+    peak = _vmhwm_mb()
+    return dict(
+        mode=mode,
+        bars=bars,
+        assets=assets,
+        repeat=repeat,
+        first_s=first,
+        median_s=_median(times),
+        prepare_s=_median(prep),
+        kernel_s=_median(kern),
+        cells_per_s=bars * assets / _median(times),
+        n_trades=trades.height,
+        n_fills=res.fills.height,
+        mean_total_return=float(
+            (res.asset_equity.group_by("symbol").agg(pl_last_equity()).get_column("e") / kw["init_cash"] - 1).mean()
+        )
+        if not kw.get("cash_sharing", True)
+        else None,
+        rss_before_mb=base,
+        peak_rss_mb=peak,
+        peak_delta_mb=peak - base,
+        price_arrays_mb=price_mb,
+        peak_delta_over_prices=(peak - base) / price_mb,
+    )
+
+
+def pl_last_equity():
+    import polars as pl
+
+    return pl.col("equity").last().alias("e")
+
+
+def run_kernel_vs_floor(bars: int, assets: int, repeat: int) -> dict:
+    """Kernel only (prepared arrays, all threads and one thread) vs the harness's floor loop."""
+    import numba
+    import numpy as np
+
+    from ml4t_vec._kernels.codes import TIMING
+    from ml4t_vec._kernels.simulate import simulate
+    from ml4t_vec._prepare import prepare
+    from ml4t_vec.api import _order_params
+    from ml4t_vec.config import BacktestConfig, CostConfig, ExecutionConfig, PortfolioConfig, SizingConfig
+
+    w, df = workload(bars, assets)
+    prep = prepare(df, entries="entry", exits="exit", fill="same_close")
+    cfg = BacktestConfig(
+        sizing=SizingConfig(size=float("inf"), size_type="value"),
+        costs=CostConfig(fees=0.001, slippage=0.0005),
+        execution=ExecutionConfig(fill="same_close"),
+        portfolio=PortfolioConfig(init_cash=100.0, cash_sharing=False),
+    )
+    n = prep.sig.shape[0]
+    groups = np.arange(n + 1, dtype=np.int64)
+    init = np.full(n, 100.0)
+    params = _order_params(cfg, n)
+
+    def kern():
+        return simulate(
+            groups,
+            prep.col_asset,
+            prep.fill_price,
+            prep.close,
+            prep.high,
+            prep.low,
+            prep.sig,
+            TIMING["same_close"],
+            init,
+            params,
+        )
+
+    def timed(fn):
+        fn()
+        ts = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+        return _median(ts)
+
+    out = dict(mode="kernel", bars=bars, assets=assets, threads=numba.get_num_threads())
+    out["kernel_s"] = timed(kern)
+    numba.set_num_threads(1)
+    out["kernel_1thread_s"] = timed(kern)
+    numba.set_num_threads(out["threads"])
+    if w is not None:
+        from peers import SCENARIO, _floor_kernels
+
+        K = _floor_kernels()
+        final = np.empty(assets)
+        dummy = np.empty((1, 1))
+
+        def floor():
+            rec = np.empty((bars * assets, 6))
+            return K["signals_colmajor"](
+                w.close,
+                w.open,
+                w.high,
+                w.low,
+                w.entries,
+                w.exits,
+                SCENARIO["fees"],
+                SCENARIO["slippage"],
+                SCENARIO["init_cash"],
+                False,
+                0.0,
+                0.0,
+                0.0,
+                rec,
+                final,
+                False,
+                dummy,
+            )
+
+        out["floor_s"] = timed(floor)
+        out["floor_mean_total_return"] = float(np.mean(final / 100.0 - 1.0))
+        out["kernel_over_floor"] = out["kernel_s"] / out["floor_s"]
+        out["kernel_1thread_over_floor"] = out["kernel_1thread_s"] / out["floor_s"]
+    return out
+
+
+def first_call() -> dict:
+    """Import + first backtest in a fresh process (numba cache warm from the runs before)."""
+    code = (
+        "import time; t0 = time.perf_counter(); import polars as pl, ml4t_vec as vec; t1 = time.perf_counter();"
+        "p = vec.synthetic_prices(n_assets=10, n_bars=252);"
+        "t2 = time.perf_counter(); r = vec.backtest(p, entries=pl.col('pred') > 0.6, exits=pl.col('pred') < 0.4,"
+        " fees=0.001); r.trades; r.equity; t3 = time.perf_counter();"
+        "print(t1 - t0, t3 - t2)"
+    )
+    ts = []
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        imp, bt = (float(x) for x in out.stdout.split())
+        ts.append((imp, bt))
+    imp = _median([t[0] for t in ts])
+    bt = _median([t[1] for t in ts])
+    return dict(mode="first_call", import_s=imp, first_backtest_s=bt, total_s=imp + bt)
+
+
+def vectorbt(peers_python: str, bars: int, assets: int, repeat: int) -> dict | None:
+    cmd = [
+        peers_python,
+        str(SHARED / "peers.py"),
+        "--engine",
+        "vectorbt",
+        "--scenario",
+        "A",
+        "--bars",
+        str(bars),
+        "--assets",
+        str(assets),
+        "--repeat",
+        str(repeat),
+        "--phases",
+        "trades",
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    recs = {}
+    for line in out.stdout.splitlines():
+        r = json.loads(line)
+        recs[r["phase"]] = r
+    if "simulate" not in recs:
+        print(out.stderr[-2000:], file=sys.stderr)
+        return None
+    return dict(
+        mode="vectorbt",
+        simulate_s=recs["simulate"]["median_s"],
+        trades_readable_s=recs["trades_readable"]["median_s"],
+        end_to_end_s=recs["simulate"]["median_s"] + recs["trades_readable"]["median_s"],
+        first_s=recs["simulate"]["first_s"],
+        peak_rss_mb=recs["simulate"]["peak_rss_mb"],
+        n_orders=recs["check"]["n_orders"],
+        mean_total_return=recs["check"]["mean_total_return"],
+    )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bars", type=int, default=2520)
+    ap.add_argument("--assets", type=int, default=1000)
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--peers-python", default=None, help="python of a venv with vectorbt 1.2 (shared/bench README)")
+    ap.add_argument("--mode", default=None, help=argparse.SUPPRESS)  # internal: one mode in a subprocess
+    a = ap.parse_args()
+    if a.mode:
+        fn = run_kernel_vs_floor if a.mode == "kernel" else (lambda b, n, r: run_mode(a.mode, b, n, r))
+        print(json.dumps(fn(a.bars, a.assets, a.repeat)))
+        return 0
+    rows = []
+    for mode in [*MODES, "kernel"]:
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--mode",
+                mode,
+                "--bars",
+                str(a.bars),
+                "--assets",
+                str(a.assets),
+                "--repeat",
+                str(a.repeat),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if out.returncode:
+            print(out.stderr[-3000:], file=sys.stderr)
+            return out.returncode
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    rows.append(first_call())
+    vbt = vectorbt(a.peers_python, a.bars, a.assets, a.repeat) if a.peers_python else None
+    if vbt:
+        rows.append(vbt)
+    for r in rows:
+        print(json.dumps(r))
+    by = {r["mode"]: r for r in rows}
+    k = by["kernel"]
+    print(f"\n### {a.bars:,} bars x {a.assets:,} assets (median of {a.repeat}; {k['threads']} threads)\n")
+    print("| run | end-to-end | prepare | kernel | M bar-assets/s | peak RSS over input prices |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for m in MODES:
+        r = by[m]
+        print(
+            f"| {m} | {r['median_s'] * 1e3:.1f} ms | {r['prepare_s'] * 1e3:.1f} ms | {r['kernel_s'] * 1e3:.1f} ms | "
+            f"{r['cells_per_s'] / 1e6:.0f} | {r['peak_delta_mb']:.0f} MB = {r['peak_delta_over_prices']:.2f}x |"
+        )
+    print(
+        f"\nkernel only: {k['kernel_s'] * 1e3:.1f} ms ({k['threads']} threads), "
+        f"{k['kernel_1thread_s'] * 1e3:.1f} ms (1 thread)",
+        end="",
+    )
+    if "floor_s" in k:
+        print(
+            f"; floor loop {k['floor_s'] * 1e3:.1f} ms (1 thread) -> kernel/floor {k['kernel_over_floor']:.2f}x "
+            f"({k['kernel_1thread_over_floor']:.2f}x on one thread)"
+        )
+    else:
+        print()
+    fc = by["first_call"]
+    print(
+        f"fresh process, warm cache: import {fc['import_s']:.2f} s + first backtest {fc['first_backtest_s']:.2f} s "
+        f"= {fc['total_s']:.2f} s"
+    )
+    if vbt:
+        ours = by["indep_A"]["median_s"]
+        print(
+            f"vectorbt 1.2 from_signals + trades.records_readable: {vbt['end_to_end_s'] * 1e3:.0f} ms "
+            f"(simulate {vbt['simulate_s'] * 1e3:.0f} ms) -> ml4t_vec is {vbt['end_to_end_s'] / ours:.1f}x faster; "
+            f"same orders: {vbt['n_orders']} vs {by['indep_A']['n_fills']}, mean total return "
+            f"{vbt['mean_total_return']:.10f} vs {by['indep_A']['mean_total_return']:.10f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
