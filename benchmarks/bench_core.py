@@ -150,37 +150,46 @@ def run_mode(mode: str, bars: int, assets: int, repeat: int) -> dict:
         prep.append(res.timings["prepare_s"])
         kern.append(res.timings["kernel_s"])
     price_mb = 4 * 8 * bars * assets / 2**20
-    res = None
-    import gc
+    return dict(
+        mode=mode, bars=bars, assets=assets, repeat=repeat, first_s=first, median_s=_median(times),
+        prepare_s=_median(prep), kernel_s=_median(kern), cells_per_s=bars * assets / _median(times),
+        n_trades=res.trades.height, n_fills=res.fills.height,
+        mean_total_return=float(
+            (res.asset_equity.group_by("symbol").agg(pl_last_equity()).get_column("e") / kw["init_cash"] - 1).mean()
+        ) if not kw.get("cash_sharing", True) else None,
+        price_arrays_mb=price_mb,
+    )
 
+
+def run_rss(mode: str, bars: int, assets: int) -> dict:
+    """Peak RSS of one backtest in a fresh process: numba functions loaded on a tiny panel first,
+    then the baseline is taken with the workload built, then one run."""
+    import gc
+    import warnings
+
+    import ml4t_vec as vec
+
+    warnings.simplefilter("ignore", vec.LookAheadWarning)
+    kw, what = MODES[mode]
+    _, small = workload(20, 3)
+    r = vec.backtest(small, **kw)
+    r.trades, r.fills, r.rejected, r.equity, r.stats()
+    _, df = workload(bars, assets)
+    if mode == "indep_A_shuffled_rows":
+        df = df.sample(fraction=1.0, shuffle=True, seed=0)
+    r = small = None
     gc.collect()
     base = _vmrss_mb()
     _reset_hwm()
-    res, trades = once()
+    res = vec.backtest(df, **kw)
+    _ = res.trades
+    if what == "all":
+        _ = res.fills, res.rejected, res.equity, res.stats()
     peak = _vmhwm_mb()
-    return dict(
-        mode=mode,
-        bars=bars,
-        assets=assets,
-        repeat=repeat,
-        first_s=first,
-        median_s=_median(times),
-        prepare_s=_median(prep),
-        kernel_s=_median(kern),
-        cells_per_s=bars * assets / _median(times),
-        n_trades=trades.height,
-        n_fills=res.fills.height,
-        mean_total_return=float(
-            (res.asset_equity.group_by("symbol").agg(pl_last_equity()).get_column("e") / kw["init_cash"] - 1).mean()
-        )
-        if not kw.get("cash_sharing", True)
-        else None,
-        rss_before_mb=base,
-        peak_rss_mb=peak,
-        peak_delta_mb=peak - base,
-        price_arrays_mb=price_mb,
-        peak_delta_over_prices=(peak - base) / price_mb,
-    )
+    price_mb = 4 * 8 * bars * assets / 2**20
+    frame_mb = df.estimated_size() / 2**20
+    return dict(mode=mode, rss_before_mb=base, peak_rss_mb=peak, peak_delta_mb=peak - base, price_arrays_mb=price_mb,
+                input_frame_mb=frame_mb, peak_delta_over_prices=(peak - base) / price_mb)
 
 
 def pl_last_equity():
@@ -342,31 +351,26 @@ def main() -> int:
     ap.add_argument("--mode", default=None, help=argparse.SUPPRESS)  # internal: one mode in a subprocess
     a = ap.parse_args()
     if a.mode:
-        fn = run_kernel_vs_floor if a.mode == "kernel" else (lambda b, n, r: run_mode(a.mode, b, n, r))
-        print(json.dumps(fn(a.bars, a.assets, a.repeat)))
+        if a.mode == "kernel":
+            out = run_kernel_vs_floor(a.bars, a.assets, a.repeat)
+        elif a.mode.startswith("rss:"):
+            out = run_rss(a.mode[4:], a.bars, a.assets)
+        else:
+            out = run_mode(a.mode, a.bars, a.assets, a.repeat)
+        print(json.dumps(out))
         return 0
     rows = []
-    for mode in [*MODES, "kernel"]:
-        out = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--mode",
-                mode,
-                "--bars",
-                str(a.bars),
-                "--assets",
-                str(a.assets),
-                "--repeat",
-                str(a.repeat),
-            ],
-            capture_output=True,
-            text=True,
-        )
+    size = ["--bars", str(a.bars), "--assets", str(a.assets), "--repeat", str(a.repeat)]
+    for mode in [*MODES, "kernel", *(f"rss:{m}" for m in MODES)]:
+        out = subprocess.run([sys.executable, __file__, "--mode", mode, *size], capture_output=True, text=True)
         if out.returncode:
             print(out.stderr[-3000:], file=sys.stderr)
             return out.returncode
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        if mode.startswith("rss:"):  # memory of the same mode, measured in its own fresh process
+            next(x for x in rows if x["mode"] == r["mode"]).update(r)
+        else:
+            rows.append(r)
     rows.append(first_call())
     vbt = vectorbt(a.peers_python, a.bars, a.assets, a.repeat) if a.peers_python else None
     if vbt:
@@ -376,14 +380,19 @@ def main() -> int:
     by = {r["mode"]: r for r in rows}
     k = by["kernel"]
     print(f"\n### {a.bars:,} bars x {a.assets:,} assets (median of {a.repeat}; {k['threads']} threads)\n")
-    print("| run | end-to-end | prepare | kernel | M bar-assets/s | peak RSS over input prices |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| run | end-to-end | prepare | kernel | M bar-assets/s | peak RSS added | / price arrays |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for m in MODES:
         r = by[m]
         print(
             f"| {m} | {r['median_s'] * 1e3:.1f} ms | {r['prepare_s'] * 1e3:.1f} ms | {r['kernel_s'] * 1e3:.1f} ms | "
-            f"{r['cells_per_s'] / 1e6:.0f} | {r['peak_delta_mb']:.0f} MB = {r['peak_delta_over_prices']:.2f}x |"
+            f"{r['cells_per_s'] / 1e6:.0f} | {r['peak_delta_mb']:.0f} MB | {r['peak_delta_over_prices']:.2f}x |"
         )
+    r = by["indep_A"]
+    print(
+        f"\ninput: price arrays {r['price_arrays_mb']:.0f} MB (4 x float64), whole long frame "
+        f"{r['input_frame_mb']:.0f} MB; RSS before the run {r['rss_before_mb']:.0f} MB (interpreter, libraries, data)"
+    )
     print(
         f"\nkernel only: {k['kernel_s'] * 1e3:.1f} ms ({k['threads']} threads), "
         f"{k['kernel_1thread_s'] * 1e3:.1f} ms (1 thread)",

@@ -7,7 +7,7 @@ import polars as pl
 
 from ml4t_vec import schema as S
 from ml4t_vec._kernels.codes import DIRECTION, EFFECT, EXIT_REASON, REJECT_REASON, SIDE, STATUS
-from ml4t_vec._kernels.series import drawdown_nb, portfolio_series_nb
+from ml4t_vec._kernels.series import drawdown_nb
 
 
 def _decode(codes: np.ndarray, table: dict[str, int], dtype: pl.Enum) -> pl.Series:
@@ -108,8 +108,9 @@ class FrameBuilder:
             "timestamp", "symbol", maintain_order=True
         )
 
-    def equity(self, cash: np.ndarray, value: np.ndarray, init_total: float) -> pl.DataFrame:
-        eq, tot_cash, gross, net = portfolio_series_nb(cash, value)
+    def equity(self, cash: np.ndarray, net: np.ndarray, gross: np.ndarray, init_total: float) -> pl.DataFrame:
+        """Portfolio frame from per-bar totals: cash, signed and absolute position value."""
+        eq = cash + net
         prev = np.empty_like(eq)
         if eq.shape[0]:
             prev[0] = init_total
@@ -119,7 +120,7 @@ class FrameBuilder:
             {
                 "timestamp": self.timestamps,
                 "equity": eq,
-                "cash": tot_cash,
+                "cash": cash,
                 "gross_exposure": gross,
                 "net_exposure": net,
                 "return": ret,

@@ -61,14 +61,16 @@ class BacktestResult:
         timings: seconds spent in prepare / kernel (frames are timed on access).
     """
 
-    def __init__(self, prep: Prepared, sim: SimResult, config: BacktestConfig, timings: dict):
+    def __init__(self, prep: Prepared, sim: SimResult, config: BacktestConfig, timings: dict, rerun):
         self._prep = prep
         self._sim = sim
+        self._rerun = rerun  # the same simulation with per-column series (asset_equity)
         self.config = config
         self.config_hash = config.hash()
         self.timings = timings
         self._fb = _frames.FrameBuilder(prep.timestamps, prep.symbols, prep.col_asset)
-        self.init_cash_total = float(config.portfolio.init_cash) * sim.cash.shape[0]
+        n_accounts = 1 if config.portfolio.cash_sharing else prep.sig.shape[0]
+        self.init_cash_total = float(config.portfolio.init_cash) * n_accounts
 
     @cached_property
     def trades(self) -> pl.DataFrame:
@@ -88,13 +90,18 @@ class BacktestResult:
     @cached_property
     def equity(self) -> pl.DataFrame:
         """Portfolio equity per timestamp (the sum of all accounts when cash_sharing=False)."""
-        return self._fb.equity(self._sim.cash, self._sim.value, self.init_cash_total)
+        return self._fb.equity(self._sim.cash, self._sim.net, self._sim.gross, self.init_cash_total)
 
     @cached_property
     def asset_equity(self) -> pl.DataFrame:
-        """Per (timestamp, symbol): position value; with cash_sharing=False also account cash and equity."""
+        """Per (timestamp, symbol): position value; with cash_sharing=False also account cash and equity.
+
+        The backtest itself keeps only portfolio totals (memory O(bars), not O(assets x bars));
+        the first access re-runs the same deterministic simulation with per-column outputs.
+        """
+        sim = self._rerun()
         independent = not self.config.portfolio.cash_sharing
-        return self._fb.asset_equity(self._sim.cash if independent else None, self._sim.value)
+        return self._fb.asset_equity(sim.group_cash if independent else None, sim.col_value)
 
     def stats(self, periods_per_year: float | None = None) -> pl.DataFrame:
         """One-row frame of return and trade metrics (``ml4t_vec.metrics.STATS_DOC``)."""
@@ -198,17 +205,12 @@ def backtest(
     else:
         groups = np.arange(n_cols + 1, dtype=np.int64)
     init = np.full(groups.shape[0] - 1, float(cfg.portfolio.init_cash))
-    sim = simulate(
-        groups,
-        prep.col_asset,
-        prep.fill_price,
-        prep.close,
-        prep.high,
-        prep.low,
-        prep.sig,
-        TIMING[cfg.execution.fill],
-        init,
-        _order_params(cfg, n_cols),
-    )
+    params = _order_params(cfg, n_cols)
+
+    def run(per_column_series: bool = False) -> SimResult:
+        return simulate(groups, prep.col_asset, prep.fill_price, prep.close, prep.high, prep.low, prep.sig,
+                        TIMING[cfg.execution.fill], init, params, per_column_series)  # fmt: skip
+
+    sim = run()
     t2 = time.perf_counter()
-    return BacktestResult(prep, sim, cfg, {"prepare_s": t1 - t0, "kernel_s": t2 - t1})
+    return BacktestResult(prep, sim, cfg, {"prepare_s": t1 - t0, "kernel_s": t2 - t1}, lambda: run(True))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -326,9 +327,12 @@ def _run_group_nb(
     n_rej,
     cash_out,
     value_out,
+    acc,
+    k,
 ):
     n_bars = sig.shape[1]
     n_pending = 0
+    per_col = value_out.shape[0] > 0
     for c in range(c0, c1):
         pending[c] = ACT_NONE
         is_[c, I_LAST_BAR] = -1
@@ -443,11 +447,17 @@ def _run_group_nb(
                 n_rej,
             )
             n_pending = _count_pending_nb(pending, c0, c1)
+        acc[k, 0, t] += cash
         for c in range(c0, c1):
             if (sig[c, t] & SIG_VALID) != 0:
                 fs[c, F_LAST_CLOSE] = close[col_asset[c], t]
-            value_out[c, t] = pos[c] * fs[c, F_LAST_CLOSE]
-        cash_out[g, t] = cash
+            v = pos[c] * fs[c, F_LAST_CLOSE]
+            acc[k, 1, t] += v
+            acc[k, 2, t] += abs(v)
+            if per_col:
+                value_out[c, t] = v
+        if per_col:
+            cash_out[g, t] = cash
 
     for c in range(c0, c1):
         act = pending[c]
@@ -518,6 +528,8 @@ def _run_column_nb(
     n_rej,
     cash_out,
     value_out,
+    acc,
+    k,
 ):
     """``_run_group_nb`` for a group of one column, with the state in locals (registers).
 
@@ -540,6 +552,7 @@ def _run_column_nb(
     last_bar = -1
     pending = ACT_NONE
     pending_bar = 0
+    per_col = value_out.shape[0] > 0
     for t in range(n_bars):
         bits = sig[c, t]
         if (bits & SIG_VALID) != 0:
@@ -613,8 +626,13 @@ def _run_column_nb(
                 entry_cnt = nvalid
                 _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_ENTRY, REASON_SIGNAL, q, px, fee, slip)
             last_close = close[a, t]
-        value_out[c, t] = pos * last_close
-        cash_out[g, t] = cash
+        v = pos * last_close
+        acc[k, 0, t] += cash
+        acc[k, 1, t] += v
+        acc[k, 2, t] += abs(v)
+        if per_col:
+            value_out[c, t] = v
+            cash_out[g, t] = cash
 
     if pending != ACT_NONE:  # the signal came on the column's last bar: nothing to fill it on
         if is_exit_action_nb(pending) and pos != 0.0:
@@ -661,84 +679,33 @@ def _count_pending_nb(pending, c0, c1):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def simulate_nb(
-    group_offsets, col_asset, fill_price, close, high, low, sig, timing, init_cash, p, st, rec, cash_out, value_out
-):
-    """Run every group; groups are independent, so they run in parallel over threads.
+def simulate_nb(group_offsets, chunk_offsets, col_asset, fill_price, close, high, low, sig, timing, init_cash, p,
+                st, rec, acc, cash_out, value_out):
+    """Run every group; groups are independent, so chunks of groups run in parallel.
 
     Shapes: prices (n_assets, n_bars) float64 C-order; sig (n_cols, n_bars) uint8;
-    col_asset (n_cols,) int64; group_offsets (n_groups + 1,) int64; init_cash (n_groups,);
-    cash_out (n_groups, n_bars); value_out (n_cols, n_bars). Records are written into each
-    column's own slice of ``rec`` so threads never share a slot.
+    col_asset (n_cols,) int64; group_offsets (n_groups + 1,); chunk_offsets (n_chunks + 1,) over
+    groups; init_cash (n_groups,). ``acc`` (n_chunks, 3, n_bars) accumulates each chunk's cash,
+    net and gross position value per bar (the portfolio series, O(bars) memory). ``cash_out``
+    (n_groups, n_bars) and ``value_out`` (n_cols, n_bars) get per-group / per-column series only
+    when they are not empty (``asset_equity``). Records go to each column's own slice of ``rec``,
+    so threads never share a slot.
     """
-    n_groups = group_offsets.shape[0] - 1
-    for g in prange(n_groups):
-        c0 = group_offsets[g]
-        if group_offsets[g + 1] - c0 == 1:
-            _run_column_nb(
-                g,
-                c0,
-                col_asset,
-                fill_price,
-                close,
-                high,
-                low,
-                sig,
-                timing,
-                init_cash[g],
-                p.size[c0],
-                p.size_type[c0],
-                p.fees[c0],
-                p.fixed_fees[c0],
-                p.slippage[c0],
-                p.fractional[c0],
-                rec.fills,
-                rec.fill_off,
-                st.n_fill,
-                rec.trades,
-                rec.trade_off,
-                st.n_trade,
-                rec.rejected,
-                rec.rej_off,
-                st.n_rej,
-                cash_out,
-                value_out,
-            )
-            continue
-        _run_group_nb(
-            g,
-            group_offsets[g],
-            group_offsets[g + 1],
-            col_asset,
-            fill_price,
-            close,
-            high,
-            low,
-            sig,
-            timing,
-            init_cash[g],
-            p.size,
-            p.size_type,
-            p.fees,
-            p.fixed_fees,
-            p.slippage,
-            p.fractional,
-            st.pos,
-            st.fs,
-            st.is_,
-            st.pending,
-            rec.fills,
-            rec.fill_off,
-            st.n_fill,
-            rec.trades,
-            rec.trade_off,
-            st.n_trade,
-            rec.rejected,
-            rec.rej_off,
-            st.n_rej,
-            cash_out,
-            value_out,
-        )
+    n_chunks = chunk_offsets.shape[0] - 1
+    for k in prange(n_chunks):
+        for g in range(chunk_offsets[k], chunk_offsets[k + 1]):
+            c0 = group_offsets[g]
+            if group_offsets[g + 1] - c0 == 1:
+                _run_column_nb(g, c0, col_asset, fill_price, close, high, low, sig, timing, init_cash[g],
+                               p.size[c0], p.size_type[c0], p.fees[c0], p.fixed_fees[c0], p.slippage[c0],
+                               p.fractional[c0], rec.fills, rec.fill_off, st.n_fill, rec.trades, rec.trade_off,
+                               st.n_trade, rec.rejected, rec.rej_off, st.n_rej, cash_out, value_out, acc, k)
+            else:
+                _run_group_nb(g, c0, group_offsets[g + 1], col_asset, fill_price, close, high, low, sig, timing,
+                              init_cash[g], p.size, p.size_type, p.fees, p.fixed_fees, p.slippage, p.fractional,
+                              st.pos, st.fs, st.is_, st.pending, rec.fills, rec.fill_off, st.n_fill, rec.trades,
+                              rec.trade_off, st.n_trade, rec.rejected, rec.rej_off, st.n_rej, cash_out, value_out,
+                              acc, k)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -781,9 +748,11 @@ class SimResult(NamedTuple):
     fills: np.ndarray
     trades: np.ndarray
     rejected: np.ndarray
-    cash: np.ndarray  # (n_groups, n_bars)
-    value: np.ndarray  # (n_cols, n_bars) signed market value of each column's position
-    final_cash: np.ndarray  # (n_groups,)
+    cash: np.ndarray  # (n_bars,) portfolio cash (all groups)
+    net: np.ndarray  # (n_bars,) sum of signed position values at the close
+    gross: np.ndarray  # (n_bars,) sum of |position value|
+    group_cash: np.ndarray | None  # (n_groups, n_bars) when per-column series were asked for
+    col_value: np.ndarray | None  # (n_cols, n_bars)
 
 
 def simulate(
@@ -797,6 +766,7 @@ def simulate(
     timing: int,
     init_cash: np.ndarray,
     params: OrderParams,
+    per_column_series: bool = False,
 ) -> SimResult:
     """Allocate state and outputs, run ``simulate_nb`` and return compact records (numpy only)."""
     n_cols, n_bars = sig.shape
@@ -814,31 +784,25 @@ def simulate(
         rej_off,
     )
     z = lambda: np.zeros(n_cols, dtype=np.int64)  # noqa: E731
-    st = ColState(np.zeros(n_cols), np.zeros((n_cols, N_F)), np.zeros((n_cols, N_I), np.int64), z(), z(), z(), z())
-    cash_out = np.empty((n_groups, n_bars), dtype=np.float64)
-    value_out = np.empty((n_cols, n_bars), dtype=np.float64)
-    simulate_nb(
-        group_offsets,
-        col_asset,
-        fill_price,
-        close,
-        high,
-        low,
-        sig,
-        np.int64(timing),
-        init_cash,
-        params,
-        st,
-        rec,
-        cash_out,
-        value_out,
-    )
-    final_cash = cash_out[:, -1].copy() if n_bars else init_cash.copy()
+    st = ColState(np.zeros(n_cols), np.zeros((n_cols, N_F)), np.zeros((n_cols, N_I), np.int64), z(), z(),
+                  z(), z())
+    # a few chunks per thread balance the load; each chunk owns one row of the accumulators
+    n_chunks = max(1, min(n_groups, 4 * numba.get_num_threads()))
+    chunk_offsets = np.linspace(0, n_groups, n_chunks + 1).round().astype(np.int64)
+    acc = np.zeros((n_chunks, 3, n_bars))
+    shape_c, shape_v = ((n_groups, n_bars), (n_cols, n_bars)) if per_column_series else ((0, 0), (0, 0))
+    cash_out = np.empty(shape_c)
+    value_out = np.empty(shape_v)
+    simulate_nb(group_offsets, chunk_offsets, col_asset, fill_price, close, high, low, sig, np.int64(timing),
+                init_cash, params, st, rec, acc, cash_out, value_out)
+    tot = acc.sum(axis=0)
     return SimResult(
         _compact(rec.fills, fill_off, st.n_fill),
         _compact(rec.trades, trade_off, st.n_trade),
         _compact(rec.rejected, rej_off, st.n_rej),
-        cash_out,
-        value_out,
-        final_cash,
+        tot[0],
+        tot[1],
+        tot[2],
+        cash_out if per_column_series else None,
+        value_out if per_column_series else None,
     )
