@@ -499,18 +499,22 @@ def _run_group_nb(
     return cash
 
 
-@njit(cache=True, nogil=True)
-def _run_column_nb(
-    g,
+@njit(cache=True, nogil=True, inline="always")
+def _column_fill_nb(
     c,
-    col_asset,
-    fill_price,
-    close,
-    high,
-    low,
-    sig,
-    timing,
+    t,
+    act,
+    ref,
+    pos,
     cash,
+    ep,
+    efee,
+    eslip,
+    hi,
+    lo,
+    entry_bar,
+    entry_cnt,
+    nvalid,
     size,
     size_type,
     fees,
@@ -526,11 +530,45 @@ def _run_column_nb(
     rejected,
     rej_off,
     n_rej,
-    cash_out,
-    value_out,
-    acc,
-    k,
 ):
+    """Fill one column's pending action at reference price ``ref``; returns the updated state
+    (pos, cash, entry price, entry fees, entry slippage, hi, lo, entry bar, entry count)."""
+    if is_exit_action_nb(act) and pos != 0.0:
+        side, px, fee, slip, dcash = exit_fill_nb(pos, ref, slip_f, fees, fixed)
+        cash += dcash
+        _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_EXIT, REASON_SIGNAL, abs(pos), px, fee, slip)
+        _write_trade_nb(trades, trade_off, n_trade, c, pos, ep, efee, eslip, hi, lo, entry_bar, nvalid - entry_cnt,
+                        t, px, fee, slip, REASON_SIGNAL, STATUS_CLOSED)  # fmt: skip
+        pos = 0.0
+    if act != ACT_CLOSE:
+        d = entry_direction_nb(act)
+        status, side, px, q, req, fee, slip, dcash = entry_fill_nb(
+            d, ref, size, size_type, fees, fixed, slip_f, frac, cash, cash
+        )
+        if status >= ENTRY_NO_CASH:
+            reason = REJ_INSUFFICIENT_CASH if status == ENTRY_NO_CASH else REJ_ZERO_QUANTITY
+            _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, reason, req, 0.0, ref)
+        else:
+            if status == ENTRY_REDUCED:
+                _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, REJ_REDUCED_CASH, req, q, ref)
+            cash += dcash
+            pos = d * q
+            ep = px
+            efee = fee
+            eslip = slip
+            hi = px
+            lo = px
+            entry_bar = t
+            entry_cnt = nvalid
+            _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_ENTRY, REASON_SIGNAL, q, px, fee, slip)
+    return pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt
+
+
+@njit(cache=True, nogil=True)
+def _run_column_nb(
+    g, c, col_asset, fill_price, close, high, low, sig, timing, cash, size, size_type, fees, fixed, slip_f, frac,
+    fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej, cash_out, value_out, acc, k,
+):  # fmt: skip
     """``_run_group_nb`` for a group of one column, with the state in locals (registers).
 
     Same rules, same order of steps; the group path with one column gives identical records
@@ -558,73 +596,35 @@ def _run_column_nb(
         if (bits & SIG_VALID) != 0:
             nvalid += 1
             last_bar = t
-            for phase in range(3):
-                # phase 0: open fills, 1: close fills (next_close), 2: same-bar close fills
-                if phase == 1:
-                    if pos != 0.0:  # intrabar excursions of a held position
-                        if high[a, t] > hi:
-                            hi = high[a, t]
-                        if low[a, t] < lo:
-                            lo = low[a, t]
-                elif phase == 2 and (bits & 15) != 0:
-                    act = decide_nb(bits, pos)
-                    if act != ACT_NONE:
-                        pending = act
-                        pending_bar = t
-                if pending == ACT_NONE or timing != phase:
-                    continue
-                act = pending
+            if pending != ACT_NONE and timing == TIMING_NEXT_OPEN:
+                pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt = _column_fill_nb(
+                    c, t, pending, fill_price[a, t], pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt,
+                    nvalid, size, size_type, fees, fixed, slip_f, frac, fills, fill_off, n_fill, trades, trade_off,
+                    n_trade, rejected, rej_off, n_rej,
+                )  # fmt: skip
                 pending = ACT_NONE
-                ref = fill_price[a, t]
-                if is_exit_action_nb(act) and pos != 0.0:
-                    side, px, fee, slip, dcash = exit_fill_nb(pos, ref, slip_f, fees, fixed)
-                    cash += dcash
-                    _write_fill_nb(
-                        fills, fill_off, n_fill, c, t, side, EFFECT_EXIT, REASON_SIGNAL, abs(pos), px, fee, slip
-                    )
-                    _write_trade_nb(
-                        trades,
-                        trade_off,
-                        n_trade,
-                        c,
-                        pos,
-                        ep,
-                        efee,
-                        eslip,
-                        hi,
-                        lo,
-                        entry_bar,
-                        nvalid - entry_cnt,
-                        t,
-                        px,
-                        fee,
-                        slip,
-                        REASON_SIGNAL,
-                        STATUS_CLOSED,
-                    )
-                    pos = 0.0
-                if act == ACT_CLOSE:
-                    continue
-                d = entry_direction_nb(act)
-                status, side, px, q, req, fee, slip, dcash = entry_fill_nb(
-                    d, ref, size, size_type, fees, fixed, slip_f, frac, cash, cash
-                )
-                if status >= ENTRY_NO_CASH:
-                    reason = REJ_INSUFFICIENT_CASH if status == ENTRY_NO_CASH else REJ_ZERO_QUANTITY
-                    _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, reason, req, 0.0, ref)
-                    continue
-                if status == ENTRY_REDUCED:
-                    _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, REJ_REDUCED_CASH, req, q, ref)
-                cash += dcash
-                pos = d * q
-                ep = px
-                efee = fee
-                eslip = slip
-                hi = px
-                lo = px
-                entry_bar = t
-                entry_cnt = nvalid
-                _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_ENTRY, REASON_SIGNAL, q, px, fee, slip)
+            if pos != 0.0:  # intrabar excursions of a held position
+                hi = max(hi, high[a, t])
+                lo = min(lo, low[a, t])
+            if pending != ACT_NONE and timing == TIMING_NEXT_CLOSE:
+                pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt = _column_fill_nb(
+                    c, t, pending, fill_price[a, t], pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt,
+                    nvalid, size, size_type, fees, fixed, slip_f, frac, fills, fill_off, n_fill, trades, trade_off,
+                    n_trade, rejected, rej_off, n_rej,
+                )  # fmt: skip
+                pending = ACT_NONE
+            if (bits & 15) != 0:
+                act = decide_nb(bits, pos)
+                if act != ACT_NONE:
+                    pending = act
+                    pending_bar = t
+                    if timing == TIMING_SAME_CLOSE:
+                        pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt = _column_fill_nb(
+                            c, t, pending, fill_price[a, t], pos, cash, ep, efee, eslip, hi, lo, entry_bar,
+                            entry_cnt, nvalid, size, size_type, fees, fixed, slip_f, frac, fills, fill_off, n_fill,
+                            trades, trade_off, n_trade, rejected, rej_off, n_rej,
+                        )  # fmt: skip
+                        pending = ACT_NONE
             last_close = close[a, t]
         v = pos * last_close
         acc[k, 0, t] += cash
@@ -679,8 +679,24 @@ def _count_pending_nb(pending, c0, c1):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def simulate_nb(group_offsets, chunk_offsets, col_asset, fill_price, close, high, low, sig, timing, init_cash, p,
-                st, rec, acc, cash_out, value_out):
+def simulate_nb(
+    group_offsets,
+    chunk_offsets,
+    col_asset,
+    fill_price,
+    close,
+    high,
+    low,
+    sig,
+    timing,
+    init_cash,
+    p,
+    st,
+    rec,
+    acc,
+    cash_out,
+    value_out,
+):
     """Run every group; groups are independent, so chunks of groups run in parallel.
 
     Shapes: prices (n_assets, n_bars) float64 C-order; sig (n_cols, n_bars) uint8;
@@ -696,16 +712,74 @@ def simulate_nb(group_offsets, chunk_offsets, col_asset, fill_price, close, high
         for g in range(chunk_offsets[k], chunk_offsets[k + 1]):
             c0 = group_offsets[g]
             if group_offsets[g + 1] - c0 == 1:
-                _run_column_nb(g, c0, col_asset, fill_price, close, high, low, sig, timing, init_cash[g],
-                               p.size[c0], p.size_type[c0], p.fees[c0], p.fixed_fees[c0], p.slippage[c0],
-                               p.fractional[c0], rec.fills, rec.fill_off, st.n_fill, rec.trades, rec.trade_off,
-                               st.n_trade, rec.rejected, rec.rej_off, st.n_rej, cash_out, value_out, acc, k)
+                _run_column_nb(
+                    g,
+                    c0,
+                    col_asset,
+                    fill_price,
+                    close,
+                    high,
+                    low,
+                    sig,
+                    timing,
+                    init_cash[g],
+                    p.size[c0],
+                    p.size_type[c0],
+                    p.fees[c0],
+                    p.fixed_fees[c0],
+                    p.slippage[c0],
+                    p.fractional[c0],
+                    rec.fills,
+                    rec.fill_off,
+                    st.n_fill,
+                    rec.trades,
+                    rec.trade_off,
+                    st.n_trade,
+                    rec.rejected,
+                    rec.rej_off,
+                    st.n_rej,
+                    cash_out,
+                    value_out,
+                    acc,
+                    k,
+                )
             else:
-                _run_group_nb(g, c0, group_offsets[g + 1], col_asset, fill_price, close, high, low, sig, timing,
-                              init_cash[g], p.size, p.size_type, p.fees, p.fixed_fees, p.slippage, p.fractional,
-                              st.pos, st.fs, st.is_, st.pending, rec.fills, rec.fill_off, st.n_fill, rec.trades,
-                              rec.trade_off, st.n_trade, rec.rejected, rec.rej_off, st.n_rej, cash_out, value_out,
-                              acc, k)
+                _run_group_nb(
+                    g,
+                    c0,
+                    group_offsets[g + 1],
+                    col_asset,
+                    fill_price,
+                    close,
+                    high,
+                    low,
+                    sig,
+                    timing,
+                    init_cash[g],
+                    p.size,
+                    p.size_type,
+                    p.fees,
+                    p.fixed_fees,
+                    p.slippage,
+                    p.fractional,
+                    st.pos,
+                    st.fs,
+                    st.is_,
+                    st.pending,
+                    rec.fills,
+                    rec.fill_off,
+                    st.n_fill,
+                    rec.trades,
+                    rec.trade_off,
+                    st.n_trade,
+                    rec.rejected,
+                    rec.rej_off,
+                    st.n_rej,
+                    cash_out,
+                    value_out,
+                    acc,
+                    k,
+                )
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -784,8 +858,7 @@ def simulate(
         rej_off,
     )
     z = lambda: np.zeros(n_cols, dtype=np.int64)  # noqa: E731
-    st = ColState(np.zeros(n_cols), np.zeros((n_cols, N_F)), np.zeros((n_cols, N_I), np.int64), z(), z(),
-                  z(), z())
+    st = ColState(np.zeros(n_cols), np.zeros((n_cols, N_F)), np.zeros((n_cols, N_I), np.int64), z(), z(), z(), z())
     # a few chunks per thread balance the load; each chunk owns one row of the accumulators
     n_chunks = max(1, min(n_groups, 4 * numba.get_num_threads()))
     chunk_offsets = np.linspace(0, n_groups, n_chunks + 1).round().astype(np.int64)
@@ -793,8 +866,24 @@ def simulate(
     shape_c, shape_v = ((n_groups, n_bars), (n_cols, n_bars)) if per_column_series else ((0, 0), (0, 0))
     cash_out = np.empty(shape_c)
     value_out = np.empty(shape_v)
-    simulate_nb(group_offsets, chunk_offsets, col_asset, fill_price, close, high, low, sig, np.int64(timing),
-                init_cash, params, st, rec, acc, cash_out, value_out)
+    simulate_nb(
+        group_offsets,
+        chunk_offsets,
+        col_asset,
+        fill_price,
+        close,
+        high,
+        low,
+        sig,
+        np.int64(timing),
+        init_cash,
+        params,
+        st,
+        rec,
+        acc,
+        cash_out,
+        value_out,
+    )
     tot = acc.sum(axis=0)
     return SimResult(
         _compact(rec.fills, fill_off, st.n_fill),

@@ -1,0 +1,94 @@
+"""Public surface, code tables, layering and docs stay as declared."""
+
+import ast
+import re
+from pathlib import Path
+
+import ml4t_vec
+from ml4t_vec import schema
+from ml4t_vec._kernels import codes
+
+ROOT = Path(__file__).resolve().parents[2]
+PKG = ROOT / "ml4t_vec"
+
+
+def test_public_all_is_exact():
+    assert sorted(ml4t_vec.__all__) == sorted([
+        "BacktestConfig", "BacktestResult", "ConfigError", "CostConfig", "DataError", "ExecutionConfig",
+        "LookAheadWarning", "PortfolioConfig", "SizingConfig", "__version__", "backtest", "synthetic_prices",
+    ])
+    for name in ml4t_vec.__all__:
+        assert hasattr(ml4t_vec, name)
+
+
+def test_code_tables_are_one_to_one():
+    for name, table in codes.CODE_TABLES.items():
+        inverse = codes.decode(table)
+        assert len(inverse) == len(table), f"{name}: two strings share a code"
+        assert {v: k for k, v in inverse.items()} == table, name
+
+
+def test_enum_dtypes_match_code_tables():
+    assert list(schema.Side.categories) == list(codes.SIDE)
+    assert list(schema.ExitReason.categories) == list(codes.EXIT_REASON)
+    assert list(schema.RejectReason.categories) == list(codes.REJECT_REASON)
+    assert list(schema.Status.categories) == list(codes.STATUS)
+    assert list(schema.Direction.categories) == list(codes.DIRECTION)
+    assert list(schema.Effect.categories) == list(codes.EFFECT)
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+    return out
+
+
+def test_kernels_import_no_polars():
+    for f in (PKG / "_kernels").glob("*.py"):
+        mods = _imports(f)
+        assert not any(m.split(".")[0] == "polars" for m in mods), f"{f.name} imports polars"
+        assert not any(m.startswith("ml4t_vec.") and not m.startswith("ml4t_vec._kernels") for m in mods), f.name
+
+
+def test_layers_import_downwards_only():
+    """Frontend -> prepare -> kernels -> frames: lower layers never import upper ones."""
+    upper = {"ml4t_vec.api"}
+    for f in PKG.glob("*.py"):
+        if f.name in ("api.py", "__init__.py", "__main__.py"):
+            continue
+        assert not (_imports(f) & upper), f"{f.name} imports the API layer"
+
+
+def test_every_jitted_function_is_cached_and_named_nb():
+    for f in (PKG / "_kernels").glob("*.py"):
+        tree = ast.parse(f.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef):
+                decos = [ast.unparse(d) for d in node.decorator_list]
+                jitted = [d for d in decos if d.startswith("njit")]
+                if jitted:
+                    assert node.name.endswith("_nb") or node.name.startswith("_bar_ok"), node.name
+                    assert "cache=True" in jitted[0] and "nogil=True" in jitted[0], (f.name, node.name)
+
+
+def test_readme_output_tables_match_schema():
+    readme = (ROOT / "README.md").read_text()
+    for name, spec in schema.SCHEMAS.items():
+        m = re.search(rf"<!-- schema:{name} -->(.*?)<!-- /schema:{name} -->", readme, re.S)
+        assert m, f"README has no table for {name}"
+        rows = re.findall(r"^\| `([^`]+)` \|", m.group(1), re.M)
+        assert rows == list(spec), f"README table {name} is out of date: run python -m ml4t_vec schema-docs"
+
+
+def test_readme_test_command_is_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    m = re.search(r"<!-- test-command -->\s*```bash\n(.*?)```", readme, re.S)
+    assert m, "README lost its test command block"
+    for line in m.group(1).strip().splitlines():
+        assert line.strip() in ci, f"CI does not run the README line: {line}"
