@@ -151,12 +151,22 @@ def run_mode(mode: str, bars: int, assets: int, repeat: int) -> dict:
         kern.append(res.timings["kernel_s"])
     price_mb = 4 * 8 * bars * assets / 2**20
     return dict(
-        mode=mode, bars=bars, assets=assets, repeat=repeat, first_s=first, median_s=_median(times),
-        prepare_s=_median(prep), kernel_s=_median(kern), cells_per_s=bars * assets / _median(times),
-        n_trades=res.trades.height, n_fills=res.fills.height,
+        mode=mode,
+        bars=bars,
+        assets=assets,
+        repeat=repeat,
+        first_s=first,
+        median_s=_median(times),
+        prepare_s=_median(prep),
+        kernel_s=_median(kern),
+        cells_per_s=bars * assets / _median(times),
+        n_trades=res.trades.height,
+        n_fills=res.fills.height,
         mean_total_return=float(
             (res.asset_equity.group_by("symbol").agg(pl_last_equity()).get_column("e") / kw["init_cash"] - 1).mean()
-        ) if not kw.get("cash_sharing", True) else None,
+        )
+        if not kw.get("cash_sharing", True)
+        else None,
         price_arrays_mb=price_mb,
     )
 
@@ -188,8 +198,15 @@ def run_rss(mode: str, bars: int, assets: int) -> dict:
     peak = _vmhwm_mb()
     price_mb = 4 * 8 * bars * assets / 2**20
     frame_mb = df.estimated_size() / 2**20
-    return dict(mode=mode, rss_before_mb=base, peak_rss_mb=peak, peak_delta_mb=peak - base, price_arrays_mb=price_mb,
-                input_frame_mb=frame_mb, peak_delta_over_prices=(peak - base) / price_mb)
+    return dict(
+        mode=mode,
+        rss_before_mb=base,
+        peak_rss_mb=peak,
+        peak_delta_mb=peak - base,
+        price_arrays_mb=price_mb,
+        input_frame_mb=frame_mb,
+        peak_delta_over_prices=(peak - base) / price_mb,
+    )
 
 
 def pl_last_equity():

@@ -1,7 +1,7 @@
 """Command line: ``python -m ml4t_vec demo`` runs a backtest on generated data and prints it.
 
-    python -m ml4t_vec demo [--assets 500] [--bars 2520] [--seed 42]
-    python -m ml4t_vec schema-docs      # the README output tables, from ml4t_vec.schema
+python -m ml4t_vec demo [--assets 500] [--bars 2520] [--seed 42]
+python -m ml4t_vec schema-docs      # the README output tables, from ml4t_vec.schema
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ def demo(assets: int, bars: int, seed: int) -> None:
     t0 = time.perf_counter()
     prices = vec.synthetic_prices(n_assets=assets, n_bars=bars, seed=seed)
     t1 = time.perf_counter()
-    print(f"synthetic panel: {prices.height:,} rows ({assets} assets x {bars} daily bars, seed {seed}) "
-          f"in {t1 - t0:.2f} s")
+    print(
+        f"synthetic panel: {prices.height:,} rows ({assets} assets x {bars} daily bars, seed {seed}) in {t1 - t0:.2f} s"
+    )
     print(prices.head(3))
 
     # an ML-style rule: go long the names whose model score ranks in the top 5% of the day,
@@ -43,9 +44,11 @@ def demo(assets: int, bars: int, seed: int) -> None:
 
     res, trades, first = run()
     res, trades, again = run()
-    print(f"\nbacktest, long frame in -> trades frame out: {first:.3f} s on the first call (loads the compiled "
-          f"kernels), {again:.3f} s again (prepare {res.timings['prepare_s']:.3f} s incl. the rank expressions, "
-          f"kernel {res.timings['kernel_s']:.3f} s)")
+    print(
+        f"\nbacktest, long frame in -> trades frame out: {first:.3f} s on the first call (loads the compiled "
+        f"kernels), {again:.3f} s again (prepare {res.timings['prepare_s']:.3f} s incl. the rank expressions, "
+        f"kernel {res.timings['kernel_s']:.3f} s)"
+    )
     print(res)
     print("\ntrades:")
     print(trades.head(8))

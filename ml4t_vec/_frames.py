@@ -36,7 +36,9 @@ class FrameBuilder:
         return self.symbols.gather(self.col_asset[cols])
 
     def _finish(self, cols: dict, spec: dict) -> pl.DataFrame:
-        return pl.DataFrame(cols).select(list(spec)).cast(dict(S.polars_schema(spec, self.time_dtype)))
+        """Frame in schema order. Columns are built with their schema dtypes (no cast pass);
+        tests/property/test_parity.py checks every frame against ``schema.py``."""
+        return pl.DataFrame({k: cols[k] for k in spec})
 
     def trades(self, rec: np.ndarray) -> pl.DataFrame:
         if rec.shape[0] == 0:

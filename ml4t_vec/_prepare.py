@@ -296,28 +296,35 @@ def _structure(df: pl.DataFrame, ts_col: str, asset_col: str):
 # 5. signals
 # ---------------------------------------------------------------------------------------------
 def _signal_bits(df: pl.DataFrame, exprs: dict[str, pl.Expr]) -> np.ndarray:
-    """Evaluate the signal expressions once and pack them into one uint8 per row."""
-    if not exprs:
-        return np.zeros(df.height, dtype=np.uint8)
+    """Evaluate the signal expressions in one pass and pack them, with ``SIG_VALID``, into one
+    uint8 per row. A null signal is False (``when`` treats a null condition as not met)."""
+    flags = dict(SIGNAL_PARAMS)
+    if exprs:
+        try:  # dtypes from the plan, without computing anything
+            dtypes = df.lazy().select([e.alias(f"__sig_{k}") for k, e in exprs.items()]).collect_schema().dtypes()
+        except pl.exceptions.PolarsError as e:
+            raise DataError(f"a signal expression is invalid: {e}") from None
+        for (name, e), dtype in zip(exprs.items(), dtypes, strict=True):
+            if dtype != pl.Boolean:
+                raise DataError(
+                    f"`{name}` must evaluate to Boolean; got {dtype} from {e}. Compare it with something, "
+                    "e.g. pl.col('pred') > 0.6."
+                )
+    u8 = lambda v: pl.lit(v, dtype=pl.UInt8)  # noqa: E731
+    packed = u8(int(SIG_VALID))
+    for name, e in exprs.items():
+        packed = packed + pl.when(e).then(u8(int(flags[name]))).otherwise(u8(0))
     try:
-        out = df.select([e.alias(f"__sig_{k}") for k, e in exprs.items()])
+        bits = df.select(packed.alias("__bits")).to_series()
     except pl.exceptions.PolarsError as e:
         raise DataError(f"a signal expression failed to evaluate: {e}") from None
-    bits = None
-    for (name, e), col in zip(exprs.items(), out.get_columns(), strict=True):
-        if col.dtype != pl.Boolean:
-            raise DataError(
-                f"`{name}` must evaluate to Boolean; got {col.dtype} from {e}. Compare it with something, "
-                f"e.g. pl.col('pred') > 0.6."
-            )
-        if col.len() != df.height:
-            if col.len() != 1:
-                raise DataError(f"`{name}` produced {col.len()} values for {df.height} rows; it must give one per row.")
-            col = pl.repeat(col[0], df.height, eager=True)
-        flag = dict(SIGNAL_PARAMS)[name]
-        v = col.fill_null(False).to_numpy().view(np.uint8) * flag
-        bits = v if bits is None else (bits | v)
-    return bits
+    if bits.len() == 1:  # only literals / aggregates: one value for every row
+        return np.full(df.height, bits[0], dtype=np.uint8)
+    if bits.len() != df.height:
+        raise DataError(
+            f"signal expressions produced {bits.len()} values for {df.height} rows; they must give one per row."
+        )
+    return np.ascontiguousarray(bits.to_numpy())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -393,7 +400,7 @@ def prepare(
         n_bars = int(starts[1] - starts[0])
         timestamps = df.get_column(timestamp_col).slice(0, n_bars)
         arrays = {k: np.ascontiguousarray(v).reshape(n_assets, n_bars) for k, v in src.items()}
-        sig = (bits | SIG_VALID).reshape(n_assets, n_bars)
+        sig = bits.reshape(n_assets, n_bars)
     else:
         union = np.unique(ts)
         n_bars = union.shape[0]

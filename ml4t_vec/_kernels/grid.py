@@ -12,29 +12,34 @@ BLOCKS_UNSORTED = 1  # a timestamp goes backwards inside an asset's block
 BLOCKS_DUPLICATE = 2  # a timestamp repeats inside an asset's block
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def scan_blocks_nb(ts, starts):
-    """Check each asset block ``ts[starts[k]:starts[k+1]]`` is strictly increasing, in one pass.
+    """Check each asset block ``ts[starts[k]:starts[k+1]]`` is strictly increasing.
 
     Returns (status BLOCKS_*, row of the first offence or -1, dense) where ``dense`` means every
-    block holds exactly the same timestamps (a complete panel: the grid is a reshape).
+    block holds exactly the same timestamps (a complete panel: the grid is a reshape). Blocks
+    are scanned in parallel; the earliest offence wins.
     """
     n_blocks = starts.shape[0] - 1
     n0 = starts[1] - starts[0] if n_blocks > 0 else 0
-    dense = True
-    for k in range(n_blocks):
+    bad_row = np.full(n_blocks, -1, dtype=np.int64)
+    same = np.ones(n_blocks, dtype=np.bool_)
+    for k in prange(n_blocks):
         s = starts[k]
         e = starts[k + 1]
-        if e - s != n0:
-            dense = False
-        if dense and k > 0 and ts[s] != ts[0]:
-            dense = False
+        eq = e - s == n0
         for i in range(s + 1, e):
             if ts[i] <= ts[i - 1]:
-                return (BLOCKS_UNSORTED if ts[i] < ts[i - 1] else BLOCKS_DUPLICATE), i, False
-            if dense and k > 0 and ts[i] != ts[i - s]:
-                dense = False
-    return BLOCKS_OK, -1, dense
+                bad_row[k] = i
+                break
+            if eq and ts[i] != ts[i - s]:
+                eq = False
+        same[k] = eq and (e == s or ts[s] == ts[0])
+    for k in range(n_blocks):
+        i = bad_row[k]
+        if i >= 0:
+            return (BLOCKS_UNSORTED if ts[i] < ts[i - 1] else BLOCKS_DUPLICATE), i, False
+    return BLOCKS_OK, -1, bool(np.all(same))
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -13,10 +13,22 @@ PKG = ROOT / "ml4t_vec"
 
 
 def test_public_all_is_exact():
-    assert sorted(ml4t_vec.__all__) == sorted([
-        "BacktestConfig", "BacktestResult", "ConfigError", "CostConfig", "DataError", "ExecutionConfig",
-        "LookAheadWarning", "PortfolioConfig", "SizingConfig", "__version__", "backtest", "synthetic_prices",
-    ])
+    assert sorted(ml4t_vec.__all__) == sorted(
+        [
+            "BacktestConfig",
+            "BacktestResult",
+            "ConfigError",
+            "CostConfig",
+            "DataError",
+            "ExecutionConfig",
+            "LookAheadWarning",
+            "PortfolioConfig",
+            "SizingConfig",
+            "__version__",
+            "backtest",
+            "synthetic_prices",
+        ]
+    )
     for name in ml4t_vec.__all__:
         assert hasattr(ml4t_vec, name)
 

@@ -32,8 +32,13 @@ def test_group_path_equals_column_path(panel_df, cfg):
 
 def test_one_asset_shared_equals_independent():
     p = vec.synthetic_prices(n_assets=1, n_bars=300, seed=5)
-    kw = dict(entries=pl.col("pred") > 0.6, exits=pl.col("pred") < 0.45, short_entries=pl.col("pred") < 0.3,
-              fees=0.001, size=0.7)
+    kw = dict(
+        entries=pl.col("pred") > 0.6,
+        exits=pl.col("pred") < 0.45,
+        short_entries=pl.col("pred") < 0.3,
+        fees=0.001,
+        size=0.7,
+    )
     a = vec.backtest(p, cash_sharing=True, **kw)
     b = vec.backtest(p, cash_sharing=False, **kw)
     assert a.trades.equals(b.trades) and a.equity.equals(b.equity)

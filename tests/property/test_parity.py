@@ -8,6 +8,7 @@ from panels import assert_rows_match, configs, panels, ts_of, vec_kwargs
 from reference import engine
 
 import ml4t_vec as vec
+from ml4t_vec import schema
 
 pytestmark = pytest.mark.filterwarnings("ignore::ml4t_vec.LookAheadWarning")
 
@@ -16,6 +17,8 @@ def _check(panel_df, cfg):
     panel, df = panel_df
     want = engine.run(panel, cfg)
     res = vec.backtest(df, **vec_kwargs(cfg))
+    for name in ("trades", "fills", "rejected", "equity", "asset_equity"):
+        assert getattr(res, name).schema == schema.polars_schema(schema.SCHEMAS[name], pl.Datetime("us")), name
     assert_rows_match(res.trades, want["trades"], ["symbol", "entry_time"], "trades")
     fills = res.fills.with_columns(pl.col("effect").cast(pl.String).alias("_e"))
     ref_fills = [dict(f, _e=f["effect"]) for f in want["fills"]]

@@ -1,0 +1,38 @@
+"""Model predictions in their own frame, cross-sectional ranks, long/short, both account modes.
+
+Run: python examples/ml_signals.py
+"""
+
+import polars as pl
+
+import ml4t_vec as vec
+
+prices = vec.synthetic_prices(n_assets=40, n_bars=756, seed=11)
+
+# predictions usually come from a separate pipeline: keep them in their own long frame
+preds = prices.select("timestamp", "asset", score=pl.col("pred"))
+prices = prices.drop("pred")
+
+# rank the score across assets on each day; trade the top and bottom decile
+pct = pl.col("score").rank().over("timestamp") / pl.len().over("timestamp")
+common = dict(
+    signals=preds,
+    entries=pct > 0.9,
+    exits=pct < 0.6,
+    short_entries=pct < 0.1,
+    short_exits=pct > 0.4,
+    size=0.05,  # 5% of equity per position
+    fees=0.0005,
+    slippage=0.0002,
+)
+
+shared = vec.backtest(prices, **common)  # one portfolio, entries compete for cash
+indep = vec.backtest(prices, **common, cash_sharing=False)  # one account per asset
+
+print(shared)
+print(shared.trades.group_by("direction").agg(pl.len(), pl.col("pnl").sum(), pl.col("bars_held").mean()))
+print(shared.stats().select("total_return", "sharpe", "max_drawdown", "n_trades", "win_rate"))
+print(indep.stats().select("total_return", "sharpe", "max_drawdown", "n_trades", "win_rate"))
+
+# the per-account view of the independent run
+print(indep.asset_equity.filter(pl.col("timestamp") == pl.col("timestamp").max()).sort("equity").head(5))
