@@ -196,6 +196,10 @@ def _check_schema(df: pl.DataFrame, ts_col: str, asset_col: str, extra_price: st
             raise DataError(f"price column {c!r} must be numeric; got {schema[c]}.")
 
 
+def _label(c: str) -> str:
+    return "the `price` expression" if c == _PRICE_ALIAS else f"column {c!r}"
+
+
 def _explain_bad_rows(df: pl.DataFrame, ts_col: str, asset_col: str, extra_price: str | None) -> None:
     """Raise the DataError that names the first problem (column, symbol, timestamp).
 
@@ -224,12 +228,12 @@ def _explain_bad_rows(df: pl.DataFrame, ts_col: str, asset_col: str, extra_price
                 if c in (ts_col, asset_col)
                 else _where(df, pl.col(c).is_null(), ts_col, asset_col)
             )
-            raise DataError(f"column {c!r} has {n} null value(s): {where}. Fill or drop them before backtesting.")
+            raise DataError(f"{_label(c)} has {n} null value(s): {where}. Fill or drop them before backtesting.")
         if kind == "bad":
             col = pl.col(c).cast(pl.Float64)
             where = _where(df, ~col.is_finite() | (col <= 0), ts_col, asset_col)
             raise DataError(
-                f"column {c!r} must hold finite prices > 0; found NaN, inf, zero or negative values in {where}."
+                f"{_label(c)} must hold finite prices > 0; found NaN, inf, zero or negative values in {where}."
             )
         if kind == "hl":
             where = _where(df, pl.col("high") < pl.col("low"), ts_col, asset_col)
@@ -279,7 +283,7 @@ def _blocks(df: pl.DataFrame, ts_col: str, asset_col: str):
 def _structure(df: pl.DataFrame, ts_col: str, asset_col: str):
     got = _blocks(df, ts_col, asset_col)
     if got is None:  # unsorted input: sort it (documented), don't fail
-        df = df.sort([asset_col, ts_col], maintain_order=True)
+        df = df.sort([asset_col, ts_col])  # unstable is fine: duplicate keys are an error anyway
         got = _blocks(df, ts_col, asset_col)
     starts, run_values, ts, status, row, dense = got
     if status == grid.BLOCKS_DUPLICATE:

@@ -213,3 +213,34 @@ def test_integer_and_float32_prices_are_cast(prices):
     assert a.trades.height > 0
     ints = prices.with_columns((pl.col(c) * 100).round().cast(pl.Int64) for c in ("open", "high", "low", "close"))
     assert bt(ints).trades.height > 0
+
+
+def test_custom_price_errors_name_the_price_expression(prices):
+    df = prices.with_columns(vwap=pl.when(pl.int_range(pl.len()) == 7).then(None).otherwise(pl.col("close")))
+    with raises(DataError, "the `price` expression has 1 null", "asset="):
+        bt(df, price="vwap")
+    with raises(DataError, "the `price` expression must hold finite prices > 0"):
+        bt(prices, price=pl.col("close") - 1000)
+
+
+def test_asset_column_dtypes(prices):
+    """String, Categorical, Enum and integer asset columns; symbols come out as strings.
+    Assets are ordered as their column sorts (lexical, numeric, or Enum category order), which
+    sets the entry priority in a shared-cash portfolio."""
+    kw = dict(exits=pl.col("pred") < 0.4, cash_sharing=False)
+    base = bt(prices, **kw).trades
+    shuffled = prices.sample(fraction=1.0, shuffle=True, seed=3)
+    assert bt(shuffled.with_columns(pl.col("asset").cast(pl.Categorical)), **kw).trades.equals(base)
+    enum = pl.Enum(sorted(prices["asset"].unique(), reverse=True))
+    rev = bt(shuffled.with_columns(pl.col("asset").cast(enum)), **kw).trades
+    assert rev.sort("symbol", "entry_time").equals(base.sort("symbol", "entry_time"))
+    assert rev["symbol"][0] == max(prices["asset"])  # Enum order: reversed
+    ints = prices.with_columns(pl.col("asset").str.slice(1).cast(pl.Int32))
+    assert bt(ints, **kw).trades["symbol"].unique().sort().to_list() == ["0", "1", "2"]
+
+
+def test_timestamp_col_and_single_bar(prices):
+    base = bt(prices).trades
+    assert bt(prices.rename({"timestamp": "date"}), timestamp_col="date").trades.equals(base)
+    one = bt(prices.filter(pl.col("timestamp") == pl.col("timestamp").min()))
+    assert one.trades.height == 0 and one.equity.height == 1
