@@ -15,7 +15,7 @@ SIG_SHORT_ENTRY = np.uint8(4)
 SIG_SHORT_EXIT = np.uint8(8)
 SIG_VALID = np.uint8(128)  # the asset has a row (a bar) at this timestamp
 
-# --- fill timing -------------------------------------------------------------------------------
+# --- fill timing (the values are the bar-cycle phases the group driver loops over, in order) ---
 TIMING_NEXT_OPEN = 0
 TIMING_NEXT_CLOSE = 1
 TIMING_SAME_CLOSE = 2

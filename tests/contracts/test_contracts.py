@@ -40,6 +40,11 @@ def test_code_tables_are_one_to_one():
         assert {v: k for k, v in inverse.items()} == table, name
 
 
+def test_timing_codes_are_bar_cycle_phases():
+    # simulate._run_group_nb loops over phases 0..2 and fills when timing == phase
+    assert codes.TIMING == {"next_open": 0, "next_close": 1, "same_close": 2}
+
+
 def test_enum_dtypes_match_code_tables():
     assert list(schema.Side.categories) == list(codes.SIDE)
     assert list(schema.ExitReason.categories) == list(codes.EXIT_REASON)
@@ -104,3 +109,19 @@ def test_readme_test_command_is_what_ci_runs():
     assert m, "README lost its test command block"
     for line in m.group(1).strip().splitlines():
         assert line.strip() in ci, f"CI does not run the README line: {line}"
+
+
+def test_stale_kernel_caches_are_dropped_when_sources_change(tmp_path):
+    from ml4t_vec import _kernels
+
+    (tmp_path / "orders.py").write_text("x = 1\n")
+    cache = tmp_path / "__pycache__"
+    cache.mkdir()
+    _kernels._drop_stale_caches(tmp_path)  # first sight: stamp written
+    entry = cache / "simulate.simulate_nb-1.py311.nbi"
+    entry.write_text("compiled")
+    _kernels._drop_stale_caches(tmp_path)  # sources unchanged: the cache is kept
+    assert entry.exists()
+    (tmp_path / "orders.py").write_text("x = 2\n")  # a kernel file edited: inlined copies are stale
+    _kernels._drop_stale_caches(tmp_path)
+    assert not entry.exists()

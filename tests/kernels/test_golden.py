@@ -181,3 +181,15 @@ def test_short_sale_proceeds_and_no_leverage():
     t = res.trades.row(0, named=True)
     assert t["quantity"] == -10.0 and t["pnl"] == pytest.approx(-20.0)  # short 11, cover 13
     assert res.equity.get_column("cash").to_list() == pytest.approx([1000, 1110, 1110, 980])
+
+
+def test_no_dust_positions_after_all_in():
+    """After an all-in entry the buying power is zero up to rounding; a second entry on the same
+    bar is insufficient_cash, never a 1e-15-share position."""
+    bars = {
+        "A": [(0, (10, 10, 10, 10), {"e": True}), (1, (10.3, 10.3, 10.3, 10.3), {})],
+        "B": [(0, (7, 7, 7, 7), {"e": True}), (1, (7.1, 7.1, 7.1, 7.1), {})],
+    }
+    res = vec.backtest(frame(bars), entries="e", size=1.0, fees=0.01, slippage=0.0005, init_cash=997.3)
+    assert res.fills.height == 1
+    assert res.rejected.select("symbol", "reason").rows() == [("B", "insufficient_cash")]

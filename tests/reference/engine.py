@@ -187,7 +187,10 @@ class Reference:
             return
         # equity and gross exposure marked at this phase's prices (last close if no bar now)
         equity, gross = acc.cash, 0.0
-        for a, p in acc.pos.items():
+        for a in acc.assets:  # asset order, like the kernel (same rounding)
+            if a not in acc.pos:
+                continue
+            p = acc.pos[a]
             mark = self.fill_price(self.p.bars[a][t]) if t in self.p.bars[a] else acc.last_close[a]
             equity += p.qty * mark
             gross += abs(p.qty) * mark
@@ -209,7 +212,7 @@ class Reference:
                 if not math.isinf(req):
                     req = math.floor(req + 1e-9)
             base = dict(timestamp=t, symbol=a, side=side, effect="entry", requested_quantity=req, price=ref)
-            if qmax <= 0:
+            if qmax <= 0 or qmax * px <= 1e-9 * abs(equity):  # dust is no buying power
                 self.rejected.append(dict(base, reason="insufficient_cash", filled_quantity=0.0))
                 continue
             if req <= 0:
