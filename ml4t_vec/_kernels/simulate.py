@@ -1,7 +1,7 @@
 """Simulation drivers: one kernel family for independent columns and shared-cash groups.
 
 A *column* is one (asset, parameter set) pair; columns are split into *groups* that share
-cash. ``cash_sharing=False`` is one group per column (chunks of groups run in parallel threads);
+cash. ``cash_sharing=False`` is one group per column (run in parallel with ``prange``);
 ``cash_sharing=True`` is one group holding every column (a serial bar loop with an inner
 loop over columns). Each group is simulated by ``_run_group_nb``.
 
@@ -19,7 +19,6 @@ Per bar, in this order (the fill rules documented in README "Fill rules"):
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numba
@@ -601,81 +600,108 @@ def _count_pending_nb(pending, c0, c1):
     return n
 
 
-@njit(cache=True, nogil=True)
-def _run_chunk_nb(k, group_offsets, chunk_offsets, col_asset, fill_price, close, high, low, sig, timing, init_cash, p,
-                  st, rec, acc, cash_out, value_out):  # fmt: skip
-    """Run the groups of chunk k (serially); chunk k owns row k of ``acc``."""
-    for g in range(chunk_offsets[k], chunk_offsets[k + 1]):
-        c0 = group_offsets[g]
-        if group_offsets[g + 1] - c0 == 1:
-            _run_column_nb(
-                g,
-                c0,
-                col_asset,
-                fill_price,
-                close,
-                high,
-                low,
-                sig,
-                timing,
-                init_cash[g],
-                p.size[c0],
-                p.size_type[c0],
-                p.fees[c0],
-                p.fixed_fees[c0],
-                p.slippage[c0],
-                p.fractional[c0],
-                rec.fills,
-                rec.fill_off,
-                st.n_fill,
-                rec.trades,
-                rec.trade_off,
-                st.n_trade,
-                rec.rejected,
-                rec.rej_off,
-                st.n_rej,
-                cash_out,
-                value_out,
-                acc,
-                k,
-            )
-        else:
-            _run_group_nb(
-                g,
-                c0,
-                group_offsets[g + 1],
-                col_asset,
-                fill_price,
-                close,
-                high,
-                low,
-                sig,
-                timing,
-                init_cash[g],
-                p.size,
-                p.size_type,
-                p.fees,
-                p.fixed_fees,
-                p.slippage,
-                p.fractional,
-                st.pos,
-                st.fs,
-                st.is_,
-                st.pending,
-                rec.fills,
-                rec.fill_off,
-                st.n_fill,
-                rec.trades,
-                rec.trade_off,
-                st.n_trade,
-                rec.rejected,
-                rec.rej_off,
-                st.n_rej,
-                cash_out,
-                value_out,
-                acc,
-                k,
-            )
+@njit(cache=True, nogil=True, parallel=True)
+def simulate_nb(
+    group_offsets,
+    chunk_offsets,
+    col_asset,
+    fill_price,
+    close,
+    high,
+    low,
+    sig,
+    timing,
+    init_cash,
+    p,
+    st,
+    rec,
+    acc,
+    cash_out,
+    value_out,
+):
+    """Run every group; groups are independent, so chunks of groups run in parallel.
+
+    Shapes: prices (n_assets, n_bars) float64 C-order; sig (n_cols, n_bars) uint8;
+    col_asset (n_cols,) int64; group_offsets (n_groups + 1,); chunk_offsets (n_chunks + 1,) over
+    groups; init_cash (n_groups,). ``acc`` (n_chunks, 3, n_bars) accumulates each chunk's cash,
+    net and gross position value per bar (the portfolio series, O(bars) memory). ``cash_out``
+    (n_groups, n_bars) and ``value_out`` (n_cols, n_bars) get per-group / per-column series only
+    when they are not empty (``asset_equity``). Records go to each column's own slice of ``rec``,
+    so threads never share a slot.
+    """
+    n_chunks = chunk_offsets.shape[0] - 1
+    for k in prange(n_chunks):
+        for g in range(chunk_offsets[k], chunk_offsets[k + 1]):
+            c0 = group_offsets[g]
+            if group_offsets[g + 1] - c0 == 1:
+                _run_column_nb(
+                    g,
+                    c0,
+                    col_asset,
+                    fill_price,
+                    close,
+                    high,
+                    low,
+                    sig,
+                    timing,
+                    init_cash[g],
+                    p.size[c0],
+                    p.size_type[c0],
+                    p.fees[c0],
+                    p.fixed_fees[c0],
+                    p.slippage[c0],
+                    p.fractional[c0],
+                    rec.fills,
+                    rec.fill_off,
+                    st.n_fill,
+                    rec.trades,
+                    rec.trade_off,
+                    st.n_trade,
+                    rec.rejected,
+                    rec.rej_off,
+                    st.n_rej,
+                    cash_out,
+                    value_out,
+                    acc,
+                    k,
+                )
+            else:
+                _run_group_nb(
+                    g,
+                    c0,
+                    group_offsets[g + 1],
+                    col_asset,
+                    fill_price,
+                    close,
+                    high,
+                    low,
+                    sig,
+                    timing,
+                    init_cash[g],
+                    p.size,
+                    p.size_type,
+                    p.fees,
+                    p.fixed_fees,
+                    p.slippage,
+                    p.fractional,
+                    st.pos,
+                    st.fs,
+                    st.is_,
+                    st.pending,
+                    rec.fills,
+                    rec.fill_off,
+                    st.n_fill,
+                    rec.trades,
+                    rec.trade_off,
+                    st.n_trade,
+                    rec.rejected,
+                    rec.rej_off,
+                    st.n_rej,
+                    cash_out,
+                    value_out,
+                    acc,
+                    k,
+                )
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -712,23 +738,6 @@ def _compact(src: np.ndarray, off: np.ndarray, counts: np.ndarray) -> np.ndarray
     dst = np.empty(int(counts.sum()), dtype=src.dtype)
     _compact_nb(src, off, counts, dst)
     return dst
-
-
-def run_chunks(n_chunks: int, args: tuple) -> None:
-    """Run ``_run_chunk_nb(k, *args)`` for every chunk, on ``numba.get_num_threads()`` threads.
-
-    Chunks are independent (each writes its own columns' records and its own row of ``acc``),
-    and ``_run_chunk_nb`` is ``nogil``, so plain threads run them in parallel. This replaces a
-    ``prange`` driver: numba compiled a parfor body's whole call tree a second time, which cost
-    ~12 s of cold compile for nothing (benchmarks/bench_core.py measures the first call).
-    """
-    n_threads = min(numba.get_num_threads(), n_chunks)
-    if n_threads <= 1:
-        for k in range(n_chunks):
-            _run_chunk_nb(k, *args)
-        return
-    with ThreadPoolExecutor(max_workers=n_threads) as pool:
-        list(pool.map(lambda k: _run_chunk_nb(k, *args), range(n_chunks)))
 
 
 class SimResult(NamedTuple):
@@ -779,9 +788,24 @@ def simulate(
     shape_c, shape_v = ((n_groups, n_bars), (n_cols, n_bars)) if per_column_series else ((0, 0), (0, 0))
     cash_out = np.empty(shape_c)
     value_out = np.empty(shape_v)
-    args = (group_offsets, chunk_offsets, col_asset, fill_price, close, high, low, sig, np.int64(timing), init_cash,
-            params, st, rec, acc, cash_out, value_out)  # fmt: skip
-    run_chunks(chunk_offsets.shape[0] - 1, args)
+    simulate_nb(
+        group_offsets,
+        chunk_offsets,
+        col_asset,
+        fill_price,
+        close,
+        high,
+        low,
+        sig,
+        np.int64(timing),
+        init_cash,
+        params,
+        st,
+        rec,
+        acc,
+        cash_out,
+        value_out,
+    )
     tot = acc.sum(axis=0)
     return SimResult(
         _compact(rec.fills, fill_off, st.n_fill),
