@@ -12,7 +12,7 @@ BLOCKS_UNSORTED = 1  # a timestamp goes backwards inside an asset's block
 BLOCKS_DUPLICATE = 2  # a timestamp repeats inside an asset's block
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def scan_blocks_nb(ts, starts):
     """Check each asset block ``ts[starts[k]:starts[k+1]]`` is strictly increasing.
 
@@ -42,13 +42,13 @@ def scan_blocks_nb(ts, starts):
     return BLOCKS_OK, -1, bool(np.all(same))
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _bar_ok(o, h, lo, c):
     # bitwise & (no short circuit) so the loop vectorises; NaN fails every comparison
     return (o > 0.0) & (c > 0.0) & (lo > 0.0) & (h < np.inf) & (lo <= o) & (o <= h) & (lo <= c) & (c <= h)
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def first_bad_bar_nb(open_, high, low, close, extra):
     """Row of the first invalid bar, or -1: a price not finite or <= 0, high < low, or open/close
     outside [low, high]. ``extra`` (a custom fill price, or an empty array) must be finite > 0.
@@ -77,7 +77,7 @@ def first_bad_bar_nb(open_, high, low, close, extra):
     return -1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def bar_index_nb(ts, starts, union):
     """Position of every row's timestamp in the sorted ``union`` (a merge walk per block)."""
     out = np.empty(ts.shape[0], dtype=np.int64)
@@ -90,7 +90,7 @@ def bar_index_nb(ts, starts, union):
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def scatter_nb(values, starts, bar, n_bars, fill):
     """Place row values on a (n_blocks, n_bars) grid; cells without a row get ``fill``."""
     n_blocks = starts.shape[0] - 1
@@ -101,7 +101,7 @@ def scatter_nb(values, starts, bar, n_bars, fill):
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def scatter_sig_nb(bits, starts, bar, n_bars):
     """Signal bits on the grid, with SIG_VALID set on every cell that has a row."""
     n_blocks = starts.shape[0] - 1

@@ -41,7 +41,7 @@ class OrderParams(NamedTuple):
     fractional: np.ndarray  # bool: False -> whole shares, rounded down
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def decide_nb(bits, pos):
     """Action for a column whose signal bits are ``bits`` while holding ``pos`` shares.
 
@@ -83,36 +83,36 @@ def decide_nb(bits, pos):
     return ACT_NONE
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def is_entry_action_nb(act):
     return act == ACT_OPEN_LONG or act == ACT_OPEN_SHORT or act >= ACT_REVERSE_TO_LONG
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def is_exit_action_nb(act):
     return act == ACT_CLOSE or act >= ACT_REVERSE_TO_LONG
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def entry_direction_nb(act):
     if act == ACT_OPEN_LONG or act == ACT_REVERSE_TO_LONG:
         return 1.0
     return -1.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def exec_price_nb(ref_price, side, slippage):
     """Executed price: the reference price moved against the trader by ``slippage``."""
     return ref_price * (1.0 + side * slippage)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def fee_nb(quantity, price, fees, fixed_fees):
     """Fees of one fill: proportional on notional plus a fixed amount per fill."""
     return abs(quantity) * price * fees + fixed_fees
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def requested_quantity_nb(size, size_type, exec_price, fees, fixed_fees, equity):
     """Shares asked for by one entry, before the cash limit.
 
@@ -128,13 +128,13 @@ def requested_quantity_nb(size, size_type, exec_price, fees, fixed_fees, equity)
     return (target - fixed_fees) / (exec_price * (1.0 + fees))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def max_affordable_nb(available, exec_price, fees, fixed_fees):
     """Largest quantity whose notional plus fees fits in ``available`` cash (may be <= 0)."""
     return (available - fixed_fees) / (exec_price * (1.0 + fees))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def whole_nb(q):
     """Round a quantity down to whole shares (1e-9 tolerance against 2.9999999 -> 2)."""
     return np.floor(q + 1e-9)
@@ -152,7 +152,7 @@ ENTRY_ZERO = 3  # rejected: the request rounds to zero shares
 CASH_DUST = 1e-9
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def exit_fill_nb(q, ref, slippage, fees, fixed_fees):
     """Close ``q`` signed shares at reference price ``ref``.
 
@@ -164,7 +164,7 @@ def exit_fill_nb(q, ref, slippage, fees, fixed_fees):
     return side, px, fee, abs(q) * abs(px - ref), q * px - fee
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def entry_fill_nb(d, ref, size, size_type, fees, fixed_fees, slippage, fractional, equity, avail):
     """Size and price one entry in direction ``d`` (+1 long, -1 short).
 

@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def drawdown_nb(equity, start):
     """equity / running peak - 1, the peak starting at ``start`` (the initial cash)."""
     out = np.empty_like(equity)

@@ -98,7 +98,7 @@ class Records(NamedTuple):
 # group; ``inline="always"`` lets LLVM see through the calls.
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _write_fill_nb(fills, fill_off, n_fill, c, t, side, effect, reason, q, px, fee, slip):
     k = fill_off[c] + n_fill[c]
     n_fill[c] += 1
@@ -114,7 +114,7 @@ def _write_fill_nb(fills, fill_off, n_fill, c, t, side, effect, reason, q, px, f
     r["slippage"] = slip
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _write_reject_nb(rejected, rej_off, n_rej, c, t, side, effect, reason, req, filled, px):
     k = rej_off[c] + n_rej[c]
     n_rej[c] += 1
@@ -129,7 +129,7 @@ def _write_reject_nb(rejected, rej_off, n_rej, c, t, side, effect, reason, req, 
     r["price"] = px
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _write_trade_nb(
     trades,
     trade_off,
@@ -177,7 +177,7 @@ def _write_trade_nb(
     r["status"] = status
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _phase_nb(
     t,
     c0,
@@ -293,7 +293,7 @@ def _phase_nb(
     return cash
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _run_group_nb(
     g,
     c0,
@@ -419,7 +419,7 @@ def _run_group_nb(
     return cash
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _column_fill_nb(
     c,
     t,
@@ -484,7 +484,7 @@ def _column_fill_nb(
     return pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _run_column_nb(
     g, c, col_asset, fill_price, close, high, low, sig, timing, cash, size, size_type, fees, fixed, slip_f, frac,
     fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej, cash_out, value_out, acc, k,
@@ -591,7 +591,7 @@ def _run_column_nb(
     return cash
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _count_pending_nb(pending, c0, c1):
     n = 0
     for c in range(c0, c1):
@@ -600,7 +600,7 @@ def _count_pending_nb(pending, c0, c1):
     return n
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def simulate_nb(
     group_offsets,
     chunk_offsets,
@@ -704,7 +704,7 @@ def simulate_nb(
                 )
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def count_entry_bars_nb(sig):
     """Per column, bars carrying a long or short entry bit: bounds every record count."""
     n_cols, n_bars = sig.shape
@@ -725,7 +725,7 @@ def _offsets(counts: np.ndarray) -> np.ndarray:
     return off
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _compact_nb(src, off, counts, dst):
     k = 0
     for c in range(counts.shape[0]):
