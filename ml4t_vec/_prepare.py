@@ -249,9 +249,14 @@ def _explain_bad_rows(df: pl.DataFrame, ts_col: str, asset_col: str, extra_price
 # ---------------------------------------------------------------------------------------------
 # 4. structure: blocks per asset, sorted, duplicates
 # ---------------------------------------------------------------------------------------------
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
 def _float_array(df: pl.DataFrame, col: str) -> np.ndarray:
     """Contiguous float64 view of a column (a copy only if it must be cast or rechunked)."""
-    return np.ascontiguousarray(df.get_column(col).cast(pl.Float64).rechunk().to_numpy())
+    return _readonly(np.ascontiguousarray(df.get_column(col).cast(pl.Float64).rechunk().to_numpy()))
 
 
 def _ts_int(s: pl.Series) -> np.ndarray:
@@ -419,6 +424,11 @@ def prepare(
             else:
                 arrays[k] = grid.scatter_nb(np.ascontiguousarray(v), starts, bar, n_bars, np.nan)
         sig = grid.scatter_sig_nb(bits, starts, bar, n_bars)
+    # Kernels never write their inputs. Zero-copy views of the frame are read-only and numba types
+    # read-only and writable arrays differently: make every input read-only so each kernel has
+    # one signature (one cold compile, not two; tests/contracts/test_no_recompile.py).
+    arrays = {k: _readonly(v) for k, v in arrays.items()}
+    sig = _readonly(np.ascontiguousarray(sig))
     return Prepared(
         timestamps=timestamps,
         symbols=symbols.rename(asset_col),
@@ -428,7 +438,7 @@ def prepare(
         low=arrays["low"],
         close=arrays["close"],
         fill_price=arrays["fill"],
-        sig=np.ascontiguousarray(sig),
+        sig=sig,
         col_asset=np.arange(n_assets, dtype=np.int64),
         dense=bool(dense),
     )

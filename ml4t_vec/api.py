@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from functools import cached_property
 
@@ -14,7 +15,7 @@ from ml4t_vec._kernels.orders import OrderParams
 from ml4t_vec._kernels.simulate import SimResult, simulate
 from ml4t_vec._prepare import Prepared, prepare
 from ml4t_vec.config import BacktestConfig, CostConfig, ExecutionConfig, PortfolioConfig, SizingConfig
-from ml4t_vec.errors import ConfigError
+from ml4t_vec.errors import ConfigError, did_you_mean
 from ml4t_vec.metrics import compute_stats
 
 _CONFIG_KEYS = {
@@ -137,6 +138,7 @@ def backtest(
     asset_col: str | None = None,
     timestamp_col: str = "timestamp",
     config: BacktestConfig | None = None,
+    **unknown,
 ) -> BacktestResult:
     """Backtest signal expressions over a long price frame.
 
@@ -168,6 +170,13 @@ def backtest(
         >>> res.trades.select("symbol", "entry_time", "pnl").height > 0
         True
     """
+    if unknown:
+        name = next(iter(unknown))
+        known = [p for p in inspect.signature(backtest).parameters if p not in ("prices", "unknown")]
+        raise ConfigError(
+            f"`backtest` got an unknown keyword argument {name!r}.{did_you_mean(name, known)} "
+            f"Known keywords: {', '.join(known)}."
+        )
     cfg = _build_config(
         config,
         dict(

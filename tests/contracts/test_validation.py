@@ -244,3 +244,10 @@ def test_timestamp_col_and_single_bar(prices):
     assert bt(prices.rename({"timestamp": "date"}), timestamp_col="date").trades.equals(base)
     one = bt(prices.filter(pl.col("timestamp") == pl.col("timestamp").min()))
     assert one.trades.height == 0 and one.equity.height == 1
+
+
+def test_unknown_keyword_did_you_mean(prices):
+    with raises(ConfigError, "unknown keyword argument 'entires'", "Did you mean 'entries'"):
+        vec.backtest(prices, entires=pl.col("pred") > 0.5)
+    with raises(ConfigError, "'stop_los'"):
+        bt(prices, stop_los=0.05)
