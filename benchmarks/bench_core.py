@@ -223,7 +223,7 @@ def run_kernel_vs_floor(bars: int, assets: int, repeat: int) -> dict:
     from ml4t_vec._kernels.codes import TIMING
     from ml4t_vec._kernels.simulate import simulate
     from ml4t_vec._prepare import prepare
-    from ml4t_vec.api import _order_params
+    from ml4t_vec.api import _order_params, _risk_params
     from ml4t_vec.config import BacktestConfig, CostConfig, ExecutionConfig, PortfolioConfig, SizingConfig
 
     w, df = workload(bars, assets)
@@ -238,20 +238,11 @@ def run_kernel_vs_floor(bars: int, assets: int, repeat: int) -> dict:
     groups = np.arange(n + 1, dtype=np.int64)
     init = np.full(n, 100.0)
     params = _order_params(cfg, n)
+    risk = _risk_params(cfg, n)
 
     def kern():
-        return simulate(
-            groups,
-            prep.col_asset,
-            prep.fill_price,
-            prep.close,
-            prep.high,
-            prep.low,
-            prep.sig,
-            TIMING["same_close"],
-            init,
-            params,
-        )
+        return simulate(groups, prep.col_asset, prep.open, prep.fill_price, prep.close, prep.high, prep.low, prep.sig,
+                        TIMING["same_close"], init, params, risk)  # fmt: skip
 
     def timed(fn):
         fn()

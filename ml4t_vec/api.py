@@ -10,11 +10,12 @@ import numpy as np
 import polars as pl
 
 from ml4t_vec import _frames
-from ml4t_vec._kernels.codes import SIZE_TYPE, TIMING
+from ml4t_vec._kernels.codes import INTRABAR, SIZE_TYPE, STOP_ANCHOR, TIMING, TRAILING_SOURCE
 from ml4t_vec._kernels.orders import OrderParams
+from ml4t_vec._kernels.risk import RiskParams
 from ml4t_vec._kernels.simulate import SimResult, simulate
 from ml4t_vec._prepare import Prepared, prepare
-from ml4t_vec.config import BacktestConfig, CostConfig, ExecutionConfig, PortfolioConfig, SizingConfig
+from ml4t_vec.config import BacktestConfig, CostConfig, ExecutionConfig, PortfolioConfig, RiskConfig, SizingConfig
 from ml4t_vec.errors import ConfigError, did_you_mean
 from ml4t_vec.metrics import compute_stats
 
@@ -23,8 +24,27 @@ _CONFIG_KEYS = {
     "costs": ("fees", "fixed_fees", "slippage"),
     "execution": ("fill", "price"),
     "portfolio": ("init_cash", "cash_sharing"),
+    "risk": (
+        "stop_loss",
+        "take_profit",
+        "trailing_stop",
+        "trailing_activation",
+        "trailing_source",
+        "max_bars",
+        "stop_anchor",
+        "intrabar",
+        "stop_on_entry_bar",
+        "stop_slippage",
+        "reenter_on_stop_bar",
+    ),
 }
-_SECTIONS = {"sizing": SizingConfig, "costs": CostConfig, "execution": ExecutionConfig, "portfolio": PortfolioConfig}
+_SECTIONS = {
+    "sizing": SizingConfig,
+    "costs": CostConfig,
+    "execution": ExecutionConfig,
+    "portfolio": PortfolioConfig,
+    "risk": RiskConfig,
+}
 
 
 def _build_config(config: BacktestConfig | None, kwargs: dict) -> BacktestConfig:
@@ -51,6 +71,26 @@ def _order_params(cfg: BacktestConfig, n_cols: int) -> OrderParams:
         fixed_fees=full(cfg.costs.fixed_fees),
         slippage=full(cfg.costs.slippage),
         fractional=full(bool(cfg.sizing.fractional), np.bool_),
+    )
+
+
+def _risk_params(cfg: BacktestConfig, n_cols: int) -> RiskParams:
+    """Lower RiskConfig to per-column arrays; a rule that is off becomes an unreachable level."""
+    r = cfg.risk
+    full = lambda v, dt=np.float64: np.full(n_cols, v, dtype=dt)  # noqa: E731
+    off = lambda v: np.inf if v is None else float(v)  # noqa: E731
+    return RiskParams(
+        stop_loss=full(off(r.stop_loss)),
+        take_profit=full(off(r.take_profit)),
+        trailing_stop=full(off(r.trailing_stop)),
+        trailing_activation=full(float(r.trailing_activation)),
+        trailing_source=full(TRAILING_SOURCE[r.trailing_source], np.int64),
+        max_bars=full(np.iinfo(np.int64).max if r.max_bars is None else int(r.max_bars), np.int64),
+        stop_anchor=full(STOP_ANCHOR[r.stop_anchor], np.int64),
+        intrabar=full(INTRABAR[r.intrabar], np.int64),
+        stop_on_entry_bar=full(bool(r.stop_on_entry_bar), np.bool_),
+        stop_slippage=full(cfg.costs.slippage if r.stop_slippage is None else float(r.stop_slippage)),
+        reenter_on_stop_bar=full(bool(r.reenter_on_stop_bar), np.bool_),
     )
 
 
@@ -135,6 +175,17 @@ def backtest(
     slippage=None,
     init_cash=None,
     cash_sharing=None,
+    stop_loss=None,
+    take_profit=None,
+    trailing_stop=None,
+    trailing_activation=None,
+    trailing_source=None,
+    max_bars=None,
+    stop_anchor=None,
+    intrabar=None,
+    stop_on_entry_bar=None,
+    stop_slippage=None,
+    reenter_on_stop_bar=None,
     asset_col: str | None = None,
     timestamp_col: str = "timestamp",
     config: BacktestConfig | None = None,
@@ -156,6 +207,9 @@ def backtest(
             optional column/expression to fill at instead, with the same timing.
         fees, fixed_fees, slippage: costs per fill (``CostConfig``), default 0.
         init_cash: default 100_000; cash_sharing: default True (one portfolio).
+        stop_loss, take_profit, trailing_stop, trailing_activation, trailing_source, max_bars,
+            stop_anchor, intrabar, stop_on_entry_bar, stop_slippage, reenter_on_stop_bar: position rules, all off by
+            default (``RiskConfig``; README "Position rules").
         config: a ``BacktestConfig`` instead of the keyword settings.
 
     Returns:
@@ -177,21 +231,8 @@ def backtest(
             f"`backtest` got an unknown keyword argument {name!r}.{did_you_mean(name, known)} "
             f"Known keywords: {', '.join(known)}."
         )
-    cfg = _build_config(
-        config,
-        dict(
-            size=size,
-            size_type=size_type,
-            fractional=fractional,
-            fill=fill,
-            price=price,
-            fees=fees,
-            fixed_fees=fixed_fees,
-            slippage=slippage,
-            init_cash=init_cash,
-            cash_sharing=cash_sharing,
-        ),
-    )
+    args = locals()
+    cfg = _build_config(config, {k: args[k] for keys in _CONFIG_KEYS.values() for k in keys})
     if entries is None and short_entries is None:
         raise ConfigError("`backtest` needs `entries=` or `short_entries=` (a pl.Expr or a column name).")
     t0 = time.perf_counter()
@@ -216,9 +257,11 @@ def backtest(
     init = np.full(groups.shape[0] - 1, float(cfg.portfolio.init_cash))
     params = _order_params(cfg, n_cols)
 
+    risk = _risk_params(cfg, n_cols)
+
     def run(per_column_series: bool = False) -> SimResult:
-        return simulate(groups, prep.col_asset, prep.fill_price, prep.close, prep.high, prep.low, prep.sig,
-                        TIMING[cfg.execution.fill], init, params, per_column_series)  # fmt: skip
+        return simulate(groups, prep.col_asset, prep.open, prep.fill_price, prep.close, prep.high, prep.low, prep.sig,
+                        TIMING[cfg.execution.fill], init, params, risk, per_column_series)  # fmt: skip
 
     sim = run()
     t2 = time.perf_counter()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ml4t_vec._kernels.codes import SIZE_TYPE, TIMING
+from ml4t_vec._kernels.codes import INTRABAR, SIZE_TYPE, STOP_ANCHOR, TIMING, TRAILING_SOURCE
 from ml4t_vec.errors import ConfigError, check_choice
 
 FILL_TIMINGS = tuple(TIMING)
@@ -107,6 +107,66 @@ class ExecutionConfig:
         check_choice("fill", self.fill, FILL_TIMINGS)
 
 
+def _check_optional_fraction(name: str, value, hi: float) -> None:
+    if value is not None:
+        _check_number(name, value, lo=0.0, hi=hi, lo_open=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskConfig:
+    """Position rules, checked on every bar a position is held (README "Position rules").
+
+    Attributes:
+        stop_loss: exit when price moves this fraction against the anchor (0.05 = 5%).
+        take_profit: exit when price moves this fraction in favour of the anchor.
+        trailing_stop: exit when price falls this fraction from the best price since entry.
+        trailing_activation: start trailing only once the best price is this fraction in favour.
+        trailing_source: best price from ``"close"`` (default) or bar ``"extreme"`` (high/low).
+        max_bars: time stop: close at the open of the bar on which ``bars_held`` reaches this.
+        stop_anchor: level anchor: ``"fill"`` (the entry's executed price, default) or
+            ``"signal_close"`` (the close of the bar whose signal opened the position).
+        intrabar: when a stop and the target both lie inside one bar: ``"pessimistic"`` (stop,
+            default), ``"optimistic"`` (target) or ``"ohlc_path"`` (open -> nearer extreme first).
+        stop_on_entry_bar: a position filled at a bar's open may stop out later in that bar
+            (default True; fills at a close are first checked on the next bar either way).
+        stop_slippage: slippage of stop-loss, trailing-stop and take-profit exits; None = the
+            ordinary ``slippage``. Time stops use the ordinary slippage.
+        reenter_on_stop_bar: act on an entry signal seen on the bar a position rule closed the
+            position (default False, as vectorbt and ml4t-backtest: no re-entry on the stop bar).
+    """
+
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    trailing_stop: float | None = None
+    trailing_activation: float = 0.0
+    trailing_source: str = "close"
+    max_bars: int | None = None
+    stop_anchor: str = "fill"
+    intrabar: str = "pessimistic"
+    stop_on_entry_bar: bool = True
+    stop_slippage: float | None = None
+    reenter_on_stop_bar: bool = False
+
+    def __post_init__(self):
+        _check_optional_fraction("stop_loss", self.stop_loss, 1.0)
+        _check_optional_fraction("take_profit", self.take_profit, 100.0)
+        _check_optional_fraction("trailing_stop", self.trailing_stop, 1.0)
+        _check_number("trailing_activation", self.trailing_activation, lo=0.0, hi=100.0)
+        check_choice("trailing_source", self.trailing_source, tuple(TRAILING_SOURCE))
+        check_choice("stop_anchor", self.stop_anchor, tuple(STOP_ANCHOR))
+        check_choice("intrabar", self.intrabar, tuple(INTRABAR))
+        if self.max_bars is not None and (
+            not isinstance(self.max_bars, (int, np.integer)) or isinstance(self.max_bars, bool) or self.max_bars < 1
+        ):
+            raise ConfigError(f"`max_bars` must be a whole number >= 1; got {self.max_bars!r}.")
+        if not isinstance(self.stop_on_entry_bar, (bool, np.bool_)):
+            raise ConfigError(f"`stop_on_entry_bar` must be True or False; got {self.stop_on_entry_bar!r}.")
+        if self.stop_slippage is not None:
+            _check_number("stop_slippage", self.stop_slippage, lo=0.0, hi=0.5)
+        if not isinstance(self.reenter_on_stop_bar, (bool, np.bool_)):
+            raise ConfigError(f"`reenter_on_stop_bar` must be True or False; got {self.reenter_on_stop_bar!r}.")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PortfolioConfig:
     """Accounts.
@@ -135,6 +195,7 @@ class BacktestConfig:
     costs: CostConfig = field(default_factory=CostConfig)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
 
     def to_dict(self) -> dict:
         """Plain dict; Polars expressions appear as their string form."""

@@ -99,6 +99,26 @@ def configs(draw, cash_sharing: bool | None = None, fill: str | None = None):
         cash_sharing=draw(st.booleans()) if cash_sharing is None else cash_sharing,
         fill=draw(st.sampled_from(["next_open", "next_close", "same_close"])) if fill is None else fill,
         custom_price=draw(st.sampled_from([False, False, True])),
+        **draw(risk_rules()),
+    )
+
+
+@st.composite
+def risk_rules(draw):
+    """Position rules: each on about half the time, with every option drawn."""
+    maybe = lambda values: draw(st.sampled_from([None, *values]))  # noqa: E731
+    return dict(
+        stop_loss=maybe([0.02, 0.05, 0.1]),
+        take_profit=maybe([0.03, 0.08, 0.2]),
+        trailing_stop=maybe([0.02, 0.05]),
+        trailing_activation=draw(st.sampled_from([0.0, 0.0, 0.02])),
+        trailing_source=draw(st.sampled_from(["close", "extreme"])),
+        max_bars=maybe([1, 2, 5]),
+        stop_anchor=draw(st.sampled_from(["fill", "signal_close"])),
+        intrabar=draw(st.sampled_from(["pessimistic", "optimistic", "ohlc_path"])),
+        stop_on_entry_bar=draw(st.booleans()),
+        stop_slippage=maybe([0.0, 0.002]),
+        reenter_on_stop_bar=draw(st.booleans()),
     )
 
 
@@ -118,6 +138,17 @@ def vec_kwargs(cfg: Config) -> dict:
         cash_sharing=cfg.cash_sharing,
         fill=cfg.fill,
         price="vwap" if cfg.custom_price else None,
+        stop_loss=cfg.stop_loss,
+        take_profit=cfg.take_profit,
+        trailing_stop=cfg.trailing_stop,
+        trailing_activation=cfg.trailing_activation,
+        trailing_source=cfg.trailing_source,
+        max_bars=cfg.max_bars,
+        stop_anchor=cfg.stop_anchor,
+        intrabar=cfg.intrabar,
+        stop_on_entry_bar=cfg.stop_on_entry_bar,
+        stop_slippage=cfg.stop_slippage,
+        reenter_on_stop_bar=cfg.reenter_on_stop_bar,
     )
 
 

@@ -49,7 +49,31 @@ EFFECT = {"entry": EFFECT_ENTRY, "exit": EFFECT_EXIT}
 # --- reasons: why a fill happened / why a position was closed ---------------------------------
 REASON_SIGNAL = 0
 REASON_END_OF_DATA = 1
-EXIT_REASON = {"signal": REASON_SIGNAL, "end_of_data": REASON_END_OF_DATA}
+REASON_STOP_LOSS = 2
+REASON_TAKE_PROFIT = 3
+REASON_TRAILING_STOP = 4
+REASON_TIME_STOP = 5
+EXIT_REASON = {
+    "signal": REASON_SIGNAL,
+    "end_of_data": REASON_END_OF_DATA,
+    "stop_loss": REASON_STOP_LOSS,
+    "take_profit": REASON_TAKE_PROFIT,
+    "trailing_stop": REASON_TRAILING_STOP,
+    "time_stop": REASON_TIME_STOP,
+}
+NO_EXIT = -1  # a risk check that did not trigger
+
+# --- risk rule options -------------------------------------------------------------------------
+INTRABAR_PESSIMISTIC = 0  # stop-loss / trailing before take-profit when both lie inside a bar
+INTRABAR_OPTIMISTIC = 1
+INTRABAR_OHLC_PATH = 2  # open -> nearer extreme -> farther extreme -> close
+INTRABAR = {"pessimistic": INTRABAR_PESSIMISTIC, "optimistic": INTRABAR_OPTIMISTIC, "ohlc_path": INTRABAR_OHLC_PATH}
+ANCHOR_FILL = 0
+ANCHOR_SIGNAL_CLOSE = 1
+STOP_ANCHOR = {"fill": ANCHOR_FILL, "signal_close": ANCHOR_SIGNAL_CLOSE}
+TRAIL_CLOSE = 0
+TRAIL_EXTREME = 1
+TRAILING_SOURCE = {"close": TRAIL_CLOSE, "extreme": TRAIL_EXTREME}
 
 # --- trade status ------------------------------------------------------------------------------
 STATUS_CLOSED = 0
@@ -128,6 +152,9 @@ CODE_TABLES = {
     "exit_reason": EXIT_REASON,
     "status": STATUS,
     "reject_reason": REJECT_REASON,
+    "intrabar": INTRABAR,
+    "stop_anchor": STOP_ANCHOR,
+    "trailing_source": TRAILING_SOURCE,
 }
 
 

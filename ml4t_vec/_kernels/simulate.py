@@ -28,11 +28,14 @@ from numba import njit, prange
 from ml4t_vec._kernels.codes import (
     ACT_CLOSE,
     ACT_NONE,
+    ANCHOR_FILL,
     EFFECT_ENTRY,
     EFFECT_EXIT,
     FILL_DT,
+    NO_EXIT,
     REASON_END_OF_DATA,
     REASON_SIGNAL,
+    REASON_TIME_STOP,
     REJ_INSUFFICIENT_CASH,
     REJ_NO_NEXT_BAR,
     REJ_REDUCED_CASH,
@@ -58,20 +61,22 @@ from ml4t_vec._kernels.orders import (
     exit_fill_nb,
     is_exit_action_nb,
 )
+from ml4t_vec._kernels.risk import RiskParams, check_exit_nb, has_rules_nb, next_peak_nb
 
 # Per-column state: float fields in ``fs[c, F_*]``, int fields in ``is_[c, I_*]``.
-F_ENTRY_PRICE, F_ENTRY_FEES, F_ENTRY_SLIP, F_HI, F_LO, F_LAST_CLOSE = range(6)
-N_F = 6
-I_ENTRY_BAR, I_ENTRY_CNT, I_NVALID, I_LAST_BAR, I_PENDING_BAR = range(5)
-N_I = 5
+F_ENTRY_PRICE, F_ENTRY_FEES, F_ENTRY_SLIP, F_HI, F_LO, F_LAST_CLOSE, F_ANCHOR, F_PEAK = range(8)
+N_F = 8
+I_ENTRY_BAR, I_ENTRY_CNT, I_NVALID, I_LAST_BAR, I_PENDING_BAR, I_RULE_EXIT_BAR = range(6)
+N_I = 6
 
 
 class ColState(NamedTuple):
     """Mutable per-column state, length n_cols on axis 0 (a group uses its own rows).
 
     ``fs``: entry price/fees/slippage, highest and lowest price since entry (MFE/MAE), last
-    close. ``is_``: entry bar, the column's bar count at entry (``bars_held`` counts the asset's
-    own bars), bars seen, latest bar, bar of the pending order's signal.
+    close, the stop anchor and the trailing peak. ``is_``: entry bar, the column's bar count at
+    entry (``bars_held`` counts the asset's own bars), bars seen, latest bar, bar of the pending
+    order's signal, bar of the latest position-rule exit.
     """
 
     pos: np.ndarray  # float64 signed shares
@@ -178,38 +183,25 @@ def _write_trade_nb(
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _phase_nb(
-    t,
-    c0,
-    c1,
-    price,
-    col_asset,
-    sig,
-    size,
-    size_type,
-    fees_a,
-    fixed_a,
-    slip_a,
-    frac_a,
-    cash,
-    pos,
-    fs,
-    is_,
-    pending,
-    fills,
-    fill_off,
-    n_fill,
-    trades,
-    trade_off,
-    n_trade,
-    rejected,
-    rej_off,
-    n_rej,
-):
+def _close_nb(c, t, q, ref, slip_f, fees, fixed, reason, ep, efee, eslip, hi, lo, entry_bar, bars_held, fills,
+              fill_off, n_fill, trades, trade_off, n_trade):  # fmt: skip
+    """Close column c's position of q shares at reference price ``ref``: one fill, one trade.
+    Returns the cash change."""
+    side, px, fee, slip, dcash = exit_fill_nb(q, ref, slip_f, fees, fixed)
+    _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_EXIT, reason, abs(q), px, fee, slip)
+    _write_trade_nb(trades, trade_off, n_trade, c, q, ep, efee, eslip, hi, lo, entry_bar, bars_held, t, px, fee,
+                    slip, reason, STATUS_CLOSED)  # fmt: skip
+    return dcash
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _phase_nb(t, c0, c1, price, close, col_asset, sig, size, size_type, fees_a, fixed_a, slip_a, frac_a, anchor_a,
+              cash, pos, fs, is_, pending, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off,
+              n_rej):  # fmt: skip
     """Fill the orders of columns c0..c1 pending for bar t at ``price``: exits, then entries.
 
-    Entries are filled in column order (assets sorted by symbol) against the cash left after
-    the exits; each is cut to what the available cash allows (README "Cash limit").
+    Entries are filled in column order (asset order) against the cash left after the exits;
+    each is cut to what the available cash allows (README "Cash limit").
     Returns the group's new cash.
     """
     has_entry = False
@@ -220,29 +212,10 @@ def _phase_nb(
         if is_exit_action_nb(act):
             q = pos[c]
             if q != 0.0:
-                side, px, fee, slip, dcash = exit_fill_nb(q, price[col_asset[c], t], slip_a[c], fees_a[c], fixed_a[c])
-                cash += dcash
-                _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_EXIT, REASON_SIGNAL, abs(q), px, fee, slip)
-                _write_trade_nb(
-                    trades,
-                    trade_off,
-                    n_trade,
-                    c,
-                    q,
-                    fs[c, F_ENTRY_PRICE],
-                    fs[c, F_ENTRY_FEES],
-                    fs[c, F_ENTRY_SLIP],
-                    fs[c, F_HI],
-                    fs[c, F_LO],
-                    is_[c, I_ENTRY_BAR],
-                    is_[c, I_NVALID] - is_[c, I_ENTRY_CNT],
-                    t,
-                    px,
-                    fee,
-                    slip,
-                    REASON_SIGNAL,
-                    STATUS_CLOSED,
-                )
+                cash += _close_nb(c, t, q, price[col_asset[c], t], slip_a[c], fees_a[c], fixed_a[c], REASON_SIGNAL,
+                                  fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP], fs[c, F_HI],
+                                  fs[c, F_LO], is_[c, I_ENTRY_BAR], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], fills,
+                                  fill_off, n_fill, trades, trade_off, n_trade)  # fmt: skip
                 pos[c] = 0.0
             if act == ACT_CLOSE:
                 pending[c] = ACT_NONE
@@ -269,7 +242,8 @@ def _phase_nb(
             continue
         pending[c] = ACT_NONE
         d = entry_direction_nb(act)
-        ref = price[col_asset[c], t]
+        a = col_asset[c]
+        ref = price[a, t]
         status, side, px, q, req, fee, slip, dcash = entry_fill_nb(
             d, ref, size[c], size_type[c], fees_a[c], fixed_a[c], slip_a[c], frac_a[c], equity, avail
         )
@@ -287,6 +261,9 @@ def _phase_nb(
         fs[c, F_ENTRY_SLIP] = slip
         fs[c, F_HI] = px
         fs[c, F_LO] = px
+        anchor = px if anchor_a[c] == ANCHOR_FILL else close[a, is_[c, I_PENDING_BAR]]
+        fs[c, F_ANCHOR] = anchor
+        fs[c, F_PEAK] = anchor
         is_[c, I_ENTRY_BAR] = t
         is_[c, I_ENTRY_CNT] = is_[c, I_NVALID]
         _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_ENTRY, REASON_SIGNAL, q, px, fee, slip)
@@ -294,67 +271,72 @@ def _phase_nb(
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _run_group_nb(
-    g,
-    c0,
-    c1,
-    col_asset,
-    fill_price,
-    close,
-    high,
-    low,
-    sig,
-    timing,
-    cash,
-    size,
-    size_type,
-    fees_a,
-    fixed_a,
-    slip_a,
-    frac_a,
-    pos,
-    fs,
-    is_,
-    pending,
-    fills,
-    fill_off,
-    n_fill,
-    trades,
-    trade_off,
-    n_trade,
-    rejected,
-    rej_off,
-    n_rej,
-    cash_out,
-    value_out,
-    acc,
-    k,
-):
+def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig, timing, cash, size, size_type,
+                  fees_a, fixed_a, slip_a, frac_a, rp, pos, fs, is_, pending, fills, fill_off, n_fill, trades,
+                  trade_off, n_trade, rejected, rej_off, n_rej, cash_out, value_out, acc, k):  # fmt: skip
+    # risk parameter arrays bound once (never read out of the tuple inside the bar loop)
+    sl_a = rp.stop_loss
+    tp_a = rp.take_profit
+    tsl_a = rp.trailing_stop
+    ta_a = rp.trailing_activation
+    tsrc_a = rp.trailing_source
+    maxb_a = rp.max_bars
+    anchor_a = rp.stop_anchor
+    intrabar_a = rp.intrabar
+    on_entry_a = rp.stop_on_entry_bar
+    stop_slip_a = rp.stop_slippage
+    reenter_a = rp.reenter_on_stop_bar
     n_bars = sig.shape[1]
     n_pending = 0
     per_col = value_out.shape[0] > 0
     for c in range(c0, c1):
         pending[c] = ACT_NONE
         is_[c, I_LAST_BAR] = -1
+        is_[c, I_RULE_EXIT_BAR] = -1
     for t in range(n_bars):
         for c in range(c0, c1):
             if (sig[c, t] & SIG_VALID) != 0:
                 is_[c, I_NVALID] += 1
                 is_[c, I_LAST_BAR] = t
         # phase numbers are the TIMING_* codes, in bar-cycle order (tests/contracts checks it):
-        # 0 open fills, 1 intrabar + close fills, 2 signals + same-bar close fills
+        # 0 open fills, 1 risk rules + intrabar + close fills, 2 signals + same-bar close fills
         for phase in range(3):
             if phase == 1:
-                for c in range(c0, c1):  # intrabar excursions of held positions
-                    if pos[c] != 0.0 and (sig[c, t] & SIG_VALID) != 0:
-                        a = col_asset[c]
+                for c in range(c0, c1):
+                    q = pos[c]
+                    if q == 0.0 or (sig[c, t] & SIG_VALID) == 0:
+                        continue
+                    a = col_asset[c]
+                    if not has_rules_nb(sl_a[c], tp_a[c], tsl_a[c], maxb_a[c]):
                         fs[c, F_HI] = max(fs[c, F_HI], high[a, t])
                         fs[c, F_LO] = min(fs[c, F_LO], low[a, t])
+                        continue
+                    d = 1.0 if q > 0.0 else -1.0
+                    reason, ref = check_exit_nb(
+                        d, fs[c, F_ANCHOR], fs[c, F_PEAK], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], maxb_a[c],
+                        open_[a, t], high[a, t], low[a, t], is_[c, I_ENTRY_BAR] == t, on_entry_a[c], sl_a[c],
+                        tp_a[c], tsl_a[c], ta_a[c], intrabar_a[c],
+                    )  # fmt: skip
+                    if reason != NO_EXIT:
+                        slip_x = slip_a[c] if reason == REASON_TIME_STOP else stop_slip_a[c]
+                        cash += _close_nb(c, t, q, ref, slip_x, fees_a[c], fixed_a[c], reason, fs[c, F_ENTRY_PRICE],
+                                          fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP], fs[c, F_HI], fs[c, F_LO],
+                                          is_[c, I_ENTRY_BAR], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], fills,
+                                          fill_off, n_fill, trades, trade_off, n_trade)  # fmt: skip
+                        pos[c] = 0.0
+                        is_[c, I_RULE_EXIT_BAR] = t
+                        continue
+                    # held through the bar: excursions, then the trailing peak (after the check)
+                    fs[c, F_HI] = max(fs[c, F_HI], high[a, t])
+                    fs[c, F_LO] = min(fs[c, F_LO], low[a, t])
+                    fs[c, F_PEAK] = next_peak_nb(d, fs[c, F_PEAK], close[a, t], high[a, t], low[a, t], tsrc_a[c])
             elif phase == 2:
                 for c in range(c0, c1):
                     bits = sig[c, t]
                     if (bits & SIG_VALID) != 0 and (bits & 15) != 0:
                         act = decide_nb(bits, pos[c])
+                        if act != ACT_NONE and is_[c, I_RULE_EXIT_BAR] == t and not reenter_a[c]:
+                            act = ACT_NONE  # no re-entry on the bar a position rule closed (flat now)
                         if act != ACT_NONE:
                             if pending[c] == ACT_NONE:
                                 n_pending += 1
@@ -362,9 +344,9 @@ def _run_group_nb(
                             is_[c, I_PENDING_BAR] = t
             if timing == phase and n_pending > 0:
                 cash = _phase_nb(
-                    t, c0, c1, fill_price, col_asset, sig, size, size_type, fees_a, fixed_a, slip_a, frac_a, cash,
-                    pos, fs, is_, pending, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off,
-                    n_rej,
+                    t, c0, c1, fill_price, close, col_asset, sig, size, size_type, fees_a, fixed_a, slip_a, frac_a,
+                    anchor_a, cash, pos, fs, is_, pending, fills, fill_off, n_fill, trades, trade_off, n_trade,
+                    rejected, rej_off, n_rej,
                 )  # fmt: skip
                 n_pending = _count_pending_nb(pending, c0, c1)
         acc[k, 0, t] += cash
@@ -386,79 +368,33 @@ def _run_group_nb(
             pb = is_[c, I_PENDING_BAR]
             if is_exit_action_nb(act) and q != 0.0:
                 side = -1 if q > 0.0 else 1
-                _write_reject_nb(
-                    rejected, rej_off, n_rej, c, pb, side, EFFECT_EXIT, REJ_NO_NEXT_BAR, abs(q), 0.0, np.nan
-                )
+                _write_reject_nb(rejected, rej_off, n_rej, c, pb, side, EFFECT_EXIT, REJ_NO_NEXT_BAR, abs(q), 0.0,
+                                 np.nan)  # fmt: skip
             if act != ACT_CLOSE:
                 side = 1 if entry_direction_nb(act) > 0.0 else -1
-                _write_reject_nb(
-                    rejected, rej_off, n_rej, c, pb, side, EFFECT_ENTRY, REJ_NO_NEXT_BAR, np.nan, 0.0, np.nan
-                )
+                _write_reject_nb(rejected, rej_off, n_rej, c, pb, side, EFFECT_ENTRY, REJ_NO_NEXT_BAR, np.nan, 0.0,
+                                 np.nan)  # fmt: skip
             pending[c] = ACT_NONE
         if q != 0.0:  # still open: reported at the last close, no exit costs
-            _write_trade_nb(
-                trades,
-                trade_off,
-                n_trade,
-                c,
-                q,
-                fs[c, F_ENTRY_PRICE],
-                fs[c, F_ENTRY_FEES],
-                fs[c, F_ENTRY_SLIP],
-                fs[c, F_HI],
-                fs[c, F_LO],
-                is_[c, I_ENTRY_BAR],
-                is_[c, I_NVALID] - is_[c, I_ENTRY_CNT],
-                is_[c, I_LAST_BAR],
-                fs[c, F_LAST_CLOSE],
-                0.0,
-                0.0,
-                REASON_END_OF_DATA,
-                STATUS_OPEN,
-            )
+            _write_trade_nb(trades, trade_off, n_trade, c, q, fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES],
+                            fs[c, F_ENTRY_SLIP], fs[c, F_HI], fs[c, F_LO], is_[c, I_ENTRY_BAR],
+                            is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], is_[c, I_LAST_BAR], fs[c, F_LAST_CLOSE], 0.0, 0.0,
+                            REASON_END_OF_DATA, STATUS_OPEN)  # fmt: skip
     return cash
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _column_fill_nb(
-    c,
-    t,
-    act,
-    ref,
-    pos,
-    cash,
-    ep,
-    efee,
-    eslip,
-    hi,
-    lo,
-    entry_bar,
-    entry_cnt,
-    nvalid,
-    size,
-    size_type,
-    fees,
-    fixed,
-    slip_f,
-    frac,
-    fills,
-    fill_off,
-    n_fill,
-    trades,
-    trade_off,
-    n_trade,
-    rejected,
-    rej_off,
-    n_rej,
-):
+def _column_fill_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt, nvalid, size,
+                    size_type, fees, fixed, slip_f, frac, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected,
+                    rej_off, n_rej):  # fmt: skip
     """Fill one column's pending action at reference price ``ref``; returns the updated state
-    (pos, cash, entry price, entry fees, entry slippage, hi, lo, entry bar, entry count)."""
+    (pos, cash, entry price, entry fees, entry slippage, hi, lo, entry bar, entry count).
+
+    At most 30 parameters: CPython 3.11 passes more as ``*args``, which numba cannot inline.
+    """
     if is_exit_action_nb(act) and pos != 0.0:
-        side, px, fee, slip, dcash = exit_fill_nb(pos, ref, slip_f, fees, fixed)
-        cash += dcash
-        _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_EXIT, REASON_SIGNAL, abs(pos), px, fee, slip)
-        _write_trade_nb(trades, trade_off, n_trade, c, pos, ep, efee, eslip, hi, lo, entry_bar, nvalid - entry_cnt,
-                        t, px, fee, slip, REASON_SIGNAL, STATUS_CLOSED)  # fmt: skip
+        cash += _close_nb(c, t, pos, ref, slip_f, fees, fixed, REASON_SIGNAL, ep, efee, eslip, hi, lo, entry_bar,
+                          nvalid - entry_cnt, fills, fill_off, n_fill, trades, trade_off, n_trade)  # fmt: skip
         pos = 0.0
     if act != ACT_CLOSE:
         d = entry_direction_nb(act)
@@ -485,16 +421,28 @@ def _column_fill_nb(
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _run_column_nb(
-    g, c, col_asset, fill_price, close, high, low, sig, timing, cash, size, size_type, fees, fixed, slip_f, frac,
-    fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej, cash_out, value_out, acc, k,
-):  # fmt: skip
+def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, timing, cash, size, size_type, fees,
+                   fixed, slip_f, frac, rp, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off,
+                   n_rej, cash_out, value_out, acc, k):  # fmt: skip
     """``_run_group_nb`` for a group of one column, with the state in locals (registers).
 
     Same rules, same order of steps; the group path with one column gives identical records
     (tests/kernels/test_paths.py). A one-column account is flat after an exit, so its sizing
     equity and buying power are both its cash.
     """
+    sl = rp.stop_loss[c]
+    tp = rp.take_profit[c]
+    tsl = rp.trailing_stop[c]
+    ta = rp.trailing_activation[c]
+    tsrc = rp.trailing_source[c]
+    maxb = rp.max_bars[c]
+    anchor_mode = rp.stop_anchor[c]
+    intrabar = rp.intrabar[c]
+    on_entry = rp.stop_on_entry_bar[c]
+    stop_slip = rp.stop_slippage[c]
+    reenter = rp.reenter_on_stop_bar[c]
+    rule_exit_bar = -1
+    rules_on = has_rules_nb(sl, tp, tsl, maxb)  # constant per column: no cost when every rule is off
     a = col_asset[c]
     n_bars = sig.shape[1]
     pos = 0.0
@@ -503,6 +451,8 @@ def _run_column_nb(
     eslip = 0.0
     hi = 0.0
     lo = 0.0
+    anchor = 0.0
+    peak = 0.0
     last_close = 0.0
     entry_bar = 0
     entry_cnt = 0
@@ -524,19 +474,43 @@ def _run_column_nb(
                     nvalid, size, size_type, fees, fixed, slip_f, frac, fills, fill_off, n_fill, trades, trade_off,
                     n_trade, rejected, rej_off, n_rej,
                 )  # fmt: skip
+                if entry_bar == t:  # entered now: anchor the levels, start the trailing peak
+                    anchor = ep if anchor_mode == ANCHOR_FILL else close[a, pending_bar]
+                    peak = anchor
                 pending = ACT_NONE
-            if pos != 0.0:  # intrabar excursions of a held position
+            if pos != 0.0 and not rules_on:
                 hi = max(hi, high[a, t])
                 lo = min(lo, low[a, t])
+            elif pos != 0.0:  # position rules, then intrabar excursions and the trailing peak
+                d = 1.0 if pos > 0.0 else -1.0
+                reason, ref = check_exit_nb(
+                    d, anchor, peak, nvalid - entry_cnt, maxb, open_[a, t], high[a, t], low[a, t], entry_bar == t,
+                    on_entry, sl, tp, tsl, ta, intrabar,
+                )  # fmt: skip
+                if reason != NO_EXIT:
+                    cash += _close_nb(c, t, pos, ref, slip_f if reason == REASON_TIME_STOP else stop_slip, fees, fixed,
+                                      reason, ep, efee, eslip, hi, lo, entry_bar, nvalid - entry_cnt, fills,
+                                      fill_off, n_fill, trades, trade_off, n_trade)  # fmt: skip
+                    pos = 0.0
+                    rule_exit_bar = t
+                else:
+                    hi = max(hi, high[a, t])
+                    lo = min(lo, low[a, t])
+                    peak = next_peak_nb(d, peak, close[a, t], high[a, t], low[a, t], tsrc)
             if pending != ACT_NONE and timing == TIMING_NEXT_CLOSE:
                 pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt = _column_fill_nb(
                     c, t, pending, fill_price[a, t], pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt,
                     nvalid, size, size_type, fees, fixed, slip_f, frac, fills, fill_off, n_fill, trades, trade_off,
                     n_trade, rejected, rej_off, n_rej,
                 )  # fmt: skip
+                if entry_bar == t:  # entered now: anchor the levels, start the trailing peak
+                    anchor = ep if anchor_mode == ANCHOR_FILL else close[a, pending_bar]
+                    peak = anchor
                 pending = ACT_NONE
             if (bits & 15) != 0:
                 act = decide_nb(bits, pos)
+                if act != ACT_NONE and rule_exit_bar == t and not reenter:
+                    act = ACT_NONE  # no re-entry on the bar a position rule closed (flat now)
                 if act != ACT_NONE:
                     pending = act
                     pending_bar = t
@@ -546,6 +520,9 @@ def _run_column_nb(
                             entry_cnt, nvalid, size, size_type, fees, fixed, slip_f, frac, fills, fill_off, n_fill,
                             trades, trade_off, n_trade, rejected, rej_off, n_rej,
                         )  # fmt: skip
+                        if entry_bar == t:
+                            anchor = ep if anchor_mode == ANCHOR_FILL else close[a, t]
+                            peak = anchor
                         pending = ACT_NONE
             last_close = close[a, t]
         v = pos * last_close
@@ -559,35 +536,15 @@ def _run_column_nb(
     if pending != ACT_NONE:  # the signal came on the column's last bar: nothing to fill it on
         if is_exit_action_nb(pending) and pos != 0.0:
             side = -1 if pos > 0.0 else 1
-            _write_reject_nb(
-                rejected, rej_off, n_rej, c, pending_bar, side, EFFECT_EXIT, REJ_NO_NEXT_BAR, abs(pos), 0.0, np.nan
-            )
+            _write_reject_nb(rejected, rej_off, n_rej, c, pending_bar, side, EFFECT_EXIT, REJ_NO_NEXT_BAR, abs(pos),
+                             0.0, np.nan)  # fmt: skip
         if pending != ACT_CLOSE:
             side = 1 if entry_direction_nb(pending) > 0.0 else -1
-            _write_reject_nb(
-                rejected, rej_off, n_rej, c, pending_bar, side, EFFECT_ENTRY, REJ_NO_NEXT_BAR, np.nan, 0.0, np.nan
-            )
+            _write_reject_nb(rejected, rej_off, n_rej, c, pending_bar, side, EFFECT_ENTRY, REJ_NO_NEXT_BAR, np.nan,
+                             0.0, np.nan)  # fmt: skip
     if pos != 0.0:  # still open: reported at the last close, no exit costs
-        _write_trade_nb(
-            trades,
-            trade_off,
-            n_trade,
-            c,
-            pos,
-            ep,
-            efee,
-            eslip,
-            hi,
-            lo,
-            entry_bar,
-            nvalid - entry_cnt,
-            last_bar,
-            last_close,
-            0.0,
-            0.0,
-            REASON_END_OF_DATA,
-            STATUS_OPEN,
-        )
+        _write_trade_nb(trades, trade_off, n_trade, c, pos, ep, efee, eslip, hi, lo, entry_bar, nvalid - entry_cnt,
+                        last_bar, last_close, 0.0, 0.0, REASON_END_OF_DATA, STATUS_OPEN)  # fmt: skip
     return cash
 
 
@@ -601,107 +558,35 @@ def _count_pending_nb(pending, c0, c1):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def simulate_nb(
-    group_offsets,
-    chunk_offsets,
-    col_asset,
-    fill_price,
-    close,
-    high,
-    low,
-    sig,
-    timing,
-    init_cash,
-    p,
-    st,
-    rec,
-    acc,
-    cash_out,
-    value_out,
-):
+def simulate_nb(group_offsets, chunk_offsets, col_asset, open_, fill_price, close, high, low, sig, timing, init_cash, p,
+                rp, st, rec, acc, cash_out, value_out):  # fmt: skip
     """Run every group; groups are independent, so chunks of groups run in parallel.
 
     Shapes: prices (n_assets, n_bars) float64 C-order; sig (n_cols, n_bars) uint8;
     col_asset (n_cols,) int64; group_offsets (n_groups + 1,); chunk_offsets (n_chunks + 1,) over
-    groups; init_cash (n_groups,). ``acc`` (n_chunks, 3, n_bars) accumulates each chunk's cash,
-    net and gross position value per bar (the portfolio series, O(bars) memory). ``cash_out``
-    (n_groups, n_bars) and ``value_out`` (n_cols, n_bars) get per-group / per-column series only
-    when they are not empty (``asset_equity``). Records go to each column's own slice of ``rec``,
-    so threads never share a slot.
+    groups; init_cash (n_groups,); ``p`` OrderParams and ``rp`` RiskParams, arrays per column.
+    ``acc`` (n_chunks, 3, n_bars) accumulates each chunk's cash, net and gross position value per
+    bar (the portfolio series, O(bars) memory). ``cash_out`` (n_groups, n_bars) and ``value_out``
+    (n_cols, n_bars) get per-group / per-column series only when they are not empty
+    (``asset_equity``). Records go to each column's own slice of ``rec``, so threads never share
+    a slot.
     """
     n_chunks = chunk_offsets.shape[0] - 1
     for k in prange(n_chunks):
         for g in range(chunk_offsets[k], chunk_offsets[k + 1]):
             c0 = group_offsets[g]
             if group_offsets[g + 1] - c0 == 1:
-                _run_column_nb(
-                    g,
-                    c0,
-                    col_asset,
-                    fill_price,
-                    close,
-                    high,
-                    low,
-                    sig,
-                    timing,
-                    init_cash[g],
-                    p.size[c0],
-                    p.size_type[c0],
-                    p.fees[c0],
-                    p.fixed_fees[c0],
-                    p.slippage[c0],
-                    p.fractional[c0],
-                    rec.fills,
-                    rec.fill_off,
-                    st.n_fill,
-                    rec.trades,
-                    rec.trade_off,
-                    st.n_trade,
-                    rec.rejected,
-                    rec.rej_off,
-                    st.n_rej,
-                    cash_out,
-                    value_out,
-                    acc,
-                    k,
-                )
+                _run_column_nb(g, c0, col_asset, open_, fill_price, close, high, low, sig, timing, init_cash[g],
+                               p.size[c0], p.size_type[c0], p.fees[c0], p.fixed_fees[c0], p.slippage[c0],
+                               p.fractional[c0], rp, rec.fills, rec.fill_off, st.n_fill, rec.trades, rec.trade_off,
+                               st.n_trade, rec.rejected, rec.rej_off, st.n_rej, cash_out, value_out, acc,
+                               k)  # fmt: skip
             else:
-                _run_group_nb(
-                    g,
-                    c0,
-                    group_offsets[g + 1],
-                    col_asset,
-                    fill_price,
-                    close,
-                    high,
-                    low,
-                    sig,
-                    timing,
-                    init_cash[g],
-                    p.size,
-                    p.size_type,
-                    p.fees,
-                    p.fixed_fees,
-                    p.slippage,
-                    p.fractional,
-                    st.pos,
-                    st.fs,
-                    st.is_,
-                    st.pending,
-                    rec.fills,
-                    rec.fill_off,
-                    st.n_fill,
-                    rec.trades,
-                    rec.trade_off,
-                    st.n_trade,
-                    rec.rejected,
-                    rec.rej_off,
-                    st.n_rej,
-                    cash_out,
-                    value_out,
-                    acc,
-                    k,
-                )
+                _run_group_nb(g, c0, group_offsets[g + 1], col_asset, open_, fill_price, close, high, low, sig, timing,
+                              init_cash[g], p.size, p.size_type, p.fees, p.fixed_fees, p.slippage, p.fractional, rp,
+                              st.pos, st.fs, st.is_, st.pending, rec.fills, rec.fill_off, st.n_fill, rec.trades,
+                              rec.trade_off, st.n_trade, rec.rejected, rec.rej_off, st.n_rej, cash_out, value_out,
+                              acc, k)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
@@ -754,6 +639,7 @@ class SimResult(NamedTuple):
 def simulate(
     group_offsets: np.ndarray,
     col_asset: np.ndarray,
+    open_: np.ndarray,
     fill_price: np.ndarray,
     close: np.ndarray,
     high: np.ndarray,
@@ -762,6 +648,7 @@ def simulate(
     timing: int,
     init_cash: np.ndarray,
     params: OrderParams,
+    risk: RiskParams,
     per_column_series: bool = False,
 ) -> SimResult:
     """Allocate state and outputs, run ``simulate_nb`` and return compact records (numpy only)."""
@@ -788,24 +675,8 @@ def simulate(
     shape_c, shape_v = ((n_groups, n_bars), (n_cols, n_bars)) if per_column_series else ((0, 0), (0, 0))
     cash_out = np.empty(shape_c)
     value_out = np.empty(shape_v)
-    simulate_nb(
-        group_offsets,
-        chunk_offsets,
-        col_asset,
-        fill_price,
-        close,
-        high,
-        low,
-        sig,
-        np.int64(timing),
-        init_cash,
-        params,
-        st,
-        rec,
-        acc,
-        cash_out,
-        value_out,
-    )
+    simulate_nb(group_offsets, chunk_offsets, col_asset, open_, fill_price, close, high, low, sig, np.int64(timing),
+                init_cash, params, risk, st, rec, acc, cash_out, value_out)  # fmt: skip
     tot = acc.sum(axis=0)
     return SimResult(
         _compact(rec.fills, fill_off, st.n_fill),

@@ -125,3 +125,31 @@ def test_stale_kernel_caches_are_dropped_when_sources_change(tmp_path):
     (tmp_path / "orders.py").write_text("x = 2\n")  # a kernel file edited: inlined copies are stale
     _kernels._drop_stale_caches(tmp_path)
     assert not entry.exists()
+
+
+def test_every_setting_keyword_reaches_its_config_section():
+    """Each keyword of backtest() that is a setting is routed to the config field of that name,
+    and every config field has a keyword (a keyword silently ignored was a real bug)."""
+    import dataclasses
+    import inspect
+
+    from ml4t_vec import api
+
+    not_settings = {
+        "prices",
+        "entries",
+        "exits",
+        "short_entries",
+        "short_exits",
+        "signals",
+        "asset_col",
+        "timestamp_col",
+        "config",
+        "unknown",
+    }
+    keywords = set(inspect.signature(api.backtest).parameters) - not_settings
+    routed = {k for keys in api._CONFIG_KEYS.values() for k in keys}
+    assert keywords == routed
+    for section, keys in api._CONFIG_KEYS.items():
+        fields = {f.name for f in dataclasses.fields(api._SECTIONS[section])}
+        assert fields == set(keys), section

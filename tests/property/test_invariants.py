@@ -59,9 +59,10 @@ def test_accounting_identities(panel_df, cfg):
     np.testing.assert_allclose(tot["position_value"], eq["net_exposure"], rtol=1e-12, atol=1e-6)
     # fees in trades equal fees in fills (open trades carry their entry fees only)
     assert res.trades["fees"].sum() == pytest.approx(res.fills["fees"].sum(), rel=1e-9, abs=1e-9)
-    # fills at the bar's own prices lie inside [low, high] before slippage
+    # signal fills at the bar's own prices lie inside [low, high] before slippage (rule exits have
+    # their own slippage and their own test below)
     if not cfg.custom_price:
-        f = res.fills.join(
+        f = res.fills.filter(pl.col("reason") == "signal").join(
             df.select("timestamp", pl.col("asset").alias("symbol"), "low", "high"), on=["timestamp", "symbol"]
         )
         ref = (
@@ -125,3 +126,33 @@ def test_timestamp_dtypes_and_time_zones_are_kept():
         assert t.drop("entry_time", "exit_time").equals(a.drop("entry_time", "exit_time"))
         assert t["entry_time"].dt.date().to_list() == a["entry_time"].to_list()
     assert a.schema["entry_time"] == pl.Date
+
+
+@given(panels(), configs())
+def test_rule_exits_fill_inside_the_bar_or_at_the_open(panel_df, cfg):
+    """Stop and target exits fill at a price inside their bar's [low, high] (the level), or at the
+    open when the bar gapped through; time stops fill at the open. Before slippage."""
+    _, df = panel_df
+    res = vec.backtest(df, **vec_kwargs(cfg))
+    bars = df.select("timestamp", pl.col("asset").alias("symbol"), "open", "high", "low")
+    x = res.fills.filter(
+        pl.col("reason").cast(pl.String).is_in(["stop_loss", "take_profit", "trailing_stop", "time_stop"])
+    ).join(bars, on=["timestamp", "symbol"])
+    slip = cfg.slippage if cfg.stop_slippage is None else cfg.stop_slippage
+    for r in x.iter_rows(named=True):
+        s = cfg.slippage if r["reason"] == "time_stop" else slip
+        ref = r["price"] / (1 + s) if r["side"] == "buy" else r["price"] / (1 - s)
+        if r["reason"] == "time_stop":
+            assert ref == pytest.approx(r["open"], rel=1e-12)
+        else:
+            assert r["low"] * (1 - 1e-12) <= ref <= r["high"] * (1 + 1e-12) or ref == pytest.approx(r["open"])
+
+
+@given(panels(), configs(cash_sharing=False))
+def test_tighter_stop_never_lengthens_a_trade(panel_df, cfg):
+    _, df = panel_df
+    kw = vec_kwargs(cfg) | dict(size_type="shares", size=5.0, init_cash=1e9)
+    loose = vec.backtest(df, **(kw | dict(stop_loss=0.1))).trades
+    tight = vec.backtest(df, **(kw | dict(stop_loss=0.03))).trades
+    both = tight.join(loose, on=["symbol", "entry_time"], suffix="_loose")
+    assert (both["exit_time"] <= both["exit_time_loose"]).all()

@@ -46,6 +46,18 @@ class Config:
     cash_sharing: bool = True
     fill: str = "next_open"  # next_open | next_close | same_close
     custom_price: bool = False
+    # position rules (None = off)
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    trailing_stop: float | None = None
+    trailing_activation: float = 0.0
+    trailing_source: str = "close"  # close | extreme
+    max_bars: int | None = None
+    stop_anchor: str = "fill"  # fill | signal_close
+    intrabar: str = "pessimistic"  # pessimistic | optimistic | ohlc_path
+    stop_on_entry_bar: bool = True
+    stop_slippage: float | None = None
+    reenter_on_stop_bar: bool = False
 
 
 @dataclass
@@ -58,6 +70,8 @@ class Position:
     entry_count: int
     hi: float
     lo: float
+    anchor: float = 0.0
+    peak: float = 0.0
 
 
 @dataclass
@@ -69,6 +83,7 @@ class Account:
     last_close: dict = field(default_factory=dict)
     count: dict = field(default_factory=dict)  # bars seen per asset
     last_time: dict = field(default_factory=dict)
+    rule_exit_time: dict = field(default_factory=dict)  # asset -> bar of its latest rule exit
 
 
 def decide(bar: Bar, qty: float) -> str | None:
@@ -114,28 +129,62 @@ class Reference:
         return bar.open if self.cfg.fill == "next_open" else bar.close
 
     # -- one fill ------------------------------------------------------------------------------
-    def close_position(self, acc: Account, a, t, ref: float) -> None:
+    def close_position(self, acc: Account, a, t, ref: float, reason: str = "signal", slippage=None) -> None:
         c = self.cfg
+        slippage = c.slippage if slippage is None else slippage
         p = acc.pos.pop(a)
         selling = p.qty > 0
-        px = ref * (1 - c.slippage) if selling else ref * (1 + c.slippage)
+        px = ref * (1 - slippage) if selling else ref * (1 + slippage)
         fee = abs(p.qty) * px * c.fees + c.fixed_fees
         slip = abs(p.qty) * abs(px - ref)
         acc.cash += p.qty * px - fee
-        self.fills.append(
-            dict(
-                timestamp=t,
-                symbol=a,
-                side="sell" if selling else "buy",
-                effect="exit",
-                quantity=abs(p.qty),
-                price=px,
-                fees=fee,
-                slippage=slip,
-                reason="signal",
-            )
-        )
-        self.add_trade(a, p, t, px, fee, slip, acc.count[a] - p.entry_count, "signal", "closed")
+        side = "sell" if selling else "buy"
+        self.fills.append(dict(timestamp=t, symbol=a, side=side, effect="exit", quantity=abs(p.qty), price=px,
+                               fees=fee, slippage=slip, reason=reason))  # fmt: skip
+        self.add_trade(a, p, t, px, fee, slip, acc.count[a] - p.entry_count, reason, "closed")
+
+    # -- position rules ------------------------------------------------------------------------
+    def rule_exit(self, p: Position, b: Bar, held: int, entered_now: bool):
+        """(reason, reference exit price) if a position rule closes ``p`` on bar ``b``, else None."""
+        c = self.cfg
+        inf = math.inf
+        if c.max_bars is not None and held >= c.max_bars:
+            return "time_stop", b.open
+        if entered_now and not c.stop_on_entry_bar:
+            return None
+        sl = inf if c.stop_loss is None else c.stop_loss
+        tp = inf if c.take_profit is None else c.take_profit
+        tsl = inf if c.trailing_stop is None else c.trailing_stop
+        a = p.anchor
+        if p.qty > 0:
+            stop, stop_reason = a * (1 - sl), "stop_loss"
+            if p.peak >= a * (1 + c.trailing_activation) and p.peak * (1 - tsl) > stop:
+                stop, stop_reason = p.peak * (1 - tsl), "trailing_stop"
+            target = a * (1 + tp)
+            gap_stop, gap_target = b.open <= stop, b.open >= target
+            hit_stop, hit_target = b.low <= stop, b.high >= target
+            stop_side_first = (b.open - b.low) <= (b.high - b.open)
+        else:
+            stop, stop_reason = a * (1 + sl), "stop_loss"
+            if p.peak <= a * (1 - c.trailing_activation) and p.peak * (1 + tsl) < stop:
+                stop, stop_reason = p.peak * (1 + tsl), "trailing_stop"
+            target = a * (1 - tp)
+            gap_stop, gap_target = b.open >= stop, b.open <= target
+            hit_stop, hit_target = b.high >= stop, b.low <= target
+            stop_side_first = (b.high - b.open) <= (b.open - b.low)
+        if not entered_now:  # an entry filled at this open cannot gap through its own levels
+            if gap_stop:
+                return stop_reason, b.open
+            if gap_target:
+                return "take_profit", b.open
+        if hit_stop and hit_target:
+            target_first = c.intrabar == "optimistic" or (c.intrabar == "ohlc_path" and not stop_side_first)
+            return ("take_profit", target) if target_first else (stop_reason, stop)
+        if hit_stop:
+            return stop_reason, stop
+        if hit_target:
+            return "take_profit", target
+        return None
 
     def add_trade(self, a, p: Position, t, exit_px, exit_fee, exit_slip, bars_held, reason, status):
         hi = max(p.hi, exit_px)
@@ -196,7 +245,7 @@ class Reference:
             gross += abs(p.qty) * mark
         available = equity - gross
         for a in entries:
-            action, _ = acc.pending.pop(a)
+            action, signal_time = acc.pending.pop(a)
             d = 1.0 if action in ("open_long", "reverse_to_long") else -1.0
             ref = self.fill_price(self.p.bars[a][t])
             px = ref * (1 + d * c.slippage)
@@ -225,7 +274,8 @@ class Reference:
             slip = q * abs(px - ref)
             acc.cash -= d * q * px + fee
             available -= q * px + fee
-            acc.pos[a] = Position(d * q, t, px, fee, slip, acc.count[a], px, px)
+            anchor = px if c.stop_anchor == "fill" else self.p.bars[a][signal_time].close
+            acc.pos[a] = Position(d * q, t, px, fee, slip, acc.count[a], px, px, anchor, anchor)
             self.fills.append(
                 dict(
                     timestamp=t,
@@ -250,15 +300,29 @@ class Reference:
                 acc.last_time[a] = t
             if fill == "next_open":
                 self.execute(acc, t)
-            for a in live:
-                if a in acc.pos:
-                    b = self.p.bars[a][t]
-                    acc.pos[a].hi = max(acc.pos[a].hi, b.high)
-                    acc.pos[a].lo = min(acc.pos[a].lo, b.low)
+            for a in live:  # position rules, then the bar's range and the trailing peak
+                if a not in acc.pos:
+                    continue
+                p, b = acc.pos[a], self.p.bars[a][t]
+                hit = self.rule_exit(p, b, acc.count[a] - p.entry_count, p.entry_time == t)
+                if hit is not None:
+                    reason, ref = hit
+                    stop_slip = self.cfg.stop_slippage if reason != "time_stop" else None
+                    self.close_position(acc, a, t, ref, reason, stop_slip)
+                    acc.rule_exit_time[a] = t
+                    continue
+                p.hi = max(p.hi, b.high)
+                p.lo = min(p.lo, b.low)
+                if p.qty > 0:
+                    p.peak = max(p.peak, b.close if self.cfg.trailing_source == "close" else b.high)
+                else:
+                    p.peak = min(p.peak, b.close if self.cfg.trailing_source == "close" else b.low)
             if fill == "next_close":
                 self.execute(acc, t)
             for a in live:
                 action = decide(self.p.bars[a][t], acc.pos[a].qty if a in acc.pos else 0.0)
+                if acc.rule_exit_time.get(a) == t and not self.cfg.reenter_on_stop_bar:
+                    action = None  # no re-entry on the bar a position rule closed the position
                 if action is not None:
                     acc.pending[a] = (action, t)
             if fill == "same_close":

@@ -1,0 +1,139 @@
+"""Position rules checked on every bar a position is held: time stop, stop-loss, trailing stop,
+take-profit (numba). Scalar functions; the drivers in ``simulate.py`` own the state.
+
+A rule that is off has an infinite fraction (or ``max_bars`` = int64 max): its level is never
+reached, so the checks need no "enabled" branches.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from ml4t_vec._kernels.codes import (
+    INTRABAR_OHLC_PATH,
+    INTRABAR_OPTIMISTIC,
+    NO_EXIT,
+    REASON_STOP_LOSS,
+    REASON_TAKE_PROFIT,
+    REASON_TIME_STOP,
+    REASON_TRAILING_STOP,
+    TRAIL_CLOSE,
+)
+
+
+class RiskParams(NamedTuple):
+    """Per-column position rules, each an array of length n_cols (Prepare broadcasts scalars)."""
+
+    stop_loss: np.ndarray  # float64 fraction of the anchor; inf = off
+    take_profit: np.ndarray  # float64 fraction of the anchor; inf = off
+    trailing_stop: np.ndarray  # float64 fraction of the peak; inf = off
+    trailing_activation: np.ndarray  # float64: trail once the peak is this far in favour (0 = at once)
+    trailing_source: np.ndarray  # int64 TRAIL_*: peak from closes or from bar extremes (high / low)
+    max_bars: np.ndarray  # int64 bars held before a time exit; int64 max = off
+    stop_anchor: np.ndarray  # int64 ANCHOR_*
+    intrabar: np.ndarray  # int64 INTRABAR_*
+    stop_on_entry_bar: np.ndarray  # bool: an entry filled at a bar's open may stop out in that bar
+    stop_slippage: np.ndarray  # float64 slippage of stop-loss, trailing and take-profit exits
+    reenter_on_stop_bar: np.ndarray  # bool: entry signals on the bar of a rule exit are acted on
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def stop_levels_nb(d, anchor, peak, sl, tp, tsl, ta):
+    """(stop level, its reason, take-profit level) of a position in direction ``d``.
+
+    The stop is the tighter of the stop-loss and the trailing stop (once the peak has moved
+    ``ta`` in favour). Longs: stop below, target above; shorts: the mirror image.
+    """
+    if d > 0.0:
+        stop = anchor * (1.0 - sl)
+        reason = REASON_STOP_LOSS
+        if peak >= anchor * (1.0 + ta):
+            trail = peak * (1.0 - tsl)
+            if trail > stop:
+                stop = trail
+                reason = REASON_TRAILING_STOP
+        return stop, reason, anchor * (1.0 + tp)
+    stop = anchor * (1.0 + sl)
+    reason = REASON_STOP_LOSS
+    if peak <= anchor * (1.0 - ta):
+        trail = peak * (1.0 + tsl)
+        if trail < stop:
+            stop = trail
+            reason = REASON_TRAILING_STOP
+    return stop, reason, anchor * (1.0 - tp)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def price_stop_nb(d, anchor, peak, o, h, lo, gap_ok, sl, tp, tsl, ta, intrabar):
+    """Did a price rule trigger on this bar? Returns (reason or NO_EXIT, reference exit price).
+
+    - The bar opens through a level (only when ``gap_ok``: not on an entry bar filled at this
+      open): exit at the open.
+    - Else a level inside [low, high] fills at the level. Stop and target both inside the bar:
+      ``pessimistic`` takes the stop, ``optimistic`` the target, ``ohlc_path`` whichever the
+      path open -> nearer extreme -> farther extreme reaches first (a tie takes the stop).
+    """
+    stop, stop_reason, target = stop_levels_nb(d, anchor, peak, sl, tp, tsl, ta)
+    if d > 0.0:
+        if gap_ok:
+            if o <= stop:
+                return stop_reason, o
+            if o >= target:
+                return REASON_TAKE_PROFIT, o
+        hit_stop = lo <= stop
+        hit_target = h >= target
+        stop_side_first = (o - lo) <= (h - o)  # the low is nearer the open
+    else:
+        if gap_ok:
+            if o >= stop:
+                return stop_reason, o
+            if o <= target:
+                return REASON_TAKE_PROFIT, o
+        hit_stop = h >= stop
+        hit_target = lo <= target
+        stop_side_first = (h - o) <= (o - lo)  # the high is nearer the open
+    if hit_stop and hit_target:
+        if intrabar == INTRABAR_OPTIMISTIC or (intrabar == INTRABAR_OHLC_PATH and not stop_side_first):
+            return REASON_TAKE_PROFIT, target
+        return stop_reason, stop
+    if hit_stop:
+        return stop_reason, stop
+    if hit_target:
+        return REASON_TAKE_PROFIT, target
+    return NO_EXIT, 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def next_peak_nb(d, peak, c, h, lo, source):
+    """The favourable extreme after a bar held through: highest close/high (long), lowest (short)."""
+    if d > 0.0:
+        x = c if source == TRAIL_CLOSE else h
+        return x if x > peak else peak
+    x = c if source == TRAIL_CLOSE else lo
+    return x if x < peak else peak
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def check_exit_nb(d, anchor, peak, bars_held, max_bars, o, h, lo, entered_now, on_entry_bar, sl, tp, tsl, ta,
+                  intrabar):  # fmt: skip
+    """All position rules for one held position on one bar, in order.
+
+    1. time stop: ``bars_held`` (the asset's bars since entry) reached ``max_bars`` -> exit at the open;
+    2. price rules (``price_stop_nb``), skipped on the entry bar unless ``on_entry_bar``; on the
+       entry bar (filled at this open) only the rest of the bar counts: no gap exit at the fill.
+    Returns (reason or NO_EXIT, reference exit price).
+    """
+    if bars_held >= max_bars:
+        return REASON_TIME_STOP, o
+    if entered_now and not on_entry_bar:
+        return NO_EXIT, 0.0
+    return price_stop_nb(d, anchor, peak, o, h, lo, not entered_now, sl, tp, tsl, ta, intrabar)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def has_rules_nb(sl, tp, tsl, max_bars):
+    """Is any position rule on? (Off = infinite fraction / int64-max bars.)"""
+    return sl < np.inf or tp < np.inf or tsl < np.inf or max_bars < np.iinfo(np.int64).max
