@@ -78,10 +78,16 @@ SCEN_A = dict(
     size_type="value",
     fill="same_close",
 )
+# scenario B: A + stop-loss 5%, take-profit 10%, trailing 3% on OHLC, set up like the harness's
+# floor loop (stops anchored on the signal close, peak from highs, stop exits at the level with
+# no slippage, no re-entry on a stop bar) so its mean total return can be checked
+SCEN_B = dict(SCEN_A, stop_loss=0.05, take_profit=0.10, trailing_stop=0.03, stop_anchor="signal_close",
+              trailing_source="extreme", stop_slippage=0.0)  # fmt: skip
 MODES = {
     # name: (backtest kwargs, what is materialised)
     "indep_A": (dict(SCEN_A, cash_sharing=False), "trades"),
     "indep_A_all_frames": (dict(SCEN_A, cash_sharing=False), "all"),
+    "indep_B_rules": (dict(SCEN_B, cash_sharing=False), "trades"),
     "indep_next_open": (dict(SCEN_A, cash_sharing=False, fill="next_open"), "trades"),
     "shared_next_open": (
         dict(SCEN_A, cash_sharing=True, fill="next_open", init_cash=1e6, size=0.02, size_type="percent"),
@@ -215,30 +221,27 @@ def pl_last_equity():
     return pl.col("equity").last().alias("e")
 
 
-def run_kernel_vs_floor(bars: int, assets: int, repeat: int) -> dict:
+def run_kernel_vs_floor(bars: int, assets: int, repeat: int, scenario: str = "A") -> dict:
     """Kernel only (prepared arrays, all threads and one thread) vs the harness's floor loop."""
+    import warnings
+
     import numba
     import numpy as np
 
+    import ml4t_vec as vec
     from ml4t_vec._kernels.codes import TIMING
     from ml4t_vec._kernels.simulate import simulate
-    from ml4t_vec._prepare import prepare
-    from ml4t_vec.api import _order_params, _risk_params
-    from ml4t_vec.config import BacktestConfig, CostConfig, ExecutionConfig, PortfolioConfig, SizingConfig
 
+    warnings.simplefilter("ignore", vec.LookAheadWarning)
     w, df = workload(bars, assets)
-    prep = prepare(df, entries="entry", exits="exit", fill="same_close")
-    cfg = BacktestConfig(
-        sizing=SizingConfig(size=float("inf"), size_type="value"),
-        costs=CostConfig(fees=0.001, slippage=0.0005),
-        execution=ExecutionConfig(fill="same_close"),
-        portfolio=PortfolioConfig(init_cash=100.0, cash_sharing=False),
-    )
-    n = prep.sig.shape[0]
+    kw = dict(SCEN_A if scenario == "A" else SCEN_B, cash_sharing=False)
+    res = vec.backtest(df, **kw)  # a real run: its prepared inputs and lowered parameters are reused
+    prep, n = res._prep, res._prep.sig.shape[0]
     groups = np.arange(n + 1, dtype=np.int64)
-    init = np.full(n, 100.0)
-    params = _order_params(cfg, n)
-    risk = _risk_params(cfg, n)
+    init = np.full(n, kw["init_cash"])
+    from ml4t_vec.api import _order_params, _risk_params
+
+    params, risk = _order_params(res.config, n), _risk_params(res.config, n)
 
     def kern():
         return simulate(groups, prep.col_asset, prep.open, prep.fill_price, prep.close, prep.high, prep.low, prep.sig,
@@ -253,39 +256,26 @@ def run_kernel_vs_floor(bars: int, assets: int, repeat: int) -> dict:
             ts.append(time.perf_counter() - t0)
         return _median(ts)
 
-    out = dict(mode="kernel", bars=bars, assets=assets, threads=numba.get_num_threads())
+    out = dict(mode=f"kernel_{scenario}", bars=bars, assets=assets, threads=numba.get_num_threads())
     out["kernel_s"] = timed(kern)
     numba.set_num_threads(1)
     out["kernel_1thread_s"] = timed(kern)
     numba.set_num_threads(out["threads"])
+    sim = kern()
+    out["mean_total_return"] = float(np.mean((sim.cash[-1] + sim.net[-1]) / n / kw["init_cash"] - 1.0))
     if w is not None:
         from peers import SCENARIO, _floor_kernels
 
         K = _floor_kernels()
         final = np.empty(assets)
         dummy = np.empty((1, 1))
+        use_stops = scenario == "B"
 
         def floor():
             rec = np.empty((bars * assets, 6))
-            return K["signals_colmajor"](
-                w.close,
-                w.open,
-                w.high,
-                w.low,
-                w.entries,
-                w.exits,
-                SCENARIO["fees"],
-                SCENARIO["slippage"],
-                SCENARIO["init_cash"],
-                False,
-                0.0,
-                0.0,
-                0.0,
-                rec,
-                final,
-                False,
-                dummy,
-            )
+            return K["signals_colmajor"](w.close, w.open, w.high, w.low, w.entries, w.exits, SCENARIO["fees"],
+                                         SCENARIO["slippage"], SCENARIO["init_cash"], use_stops, SCENARIO["sl"],
+                                         SCENARIO["tsl"], SCENARIO["tp"], rec, final, False, dummy)  # fmt: skip
 
         out["floor_s"] = timed(floor)
         out["floor_mean_total_return"] = float(np.mean(final / 100.0 - 1.0))
@@ -313,23 +303,9 @@ def first_call() -> dict:
     return dict(mode="first_call", import_s=imp, first_backtest_s=bt, total_s=imp + bt)
 
 
-def vectorbt(peers_python: str, bars: int, assets: int, repeat: int) -> dict | None:
-    cmd = [
-        peers_python,
-        str(SHARED / "peers.py"),
-        "--engine",
-        "vectorbt",
-        "--scenario",
-        "A",
-        "--bars",
-        str(bars),
-        "--assets",
-        str(assets),
-        "--repeat",
-        str(repeat),
-        "--phases",
-        "trades",
-    ]
+def vectorbt(peers_python: str, bars: int, assets: int, repeat: int, scenario: str = "A") -> dict | None:
+    cmd = [peers_python, str(SHARED / "peers.py"), "--engine", "vectorbt", "--scenario", scenario, "--bars", str(bars),
+           "--assets", str(assets), "--repeat", str(repeat), "--phases", "trades"]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True)
     recs = {}
     for line in out.stdout.splitlines():
@@ -339,7 +315,7 @@ def vectorbt(peers_python: str, bars: int, assets: int, repeat: int) -> dict | N
         print(out.stderr[-2000:], file=sys.stderr)
         return None
     return dict(
-        mode="vectorbt",
+        mode=f"vectorbt_{scenario}",
         simulate_s=recs["simulate"]["median_s"],
         trades_readable_s=recs["trades_readable"]["median_s"],
         end_to_end_s=recs["simulate"]["median_s"] + recs["trades_readable"]["median_s"],
@@ -359,8 +335,8 @@ def main() -> int:
     ap.add_argument("--mode", default=None, help=argparse.SUPPRESS)  # internal: one mode in a subprocess
     a = ap.parse_args()
     if a.mode:
-        if a.mode == "kernel":
-            out = run_kernel_vs_floor(a.bars, a.assets, a.repeat)
+        if a.mode.startswith("kernel_"):
+            out = run_kernel_vs_floor(a.bars, a.assets, a.repeat, a.mode[-1])
         elif a.mode.startswith("rss:"):
             out = run_rss(a.mode[4:], a.bars, a.assets)
         else:
@@ -369,7 +345,7 @@ def main() -> int:
         return 0
     rows = []
     size = ["--bars", str(a.bars), "--assets", str(a.assets), "--repeat", str(a.repeat)]
-    for mode in [*MODES, "kernel", *(f"rss:{m}" for m in MODES)]:
+    for mode in [*MODES, "kernel_A", "kernel_B", *(f"rss:{m}" for m in MODES)]:
         out = subprocess.run([sys.executable, __file__, "--mode", mode, *size], capture_output=True, text=True)
         if out.returncode:
             print(out.stderr[-3000:], file=sys.stderr)
@@ -380,14 +356,15 @@ def main() -> int:
         else:
             rows.append(r)
     rows.append(first_call())
-    vbt = vectorbt(a.peers_python, a.bars, a.assets, a.repeat) if a.peers_python else None
-    if vbt:
-        rows.append(vbt)
+    for scen in ("A", "B") if a.peers_python else ():
+        v = vectorbt(a.peers_python, a.bars, a.assets, a.repeat, scen)
+        if v:
+            rows.append(v)
     for r in rows:
         print(json.dumps(r))
     by = {r["mode"]: r for r in rows}
-    k = by["kernel"]
-    print(f"\n### {a.bars:,} bars x {a.assets:,} assets (median of {a.repeat}; {k['threads']} threads)\n")
+    threads = by["kernel_A"]["threads"]
+    print(f"\n### {a.bars:,} bars x {a.assets:,} assets (median of {a.repeat}; {threads} threads)\n")
     print("| run | end-to-end | prepare | kernel | M bar-assets/s | peak RSS added | / price arrays |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for m in MODES:
@@ -399,33 +376,32 @@ def main() -> int:
     r = by["indep_A"]
     print(
         f"\ninput: price arrays {r['price_arrays_mb']:.0f} MB (4 x float64), whole long frame "
-        f"{r['input_frame_mb']:.0f} MB; RSS before the run {r['rss_before_mb']:.0f} MB (interpreter, libraries, data)"
+        f"{r['input_frame_mb']:.0f} MB; RSS before the run {r['rss_before_mb']:.0f} MB (interpreter, libraries, data)\n"
     )
-    print(
-        f"\nkernel only: {k['kernel_s'] * 1e3:.1f} ms ({k['threads']} threads), "
-        f"{k['kernel_1thread_s'] * 1e3:.1f} ms (1 thread)",
-        end="",
-    )
-    if "floor_s" in k:
-        print(
-            f"; floor loop {k['floor_s'] * 1e3:.1f} ms (1 thread) -> kernel/floor {k['kernel_over_floor']:.2f}x "
-            f"({k['kernel_1thread_over_floor']:.2f}x on one thread)"
-        )
-    else:
-        print()
+    for scen, mode in (("A", "indep_A"), ("B", "indep_B_rules")):
+        k = by[f"kernel_{scen}"]
+        line = (f"scenario {scen} kernel only: {k['kernel_s'] * 1e3:.1f} ms ({threads} threads), "
+                f"{k['kernel_1thread_s'] * 1e3:.1f} ms (1 thread)")  # fmt: skip
+        if "floor_s" in k:
+            line += (f"; floor loop {k['floor_s'] * 1e3:.1f} ms (1 thread) -> kernel/floor "
+                     f"{k['kernel_over_floor']:.2f}x ({k['kernel_1thread_over_floor']:.2f}x on one thread); mean total "
+                     f"return {k['mean_total_return']:.10f} vs floor {k['floor_mean_total_return']:.10f}")  # fmt: skip
+        print(line)
+        v = by.get(f"vectorbt_{scen}")
+        if v:
+            ours = by[mode]["median_s"]
+            print(f"  vectorbt 1.2 from_signals + trades.records_readable: {v['end_to_end_s'] * 1e3:.0f} ms (simulate "
+                  f"{v['simulate_s'] * 1e3:.0f} ms) -> ml4t_vec end-to-end {ours * 1e3:.1f} ms is "
+                  f"{v['end_to_end_s'] / ours:.1f}x faster; orders {v['n_orders']} vs {by[mode]['n_fills']}, mean "
+                  f"total return {v['mean_total_return']:.10f}")  # fmt: skip
+    on_off = by["indep_B_rules"]["median_s"] / by["indep_A"]["median_s"]
+    print(f"rules on vs off (same data): end-to-end {on_off:.2f}x; "
+          f"kernel {by['kernel_B']['kernel_s'] / by['kernel_A']['kernel_s']:.2f}x")  # fmt: skip
     fc = by["first_call"]
     print(
         f"fresh process, warm cache: import {fc['import_s']:.2f} s + first backtest {fc['first_backtest_s']:.2f} s "
         f"= {fc['total_s']:.2f} s"
     )
-    if vbt:
-        ours = by["indep_A"]["median_s"]
-        print(
-            f"vectorbt 1.2 from_signals + trades.records_readable: {vbt['end_to_end_s'] * 1e3:.0f} ms "
-            f"(simulate {vbt['simulate_s'] * 1e3:.0f} ms) -> ml4t_vec is {vbt['end_to_end_s'] / ours:.1f}x faster; "
-            f"same orders: {vbt['n_orders']} vs {by['indep_A']['n_fills']}, mean total return "
-            f"{vbt['mean_total_return']:.10f} vs {by['indep_A']['mean_total_return']:.10f}"
-        )
     return 0
 
 

@@ -5,7 +5,14 @@ kernels in between. Start with ``ml4t_vec.backtest``.
 """
 
 from ml4t_vec.api import BacktestResult, backtest
-from ml4t_vec.config import BacktestConfig, CostConfig, ExecutionConfig, PortfolioConfig, SizingConfig
+from ml4t_vec.config import (
+    BacktestConfig,
+    CostConfig,
+    ExecutionConfig,
+    PortfolioConfig,
+    RiskConfig,
+    SizingConfig,
+)
 from ml4t_vec.data import synthetic_prices
 from ml4t_vec.errors import ConfigError, DataError, LookAheadWarning
 
@@ -20,6 +27,7 @@ __all__ = [
     "ExecutionConfig",
     "LookAheadWarning",
     "PortfolioConfig",
+    "RiskConfig",
     "SizingConfig",
     "__version__",
     "backtest",

@@ -25,7 +25,8 @@ def demo(assets: int, bars: int, seed: int) -> None:
     print(prices.head(3))
 
     # an ML-style rule: go long the names whose model score ranks in the top 5% of the day,
-    # exit when the score falls below the median; size 2% of equity per position, one shared account
+    # exit when the score falls below the median, or on an 8% stop / 15% target; size 2% of equity
+    # per position, one shared account
     rank = pl.col("pred").rank().over("timestamp") / pl.len().over("timestamp")
 
     def run():
@@ -39,6 +40,8 @@ def demo(assets: int, bars: int, seed: int) -> None:
             fees=0.0005,
             slippage=0.0005,
             init_cash=1_000_000,
+            stop_loss=0.08,  # position rules: README "Position rules"
+            take_profit=0.15,
         )
         return r, r.trades, time.perf_counter() - t
 
@@ -52,6 +55,8 @@ def demo(assets: int, bars: int, seed: int) -> None:
     print(res)
     print("\ntrades:")
     print(trades.head(8))
+    print("\ntrades by exit reason:")
+    print(trades.group_by("exit_reason").agg(pl.len(), pl.col("pnl").mean().alias("mean_pnl")).sort("exit_reason"))
     print("\nrejected / reduced orders by reason:")
     print(res.rejected.group_by("reason").len().sort("reason"))
     print("\nequity:")

@@ -37,7 +37,10 @@ TRADES = {
     "bars_held": (pl.Int64, "the asset's own bars from entry to exit"),
     "mfe": (pl.Float64, "maximum favourable excursion vs entry price, a fraction >= 0"),
     "mae": (pl.Float64, "maximum adverse excursion vs entry price, a fraction <= 0"),
-    "exit_reason": (ExitReason, "why the position was closed: signal, end_of_data"),
+    "exit_reason": (
+        ExitReason,
+        "why the position was closed: signal, stop_loss, take_profit, trailing_stop, time_stop, end_of_data",
+    ),
     "status": (Status, "closed, or open at the end of the data"),
 }
 
@@ -50,7 +53,7 @@ FILLS = {
     "price": (pl.Float64, "executed price, slippage included"),
     "fees": (pl.Float64, "fees of this fill"),
     "slippage": (pl.Float64, "slippage cost of this fill in cash"),
-    "reason": (ExitReason, "what triggered the order: signal"),
+    "reason": (ExitReason, "what triggered the order: signal, or the position rule that closed it"),
 }
 
 REJECTED = {

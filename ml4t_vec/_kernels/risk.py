@@ -67,31 +67,31 @@ def stop_levels_nb(d, anchor, peak, sl, tp, tsl, ta):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def price_stop_nb(d, anchor, peak, o, h, lo, gap_ok, sl, tp, tsl, ta, intrabar):
+def price_stop_nb(d, anchor, peak, o, h, lo, sl, tp, tsl, ta, intrabar):
     """Did a price rule trigger on this bar? Returns (reason or NO_EXIT, reference exit price).
 
-    - The bar opens through a level (only when ``gap_ok``: not on an entry bar filled at this
-      open): exit at the open.
+    - The bar opens through a level: exit at the open. This includes the bar a position was
+      filled at the open, when the level is anchored elsewhere (``signal_close``) and the open
+      already lies beyond it: a stop order placed after the fill triggers at once. Exits never
+      fill outside the bar's range (tests/property/test_invariants.py).
     - Else a level inside [low, high] fills at the level. Stop and target both inside the bar:
       ``pessimistic`` takes the stop, ``optimistic`` the target, ``ohlc_path`` whichever the
       path open -> nearer extreme -> farther extreme reaches first (a tie takes the stop).
     """
     stop, stop_reason, target = stop_levels_nb(d, anchor, peak, sl, tp, tsl, ta)
     if d > 0.0:
-        if gap_ok:
-            if o <= stop:
-                return stop_reason, o
-            if o >= target:
-                return REASON_TAKE_PROFIT, o
+        if o <= stop:
+            return stop_reason, o
+        if o >= target:
+            return REASON_TAKE_PROFIT, o
         hit_stop = lo <= stop
         hit_target = h >= target
         stop_side_first = (o - lo) <= (h - o)  # the low is nearer the open
     else:
-        if gap_ok:
-            if o >= stop:
-                return stop_reason, o
-            if o <= target:
-                return REASON_TAKE_PROFIT, o
+        if o >= stop:
+            return stop_reason, o
+        if o <= target:
+            return REASON_TAKE_PROFIT, o
         hit_stop = h >= stop
         hit_target = lo <= target
         stop_side_first = (h - o) <= (o - lo)  # the high is nearer the open
@@ -122,15 +122,15 @@ def check_exit_nb(d, anchor, peak, bars_held, max_bars, o, h, lo, entered_now, o
     """All position rules for one held position on one bar, in order.
 
     1. time stop: ``bars_held`` (the asset's bars since entry) reached ``max_bars`` -> exit at the open;
-    2. price rules (``price_stop_nb``), skipped on the entry bar unless ``on_entry_bar``; on the
-       entry bar (filled at this open) only the rest of the bar counts: no gap exit at the fill.
+    2. price rules (``price_stop_nb``), skipped on the bar the position was filled at the open
+       unless ``on_entry_bar``.
     Returns (reason or NO_EXIT, reference exit price).
     """
     if bars_held >= max_bars:
         return REASON_TIME_STOP, o
     if entered_now and not on_entry_bar:
         return NO_EXIT, 0.0
-    return price_stop_nb(d, anchor, peak, o, h, lo, not entered_now, sl, tp, tsl, ta, intrabar)
+    return price_stop_nb(d, anchor, peak, o, h, lo, sl, tp, tsl, ta, intrabar)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")

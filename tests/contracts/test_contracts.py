@@ -23,6 +23,7 @@ def test_public_all_is_exact():
             "ExecutionConfig",
             "LookAheadWarning",
             "PortfolioConfig",
+            "RiskConfig",
             "SizingConfig",
             "__version__",
             "backtest",

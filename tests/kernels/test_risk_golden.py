@@ -95,3 +95,11 @@ def test_stop_exit_frees_the_position_for_a_new_signal():
     assert res.trades.select("exit_reason", "status").rows() == [("stop_loss", "closed"), ("stop_loss", "closed")]
     second = res.trades.row(1, named=True)
     assert (second["entry_price"], second["exit_price"]) == (OHLC4[3][0], pytest.approx(12.35))
+
+
+def test_entry_bar_opening_beyond_a_signal_close_anchored_stop_exits_at_the_open():
+    # signal close 10, stop 5% -> 9.5; the entry bar opens at 9 (already through it): out at 9,
+    # never at 9.5 (above the bar's high 9.2)
+    bars = [(10, 10, 10, 10), (9, 9.2, 8.8, 9.1), (9.1, 9.3, 9, 9.2)]
+    t = trade(vec.backtest(one({0: {"e": True}}, bars), stop_loss=0.05, stop_anchor="signal_close", **KW))
+    assert (t["exit_reason"], t["entry_price"], t["exit_price"], t["bars_held"]) == ("stop_loss", 9.0, 9.0, 0)

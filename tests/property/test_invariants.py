@@ -75,15 +75,26 @@ def test_accounting_identities(panel_df, cfg):
 
 @given(panels(), configs(cash_sharing=False))
 def test_higher_costs_never_raise_pnl(panel_df, cfg):
-    """Per independent account with share sizing, each trade's pnl only falls as costs rise."""
+    """Per independent account with share sizing, each trade's pnl only falls as costs rise.
+
+    Costs must not move the exits for the trades to stay the same: with position rules off any
+    cost may rise; with rules on and levels anchored on the signal close, fees may (slippage
+    would move a fill-anchored level, and a stop exit's price, legitimately)."""
     _, df = panel_df
     kw = vec_kwargs(cfg) | dict(size_type="shares", size=5.0, init_cash=1e9)
-    low = vec.backtest(df, **kw).trades
-    high = vec.backtest(
-        df, **(kw | dict(fees=kw["fees"] + 0.002, fixed_fees=kw["fixed_fees"] + 1, slippage=kw["slippage"] + 0.001))
-    ).trades
-    assert low.select("symbol", "entry_time").equals(high.select("symbol", "entry_time"))
-    assert (high["pnl"] <= low["pnl"] + 1e-9).all()
+    no_rules = dict(stop_loss=None, take_profit=None, trailing_stop=None, max_bars=None)
+    cases = [
+        (
+            kw | no_rules,
+            dict(fees=kw["fees"] + 0.002, fixed_fees=kw["fixed_fees"] + 1, slippage=kw["slippage"] + 0.001),
+        ),
+        (kw | dict(stop_anchor="signal_close"), dict(fees=kw["fees"] + 0.002, fixed_fees=kw["fixed_fees"] + 1)),
+    ]
+    for base, more in cases:
+        low = vec.backtest(df, **base).trades
+        high = vec.backtest(df, **(base | more)).trades
+        assert low.select("symbol", "entry_time", "exit_time").equals(high.select("symbol", "entry_time", "exit_time"))
+        assert (high["pnl"] <= low["pnl"] + 1e-9).all()
 
 
 @given(panels(), st.sampled_from([True, False]), st.sampled_from(["next_open", "next_close", "same_close"]))

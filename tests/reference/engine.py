@@ -172,11 +172,10 @@ class Reference:
             gap_stop, gap_target = b.open >= stop, b.open <= target
             hit_stop, hit_target = b.high >= stop, b.low <= target
             stop_side_first = (b.high - b.open) <= (b.open - b.low)
-        if not entered_now:  # an entry filled at this open cannot gap through its own levels
-            if gap_stop:
-                return stop_reason, b.open
-            if gap_target:
-                return "take_profit", b.open
+        if gap_stop:  # the bar opens beyond a level (also at an entry filled at this open)
+            return stop_reason, b.open
+        if gap_target:
+            return "take_profit", b.open
         if hit_stop and hit_target:
             target_first = c.intrabar == "optimistic" or (c.intrabar == "ohlc_path" and not stop_side_first)
             return ("take_profit", target) if target_first else (stop_reason, stop)
