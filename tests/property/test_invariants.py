@@ -161,9 +161,20 @@ def test_rule_exits_fill_inside_the_bar_or_at_the_open(panel_df, cfg):
 
 @given(panels(), configs(cash_sharing=False))
 def test_tighter_stop_never_lengthens_a_trade(panel_df, cfg):
+    """Per asset, the runs with a loose and a tight stop agree trade by trade until the first trade
+    that differs; that trade starts at the same time and ends no later with the tighter stop.
+    (After that the histories diverge: later trades are not comparable.)"""
     _, df = panel_df
     kw = vec_kwargs(cfg) | dict(size_type="shares", size=5.0, init_cash=1e9)
-    loose = vec.backtest(df, **(kw | dict(stop_loss=0.1))).trades
-    tight = vec.backtest(df, **(kw | dict(stop_loss=0.03))).trades
-    both = tight.join(loose, on=["symbol", "entry_time"], suffix="_loose")
-    assert (both["exit_time"] <= both["exit_time_loose"]).all()
+    cols = ["symbol", "entry_time", "exit_time", "quantity"]
+    loose = vec.backtest(df, **(kw | dict(stop_loss=0.1))).trades.select(cols)
+    tight = vec.backtest(df, **(kw | dict(stop_loss=0.03))).trades.select(cols)
+    for sym in df["asset"].unique():
+        a = loose.filter(pl.col("symbol") == sym).rows()
+        b = tight.filter(pl.col("symbol") == sym).rows()
+        for x, y in zip(a, b, strict=False):
+            if x == y:
+                continue
+            assert y[1] == x[1] and y[3] == x[3], (x, y)  # same entry, same position
+            assert y[2] <= x[2], (x, y)  # no later exit
+            break
