@@ -166,7 +166,7 @@ def test_tighter_stop_never_lengthens_a_trade(panel_df, cfg):
     (After that the histories diverge: later trades are not comparable.)"""
     _, df = panel_df
     kw = vec_kwargs(cfg) | dict(size_type="shares", size=5.0, init_cash=1e9)
-    cols = ["symbol", "entry_time", "exit_time", "quantity"]
+    cols = ["symbol", "entry_time", "exit_time", "quantity", "exit_reason", "exit_price"]
     loose = vec.backtest(df, **(kw | dict(stop_loss=0.1))).trades.select(cols)
     tight = vec.backtest(df, **(kw | dict(stop_loss=0.03))).trades.select(cols)
     for sym in df["asset"].unique():
