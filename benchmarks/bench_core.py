@@ -241,7 +241,7 @@ def run_kernel_vs_floor(bars: int, assets: int, repeat: int, scenario: str = "A"
     init = np.full(n, kw["init_cash"])
     from ml4t_vec.api import _order_params, _risk_params
 
-    params, risk = _order_params(res.config, n), _risk_params(res.config, n)
+    params, risk = _order_params(res.config, n), _risk_params(res.config, n, prep)
 
     def kern():
         return simulate(groups, prep.col_asset, prep.open, prep.fill_price, prep.close, prep.high, prep.low, prep.sig,

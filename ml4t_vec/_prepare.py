@@ -57,6 +57,7 @@ class Prepared:
     sig: np.ndarray
     col_asset: np.ndarray  # (n_cols,) int64
     dense: bool
+    rule_values: dict  # rule name -> (n_assets, n_bars) float64 per-bar fractions (NaN = no value)
 
     @property
     def n_bars(self) -> int:
@@ -336,6 +337,27 @@ def _signal_bits(df: pl.DataFrame, exprs: dict[str, pl.Expr]) -> np.ndarray:
     return np.ascontiguousarray(bits.to_numpy())
 
 
+def _rule_values(df: pl.DataFrame, rules: dict[str, pl.Expr], ts_col: str, asset_col: str) -> dict:
+    """Per-row position-rule fractions from expressions: floats >= 0; null / NaN = no level."""
+    if not rules:
+        return {}
+    try:
+        out = df.select([e.cast(pl.Float64).alias(k) for k, e in rules.items()])
+    except pl.exceptions.PolarsError as e:
+        raise DataError(f"a position-rule expression failed to evaluate: {e}") from None
+    values = {}
+    for k in rules:
+        col = out.get_column(k)
+        if col.len() == 1:
+            col = pl.repeat(col[0], df.height, dtype=pl.Float64, eager=True)
+        bad = col < 0
+        if bad.any():
+            where = _where(df.with_columns(col.alias("__rule")), pl.col("__rule") < 0, ts_col, asset_col)
+            raise DataError(f"`{k}` must be >= 0 (a fraction); found negative values in {where}.")
+        values[k] = np.ascontiguousarray(col.fill_null(np.nan).to_numpy())
+    return values
+
+
 # ---------------------------------------------------------------------------------------------
 # entry point
 # ---------------------------------------------------------------------------------------------
@@ -351,6 +373,7 @@ def prepare(
     price=None,
     asset_col: str | None = None,
     timestamp_col: str = "timestamp",
+    rule_exprs: dict | None = None,
 ) -> Prepared:
     """Validate the long frame and signals and build the kernel inputs (see module doc)."""
     lf = _as_lazy(prices)
@@ -364,13 +387,14 @@ def prepare(
     given = {"entries": entries, "exits": exits, "short_entries": short_entries, "short_exits": short_exits}
     exprs = {k: e for k, v in given.items() if (e := _as_expr(k, v)) is not None}
     price_expr = _as_expr("price", price)
-    for k, e in exprs.items():
+    rules = {k: _as_expr(k, v) for k, v in (rule_exprs or {}).items()}
+    for k, e in [*exprs.items(), *rules.items()]:
         _check_expr_columns(k, e, columns)
     if price_expr is not None:
         _check_expr_columns("price", price_expr, columns)
 
     needed = [timestamp_col, asset_col, *PRICE_COLS]
-    for e in [*exprs.values(), *([price_expr] if price_expr is not None else [])]:
+    for e in [*exprs.values(), *rules.values(), *([price_expr] if price_expr is not None else [])]:
         needed += [r for r in e.meta.root_names() if r not in needed]
     if isinstance(prices, pl.DataFrame) and signals is None:
         df = prices.select(needed)  # no copy: columns are shared
@@ -396,6 +420,7 @@ def prepare(
             stacklevel=3,
         )
     bits = _signal_bits(df, exprs)
+    rule_rows = _rule_values(df, rules, timestamp_col, asset_col)
 
     n_assets = starts.shape[0] - 1
     src = {c: _float_array(df, c) for c in PRICE_COLS}
@@ -410,6 +435,7 @@ def prepare(
         timestamps = df.get_column(timestamp_col).slice(0, n_bars)
         arrays = {k: np.ascontiguousarray(v).reshape(n_assets, n_bars) for k, v in src.items()}
         sig = bits.reshape(n_assets, n_bars)
+        rule_grid = {k: v.reshape(n_assets, n_bars) for k, v in rule_rows.items()}
     else:
         union = np.unique(ts)
         n_bars = union.shape[0]
@@ -424,6 +450,7 @@ def prepare(
             else:
                 arrays[k] = grid.scatter_nb(np.ascontiguousarray(v), starts, bar, n_bars, np.nan)
         sig = grid.scatter_sig_nb(bits, starts, bar, n_bars)
+        rule_grid = {k: grid.scatter_nb(v, starts, bar, n_bars, np.nan) for k, v in rule_rows.items()}
     # Kernels never write their inputs. Zero-copy views of the frame are read-only and numba types
     # read-only and writable arrays differently: make every input read-only so each kernel has
     # one signature (one cold compile, not two; tests/contracts/test_no_recompile.py).
@@ -441,4 +468,5 @@ def prepare(
         sig=sig,
         col_asset=np.arange(n_assets, dtype=np.int64),
         dense=bool(dense),
+        rule_values={k: _readonly(v) for k, v in rule_grid.items()},
     )

@@ -74,23 +74,44 @@ def _order_params(cfg: BacktestConfig, n_cols: int) -> OrderParams:
     )
 
 
-def _risk_params(cfg: BacktestConfig, n_cols: int) -> RiskParams:
-    """Lower RiskConfig to per-column arrays; a rule that is off becomes an unreachable level."""
+RULE_EXPRS = ("stop_loss", "take_profit", "trailing_stop")
+
+
+def _rule_exprs(cfg: BacktestConfig) -> dict:
+    """The position-rule fractions given as expressions or column names (Prepare evaluates them)."""
+    return {k: v for k in RULE_EXPRS if isinstance(v := getattr(cfg.risk, k), (pl.Expr, str))}
+
+
+def _risk_params(cfg: BacktestConfig, n_cols: int, prep: Prepared) -> RiskParams:
+    """Lower RiskConfig to per-column arrays; a rule that is off becomes an unreachable level.
+
+    Fractions are (n_cols, 1) for a number and (n_cols, n_bars) for an expression."""
     r = cfg.risk
     full = lambda v, dt=np.float64: np.full(n_cols, v, dtype=dt)  # noqa: E731
-    off = lambda v: np.inf if v is None else float(v)  # noqa: E731
+
+    def fraction(name):
+        v = getattr(r, name)
+        if name in prep.rule_values:
+            return prep.rule_values[name][prep.col_asset]
+        return np.full((n_cols, 1), np.inf if v is None else float(v))
+
+    sl, tp, tsl = (fraction(k) for k in RULE_EXPRS)
+    max_bars = full(np.iinfo(np.int64).max if r.max_bars is None else int(r.max_bars), np.int64)
+    rules_on = (np.isfinite(sl).any(axis=1) | np.isfinite(tp).any(axis=1) | np.isfinite(tsl).any(axis=1)
+                | (max_bars < np.iinfo(np.int64).max))  # fmt: skip
     return RiskParams(
-        stop_loss=full(off(r.stop_loss)),
-        take_profit=full(off(r.take_profit)),
-        trailing_stop=full(off(r.trailing_stop)),
+        stop_loss=sl,
+        take_profit=tp,
+        trailing_stop=tsl,
         trailing_activation=full(float(r.trailing_activation)),
         trailing_source=full(TRAILING_SOURCE[r.trailing_source], np.int64),
-        max_bars=full(np.iinfo(np.int64).max if r.max_bars is None else int(r.max_bars), np.int64),
+        max_bars=max_bars,
         stop_anchor=full(STOP_ANCHOR[r.stop_anchor], np.int64),
         intrabar=full(INTRABAR[r.intrabar], np.int64),
         stop_on_entry_bar=full(bool(r.stop_on_entry_bar), np.bool_),
         stop_slippage=full(cfg.costs.slippage if r.stop_slippage is None else float(r.stop_slippage)),
         reenter_on_stop_bar=full(bool(r.reenter_on_stop_bar), np.bool_),
+        rules_on=rules_on,
     )
 
 
@@ -247,6 +268,7 @@ def backtest(
         price=cfg.execution.price,
         asset_col=asset_col,
         timestamp_col=timestamp_col,
+        rule_exprs=_rule_exprs(cfg),
     )
     t1 = time.perf_counter()
     n_cols = prep.sig.shape[0]
@@ -257,7 +279,7 @@ def backtest(
     init = np.full(groups.shape[0] - 1, float(cfg.portfolio.init_cash))
     params = _order_params(cfg, n_cols)
 
-    risk = _risk_params(cfg, n_cols)
+    risk = _risk_params(cfg, n_cols, prep)
 
     def run(per_column_series: bool = False) -> SimResult:
         return simulate(groups, prep.col_asset, prep.open, prep.fill_price, prep.close, prep.high, prep.low, prep.sig,

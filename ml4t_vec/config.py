@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import polars as pl
 
 from ml4t_vec._kernels.codes import INTRABAR, SIZE_TYPE, STOP_ANCHOR, TIMING, TRAILING_SOURCE
 from ml4t_vec.errors import ConfigError, check_choice
@@ -108,13 +109,19 @@ class ExecutionConfig:
 
 
 def _check_optional_fraction(name: str, value, hi: float) -> None:
-    if value is not None:
-        _check_number(name, value, lo=0.0, hi=hi, lo_open=True)
+    """None (off), a number in (0, hi], or a Polars expression / column name evaluated per bar."""
+    if value is None or isinstance(value, (pl.Expr, str)):
+        return
+    _check_number(name, value, lo=0.0, hi=hi, lo_open=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RiskConfig:
     """Position rules, checked on every bar a position is held (README "Position rules").
+
+    ``stop_loss``, ``take_profit`` and ``trailing_stop`` are a number, or a Polars expression /
+    column name evaluated per bar (e.g. an ATR stop ``2 * pl.col("atr") / pl.col("close")``): a
+    position uses the value of the bar whose signal opened it; a null there means no level.
 
     Attributes:
         stop_loss: exit when price moves this fraction against the anchor (0.05 = 5%).
@@ -135,9 +142,9 @@ class RiskConfig:
             position (default False, as vectorbt and ml4t-backtest: no re-entry on the stop bar).
     """
 
-    stop_loss: float | None = None
-    take_profit: float | None = None
-    trailing_stop: float | None = None
+    stop_loss: float | pl.Expr | str | None = None
+    take_profit: float | pl.Expr | str | None = None
+    trailing_stop: float | pl.Expr | str | None = None
     trailing_activation: float = 0.0
     trailing_source: str = "close"
     max_bars: int | None = None

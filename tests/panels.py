@@ -40,6 +40,8 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
         high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, 0.02, n_bars)))
         low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, 0.02, n_bars)))
         vwap = low + (high - low) * rng.random(n_bars)
+        rulev = rng.uniform(0.01, 0.08, n_bars)
+        rulev_null = rng.random(n_bars) < 0.1
         sig = rng.random((4, n_bars)) < p_sig
         null = rng.random((4, n_bars)) < 0.05
         if not with_shorts:
@@ -49,7 +51,8 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
             if not present[i]:
                 continue
             val = [bool(sig[k, i]) and not null[k, i] for k in range(4)]
-            bars[a][i] = Bar(open_[i], high[i], low[i], close[i], *val, price=vwap[i])
+            rv = None if rulev_null[i] else float(rulev[i])
+            bars[a][i] = Bar(open_[i], high[i], low[i], close[i], *val, price=vwap[i], rulev=rv)
             rows.append(
                 dict(
                     timestamp=ts_of(i),
@@ -59,6 +62,7 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
                     low=low[i],
                     close=close[i],
                     vwap=vwap[i],
+                    rulev=rv,
                     **{f"s{k}": (None if null[k, i] else bool(sig[k, i])) for k in range(4)},
                 )
             )
@@ -71,6 +75,7 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
         "low": pl.Float64,
         "close": pl.Float64,
         "vwap": pl.Float64,
+        "rulev": pl.Float64,
         **{f"s{k}": pl.Boolean for k in range(4)},
     }
     df = pl.DataFrame(rows, schema=schema)
@@ -108,9 +113,9 @@ def risk_rules(draw):
     """Position rules: each on about half the time, with every option drawn."""
     maybe = lambda values: draw(st.sampled_from([None, *values]))  # noqa: E731
     return dict(
-        stop_loss=maybe([0.02, 0.05, 0.1]),
-        take_profit=maybe([0.03, 0.08, 0.2]),
-        trailing_stop=maybe([0.02, 0.05]),
+        stop_loss=maybe([0.02, 0.05, 0.1, "rulev"]),
+        take_profit=maybe([0.03, 0.08, 0.2, "rulev"]),
+        trailing_stop=maybe([0.02, 0.05, "rulev"]),
         trailing_activation=draw(st.sampled_from([0.0, 0.0, 0.02])),
         trailing_source=draw(st.sampled_from(["close", "extreme"])),
         max_bars=maybe([1, 2, 5]),

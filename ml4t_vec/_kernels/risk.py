@@ -25,11 +25,16 @@ from ml4t_vec._kernels.codes import (
 
 
 class RiskParams(NamedTuple):
-    """Per-column position rules, each an array of length n_cols (Prepare broadcasts scalars)."""
+    """Per-column position rules, each an array of length n_cols (Prepare broadcasts scalars).
 
-    stop_loss: np.ndarray  # float64 fraction of the anchor; inf = off
-    take_profit: np.ndarray  # float64 fraction of the anchor; inf = off
-    trailing_stop: np.ndarray  # float64 fraction of the peak; inf = off
+    The three fractions are 2-D: (n_cols, 1) for one value per column, (n_cols, n_bars) for a
+    value per bar (an expression such as an ATR stop). A position reads them from the bar whose
+    signal opened it (``fraction_at_nb``); NaN or inf = no level.
+    """
+
+    stop_loss: np.ndarray  # float64 fraction of the anchor
+    take_profit: np.ndarray  # float64 fraction of the anchor
+    trailing_stop: np.ndarray  # float64 fraction of the peak
     trailing_activation: np.ndarray  # float64: trail once the peak is this far in favour (0 = at once)
     trailing_source: np.ndarray  # int64 TRAIL_*: peak from closes or from bar extremes (high / low)
     max_bars: np.ndarray  # int64 bars held before a time exit; int64 max = off
@@ -38,6 +43,7 @@ class RiskParams(NamedTuple):
     stop_on_entry_bar: np.ndarray  # bool: an entry filled at a bar's open may stop out in that bar
     stop_slippage: np.ndarray  # float64 slippage of stop-loss, trailing and take-profit exits
     reenter_on_stop_bar: np.ndarray  # bool: entry signals on the bar of a rule exit are acted on
+    rules_on: np.ndarray  # bool: the column has any rule at all (else the checks are skipped)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -134,6 +140,7 @@ def check_exit_nb(d, anchor, peak, bars_held, max_bars, o, h, lo, entered_now, o
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def has_rules_nb(sl, tp, tsl, max_bars):
-    """Is any position rule on? (Off = infinite fraction / int64-max bars.)"""
-    return sl < np.inf or tp < np.inf or tsl < np.inf or max_bars < np.iinfo(np.int64).max
+def fraction_at_nb(arr, c, t):
+    """Column c's rule fraction for an entry signalled on bar t; NaN (no value) means off."""
+    x = arr[c, t] if arr.shape[1] > 1 else arr[c, 0]
+    return x if x == x else np.inf

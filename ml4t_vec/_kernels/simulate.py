@@ -61,11 +61,11 @@ from ml4t_vec._kernels.orders import (
     exit_fill_nb,
     is_exit_action_nb,
 )
-from ml4t_vec._kernels.risk import RiskParams, check_exit_nb, has_rules_nb, next_peak_nb
+from ml4t_vec._kernels.risk import RiskParams, check_exit_nb, fraction_at_nb, next_peak_nb
 
 # Per-column state: float fields in ``fs[c, F_*]``, int fields in ``is_[c, I_*]``.
-F_ENTRY_PRICE, F_ENTRY_FEES, F_ENTRY_SLIP, F_HI, F_LO, F_LAST_CLOSE, F_ANCHOR, F_PEAK = range(8)
-N_F = 8
+F_ENTRY_PRICE, F_ENTRY_FEES, F_ENTRY_SLIP, F_HI, F_LO, F_LAST_CLOSE, F_ANCHOR, F_PEAK, F_SL, F_TP, F_TSL = range(11)
+N_F = 11
 I_ENTRY_BAR, I_ENTRY_CNT, I_NVALID, I_LAST_BAR, I_PENDING_BAR, I_RULE_EXIT_BAR = range(6)
 N_I = 6
 
@@ -74,7 +74,8 @@ class ColState(NamedTuple):
     """Mutable per-column state, length n_cols on axis 0 (a group uses its own rows).
 
     ``fs``: entry price/fees/slippage, highest and lowest price since entry (MFE/MAE), last
-    close, the stop anchor and the trailing peak. ``is_``: entry bar, the column's bar count at
+    close, the stop anchor, the trailing peak, and the position's stop / target / trailing
+    fractions (read at entry). ``is_``: entry bar, the column's bar count at
     entry (``bars_held`` counts the asset's own bars), bars seen, latest bar, bar of the pending
     order's signal, bar of the latest position-rule exit.
     """
@@ -286,6 +287,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig
     on_entry_a = rp.stop_on_entry_bar
     stop_slip_a = rp.stop_slippage
     reenter_a = rp.reenter_on_stop_bar
+    rules_on_a = rp.rules_on
     n_bars = sig.shape[1]
     n_pending = 0
     per_col = value_out.shape[0] > 0
@@ -307,15 +309,15 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig
                     if q == 0.0 or (sig[c, t] & SIG_VALID) == 0:
                         continue
                     a = col_asset[c]
-                    if not has_rules_nb(sl_a[c], tp_a[c], tsl_a[c], maxb_a[c]):
+                    if not rules_on_a[c]:
                         fs[c, F_HI] = max(fs[c, F_HI], high[a, t])
                         fs[c, F_LO] = min(fs[c, F_LO], low[a, t])
                         continue
                     d = 1.0 if q > 0.0 else -1.0
                     reason, ref = check_exit_nb(
                         d, fs[c, F_ANCHOR], fs[c, F_PEAK], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], maxb_a[c],
-                        open_[a, t], high[a, t], low[a, t], is_[c, I_ENTRY_BAR] == t, on_entry_a[c], sl_a[c],
-                        tp_a[c], tsl_a[c], ta_a[c], intrabar_a[c],
+                        open_[a, t], high[a, t], low[a, t], is_[c, I_ENTRY_BAR] == t, on_entry_a[c], fs[c, F_SL],
+                        fs[c, F_TP], fs[c, F_TSL], ta_a[c], intrabar_a[c],
                     )  # fmt: skip
                     if reason != NO_EXIT:
                         slip_x = slip_a[c] if reason == REASON_TIME_STOP else stop_slip_a[c]
@@ -349,6 +351,12 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig
                     rejected, rej_off, n_rej,
                 )  # fmt: skip
                 n_pending = _count_pending_nb(pending, c0, c1)
+                for c in range(c0, c1):  # entries of this phase read their rule fractions
+                    if is_[c, I_ENTRY_BAR] == t and pos[c] != 0.0:
+                        pb = is_[c, I_PENDING_BAR]
+                        fs[c, F_SL] = fraction_at_nb(sl_a, c, pb)
+                        fs[c, F_TP] = fraction_at_nb(tp_a, c, pb)
+                        fs[c, F_TSL] = fraction_at_nb(tsl_a, c, pb)
         acc[k, 0, t] += cash
         for c in range(c0, c1):
             if (sig[c, t] & SIG_VALID) != 0:
@@ -430,9 +438,9 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, ti
     (tests/kernels/test_paths.py). A one-column account is flat after an exit, so its sizing
     equity and buying power are both its cash.
     """
-    sl = rp.stop_loss[c]
-    tp = rp.take_profit[c]
-    tsl = rp.trailing_stop[c]
+    sl_a = rp.stop_loss
+    tp_a = rp.take_profit
+    tsl_a = rp.trailing_stop
     ta = rp.trailing_activation[c]
     tsrc = rp.trailing_source[c]
     maxb = rp.max_bars[c]
@@ -442,7 +450,10 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, ti
     stop_slip = rp.stop_slippage[c]
     reenter = rp.reenter_on_stop_bar[c]
     rule_exit_bar = -1
-    rules_on = has_rules_nb(sl, tp, tsl, maxb)  # constant per column: no cost when every rule is off
+    rules_on = rp.rules_on[c]  # constant per column: no cost when every rule is off
+    sl = np.inf  # the open position's fractions, read at entry
+    tp = np.inf
+    tsl = np.inf
     a = col_asset[c]
     n_bars = sig.shape[1]
     pos = 0.0
@@ -477,6 +488,9 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, ti
                 if entry_bar == t:  # entered now: anchor the levels, start the trailing peak
                     anchor = ep if anchor_mode == ANCHOR_FILL else close[a, pending_bar]
                     peak = anchor
+                    sl = fraction_at_nb(sl_a, c, pending_bar)
+                    tp = fraction_at_nb(tp_a, c, pending_bar)
+                    tsl = fraction_at_nb(tsl_a, c, pending_bar)
                 pending = ACT_NONE
             if pos != 0.0 and not rules_on:
                 hi = max(hi, high[a, t])
@@ -506,6 +520,9 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, ti
                 if entry_bar == t:  # entered now: anchor the levels, start the trailing peak
                     anchor = ep if anchor_mode == ANCHOR_FILL else close[a, pending_bar]
                     peak = anchor
+                    sl = fraction_at_nb(sl_a, c, pending_bar)
+                    tp = fraction_at_nb(tp_a, c, pending_bar)
+                    tsl = fraction_at_nb(tsl_a, c, pending_bar)
                 pending = ACT_NONE
             if (bits & 15) != 0:
                 act = decide_nb(bits, pos)
@@ -523,6 +540,9 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, ti
                         if entry_bar == t:
                             anchor = ep if anchor_mode == ANCHOR_FILL else close[a, t]
                             peak = anchor
+                            sl = fraction_at_nb(sl_a, c, t)
+                            tp = fraction_at_nb(tp_a, c, t)
+                            tsl = fraction_at_nb(tsl_a, c, t)
                         pending = ACT_NONE
             last_close = close[a, t]
         v = pos * last_close

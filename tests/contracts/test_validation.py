@@ -251,3 +251,12 @@ def test_unknown_keyword_did_you_mean(prices):
         vec.backtest(prices, entires=pl.col("pred") > 0.5)
     with raises(ConfigError, "'stop_los'"):
         bt(prices, stop_los=0.05)
+
+
+def test_rule_expressions_are_validated(prices):
+    with raises(DataError, "`stop_loss` must be >= 0", "asset="):
+        bt(prices, stop_loss=pl.col("pred") - 0.5)
+    with raises(DataError, "`take_profit` uses column 'atr'"):
+        bt(prices, take_profit="atr")
+    with raises(ConfigError, "`trailing_stop` must be in"):
+        bt(prices, trailing_stop=1.5)

@@ -1,5 +1,6 @@
 """Position rules on hand-computed 3-5 bar cases (comments show the arithmetic)."""
 
+import polars as pl
 import pytest
 from test_golden import KW, OHLC4, D, one
 
@@ -103,3 +104,15 @@ def test_entry_bar_opening_beyond_a_signal_close_anchored_stop_exits_at_the_open
     bars = [(10, 10, 10, 10), (9, 9.2, 8.8, 9.1), (9.1, 9.3, 9, 9.2)]
     t = trade(vec.backtest(one({0: {"e": True}}, bars), stop_loss=0.05, stop_anchor="signal_close", **KW))
     assert (t["exit_reason"], t["entry_price"], t["exit_price"], t["bars_held"]) == ("stop_loss", 9.0, 9.0, 0)
+
+
+def test_atr_stop_from_an_expression_read_at_the_signal_bar():
+    # atr/close on the signal bar 0 is 0.05 -> stop 5% under the fill 11 = 10.45, hit by bar 1's low 10;
+    # bar 1's own value (0.5) is ignored: the level is fixed when the position is opened
+    df = one({0: {"e": True}}).with_columns(atr=pl.Series([0.5, 5.5, 0.5, 0.5]))
+    t = trade(vec.backtest(df, stop_loss=pl.col("atr") / pl.col("close"), **KW))
+    assert (t["exit_reason"], t["exit_price"]) == ("stop_loss", pytest.approx(10.45))
+    # a null on the signal bar means no stop for that position
+    df = df.with_columns(atr=pl.Series([None, 5.5, 0.5, 0.5], dtype=pl.Float64))
+    t = trade(vec.backtest(df, stop_loss="atr", **KW))
+    assert t["status"] == "open"

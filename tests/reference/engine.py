@@ -25,6 +25,7 @@ class Bar:
     short_entry: bool = False
     short_exit: bool = False
     price: float | None = None  # custom fill price (``price=`` option)
+    rulev: float | None = None  # a per-bar rule fraction (a rule set to "rulev" reads it)
 
 
 @dataclass
@@ -46,7 +47,7 @@ class Config:
     cash_sharing: bool = True
     fill: str = "next_open"  # next_open | next_close | same_close
     custom_price: bool = False
-    # position rules (None = off)
+    # position rules (None = off; "rulev" = the per-bar value of the signal bar)
     stop_loss: float | None = None
     take_profit: float | None = None
     trailing_stop: float | None = None
@@ -72,6 +73,9 @@ class Position:
     lo: float
     anchor: float = 0.0
     peak: float = 0.0
+    sl: float = math.inf  # the position's fractions, fixed at entry
+    tp: float = math.inf
+    tsl: float = math.inf
 
 
 @dataclass
@@ -144,17 +148,23 @@ class Reference:
         self.add_trade(a, p, t, px, fee, slip, acc.count[a] - p.entry_count, reason, "closed")
 
     # -- position rules ------------------------------------------------------------------------
+    @staticmethod
+    def fraction(setting, signal_bar: Bar) -> float:
+        """A rule's fraction for a position opened by a signal on ``signal_bar`` (inf = off)."""
+        if setting is None:
+            return math.inf
+        if setting == "rulev":
+            return math.inf if signal_bar.rulev is None else signal_bar.rulev
+        return setting
+
     def rule_exit(self, p: Position, b: Bar, held: int, entered_now: bool):
         """(reason, reference exit price) if a position rule closes ``p`` on bar ``b``, else None."""
         c = self.cfg
-        inf = math.inf
         if c.max_bars is not None and held >= c.max_bars:
             return "time_stop", b.open
         if entered_now and not c.stop_on_entry_bar:
             return None
-        sl = inf if c.stop_loss is None else c.stop_loss
-        tp = inf if c.take_profit is None else c.take_profit
-        tsl = inf if c.trailing_stop is None else c.trailing_stop
+        sl, tp, tsl = p.sl, p.tp, p.tsl
         a = p.anchor
         if p.qty > 0:
             stop, stop_reason = a * (1 - sl), "stop_loss"
@@ -273,8 +283,10 @@ class Reference:
             slip = q * abs(px - ref)
             acc.cash -= d * q * px + fee
             available -= q * px + fee
-            anchor = px if c.stop_anchor == "fill" else self.p.bars[a][signal_time].close
-            acc.pos[a] = Position(d * q, t, px, fee, slip, acc.count[a], px, px, anchor, anchor)
+            signal_bar = self.p.bars[a][signal_time]
+            anchor = px if c.stop_anchor == "fill" else signal_bar.close
+            fr = [self.fraction(v, signal_bar) for v in (c.stop_loss, c.take_profit, c.trailing_stop)]
+            acc.pos[a] = Position(d * q, t, px, fee, slip, acc.count[a], px, px, anchor, anchor, *fr)
             self.fills.append(
                 dict(
                     timestamp=t,
