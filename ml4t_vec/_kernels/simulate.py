@@ -196,9 +196,17 @@ def _close_nb(c, t, q, ref, slip_f, fees, fixed, reason, ep, efee, eslip, hi, lo
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _phase_nb(t, c0, c1, price, close, col_asset, sig, size, size_type, fees_a, fixed_a, slip_a, frac_a, anchor_a,
-              cash, pos, fs, is_, pending, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off,
-              n_rej):  # fmt: skip
+def _open_rules_nb(entry_price, anchor_mode, close, a, c, signal_bar, sl_a, tp_a, tsl_a):
+    """A new position's rule state: (anchor, trailing peak, stop / target / trailing fractions),
+    the fractions read from the bar whose signal opened it."""
+    anchor = entry_price if anchor_mode == ANCHOR_FILL else close[a, signal_bar]
+    return (anchor, anchor, fraction_at_nb(sl_a, c, signal_bar), fraction_at_nb(tp_a, c, signal_bar),
+            fraction_at_nb(tsl_a, c, signal_bar))  # fmt: skip
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _phase_nb(t, c0, c1, price, col_asset, sig, size, size_type, fees_a, fixed_a, slip_a, frac_a, cash, pos, fs, is_,
+              pending, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej):  # fmt: skip
     """Fill the orders of columns c0..c1 pending for bar t at ``price``: exits, then entries.
 
     Entries are filled in column order (asset order) against the cash left after the exits;
@@ -243,8 +251,7 @@ def _phase_nb(t, c0, c1, price, close, col_asset, sig, size, size_type, fees_a, 
             continue
         pending[c] = ACT_NONE
         d = entry_direction_nb(act)
-        a = col_asset[c]
-        ref = price[a, t]
+        ref = price[col_asset[c], t]
         status, side, px, q, req, fee, slip, dcash = entry_fill_nb(
             d, ref, size[c], size_type[c], fees_a[c], fixed_a[c], slip_a[c], frac_a[c], equity, avail
         )
@@ -262,9 +269,6 @@ def _phase_nb(t, c0, c1, price, close, col_asset, sig, size, size_type, fees_a, 
         fs[c, F_ENTRY_SLIP] = slip
         fs[c, F_HI] = px
         fs[c, F_LO] = px
-        anchor = px if anchor_a[c] == ANCHOR_FILL else close[a, is_[c, I_PENDING_BAR]]
-        fs[c, F_ANCHOR] = anchor
-        fs[c, F_PEAK] = anchor
         is_[c, I_ENTRY_BAR] = t
         is_[c, I_ENTRY_CNT] = is_[c, I_NVALID]
         _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_ENTRY, REASON_SIGNAL, q, px, fee, slip)
@@ -346,17 +350,16 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig
                             is_[c, I_PENDING_BAR] = t
             if timing == phase and n_pending > 0:
                 cash = _phase_nb(
-                    t, c0, c1, fill_price, close, col_asset, sig, size, size_type, fees_a, fixed_a, slip_a, frac_a,
-                    anchor_a, cash, pos, fs, is_, pending, fills, fill_off, n_fill, trades, trade_off, n_trade,
-                    rejected, rej_off, n_rej,
+                    t, c0, c1, fill_price, col_asset, sig, size, size_type, fees_a, fixed_a, slip_a, frac_a, cash,
+                    pos, fs, is_, pending, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off,
+                    n_rej,
                 )  # fmt: skip
                 n_pending = _count_pending_nb(pending, c0, c1)
-                for c in range(c0, c1):  # entries of this phase read their rule fractions
+                for c in range(c0, c1):  # entries of this phase: anchor, peak and rule fractions
                     if is_[c, I_ENTRY_BAR] == t and pos[c] != 0.0:
-                        pb = is_[c, I_PENDING_BAR]
-                        fs[c, F_SL] = fraction_at_nb(sl_a, c, pb)
-                        fs[c, F_TP] = fraction_at_nb(tp_a, c, pb)
-                        fs[c, F_TSL] = fraction_at_nb(tsl_a, c, pb)
+                        (fs[c, F_ANCHOR], fs[c, F_PEAK], fs[c, F_SL], fs[c, F_TP],
+                         fs[c, F_TSL]) = _open_rules_nb(fs[c, F_ENTRY_PRICE], anchor_a[c], close, col_asset[c], c,
+                                                        is_[c, I_PENDING_BAR], sl_a, tp_a, tsl_a)  # fmt: skip
         acc[k, 0, t] += cash
         for c in range(c0, c1):
             if (sig[c, t] & SIG_VALID) != 0:
@@ -486,11 +489,8 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, ti
                     n_trade, rejected, rej_off, n_rej,
                 )  # fmt: skip
                 if entry_bar == t:  # entered now: anchor the levels, start the trailing peak
-                    anchor = ep if anchor_mode == ANCHOR_FILL else close[a, pending_bar]
-                    peak = anchor
-                    sl = fraction_at_nb(sl_a, c, pending_bar)
-                    tp = fraction_at_nb(tp_a, c, pending_bar)
-                    tsl = fraction_at_nb(tsl_a, c, pending_bar)
+                    anchor, peak, sl, tp, tsl = _open_rules_nb(ep, anchor_mode, close, a, c, pending_bar, sl_a, tp_a,
+                                                               tsl_a)  # fmt: skip
                 pending = ACT_NONE
             if pos != 0.0 and not rules_on:
                 hi = max(hi, high[a, t])
@@ -518,11 +518,8 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, ti
                     n_trade, rejected, rej_off, n_rej,
                 )  # fmt: skip
                 if entry_bar == t:  # entered now: anchor the levels, start the trailing peak
-                    anchor = ep if anchor_mode == ANCHOR_FILL else close[a, pending_bar]
-                    peak = anchor
-                    sl = fraction_at_nb(sl_a, c, pending_bar)
-                    tp = fraction_at_nb(tp_a, c, pending_bar)
-                    tsl = fraction_at_nb(tsl_a, c, pending_bar)
+                    anchor, peak, sl, tp, tsl = _open_rules_nb(ep, anchor_mode, close, a, c, pending_bar, sl_a, tp_a,
+                                                               tsl_a)  # fmt: skip
                 pending = ACT_NONE
             if (bits & 15) != 0:
                 act = decide_nb(bits, pos)
@@ -538,11 +535,8 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, ti
                             trades, trade_off, n_trade, rejected, rej_off, n_rej,
                         )  # fmt: skip
                         if entry_bar == t:
-                            anchor = ep if anchor_mode == ANCHOR_FILL else close[a, t]
-                            peak = anchor
-                            sl = fraction_at_nb(sl_a, c, t)
-                            tp = fraction_at_nb(tp_a, c, t)
-                            tsl = fraction_at_nb(tsl_a, c, t)
+                            anchor, peak, sl, tp, tsl = _open_rules_nb(ep, anchor_mode, close, a, c, t, sl_a, tp_a,
+                                                                       tsl_a)  # fmt: skip
                         pending = ACT_NONE
             last_close = close[a, t]
         v = pos * last_close
