@@ -101,18 +101,11 @@ def _median(xs):
     return statistics.median(xs)
 
 
-def _vmhwm_mb() -> float:
+def _status_mb(key: str) -> float:
+    """A memory line of /proc/self/status (VmHWM = peak RSS, VmRSS = current) in MB."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _vmrss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -195,13 +188,13 @@ def run_rss(mode: str, bars: int, assets: int) -> dict:
         df = df.sample(fraction=1.0, shuffle=True, seed=0)
     r = small = None
     gc.collect()
-    base = _vmrss_mb()
+    base = _status_mb("VmRSS")
     _reset_hwm()
     res = vec.backtest(df, **kw)
     _ = res.trades
     if what == "all":
         _ = res.fills, res.rejected, res.equity, res.stats()
-    peak = _vmhwm_mb()
+    peak = _status_mb("VmHWM")
     price_mb = 4 * 8 * bars * assets / 2**20
     frame_mb = df.estimated_size() / 2**20
     return dict(

@@ -84,11 +84,6 @@ def decide_nb(bits, pos):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def is_entry_action_nb(act):
-    return act == ACT_OPEN_LONG or act == ACT_OPEN_SHORT or act >= ACT_REVERSE_TO_LONG
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
 def is_exit_action_nb(act):
     return act == ACT_CLOSE or act >= ACT_REVERSE_TO_LONG
 
