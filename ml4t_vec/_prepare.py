@@ -23,8 +23,16 @@ import numpy as np
 import polars as pl
 
 from ml4t_vec._kernels import grid
-from ml4t_vec._kernels.codes import SIG_ENTRY, SIG_EXIT, SIG_SHORT_ENTRY, SIG_SHORT_EXIT, SIG_VALID
-from ml4t_vec.errors import DataError, LookAheadWarning, did_you_mean
+from ml4t_vec._kernels.codes import (
+    SIG_ENTRY,
+    SIG_EXIT,
+    SIG_SESSION_CLOSED,
+    SIG_SESSION_EXIT,
+    SIG_SHORT_ENTRY,
+    SIG_SHORT_EXIT,
+    SIG_VALID,
+)
+from ml4t_vec.errors import ConfigError, DataError, LookAheadWarning, did_you_mean
 
 ASSET_CANDIDATES = ("asset", "symbol", "ticker", "product")
 PRICE_COLS = ("open", "high", "low", "close")
@@ -57,7 +65,7 @@ class Prepared:
     sig: np.ndarray
     col_asset: np.ndarray  # (n_cols,) int64
     dense: bool
-    rule_values: dict  # rule name -> (n_assets, n_bars) float64 per-bar fractions (NaN = no value)
+    rule_values: dict  # rule name -> (n_assets, n_bars) float64 per-bar rule values (NaN = no value)
 
     @property
     def n_bars(self) -> int:
@@ -305,9 +313,21 @@ def _structure(df: pl.DataFrame, ts_col: str, asset_col: str):
 # ---------------------------------------------------------------------------------------------
 # 5. signals
 # ---------------------------------------------------------------------------------------------
-def _signal_bits(df: pl.DataFrame, exprs: dict[str, pl.Expr]) -> np.ndarray:
-    """Evaluate the signal expressions in one pass and pack them, with ``SIG_VALID``, into one
-    uint8 per row. A null signal is False (``when`` treats a null condition as not met)."""
+def _session_flags(ts_col: str, asset_col: str, session_exit) -> list[tuple[pl.Expr, int]]:
+    """Rows at/after the session exit time, and each (asset, day)'s first such row (rows sorted
+    by asset, timestamp)."""
+    if session_exit is None:
+        return []
+    ts = pl.col(ts_col)
+    after = ts.dt.time() >= session_exit
+    first = after & ~after.shift(1, fill_value=False).over(pl.col(asset_col), ts.dt.date())
+    return [(after, int(SIG_SESSION_CLOSED)), (first, int(SIG_SESSION_EXIT))]
+
+
+def _signal_bits(df: pl.DataFrame, exprs: dict[str, pl.Expr], flags_extra=()) -> np.ndarray:
+    """Evaluate the signal expressions in one pass and pack them, with ``SIG_VALID`` and the
+    session flags ``flags_extra`` ((expression, bit) pairs), into one uint8 per row. A null
+    signal is False (``when`` treats a null condition as not met)."""
     flags = dict(SIGNAL_PARAMS)
     if exprs:
         try:  # dtypes from the plan, without computing anything
@@ -322,8 +342,8 @@ def _signal_bits(df: pl.DataFrame, exprs: dict[str, pl.Expr]) -> np.ndarray:
                 )
     u8 = lambda v: pl.lit(v, dtype=pl.UInt8)  # noqa: E731
     packed = u8(int(SIG_VALID))
-    for name, e in exprs.items():
-        packed = packed + pl.when(e).then(u8(int(flags[name]))).otherwise(u8(0))
+    for e, bit in [*((e, int(flags[name])) for name, e in exprs.items()), *flags_extra]:
+        packed = packed + pl.when(e).then(u8(bit)).otherwise(u8(0))
     try:
         bits = df.select(packed.alias("__bits")).to_series()
     except pl.exceptions.PolarsError as e:
@@ -337,8 +357,14 @@ def _signal_bits(df: pl.DataFrame, exprs: dict[str, pl.Expr]) -> np.ndarray:
     return np.ascontiguousarray(bits.to_numpy())
 
 
+# per-bar rule values that are prices (must be > 0) or rankings (any value); the rest are fractions
+_PRICE_RULES = ("stop_loss_price", "take_profit_price")
+_FREE_RULES = ("priority",)
+
+
 def _rule_values(df: pl.DataFrame, rules: dict[str, pl.Expr], ts_col: str, asset_col: str) -> dict:
-    """Per-row position-rule fractions from expressions: floats >= 0; null / NaN = no level."""
+    """Per-row rule values from expressions: fractions >= 0, price levels > 0, priorities any
+    number; null / NaN = no value."""
     if not rules:
         return {}
     try:
@@ -350,10 +376,14 @@ def _rule_values(df: pl.DataFrame, rules: dict[str, pl.Expr], ts_col: str, asset
         col = out.get_column(k)
         if col.len() == 1:
             col = pl.repeat(col[0], df.height, dtype=pl.Float64, eager=True)
-        bad = col < 0
-        if bad.any():
-            where = _where(df.with_columns(col.alias("__rule")), pl.col("__rule") < 0, ts_col, asset_col)
-            raise DataError(f"`{k}` must be >= 0 (a fraction); found negative values in {where}.")
+        if k in _FREE_RULES:
+            pass
+        elif (col <= 0).any() if k in _PRICE_RULES else (col < 0).any():
+            bad = pl.col("__rule") <= 0 if k in _PRICE_RULES else pl.col("__rule") < 0
+            where = _where(df.with_columns(col.alias("__rule")), bad, ts_col, asset_col)
+            what = ("> 0 (a price level); found values <= 0" if k in _PRICE_RULES
+                    else ">= 0 (a fraction); found negative values")  # fmt: skip
+            raise DataError(f"`{k}` must be {what} in {where}.")
         values[k] = np.ascontiguousarray(col.fill_null(np.nan).to_numpy())
     return values
 
@@ -374,6 +404,7 @@ def prepare(
     asset_col: str | None = None,
     timestamp_col: str = "timestamp",
     rule_exprs: dict | None = None,
+    session_exit=None,
 ) -> Prepared:
     """Validate the long frame and signals and build the kernel inputs (see module doc)."""
     lf = _as_lazy(prices)
@@ -419,7 +450,11 @@ def prepare(
             LookAheadWarning,
             stacklevel=3,
         )
-    bits = _signal_bits(df, exprs)
+    if session_exit is not None and not isinstance(df.schema[timestamp_col], pl.Datetime):
+        raise ConfigError(
+            f"`session_exit` needs intraday Datetime timestamps; {timestamp_col!r} is {df.schema[timestamp_col]}."
+        )
+    bits = _signal_bits(df, exprs, _session_flags(timestamp_col, asset_col, session_exit))
     rule_rows = _rule_values(df, rules, timestamp_col, asset_col)
 
     n_assets = starts.shape[0] - 1

@@ -10,18 +10,27 @@ import numpy as np
 import polars as pl
 
 from ml4t_vec import _frames
-from ml4t_vec._kernels.codes import INTRABAR, SIZE_TYPE, STOP_ANCHOR, TIMING, TRAILING_SOURCE
+from ml4t_vec._kernels.codes import DRAWDOWN_ACTION, INTRABAR, SIZE_TYPE, STOP_ANCHOR, TIMING, TRAILING_SOURCE
+from ml4t_vec._kernels.limits import LimitParams
 from ml4t_vec._kernels.orders import OrderParams
 from ml4t_vec._kernels.risk import RiskParams
 from ml4t_vec._kernels.simulate import SimResult, simulate
 from ml4t_vec._prepare import Prepared, prepare
-from ml4t_vec.config import BacktestConfig, CostConfig, ExecutionConfig, PortfolioConfig, RiskConfig, SizingConfig
+from ml4t_vec.config import (
+    BacktestConfig,
+    CostConfig,
+    ExecutionConfig,
+    LimitsConfig,
+    PortfolioConfig,
+    RiskConfig,
+    SizingConfig,
+)
 from ml4t_vec.errors import ConfigError, did_you_mean
 from ml4t_vec.metrics import compute_stats
 
 _CONFIG_KEYS = {
     "sizing": ("size", "size_type", "fractional"),
-    "costs": ("fees", "fixed_fees", "slippage"),
+    "costs": ("fees", "fixed_fees", "slippage", "commission_per_share"),
     "execution": ("fill", "price"),
     "portfolio": ("init_cash", "cash_sharing"),
     "risk": (
@@ -36,6 +45,20 @@ _CONFIG_KEYS = {
         "stop_on_entry_bar",
         "stop_slippage",
         "reenter_on_stop_bar",
+        "stop_loss_price",
+        "take_profit_price",
+        "session_exit",
+    ),
+    "limits": (
+        "max_positions",
+        "max_position_weight",
+        "max_gross_leverage",
+        "max_net_exposure",
+        "max_drawdown",
+        "drawdown_action",
+        "drawdown_cooldown",
+        "daily_loss_limit",
+        "priority",
     ),
 }
 _SECTIONS = {
@@ -44,6 +67,7 @@ _SECTIONS = {
     "execution": ExecutionConfig,
     "portfolio": PortfolioConfig,
     "risk": RiskConfig,
+    "limits": LimitsConfig,
 }
 
 
@@ -71,15 +95,26 @@ def _order_params(cfg: BacktestConfig, n_cols: int) -> OrderParams:
         fixed_fees=full(cfg.costs.fixed_fees),
         slippage=full(cfg.costs.slippage),
         fractional=full(bool(cfg.sizing.fractional), np.bool_),
+        per_share=full(cfg.costs.commission_per_share),
     )
 
 
-RULE_EXPRS = ("stop_loss", "take_profit", "trailing_stop")
+RULE_EXPRS = ("stop_loss", "take_profit", "trailing_stop", "stop_loss_price", "take_profit_price")
 
 
 def _rule_exprs(cfg: BacktestConfig) -> dict:
-    """The position-rule fractions given as expressions or column names (Prepare evaluates them)."""
-    return {k: v for k in RULE_EXPRS if isinstance(v := getattr(cfg.risk, k), (pl.Expr, str))}
+    """Per-bar rule values given as expressions or column names (Prepare evaluates them)."""
+    out = {k: v for k in RULE_EXPRS if isinstance(v := getattr(cfg.risk, k), (pl.Expr, str))}
+    if cfg.limits.priority is not None:
+        out["priority"] = cfg.limits.priority
+    return out
+
+
+def _per_bar(prep: Prepared, name: str, n_cols: int, default: float) -> np.ndarray:
+    """A rule value per (column, bar) from an expression, else one ``default`` per column."""
+    if name in prep.rule_values:
+        return prep.rule_values[name][prep.col_asset]
+    return np.full((n_cols, 1), default)
 
 
 def _risk_params(cfg: BacktestConfig, n_cols: int, prep: Prepared) -> RiskParams:
@@ -91,18 +126,21 @@ def _risk_params(cfg: BacktestConfig, n_cols: int, prep: Prepared) -> RiskParams
 
     def fraction(name):
         v = getattr(r, name)
-        if name in prep.rule_values:
-            return prep.rule_values[name][prep.col_asset]
-        return np.full((n_cols, 1), np.inf if v is None else float(v))
+        return _per_bar(prep, name, n_cols, np.inf if v is None or isinstance(v, (pl.Expr, str)) else float(v))
 
-    sl, tp, tsl = (fraction(k) for k in RULE_EXPRS)
+    sl, tp, tsl = (fraction(k) for k in RULE_EXPRS[:3])
+    slp, tpp = (_per_bar(prep, k, n_cols, np.nan) for k in RULE_EXPRS[3:])
     max_bars = full(np.iinfo(np.int64).max if r.max_bars is None else int(r.max_bars), np.int64)
+    session = r.session_exit is not None
     rules_on = (np.isfinite(sl).any(axis=1) | np.isfinite(tp).any(axis=1) | np.isfinite(tsl).any(axis=1)
-                | (max_bars < np.iinfo(np.int64).max))  # fmt: skip
+                | ~np.isnan(slp).all(axis=1) | ~np.isnan(tpp).all(axis=1) | (max_bars < np.iinfo(np.int64).max)
+                | session)  # fmt: skip
     return RiskParams(
         stop_loss=sl,
         take_profit=tp,
         trailing_stop=tsl,
+        stop_loss_price=slp,
+        take_profit_price=tpp,
         trailing_activation=full(float(r.trailing_activation)),
         trailing_source=full(TRAILING_SOURCE[r.trailing_source], np.int64),
         max_bars=max_bars,
@@ -111,7 +149,35 @@ def _risk_params(cfg: BacktestConfig, n_cols: int, prep: Prepared) -> RiskParams
         stop_on_entry_bar=full(bool(r.stop_on_entry_bar), np.bool_),
         stop_slippage=full(cfg.costs.slippage if r.stop_slippage is None else float(r.stop_slippage)),
         reenter_on_stop_bar=full(bool(r.reenter_on_stop_bar), np.bool_),
+        session_exit=full(session, np.bool_),
         rules_on=rules_on,
+    )
+
+
+def _limit_params(cfg: BacktestConfig, n_groups: int, n_cols: int, prep: Prepared) -> LimitParams:
+    """Lower LimitsConfig to per-group arrays; a limit that is off is unreachable."""
+    lim = cfg.limits
+    full = lambda v, dt=np.float64: np.full(n_groups, v, dtype=dt)  # noqa: E731
+    off = lambda v, dt=np.float64: np.inf if v is None else dt(v)  # noqa: E731
+    never = np.iinfo(np.int64).max
+    if lim.daily_loss_limit is not None:  # day number of each bar of the time axis
+        day = prep.timestamps.dt.date().rle_id().cast(pl.Int64).to_numpy()
+    else:
+        day = np.zeros(prep.n_bars, dtype=np.int64)
+    return LimitParams(
+        max_positions=full(never if lim.max_positions is None else int(lim.max_positions), np.int64),
+        max_position_weight=full(off(lim.max_position_weight)),
+        max_gross_leverage=full(1.0 if lim.max_gross_leverage is None else float(lim.max_gross_leverage)),
+        leverage_set=full(lim.max_gross_leverage is not None, np.bool_),
+        max_net_exposure=full(off(lim.max_net_exposure)),
+        max_drawdown=full(off(lim.max_drawdown)),
+        drawdown_action=full(DRAWDOWN_ACTION[lim.drawdown_action], np.int64),
+        drawdown_cooldown=full(never if lim.drawdown_cooldown is None else int(lim.drawdown_cooldown), np.int64),
+        daily_loss_limit=full(off(lim.daily_loss_limit)),
+        priority=_per_bar(prep, "priority", n_cols, np.nan),
+        priority_on=full(lim.priority is not None, np.bool_),
+        on=full(lim.active, np.bool_),
+        day=np.ascontiguousarray(day),
     )
 
 
@@ -207,6 +273,19 @@ def backtest(
     stop_on_entry_bar=None,
     stop_slippage=None,
     reenter_on_stop_bar=None,
+    stop_loss_price=None,
+    take_profit_price=None,
+    session_exit=None,
+    commission_per_share=None,
+    max_positions=None,
+    max_position_weight=None,
+    max_gross_leverage=None,
+    max_net_exposure=None,
+    max_drawdown=None,
+    drawdown_action=None,
+    drawdown_cooldown=None,
+    daily_loss_limit=None,
+    priority=None,
     asset_col: str | None = None,
     timestamp_col: str = "timestamp",
     config: BacktestConfig | None = None,
@@ -226,11 +305,15 @@ def backtest(
             ``SizingConfig``).
         fill: ``"next_open"`` (default), ``"next_close"`` or ``"same_close"``; ``price`` an
             optional column/expression to fill at instead, with the same timing.
-        fees, fixed_fees, slippage: costs per fill (``CostConfig``), default 0.
+        fees, fixed_fees, slippage, commission_per_share: costs per fill (``CostConfig``), default 0.
         init_cash: default 100_000; cash_sharing: default True (one portfolio).
         stop_loss, take_profit, trailing_stop, trailing_activation, trailing_source, max_bars,
-            stop_anchor, intrabar, stop_on_entry_bar, stop_slippage, reenter_on_stop_bar: position rules, all off by
-            default (``RiskConfig``; README "Position rules").
+            stop_anchor, intrabar, stop_on_entry_bar, stop_slippage, reenter_on_stop_bar, stop_loss_price,
+            take_profit_price, session_exit: position rules, all off by default (``RiskConfig``;
+            README "Position rules").
+        max_positions, max_position_weight, max_gross_leverage, max_net_exposure, max_drawdown,
+            drawdown_action, drawdown_cooldown, daily_loss_limit, priority: portfolio limits of a
+            shared-cash portfolio, all off by default (``LimitsConfig``; README "Portfolio limits").
         config: a ``BacktestConfig`` instead of the keyword settings.
 
     Returns:
@@ -269,6 +352,7 @@ def backtest(
         asset_col=asset_col,
         timestamp_col=timestamp_col,
         rule_exprs=_rule_exprs(cfg),
+        session_exit=cfg.risk.session_exit,
     )
     t1 = time.perf_counter()
     n_cols = prep.sig.shape[0]
@@ -280,10 +364,11 @@ def backtest(
     params = _order_params(cfg, n_cols)
 
     risk = _risk_params(cfg, n_cols, prep)
+    limits = _limit_params(cfg, groups.shape[0] - 1, n_cols, prep)
 
     def run(per_column_series: bool = False) -> SimResult:
         return simulate(groups, prep.col_asset, prep.open, prep.fill_price, prep.close, prep.high, prep.low, prep.sig,
-                        TIMING[cfg.execution.fill], init, params, risk, per_column_series)  # fmt: skip
+                        TIMING[cfg.execution.fill], init, params, risk, limits, per_column_series)  # fmt: skip
 
     sim = run()
     t2 = time.perf_counter()

@@ -8,6 +8,7 @@ stored on every result, so a saved result says how it was made.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import math
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from ml4t_vec._kernels.codes import INTRABAR, SIZE_TYPE, STOP_ANCHOR, TIMING, TRAILING_SOURCE
+from ml4t_vec._kernels.codes import DRAWDOWN_ACTION, INTRABAR, SIZE_TYPE, STOP_ANCHOR, TIMING, TRAILING_SOURCE
 from ml4t_vec.errors import ConfigError, check_choice
 
 FILL_TIMINGS = tuple(TIMING)
@@ -49,16 +50,19 @@ class CostConfig:
         fixed_fees: cash per fill.
         slippage: fraction by which the executed price moves against the trader
             (buy at ``price * (1 + slippage)``, sell at ``price * (1 - slippage)``).
+        commission_per_share: cash per share per fill (e.g. 0.005), added to the other fees.
     """
 
     fees: float = 0.0
     fixed_fees: float = 0.0
     slippage: float = 0.0
+    commission_per_share: float = 0.0
 
     def __post_init__(self):
         _check_number("fees", self.fees, lo=0.0, hi=0.5)
         _check_number("fixed_fees", self.fixed_fees, lo=0.0)
         _check_number("slippage", self.slippage, lo=0.0, hi=0.5)
+        _check_number("commission_per_share", self.commission_per_share, lo=0.0, hi=100.0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,6 +119,23 @@ def _check_optional_fraction(name: str, value, hi: float) -> None:
     _check_number(name, value, lo=0.0, hi=hi, lo_open=True)
 
 
+def _check_expression(name: str, value) -> None:
+    if value is not None and not isinstance(value, (pl.Expr, str)):
+        raise ConfigError(f"`{name}` must be a Polars expression or a column name evaluated per bar; got {value!r}.")
+
+
+def _parse_time(name: str, value):
+    """A time of day from ``datetime.time`` or ``"HH:MM"`` / ``"HH:MM:SS"``."""
+    if value is None or isinstance(value, dt.time):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.time.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ConfigError(f'`{name}` must be a time of day such as "15:55" or datetime.time(15, 55); got {value!r}.')
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RiskConfig:
     """Position rules, checked on every bar a position is held (README "Position rules").
@@ -140,6 +161,13 @@ class RiskConfig:
             ordinary ``slippage``. Time stops use the ordinary slippage.
         reenter_on_stop_bar: act on an entry signal seen on the bar a position rule closed the
             position (default False, as vectorbt and ml4t-backtest: no re-entry on the stop bar).
+        stop_loss_price, take_profit_price: absolute levels (price units) from an expression or
+            column, read at the signal bar like the fractions; combined with the fractions the
+            tighter stop and the nearer target apply. A level already crossed fills at the open.
+        session_exit: time of day (``"15:55"``, local to the timestamps' zone): positions close
+            at the open of each day's first bar at or after it (exit reason ``time_stop``), and
+            entries do not fill from then until the day ends (rejected ``session_end``).
+            Needs Datetime timestamps.
     """
 
     stop_loss: float | pl.Expr | str | None = None
@@ -153,8 +181,14 @@ class RiskConfig:
     stop_on_entry_bar: bool = True
     stop_slippage: float | None = None
     reenter_on_stop_bar: bool = False
+    stop_loss_price: pl.Expr | str | None = None
+    take_profit_price: pl.Expr | str | None = None
+    session_exit: dt.time | str | None = None
 
     def __post_init__(self):
+        _check_expression("stop_loss_price", self.stop_loss_price)
+        _check_expression("take_profit_price", self.take_profit_price)
+        object.__setattr__(self, "session_exit", _parse_time("session_exit", self.session_exit))
         _check_optional_fraction("stop_loss", self.stop_loss, 1.0)
         _check_optional_fraction("take_profit", self.take_profit, 100.0)
         _check_optional_fraction("trailing_stop", self.trailing_stop, 1.0)
@@ -195,6 +229,72 @@ class PortfolioConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LimitsConfig:
+    """Portfolio limits of a shared-cash portfolio, enforced in the kernel (README "Portfolio limits").
+
+    All off by default. Entry limits are checked on every entry with the prices of the fill;
+    an entry they cut is filled smaller or rejected and recorded in ``rejected`` with the
+    limit's name as reason.
+
+    Attributes:
+        max_positions: open positions after an entry fills.
+        max_position_weight: an entry's notional at its fill price may be at most this fraction
+            of the equity before the bar's entries (caps the entry size; later price moves are
+            not trimmed).
+        max_gross_leverage: gross exposure plus the entry's notional and fees at most this many
+            times equity (None: the no-leverage cash rule, 1.0). When set, a close at which gross
+            exposure exceeds the cap orders the largest positions closed (exit reason
+            ``risk_limit``) until the rest fits.
+        max_net_exposure: |net exposure| after an entry at most this fraction of equity.
+        max_drawdown: circuit breaker: when the closing equity is this fraction below its
+            high-water mark, new entries are rejected (``"halt"``) and with
+            ``drawdown_action="liquidate"`` every position is also ordered closed (exit reason
+            ``liquidation``), filled like a signal on each asset's next bar.
+        drawdown_action: ``"halt"`` or ``"liquidate"``.
+        drawdown_cooldown: bars after the trip at which the breaker resets (the high-water mark
+            restarts at that close); None: stays tripped to the end.
+        daily_loss_limit: once the closing equity is this fraction below the day's starting
+            equity (the previous bar's close), entries are rejected for the rest of that day.
+        priority: expression or column ranking entries that compete for room (cash or limits)
+            on one bar: higher first, read at the signal bar; null last; ties in asset order.
+            Default: asset order.
+    """
+
+    max_positions: int | None = None
+    max_position_weight: float | None = None
+    max_gross_leverage: float | None = None
+    max_net_exposure: float | None = None
+    max_drawdown: float | None = None
+    drawdown_action: str = "halt"
+    drawdown_cooldown: int | None = None
+    daily_loss_limit: float | None = None
+    priority: pl.Expr | str | None = None
+
+    def __post_init__(self):
+        for name in ("max_positions", "drawdown_cooldown"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1):
+                raise ConfigError(f"`{name}` must be a whole number >= 1; got {v!r}.")
+        if self.max_position_weight is not None:
+            _check_number("max_position_weight", self.max_position_weight, lo=0.0, hi=1.0, lo_open=True)
+        if self.max_gross_leverage is not None:
+            _check_number("max_gross_leverage", self.max_gross_leverage, lo=0.0, hi=10.0, lo_open=True)
+        if self.max_net_exposure is not None:
+            _check_number("max_net_exposure", self.max_net_exposure, lo=0.0, hi=10.0)
+        if self.max_drawdown is not None:
+            _check_number("max_drawdown", self.max_drawdown, lo=0.0, hi=1.0, lo_open=True)
+        check_choice("drawdown_action", self.drawdown_action, tuple(DRAWDOWN_ACTION))
+        if self.daily_loss_limit is not None:
+            _check_number("daily_loss_limit", self.daily_loss_limit, lo=0.0, hi=1.0, lo_open=True)
+        _check_expression("priority", self.priority)
+
+    @property
+    def active(self) -> bool:
+        """Any limit or a priority set."""
+        return any(getattr(self, f.name) is not None for f in dataclasses.fields(self) if f.name != "drawdown_action")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BacktestConfig:
     """Everything about a backtest except the data and the signals."""
 
@@ -203,6 +303,16 @@ class BacktestConfig:
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+
+    def __post_init__(self):
+        if self.limits.active and not self.portfolio.cash_sharing:
+            on = [f.name for f in dataclasses.fields(self.limits) if f.name != "drawdown_action"
+                  and getattr(self.limits, f.name) is not None]  # fmt: skip
+            raise ConfigError(
+                f"portfolio limits and `priority` need one shared-cash portfolio (cash_sharing=True); got {on} "
+                "with cash_sharing=False."
+            )
 
     def to_dict(self) -> dict:
         """Plain dict; Polars expressions appear as their string form."""

@@ -39,7 +39,8 @@ TRADES = {
     "mae": (pl.Float64, "maximum adverse excursion vs entry price, a fraction <= 0"),
     "exit_reason": (
         ExitReason,
-        "why the position was closed: signal, stop_loss, take_profit, trailing_stop, time_stop, end_of_data",
+        "why the position was closed: signal, stop_loss, take_profit, trailing_stop, time_stop, "
+        "risk_limit, liquidation, end_of_data",
     ),
     "status": (Status, "closed, or open at the end of the data"),
 }
@@ -53,7 +54,7 @@ FILLS = {
     "price": (pl.Float64, "executed price, slippage included"),
     "fees": (pl.Float64, "fees of this fill"),
     "slippage": (pl.Float64, "slippage cost of this fill in cash"),
-    "reason": (ExitReason, "what triggered the order: signal, or the position rule that closed it"),
+    "reason": (ExitReason, "what triggered the order: signal, or the rule or limit that closed the position"),
 }
 
 REJECTED = {
@@ -61,7 +62,11 @@ REJECTED = {
     "symbol": (pl.String, "asset"),
     "side": (Side, "buy or sell"),
     "effect": (Effect, "entry or exit"),
-    "reason": (RejectReason, "insufficient_cash, reduced_cash, zero_quantity or no_next_bar"),
+    "reason": (
+        RejectReason,
+        "insufficient_cash, reduced_cash, zero_quantity, no_next_bar, session_end, or the portfolio limit: "
+        "max_positions, max_position_weight, max_gross_leverage, max_net_exposure, max_drawdown, daily_loss_limit",
+    ),
     "requested_quantity": (pl.Float64, "shares asked for (null when never sized)"),
     "filled_quantity": (pl.Float64, "shares filled: 0 if rejected, > 0 if reduced"),
     "price": (pl.Float64, "reference price of the bar (null when there was no bar)"),

@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 from reference.engine import Bar, Config, Panel
 
 T0 = dt.datetime(2021, 1, 4)
+STEP = dt.timedelta(hours=8)  # three bars a day (00:00, 08:00, 16:00): days and sessions matter
 
 
 def ts_of(i: int) -> dt.datetime:
-    return T0 + dt.timedelta(days=i)
+    return T0 + i * STEP
 
 
 @st.composite
@@ -42,6 +43,10 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
         vwap = low + (high - low) * rng.random(n_bars)
         rulev = rng.uniform(0.01, 0.08, n_bars)
         rulev_null = rng.random(n_bars) < 0.1
+        slp = close * (1 - rng.uniform(0.01, 0.06, n_bars) * rng.choice([1, 1, 1, -1], n_bars))
+        tpp = close * (1 + rng.uniform(0.01, 0.1, n_bars) * rng.choice([1, 1, 1, -1], n_bars))
+        level_null = rng.random((2, n_bars)) < 0.15
+        prio = rng.choice([0.0, 1.0, 2.0, 3.0, np.nan], n_bars)  # ties and nulls on purpose
         sig = rng.random((4, n_bars)) < p_sig
         null = rng.random((4, n_bars)) < 0.05
         if not with_shorts:
@@ -52,7 +57,11 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
                 continue
             val = [bool(sig[k, i]) and not null[k, i] for k in range(4)]
             rv = None if rulev_null[i] else float(rulev[i])
-            bars[a][i] = Bar(open_[i], high[i], low[i], close[i], *val, price=vwap[i], rulev=rv)
+            sp = None if level_null[0, i] else float(slp[i])
+            tp = None if level_null[1, i] else float(tpp[i])
+            pr = None if np.isnan(prio[i]) else float(prio[i])
+            ohlc = (open_[i], high[i], low[i], close[i])
+            bars[a][i] = Bar(*ohlc, *val, price=vwap[i], rulev=rv, slp=sp, tpp=tp, prio=pr)
             rows.append(
                 dict(
                     timestamp=ts_of(i),
@@ -63,6 +72,9 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
                     close=close[i],
                     vwap=vwap[i],
                     rulev=rv,
+                    slp=sp,
+                    tpp=tp,
+                    prio=pr,
                     **{f"s{k}": (None if null[k, i] else bool(sig[k, i])) for k in range(4)},
                 )
             )
@@ -76,16 +88,21 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
         "close": pl.Float64,
         "vwap": pl.Float64,
         "rulev": pl.Float64,
+        "slp": pl.Float64,
+        "tpp": pl.Float64,
+        "prio": pl.Float64,
         **{f"s{k}": pl.Boolean for k in range(4)},
     }
     df = pl.DataFrame(rows, schema=schema)
     # shuffle the rows: the engine must sort them itself
     df = df.sample(fraction=1.0, shuffle=True, seed=seed % 1000)
-    return Panel(times, assets, bars), df
+    day = {i: ts_of(i).date() for i in times}
+    time_of_day = {i: ts_of(i).time() for i in times}
+    return Panel(times, assets, bars, day, time_of_day), df
 
 
 @st.composite
-def configs(draw, cash_sharing: bool | None = None, fill: str | None = None):
+def configs(draw, cash_sharing: bool | None = None, fill: str | None = None, limits: bool | None = None):
     size_type = draw(st.sampled_from(["shares", "value", "percent"]))
     if size_type == "shares":
         size = draw(st.sampled_from([1.0, 7.0, 33.5, 400.0]))
@@ -93,18 +110,39 @@ def configs(draw, cash_sharing: bool | None = None, fill: str | None = None):
         size = draw(st.sampled_from([500.0, 4000.0, 25000.0, math.inf]))
     else:
         size = draw(st.sampled_from([0.1, 0.35, 0.5, 1.0]))
+    cash_sharing = draw(st.booleans()) if cash_sharing is None else cash_sharing
+    with_limits = cash_sharing and (draw(st.booleans()) if limits is None else limits)
     return Config(
         size=size,
         size_type=size_type,
         fractional=draw(st.booleans()),
         fees=draw(st.sampled_from([0.0, 0.001, 0.01])),
         fixed_fees=draw(st.sampled_from([0.0, 0.0, 2.5])),
+        commission_per_share=draw(st.sampled_from([0.0, 0.0, 0.01])),
         slippage=draw(st.sampled_from([0.0, 0.0005, 0.01])),
         init_cash=draw(st.sampled_from([1_000.0, 10_000.0, 100_000.0])),
-        cash_sharing=draw(st.booleans()) if cash_sharing is None else cash_sharing,
+        cash_sharing=cash_sharing,
         fill=draw(st.sampled_from(["next_open", "next_close", "same_close"])) if fill is None else fill,
         custom_price=draw(st.sampled_from([False, False, True])),
         **draw(risk_rules()),
+        **(draw(portfolio_limits()) if with_limits else {}),
+    )
+
+
+@st.composite
+def portfolio_limits(draw):
+    """Portfolio limits (shared cash): each on about half the time."""
+    maybe = lambda values: draw(st.sampled_from([None, *values]))  # noqa: E731
+    return dict(
+        max_positions=maybe([1, 2, 3]),
+        max_position_weight=maybe([0.2, 0.5]),
+        max_gross_leverage=maybe([0.5, 1.0, 2.0]),
+        max_net_exposure=maybe([0.0, 0.3, 1.0]),
+        max_drawdown=maybe([0.02, 0.05, 0.1]),
+        drawdown_action=draw(st.sampled_from(["halt", "liquidate"])),
+        drawdown_cooldown=maybe([2, 5]),
+        daily_loss_limit=maybe([0.005, 0.02]),
+        priority=draw(st.booleans()),
     )
 
 
@@ -124,6 +162,8 @@ def risk_rules(draw):
         stop_on_entry_bar=draw(st.booleans()),
         stop_slippage=maybe([0.0, 0.002]),
         reenter_on_stop_bar=draw(st.booleans()),
+        price_levels=draw(st.booleans()),
+        session_exit=draw(st.sampled_from([None, None, dt.time(8), dt.time(12), dt.time(16)])),
     )
 
 
@@ -138,6 +178,7 @@ def vec_kwargs(cfg: Config) -> dict:
         fractional=cfg.fractional,
         fees=cfg.fees,
         fixed_fees=cfg.fixed_fees,
+        commission_per_share=cfg.commission_per_share,
         slippage=cfg.slippage,
         init_cash=cfg.init_cash,
         cash_sharing=cfg.cash_sharing,
@@ -154,6 +195,18 @@ def vec_kwargs(cfg: Config) -> dict:
         stop_on_entry_bar=cfg.stop_on_entry_bar,
         stop_slippage=cfg.stop_slippage,
         reenter_on_stop_bar=cfg.reenter_on_stop_bar,
+        stop_loss_price="slp" if cfg.price_levels else None,
+        take_profit_price="tpp" if cfg.price_levels else None,
+        session_exit=cfg.session_exit,
+        max_positions=cfg.max_positions,
+        max_position_weight=cfg.max_position_weight,
+        max_gross_leverage=cfg.max_gross_leverage,
+        max_net_exposure=cfg.max_net_exposure,
+        max_drawdown=cfg.max_drawdown,
+        drawdown_action=cfg.drawdown_action if cfg.cash_sharing else None,
+        drawdown_cooldown=cfg.drawdown_cooldown,
+        daily_loss_limit=cfg.daily_loss_limit,
+        priority="prio" if cfg.priority else None,
     )
 
 

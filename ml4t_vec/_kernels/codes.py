@@ -13,7 +13,10 @@ SIG_ENTRY = np.uint8(1)  # long entry
 SIG_EXIT = np.uint8(2)  # long exit
 SIG_SHORT_ENTRY = np.uint8(4)
 SIG_SHORT_EXIT = np.uint8(8)
+SIG_SESSION_EXIT = np.uint8(16)  # first bar of its day at/after the session exit time: positions close at its open
+SIG_SESSION_CLOSED = np.uint8(32)  # at/after the session exit time: no entry fills on this bar
 SIG_VALID = np.uint8(128)  # the asset has a row (a bar) at this timestamp
+SIG_ORDERS = np.uint8(15)  # the four order bits
 
 # --- fill timing (the values are the bar-cycle phases the group driver loops over, in order) ---
 TIMING_NEXT_OPEN = 0
@@ -53,6 +56,8 @@ REASON_STOP_LOSS = 2
 REASON_TAKE_PROFIT = 3
 REASON_TRAILING_STOP = 4
 REASON_TIME_STOP = 5
+REASON_RISK_LIMIT = 6  # forced by a portfolio limit (gross leverage above its cap at a close)
+REASON_LIQUIDATION = 7  # the drawdown circuit breaker closed everything
 EXIT_REASON = {
     "signal": REASON_SIGNAL,
     "end_of_data": REASON_END_OF_DATA,
@@ -60,6 +65,8 @@ EXIT_REASON = {
     "take_profit": REASON_TAKE_PROFIT,
     "trailing_stop": REASON_TRAILING_STOP,
     "time_stop": REASON_TIME_STOP,
+    "risk_limit": REASON_RISK_LIMIT,
+    "liquidation": REASON_LIQUIDATION,
 }
 NO_EXIT = -1  # a risk check that did not trigger
 
@@ -74,6 +81,9 @@ STOP_ANCHOR = {"fill": ANCHOR_FILL, "signal_close": ANCHOR_SIGNAL_CLOSE}
 TRAIL_CLOSE = 0
 TRAIL_EXTREME = 1
 TRAILING_SOURCE = {"close": TRAIL_CLOSE, "extreme": TRAIL_EXTREME}
+DD_HALT = 0  # drawdown breaker: reject new entries
+DD_LIQUIDATE = 1  # ... and close every position
+DRAWDOWN_ACTION = {"halt": DD_HALT, "liquidate": DD_LIQUIDATE}
 
 # --- trade status ------------------------------------------------------------------------------
 STATUS_CLOSED = 0
@@ -85,11 +95,26 @@ REJ_INSUFFICIENT_CASH = 0  # nothing fits in the available cash: order dropped
 REJ_REDUCED_CASH = 1  # filled, but with fewer shares than requested (cash limit)
 REJ_ZERO_QUANTITY = 2  # the requested size rounds to zero shares
 REJ_NO_NEXT_BAR = 3  # the signal came on the asset's last bar: there is no bar to fill on
+# portfolio limits (README "Portfolio limits"): an entry rejected, or reduced (filled_quantity > 0)
+REJ_MAX_POSITIONS = 4
+REJ_MAX_POSITION_WEIGHT = 5
+REJ_MAX_GROSS_LEVERAGE = 6
+REJ_MAX_NET_EXPOSURE = 7
+REJ_MAX_DRAWDOWN = 8  # the drawdown circuit breaker is tripped
+REJ_DAILY_LOSS_LIMIT = 9  # the day's loss limit is hit
+REJ_SESSION_END = 10  # the bar is at/after the session exit time
 REJECT_REASON = {
     "insufficient_cash": REJ_INSUFFICIENT_CASH,
     "reduced_cash": REJ_REDUCED_CASH,
     "zero_quantity": REJ_ZERO_QUANTITY,
     "no_next_bar": REJ_NO_NEXT_BAR,
+    "max_positions": REJ_MAX_POSITIONS,
+    "max_position_weight": REJ_MAX_POSITION_WEIGHT,
+    "max_gross_leverage": REJ_MAX_GROSS_LEVERAGE,
+    "max_net_exposure": REJ_MAX_NET_EXPOSURE,
+    "max_drawdown": REJ_MAX_DRAWDOWN,
+    "daily_loss_limit": REJ_DAILY_LOSS_LIMIT,
+    "session_end": REJ_SESSION_END,
 }
 
 # --- record dtypes -----------------------------------------------------------------------------
@@ -155,6 +180,7 @@ CODE_TABLES = {
     "intrabar": INTRABAR,
     "stop_anchor": STOP_ANCHOR,
     "trailing_source": TRAILING_SOURCE,
+    "drawdown_action": DRAWDOWN_ACTION,
 }
 
 

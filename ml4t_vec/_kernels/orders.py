@@ -37,6 +37,7 @@ class OrderParams(NamedTuple):
     size_type: np.ndarray  # int64 code (codes.SIZE_*)
     fees: np.ndarray  # float64 fraction of notional
     fixed_fees: np.ndarray  # float64 cash per fill
+    per_share: np.ndarray  # float64 commission per share per fill
     slippage: np.ndarray  # float64 fraction, adverse
     fractional: np.ndarray  # bool: False -> whole shares, rounded down
 
@@ -102,17 +103,24 @@ def exec_price_nb(ref_price, side, slippage):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def fee_nb(quantity, price, fees, fixed_fees):
-    """Fees of one fill: proportional on notional plus a fixed amount per fill."""
-    return abs(quantity) * price * fees + fixed_fees
+def fee_nb(quantity, price, cost):
+    """Fees of one fill. ``cost`` = (fraction of notional, fixed cash per fill, cash per share)."""
+    q = abs(quantity)
+    return q * price * cost[0] + cost[1] + q * cost[2]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def requested_quantity_nb(size, size_type, exec_price, fees, fixed_fees, equity):
+def unit_cost_nb(exec_price, cost):
+    """Cash one more share costs, fees included: price * (1 + fees) + per-share commission."""
+    return exec_price * (1.0 + cost[0]) + cost[2]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def requested_quantity_nb(size, size_type, exec_price, cost, equity):
     """Shares asked for by one entry, before the cash limit.
 
     ``value`` and ``percent`` sizes are the cash committed to the entry *including* fees:
-    quantity * price * (1 + fees) + fixed_fees == size (value) or size * equity (percent).
+    quantity * unit cost + fixed_fees == size (value) or size * equity (percent).
     ``size=inf`` (value) means all available cash.
     """
     if size_type == SIZE_SHARES:
@@ -120,13 +128,13 @@ def requested_quantity_nb(size, size_type, exec_price, fees, fixed_fees, equity)
     target = size * equity if size_type == SIZE_PERCENT else size
     if math.isinf(target):
         return np.inf
-    return (target - fixed_fees) / (exec_price * (1.0 + fees))
+    return (target - cost[1]) / unit_cost_nb(exec_price, cost)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def max_affordable_nb(available, exec_price, fees, fixed_fees):
+def max_affordable_nb(available, exec_price, cost):
     """Largest quantity whose notional plus fees fits in ``available`` cash (may be <= 0)."""
-    return (available - fixed_fees) / (exec_price * (1.0 + fees))
+    return (available - cost[1]) / unit_cost_nb(exec_price, cost)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -137,9 +145,11 @@ def whole_nb(q):
 
 # --- one fill, as pure arithmetic (both drivers call these) ------------------------------------
 ENTRY_OK = 0
-ENTRY_REDUCED = 1  # filled, fewer shares than requested
-ENTRY_NO_CASH = 2  # rejected: nothing fits
-ENTRY_ZERO = 3  # rejected: the request rounds to zero shares
+ENTRY_REDUCED = 1  # filled, fewer shares than requested (cash / buying power)
+ENTRY_CAPPED = 2  # filled, cut by a portfolio limit (cap_value)
+ENTRY_NO_CASH = 3  # rejected: nothing fits (statuses from here on are rejections)
+ENTRY_ZERO = 4  # rejected: the request rounds to zero shares
+ENTRY_CAP_NONE = 5  # rejected: a portfolio limit leaves no room
 
 # Buying power at or below this fraction of equity counts as none: after an all-in entry it is
 # zero up to rounding (+-1e-15), and filling 1e-15 shares would leave dust positions that change
@@ -148,43 +158,59 @@ CASH_DUST = 1e-9
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def exit_fill_nb(q, ref, slippage, fees, fixed_fees):
+def exit_fill_nb(q, ref, slippage, cost):
     """Close ``q`` signed shares at reference price ``ref``.
 
     Returns (side, executed price, fees, slippage cost, cash change).
     """
     side = -1 if q > 0.0 else 1
     px = exec_price_nb(ref, side, slippage)
-    fee = fee_nb(q, px, fees, fixed_fees)
+    fee = fee_nb(q, px, cost)
     return side, px, fee, abs(q) * abs(px - ref), q * px - fee
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def entry_fill_nb(d, ref, size, size_type, fees, fixed_fees, slippage, fractional, equity, avail):
+def entry_request_nb(d, ref, size, size_type, cost, slippage, fractional, equity):
+    """(side, executed price, requested quantity) of an entry in direction ``d`` (+1 long, -1 short)."""
+    side = 1 if d > 0.0 else -1
+    px = exec_price_nb(ref, side, slippage)
+    req = requested_quantity_nb(size, size_type, px, cost, equity)
+    if not fractional and req < np.inf:
+        req = whole_nb(req)
+    return side, px, req
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def entry_fill_nb(d, ref, size, size_type, cost, slippage, fractional, equity, avail, cap_value):
     """Size and price one entry in direction ``d`` (+1 long, -1 short).
 
-    ``equity`` is the sizing equity (percent sizes), ``avail`` the buying power: an entry may not
-    push gross exposure above equity, so notional + fees must fit in ``avail``.
+    ``equity`` is the sizing equity (percent sizes), ``avail`` the buying power: notional + fees
+    must fit in it. ``cap_value`` caps the notional (quantity * executed price) from portfolio
+    limits (inf = none).
     Returns (status ENTRY_*, side, executed price, filled quantity >= 0, requested quantity,
     fees, slippage cost, cash change).
     """
-    side = 1 if d > 0.0 else -1
-    px = exec_price_nb(ref, side, slippage)
-    req = requested_quantity_nb(size, size_type, px, fees, fixed_fees, equity)
-    qmax = max_affordable_nb(avail, px, fees, fixed_fees)
+    side, px, req = entry_request_nb(d, ref, size, size_type, cost, slippage, fractional, equity)
+    qmax = max_affordable_nb(avail, px, cost)
+    qcap = cap_value / px
     if not fractional:
         qmax = whole_nb(qmax)
-        if req < np.inf:
-            req = whole_nb(req)
+        qcap = whole_nb(qcap)
     if qmax <= 0.0 or qmax * px <= CASH_DUST * abs(equity):
         return ENTRY_NO_CASH, side, px, 0.0, req, 0.0, 0.0, 0.0
+    if qcap <= 0.0 or qcap * px <= CASH_DUST * abs(equity):
+        return ENTRY_CAP_NONE, side, px, 0.0, req, 0.0, 0.0, 0.0
     if req <= 0.0:
         return ENTRY_ZERO, side, px, 0.0, req, 0.0, 0.0, 0.0
     status = ENTRY_OK
     q = req
-    if req > qmax:
+    if qcap < qmax and req > qcap:
+        q = qcap
+        if req > qcap * (1.0 + 1e-9):
+            status = ENTRY_CAPPED
+    elif req > qmax:
         q = qmax
         if req < np.inf and req > qmax * (1.0 + 1e-9):
             status = ENTRY_REDUCED
-    fee = fee_nb(q, px, fees, fixed_fees)
+    fee = fee_nb(q, px, cost)
     return status, side, px, q, req, fee, q * abs(px - ref), -(d * q * px + fee)

@@ -35,6 +35,8 @@ class RiskParams(NamedTuple):
     stop_loss: np.ndarray  # float64 fraction of the anchor
     take_profit: np.ndarray  # float64 fraction of the anchor
     trailing_stop: np.ndarray  # float64 fraction of the peak
+    stop_loss_price: np.ndarray  # float64 absolute stop level (2-D like the fractions; NaN = none)
+    take_profit_price: np.ndarray  # float64 absolute target level
     trailing_activation: np.ndarray  # float64: trail once the peak is this far in favour (0 = at once)
     trailing_source: np.ndarray  # int64 TRAIL_*: peak from closes or from bar extremes (high / low)
     max_bars: np.ndarray  # int64 bars held before a time exit; int64 max = off
@@ -43,37 +45,46 @@ class RiskParams(NamedTuple):
     stop_on_entry_bar: np.ndarray  # bool: an entry filled at a bar's open may stop out in that bar
     stop_slippage: np.ndarray  # float64 slippage of stop-loss, trailing and take-profit exits
     reenter_on_stop_bar: np.ndarray  # bool: entry signals on the bar of a rule exit are acted on
+    session_exit: np.ndarray  # bool: close positions at the session exit time (signal bit SIG_SESSION_EXIT)
     rules_on: np.ndarray  # bool: the column has any rule at all (else the checks are skipped)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def stop_levels_nb(d, anchor, peak, sl, tp, tsl, ta):
+def stop_levels_nb(d, anchor, peak, sl, tp, tsl, ta, slp, tpp):
     """(stop level, its reason, take-profit level) of a position in direction ``d``.
 
-    The stop is the tighter of the stop-loss and the trailing stop (once the peak has moved
-    ``ta`` in favour). Longs: stop below, target above; shorts: the mirror image.
+    The stop is the tightest of the stop-loss fraction, the absolute stop price ``slp`` and the
+    trailing stop (once the peak has moved ``ta`` in favour); the target is the nearer of the
+    take-profit fraction and the absolute target ``tpp`` (NaN = no absolute level).
+    Longs: stop below, target above; shorts: the mirror image.
     """
     if d > 0.0:
         stop = anchor * (1.0 - sl)
+        if slp > stop:  # False for NaN
+            stop = slp
         reason = REASON_STOP_LOSS
         if peak >= anchor * (1.0 + ta):
             trail = peak * (1.0 - tsl)
             if trail > stop:
                 stop = trail
                 reason = REASON_TRAILING_STOP
-        return stop, reason, anchor * (1.0 + tp)
+        target = anchor * (1.0 + tp)
+        return stop, reason, tpp if tpp < target else target
     stop = anchor * (1.0 + sl)
+    if slp < stop:
+        stop = slp
     reason = REASON_STOP_LOSS
     if peak <= anchor * (1.0 - ta):
         trail = peak * (1.0 + tsl)
         if trail < stop:
             stop = trail
             reason = REASON_TRAILING_STOP
-    return stop, reason, anchor * (1.0 - tp)
+    target = anchor * (1.0 - tp)
+    return stop, reason, tpp if tpp > target else target
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def price_stop_nb(d, anchor, peak, o, h, lo, sl, tp, tsl, ta, intrabar):
+def price_stop_nb(d, anchor, peak, o, h, lo, sl, tp, tsl, ta, slp, tpp, intrabar):
     """Did a price rule trigger on this bar? Returns (reason or NO_EXIT, reference exit price).
 
     - The bar opens through a level: exit at the open. This includes the bar a position was
@@ -84,7 +95,7 @@ def price_stop_nb(d, anchor, peak, o, h, lo, sl, tp, tsl, ta, intrabar):
       ``pessimistic`` takes the stop, ``optimistic`` the target, ``ohlc_path`` whichever the
       path open -> nearer extreme -> farther extreme reaches first (a tie takes the stop).
     """
-    stop, stop_reason, target = stop_levels_nb(d, anchor, peak, sl, tp, tsl, ta)
+    stop, stop_reason, target = stop_levels_nb(d, anchor, peak, sl, tp, tsl, ta, slp, tpp)
     if d > 0.0:
         if o <= stop:
             return stop_reason, o
@@ -123,20 +134,21 @@ def next_peak_nb(d, peak, c, h, lo, source):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def check_exit_nb(d, anchor, peak, bars_held, max_bars, o, h, lo, entered_now, on_entry_bar, sl, tp, tsl, ta,
-                  intrabar):  # fmt: skip
+def check_exit_nb(d, anchor, peak, bars_held, max_bars, session_exit, o, h, lo, entered_now, on_entry_bar, sl, tp, tsl,
+                  ta, slp, tpp, intrabar):  # fmt: skip
     """All position rules for one held position on one bar, in order.
 
-    1. time stop: ``bars_held`` (the asset's bars since entry) reached ``max_bars`` -> exit at the open;
+    1. time stops: ``bars_held`` (the asset's bars since entry) reached ``max_bars``, or the bar
+       is the day's first at/after the session exit time (``session_exit``) -> exit at the open;
     2. price rules (``price_stop_nb``), skipped on the bar the position was filled at the open
        unless ``on_entry_bar``.
     Returns (reason or NO_EXIT, reference exit price).
     """
-    if bars_held >= max_bars:
+    if bars_held >= max_bars or session_exit:
         return REASON_TIME_STOP, o
     if entered_now and not on_entry_bar:
         return NO_EXIT, 0.0
-    return price_stop_nb(d, anchor, peak, o, h, lo, sl, tp, tsl, ta, intrabar)
+    return price_stop_nb(d, anchor, peak, o, h, lo, sl, tp, tsl, ta, slp, tpp, intrabar)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -144,3 +156,9 @@ def fraction_at_nb(arr, c, t):
     """Column c's rule fraction for an entry signalled on bar t; NaN (no value) means off."""
     x = arr[c, t] if arr.shape[1] > 1 else arr[c, 0]
     return x if x == x else np.inf
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def level_at_nb(arr, c, t):
+    """Column c's absolute rule level for an entry signalled on bar t; NaN means none."""
+    return arr[c, t] if arr.shape[1] > 1 else arr[c, 0]

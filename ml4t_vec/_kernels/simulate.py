@@ -14,7 +14,9 @@ Per bar, in this order (the fill rules documented in README "Fill rules"):
 4. signals      - each column with a bar decides an action from its signal bits and its
                   position after this bar's fills; for ``fill="same_close"`` it fills at once
                   (another close phase), else it waits for the column's next bar;
-5. valuation    - positions are marked at the close (the last close carries over missing bars).
+5. valuation    - positions are marked at the close (the last close carries over missing bars);
+                  a group with portfolio limits checks them here (``limits.close_of_bar_nb``):
+                  forced exits are orders for the next bar, like signals.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from numba import njit, prange
 from ml4t_vec._kernels.codes import (
     ACT_CLOSE,
     ACT_NONE,
+    ACT_REVERSE_TO_LONG,
     ANCHOR_FILL,
     EFFECT_ENTRY,
     EFFECT_EXIT,
@@ -36,12 +39,20 @@ from ml4t_vec._kernels.codes import (
     REASON_END_OF_DATA,
     REASON_SIGNAL,
     REASON_TIME_STOP,
+    REJ_DAILY_LOSS_LIMIT,
     REJ_INSUFFICIENT_CASH,
+    REJ_MAX_DRAWDOWN,
+    REJ_MAX_GROSS_LEVERAGE,
+    REJ_MAX_POSITIONS,
     REJ_NO_NEXT_BAR,
     REJ_REDUCED_CASH,
+    REJ_SESSION_END,
     REJ_ZERO_QUANTITY,
     REJECT_DT,
     SIG_ENTRY,
+    SIG_ORDERS,
+    SIG_SESSION_CLOSED,
+    SIG_SESSION_EXIT,
     SIG_SHORT_ENTRY,
     SIG_VALID,
     STATUS_CLOSED,
@@ -51,42 +62,48 @@ from ml4t_vec._kernels.codes import (
     TIMING_SAME_CLOSE,
     TRADE_DT,
 )
+from ml4t_vec._kernels.limits import LimitParams, close_of_bar_nb, entry_cap_nb, new_limit_state_nb
 from ml4t_vec._kernels.orders import (
+    ENTRY_CAP_NONE,
+    ENTRY_CAPPED,
     ENTRY_NO_CASH,
+    ENTRY_OK,
     ENTRY_REDUCED,
+    ENTRY_ZERO,
     OrderParams,
     decide_nb,
     entry_direction_nb,
     entry_fill_nb,
+    entry_request_nb,
     exit_fill_nb,
     is_exit_action_nb,
 )
-from ml4t_vec._kernels.risk import RiskParams, check_exit_nb, fraction_at_nb, next_peak_nb
-
-# Per-column state: float fields in ``fs[c, F_*]``, int fields in ``is_[c, I_*]``.
-F_ENTRY_PRICE, F_ENTRY_FEES, F_ENTRY_SLIP, F_HI, F_LO, F_LAST_CLOSE, F_ANCHOR, F_PEAK, F_SL, F_TP, F_TSL = range(11)
-N_F = 11
-I_ENTRY_BAR, I_ENTRY_CNT, I_NVALID, I_LAST_BAR, I_PENDING_BAR, I_RULE_EXIT_BAR = range(6)
-N_I = 6
-
-
-class ColState(NamedTuple):
-    """Mutable per-column state, length n_cols on axis 0 (a group uses its own rows).
-
-    ``fs``: entry price/fees/slippage, highest and lowest price since entry (MFE/MAE), last
-    close, the stop anchor, the trailing peak, and the position's stop / target / trailing
-    fractions (read at entry). ``is_``: entry bar, the column's bar count at
-    entry (``bars_held`` counts the asset's own bars), bars seen, latest bar, bar of the pending
-    order's signal, bar of the latest position-rule exit.
-    """
-
-    pos: np.ndarray  # float64 signed shares
-    fs: np.ndarray  # float64 (n_cols, N_F)
-    is_: np.ndarray  # int64 (n_cols, N_I)
-    pending: np.ndarray  # int64 ACT_* waiting for the column's next bar
-    n_fill: np.ndarray  # int64 records written so far
-    n_trade: np.ndarray
-    n_rej: np.ndarray
+from ml4t_vec._kernels.risk import RiskParams, check_exit_nb, fraction_at_nb, level_at_nb, next_peak_nb
+from ml4t_vec._kernels.state import (
+    F_ANCHOR,
+    F_ENTRY_FEES,
+    F_ENTRY_PRICE,
+    F_ENTRY_SLIP,
+    F_HI,
+    F_LAST_CLOSE,
+    F_LO,
+    F_PEAK,
+    F_SL,
+    F_SLP,
+    F_TP,
+    F_TPP,
+    F_TSL,
+    I_ENTRY_BAR,
+    I_ENTRY_CNT,
+    I_FORCE,
+    I_LAST_BAR,
+    I_NVALID,
+    I_PENDING_BAR,
+    I_RULE_EXIT_BAR,
+    N_F,
+    N_I,
+    ColState,
+)
 
 
 class Records(NamedTuple):
@@ -184,11 +201,11 @@ def _write_trade_nb(
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _close_nb(c, t, q, ref, slip_f, fees, fixed, reason, ep, efee, eslip, hi, lo, entry_bar, bars_held, fills,
-              fill_off, n_fill, trades, trade_off, n_trade):  # fmt: skip
+def _close_nb(c, t, q, ref, slip_f, cost, reason, ep, efee, eslip, hi, lo, entry_bar, bars_held, fills, fill_off,
+              n_fill, trades, trade_off, n_trade):  # fmt: skip
     """Close column c's position of q shares at reference price ``ref``: one fill, one trade.
-    Returns the cash change."""
-    side, px, fee, slip, dcash = exit_fill_nb(q, ref, slip_f, fees, fixed)
+    ``cost`` = (fees, fixed fees, per-share commission). Returns the cash change."""
+    side, px, fee, slip, dcash = exit_fill_nb(q, ref, slip_f, cost)
     _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_EXIT, reason, abs(q), px, fee, slip)
     _write_trade_nb(trades, trade_off, n_trade, c, q, ep, efee, eslip, hi, lo, entry_bar, bars_held, t, px, fee,
                     slip, reason, STATUS_CLOSED)  # fmt: skip
@@ -196,23 +213,34 @@ def _close_nb(c, t, q, ref, slip_f, fees, fixed, reason, ep, efee, eslip, hi, lo
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _open_rules_nb(entry_price, anchor_mode, close, a, c, signal_bar, sl_a, tp_a, tsl_a):
-    """A new position's rule state: (anchor, trailing peak, stop / target / trailing fractions),
-    the fractions read from the bar whose signal opened it."""
+def _open_rules_nb(entry_price, anchor_mode, close, a, c, signal_bar, rp):
+    """A new position's rule state: (anchor, trailing peak, stop / target / trailing fractions,
+    absolute stop / target levels), all read from the bar whose signal opened it."""
     anchor = entry_price if anchor_mode == ANCHOR_FILL else close[a, signal_bar]
-    return (anchor, anchor, fraction_at_nb(sl_a, c, signal_bar), fraction_at_nb(tp_a, c, signal_bar),
-            fraction_at_nb(tsl_a, c, signal_bar))  # fmt: skip
+    return (anchor, anchor, fraction_at_nb(rp.stop_loss, c, signal_bar), fraction_at_nb(rp.take_profit, c, signal_bar),
+            fraction_at_nb(rp.trailing_stop, c, signal_bar), level_at_nb(rp.stop_loss_price, c, signal_bar),
+            level_at_nb(rp.take_profit_price, c, signal_bar))  # fmt: skip
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _phase_nb(t, c0, c1, price, col_asset, sig, size, size_type, fees_a, fixed_a, slip_a, frac_a, cash, pos, fs, is_,
-              pending, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej):  # fmt: skip
+@njit(cache=True, nogil=True, error_model="numpy")
+def _phase_nb(t, c0, c1, price, col_asset, sig, p, slip_a, cash, pos, fs, is_, pending, lim, block, prio, prio_on,
+              fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej):  # fmt: skip
     """Fill the orders of columns c0..c1 pending for bar t at ``price``: exits, then entries.
 
-    Entries are filled in column order (asset order) against the cash left after the exits;
-    each is cut to what the available cash allows (README "Cash limit").
-    Returns the group's new cash.
+    Entries fill in column (asset) order, or by descending ``prio`` at their signal bar when
+    ``prio_on`` (NaN last, ties in asset order), against the cash left after the exits; each is
+    cut to what the buying power and the limits ``lim`` = (max positions, max weight, max gross
+    leverage, leverage set, max net exposure) allow (README "Cash limit", "Portfolio limits").
+    ``block`` >= 0 rejects every entry with that reason (breaker / daily loss). ``slip_a`` is
+    the slippage of signal orders. Returns the group's new cash.
     """
+    max_pos, w_cap, lev, lev_set, net_cap = lim
+    fees_a = p.fees  # bound once: reading arrays out of the tuple in the loops costs increfs
+    fixed_a = p.fixed_fees
+    cps_a = p.per_share
+    size_a = p.size
+    stype_a = p.size_type
+    frac_a = p.fractional
     has_entry = False
     for c in range(c0, c1):
         act = pending[c]
@@ -221,11 +249,13 @@ def _phase_nb(t, c0, c1, price, col_asset, sig, size, size_type, fees_a, fixed_a
         if is_exit_action_nb(act):
             q = pos[c]
             if q != 0.0:
-                cash += _close_nb(c, t, q, price[col_asset[c], t], slip_a[c], fees_a[c], fixed_a[c], REASON_SIGNAL,
-                                  fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP], fs[c, F_HI],
-                                  fs[c, F_LO], is_[c, I_ENTRY_BAR], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], fills,
-                                  fill_off, n_fill, trades, trade_off, n_trade)  # fmt: skip
+                cash += _close_nb(c, t, q, price[col_asset[c], t], slip_a[c],
+                                  (fees_a[c], fixed_a[c], cps_a[c]), is_[c, I_FORCE], fs[c, F_ENTRY_PRICE],
+                                  fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP], fs[c, F_HI], fs[c, F_LO],
+                                  is_[c, I_ENTRY_BAR], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], fills, fill_off, n_fill,
+                                  trades, trade_off, n_trade)  # fmt: skip
                 pos[c] = 0.0
+            is_[c, I_FORCE] = REASON_SIGNAL
             if act == ACT_CLOSE:
                 pending[c] = ACT_NONE
                 continue
@@ -233,36 +263,70 @@ def _phase_nb(t, c0, c1, price, col_asset, sig, size, size_type, fees_a, fixed_a
     if not has_entry:
         return cash
 
-    # Sizing equity and buying power after the exits, marked at this phase's prices.
-    # No leverage: an entry may not push gross exposure above equity.
+    # Sizing equity, exposures and buying power after the exits, marked at this phase's prices.
     equity = cash
     gross = 0.0
+    net = 0.0
+    n_open = 0
     for c in range(c0, c1):
         q = pos[c]
         if q != 0.0:
             m = price[col_asset[c], t] if (sig[c, t] & SIG_VALID) != 0 else fs[c, F_LAST_CLOSE]
             equity += q * m
             gross += abs(q) * m
-    avail = equity - gross
+            net += q * m
+            n_open += 1
+    avail = lev * equity - gross
 
+    order = np.empty(c1 - c0, dtype=np.int64)
+    n_e = 0
     for c in range(c0, c1):
-        act = pending[c]
-        if act == ACT_NONE or (sig[c, t] & SIG_VALID) == 0:
-            continue
+        if pending[c] != ACT_NONE and (sig[c, t] & SIG_VALID) != 0:
+            order[n_e] = c
+            n_e += 1
+    if prio_on and n_e > 1:
+        keys = np.empty(n_e)
+        for i in range(n_e):
+            x = fraction_at_nb(prio, order[i], is_[order[i], I_PENDING_BAR])  # NaN -> inf
+            keys[i] = -x if x < np.inf else np.inf
+        order[:n_e] = order[:n_e][np.argsort(keys, kind="mergesort")]
+
+    for i in range(n_e):
+        c = order[i]
+        d = entry_direction_nb(pending[c])
         pending[c] = ACT_NONE
-        d = entry_direction_nb(act)
         ref = price[col_asset[c], t]
-        status, side, px, q, req, fee, slip, dcash = entry_fill_nb(
-            d, ref, size[c], size_type[c], fees_a[c], fixed_a[c], slip_a[c], frac_a[c], equity, avail
-        )
-        if status >= ENTRY_NO_CASH:
-            reason = REJ_INSUFFICIENT_CASH if status == ENTRY_NO_CASH else REJ_ZERO_QUANTITY
+        cost = (fees_a[c], fixed_a[c], cps_a[c])
+        reason = block
+        if reason < 0 and (sig[c, t] & SIG_SESSION_CLOSED) != 0:
+            reason = REJ_SESSION_END
+        if reason < 0 and n_open >= max_pos:
+            reason = REJ_MAX_POSITIONS
+        if reason >= 0:
+            side, px, req = entry_request_nb(d, ref, size_a[c], stype_a[c], cost, slip_a[c], frac_a[c], equity)
             _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, reason, req, 0.0, ref)
             continue
-        if status == ENTRY_REDUCED:
-            _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, REJ_REDUCED_CASH, req, q, ref)
+        cap, cap_reason = entry_cap_nb(d, equity, net, w_cap, net_cap)
+        status, side, px, q, req, fee, slip, dcash = entry_fill_nb(
+            d, ref, size_a[c], stype_a[c], cost, slip_a[c], frac_a[c], equity, avail, cap
+        )
+        if status == ENTRY_REDUCED or status == ENTRY_NO_CASH:
+            reason = REJ_MAX_GROSS_LEVERAGE if lev_set else (REJ_REDUCED_CASH if status == ENTRY_REDUCED
+                                                             else REJ_INSUFFICIENT_CASH)  # fmt: skip
+        elif status == ENTRY_CAPPED or status == ENTRY_CAP_NONE:
+            reason = cap_reason
+        elif status == ENTRY_ZERO:
+            reason = REJ_ZERO_QUANTITY
+        if status >= ENTRY_NO_CASH:
+            _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, reason, req, 0.0, ref)
+            continue
+        if status != ENTRY_OK:
+            _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, reason, req, q, ref)
         cash += dcash
         avail -= q * px + fee
+        gross += q * px
+        net += d * q * px
+        n_open += 1
         pos[c] = d * q
         fs[c, F_ENTRY_PRICE] = px
         fs[c, F_ENTRY_FEES] = fee
@@ -276,13 +340,10 @@ def _phase_nb(t, c0, c1, price, col_asset, sig, size, size_type, fees_a, fixed_a
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig, timing, cash, size, size_type,
-                  fees_a, fixed_a, slip_a, frac_a, rp, pos, fs, is_, pending, fills, fill_off, n_fill, trades,
-                  trade_off, n_trade, rejected, rej_off, n_rej, cash_out, value_out, acc, k):  # fmt: skip
+def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig, timing, cash, p, rp, lp, pos, fs,
+                  is_, pending, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
+                  cash_out, value_out, acc, k):  # fmt: skip
     # risk parameter arrays bound once (never read out of the tuple inside the bar loop)
-    sl_a = rp.stop_loss
-    tp_a = rp.take_profit
-    tsl_a = rp.trailing_stop
     ta_a = rp.trailing_activation
     tsrc_a = rp.trailing_source
     maxb_a = rp.max_bars
@@ -292,6 +353,19 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig
     stop_slip_a = rp.stop_slippage
     reenter_a = rp.reenter_on_stop_bar
     rules_on_a = rp.rules_on
+    session_a = rp.session_exit
+    slip_a = p.slippage
+    fees_a = p.fees
+    fixed_a = p.fixed_fees
+    cps_a = p.per_share
+    lim = (lp.max_positions[g], lp.max_position_weight[g], lp.max_gross_leverage[g], lp.leverage_set[g],
+           lp.max_net_exposure[g])  # fmt: skip
+    lim_on = lp.on[g]
+    prio = lp.priority
+    prio_on = lp.priority_on[g]
+    day = lp.day
+    lstate = new_limit_state_nb(cash)
+    values = np.zeros(c1)
     n_bars = sig.shape[1]
     n_pending = 0
     per_col = value_out.shape[0] > 0
@@ -299,11 +373,19 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig
         pending[c] = ACT_NONE
         is_[c, I_LAST_BAR] = -1
         is_[c, I_RULE_EXIT_BAR] = -1
+        is_[c, I_FORCE] = REASON_SIGNAL
     for t in range(n_bars):
         for c in range(c0, c1):
             if (sig[c, t] & SIG_VALID) != 0:
                 is_[c, I_NVALID] += 1
                 is_[c, I_LAST_BAR] = t
+        # entries filling on this bar are refused while the breaker or the daily loss limit holds
+        block = -1
+        if lim_on:
+            if lstate[1] != 0.0:
+                block = REJ_MAX_DRAWDOWN
+            elif lstate[5] == day[t]:
+                block = REJ_DAILY_LOSS_LIMIT
         # phase numbers are the TIMING_* codes, in bar-cycle order (tests/contracts checks it):
         # 0 open fills, 1 risk rules + intrabar + close fills, 2 signals + same-bar close fills
         for phase in range(3):
@@ -320,15 +402,16 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig
                     d = 1.0 if q > 0.0 else -1.0
                     reason, ref = check_exit_nb(
                         d, fs[c, F_ANCHOR], fs[c, F_PEAK], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], maxb_a[c],
-                        open_[a, t], high[a, t], low[a, t], is_[c, I_ENTRY_BAR] == t, on_entry_a[c], fs[c, F_SL],
-                        fs[c, F_TP], fs[c, F_TSL], ta_a[c], intrabar_a[c],
+                        session_a[c] and (sig[c, t] & SIG_SESSION_EXIT) != 0, open_[a, t], high[a, t], low[a, t],
+                        is_[c, I_ENTRY_BAR] == t, on_entry_a[c], fs[c, F_SL], fs[c, F_TP], fs[c, F_TSL], ta_a[c],
+                        fs[c, F_SLP], fs[c, F_TPP], intrabar_a[c],
                     )  # fmt: skip
                     if reason != NO_EXIT:
                         slip_x = slip_a[c] if reason == REASON_TIME_STOP else stop_slip_a[c]
-                        cash += _close_nb(c, t, q, ref, slip_x, fees_a[c], fixed_a[c], reason, fs[c, F_ENTRY_PRICE],
-                                          fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP], fs[c, F_HI], fs[c, F_LO],
-                                          is_[c, I_ENTRY_BAR], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], fills,
-                                          fill_off, n_fill, trades, trade_off, n_trade)  # fmt: skip
+                        cash += _close_nb(c, t, q, ref, slip_x, (fees_a[c], fixed_a[c], cps_a[c]), reason,
+                                          fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP], fs[c, F_HI],
+                                          fs[c, F_LO], is_[c, I_ENTRY_BAR], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT],
+                                          fills, fill_off, n_fill, trades, trade_off, n_trade)  # fmt: skip
                         pos[c] = 0.0
                         is_[c, I_RULE_EXIT_BAR] = t
                         continue
@@ -339,38 +422,47 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig
             elif phase == 2:
                 for c in range(c0, c1):
                     bits = sig[c, t]
-                    if (bits & SIG_VALID) != 0 and (bits & 15) != 0:
+                    if (bits & SIG_VALID) != 0 and (bits & SIG_ORDERS) != 0:
                         act = decide_nb(bits, pos[c])
                         if act != ACT_NONE and is_[c, I_RULE_EXIT_BAR] == t and not reenter_a[c]:
                             act = ACT_NONE  # no re-entry on the bar a position rule closed (flat now)
+                        if act != ACT_NONE and is_[c, I_FORCE] != REASON_SIGNAL and act < ACT_REVERSE_TO_LONG:
+                            act = ACT_NONE  # a forced close stays; only a reversal (exit + entry) replaces it
                         if act != ACT_NONE:
                             if pending[c] == ACT_NONE:
                                 n_pending += 1
                             pending[c] = act
                             is_[c, I_PENDING_BAR] = t
             if timing == phase and n_pending > 0:
-                cash = _phase_nb(
-                    t, c0, c1, fill_price, col_asset, sig, size, size_type, fees_a, fixed_a, slip_a, frac_a, cash,
-                    pos, fs, is_, pending, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off,
-                    n_rej,
-                )  # fmt: skip
+                cash = _phase_nb(t, c0, c1, fill_price, col_asset, sig, p, slip_a, cash, pos, fs, is_, pending, lim,
+                                 block, prio, prio_on, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected,
+                                 rej_off, n_rej)  # fmt: skip
                 n_pending = _count_pending_nb(pending, c0, c1)
-                for c in range(c0, c1):  # entries of this phase: anchor, peak and rule fractions
+                for c in range(c0, c1):  # entries of this phase: anchor, peak and rule levels
                     if is_[c, I_ENTRY_BAR] == t and pos[c] != 0.0:
-                        (fs[c, F_ANCHOR], fs[c, F_PEAK], fs[c, F_SL], fs[c, F_TP],
-                         fs[c, F_TSL]) = _open_rules_nb(fs[c, F_ENTRY_PRICE], anchor_a[c], close, col_asset[c], c,
-                                                        is_[c, I_PENDING_BAR], sl_a, tp_a, tsl_a)  # fmt: skip
-        acc[k, 0, t] += cash
+                        (fs[c, F_ANCHOR], fs[c, F_PEAK], fs[c, F_SL], fs[c, F_TP], fs[c, F_TSL], fs[c, F_SLP],
+                         fs[c, F_TPP]) = _open_rules_nb(fs[c, F_ENTRY_PRICE], anchor_a[c], close, col_asset[c], c,
+                                                        is_[c, I_PENDING_BAR], rp)  # fmt: skip
+        net_v = 0.0
+        gross_v = 0.0
         for c in range(c0, c1):
             if (sig[c, t] & SIG_VALID) != 0:
                 fs[c, F_LAST_CLOSE] = close[col_asset[c], t]
             v = pos[c] * fs[c, F_LAST_CLOSE]
-            acc[k, 1, t] += v
-            acc[k, 2, t] += abs(v)
+            values[c] = v
+            net_v += v
+            gross_v += abs(v)
             if per_col:
                 value_out[c, t] = v
+        acc[k, 0, t] += cash
+        acc[k, 1, t] += net_v
+        acc[k, 2, t] += gross_v
         if per_col:
             cash_out[g, t] = cash
+        if lim_on:
+            n_pending += close_of_bar_nb(t, c0, c1, cash + net_v, gross_v, values, pos, pending, is_, day, lim[2],
+                                         lim[3], lp.max_drawdown[g], lp.drawdown_action[g], lp.drawdown_cooldown[g],
+                                         lp.daily_loss_limit[g], lstate)  # fmt: skip
 
     for c in range(c0, c1):
         act = pending[c]
@@ -396,21 +488,26 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _column_fill_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt, nvalid, size,
-                    size_type, fees, fixed, slip_f, frac, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected,
-                    rej_off, n_rej):  # fmt: skip
+                    size_type, cost, slip_f, frac, closed, fills, fill_off, n_fill, trades, trade_off, n_trade,
+                    rejected, rej_off, n_rej):  # fmt: skip
     """Fill one column's pending action at reference price ``ref``; returns the updated state
     (pos, cash, entry price, entry fees, entry slippage, hi, lo, entry bar, entry count).
+    ``closed``: the bar is at/after the session exit time (no entries).
 
     At most 30 parameters: CPython 3.11 passes more as ``*args``, which numba cannot inline.
     """
     if is_exit_action_nb(act) and pos != 0.0:
-        cash += _close_nb(c, t, pos, ref, slip_f, fees, fixed, REASON_SIGNAL, ep, efee, eslip, hi, lo, entry_bar,
+        cash += _close_nb(c, t, pos, ref, slip_f, cost, REASON_SIGNAL, ep, efee, eslip, hi, lo, entry_bar,
                           nvalid - entry_cnt, fills, fill_off, n_fill, trades, trade_off, n_trade)  # fmt: skip
         pos = 0.0
-    if act != ACT_CLOSE:
+    if act != ACT_CLOSE and closed:
+        d = entry_direction_nb(act)
+        side, px, req = entry_request_nb(d, ref, size, size_type, cost, slip_f, frac, cash)
+        _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, REJ_SESSION_END, req, 0.0, ref)
+    elif act != ACT_CLOSE:
         d = entry_direction_nb(act)
         status, side, px, q, req, fee, slip, dcash = entry_fill_nb(
-            d, ref, size, size_type, fees, fixed, slip_f, frac, cash, cash
+            d, ref, size, size_type, cost, slip_f, frac, cash, cash, np.inf
         )
         if status >= ENTRY_NO_CASH:
             reason = REJ_INSUFFICIENT_CASH if status == ENTRY_NO_CASH else REJ_ZERO_QUANTITY
@@ -432,8 +529,8 @@ def _column_fill_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_ba
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, timing, cash, size, size_type, fees,
-                   fixed, slip_f, frac, rp, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off,
+def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, timing, cash, size, size_type, cost,
+                   slip_f, frac, rp, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off,
                    n_rej, cash_out, value_out, acc, k):  # fmt: skip
     """``_run_group_nb`` for a group of one column, with the state in locals (registers).
 
@@ -441,9 +538,6 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, ti
     (tests/kernels/test_paths.py). A one-column account is flat after an exit, so its sizing
     equity and buying power are both its cash.
     """
-    sl_a = rp.stop_loss
-    tp_a = rp.take_profit
-    tsl_a = rp.trailing_stop
     ta = rp.trailing_activation[c]
     tsrc = rp.trailing_source[c]
     maxb = rp.max_bars[c]
@@ -452,11 +546,14 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, ti
     on_entry = rp.stop_on_entry_bar[c]
     stop_slip = rp.stop_slippage[c]
     reenter = rp.reenter_on_stop_bar[c]
+    session = rp.session_exit[c]
     rule_exit_bar = -1
     rules_on = rp.rules_on[c]  # constant per column: no cost when every rule is off
     sl = np.inf  # the open position's fractions, read at entry
     tp = np.inf
     tsl = np.inf
+    slp = np.nan  # absolute levels, read at entry
+    tpp = np.nan
     a = col_asset[c]
     n_bars = sig.shape[1]
     pos = 0.0
@@ -485,12 +582,12 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, ti
             if pending != ACT_NONE and timing == TIMING_NEXT_OPEN:
                 pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt = _column_fill_nb(
                     c, t, pending, fill_price[a, t], pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt,
-                    nvalid, size, size_type, fees, fixed, slip_f, frac, fills, fill_off, n_fill, trades, trade_off,
-                    n_trade, rejected, rej_off, n_rej,
+                    nvalid, size, size_type, cost, slip_f, frac, (bits & SIG_SESSION_CLOSED) != 0, fills, fill_off,
+                    n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
                 )  # fmt: skip
                 if entry_bar == t:  # entered now: anchor the levels, start the trailing peak
-                    anchor, peak, sl, tp, tsl = _open_rules_nb(ep, anchor_mode, close, a, c, pending_bar, sl_a, tp_a,
-                                                               tsl_a)  # fmt: skip
+                    anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, anchor_mode, close, a, c, pending_bar,
+                                                                         rp)  # fmt: skip
                 pending = ACT_NONE
             if pos != 0.0 and not rules_on:
                 hi = max(hi, high[a, t])
@@ -498,11 +595,11 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, ti
             elif pos != 0.0:  # position rules, then intrabar excursions and the trailing peak
                 d = 1.0 if pos > 0.0 else -1.0
                 reason, ref = check_exit_nb(
-                    d, anchor, peak, nvalid - entry_cnt, maxb, open_[a, t], high[a, t], low[a, t], entry_bar == t,
-                    on_entry, sl, tp, tsl, ta, intrabar,
+                    d, anchor, peak, nvalid - entry_cnt, maxb, session and (bits & SIG_SESSION_EXIT) != 0, open_[a, t],
+                    high[a, t], low[a, t], entry_bar == t, on_entry, sl, tp, tsl, ta, slp, tpp, intrabar,
                 )  # fmt: skip
                 if reason != NO_EXIT:
-                    cash += _close_nb(c, t, pos, ref, slip_f if reason == REASON_TIME_STOP else stop_slip, fees, fixed,
+                    cash += _close_nb(c, t, pos, ref, slip_f if reason == REASON_TIME_STOP else stop_slip, cost,
                                       reason, ep, efee, eslip, hi, lo, entry_bar, nvalid - entry_cnt, fills,
                                       fill_off, n_fill, trades, trade_off, n_trade)  # fmt: skip
                     pos = 0.0
@@ -514,14 +611,14 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, ti
             if pending != ACT_NONE and timing == TIMING_NEXT_CLOSE:
                 pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt = _column_fill_nb(
                     c, t, pending, fill_price[a, t], pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt,
-                    nvalid, size, size_type, fees, fixed, slip_f, frac, fills, fill_off, n_fill, trades, trade_off,
-                    n_trade, rejected, rej_off, n_rej,
+                    nvalid, size, size_type, cost, slip_f, frac, (bits & SIG_SESSION_CLOSED) != 0, fills, fill_off,
+                    n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
                 )  # fmt: skip
                 if entry_bar == t:  # entered now: anchor the levels, start the trailing peak
-                    anchor, peak, sl, tp, tsl = _open_rules_nb(ep, anchor_mode, close, a, c, pending_bar, sl_a, tp_a,
-                                                               tsl_a)  # fmt: skip
+                    anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, anchor_mode, close, a, c, pending_bar,
+                                                                         rp)  # fmt: skip
                 pending = ACT_NONE
-            if (bits & 15) != 0:
+            if (bits & SIG_ORDERS) != 0:
                 act = decide_nb(bits, pos)
                 if act != ACT_NONE and rule_exit_bar == t and not reenter:
                     act = ACT_NONE  # no re-entry on the bar a position rule closed (flat now)
@@ -531,12 +628,12 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, ti
                     if timing == TIMING_SAME_CLOSE:
                         pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt = _column_fill_nb(
                             c, t, pending, fill_price[a, t], pos, cash, ep, efee, eslip, hi, lo, entry_bar,
-                            entry_cnt, nvalid, size, size_type, fees, fixed, slip_f, frac, fills, fill_off, n_fill,
-                            trades, trade_off, n_trade, rejected, rej_off, n_rej,
+                            entry_cnt, nvalid, size, size_type, cost, slip_f, frac, (bits & SIG_SESSION_CLOSED) != 0,
+                            fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
                         )  # fmt: skip
                         if entry_bar == t:
-                            anchor, peak, sl, tp, tsl = _open_rules_nb(ep, anchor_mode, close, a, c, t, sl_a, tp_a,
-                                                                       tsl_a)  # fmt: skip
+                            anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, anchor_mode, close, a, c, t,
+                                                                                 rp)  # fmt: skip
                         pending = ACT_NONE
             last_close = close[a, t]
         v = pos * last_close
@@ -573,12 +670,13 @@ def _count_pending_nb(pending, c0, c1):
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def simulate_nb(group_offsets, chunk_offsets, col_asset, open_, fill_price, close, high, low, sig, timing, init_cash, p,
-                rp, st, rec, acc, cash_out, value_out):  # fmt: skip
+                rp, lp, st, rec, acc, cash_out, value_out):  # fmt: skip
     """Run every group; groups are independent, so chunks of groups run in parallel.
 
     Shapes: prices (n_assets, n_bars) float64 C-order; sig (n_cols, n_bars) uint8;
     col_asset (n_cols,) int64; group_offsets (n_groups + 1,); chunk_offsets (n_chunks + 1,) over
-    groups; init_cash (n_groups,); ``p`` OrderParams and ``rp`` RiskParams, arrays per column.
+    groups; init_cash (n_groups,); ``p`` OrderParams and ``rp`` RiskParams, arrays per column;
+    ``lp`` LimitParams, arrays per group (a one-column group with limits takes the group path).
     ``acc`` (n_chunks, 3, n_bars) accumulates each chunk's cash, net and gross position value per
     bar (the portfolio series, O(bars) memory). ``cash_out`` (n_groups, n_bars) and ``value_out``
     (n_cols, n_bars) get per-group / per-column series only when they are not empty
@@ -589,17 +687,17 @@ def simulate_nb(group_offsets, chunk_offsets, col_asset, open_, fill_price, clos
     for k in prange(n_chunks):
         for g in range(chunk_offsets[k], chunk_offsets[k + 1]):
             c0 = group_offsets[g]
-            if group_offsets[g + 1] - c0 == 1:
+            if group_offsets[g + 1] - c0 == 1 and not lp.on[g]:
                 _run_column_nb(g, c0, col_asset, open_, fill_price, close, high, low, sig, timing, init_cash[g],
-                               p.size[c0], p.size_type[c0], p.fees[c0], p.fixed_fees[c0], p.slippage[c0],
-                               p.fractional[c0], rp, rec.fills, rec.fill_off, st.n_fill, rec.trades, rec.trade_off,
-                               st.n_trade, rec.rejected, rec.rej_off, st.n_rej, cash_out, value_out, acc,
+                               p.size[c0], p.size_type[c0], (p.fees[c0], p.fixed_fees[c0], p.per_share[c0]),
+                               p.slippage[c0], p.fractional[c0], rp, rec.fills, rec.fill_off, st.n_fill, rec.trades,
+                               rec.trade_off, st.n_trade, rec.rejected, rec.rej_off, st.n_rej, cash_out, value_out, acc,
                                k)  # fmt: skip
             else:
                 _run_group_nb(g, c0, group_offsets[g + 1], col_asset, open_, fill_price, close, high, low, sig, timing,
-                              init_cash[g], p.size, p.size_type, p.fees, p.fixed_fees, p.slippage, p.fractional, rp,
-                              st.pos, st.fs, st.is_, st.pending, rec.fills, rec.fill_off, st.n_fill, rec.trades,
-                              rec.trade_off, st.n_trade, rec.rejected, rec.rej_off, st.n_rej, cash_out, value_out,
+                              init_cash[g], p, rp, lp, st.pos, st.fs, st.is_, st.pending, rec.fills, rec.fill_off,
+                              st.n_fill, rec.trades, rec.trade_off, st.n_trade, rec.rejected, rec.rej_off, st.n_rej,
+                              cash_out, value_out,
                               acc, k)  # fmt: skip
 
 
@@ -663,6 +761,7 @@ def simulate(
     init_cash: np.ndarray,
     params: OrderParams,
     risk: RiskParams,
+    limits: LimitParams,
     per_column_series: bool = False,
 ) -> SimResult:
     """Allocate state and outputs, run ``simulate_nb`` and return compact records (numpy only)."""
@@ -690,7 +789,7 @@ def simulate(
     cash_out = np.empty(shape_c)
     value_out = np.empty(shape_v)
     simulate_nb(group_offsets, chunk_offsets, col_asset, open_, fill_price, close, high, low, sig, np.int64(timing),
-                init_cash, params, risk, st, rec, acc, cash_out, value_out)  # fmt: skip
+                init_cash, params, risk, limits, st, rec, acc, cash_out, value_out)  # fmt: skip
     tot = acc.sum(axis=0)
     return SimResult(
         _compact(rec.fills, fill_off, st.n_fill),

@@ -1,11 +1,14 @@
 """Public surface, code tables, layering and docs stay as declared."""
 
 import ast
+import contextlib
+import io
 import re
 from pathlib import Path
 
 import ml4t_vec
 from ml4t_vec import schema
+from ml4t_vec.__main__ import schema_docs
 from ml4t_vec._kernels import codes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,6 +24,7 @@ def test_public_all_is_exact():
             "CostConfig",
             "DataError",
             "ExecutionConfig",
+            "LimitsConfig",
             "LookAheadWarning",
             "PortfolioConfig",
             "RiskConfig",
@@ -101,6 +105,11 @@ def test_readme_output_tables_match_schema():
         assert m, f"README has no table for {name}"
         rows = re.findall(r"^\| `([^`]+)` \|", m.group(1), re.M)
         assert rows == list(spec), f"README table {name} is out of date: run python -m ml4t_vec schema-docs"
+    # types (enum categories) and meanings too: the generated block appears verbatim
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        schema_docs()
+    assert out.getvalue().strip() in readme, "README output tables are out of date: run python -m ml4t_vec schema-docs"
 
 
 def test_readme_test_command_is_what_ci_runs():

@@ -11,7 +11,7 @@ import ml4t_vec as vec
 pytestmark = pytest.mark.filterwarnings("ignore::ml4t_vec.LookAheadWarning")
 
 
-@given(panels(max_assets=5), configs())
+@given(panels(max_assets=5), configs(cash_sharing=False))
 def test_group_path_equals_column_path(panel_df, cfg):
     _, df = panel_df
     kw = vec_kwargs(cfg) | dict(size_type="shares", size=3.0, init_cash=1e12)

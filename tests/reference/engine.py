@@ -26,6 +26,9 @@ class Bar:
     short_exit: bool = False
     price: float | None = None  # custom fill price (``price=`` option)
     rulev: float | None = None  # a per-bar rule fraction (a rule set to "rulev" reads it)
+    slp: float | None = None  # a per-bar absolute stop level
+    tpp: float | None = None  # a per-bar absolute target level
+    prio: float | None = None  # a per-bar entry priority
 
 
 @dataclass
@@ -33,6 +36,8 @@ class Panel:
     timestamps: list
     assets: list
     bars: dict  # asset -> {timestamp: Bar}
+    day: dict = field(default_factory=dict)  # timestamp -> calendar day (any comparable)
+    time_of_day: dict = field(default_factory=dict)  # timestamp -> time of day (comparable to session_exit)
 
 
 @dataclass
@@ -42,6 +47,7 @@ class Config:
     fractional: bool = True
     fees: float = 0.0
     fixed_fees: float = 0.0
+    commission_per_share: float = 0.0
     slippage: float = 0.0
     init_cash: float = 100_000.0
     cash_sharing: bool = True
@@ -59,6 +65,18 @@ class Config:
     stop_on_entry_bar: bool = True
     stop_slippage: float | None = None
     reenter_on_stop_bar: bool = False
+    price_levels: bool = False  # absolute stop / target levels from the bars' slp / tpp
+    session_exit: object = None  # a time of day
+    # portfolio limits (shared cash only)
+    max_positions: int | None = None
+    max_position_weight: float | None = None
+    max_gross_leverage: float | None = None
+    max_net_exposure: float | None = None
+    max_drawdown: float | None = None
+    drawdown_action: str = "halt"
+    drawdown_cooldown: int | None = None
+    daily_loss_limit: float | None = None
+    priority: bool = False  # rank competing entries by the signal bar's prio
 
 
 @dataclass
@@ -76,6 +94,8 @@ class Position:
     sl: float = math.inf  # the position's fractions, fixed at entry
     tp: float = math.inf
     tsl: float = math.inf
+    slp: float | None = None  # absolute levels, fixed at entry
+    tpp: float | None = None
 
 
 @dataclass
@@ -88,6 +108,15 @@ class Account:
     count: dict = field(default_factory=dict)  # bars seen per asset
     last_time: dict = field(default_factory=dict)
     rule_exit_time: dict = field(default_factory=dict)  # asset -> bar of its latest rule exit
+    force: dict = field(default_factory=dict)  # asset -> exit reason a limit forced on its pending close
+    # limit state
+    hwm: float = 0.0
+    halted: bool = False
+    halt_time_index: int = 0
+    day: object = None
+    day_start: float = 0.0
+    blocked_day: object = None
+    prev_equity: float = 0.0
 
 
 def decide(bar: Bar, qty: float) -> str | None:
@@ -139,13 +168,32 @@ class Reference:
         p = acc.pos.pop(a)
         selling = p.qty > 0
         px = ref * (1 - slippage) if selling else ref * (1 + slippage)
-        fee = abs(p.qty) * px * c.fees + c.fixed_fees
+        fee = self.fee(abs(p.qty), px)
         slip = abs(p.qty) * abs(px - ref)
         acc.cash += p.qty * px - fee
         side = "sell" if selling else "buy"
         self.fills.append(dict(timestamp=t, symbol=a, side=side, effect="exit", quantity=abs(p.qty), price=px,
                                fees=fee, slippage=slip, reason=reason))  # fmt: skip
         self.add_trade(a, p, t, px, fee, slip, acc.count[a] - p.entry_count, reason, "closed")
+
+    def fee(self, q: float, px: float) -> float:
+        c = self.cfg
+        return q * px * c.fees + c.fixed_fees + q * c.commission_per_share
+
+    def unit_cost(self, px: float) -> float:
+        return px * (1 + self.cfg.fees) + self.cfg.commission_per_share
+
+    def session_flags(self, a, t) -> tuple[bool, bool]:
+        """(bar at/after the session exit time, first such bar of the asset's day)."""
+        T = self.cfg.session_exit
+        if T is None:
+            return False, False
+        after = self.p.time_of_day[t] >= T
+        times = sorted(self.p.bars[a])
+        i = times.index(t)
+        prev = times[i - 1] if i > 0 else None
+        prev_after = prev is not None and self.p.day[prev] == self.p.day[t] and self.p.time_of_day[prev] >= T
+        return after, after and not prev_after
 
     # -- position rules ------------------------------------------------------------------------
     @staticmethod
@@ -157,10 +205,10 @@ class Reference:
             return math.inf if signal_bar.rulev is None else signal_bar.rulev
         return setting
 
-    def rule_exit(self, p: Position, b: Bar, held: int, entered_now: bool):
+    def rule_exit(self, p: Position, b: Bar, held: int, entered_now: bool, session_exit: bool = False):
         """(reason, reference exit price) if a position rule closes ``p`` on bar ``b``, else None."""
         c = self.cfg
-        if c.max_bars is not None and held >= c.max_bars:
+        if (c.max_bars is not None and held >= c.max_bars) or session_exit:
             return "time_stop", b.open
         if entered_now and not c.stop_on_entry_bar:
             return None
@@ -168,17 +216,25 @@ class Reference:
         a = p.anchor
         if p.qty > 0:
             stop, stop_reason = a * (1 - sl), "stop_loss"
+            if p.slp is not None:
+                stop = max(stop, p.slp)
             if p.peak >= a * (1 + c.trailing_activation) and p.peak * (1 - tsl) > stop:
                 stop, stop_reason = p.peak * (1 - tsl), "trailing_stop"
             target = a * (1 + tp)
+            if p.tpp is not None:
+                target = min(target, p.tpp)
             gap_stop, gap_target = b.open <= stop, b.open >= target
             hit_stop, hit_target = b.low <= stop, b.high >= target
             stop_side_first = (b.open - b.low) <= (b.high - b.open)
         else:
             stop, stop_reason = a * (1 + sl), "stop_loss"
+            if p.slp is not None:
+                stop = min(stop, p.slp)
             if p.peak <= a * (1 - c.trailing_activation) and p.peak * (1 + tsl) < stop:
                 stop, stop_reason = p.peak * (1 + tsl), "trailing_stop"
             target = a * (1 - tp)
+            if p.tpp is not None:
+                target = max(target, p.tpp)
             gap_stop, gap_target = b.open >= stop, b.open <= target
             hit_stop, hit_target = b.high >= stop, b.low <= target
             stop_side_first = (b.high - b.open) <= (b.open - b.low)
@@ -227,8 +283,9 @@ class Reference:
             )
         )
 
-    def execute(self, acc: Account, t) -> None:
-        """Fill the account's pending orders on bar t: all exits first, then entries in asset order."""
+    def execute(self, acc: Account, t, block: str | None = None) -> None:
+        """Fill the account's pending orders on bar t: all exits first, then entries (asset
+        order, or by priority), each checked against the cash and the portfolio limits."""
         c = self.cfg
         ready = [a for a in acc.assets if a in acc.pending and t in self.p.bars[a]]
         if not ready:
@@ -236,15 +293,23 @@ class Reference:
         for a in ready:
             action, _ = acc.pending[a]
             if action in ("close", "reverse_to_long", "reverse_to_short"):
+                reason = acc.force.pop(a, "signal")
                 if a in acc.pos:
-                    self.close_position(acc, a, t, self.fill_price(self.p.bars[a][t]))
+                    self.close_position(acc, a, t, self.fill_price(self.p.bars[a][t]), reason)
                 if action == "close":
                     del acc.pending[a]
         entries = [a for a in ready if a in acc.pending]
         if not entries:
             return
-        # equity and gross exposure marked at this phase's prices (last close if no bar now)
-        equity, gross = acc.cash, 0.0
+        if c.priority:  # higher first, None last; sorted() is stable: ties keep asset order
+
+            def key(a):
+                v = self.p.bars[a][acc.pending[a][1]].prio
+                return (1, 0.0) if v is None or math.isnan(v) else (0, -v)
+
+            entries = sorted(entries, key=key)
+        # equity and exposures marked at this phase's prices (last close if no bar now)
+        equity, gross, net, n_open = acc.cash, 0.0, 0.0, 0
         for a in acc.assets:  # asset order, like the kernel (same rounding)
             if a not in acc.pos:
                 continue
@@ -252,7 +317,10 @@ class Reference:
             mark = self.fill_price(self.p.bars[a][t]) if t in self.p.bars[a] else acc.last_close[a]
             equity += p.qty * mark
             gross += abs(p.qty) * mark
-        available = equity - gross
+            net += p.qty * mark
+            n_open += 1
+        lev = 1.0 if c.max_gross_leverage is None else c.max_gross_leverage
+        available = lev * equity - gross
         for a in entries:
             action, signal_time = acc.pending.pop(a)
             d = 1.0 if action in ("open_long", "reverse_to_long") else -1.0
@@ -263,30 +331,58 @@ class Reference:
                 req = c.size
             else:
                 target = c.size * equity if c.size_type == "percent" else c.size
-                req = math.inf if math.isinf(target) else (target - c.fixed_fees) / (px * (1 + c.fees))
-            qmax = (available - c.fixed_fees) / (px * (1 + c.fees))
+                req = math.inf if math.isinf(target) else (target - c.fixed_fees) / self.unit_cost(px)
+            if not c.fractional and not math.isinf(req):
+                req = math.floor(req + 1e-9)
+            base = dict(timestamp=t, symbol=a, side=side, effect="entry", requested_quantity=req, price=ref)
+            refuse = block
+            if refuse is None and self.session_flags(a, t)[0]:
+                refuse = "session_end"
+            if refuse is None and c.max_positions is not None and n_open >= c.max_positions:
+                refuse = "max_positions"
+            if refuse is not None:
+                self.rejected.append(dict(base, reason=refuse, filled_quantity=0.0))
+                continue
+            cash_reason = ("max_gross_leverage", "max_gross_leverage") if c.max_gross_leverage is not None else (
+                "insufficient_cash", "reduced_cash")  # fmt: skip
+            by_weight = math.inf if c.max_position_weight is None else c.max_position_weight * equity
+            by_net = math.inf if c.max_net_exposure is None else c.max_net_exposure * equity - d * net
+            cap, cap_reason = (by_weight, "max_position_weight") if by_weight <= by_net else (
+                by_net, "max_net_exposure")  # fmt: skip
+            qmax = (available - c.fixed_fees) / self.unit_cost(px)
+            qcap = cap / px
             if not c.fractional:
                 qmax = math.floor(qmax + 1e-9)
-                if not math.isinf(req):
-                    req = math.floor(req + 1e-9)
-            base = dict(timestamp=t, symbol=a, side=side, effect="entry", requested_quantity=req, price=ref)
+                qcap = math.floor(qcap + 1e-9) if not math.isinf(qcap) else qcap
             if qmax <= 0 or qmax * px <= 1e-9 * abs(equity):  # dust is no buying power
-                self.rejected.append(dict(base, reason="insufficient_cash", filled_quantity=0.0))
+                self.rejected.append(dict(base, reason=cash_reason[0], filled_quantity=0.0))
+                continue
+            if qcap <= 0 or qcap * px <= 1e-9 * abs(equity):
+                self.rejected.append(dict(base, reason=cap_reason, filled_quantity=0.0))
                 continue
             if req <= 0:
                 self.rejected.append(dict(base, reason="zero_quantity", filled_quantity=0.0))
                 continue
-            q = min(req, qmax)
-            if req > qmax and not math.isinf(req) and req > qmax * (1 + 1e-9):
-                self.rejected.append(dict(base, reason="reduced_cash", filled_quantity=q))
-            fee = q * px * c.fees + c.fixed_fees
+            if qcap < qmax and req > qcap:
+                q = qcap
+                if req > qcap * (1 + 1e-9):
+                    self.rejected.append(dict(base, reason=cap_reason, filled_quantity=q))
+            else:
+                q = min(req, qmax)
+                if req > qmax and not math.isinf(req) and req > qmax * (1 + 1e-9):
+                    self.rejected.append(dict(base, reason=cash_reason[1], filled_quantity=q))
+            fee = self.fee(q, px)
             slip = q * abs(px - ref)
             acc.cash -= d * q * px + fee
             available -= q * px + fee
+            gross += q * px
+            net += d * q * px
+            n_open += 1
             signal_bar = self.p.bars[a][signal_time]
             anchor = px if c.stop_anchor == "fill" else signal_bar.close
             fr = [self.fraction(v, signal_bar) for v in (c.stop_loss, c.take_profit, c.trailing_stop)]
-            acc.pos[a] = Position(d * q, t, px, fee, slip, acc.count[a], px, px, anchor, anchor, *fr)
+            levels = (signal_bar.slp, signal_bar.tpp) if c.price_levels else (None, None)
+            acc.pos[a] = Position(d * q, t, px, fee, slip, acc.count[a], px, px, anchor, anchor, *fr, *levels)
             self.fills.append(
                 dict(
                     timestamp=t,
@@ -301,21 +397,63 @@ class Reference:
                 )
             )
 
+    def force_exit(self, acc: Account, a, t, reason: str) -> None:
+        acc.force[a] = reason
+        if a not in acc.pending:
+            acc.pending[a] = ("close", t)
+
+    def close_of_bar(self, acc: Account, i: int, t) -> None:
+        """Portfolio limits on the closing equity of bar t (index i of the time axis)."""
+        c = self.cfg
+        values = {a: (acc.pos[a].qty * acc.last_close[a] if a in acc.pos else 0.0) for a in acc.assets}
+        eq = acc.cash + sum(values.values())
+        gross = sum(abs(v) for v in values.values())
+        day = self.p.day.get(t, 0)
+        if day != acc.day:
+            acc.day, acc.day_start = day, acc.prev_equity
+        acc.prev_equity = eq
+        if c.daily_loss_limit is not None and eq <= acc.day_start * (1 - c.daily_loss_limit):
+            acc.blocked_day = day
+        if acc.halted and c.drawdown_cooldown is not None and i - acc.halt_time_index >= c.drawdown_cooldown:
+            acc.halted, acc.hwm = False, eq
+        acc.hwm = max(acc.hwm, eq)
+        if c.max_drawdown is not None and not acc.halted and eq <= acc.hwm * (1 - c.max_drawdown):
+            acc.halted, acc.halt_time_index = True, i
+            if c.drawdown_action == "liquidate":
+                for a in acc.assets:
+                    if a in acc.pos:
+                        self.force_exit(acc, a, t, "liquidation")
+        lev = c.max_gross_leverage
+        if lev is not None and gross > lev * eq * (1 + 1e-12):
+            gross -= sum(abs(values[a]) for a in acc.pos if a in acc.force)
+            held = [a for a in acc.assets if a in acc.pos and a not in acc.force]
+            for a in sorted(held, key=lambda a: -abs(values[a])):  # largest first, ties in asset order
+                if gross <= lev * eq * (1 + 1e-12) and eq > 0:
+                    break
+                self.force_exit(acc, a, t, "risk_limit")
+                gross -= abs(values[a])
+
     # -- the bar loop --------------------------------------------------------------------------
     def run_account(self, k: int, acc: Account) -> None:
         fill = self.cfg.fill
-        for t in self.p.timestamps:
+        acc.hwm = acc.day_start = acc.prev_equity = acc.cash
+        for i, t in enumerate(self.p.timestamps):
             live = [a for a in acc.assets if t in self.p.bars[a]]
             for a in live:
                 acc.count[a] = acc.count.get(a, 0) + 1
                 acc.last_time[a] = t
+            block = None  # entries filling on this bar are refused while the breaker or the day's limit holds
+            if acc.halted:
+                block = "max_drawdown"
+            elif acc.blocked_day is not None and acc.blocked_day == self.p.day.get(t, 0):
+                block = "daily_loss_limit"
             if fill == "next_open":
-                self.execute(acc, t)
+                self.execute(acc, t, block)
             for a in live:  # position rules, then the bar's range and the trailing peak
                 if a not in acc.pos:
                     continue
                 p, b = acc.pos[a], self.p.bars[a][t]
-                hit = self.rule_exit(p, b, acc.count[a] - p.entry_count, p.entry_time == t)
+                hit = self.rule_exit(p, b, acc.count[a] - p.entry_count, p.entry_time == t, self.session_flags(a, t)[1])
                 if hit is not None:
                     reason, ref = hit
                     stop_slip = self.cfg.stop_slippage if reason != "time_stop" else None
@@ -329,21 +467,25 @@ class Reference:
                 else:
                     p.peak = min(p.peak, b.close if self.cfg.trailing_source == "close" else b.low)
             if fill == "next_close":
-                self.execute(acc, t)
+                self.execute(acc, t, block)
             for a in live:
                 action = decide(self.p.bars[a][t], acc.pos[a].qty if a in acc.pos else 0.0)
                 if acc.rule_exit_time.get(a) == t and not self.cfg.reenter_on_stop_bar:
                     action = None  # no re-entry on the bar a position rule closed the position
+                if action is not None and a in acc.force and not action.startswith("reverse"):
+                    action = None  # a forced close stays; only a reversal replaces it
                 if action is not None:
                     acc.pending[a] = (action, t)
             if fill == "same_close":
-                self.execute(acc, t)
+                self.execute(acc, t, block)
             for a in live:
                 acc.last_close[a] = self.p.bars[a][t].close
             for a in acc.assets:
                 q = acc.pos[a].qty if a in acc.pos else 0.0
                 self.asset_values[(a, t)] = q * acc.last_close.get(a, 0.0)
             self.account_cash[(k, t)] = acc.cash
+            if self.cfg.cash_sharing:
+                self.close_of_bar(acc, i, t)
         for a in acc.assets:  # end of data
             if a in acc.pending:
                 action, ts = acc.pending.pop(a)

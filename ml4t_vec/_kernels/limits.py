@@ -1,0 +1,145 @@
+"""Portfolio limits of a shared-cash group (numba): entry caps, the drawdown circuit breaker,
+the daily loss limit and forced exits when gross leverage is above its cap at a close.
+
+README "Portfolio limits" states every rule; ``tests/reference/engine.py`` spells them out
+plainly and ``tests/property`` checks the kernel against it and that the limits hold.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from ml4t_vec._kernels.codes import (
+    ACT_CLOSE,
+    ACT_NONE,
+    DD_LIQUIDATE,
+    REASON_LIQUIDATION,
+    REASON_RISK_LIMIT,
+    REASON_SIGNAL,
+    REJ_MAX_NET_EXPOSURE,
+    REJ_MAX_POSITION_WEIGHT,
+)
+from ml4t_vec._kernels.state import I_FORCE, I_PENDING_BAR
+
+NEVER = np.iinfo(np.int64).max
+
+
+class LimitParams(NamedTuple):
+    """Limits per group (arrays of length n_groups) and the entry priority per column.
+
+    A limit that is off is unreachable (inf, or int64 max), so the checks need no switches.
+    """
+
+    max_positions: np.ndarray  # int64: open positions after an entry fills
+    max_position_weight: np.ndarray  # float64: entry notional <= this * equity
+    max_gross_leverage: np.ndarray  # float64: gross exposure + entry notional + fees <= this * equity
+    leverage_set: np.ndarray  # bool: the user set the cap (its reason codes; forced exits above it)
+    max_net_exposure: np.ndarray  # float64: |net exposure| after an entry <= this * equity
+    max_drawdown: np.ndarray  # float64: breaker trips when the close-to-close equity drawdown reaches it
+    drawdown_action: np.ndarray  # int64 DD_*
+    drawdown_cooldown: np.ndarray  # int64 bars until the breaker resets (NEVER = stays tripped)
+    daily_loss_limit: np.ndarray  # float64: entries halted for the day once equity is down this much
+    priority: np.ndarray  # float64 (n_cols, 1 | n_bars): higher fills first; NaN last
+    priority_on: np.ndarray  # bool per group
+    on: np.ndarray  # bool per group: any limit or a priority (one-column groups then take the group path)
+    day: np.ndarray  # int64 (n_bars,): day number of each bar (daily loss limit)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def entry_cap_nb(d, equity, net, w_cap, net_cap):
+    """(largest entry notional the limits allow, the reason code of the binding limit).
+
+    The weight cap allows ``w_cap * equity``; the net cap allows what keeps
+    ``|net + d * notional| <= net_cap * equity`` (``d`` = +1 long, -1 short). Ties name the weight.
+    """
+    by_weight = w_cap * equity
+    by_net = net_cap * equity - d * net
+    if by_weight <= by_net:
+        return by_weight, REJ_MAX_POSITION_WEIGHT
+    return by_net, REJ_MAX_NET_EXPOSURE
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _force_exit_nb(c, t, reason, pending, is_):
+    """Order column c's position closed on its next bar with ``reason``; returns 1 if a new order."""
+    is_[c, I_FORCE] = reason
+    if pending[c] == ACT_NONE:
+        pending[c] = ACT_CLOSE
+        is_[c, I_PENDING_BAR] = t
+        return 1
+    return 0  # a pending close or reversal: its exit takes the forced reason
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def close_of_bar_nb(t, c0, c1, eq, gross, values, pos, pending, is_, day, lev, lev_set, max_dd, dd_action, cooldown,
+                    daily_loss, state):  # fmt: skip
+    """Limit checks on the group's equity ``eq`` and gross exposure ``gross`` at bar t's close.
+
+    ``state`` (float64[7]): high-water mark, halted flag, bar the breaker tripped, current day,
+    the day's starting equity, day whose entries are halted (-1 none), equity at the previous
+    close (``new_limit_state``); ``values`` holds each
+    column's position value at the close. Places forced exit orders; returns how many new orders.
+
+    - daily loss: ``eq <= day start * (1 - daily_loss)`` halts entries for the rest of the day;
+      the day starts with the equity at the previous bar's close.
+    - breaker: once ``eq <= high-water mark * (1 - max_dd)`` entries are halted (``halt``), and
+      with ``liquidate`` every position is also ordered closed (exit reason ``liquidation``).
+      After ``cooldown`` bars it resets and the high-water mark restarts at that close.
+    - gross leverage (only when the user set the cap): above ``lev * eq`` the largest positions
+      are ordered closed (exit reason ``risk_limit``) until the rest fits (all of them if eq <= 0).
+    """
+    n_new = 0
+    if day[t] != state[3]:
+        state[3] = day[t]
+        state[4] = state[6]  # equity at the previous close
+    state[6] = eq
+    if eq <= state[4] * (1.0 - daily_loss):
+        state[5] = day[t]
+    if state[1] != 0.0 and t - state[2] >= cooldown:
+        state[1] = 0.0
+        state[0] = eq
+    if eq > state[0]:
+        state[0] = eq
+    if state[1] == 0.0 and eq <= state[0] * (1.0 - max_dd):
+        state[1] = 1.0
+        state[2] = t
+        if dd_action == DD_LIQUIDATE:
+            for c in range(c0, c1):
+                if pos[c] != 0.0:
+                    n_new += _force_exit_nb(c, t, REASON_LIQUIDATION, pending, is_)
+    if lev_set and gross > lev * eq * (1.0 + 1e-12):
+        # largest first (ties in column order); positions already ordered closed count as gone
+        n = c1 - c0
+        keys = np.empty(n)
+        for i in range(n):
+            c = c0 + i
+            keys[i] = -abs(values[c]) if (pos[c] != 0.0 and is_[c, I_FORCE] == REASON_SIGNAL) else 0.0
+            if pos[c] != 0.0 and is_[c, I_FORCE] != REASON_SIGNAL:
+                gross -= abs(values[c])
+        order = np.argsort(keys, kind="mergesort")
+        for i in range(n):
+            if gross <= lev * eq * (1.0 + 1e-12) and eq > 0.0:
+                break
+            c = c0 + order[i]
+            if keys[order[i]] == 0.0:
+                break
+            n_new += _force_exit_nb(c, t, REASON_RISK_LIMIT, pending, is_)
+            gross -= abs(values[c])
+    return n_new
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def new_limit_state_nb(init_cash):
+    """``close_of_bar_nb`` state before the first bar."""
+    s = np.empty(7)
+    s[0] = init_cash
+    s[1] = 0.0
+    s[2] = 0.0
+    s[3] = -1.0
+    s[4] = init_cash
+    s[5] = -1.0
+    s[6] = init_cash
+    return s
