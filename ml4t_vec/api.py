@@ -17,6 +17,7 @@ from ml4t_vec._kernels.risk import RiskParams
 from ml4t_vec._kernels.simulate import SimResult, simulate
 from ml4t_vec._prepare import Prepared, prepare
 from ml4t_vec.config import (
+    PRESETS,
     BacktestConfig,
     CostConfig,
     ExecutionConfig,
@@ -25,7 +26,7 @@ from ml4t_vec.config import (
     RiskConfig,
     SizingConfig,
 )
-from ml4t_vec.errors import ConfigError, did_you_mean
+from ml4t_vec.errors import ConfigError, check_choice, did_you_mean
 from ml4t_vec.metrics import compute_stats
 
 _CONFIG_KEYS = {
@@ -71,8 +72,13 @@ _SECTIONS = {
 }
 
 
-def _build_config(config: BacktestConfig | None, kwargs: dict) -> BacktestConfig:
+def _build_config(config: BacktestConfig | None, kwargs: dict, preset: str | None = None) -> BacktestConfig:
     given = {k: v for k, v in kwargs.items() if v is not None}
+    if preset is not None:
+        check_choice("preset", preset, tuple(PRESETS))
+        if config is not None:
+            raise ConfigError("pass either `config=` or `preset=`, not both; a config already holds every setting.")
+        given = PRESETS[preset] | given  # the caller's settings win
     if config is not None:
         if not isinstance(config, BacktestConfig):
             raise ConfigError(f"`config` must be a BacktestConfig; got {type(config).__name__}.")
@@ -83,7 +89,7 @@ def _build_config(config: BacktestConfig | None, kwargs: dict) -> BacktestConfig
             )
         return config
     parts = {name: _SECTIONS[name](**{k: given[k] for k in keys if k in given}) for name, keys in _CONFIG_KEYS.items()}
-    return BacktestConfig(**parts)
+    return BacktestConfig(**parts, preset=preset)
 
 
 def _order_params(cfg: BacktestConfig, n_cols: int) -> OrderParams:
@@ -286,6 +292,7 @@ def backtest(
     drawdown_cooldown=None,
     daily_loss_limit=None,
     priority=None,
+    preset: str | None = None,
     asset_col: str | None = None,
     timestamp_col: str = "timestamp",
     config: BacktestConfig | None = None,
@@ -314,6 +321,8 @@ def backtest(
         max_positions, max_position_weight, max_gross_leverage, max_net_exposure, max_drawdown,
             drawdown_action, drawdown_cooldown, daily_loss_limit, priority: portfolio limits of a
             shared-cash portfolio, all off by default (``LimitsConfig``; README "Portfolio limits").
+        preset: ``"vectorbt"``: start from vectorbt 1.2 ``from_signals`` defaults (README
+            "Presets"); keywords given override them.
         config: a ``BacktestConfig`` instead of the keyword settings.
 
     Returns:
@@ -336,7 +345,7 @@ def backtest(
             f"Known keywords: {', '.join(known)}."
         )
     args = locals()
-    cfg = _build_config(config, {k: args[k] for keys in _CONFIG_KEYS.values() for k in keys})
+    cfg = _build_config(config, {k: args[k] for keys in _CONFIG_KEYS.values() for k in keys}, preset)
     if entries is None and short_entries is None:
         raise ConfigError("`backtest` needs `entries=` or `short_entries=` (a pl.Expr or a column name).")
     t0 = time.perf_counter()

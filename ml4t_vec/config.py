@@ -154,7 +154,9 @@ class RiskConfig:
         stop_anchor: level anchor: ``"fill"`` (the entry's executed price, default) or
             ``"signal_close"`` (the close of the bar whose signal opened the position).
         intrabar: when a stop and the target both lie inside one bar: ``"pessimistic"`` (stop,
-            default), ``"optimistic"`` (target) or ``"ohlc_path"`` (open -> nearer extreme first).
+            default), ``"optimistic"`` (target) or ``"ohlc_path"`` (open -> nearer extreme first);
+            ``"stop_first"`` (vectorbt) checks the stop on the whole bar before the target, even
+            when the bar opened beyond the target.
         stop_on_entry_bar: a position filled at a bar's open may stop out later in that bar
             (default True; fills at a close are first checked on the next bar either way).
         stop_slippage: slippage of stop-loss, trailing-stop and take-profit exits; None = the
@@ -294,9 +296,36 @@ class LimitsConfig:
         return any(getattr(self, f.name) is not None for f in dataclasses.fields(self) if f.name != "drawdown_action")
 
 
+# Named presets: the defaults of a peer, applied to every setting the caller leaves unset.
+# README "Presets" documents each entry and tests/peers checks it against the peer.
+PRESETS = {
+    # vectorbt 1.2.0 Portfolio.from_signals (PEERS.md section 2): fills at the signal bar's close,
+    # size=inf all-in, independent columns, 100 cash; stops anchored on the entry bar's close,
+    # SL before TP, no stop on the entry bar, stop exits at the level without slippage, the
+    # trailing peak from highs / lows updated after the check, no re-entry on the stop bar.
+    "vectorbt": {
+        "fill": "same_close",
+        "size": math.inf,
+        "size_type": "value",
+        "fractional": True,
+        "init_cash": 100.0,
+        "cash_sharing": False,
+        "stop_anchor": "signal_close",
+        "intrabar": "stop_first",
+        "stop_on_entry_bar": False,
+        "stop_slippage": 0.0,
+        "trailing_source": "extreme",
+        "reenter_on_stop_bar": False,
+    },
+}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BacktestConfig:
-    """Everything about a backtest except the data and the signals."""
+    """Everything about a backtest except the data and the signals.
+
+    ``preset`` records the named preset the settings started from (None: library defaults).
+    """
 
     sizing: SizingConfig = field(default_factory=SizingConfig)
     costs: CostConfig = field(default_factory=CostConfig)
@@ -304,8 +333,11 @@ class BacktestConfig:
     portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    preset: str | None = None
 
     def __post_init__(self):
+        if self.preset is not None:
+            check_choice("preset", self.preset, tuple(PRESETS))
         if self.limits.active and not self.portfolio.cash_sharing:
             on = [f.name for f in dataclasses.fields(self.limits) if f.name != "drawdown_action"
                   and getattr(self.limits, f.name) is not None]  # fmt: skip

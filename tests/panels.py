@@ -158,7 +158,7 @@ def risk_rules(draw):
         trailing_source=draw(st.sampled_from(["close", "extreme"])),
         max_bars=maybe([1, 2, 5]),
         stop_anchor=draw(st.sampled_from(["fill", "signal_close"])),
-        intrabar=draw(st.sampled_from(["pessimistic", "optimistic", "ohlc_path"])),
+        intrabar=draw(st.sampled_from(["pessimistic", "optimistic", "ohlc_path", "stop_first"])),
         stop_on_entry_bar=draw(st.booleans()),
         stop_slippage=maybe([0.0, 0.002]),
         reenter_on_stop_bar=draw(st.booleans()),

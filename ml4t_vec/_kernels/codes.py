@@ -74,7 +74,13 @@ NO_EXIT = -1  # a risk check that did not trigger
 INTRABAR_PESSIMISTIC = 0  # stop-loss / trailing before take-profit when both lie inside a bar
 INTRABAR_OPTIMISTIC = 1
 INTRABAR_OHLC_PATH = 2  # open -> nearer extreme -> farther extreme -> close
-INTRABAR = {"pessimistic": INTRABAR_PESSIMISTIC, "optimistic": INTRABAR_OPTIMISTIC, "ohlc_path": INTRABAR_OHLC_PATH}
+INTRABAR_STOP_FIRST = 3  # the stop on the whole bar first, then the target (vectorbt)
+INTRABAR = {
+    "pessimistic": INTRABAR_PESSIMISTIC,
+    "optimistic": INTRABAR_OPTIMISTIC,
+    "ohlc_path": INTRABAR_OHLC_PATH,
+    "stop_first": INTRABAR_STOP_FIRST,
+}
 ANCHOR_FILL = 0
 ANCHOR_SIGNAL_CLOSE = 1
 STOP_ANCHOR = {"fill": ANCHOR_FILL, "signal_close": ANCHOR_SIGNAL_CLOSE}

@@ -15,6 +15,7 @@ from numba import njit
 from ml4t_vec._kernels.codes import (
     INTRABAR_OHLC_PATH,
     INTRABAR_OPTIMISTIC,
+    INTRABAR_STOP_FIRST,
     NO_EXIT,
     REASON_STOP_LOSS,
     REASON_TAKE_PROFIT,
@@ -91,11 +92,25 @@ def price_stop_nb(d, anchor, peak, o, h, lo, sl, tp, tsl, ta, slp, tpp, intrabar
       filled at the open, when the level is anchored elsewhere (``signal_close``) and the open
       already lies beyond it: a stop order placed after the fill triggers at once. Exits never
       fill outside the bar's range (tests/property/test_invariants.py).
+    - ``stop_first`` (vectorbt's rule): a stop reached anywhere in the bar wins, filled at the
+      stop or at the open if the bar opened beyond it; only then the target, likewise.
     - Else a level inside [low, high] fills at the level. Stop and target both inside the bar:
       ``pessimistic`` takes the stop, ``optimistic`` the target, ``ohlc_path`` whichever the
       path open -> nearer extreme -> farther extreme reaches first (a tie takes the stop).
     """
     stop, stop_reason, target = stop_levels_nb(d, anchor, peak, sl, tp, tsl, ta, slp, tpp)
+    if intrabar == INTRABAR_STOP_FIRST:  # vectorbt: the stop anywhere in the bar wins, then the target
+        if d > 0.0:
+            if lo <= stop:
+                return stop_reason, min(o, stop)
+            if h >= target:
+                return REASON_TAKE_PROFIT, max(o, target)
+        else:
+            if h >= stop:
+                return stop_reason, max(o, stop)
+            if lo <= target:
+                return REASON_TAKE_PROFIT, min(o, target)
+        return NO_EXIT, 0.0
     if d > 0.0:
         if o <= stop:
             return stop_reason, o

@@ -155,6 +155,7 @@ def test_every_setting_keyword_reaches_its_config_section():
         "asset_col",
         "timestamp_col",
         "config",
+        "preset",  # BacktestConfig.preset, routed by _build_config
         "unknown",
     }
     keywords = set(inspect.signature(api.backtest).parameters) - not_settings

@@ -47,6 +47,10 @@ def test_take_profit():
         ((10, 12, 8, 11), "ohlc_path", "stop_loss", 9.0),  # extremes equally far: the stop wins the tie
         ((10, 11.5, 8, 11), "ohlc_path", "take_profit", 11.0),  # high nearer the open: reached first
         ((10, 12, 8.5, 11), "ohlc_path", "stop_loss", 9.0),  # low nearer the open
+        ((10, 12, 8, 11), "stop_first", "stop_loss", 9.0),
+        ((11.5, 12, 8.5, 11), "pessimistic", "take_profit", 11.5),  # opened through the target: out at the open
+        ((11.5, 12, 8.5, 11), "stop_first", "stop_loss", 9.0),  # vectorbt: the stop in the bar wins anyway
+        ((8.5, 12, 8, 11), "stop_first", "stop_loss", 8.5),  # opened through the stop: at the open
     ],
 )
 def test_stop_and_target_in_one_bar(bar2, intrabar, reason, price):

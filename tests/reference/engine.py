@@ -238,6 +238,12 @@ class Reference:
             gap_stop, gap_target = b.open >= stop, b.open <= target
             hit_stop, hit_target = b.high >= stop, b.low <= target
             stop_side_first = (b.high - b.open) <= (b.open - b.low)
+        if c.intrabar == "stop_first":  # vectorbt: a stop anywhere in the bar wins, then the target
+            if hit_stop:
+                return stop_reason, (min if p.qty > 0 else max)(b.open, stop)
+            if hit_target:
+                return "take_profit", (max if p.qty > 0 else min)(b.open, target)
+            return None
         if gap_stop:  # the bar opens beyond a level (also at an entry filled at this open)
             return stop_reason, b.open
         if gap_target:
