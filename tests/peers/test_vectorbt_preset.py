@@ -4,6 +4,7 @@ vectorbt is an optional test dependency (Apache-2.0 + Commons Clause: never vend
 it these tests are skipped; run them in a venv that has it (README "Development")."""
 
 import math
+import os
 
 import numpy as np
 import polars as pl
@@ -14,7 +15,10 @@ from panels import panels
 
 import ml4t_vec as vec
 
-vbt = pytest.importorskip("vectorbt", reason="vectorbt not installed: pip install vectorbt==1.2.0 to run")
+if os.environ.get("ML4T_VEC_REQUIRE_PEERS"):  # CI: a missing peer is a failure, not a skip
+    import vectorbt as vbt
+else:
+    vbt = pytest.importorskip("vectorbt", reason="vectorbt not installed: pip install -e '.[peers]' to run")
 pytestmark = pytest.mark.filterwarnings("ignore::ml4t_vec.LookAheadWarning", "ignore::DeprecationWarning")
 
 
