@@ -10,7 +10,16 @@ import numpy as np
 import polars as pl
 
 from ml4t_vec import _frames
-from ml4t_vec._kernels.codes import DRAWDOWN_ACTION, INTRABAR, SIZE_TYPE, STOP_ANCHOR, TIMING, TRAILING_SOURCE
+from ml4t_vec._kernels.codes import (
+    DRAWDOWN_ACTION,
+    INTRABAR,
+    SIGNAL_RULES,
+    SIZE_TYPE,
+    STOP_ANCHOR,
+    TIMING,
+    TRAILING_SOURCE,
+    TRAILING_START,
+)
 from ml4t_vec._kernels.limits import LimitParams
 from ml4t_vec._kernels.orders import OrderParams
 from ml4t_vec._kernels.risk import RiskParams
@@ -31,8 +40,8 @@ from ml4t_vec.metrics import compute_stats
 
 _CONFIG_KEYS = {
     "sizing": ("size", "size_type", "fractional"),
-    "costs": ("fees", "fixed_fees", "slippage", "commission_per_share"),
-    "execution": ("fill", "price"),
+    "costs": ("fees", "fixed_fees", "slippage", "commission_per_share", "slippage_per_share"),
+    "execution": ("fill", "price", "signal_rules"),
     "portfolio": ("init_cash", "cash_sharing"),
     "risk": (
         "stop_loss",
@@ -40,6 +49,7 @@ _CONFIG_KEYS = {
         "trailing_stop",
         "trailing_activation",
         "trailing_source",
+        "trailing_start",
         "max_bars",
         "stop_anchor",
         "intrabar",
@@ -102,6 +112,8 @@ def _order_params(cfg: BacktestConfig, n_cols: int) -> OrderParams:
         slippage=full(cfg.costs.slippage),
         fractional=full(bool(cfg.sizing.fractional), np.bool_),
         per_share=full(cfg.costs.commission_per_share),
+        slippage_per_share=full(cfg.costs.slippage_per_share),
+        signal_rules=full(SIGNAL_RULES[cfg.execution.signal_rules], np.int64),
     )
 
 
@@ -149,6 +161,7 @@ def _risk_params(cfg: BacktestConfig, n_cols: int, prep: Prepared) -> RiskParams
         take_profit_price=tpp,
         trailing_activation=full(float(r.trailing_activation)),
         trailing_source=full(TRAILING_SOURCE[r.trailing_source], np.int64),
+        trailing_start=full(TRAILING_START[r.trailing_start], np.int64),
         max_bars=max_bars,
         stop_anchor=full(STOP_ANCHOR[r.stop_anchor], np.int64),
         intrabar=full(INTRABAR[r.intrabar], np.int64),
@@ -263,6 +276,7 @@ def backtest(
     fractional=None,
     fill=None,
     price=None,
+    signal_rules=None,
     fees=None,
     fixed_fees=None,
     slippage=None,
@@ -283,6 +297,8 @@ def backtest(
     take_profit_price=None,
     session_exit=None,
     commission_per_share=None,
+    slippage_per_share=None,
+    trailing_start=None,
     max_positions=None,
     max_position_weight=None,
     max_gross_leverage=None,
@@ -311,17 +327,19 @@ def backtest(
         size, size_type, fractional: entry size (default 1.0 ``"percent"`` = all equity; see
             ``SizingConfig``).
         fill: ``"next_open"`` (default), ``"next_close"`` or ``"same_close"``; ``price`` an
-            optional column/expression to fill at instead, with the same timing.
-        fees, fixed_fees, slippage, commission_per_share: costs per fill (``CostConfig``), default 0.
+            optional column/expression to fill at instead, with the same timing; ``signal_rules``
+            how signals become orders (``"reverse"`` default, or ``"flat_only"``).
+        fees, fixed_fees, slippage, commission_per_share, slippage_per_share: costs per fill
+            (``CostConfig``), default 0.
         init_cash: default 100_000; cash_sharing: default True (one portfolio).
-        stop_loss, take_profit, trailing_stop, trailing_activation, trailing_source, max_bars,
+        stop_loss, take_profit, trailing_stop, trailing_activation, trailing_source, trailing_start, max_bars,
             stop_anchor, intrabar, stop_on_entry_bar, stop_slippage, reenter_on_stop_bar, stop_loss_price,
             take_profit_price, session_exit: position rules, all off by default (``RiskConfig``;
             README "Position rules").
         max_positions, max_position_weight, max_gross_leverage, max_net_exposure, max_drawdown,
             drawdown_action, drawdown_cooldown, daily_loss_limit, priority: portfolio limits of a
             shared-cash portfolio, all off by default (``LimitsConfig``; README "Portfolio limits").
-        preset: ``"vectorbt"``: start from vectorbt 1.2 ``from_signals`` defaults (README
+        preset: ``"vectorbt"`` or ``"ml4t"``: start from that peer's conventions (README
             "Presets"); keywords given override them.
         config: a ``BacktestConfig`` instead of the keyword settings.
 

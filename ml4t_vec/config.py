@@ -17,7 +17,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from ml4t_vec._kernels.codes import DRAWDOWN_ACTION, INTRABAR, SIZE_TYPE, STOP_ANCHOR, TIMING, TRAILING_SOURCE
+from ml4t_vec._kernels.codes import (
+    DRAWDOWN_ACTION,
+    INTRABAR,
+    SIGNAL_RULES,
+    SIZE_TYPE,
+    STOP_ANCHOR,
+    TIMING,
+    TRAILING_SOURCE,
+    TRAILING_START,
+)
 from ml4t_vec.errors import ConfigError, check_choice
 
 FILL_TIMINGS = tuple(TIMING)
@@ -51,18 +60,22 @@ class CostConfig:
         slippage: fraction by which the executed price moves against the trader
             (buy at ``price * (1 + slippage)``, sell at ``price * (1 - slippage)``).
         commission_per_share: cash per share per fill (e.g. 0.005), added to the other fees.
+        slippage_per_share: cash per share by which the executed price moves against the trader,
+            on top of ``slippage`` (e.g. 0.01: buy at price + 0.01).
     """
 
     fees: float = 0.0
     fixed_fees: float = 0.0
     slippage: float = 0.0
     commission_per_share: float = 0.0
+    slippage_per_share: float = 0.0
 
     def __post_init__(self):
         _check_number("fees", self.fees, lo=0.0, hi=0.5)
         _check_number("fixed_fees", self.fixed_fees, lo=0.0)
         _check_number("slippage", self.slippage, lo=0.0, hi=0.5)
         _check_number("commission_per_share", self.commission_per_share, lo=0.0, hi=100.0)
+        _check_number("slippage_per_share", self.slippage_per_share, lo=0.0, hi=100.0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,13 +116,19 @@ class ExecutionConfig:
             ahead unless the signal is lagged; warns once).
         price: optional column name or Polars expression giving the fill price instead of the
             open/close (e.g. a vwap column), used with the same timing.
+        signal_rules: ``"reverse"`` (default: an entry and its own exit on one bar cancel, so do
+            opposite entries; an opposite entry reverses the position) or ``"flat_only"``
+            (ml4t-backtest's templates: entries only when flat, a long entry winning over a
+            short one; exits close their side; no reversal).
     """
 
     fill: str = "next_open"
     price: object = None
+    signal_rules: str = "reverse"
 
     def __post_init__(self):
         check_choice("fill", self.fill, FILL_TIMINGS)
+        check_choice("signal_rules", self.signal_rules, tuple(SIGNAL_RULES))
 
 
 def _check_optional_fraction(name: str, value, hi: float) -> None:
@@ -150,13 +169,16 @@ class RiskConfig:
         trailing_stop: exit when price falls this fraction from the best price since entry.
         trailing_activation: start trailing only once the best price is this fraction in favour.
         trailing_source: best price from ``"close"`` (default) or bar ``"extreme"`` (high/low).
+        trailing_start: the best price starts at the ``"anchor"`` (default) or with the
+            ``"first_bar"`` held (ml4t-backtest: the highest close since the fill).
         max_bars: time stop: close at the open of the bar on which ``bars_held`` reaches this.
         stop_anchor: level anchor: ``"fill"`` (the entry's executed price, default) or
             ``"signal_close"`` (the close of the bar whose signal opened the position).
         intrabar: when a stop and the target both lie inside one bar: ``"pessimistic"`` (stop,
             default), ``"optimistic"`` (target) or ``"ohlc_path"`` (open -> nearer extreme first);
             ``"stop_first"`` (vectorbt) checks the stop on the whole bar before the target, even
-            when the bar opened beyond the target.
+            when the bar opened beyond the target; ``"rule_chain"`` (ml4t-backtest) checks
+            stop-loss, then take-profit, then the trailing stop, each on the whole bar.
         stop_on_entry_bar: a position filled at a bar's open may stop out later in that bar
             (default True; fills at a close are first checked on the next bar either way).
         stop_slippage: slippage of stop-loss, trailing-stop and take-profit exits; None = the
@@ -177,6 +199,7 @@ class RiskConfig:
     trailing_stop: float | pl.Expr | str | None = None
     trailing_activation: float = 0.0
     trailing_source: str = "close"
+    trailing_start: str = "anchor"
     max_bars: int | None = None
     stop_anchor: str = "fill"
     intrabar: str = "pessimistic"
@@ -196,6 +219,7 @@ class RiskConfig:
         _check_optional_fraction("trailing_stop", self.trailing_stop, 1.0)
         _check_number("trailing_activation", self.trailing_activation, lo=0.0, hi=100.0)
         check_choice("trailing_source", self.trailing_source, tuple(TRAILING_SOURCE))
+        check_choice("trailing_start", self.trailing_start, tuple(TRAILING_START))
         check_choice("stop_anchor", self.stop_anchor, tuple(STOP_ANCHOR))
         check_choice("intrabar", self.intrabar, tuple(INTRABAR))
         if self.max_bars is not None and (
@@ -315,6 +339,24 @@ PRESETS = {
         "stop_on_entry_bar": False,
         "stop_slippage": 0.0,
         "trailing_source": "extreme",
+        "reenter_on_stop_bar": False,
+    },
+    # ml4t-backtest 0.2.0 defaults and signal templates (PEERS.md section 3): next-bar open fills,
+    # whole shares, one portfolio, exits before entries; entries only when flat (long wins a tie),
+    # no same-bar reversal; stop levels from the fill price (slippage included), no stop check on
+    # the entry bar, rule chain SL -> TP -> trailing, the trailing peak from closes since the
+    # fill, ordinary slippage on stop exits, no re-entry on a stop-exit bar.
+    "ml4t": {
+        "fill": "next_open",
+        "fractional": False,
+        "cash_sharing": True,
+        "init_cash": 100_000.0,
+        "signal_rules": "flat_only",
+        "stop_anchor": "fill",
+        "intrabar": "rule_chain",
+        "stop_on_entry_bar": False,
+        "trailing_source": "close",
+        "trailing_start": "first_bar",
         "reenter_on_stop_bar": False,
     },
 }

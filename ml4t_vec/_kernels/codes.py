@@ -30,6 +30,11 @@ SIZE_VALUE = 1
 SIZE_PERCENT = 2
 SIZE_TYPE = {"shares": SIZE_SHARES, "value": SIZE_VALUE, "percent": SIZE_PERCENT}
 
+# --- how signals become actions (orders.decide_nb) ---------------------------------------------
+RULES_REVERSE = 0  # conflicting signals cancel; an opposite entry reverses the position
+RULES_FLAT_ONLY = 1  # entries only when flat (long wins a tie), exits close their side (ml4t-backtest)
+SIGNAL_RULES = {"reverse": RULES_REVERSE, "flat_only": RULES_FLAT_ONLY}
+
 # --- pending actions (kernel-internal) ---------------------------------------------------------
 ACT_NONE = 0
 ACT_OPEN_LONG = 1
@@ -75,11 +80,13 @@ INTRABAR_PESSIMISTIC = 0  # stop-loss / trailing before take-profit when both li
 INTRABAR_OPTIMISTIC = 1
 INTRABAR_OHLC_PATH = 2  # open -> nearer extreme -> farther extreme -> close
 INTRABAR_STOP_FIRST = 3  # the stop on the whole bar first, then the target (vectorbt)
+INTRABAR_RULE_CHAIN = 4  # stop-loss, then take-profit, then trailing stop, each on the whole bar (ml4t-backtest)
 INTRABAR = {
     "pessimistic": INTRABAR_PESSIMISTIC,
     "optimistic": INTRABAR_OPTIMISTIC,
     "ohlc_path": INTRABAR_OHLC_PATH,
     "stop_first": INTRABAR_STOP_FIRST,
+    "rule_chain": INTRABAR_RULE_CHAIN,
 }
 ANCHOR_FILL = 0
 ANCHOR_SIGNAL_CLOSE = 1
@@ -87,6 +94,9 @@ STOP_ANCHOR = {"fill": ANCHOR_FILL, "signal_close": ANCHOR_SIGNAL_CLOSE}
 TRAIL_CLOSE = 0
 TRAIL_EXTREME = 1
 TRAILING_SOURCE = {"close": TRAIL_CLOSE, "extreme": TRAIL_EXTREME}
+PEAK_FROM_ANCHOR = 0  # the trailing peak starts at the anchor
+PEAK_FROM_FIRST_BAR = 1  # it starts with the first bar held (ml4t-backtest: highest close since the fill)
+TRAILING_START = {"anchor": PEAK_FROM_ANCHOR, "first_bar": PEAK_FROM_FIRST_BAR}
 DD_HALT = 0  # drawdown breaker: reject new entries
 DD_LIQUIDATE = 1  # ... and close every position
 DRAWDOWN_ACTION = {"halt": DD_HALT, "liquidate": DD_LIQUIDATE}
@@ -187,6 +197,8 @@ CODE_TABLES = {
     "stop_anchor": STOP_ANCHOR,
     "trailing_source": TRAILING_SOURCE,
     "drawdown_action": DRAWDOWN_ACTION,
+    "signal_rules": SIGNAL_RULES,
+    "trailing_start": TRAILING_START,
 }
 
 

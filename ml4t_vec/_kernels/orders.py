@@ -18,6 +18,7 @@ from ml4t_vec._kernels.codes import (
     ACT_OPEN_SHORT,
     ACT_REVERSE_TO_LONG,
     ACT_REVERSE_TO_SHORT,
+    RULES_FLAT_ONLY,
     SIG_ENTRY,
     SIG_EXIT,
     SIG_SHORT_ENTRY,
@@ -38,15 +39,21 @@ class OrderParams(NamedTuple):
     fees: np.ndarray  # float64 fraction of notional
     fixed_fees: np.ndarray  # float64 cash per fill
     per_share: np.ndarray  # float64 commission per share per fill
+    signal_rules: np.ndarray  # int64 RULES_*
     slippage: np.ndarray  # float64 fraction, adverse
+    slippage_per_share: np.ndarray  # float64 cash per share, adverse
     fractional: np.ndarray  # bool: False -> whole shares, rounded down
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def decide_nb(bits, pos):
+def decide_nb(bits, pos, rules):
     """Action for a column whose signal bits are ``bits`` while holding ``pos`` shares.
 
-    Rules (pinned by tests/kernels/test_golden.py):
+    ``rules=RULES_FLAT_ONLY`` (ml4t-backtest's templates): flat, a long entry opens a long (it
+    wins over a short entry on the same bar), else a short entry opens a short; long, a long exit
+    closes; short, a short exit closes; nothing else (no reversal, no conflict cancelling).
+
+    ``RULES_REVERSE`` (pinned by tests/kernels/test_golden.py):
     - an entry and its own exit on one bar cancel each other (both ignored);
     - a long entry and a short entry on one bar cancel each other (both ignored);
     - flat: an entry opens that side;
@@ -58,6 +65,12 @@ def decide_nb(bits, pos):
     x = (bits & SIG_EXIT) != 0
     se = (bits & SIG_SHORT_ENTRY) != 0
     sx = (bits & SIG_SHORT_EXIT) != 0
+    if rules == RULES_FLAT_ONLY:
+        if pos == 0.0:
+            return ACT_OPEN_LONG if e else (ACT_OPEN_SHORT if se else ACT_NONE)
+        if pos > 0.0:
+            return ACT_CLOSE if x else ACT_NONE
+        return ACT_CLOSE if sx else ACT_NONE
     le = e and not x
     lx = x and not e
     sen = se and not sx
@@ -98,8 +111,9 @@ def entry_direction_nb(act):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def exec_price_nb(ref_price, side, slippage):
-    """Executed price: the reference price moved against the trader by ``slippage``."""
-    return ref_price * (1.0 + side * slippage)
+    """Executed price: the reference price moved against the trader by ``slippage`` =
+    (fraction of the price, cash per share)."""
+    return ref_price * (1.0 + side * slippage[0]) + side * slippage[1]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

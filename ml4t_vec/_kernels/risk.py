@@ -15,6 +15,7 @@ from numba import njit
 from ml4t_vec._kernels.codes import (
     INTRABAR_OHLC_PATH,
     INTRABAR_OPTIMISTIC,
+    INTRABAR_RULE_CHAIN,
     INTRABAR_STOP_FIRST,
     NO_EXIT,
     REASON_STOP_LOSS,
@@ -40,6 +41,7 @@ class RiskParams(NamedTuple):
     take_profit_price: np.ndarray  # float64 absolute target level
     trailing_activation: np.ndarray  # float64: trail once the peak is this far in favour (0 = at once)
     trailing_source: np.ndarray  # int64 TRAIL_*: peak from closes or from bar extremes (high / low)
+    trailing_start: np.ndarray  # int64 PEAK_*: the peak starts at the anchor or with the first bar held
     max_bars: np.ndarray  # int64 bars held before a time exit; int64 max = off
     stop_anchor: np.ndarray  # int64 ANCHOR_*
     intrabar: np.ndarray  # int64 INTRABAR_*
@@ -98,6 +100,8 @@ def price_stop_nb(d, anchor, peak, o, h, lo, sl, tp, tsl, ta, slp, tpp, intrabar
       ``pessimistic`` takes the stop, ``optimistic`` the target, ``ohlc_path`` whichever the
       path open -> nearer extreme -> farther extreme reaches first (a tie takes the stop).
     """
+    if intrabar == INTRABAR_RULE_CHAIN:
+        return rule_chain_nb(d, anchor, peak, o, h, lo, sl, tp, tsl, ta, slp, tpp)
     stop, stop_reason, target = stop_levels_nb(d, anchor, peak, sl, tp, tsl, ta, slp, tpp)
     if intrabar == INTRABAR_STOP_FIRST:  # vectorbt: the stop anywhere in the bar wins, then the target
         if d > 0.0:
@@ -135,6 +139,44 @@ def price_stop_nb(d, anchor, peak, o, h, lo, sl, tp, tsl, ta, slp, tpp, intrabar
         return stop_reason, stop
     if hit_target:
         return REASON_TAKE_PROFIT, target
+    return NO_EXIT, 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def rule_chain_nb(d, anchor, peak, o, h, lo, sl, tp, tsl, ta, slp, tpp):
+    """ml4t-backtest's rule chain: stop-loss (the tighter of the fraction and ``slp``), then
+    take-profit, then the trailing stop; the first whose level the bar reaches exits, at the
+    level or at the open when the bar opened beyond it. Returns (reason or NO_EXIT, price)."""
+    if d > 0.0:
+        stop = anchor * (1.0 - sl)
+        if slp > stop:
+            stop = slp
+        if lo <= stop:
+            return REASON_STOP_LOSS, min(o, stop)
+        target = anchor * (1.0 + tp)
+        if tpp < target:
+            target = tpp
+        if h >= target:
+            return REASON_TAKE_PROFIT, max(o, target)
+        if peak >= anchor * (1.0 + ta):
+            trail = peak * (1.0 - tsl)
+            if lo <= trail:
+                return REASON_TRAILING_STOP, min(o, trail)
+        return NO_EXIT, 0.0
+    stop = anchor * (1.0 + sl)
+    if slp < stop:
+        stop = slp
+    if h >= stop:
+        return REASON_STOP_LOSS, max(o, stop)
+    target = anchor * (1.0 - tp)
+    if tpp > target:
+        target = tpp
+    if lo <= target:
+        return REASON_TAKE_PROFIT, min(o, target)
+    if peak <= anchor * (1.0 - ta):
+        trail = peak * (1.0 + tsl)
+        if h >= trail:
+            return REASON_TRAILING_STOP, max(o, trail)
     return NO_EXIT, 0.0
 
 

@@ -36,6 +36,7 @@ from ml4t_vec._kernels.codes import (
     EFFECT_EXIT,
     FILL_DT,
     NO_EXIT,
+    PEAK_FROM_FIRST_BAR,
     REASON_END_OF_DATA,
     REASON_SIGNAL,
     REASON_TIME_STOP,
@@ -213,11 +214,14 @@ def _close_nb(c, t, q, ref, slip_f, cost, reason, ep, efee, eslip, hi, lo, entry
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _open_rules_nb(entry_price, anchor_mode, close, a, c, signal_bar, rp):
+def _open_rules_nb(entry_price, pos_sign, anchor_mode, close, a, c, signal_bar, rp):
     """A new position's rule state: (anchor, trailing peak, stop / target / trailing fractions,
     absolute stop / target levels), all read from the bar whose signal opened it."""
     anchor = entry_price if anchor_mode == ANCHOR_FILL else close[a, signal_bar]
-    return (anchor, anchor, fraction_at_nb(rp.stop_loss, c, signal_bar), fraction_at_nb(rp.take_profit, c, signal_bar),
+    peak = anchor
+    if rp.trailing_start[c] == PEAK_FROM_FIRST_BAR:  # no peak until a bar is held through
+        peak = -np.inf if pos_sign > 0.0 else np.inf
+    return (anchor, peak, fraction_at_nb(rp.stop_loss, c, signal_bar), fraction_at_nb(rp.take_profit, c, signal_bar),
             fraction_at_nb(rp.trailing_stop, c, signal_bar), level_at_nb(rp.stop_loss_price, c, signal_bar),
             level_at_nb(rp.take_profit_price, c, signal_bar))  # fmt: skip
 
@@ -241,6 +245,7 @@ def _phase_nb(t, c0, c1, price, col_asset, sig, p, slip_a, cash, pos, fs, is_, p
     size_a = p.size
     stype_a = p.size_type
     frac_a = p.fractional
+    sps_a = p.slippage_per_share
     has_entry = False
     for c in range(c0, c1):
         act = pending[c]
@@ -249,7 +254,7 @@ def _phase_nb(t, c0, c1, price, col_asset, sig, p, slip_a, cash, pos, fs, is_, p
         if is_exit_action_nb(act):
             q = pos[c]
             if q != 0.0:
-                cash += _close_nb(c, t, q, price[col_asset[c], t], slip_a[c],
+                cash += _close_nb(c, t, q, price[col_asset[c], t], (slip_a[c], sps_a[c]),
                                   (fees_a[c], fixed_a[c], cps_a[c]), is_[c, I_FORCE], fs[c, F_ENTRY_PRICE],
                                   fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP], fs[c, F_HI], fs[c, F_LO],
                                   is_[c, I_ENTRY_BAR], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], fills, fill_off, n_fill,
@@ -303,12 +308,13 @@ def _phase_nb(t, c0, c1, price, col_asset, sig, p, slip_a, cash, pos, fs, is_, p
         if reason < 0 and n_open >= max_pos:
             reason = REJ_MAX_POSITIONS
         if reason >= 0:
-            side, px, req = entry_request_nb(d, ref, size_a[c], stype_a[c], cost, slip_a[c], frac_a[c], equity)
+            side, px, req = entry_request_nb(d, ref, size_a[c], stype_a[c], cost, (slip_a[c], sps_a[c]), frac_a[c],
+                                             equity)  # fmt: skip
             _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, reason, req, 0.0, ref)
             continue
         cap, cap_reason = entry_cap_nb(d, equity, net, w_cap, net_cap)
         status, side, px, q, req, fee, slip, dcash = entry_fill_nb(
-            d, ref, size_a[c], stype_a[c], cost, slip_a[c], frac_a[c], equity, avail, cap
+            d, ref, size_a[c], stype_a[c], cost, (slip_a[c], sps_a[c]), frac_a[c], equity, avail, cap
         )
         if status == ENTRY_REDUCED or status == ENTRY_NO_CASH:
             reason = REJ_MAX_GROSS_LEVERAGE if lev_set else (REJ_REDUCED_CASH if status == ENTRY_REDUCED
@@ -355,6 +361,8 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig
     rules_on_a = rp.rules_on
     session_a = rp.session_exit
     slip_a = p.slippage
+    sps_a = p.slippage_per_share
+    rules_a = p.signal_rules
     fees_a = p.fees
     fixed_a = p.fixed_fees
     cps_a = p.per_share
@@ -407,7 +415,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig
                         fs[c, F_SLP], fs[c, F_TPP], intrabar_a[c],
                     )  # fmt: skip
                     if reason != NO_EXIT:
-                        slip_x = slip_a[c] if reason == REASON_TIME_STOP else stop_slip_a[c]
+                        slip_x = (slip_a[c] if reason == REASON_TIME_STOP else stop_slip_a[c], sps_a[c])
                         cash += _close_nb(c, t, q, ref, slip_x, (fees_a[c], fixed_a[c], cps_a[c]), reason,
                                           fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP], fs[c, F_HI],
                                           fs[c, F_LO], is_[c, I_ENTRY_BAR], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT],
@@ -423,7 +431,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig
                 for c in range(c0, c1):
                     bits = sig[c, t]
                     if (bits & SIG_VALID) != 0 and (bits & SIG_ORDERS) != 0:
-                        act = decide_nb(bits, pos[c])
+                        act = decide_nb(bits, pos[c], rules_a[c])
                         if act != ACT_NONE and is_[c, I_RULE_EXIT_BAR] == t and not reenter_a[c]:
                             act = ACT_NONE  # no re-entry on the bar a position rule closed (flat now)
                         if act != ACT_NONE and is_[c, I_FORCE] != REASON_SIGNAL and act < ACT_REVERSE_TO_LONG:
@@ -441,8 +449,8 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig
                 for c in range(c0, c1):  # entries of this phase: anchor, peak and rule levels
                     if is_[c, I_ENTRY_BAR] == t and pos[c] != 0.0:
                         (fs[c, F_ANCHOR], fs[c, F_PEAK], fs[c, F_SL], fs[c, F_TP], fs[c, F_TSL], fs[c, F_SLP],
-                         fs[c, F_TPP]) = _open_rules_nb(fs[c, F_ENTRY_PRICE], anchor_a[c], close, col_asset[c], c,
-                                                        is_[c, I_PENDING_BAR], rp)  # fmt: skip
+                         fs[c, F_TPP]) = _open_rules_nb(fs[c, F_ENTRY_PRICE], pos[c], anchor_a[c], close, col_asset[c],
+                                                        c, is_[c, I_PENDING_BAR], rp)  # fmt: skip
         net_v = 0.0
         gross_v = 0.0
         for c in range(c0, c1):
@@ -530,7 +538,7 @@ def _column_fill_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_ba
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, timing, cash, size, size_type, cost,
-                   slip_f, frac, rp, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off,
+                   slip_f, frac, rules, rp, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off,
                    n_rej, cash_out, value_out, acc, k):  # fmt: skip
     """``_run_group_nb`` for a group of one column, with the state in locals (registers).
 
@@ -544,7 +552,7 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, ti
     anchor_mode = rp.stop_anchor[c]
     intrabar = rp.intrabar[c]
     on_entry = rp.stop_on_entry_bar[c]
-    stop_slip = rp.stop_slippage[c]
+    stop_slip = (rp.stop_slippage[c], slip_f[1])  # stop exits: their own fraction, the same cash per share
     reenter = rp.reenter_on_stop_bar[c]
     session = rp.session_exit[c]
     rule_exit_bar = -1
@@ -586,7 +594,7 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, ti
                     n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
                 )  # fmt: skip
                 if entry_bar == t:  # entered now: anchor the levels, start the trailing peak
-                    anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, anchor_mode, close, a, c, pending_bar,
+                    anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, pos, anchor_mode, close, a, c, pending_bar,
                                                                          rp)  # fmt: skip
                 pending = ACT_NONE
             if pos != 0.0 and not rules_on:
@@ -615,11 +623,11 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, ti
                     n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
                 )  # fmt: skip
                 if entry_bar == t:  # entered now: anchor the levels, start the trailing peak
-                    anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, anchor_mode, close, a, c, pending_bar,
+                    anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, pos, anchor_mode, close, a, c, pending_bar,
                                                                          rp)  # fmt: skip
                 pending = ACT_NONE
             if (bits & SIG_ORDERS) != 0:
-                act = decide_nb(bits, pos)
+                act = decide_nb(bits, pos, rules)
                 if act != ACT_NONE and rule_exit_bar == t and not reenter:
                     act = ACT_NONE  # no re-entry on the bar a position rule closed (flat now)
                 if act != ACT_NONE:
@@ -632,7 +640,7 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, ti
                             fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
                         )  # fmt: skip
                         if entry_bar == t:
-                            anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, anchor_mode, close, a, c, t,
+                            anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, pos, anchor_mode, close, a, c, t,
                                                                                  rp)  # fmt: skip
                         pending = ACT_NONE
             last_close = close[a, t]
@@ -690,7 +698,8 @@ def simulate_nb(group_offsets, chunk_offsets, col_asset, open_, fill_price, clos
             if group_offsets[g + 1] - c0 == 1 and not lp.on[g]:
                 _run_column_nb(g, c0, col_asset, open_, fill_price, close, high, low, sig, timing, init_cash[g],
                                p.size[c0], p.size_type[c0], (p.fees[c0], p.fixed_fees[c0], p.per_share[c0]),
-                               p.slippage[c0], p.fractional[c0], rp, rec.fills, rec.fill_off, st.n_fill, rec.trades,
+                               (p.slippage[c0], p.slippage_per_share[c0]), p.fractional[c0], p.signal_rules[c0], rp,
+                               rec.fills, rec.fill_off, st.n_fill, rec.trades,
                                rec.trade_off, st.n_trade, rec.rejected, rec.rej_off, st.n_rej, cash_out, value_out, acc,
                                k)  # fmt: skip
             else:

@@ -152,7 +152,8 @@ def test_rule_exits_fill_inside_the_bar_or_at_the_open(panel_df, cfg):
     slip = cfg.slippage if cfg.stop_slippage is None else cfg.stop_slippage
     for r in x.iter_rows(named=True):
         s = cfg.slippage if r["reason"] == "time_stop" else slip
-        ref = r["price"] / (1 + s) if r["side"] == "buy" else r["price"] / (1 - s)
+        sps = cfg.slippage_per_share
+        ref = (r["price"] - sps) / (1 + s) if r["side"] == "buy" else (r["price"] + sps) / (1 - s)
         if r["reason"] == "time_stop":
             assert ref == pytest.approx(r["open"], rel=1e-12)
         else:

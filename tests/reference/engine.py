@@ -49,6 +49,9 @@ class Config:
     fixed_fees: float = 0.0
     commission_per_share: float = 0.0
     slippage: float = 0.0
+    slippage_per_share: float = 0.0
+    signal_rules: str = "reverse"  # reverse | flat_only
+    trailing_start: str = "anchor"  # anchor | first_bar
     init_cash: float = 100_000.0
     cash_sharing: bool = True
     fill: str = "next_open"  # next_open | next_close | same_close
@@ -119,8 +122,14 @@ class Account:
     prev_equity: float = 0.0
 
 
-def decide(bar: Bar, qty: float) -> str | None:
+def decide(bar: Bar, qty: float, rules: str = "reverse") -> str | None:
     """The documented signal rules, spelled out."""
+    if rules == "flat_only":  # ml4t-backtest's templates
+        if qty == 0:
+            return "open_long" if bar.entry else ("open_short" if bar.short_entry else None)
+        if qty > 0:
+            return "close" if bar.exit else None
+        return "close" if bar.short_exit else None
     long_entry = bar.entry and not bar.exit
     long_exit = bar.exit and not bar.entry
     short_entry = bar.short_entry and not bar.short_exit
@@ -167,7 +176,8 @@ class Reference:
         slippage = c.slippage if slippage is None else slippage
         p = acc.pos.pop(a)
         selling = p.qty > 0
-        px = ref * (1 - slippage) if selling else ref * (1 + slippage)
+        sps = c.slippage_per_share
+        px = ref * (1 - slippage) - sps if selling else ref * (1 + slippage) + sps
         fee = self.fee(abs(p.qty), px)
         slip = abs(p.qty) * abs(px - ref)
         acc.cash += p.qty * px - fee
@@ -214,6 +224,8 @@ class Reference:
             return None
         sl, tp, tsl = p.sl, p.tp, p.tsl
         a = p.anchor
+        if c.intrabar == "rule_chain":  # ml4t-backtest: stop-loss, then take-profit, then trailing
+            return self.rule_chain(p, b)
         if p.qty > 0:
             stop, stop_reason = a * (1 - sl), "stop_loss"
             if p.slp is not None:
@@ -255,6 +267,30 @@ class Reference:
             return stop_reason, stop
         if hit_target:
             return "take_profit", target
+        return None
+
+    def rule_chain(self, p: Position, b: Bar):
+        c, a = self.cfg, p.anchor
+        if p.qty > 0:
+            stop = a * (1 - p.sl) if p.slp is None else max(a * (1 - p.sl), p.slp)
+            target = a * (1 + p.tp) if p.tpp is None else min(a * (1 + p.tp), p.tpp)
+            trail = p.peak * (1 - p.tsl) if p.peak >= a * (1 + c.trailing_activation) else None
+            if b.low <= stop:
+                return "stop_loss", min(b.open, stop)
+            if b.high >= target:
+                return "take_profit", max(b.open, target)
+            if trail is not None and b.low <= trail:
+                return "trailing_stop", min(b.open, trail)
+            return None
+        stop = a * (1 + p.sl) if p.slp is None else min(a * (1 + p.sl), p.slp)
+        target = a * (1 - p.tp) if p.tpp is None else max(a * (1 - p.tp), p.tpp)
+        trail = p.peak * (1 + p.tsl) if p.peak <= a * (1 - c.trailing_activation) else None
+        if b.high >= stop:
+            return "stop_loss", max(b.open, stop)
+        if b.low <= target:
+            return "take_profit", min(b.open, target)
+        if trail is not None and b.high >= trail:
+            return "trailing_stop", max(b.open, trail)
         return None
 
     def add_trade(self, a, p: Position, t, exit_px, exit_fee, exit_slip, bars_held, reason, status):
@@ -331,7 +367,7 @@ class Reference:
             action, signal_time = acc.pending.pop(a)
             d = 1.0 if action in ("open_long", "reverse_to_long") else -1.0
             ref = self.fill_price(self.p.bars[a][t])
-            px = ref * (1 + d * c.slippage)
+            px = ref * (1 + d * c.slippage) + d * c.slippage_per_share
             side = "buy" if d > 0 else "sell"
             if c.size_type == "shares":
                 req = c.size
@@ -388,7 +424,8 @@ class Reference:
             anchor = px if c.stop_anchor == "fill" else signal_bar.close
             fr = [self.fraction(v, signal_bar) for v in (c.stop_loss, c.take_profit, c.trailing_stop)]
             levels = (signal_bar.slp, signal_bar.tpp) if c.price_levels else (None, None)
-            acc.pos[a] = Position(d * q, t, px, fee, slip, acc.count[a], px, px, anchor, anchor, *fr, *levels)
+            peak = anchor if c.trailing_start == "anchor" else -d * math.inf  # first_bar: none until a bar is held
+            acc.pos[a] = Position(d * q, t, px, fee, slip, acc.count[a], px, px, anchor, peak, *fr, *levels)
             self.fills.append(
                 dict(
                     timestamp=t,
@@ -475,7 +512,7 @@ class Reference:
             if fill == "next_close":
                 self.execute(acc, t, block)
             for a in live:
-                action = decide(self.p.bars[a][t], acc.pos[a].qty if a in acc.pos else 0.0)
+                action = decide(self.p.bars[a][t], acc.pos[a].qty if a in acc.pos else 0.0, self.cfg.signal_rules)
                 if acc.rule_exit_time.get(a) == t and not self.cfg.reenter_on_stop_bar:
                     action = None  # no re-entry on the bar a position rule closed the position
                 if action is not None and a in acc.force and not action.startswith("reverse"):
