@@ -137,6 +137,25 @@ def _as_expr(name: str, value) -> pl.Expr | None:
     raise DataError(f"`{name}` must be a polars expression or a column name; got {type(value).__name__}.")
 
 
+def _per_asset_expr(asset_col: str, mapping: dict) -> pl.Expr:
+    """A per-asset rule value as an expression (assets not in ``mapping`` get null: no level)."""
+    return (
+        pl.col(asset_col)
+        .cast(pl.String)
+        .replace_strict({str(k): v for k, v in mapping.items()}, default=None, return_dtype=pl.Float64)
+    )
+
+
+def _check_assets_known(name: str, mapping: dict, symbols: pl.Series) -> None:
+    known = set(symbols.cast(pl.String).to_list())
+    unknown = [k for k in mapping if str(k) not in known]
+    if unknown:
+        raise DataError(
+            f"`{name}` names assets that are not in the data: {unknown[:5]!r}."
+            f"{did_you_mean(str(unknown[0]), sorted(known))} Assets look like {sorted(known)[:5]!r}."
+        )
+
+
 def _check_expr_columns(name: str, expr: pl.Expr, columns: list[str]) -> None:
     for root in expr.meta.root_names():
         if root not in columns:
@@ -418,7 +437,10 @@ def prepare(
     given = {"entries": entries, "exits": exits, "short_entries": short_entries, "short_exits": short_exits}
     exprs = {k: e for k, v in given.items() if (e := _as_expr(k, v)) is not None}
     price_expr = _as_expr("price", price)
-    rules = {k: _as_expr(k, v) for k, v in (rule_exprs or {}).items()}
+    per_asset = {k: v for k, v in (rule_exprs or {}).items() if isinstance(v, dict)}
+    rules = {
+        k: _per_asset_expr(asset_col, v) if k in per_asset else _as_expr(k, v) for k, v in (rule_exprs or {}).items()
+    }
     for k, e in [*exprs.items(), *rules.items()]:
         _check_expr_columns(k, e, columns)
     if price_expr is not None:
@@ -443,6 +465,8 @@ def prepare(
     if sum(df.select(pl.col(key_and_prices).null_count()).row(0)):  # O(1): Arrow keeps null counts
         _explain_bad_rows(df, timestamp_col, asset_col, extra)
     df, starts, symbols, ts, dense = _structure(df, timestamp_col, asset_col)
+    for k, mapping in per_asset.items():
+        _check_assets_known(k, mapping, symbols)
     if fill == "same_close":
         warnings.warn(
             "fill='same_close' fills a signal at the close of the bar it is computed on: this looks ahead "

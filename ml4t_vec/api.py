@@ -122,7 +122,7 @@ RULE_EXPRS = ("stop_loss", "take_profit", "trailing_stop", "stop_loss_price", "t
 
 def _rule_exprs(cfg: BacktestConfig) -> dict:
     """Per-bar rule values given as expressions or column names (Prepare evaluates them)."""
-    out = {k: v for k in RULE_EXPRS if isinstance(v := getattr(cfg.risk, k), (pl.Expr, str))}
+    out = {k: v for k in RULE_EXPRS if isinstance(v := getattr(cfg.risk, k), (pl.Expr, str, dict))}
     if cfg.limits.priority is not None:
         out["priority"] = cfg.limits.priority
     return out
@@ -144,7 +144,7 @@ def _risk_params(cfg: BacktestConfig, n_cols: int, prep: Prepared) -> RiskParams
 
     def fraction(name):
         v = getattr(r, name)
-        return _per_bar(prep, name, n_cols, np.inf if v is None or isinstance(v, (pl.Expr, str)) else float(v))
+        return _per_bar(prep, name, n_cols, np.inf if v is None or isinstance(v, (pl.Expr, str, dict)) else float(v))
 
     sl, tp, tsl = (fraction(k) for k in RULE_EXPRS[:3])
     slp, tpp = (_per_bar(prep, k, n_cols, np.nan) for k in RULE_EXPRS[3:])

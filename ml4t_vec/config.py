@@ -132,8 +132,16 @@ class ExecutionConfig:
 
 
 def _check_optional_fraction(name: str, value, hi: float) -> None:
-    """None (off), a number in (0, hi], or a Polars expression / column name evaluated per bar."""
+    """None (off), a number in (0, hi], a Polars expression / column name evaluated per bar, or
+    a dict of one number (or None) per asset."""
     if value is None or isinstance(value, (pl.Expr, str)):
+        return
+    if isinstance(value, dict):
+        if not value:
+            raise ConfigError(f"`{name}` as a dict needs at least one asset; got {{}}.")
+        for asset, v in value.items():
+            if v is not None:
+                _check_number(f"{name}[{asset!r}]", v, lo=0.0, hi=hi, lo_open=True)
         return
     _check_number(name, value, lo=0.0, hi=hi, lo_open=True)
 
@@ -159,8 +167,9 @@ def _parse_time(name: str, value):
 class RiskConfig:
     """Position rules, checked on every bar a position is held (README "Position rules").
 
-    ``stop_loss``, ``take_profit`` and ``trailing_stop`` are a number, or a Polars expression /
-    column name evaluated per bar (e.g. an ATR stop ``2 * pl.col("atr") / pl.col("close")``): a
+    ``stop_loss``, ``take_profit`` and ``trailing_stop`` are a number, a dict of one number per
+    asset (``{"AAPL": 0.03, "TSLA": 0.08}``; assets left out get no level), or a Polars expression
+    / column name evaluated per bar (e.g. an ATR stop ``2 * pl.col("atr") / pl.col("close")``): a
     position uses the value of the bar whose signal opened it; a null there means no level.
 
     Attributes:
@@ -194,9 +203,9 @@ class RiskConfig:
             Needs Datetime timestamps.
     """
 
-    stop_loss: float | pl.Expr | str | None = None
-    take_profit: float | pl.Expr | str | None = None
-    trailing_stop: float | pl.Expr | str | None = None
+    stop_loss: float | pl.Expr | str | dict | None = None
+    take_profit: float | pl.Expr | str | dict | None = None
+    trailing_stop: float | pl.Expr | str | dict | None = None
     trailing_activation: float = 0.0
     trailing_source: str = "close"
     trailing_start: str = "anchor"

@@ -153,9 +153,9 @@ def risk_rules(draw):
     """Position rules: each on about half the time, with every option drawn."""
     maybe = lambda values: draw(st.sampled_from([None, *values]))  # noqa: E731
     return dict(
-        stop_loss=maybe([0.02, 0.05, 0.1, "rulev"]),
+        stop_loss=maybe([0.02, 0.05, 0.1, "rulev", {"S0": 0.03}]),
         take_profit=maybe([0.03, 0.08, 0.2, "rulev"]),
-        trailing_stop=maybe([0.02, 0.05, "rulev"]),
+        trailing_stop=maybe([0.02, 0.05, "rulev", {"S0": 0.04}]),
         trailing_activation=draw(st.sampled_from([0.0, 0.0, 0.02])),
         trailing_source=draw(st.sampled_from(["close", "extreme"])),
         max_bars=maybe([1, 2, 5]),

@@ -197,3 +197,18 @@ def test_limits_need_a_shared_portfolio():
         vec.backtest(one({0: {"e": True}}), max_position_weight=1.5, **KW)
     with pytest.raises(vec.ConfigError, match="drawdown_action"):
         vec.backtest(one({0: {"e": True}}), max_drawdown=0.1, drawdown_action="sell", **KW)
+
+
+def test_per_asset_rule_values():
+    # A: stop 5% -> 10 * 0.95 = 9.5 reached by bar 2's low 9; B: no stop given -> held to the end
+    bars = [(10, 10, 10, 10), (10, 10, 10, 10), (10, 10, 9, 9.5), (9.5, 9.5, 9.5, 9.5)]
+    df = two({0: {"e": True}}, {0: {"e": True}}, bars_a=bars, bars_b=bars)
+    res = vec.backtest(df, stop_loss={"A": 0.05}, **KW)
+    assert res.trades.select("symbol", "exit_reason", "exit_price").rows() == [
+        ("A", "stop_loss", 9.5),
+        ("B", "end_of_data", 9.5),
+    ]
+    with pytest.raises(vec.DataError, match="Did you mean 'B'"):
+        vec.backtest(df, stop_loss={"BB": 0.05}, **KW)
+    with pytest.raises(vec.ConfigError, match=r"stop_loss\['A'\]"):
+        vec.backtest(df, stop_loss={"A": 5.0}, **KW)

@@ -119,7 +119,8 @@ def test_permuting_asset_names_permutes_results(panel_df, cfg):
     kw = vec_kwargs(cfg) | dict(cash_sharing=False)
     a = vec.backtest(df, **kw)
     rename = {f"S{i}": f"Z{9 - i}" for i in range(10)}
-    b = vec.backtest(df.with_columns(pl.col("asset").replace(rename)), **kw)
+    kw_b = {k: ({rename[a]: x for a, x in v.items()} if isinstance(v, dict) else v) for k, v in kw.items()}
+    b = vec.backtest(df.with_columns(pl.col("asset").replace(rename)), **kw_b)
     back = b.trades.with_columns(pl.col("symbol").replace({v: k for k, v in rename.items()}))
     assert back.sort("symbol", "entry_time").equals(a.trades.sort("symbol", "entry_time"))
 

@@ -207,8 +207,11 @@ class Reference:
 
     # -- position rules ------------------------------------------------------------------------
     @staticmethod
-    def fraction(setting, signal_bar: Bar) -> float:
-        """A rule's fraction for a position opened by a signal on ``signal_bar`` (inf = off)."""
+    def fraction(setting, signal_bar: Bar, asset=None) -> float:
+        """A rule's fraction for a position in ``asset`` opened by a signal on ``signal_bar``
+        (inf = off); a dict holds one value per asset."""
+        if isinstance(setting, dict):
+            setting = setting.get(asset)
         if setting is None:
             return math.inf
         if setting == "rulev":
@@ -422,7 +425,7 @@ class Reference:
             n_open += 1
             signal_bar = self.p.bars[a][signal_time]
             anchor = px if c.stop_anchor == "fill" else signal_bar.close
-            fr = [self.fraction(v, signal_bar) for v in (c.stop_loss, c.take_profit, c.trailing_stop)]
+            fr = [self.fraction(v, signal_bar, a) for v in (c.stop_loss, c.take_profit, c.trailing_stop)]
             levels = (signal_bar.slp, signal_bar.tpp) if c.price_levels else (None, None)
             peak = anchor if c.trailing_start == "anchor" else -d * math.inf  # first_bar: none until a bar is held
             acc.pos[a] = Position(d * q, t, px, fee, slip, acc.count[a], px, px, anchor, peak, *fr, *levels)
