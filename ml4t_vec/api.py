@@ -12,6 +12,7 @@ import polars as pl
 from ml4t_vec import _frames
 from ml4t_vec._kernels.codes import (
     DRAWDOWN_ACTION,
+    FILL_ORDER,
     INTRABAR,
     SIGNAL_RULES,
     SIZE_TYPE,
@@ -41,7 +42,7 @@ from ml4t_vec.metrics import compute_stats
 _CONFIG_KEYS = {
     "sizing": ("size", "size_type", "fractional"),
     "costs": ("fees", "fixed_fees", "slippage", "commission_per_share", "slippage_per_share"),
-    "execution": ("fill", "price", "signal_rules"),
+    "execution": ("fill", "price", "signal_rules", "fill_order"),
     "portfolio": ("init_cash", "cash_sharing"),
     "risk": (
         "stop_loss",
@@ -114,6 +115,7 @@ def _order_params(cfg: BacktestConfig, n_cols: int) -> OrderParams:
         per_share=full(cfg.costs.commission_per_share),
         slippage_per_share=full(cfg.costs.slippage_per_share),
         signal_rules=full(SIGNAL_RULES[cfg.execution.signal_rules], np.int64),
+        fill_order=full(FILL_ORDER[cfg.execution.fill_order], np.int64),
     )
 
 
@@ -277,6 +279,7 @@ def backtest(
     fill=None,
     price=None,
     signal_rules=None,
+    fill_order=None,
     fees=None,
     fixed_fees=None,
     slippage=None,
@@ -328,7 +331,8 @@ def backtest(
             ``SizingConfig``).
         fill: ``"next_open"`` (default), ``"next_close"`` or ``"same_close"``; ``price`` an
             optional column/expression to fill at instead, with the same timing; ``signal_rules``
-            how signals become orders (``"reverse"`` default, or ``"flat_only"``).
+            how signals become orders (``"reverse"`` default, or ``"flat_only"``); ``fill_order``
+            the order of fills in a shared-cash phase (``"exits_first"`` default, or ``"asset"``).
         fees, fixed_fees, slippage, commission_per_share, slippage_per_share: costs per fill
             (``CostConfig``), default 0.
         init_cash: default 100_000; cash_sharing: default True (one portfolio).

@@ -19,6 +19,7 @@ import polars as pl
 
 from ml4t_vec._kernels.codes import (
     DRAWDOWN_ACTION,
+    FILL_ORDER,
     INTRABAR,
     SIGNAL_RULES,
     SIZE_TYPE,
@@ -120,15 +121,21 @@ class ExecutionConfig:
             opposite entries; an opposite entry reverses the position) or ``"flat_only"``
             (ml4t-backtest's templates: entries only when flat, a long entry winning over a
             short one; exits close their side; no reversal).
+        fill_order: in a shared-cash portfolio, ``"exits_first"`` (default: every exit of the
+            phase, then the entries) or ``"asset"`` (asset by asset, each one's exit then its
+            entry: vectorbt's default call order; an early entry can use cash a later exit would
+            have freed).
     """
 
     fill: str = "next_open"
     price: object = None
     signal_rules: str = "reverse"
+    fill_order: str = "exits_first"
 
     def __post_init__(self):
         check_choice("fill", self.fill, FILL_TIMINGS)
         check_choice("signal_rules", self.signal_rules, tuple(SIGNAL_RULES))
+        check_choice("fill_order", self.fill_order, tuple(FILL_ORDER))
 
 
 def _check_optional_fraction(name: str, value, hi: float) -> None:
@@ -349,6 +356,7 @@ PRESETS = {
         "stop_slippage": 0.0,
         "trailing_source": "extreme",
         "reenter_on_stop_bar": False,
+        "fill_order": "asset",
     },
     # ml4t-backtest 0.2.0 defaults and signal templates (PEERS.md section 3): next-bar open fills,
     # whole shares, one portfolio, exits before entries; entries only when flat (long wins a tie),
@@ -389,6 +397,8 @@ class BacktestConfig:
     def __post_init__(self):
         if self.preset is not None:
             check_choice("preset", self.preset, tuple(PRESETS))
+        if self.limits.priority is not None and self.execution.fill_order == "asset":
+            raise ConfigError("`priority` orders entries after the exits; it does not apply with fill_order='asset'.")
         if self.limits.active and not self.portfolio.cash_sharing:
             on = [f.name for f in dataclasses.fields(self.limits) if f.name != "drawdown_action"
                   and getattr(self.limits, f.name) is not None]  # fmt: skip

@@ -112,6 +112,7 @@ def configs(draw, cash_sharing: bool | None = None, fill: str | None = None, lim
         size = draw(st.sampled_from([0.1, 0.35, 0.5, 1.0]))
     cash_sharing = draw(st.booleans()) if cash_sharing is None else cash_sharing
     with_limits = cash_sharing and (draw(st.booleans()) if limits is None else limits)
+    fill_order = draw(st.sampled_from(["exits_first", "exits_first", "asset"]))
     return Config(
         size=size,
         size_type=size_type,
@@ -121,18 +122,19 @@ def configs(draw, cash_sharing: bool | None = None, fill: str | None = None, lim
         commission_per_share=draw(st.sampled_from([0.0, 0.0, 0.01])),
         slippage_per_share=draw(st.sampled_from([0.0, 0.0, 0.05])),
         signal_rules=draw(st.sampled_from(["reverse", "reverse", "flat_only"])),
+        fill_order=fill_order,
         slippage=draw(st.sampled_from([0.0, 0.0005, 0.01])),
         init_cash=draw(st.sampled_from([1_000.0, 10_000.0, 100_000.0])),
         cash_sharing=cash_sharing,
         fill=draw(st.sampled_from(["next_open", "next_close", "same_close"])) if fill is None else fill,
         custom_price=draw(st.sampled_from([False, False, True])),
         **draw(risk_rules()),
-        **(draw(portfolio_limits()) if with_limits else {}),
+        **(draw(portfolio_limits(fill_order)) if with_limits else {}),
     )
 
 
 @st.composite
-def portfolio_limits(draw):
+def portfolio_limits(draw, fill_order: str = "exits_first"):
     """Portfolio limits (shared cash): each on about half the time."""
     maybe = lambda values: draw(st.sampled_from([None, *values]))  # noqa: E731
     return dict(
@@ -144,7 +146,7 @@ def portfolio_limits(draw):
         drawdown_action=draw(st.sampled_from(["halt", "liquidate"])),
         drawdown_cooldown=maybe([2, 5]),
         daily_loss_limit=maybe([0.005, 0.02]),
-        priority=draw(st.booleans()),
+        priority=False if fill_order == "asset" else draw(st.booleans()),
     )
 
 
@@ -184,6 +186,7 @@ def vec_kwargs(cfg: Config) -> dict:
         commission_per_share=cfg.commission_per_share,
         slippage_per_share=cfg.slippage_per_share,
         signal_rules=cfg.signal_rules,
+        fill_order=cfg.fill_order,
         trailing_start=cfg.trailing_start,
         slippage=cfg.slippage,
         init_cash=cfg.init_cash,

@@ -35,6 +35,11 @@ RULES_REVERSE = 0  # conflicting signals cancel; an opposite entry reverses the 
 RULES_FLAT_ONLY = 1  # entries only when flat (long wins a tie), exits close their side (ml4t-backtest)
 SIGNAL_RULES = {"reverse": RULES_REVERSE, "flat_only": RULES_FLAT_ONLY}
 
+# --- order of fills within a phase of a shared-cash group ---------------------------------------
+ORDER_EXITS_FIRST = 0  # every exit, then the entries (asset or priority order)
+ORDER_BY_ASSET = 1  # asset by asset, each one's exit then its entry (vectorbt's default call order)
+FILL_ORDER = {"exits_first": ORDER_EXITS_FIRST, "asset": ORDER_BY_ASSET}
+
 # --- pending actions (kernel-internal) ---------------------------------------------------------
 ACT_NONE = 0
 ACT_OPEN_LONG = 1
@@ -198,6 +203,7 @@ CODE_TABLES = {
     "trailing_source": TRAILING_SOURCE,
     "drawdown_action": DRAWDOWN_ACTION,
     "signal_rules": SIGNAL_RULES,
+    "fill_order": FILL_ORDER,
     "trailing_start": TRAILING_START,
 }
 

@@ -40,6 +40,7 @@ class OrderParams(NamedTuple):
     fixed_fees: np.ndarray  # float64 cash per fill
     per_share: np.ndarray  # float64 commission per share per fill
     signal_rules: np.ndarray  # int64 RULES_*
+    fill_order: np.ndarray  # int64 ORDER_*: how a shared-cash group orders one phase's fills
     slippage: np.ndarray  # float64 fraction, adverse
     slippage_per_share: np.ndarray  # float64 cash per share, adverse
     fractional: np.ndarray  # bool: False -> whole shares, rounded down

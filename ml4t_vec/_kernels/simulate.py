@@ -36,6 +36,7 @@ from ml4t_vec._kernels.codes import (
     EFFECT_EXIT,
     FILL_DT,
     NO_EXIT,
+    ORDER_BY_ASSET,
     PEAK_FROM_FIRST_BAR,
     REASON_END_OF_DATA,
     REASON_SIGNAL,
@@ -227,9 +228,11 @@ def _open_rules_nb(entry_price, pos_sign, anchor_mode, close, a, c, signal_bar, 
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _phase_nb(t, c0, c1, price, col_asset, sig, p, slip_a, cash, pos, fs, is_, pending, lim, block, prio, prio_on,
-              fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej):  # fmt: skip
-    """Fill the orders of columns c0..c1 pending for bar t at ``price``: exits, then entries.
+def _phase_nb(t, c0, c1, e0, e1, price, col_asset, sig, p, slip_a, cash, pos, fs, is_, pending, lim, block, prio,
+              prio_on, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej):  # fmt: skip
+    """Fill the orders of columns e0..e1 pending for bar t at ``price``: exits, then entries.
+    The group is columns c0..c1 (its equity and exposures); ``fill_order="asset"`` calls this
+    once per column (e1 = e0 + 1), exits-first once for the whole group.
 
     Entries fill in column (asset) order, or by descending ``prio`` at their signal bar when
     ``prio_on`` (NaN last, ties in asset order), against the cash left after the exits; each is
@@ -247,7 +250,7 @@ def _phase_nb(t, c0, c1, price, col_asset, sig, p, slip_a, cash, pos, fs, is_, p
     frac_a = p.fractional
     sps_a = p.slippage_per_share
     has_entry = False
-    for c in range(c0, c1):
+    for c in range(e0, e1):
         act = pending[c]
         if act == ACT_NONE or (sig[c, t] & SIG_VALID) == 0:
             continue
@@ -283,9 +286,9 @@ def _phase_nb(t, c0, c1, price, col_asset, sig, p, slip_a, cash, pos, fs, is_, p
             n_open += 1
     avail = lev * equity - gross
 
-    order = np.empty(c1 - c0, dtype=np.int64)
+    order = np.empty(e1 - e0, dtype=np.int64)
     n_e = 0
-    for c in range(c0, c1):
+    for c in range(e0, e1):
         if pending[c] != ACT_NONE and (sig[c, t] & SIG_VALID) != 0:
             order[n_e] = c
             n_e += 1
@@ -363,6 +366,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig
     slip_a = p.slippage
     sps_a = p.slippage_per_share
     rules_a = p.signal_rules
+    by_asset = p.fill_order[c0] == ORDER_BY_ASSET
     fees_a = p.fees
     fixed_a = p.fixed_fees
     cps_a = p.per_share
@@ -394,63 +398,70 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig
                 block = REJ_MAX_DRAWDOWN
             elif lstate[5] == day[t]:
                 block = REJ_DAILY_LOSS_LIMIT
-        # phase numbers are the TIMING_* codes, in bar-cycle order (tests/contracts checks it):
-        # 0 open fills, 1 risk rules + intrabar + close fills, 2 signals + same-bar close fills
-        for phase in range(3):
-            if phase == 1:
-                for c in range(c0, c1):
-                    q = pos[c]
-                    if q == 0.0 or (sig[c, t] & SIG_VALID) == 0:
-                        continue
-                    a = col_asset[c]
-                    if not rules_on_a[c]:
+        # fill_order="asset" (vectorbt): each column runs the whole bar cycle before the next one;
+        # else every phase runs over the whole group
+        n_runs = c1 - c0 if by_asset else 1
+        for j in range(n_runs):
+            e0 = c0 + j if by_asset else c0
+            e1 = e0 + 1 if by_asset else c1
+            # phase numbers are the TIMING_* codes, in bar-cycle order (tests/contracts checks it):
+            # 0 open fills, 1 risk rules + intrabar + close fills, 2 signals + same-bar close fills
+            for phase in range(3):
+                if phase == 1:
+                    for c in range(e0, e1):
+                        q = pos[c]
+                        if q == 0.0 or (sig[c, t] & SIG_VALID) == 0:
+                            continue
+                        a = col_asset[c]
+                        if not rules_on_a[c]:
+                            fs[c, F_HI] = max(fs[c, F_HI], high[a, t])
+                            fs[c, F_LO] = min(fs[c, F_LO], low[a, t])
+                            continue
+                        d = 1.0 if q > 0.0 else -1.0
+                        reason, ref = check_exit_nb(
+                            d, fs[c, F_ANCHOR], fs[c, F_PEAK], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], maxb_a[c],
+                            session_a[c] and (sig[c, t] & SIG_SESSION_EXIT) != 0, open_[a, t], high[a, t], low[a, t],
+                            is_[c, I_ENTRY_BAR] == t, on_entry_a[c], fs[c, F_SL], fs[c, F_TP], fs[c, F_TSL], ta_a[c],
+                            fs[c, F_SLP], fs[c, F_TPP], intrabar_a[c],
+                        )  # fmt: skip
+                        if reason != NO_EXIT:
+                            slip_x = (slip_a[c] if reason == REASON_TIME_STOP else stop_slip_a[c], sps_a[c])
+                            cash += _close_nb(c, t, q, ref, slip_x, (fees_a[c], fixed_a[c], cps_a[c]), reason,
+                                              fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP],
+                                              fs[c, F_HI], fs[c, F_LO], is_[c, I_ENTRY_BAR],
+                                              is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], fills, fill_off, n_fill, trades,
+                                              trade_off, n_trade)  # fmt: skip
+                            pos[c] = 0.0
+                            is_[c, I_RULE_EXIT_BAR] = t
+                            continue
+                        # held through the bar: excursions, then the trailing peak (after the check)
                         fs[c, F_HI] = max(fs[c, F_HI], high[a, t])
                         fs[c, F_LO] = min(fs[c, F_LO], low[a, t])
-                        continue
-                    d = 1.0 if q > 0.0 else -1.0
-                    reason, ref = check_exit_nb(
-                        d, fs[c, F_ANCHOR], fs[c, F_PEAK], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], maxb_a[c],
-                        session_a[c] and (sig[c, t] & SIG_SESSION_EXIT) != 0, open_[a, t], high[a, t], low[a, t],
-                        is_[c, I_ENTRY_BAR] == t, on_entry_a[c], fs[c, F_SL], fs[c, F_TP], fs[c, F_TSL], ta_a[c],
-                        fs[c, F_SLP], fs[c, F_TPP], intrabar_a[c],
-                    )  # fmt: skip
-                    if reason != NO_EXIT:
-                        slip_x = (slip_a[c] if reason == REASON_TIME_STOP else stop_slip_a[c], sps_a[c])
-                        cash += _close_nb(c, t, q, ref, slip_x, (fees_a[c], fixed_a[c], cps_a[c]), reason,
-                                          fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP], fs[c, F_HI],
-                                          fs[c, F_LO], is_[c, I_ENTRY_BAR], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT],
-                                          fills, fill_off, n_fill, trades, trade_off, n_trade)  # fmt: skip
-                        pos[c] = 0.0
-                        is_[c, I_RULE_EXIT_BAR] = t
-                        continue
-                    # held through the bar: excursions, then the trailing peak (after the check)
-                    fs[c, F_HI] = max(fs[c, F_HI], high[a, t])
-                    fs[c, F_LO] = min(fs[c, F_LO], low[a, t])
-                    fs[c, F_PEAK] = next_peak_nb(d, fs[c, F_PEAK], close[a, t], high[a, t], low[a, t], tsrc_a[c])
-            elif phase == 2:
-                for c in range(c0, c1):
-                    bits = sig[c, t]
-                    if (bits & SIG_VALID) != 0 and (bits & SIG_ORDERS) != 0:
-                        act = decide_nb(bits, pos[c], rules_a[c])
-                        if act != ACT_NONE and is_[c, I_RULE_EXIT_BAR] == t and not reenter_a[c]:
-                            act = ACT_NONE  # no re-entry on the bar a position rule closed (flat now)
-                        if act != ACT_NONE and is_[c, I_FORCE] != REASON_SIGNAL and act < ACT_REVERSE_TO_LONG:
-                            act = ACT_NONE  # a forced close stays; only a reversal (exit + entry) replaces it
-                        if act != ACT_NONE:
-                            if pending[c] == ACT_NONE:
-                                n_pending += 1
-                            pending[c] = act
-                            is_[c, I_PENDING_BAR] = t
-            if timing == phase and n_pending > 0:
-                cash = _phase_nb(t, c0, c1, fill_price, col_asset, sig, p, slip_a, cash, pos, fs, is_, pending, lim,
-                                 block, prio, prio_on, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected,
-                                 rej_off, n_rej)  # fmt: skip
-                n_pending = _count_pending_nb(pending, c0, c1)
-                for c in range(c0, c1):  # entries of this phase: anchor, peak and rule levels
-                    if is_[c, I_ENTRY_BAR] == t and pos[c] != 0.0:
-                        (fs[c, F_ANCHOR], fs[c, F_PEAK], fs[c, F_SL], fs[c, F_TP], fs[c, F_TSL], fs[c, F_SLP],
-                         fs[c, F_TPP]) = _open_rules_nb(fs[c, F_ENTRY_PRICE], pos[c], anchor_a[c], close, col_asset[c],
-                                                        c, is_[c, I_PENDING_BAR], rp)  # fmt: skip
+                        fs[c, F_PEAK] = next_peak_nb(d, fs[c, F_PEAK], close[a, t], high[a, t], low[a, t], tsrc_a[c])
+                elif phase == 2:
+                    for c in range(e0, e1):
+                        bits = sig[c, t]
+                        if (bits & SIG_VALID) != 0 and (bits & SIG_ORDERS) != 0:
+                            act = decide_nb(bits, pos[c], rules_a[c])
+                            if act != ACT_NONE and is_[c, I_RULE_EXIT_BAR] == t and not reenter_a[c]:
+                                act = ACT_NONE  # no re-entry on the bar a position rule closed (flat now)
+                            if act != ACT_NONE and is_[c, I_FORCE] != REASON_SIGNAL and act < ACT_REVERSE_TO_LONG:
+                                act = ACT_NONE  # a forced close stays; only a reversal (exit + entry) replaces it
+                            if act != ACT_NONE:
+                                if pending[c] == ACT_NONE:
+                                    n_pending += 1
+                                pending[c] = act
+                                is_[c, I_PENDING_BAR] = t
+                if timing == phase and n_pending > 0:
+                    cash = _phase_nb(t, c0, c1, e0, e1, fill_price, col_asset, sig, p, slip_a, cash, pos, fs, is_,
+                                     pending, lim, block, prio, prio_on, fills, fill_off, n_fill, trades, trade_off,
+                                     n_trade, rejected, rej_off, n_rej)  # fmt: skip
+                    n_pending = _count_pending_nb(pending, c0, c1)
+                    for c in range(e0, e1):  # entries of this phase: anchor, peak and rule levels
+                        if is_[c, I_ENTRY_BAR] == t and pos[c] != 0.0:
+                            (fs[c, F_ANCHOR], fs[c, F_PEAK], fs[c, F_SL], fs[c, F_TP], fs[c, F_TSL], fs[c, F_SLP],
+                             fs[c, F_TPP]) = _open_rules_nb(fs[c, F_ENTRY_PRICE], pos[c], anchor_a[c], close,
+                                                            col_asset[c], c, is_[c, I_PENDING_BAR], rp)  # fmt: skip
         net_v = 0.0
         gross_v = 0.0
         for c in range(c0, c1):

@@ -45,7 +45,7 @@ def vbt_settings(draw, shorts: bool):
     )
 
 
-def _compare(panel_df, s):
+def _compare(panel_df, s, cash_sharing=False):
     _, df = panel_df
     df = df.sort("asset", "timestamp")
     close = _wide(df, "close")
@@ -58,6 +58,9 @@ def _compare(panel_df, s):
     if s["tp"] is not None:
         vkw["tp_stop"] = s["tp"]
         kw["take_profit"] = s["tp"]
+    if cash_sharing:  # one portfolio; vectorbt's default call order (fill_order="asset")
+        vkw.update(group_by=True, cash_sharing=True)
+        kw["cash_sharing"] = True
     if s["shorts"]:
         vkw.update(short_entries=sig["se"], short_exits=sig["sx"])
         kw.update(short_entries="s2", short_exits="s3")
@@ -92,6 +95,11 @@ def test_long_only_matches_vectorbt(panel_df, s):
 @given(panels(max_assets=3, max_bars=30, gaps=False, shorts=True), vbt_settings(shorts=True))
 def test_long_short_matches_vectorbt(panel_df, s):
     _compare(panel_df, s)
+
+
+@given(panels(max_assets=4, max_bars=30, gaps=False, shorts=False), vbt_settings(shorts=False))
+def test_shared_cash_long_only_matches_vectorbt(panel_df, s):
+    _compare(panel_df, s, cash_sharing=True)
 
 
 def test_preset_defaults_and_overrides():

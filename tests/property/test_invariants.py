@@ -67,8 +67,8 @@ def test_accounting_identities(panel_df, cfg):
         )
         ref = (
             pl.when(pl.col("side") == "buy")
-            .then(pl.col("price") / (1 + cfg.slippage))
-            .otherwise(pl.col("price") / (1 - cfg.slippage))
+            .then((pl.col("price") - cfg.slippage_per_share) / (1 + cfg.slippage))
+            .otherwise((pl.col("price") + cfg.slippage_per_share) / (1 - cfg.slippage))
         )
         assert f.filter((ref < pl.col("low") * (1 - 1e-12)) | (ref > pl.col("high") * (1 + 1e-12))).height == 0
 
@@ -189,7 +189,7 @@ def test_portfolio_limits_hold(panel_df, cfg):
     that equity after every bar with entries. Fills at the close without slippage, so the equity
     an entry is sized on is the bar's closing equity plus the bar's entry fees."""
     _, df = panel_df
-    kw = vec_kwargs(cfg) | dict(slippage=0.0, stop_slippage=0.0, price=None)
+    kw = vec_kwargs(cfg) | dict(slippage=0.0, slippage_per_share=0.0, stop_slippage=0.0, price=None)
     res = vec.backtest(df, **kw)
     tol = 1e-9
     held = res.asset_equity.group_by("timestamp").agg((pl.col("position_value") != 0).sum().alias("n"))

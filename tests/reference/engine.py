@@ -51,6 +51,7 @@ class Config:
     slippage: float = 0.0
     slippage_per_share: float = 0.0
     signal_rules: str = "reverse"  # reverse | flat_only
+    fill_order: str = "exits_first"  # exits_first | asset
     trailing_start: str = "anchor"  # anchor | first_bar
     init_cash: float = 100_000.0
     cash_sharing: bool = True
@@ -328,11 +329,12 @@ class Reference:
             )
         )
 
-    def execute(self, acc: Account, t, block: str | None = None) -> None:
-        """Fill the account's pending orders on bar t: all exits first, then entries (asset
-        order, or by priority), each checked against the cash and the portfolio limits."""
+    def execute_some(self, acc: Account, t, block, assets: list) -> None:
+        """Fill the pending orders of ``assets`` on bar t: all exits first, then entries (asset
+        order, or by priority), each checked against the cash and the portfolio limits (the
+        account's equity and exposures count every asset)."""
         c = self.cfg
-        ready = [a for a in acc.assets if a in acc.pending and t in self.p.bars[a]]
+        ready = [a for a in assets if a in acc.pending and t in self.p.bars[a]]
         if not ready:
             return
         for a in ready:
@@ -493,37 +495,43 @@ class Reference:
                 block = "max_drawdown"
             elif acc.blocked_day is not None and acc.blocked_day == self.p.day.get(t, 0):
                 block = "daily_loss_limit"
-            if fill == "next_open":
-                self.execute(acc, t, block)
-            for a in live:  # position rules, then the bar's range and the trailing peak
-                if a not in acc.pos:
-                    continue
-                p, b = acc.pos[a], self.p.bars[a][t]
-                hit = self.rule_exit(p, b, acc.count[a] - p.entry_count, p.entry_time == t, self.session_flags(a, t)[1])
-                if hit is not None:
-                    reason, ref = hit
-                    stop_slip = self.cfg.stop_slippage if reason != "time_stop" else None
-                    self.close_position(acc, a, t, ref, reason, stop_slip)
-                    acc.rule_exit_time[a] = t
-                    continue
-                p.hi = max(p.hi, b.high)
-                p.lo = min(p.lo, b.low)
-                if p.qty > 0:
-                    p.peak = max(p.peak, b.close if self.cfg.trailing_source == "close" else b.high)
-                else:
-                    p.peak = min(p.peak, b.close if self.cfg.trailing_source == "close" else b.low)
-            if fill == "next_close":
-                self.execute(acc, t, block)
-            for a in live:
-                action = decide(self.p.bars[a][t], acc.pos[a].qty if a in acc.pos else 0.0, self.cfg.signal_rules)
-                if acc.rule_exit_time.get(a) == t and not self.cfg.reenter_on_stop_bar:
-                    action = None  # no re-entry on the bar a position rule closed the position
-                if action is not None and a in acc.force and not action.startswith("reverse"):
-                    action = None  # a forced close stays; only a reversal replaces it
-                if action is not None:
-                    acc.pending[a] = (action, t)
-            if fill == "same_close":
-                self.execute(acc, t, block)
+            # fill_order="asset" (vectorbt): each asset runs the whole bar cycle before the next one
+            groups = [[a] for a in acc.assets] if self.cfg.fill_order == "asset" else [acc.assets]
+            for group in groups:
+                if fill == "next_open":
+                    self.execute_some(acc, t, block, group)
+                # position rules, then the bar's range and the trailing peak
+                for a in [x for x in live if x in group]:
+                    if a not in acc.pos:
+                        continue
+                    p, b = acc.pos[a], self.p.bars[a][t]
+                    hit = self.rule_exit(
+                        p, b, acc.count[a] - p.entry_count, p.entry_time == t, self.session_flags(a, t)[1]
+                    )
+                    if hit is not None:
+                        reason, ref = hit
+                        stop_slip = self.cfg.stop_slippage if reason != "time_stop" else None
+                        self.close_position(acc, a, t, ref, reason, stop_slip)
+                        acc.rule_exit_time[a] = t
+                        continue
+                    p.hi = max(p.hi, b.high)
+                    p.lo = min(p.lo, b.low)
+                    if p.qty > 0:
+                        p.peak = max(p.peak, b.close if self.cfg.trailing_source == "close" else b.high)
+                    else:
+                        p.peak = min(p.peak, b.close if self.cfg.trailing_source == "close" else b.low)
+                if fill == "next_close":
+                    self.execute_some(acc, t, block, group)
+                for a in [x for x in live if x in group]:
+                    action = decide(self.p.bars[a][t], acc.pos[a].qty if a in acc.pos else 0.0, self.cfg.signal_rules)
+                    if acc.rule_exit_time.get(a) == t and not self.cfg.reenter_on_stop_bar:
+                        action = None  # no re-entry on the bar a position rule closed the position
+                    if action is not None and a in acc.force and not action.startswith("reverse"):
+                        action = None  # a forced close stays; only a reversal replaces it
+                    if action is not None:
+                        acc.pending[a] = (action, t)
+                if fill == "same_close":
+                    self.execute_some(acc, t, block, group)
             for a in live:
                 acc.last_close[a] = self.p.bars[a][t].close
             for a in acc.assets:
