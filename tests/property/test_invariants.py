@@ -187,9 +187,12 @@ def test_portfolio_limits_hold(panel_df, cfg):
     """With limits on: open positions <= max_positions at every close; every entry's notional <=
     max_position_weight x the equity it was sized on; gross exposure + entry fees <= leverage x
     that equity after every bar with entries. Fills at the close without slippage, so the equity
-    an entry is sized on is the bar's closing equity plus the bar's entry fees."""
+    an entry is sized on is the bar's closing equity plus the bar's entry fees (exits-first order:
+    with fill_order="asset" later assets' stops move equity after an entry)."""
     _, df = panel_df
-    kw = vec_kwargs(cfg) | dict(slippage=0.0, slippage_per_share=0.0, stop_slippage=0.0, price=None)
+    kw = vec_kwargs(cfg) | dict(
+        slippage=0.0, slippage_per_share=0.0, stop_slippage=0.0, price=None, fill_order="exits_first"
+    )
     res = vec.backtest(df, **kw)
     tol = 1e-9
     held = res.asset_equity.group_by("timestamp").agg((pl.col("position_value") != 0).sum().alias("n"))
