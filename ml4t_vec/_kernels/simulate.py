@@ -202,7 +202,7 @@ def _write_trade_nb(
     r["status"] = status
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _close_nb(c, t, q, ref, slip_f, cost, reason, ep, efee, eslip, hi, lo, entry_bar, bars_held, fills, fill_off,
               n_fill, trades, trade_off, n_trade):  # fmt: skip
     """Close column c's position of q shares at reference price ``ref``: one fill, one trade.
@@ -505,7 +505,10 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig
     return cash
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+# Not inlined (nor _close_nb): each is called at a few fill sites of both drivers, which numba
+# compiles twice (the prange body and its callees); inlining them cost ~10 s of cold compile for
+# no measurable speed (fills are rare next to bars; benchmarks/bench_core.py, 2026-11-24).
+@njit(cache=True, nogil=True, error_model="numpy")
 def _column_fill_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt, nvalid, size,
                     size_type, cost, slip_f, frac, closed, fills, fill_off, n_fill, trades, trade_off, n_trade,
                     rejected, rej_off, n_rej):  # fmt: skip
@@ -513,7 +516,8 @@ def _column_fill_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_ba
     (pos, cash, entry price, entry fees, entry slippage, hi, lo, entry bar, entry count).
     ``closed``: the bar is at/after the session exit time (no entries).
 
-    At most 30 parameters: CPython 3.11 passes more as ``*args``, which numba cannot inline.
+    At most 30 parameters (CPython 3.11 passes more as ``*args``, which numba cannot inline),
+    should it be inlined again.
     """
     if is_exit_action_nb(act) and pos != 0.0:
         cash += _close_nb(c, t, pos, ref, slip_f, cost, REASON_SIGNAL, ep, efee, eslip, hi, lo, entry_bar,
