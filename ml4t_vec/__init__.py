@@ -16,6 +16,7 @@ from ml4t_vec.config import (
 )
 from ml4t_vec.data import synthetic_prices
 from ml4t_vec.errors import ConfigError, DataError, LookAheadWarning
+from ml4t_vec.sweeps import Params, SweepResult, sweep
 
 __version__ = "0.1.0"
 
@@ -28,10 +29,13 @@ __all__ = [
     "ExecutionConfig",
     "LimitsConfig",
     "LookAheadWarning",
+    "Params",
     "PortfolioConfig",
     "RiskConfig",
     "SizingConfig",
+    "SweepResult",
     "__version__",
     "backtest",
+    "sweep",
     "synthetic_prices",
 ]

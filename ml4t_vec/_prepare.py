@@ -66,6 +66,11 @@ class Prepared:
     col_asset: np.ndarray  # (n_cols,) int64
     dense: bool
     rule_values: dict  # rule name -> (n_assets, n_bars) float64 per-bar rule values (NaN = no value)
+    # kept only with ``prepare(..., keep_frame=True)`` (sweeps evaluate more signals later):
+    frame: pl.DataFrame | None = None  # the validated frame sorted by (asset, timestamp)
+    starts: np.ndarray | None = None  # row offset of each asset's block (n_assets + 1)
+    bar: np.ndarray | None = None  # bar index of each row on the time axis (ragged panels; None if dense)
+    session: tuple = ()  # (expression, bit) session flags packed with every signal
 
     @property
     def n_bars(self) -> int:
@@ -424,6 +429,8 @@ def prepare(
     timestamp_col: str = "timestamp",
     rule_exprs: dict | None = None,
     session_exit=None,
+    keep_frame: bool = False,
+    extra_exprs: dict | None = None,
 ) -> Prepared:
     """Validate the long frame and signals and build the kernel inputs (see module doc)."""
     lf = _as_lazy(prices)
@@ -448,6 +455,9 @@ def prepare(
 
     needed = [timestamp_col, asset_col, *PRICE_COLS]
     for e in [*exprs.values(), *rules.values(), *([price_expr] if price_expr is not None else [])]:
+        needed += [r for r in e.meta.root_names() if r not in needed]
+    for name, e in (extra_exprs or {}).items():  # kept for signals evaluated later (sweeps)
+        _check_expr_columns(name, e, columns)
         needed += [r for r in e.meta.root_names() if r not in needed]
     if isinstance(prices, pl.DataFrame) and signals is None:
         df = prices.select(needed)  # no copy: columns are shared
@@ -478,7 +488,8 @@ def prepare(
         raise ConfigError(
             f"`session_exit` needs intraday Datetime timestamps; {timestamp_col!r} is {df.schema[timestamp_col]}."
         )
-    bits = _signal_bits(df, exprs, _session_flags(timestamp_col, asset_col, session_exit))
+    session = tuple(_session_flags(timestamp_col, asset_col, session_exit))
+    bits = _signal_bits(df, exprs, session)
     rule_rows = _rule_values(df, rules, timestamp_col, asset_col)
 
     n_assets = starts.shape[0] - 1
@@ -528,4 +539,49 @@ def prepare(
         col_asset=np.arange(n_assets, dtype=np.int64),
         dense=bool(dense),
         rule_values={k: _readonly(v) for k, v in rule_grid.items()},
+        frame=df if keep_frame else None,
+        starts=starts if keep_frame else None,
+        bar=None if dense or not keep_frame else bar,
+        session=session,
     )
+
+
+def signal_grid(prep: Prepared, combos: list[dict]) -> np.ndarray:
+    """Signals of many parameter combinations on a frame kept by ``prepare(keep_frame=True)``.
+
+    ``combos``: one dict per combination, signal name -> ``pl.Expr`` (or column name). All are
+    evaluated in one Polars pass (common subexpressions such as a shared rolling mean are computed
+    once) and packed like ``backtest``'s signals. Returns (len(combos) * n_assets, n_bars) uint8,
+    combination-major, read-only. A failing combination raises ``DataError`` naming its index.
+    """
+    df = prep.frame
+    n_assets, n_bars = prep.n_assets, prep.n_bars
+    flags = dict(SIGNAL_PARAMS)
+    u8 = lambda v: pl.lit(v, dtype=pl.UInt8)  # noqa: E731
+    packed = []
+    for i, exprs in enumerate(combos):
+        x = u8(int(SIG_VALID))
+        for e, bit in [*((_as_expr(k, v), int(flags[k])) for k, v in exprs.items() if v is not None), *prep.session]:
+            x = x + pl.when(e).then(u8(bit)).otherwise(u8(0))
+        packed.append(x.alias(f"__c{i}"))
+    try:
+        out = df.select(packed)
+    except pl.exceptions.PolarsError as e:
+        for i, x in enumerate(packed):  # find the combination that fails
+            try:
+                df.head(2).select(x)
+            except pl.exceptions.PolarsError:
+                raise DataError(f"the signal expressions of combination {i} failed to evaluate: {e}") from None
+        raise DataError(f"signal expressions failed to evaluate: {e}") from None
+    sig = np.empty((len(combos) * n_assets, n_bars), dtype=np.uint8)
+    for i in range(len(combos)):
+        bits = out.get_column(f"__c{i}")
+        if bits.len() != df.height:
+            raise DataError(f"the signal expressions of combination {i} gave {bits.len()} values for {df.height} rows.")
+        b = np.ascontiguousarray(bits.to_numpy())
+        block = sig[i * n_assets : (i + 1) * n_assets]
+        if prep.bar is None:
+            block[:] = b.reshape(n_assets, n_bars)
+        else:
+            block[:] = grid.scatter_sig_nb(b, prep.starts, prep.bar, n_bars)
+    return _readonly(sig)

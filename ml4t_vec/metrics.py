@@ -41,6 +41,7 @@ STATS_DOC = {
     "avg_bars_held": "mean bars_held of closed trades",
     "total_fees": "fees paid on all fills",
     "total_slippage": "slippage cost of all fills",
+    "turnover": "traded notional of all fills / mean equity",
 }
 
 
@@ -116,5 +117,10 @@ def compute_stats(
         "avg_bars_held": float(closed.get_column("bars_held").mean()) if closed.height else float("nan"),
         "total_fees": float(fills.get_column("fees").sum()),
         "total_slippage": float(fills.get_column("slippage").sum()),
+        "turnover": _safe_div(
+            float((fills.get_column("quantity") * fills.get_column("price")).sum()), float(np.mean(eq))
+        )
+        if n
+        else float("nan"),  # fmt: skip
     }
     return pl.DataFrame([row])

@@ -770,6 +770,7 @@ class SimResult(NamedTuple):
     gross: np.ndarray  # (n_bars,) sum of |position value|
     group_cash: np.ndarray | None  # (n_groups, n_bars) when per-column series were asked for
     col_value: np.ndarray | None  # (n_cols, n_bars)
+    chunk_series: np.ndarray | None  # (n_chunks, 3, n_bars) cash / net / gross per given chunk
 
 
 def simulate(
@@ -787,8 +788,14 @@ def simulate(
     risk: RiskParams,
     limits: LimitParams,
     per_column_series: bool = False,
+    chunk_offsets: np.ndarray | None = None,
 ) -> SimResult:
-    """Allocate state and outputs, run ``simulate_nb`` and return compact records (numpy only)."""
+    """Allocate state and outputs, run ``simulate_nb`` and return compact records (numpy only).
+
+    ``chunk_offsets`` (over groups) sets the parallel chunks instead of a few per thread, and the
+    per-chunk series come back as ``chunk_series``: a sweep makes one chunk per parameter
+    combination, so each combination's portfolio series is its own row (memory O(chunks x bars)).
+    """
     n_cols, n_bars = sig.shape
     n_groups = group_offsets.shape[0] - 1
     n_entry = count_entry_bars_nb(sig)
@@ -806,8 +813,13 @@ def simulate(
     z = lambda: np.zeros(n_cols, dtype=np.int64)  # noqa: E731
     st = ColState(np.zeros(n_cols), np.zeros((n_cols, N_F)), np.zeros((n_cols, N_I), np.int64), z(), z(), z(), z())
     # a few chunks per thread balance the load; each chunk owns one row of the accumulators
-    n_chunks = max(1, min(n_groups, 4 * numba.get_num_threads()))
-    chunk_offsets = np.linspace(0, n_groups, n_chunks + 1).round().astype(np.int64)
+    if chunk_offsets is None:
+        n_chunks = max(1, min(n_groups, 4 * numba.get_num_threads()))
+        chunk_offsets = np.linspace(0, n_groups, n_chunks + 1).round().astype(np.int64)
+        keep_chunks = False
+    else:
+        n_chunks = chunk_offsets.shape[0] - 1
+        keep_chunks = True
     acc = np.zeros((n_chunks, 3, n_bars))
     shape_c, shape_v = ((n_groups, n_bars), (n_cols, n_bars)) if per_column_series else ((0, 0), (0, 0))
     cash_out = np.empty(shape_c)
@@ -824,4 +836,5 @@ def simulate(
         tot[2],
         cash_out if per_column_series else None,
         value_out if per_column_series else None,
+        acc if keep_chunks else None,
     )

@@ -26,11 +26,14 @@ def test_public_all_is_exact():
             "ExecutionConfig",
             "LimitsConfig",
             "LookAheadWarning",
+            "Params",
             "PortfolioConfig",
             "RiskConfig",
             "SizingConfig",
+            "SweepResult",
             "__version__",
             "backtest",
+            "sweep",
             "synthetic_prices",
         ]
     )

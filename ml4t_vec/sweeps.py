@@ -1,0 +1,391 @@
+"""Parameter sweeps: many parameter sets over one prepared frame, metrics reduced per set.
+
+``sweep`` prepares the price frame once. Then, batch by batch, it evaluates the signal
+expressions of every parameter set in one Polars pass and runs the kernels with one *column* per
+(asset, parameter set) and one parallel chunk per parameter set. Each set's portfolio series
+(cash, net, gross per bar) is reduced to metrics in ``_kernels/reduce.py``. Memory is bounded by
+the batch size, not by the number of combinations, and finished batches can be checkpointed to
+Parquet and resumed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from ml4t_vec import api
+from ml4t_vec._kernels.codes import TIMING
+from ml4t_vec._kernels.limits import LimitParams
+from ml4t_vec._kernels.orders import OrderParams
+from ml4t_vec._kernels.reduce import SERIES_METRICS, TRADE_METRICS, series_metrics_nb, trade_metrics_nb
+from ml4t_vec._kernels.risk import RiskParams
+from ml4t_vec._kernels.simulate import simulate
+from ml4t_vec._prepare import prepare, signal_grid
+from ml4t_vec.errors import ConfigError, DataError, did_you_mean
+from ml4t_vec.metrics import infer_periods_per_year
+
+SIGNALS = ("entries", "exits", "short_entries", "short_exits")
+METRICS = SERIES_METRICS + TRADE_METRICS
+# settings that shape the prepared frame: one value for the whole sweep
+_FIXED = ("fill", "price", "cash_sharing", "session_exit", "priority")
+_SETTINGS = tuple(k for keys in api._CONFIG_KEYS.values() for k in keys)
+
+
+class Params(Mapping):
+    """One parameter set: a read-only mapping with attribute access (``p.fast``)."""
+
+    __slots__ = ("_d",)
+
+    def __init__(self, d: dict):
+        object.__setattr__(self, "_d", dict(d))
+
+    def __getattr__(self, name):
+        try:
+            return self._d[name]
+        except KeyError:
+            raise AttributeError(
+                f"parameter {name!r} is not in the grid{did_you_mean(name, list(self._d))} "
+                f"(parameters: {', '.join(self._d)})"
+            ) from None
+
+    def __getitem__(self, k):
+        return self._d[k]
+
+    def __iter__(self):
+        return iter(self._d)
+
+    def __len__(self):
+        return len(self._d)
+
+    def __repr__(self):
+        return "Params(" + ", ".join(f"{k}={v!r}" for k, v in self._d.items()) + ")"
+
+
+def param_grid(params, where: Callable | None = None, sample: int | None = None, seed: int = 0) -> list[dict]:
+    """The parameter sets of a sweep.
+
+    ``params``: a dict of name -> values (the full product, in order) or a list of dicts (explicit
+    sets). ``where``: keep the sets for which ``where(p)`` is true. ``sample``: a random sample
+    of that many sets (seeded, in grid order).
+    """
+    if isinstance(params, Mapping):
+        names = list(params)
+        values = []
+        for k in names:
+            v = params[k]
+            if isinstance(v, (str, bytes)) or not isinstance(v, Iterable):
+                v = [v]
+            values.append(list(v))
+        combos = [dict(zip(names, c, strict=True)) for c in itertools.product(*values)]
+    elif isinstance(params, (list, tuple)) and all(isinstance(c, Mapping) for c in params):
+        combos = [dict(c) for c in params]
+        if combos and any(set(c) != set(combos[0]) for c in combos):
+            raise ConfigError("`params` as a list needs the same parameter names in every set.")
+    else:
+        raise ConfigError(f"`params` must be a dict of name -> values or a list of dicts; got {type(params).__name__}.")
+    if where is not None:
+        kept = []
+        for c in combos:
+            try:
+                ok = where(Params(c))
+            except AttributeError as e:
+                raise ConfigError(f"`where` failed for {c}: {e}") from None
+            if ok:
+                kept.append(c)
+        combos = kept
+    if sample is not None:
+        if not isinstance(sample, int) or sample < 1:
+            raise ConfigError(f"`sample` must be a whole number >= 1; got {sample!r}.")
+        if sample < len(combos):
+            keep = sorted(random.Random(seed).sample(range(len(combos)), sample))
+            combos = [combos[i] for i in keep]
+    if not combos:
+        raise ConfigError("the parameter grid is empty (after `where` / `sample`): nothing to sweep.")
+    return combos
+
+
+def _signals_of(spec: dict, p: dict, i: int) -> dict:
+    out = {}
+    for name, s in spec.items():
+        if callable(s) and not isinstance(s, pl.Expr):
+            try:
+                out[name] = s(Params(p))
+            except AttributeError as e:
+                raise ConfigError(f"`{name}` failed for combination {i} {p}: {e}") from None
+            except Exception as e:  # a user callable: name the combination, keep the cause
+                raise ConfigError(f"`{name}` failed for combination {i} {p}: {type(e).__name__}: {e}") from e
+        else:
+            out[name] = s
+    return out
+
+
+def _stack(parts: list, field: str) -> np.ndarray:
+    arrs = [getattr(x, field) for x in parts]
+    if arrs[0].ndim == 2:  # rule values: (n, 1) or (n, n_bars); broadcast to the widest
+        w = max(a.shape[1] for a in arrs)
+        arrs = [np.broadcast_to(a, (a.shape[0], w)) for a in arrs]
+    return np.ascontiguousarray(np.concatenate(arrs))
+
+
+def _fingerprint(prep, combos, exprs, settings, batch_size, ppy) -> str:
+    h = hashlib.sha256()
+    for a in (prep.open, prep.high, prep.low, prep.close, prep.fill_price):
+        h.update(np.ascontiguousarray(a).data)
+    h.update(prep.timestamps.cast(pl.Int64).to_numpy().tobytes())
+    h.update(json.dumps(prep.symbols.cast(pl.String).to_list()).encode())
+    blob = dict(combos=combos, exprs=[{k: str(v) for k, v in e.items()} for e in exprs],
+                settings={k: str(v) for k, v in sorted(settings.items())}, batch=batch_size, ppy=ppy)  # fmt: skip
+    h.update(json.dumps(blob, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:24]
+
+
+class SweepResult:
+    """What ``sweep`` returns.
+
+    Attributes:
+        results: one row per parameter set: ``combo`` (its index), the parameters, then the
+            metrics (``ml4t_vec.metrics.STATS_DOC``; the same numbers ``backtest(...).stats()``
+            gives for that set).
+        params: the parameter sets, in order.
+        timings: seconds spent preparing, evaluating signals, in the kernels and reducing.
+    """
+
+    def __init__(self, results: pl.DataFrame, combos: list[dict], rerun: Callable, timings: dict):
+        self.results = results
+        self.params = combos
+        self._rerun = rerun
+        self.timings = timings
+
+    def best(self, metric: str = "sharpe", n: int = 10, descending: bool | None = None) -> pl.DataFrame:
+        """The ``n`` best parameter sets by ``metric`` (highest first; lowest first for
+        ``max_drawdown``-like metrics pass ``descending=False``). NaN ranks last."""
+        if metric not in self.results.columns:
+            raise ConfigError(f"unknown metric {metric!r}.{did_you_mean(metric, list(self.results.columns))}")
+        desc = True if descending is None else descending
+        return self.results.sort(pl.col(metric).fill_nan(None), descending=desc, nulls_last=True).head(n)
+
+    def backtest(self, **params) -> api.BacktestResult:
+        """The full backtest (trades, fills, equity) of one parameter set, by its values."""
+        names = list(self.params[0])
+        if set(params) != set(names):
+            raise ConfigError(f"give every parameter of the grid: {names}; got {sorted(params)}.")
+        for c in self.params:
+            if all(c[k] == params[k] for k in names):
+                return self._rerun(c)
+        raise ConfigError(f"{params} is not a parameter set of this sweep.")
+
+    def __repr__(self) -> str:
+        return f"SweepResult({self.results.height} parameter sets, metrics {', '.join(METRICS[:4])}, ...)"
+
+
+def sweep(
+    prices,
+    *,
+    entries=None,
+    exits=None,
+    short_entries=None,
+    short_exits=None,
+    params,
+    where: Callable | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+    batch_size: int | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    progress: bool | None = None,
+    periods_per_year: float | None = None,
+    asset_col: str | None = None,
+    timestamp_col: str = "timestamp",
+    **settings,
+) -> SweepResult:
+    """Backtest every parameter set of a grid; one row of metrics per set.
+
+    Args:
+        prices: as for ``backtest``.
+        entries, exits, short_entries, short_exits: a ``pl.Expr`` / column name (the same for
+            every set), or a callable ``p -> pl.Expr`` of the parameter set (``p.fast``).
+        params: dict of name -> values (full product) or a list of dicts. A name that is a
+            ``backtest`` keyword (``stop_loss``, ``fees``, ``size``...) sets it per combination;
+            other names are for the callables.
+        where: keep the sets with ``where(p)`` true. sample, seed: a random sample of n sets.
+        batch_size: parameter sets per kernel call (default: about 128 MB of working memory).
+            Memory grows with it, not with the number of sets.
+        checkpoint: a directory. Each finished batch is written there as Parquet; a sweep started
+            again with the same arguments recomputes only the missing batches. A directory holding
+            another sweep (other data, grid or settings) is refused.
+        progress: show a progress bar (tqdm, if installed); default on a terminal, off in CI.
+        periods_per_year: annualisation, as for ``stats()``.
+        **settings: any other ``backtest`` keyword, the same for every set.
+
+    Returns:
+        ``SweepResult`` with ``results``, ``best()`` and ``backtest(**params)``.
+
+    Example:
+        >>> import ml4t_vec as vec
+        >>> prices = vec.synthetic_prices(n_assets=1, n_bars=300, seed=1)
+        >>> ma = lambda n: pl.col("close").rolling_mean(n).over("asset")
+        >>> g = vec.sweep(prices, entries=lambda p: ma(p.fast) > ma(p.slow),
+        ...               exits=lambda p: ma(p.fast) < ma(p.slow),
+        ...               params={"fast": [5, 10], "slow": [20, 50]}, fees=0.001)
+        >>> g.results.height
+        4
+    """
+    t0 = time.perf_counter()
+    unknown = [k for k in settings if k not in _SETTINGS and k != "preset"]
+    if unknown:
+        raise ConfigError(
+            f"`sweep` got an unknown keyword argument {unknown[0]!r}.{did_you_mean(unknown[0], list(_SETTINGS))}"
+        )
+    spec = {k: v for k, v in zip(SIGNALS, (entries, exits, short_entries, short_exits), strict=True) if v is not None}
+    if "entries" not in spec and "short_entries" not in spec:
+        raise ConfigError("`sweep` needs `entries=` or `short_entries=` (an expression or a callable of p).")
+    combos = param_grid(params, where, sample, seed)
+    swept = [k for k in combos[0] if k in _SETTINGS]
+    for k in swept:
+        if k in _FIXED:
+            raise ConfigError(
+                f"`{k}` cannot be a sweep dimension (it shapes the prepared data); run one sweep per value."
+            )
+        if k in settings:
+            raise ConfigError(f"`{k}` is both a sweep parameter and a fixed setting; give it once.")
+    preset = settings.pop("preset", None)
+    # every combination's config, validated up front (an error names the combination)
+    cfgs = []
+    for i, c in enumerate(combos):
+        try:
+            cfgs.append(api._build_config(None, settings | {k: c[k] for k in swept}, preset))
+        except ConfigError as e:
+            raise ConfigError(f"combination {i} {c}: {e}") from None
+    base = cfgs[0]
+    exprs = [_signals_of(spec, c, i) for i, c in enumerate(combos)]
+
+    # the columns every combination's signals use are kept; a missing one names its combination
+    extra = {f"{name} (combination {i} {combos[i]})": pl.col(v) if isinstance(v, str) else v
+             for i, e in enumerate(exprs) for name, v in e.items() if isinstance(v, (pl.Expr, str))}  # fmt: skip
+    prep = prepare(
+        prices, fill=base.execution.fill, price=base.execution.price, asset_col=asset_col,
+        timestamp_col=timestamp_col, rule_exprs=api._rule_exprs(base), session_exit=base.risk.session_exit,
+        keep_frame=True, extra_exprs=extra,
+    )  # fmt: skip
+    n_assets, n_bars = prep.n_assets, prep.n_bars
+    ppy = infer_periods_per_year(prep.timestamps) if periods_per_year is None else float(periods_per_year)
+    if batch_size is None:  # ~128 MB per batch: series (24 B/bar) + signals and their evaluation (~2 B/cell)
+        batch_size = max(1, min(len(combos), (128 << 20) // max(1, n_bars * (24 + 2 * n_assets))))
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"`batch_size` must be a whole number >= 1; got {batch_size!r}.")
+    batches = [range(s, min(s + batch_size, len(combos))) for s in range(0, len(combos), batch_size)]
+
+    store = None
+    if checkpoint is not None:
+        store = Path(checkpoint)
+        store.mkdir(parents=True, exist_ok=True)
+        fp = _fingerprint(prep, combos, exprs, settings | {"preset": preset}, batch_size, ppy)
+        manifest = store / "manifest.json"
+        if manifest.exists():
+            got = json.loads(manifest.read_text())
+            if got.get("fingerprint") != fp:
+                raise ConfigError(
+                    f"checkpoint directory {str(store)!r} holds a different sweep (the data, the grid or the "
+                    "settings changed). Use a new directory, or delete this one to start over."
+                )
+        else:
+            manifest.write_text(json.dumps({"fingerprint": fp, "batches": len(batches), "combos": len(combos)}))
+    t1 = time.perf_counter()
+    timings = {"prepare_s": t1 - t0, "signals_s": 0.0, "kernel_s": 0.0, "reduce_s": 0.0}
+
+    bar = None
+    show = progress if progress is not None else (sys.stderr.isatty() and not os.environ.get("CI"))
+    if show and len(batches) > 1:
+        try:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(combos), desc="sweep", unit="set")
+        except ImportError:  # tqdm is optional
+            bar = None
+
+    frames = []
+    for b, idx in enumerate(batches):
+        part = store / f"part-{b:05d}.parquet" if store is not None else None
+        if part is not None and part.exists():
+            frames.append(pl.read_parquet(part))
+        else:
+            df = _run_batch(prep, [combos[i] for i in idx], [cfgs[i] for i in idx], [exprs[i] for i in idx],
+                            list(idx), ppy, timings)  # fmt: skip
+            if part is not None:  # atomic: a killed run never leaves a half-written part
+                tmp = part.with_suffix(".tmp")
+                df.write_parquet(tmp)
+                os.replace(tmp, part)
+            frames.append(df)
+        if bar is not None:
+            bar.update(len(idx))
+    if bar is not None:
+        bar.close()
+    results = pl.concat(frames, how="vertical")
+
+    def rerun(c: dict) -> api.BacktestResult:
+        kw = settings | {k: c[k] for k in swept} | _signals_of(spec, c, combos.index(c))
+        return api.backtest(prices, asset_col=asset_col, timestamp_col=timestamp_col, preset=preset, **kw)
+
+    return SweepResult(results, combos, rerun, timings)
+
+
+def _run_batch(prep, combos, cfgs, exprs, index, ppy, timings) -> pl.DataFrame:
+    """One kernel call for a batch of parameter sets; returns their rows of the results."""
+    n_assets = prep.n_assets
+    k = len(combos)
+    t0 = time.perf_counter()
+    sig = signal_grid(prep, exprs)
+    t1 = time.perf_counter()
+    shared = cfgs[0].portfolio.cash_sharing
+    groups_per = 1 if shared else n_assets
+    parts_o = [api._order_params(c, n_assets) for c in cfgs]
+    parts_r = [api._risk_params(c, n_assets, prep) for c in cfgs]
+    parts_l = [api._limit_params(c, groups_per, n_assets, prep) for c in cfgs]
+    params = OrderParams(*(_stack(parts_o, f) for f in OrderParams._fields))
+    risk = RiskParams(*(_stack(parts_r, f) for f in RiskParams._fields))
+    limits = LimitParams(*(
+        parts_l[0].day if f == "day" else _stack(parts_l, f) for f in LimitParams._fields
+    ))  # fmt: skip
+    col_asset = np.tile(np.arange(n_assets, dtype=np.int64), k)
+    if shared:
+        groups = np.arange(k + 1, dtype=np.int64) * n_assets
+        chunks = np.arange(k + 1, dtype=np.int64)
+    else:
+        groups = np.arange(k * n_assets + 1, dtype=np.int64)
+        chunks = np.arange(k + 1, dtype=np.int64) * n_assets
+    init = np.repeat(np.array([c.portfolio.init_cash for c in cfgs], dtype=np.float64), groups_per)
+    sim = simulate(groups, col_asset, prep.open, prep.fill_price, prep.close, prep.high, prep.low, sig,
+                   TIMING[cfgs[0].execution.fill], init, params, risk, limits, chunk_offsets=chunks)  # fmt: skip
+    t2 = time.perf_counter()
+    init_total = np.array([c.portfolio.init_cash * groups_per for c in cfgs])
+    series, mean_eq = series_metrics_nb(sim.chunk_series, init_total, ppy)
+    tr, fl = sim.trades, sim.fills
+    pnl = (tr["exit_price"] - tr["entry_price"]) * tr["quantity"] - (tr["entry_fees"] + tr["exit_fees"])
+    trade = trade_metrics_nb(
+        k, tr["col"] // n_assets, pnl, tr["status"] == 0, tr["bars_held"].astype(np.float64), fl["col"] // n_assets,
+        fl["fees"], fl["slippage"], fl["quantity"] * fl["price"], mean_eq,
+    )  # fmt: skip
+    cols = {"combo": pl.Series("combo", index, dtype=pl.Int64)}
+    for name in combos[0]:
+        cols[name] = pl.Series(name, [c[name] for c in combos], strict=False)
+    for j, m in enumerate(SERIES_METRICS):
+        cols[m] = series[:, j]
+    for j, m in enumerate(TRADE_METRICS):
+        cols[m] = trade[:, j].astype(np.int64) if m in ("n_trades", "n_open") else trade[:, j]
+    t3 = time.perf_counter()
+    timings["signals_s"] += t1 - t0
+    timings["kernel_s"] += t2 - t1
+    timings["reduce_s"] += t3 - t2
+    if not np.isfinite(series[:, 0]).all():
+        bad = int(np.flatnonzero(~np.isfinite(series[:, 0]))[0])
+        raise DataError(f"combination {index[bad]} {combos[bad]} produced a non-finite equity.")
+    return pl.DataFrame(cols)
