@@ -364,7 +364,8 @@ def _run_batch(prep, combos, cfgs, exprs, index, ppy, timings) -> pl.DataFrame:
         chunks = np.arange(k + 1, dtype=np.int64) * n_assets
     init = np.repeat(np.array([c.portfolio.init_cash for c in cfgs], dtype=np.float64), groups_per)
     sim = simulate(groups, col_asset, prep.open, prep.fill_price, prep.close, prep.high, prep.low, sig,
-                   TIMING[cfgs[0].execution.fill], init, params, risk, limits, chunk_offsets=chunks)  # fmt: skip
+                   TIMING[cfgs[0].execution.fill], init, params, risk, limits, chunk_offsets=chunks,
+                   record_rejected=False)  # fmt: skip
     t2 = time.perf_counter()
     init_total = np.array([c.portfolio.init_cash * groups_per for c in cfgs])
     series, mean_eq = series_metrics_nb(sim.chunk_series, init_total, ppy)

@@ -52,10 +52,12 @@ from ml4t_vec._kernels.codes import (
     REJ_ZERO_QUANTITY,
     REJECT_DT,
     SIG_ENTRY,
+    SIG_EXIT,
     SIG_ORDERS,
     SIG_SESSION_CLOSED,
     SIG_SESSION_EXIT,
     SIG_SHORT_ENTRY,
+    SIG_SHORT_EXIT,
     SIG_VALID,
     STATUS_CLOSED,
     STATUS_OPEN,
@@ -142,6 +144,8 @@ def _write_fill_nb(fills, fill_off, n_fill, c, t, side, effect, reason, q, px, f
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _write_reject_nb(rejected, rej_off, n_rej, c, t, side, effect, reason, req, filled, px):
     k = rej_off[c] + n_rej[c]
+    if k >= rej_off[c + 1]:  # no room: a sweep keeps no rejected orders (capacity 0)
+        return
     n_rej[c] += 1
     r = rejected[k]
     r["col"] = c
@@ -726,18 +730,41 @@ def simulate_nb(group_offsets, chunk_offsets, col_asset, open_, fill_price, clos
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def count_entry_bars_nb(sig):
-    """Per column, bars carrying a long or short entry bit: bounds every record count."""
+def count_entries_nb(sig, signal_exits_only):
+    """Per column: bars carrying an entry bit (bounds the rejected orders), and a bound on its
+    round trips (trades; fills are at most twice as many).
+
+    Every trade opens on an entry bar, so the entry bars bound the trades. A column whose
+    positions close only on exit signals (``signal_exits_only``: no position rule, no portfolio
+    limit) does better: after a position opens, the next one needs an exit bit or an opposite
+    entry in between, so a run of entry bars with neither opens at most one position. Level-type
+    signals (an MA above another) are entry bits on half the bars but a few hundred trades.
+    """
     n_cols, n_bars = sig.shape
-    out = np.zeros(n_cols, dtype=np.int64)
-    mask = SIG_ENTRY | SIG_SHORT_ENTRY
+    entries = np.zeros(n_cols, dtype=np.int64)
+    trades = np.zeros(n_cols, dtype=np.int64)
+    exit_mask = SIG_EXIT | SIG_SHORT_EXIT
     for c in prange(n_cols):
         k = 0
+        b = 0
+        armed = True
+        side = 0
         for t in range(n_bars):
-            if (sig[c, t] & mask) != 0:
+            s = sig[c, t]
+            long_e = (s & SIG_ENTRY) != 0
+            short_e = (s & SIG_SHORT_ENTRY) != 0
+            if (s & exit_mask) != 0:
+                armed = True
+            if long_e or short_e:
                 k += 1
-        out[c] = k
-    return out
+                d = 1 if long_e else -1
+                if armed or d != side or (long_e and short_e):
+                    b += 1
+                    armed = False
+                    side = d
+        entries[c] = k
+        trades[c] = b if signal_exits_only[c] else k
+    return entries, trades
 
 
 def _offsets(counts: np.ndarray) -> np.ndarray:
@@ -789,19 +816,22 @@ def simulate(
     limits: LimitParams,
     per_column_series: bool = False,
     chunk_offsets: np.ndarray | None = None,
+    record_rejected: bool = True,
 ) -> SimResult:
     """Allocate state and outputs, run ``simulate_nb`` and return compact records (numpy only).
 
     ``chunk_offsets`` (over groups) sets the parallel chunks instead of a few per thread, and the
     per-chunk series come back as ``chunk_series``: a sweep makes one chunk per parameter
     combination, so each combination's portfolio series is its own row (memory O(chunks x bars)).
+    ``record_rejected=False`` keeps no rejected orders (a sweep reports none).
     """
     n_cols, n_bars = sig.shape
     n_groups = group_offsets.shape[0] - 1
-    n_entry = count_entry_bars_nb(sig)
-    fill_off = _offsets(2 * n_entry)
-    trade_off = _offsets(n_entry)
-    rej_off = _offsets(n_entry + 2)
+    group_of = np.repeat(np.arange(n_groups), np.diff(group_offsets))
+    n_entry, n_trade_max = count_entries_nb(sig, ~risk.rules_on & ~limits.on[group_of])
+    fill_off = _offsets(2 * n_trade_max)
+    trade_off = _offsets(n_trade_max)
+    rej_off = _offsets(n_entry + 2 if record_rejected else np.zeros_like(n_entry))
     rec = Records(
         np.empty(int(fill_off[-1]), dtype=FILL_DT),
         np.empty(int(trade_off[-1]), dtype=TRADE_DT),
