@@ -564,8 +564,8 @@ def signal_grid(prep: Prepared, combos: list[dict]) -> np.ndarray:
         for e, bit in [*((_as_expr(k, v), int(flags[k])) for k, v in exprs.items() if v is not None), *prep.session]:
             x = x + pl.when(e).then(u8(bit)).otherwise(u8(0))
         packed.append(x.alias(f"__c{i}"))
-    try:
-        out = df.select(packed)
+    try:  # lazy: eager select skips common-subexpression elimination (a rolling mean shared by sets)
+        out = df.lazy().select(packed).collect()
     except pl.exceptions.PolarsError as e:
         for i, x in enumerate(packed):  # find the combination that fails
             try:
