@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+import numba
 import numpy as np
 import polars as pl
 
@@ -203,6 +204,7 @@ def sweep(
     checkpoint: str | os.PathLike | None = None,
     progress: bool | None = None,
     periods_per_year: float | None = None,
+    n_jobs: int | None = None,
     asset_col: str | None = None,
     timestamp_col: str = "timestamp",
     **settings,
@@ -224,6 +226,7 @@ def sweep(
             another sweep (other data, grid or settings) is refused.
         progress: show a progress bar (tqdm, if installed); default on a terminal, off in CI.
         periods_per_year: annualisation, as for ``stats()``.
+        n_jobs: kernel threads for this sweep (default: all of numba's, i.e. every core).
         **settings: any other ``backtest`` keyword, the same for every set.
 
     Returns:
@@ -312,6 +315,28 @@ def sweep(
         except ImportError:  # tqdm is optional
             bar = None
 
+    threads = numba.get_num_threads()
+    if n_jobs is not None:
+        if not isinstance(n_jobs, int) or n_jobs < 1:
+            raise ConfigError(f"`n_jobs` must be a whole number >= 1; got {n_jobs!r}.")
+        numba.set_num_threads(min(n_jobs, numba.config.NUMBA_NUM_THREADS))
+    try:
+        frames = _run_batches(batches, store, prep, combos, cfgs, exprs, ppy, timings, bar)
+    finally:
+        numba.set_num_threads(threads)
+    if bar is not None:
+        bar.close()
+    results = pl.concat(frames, how="vertical")
+
+    def rerun(c: dict) -> api.BacktestResult:
+        kw = settings | {k: c[k] for k in swept} | _signals_of(spec, c, combos.index(c))
+        return api.backtest(prices, asset_col=asset_col, timestamp_col=timestamp_col, preset=preset, **kw)
+
+    return SweepResult(results, combos, rerun, timings)
+
+
+def _run_batches(batches, store, prep, combos, cfgs, exprs, ppy, timings, bar) -> list[pl.DataFrame]:
+    """Every batch in order; with a checkpoint ``store``, finished parts are read back, not rerun."""
     frames = []
     for b, idx in enumerate(batches):
         part = store / f"part-{b:05d}.parquet" if store is not None else None
@@ -327,15 +352,7 @@ def sweep(
             frames.append(df)
         if bar is not None:
             bar.update(len(idx))
-    if bar is not None:
-        bar.close()
-    results = pl.concat(frames, how="vertical")
-
-    def rerun(c: dict) -> api.BacktestResult:
-        kw = settings | {k: c[k] for k in swept} | _signals_of(spec, c, combos.index(c))
-        return api.backtest(prices, asset_col=asset_col, timestamp_col=timestamp_col, preset=preset, **kw)
-
-    return SweepResult(results, combos, rerun, timings)
+    return frames
 
 
 def _run_batch(prep, combos, cfgs, exprs, index, ppy, timings) -> pl.DataFrame:

@@ -79,6 +79,8 @@ def test_grid_forms_where_sample_and_best():
         assert match.row(0, named=True) == row
     explicit = vec.sweep(prices, params=[{"fast": 3, "slow": 9}, {"fast": 5, "slow": 10}], **kw)
     assert explicit.results.select("fast", "slow").rows() == [(3, 9), (5, 10)]
+    one_thread = vec.sweep(prices, params=[{"fast": 3, "slow": 9}, {"fast": 5, "slow": 10}], n_jobs=1, **kw)
+    assert one_thread.results.equals(explicit.results)
     best = g.best("sharpe", n=3)
     assert best.height == 3 and best["sharpe"].to_list() == sorted(best["sharpe"].to_list(), reverse=True)
     assert best["sharpe"][0] == g.results["sharpe"].fill_nan(None).max()
