@@ -348,26 +348,39 @@ def _session_flags(ts_col: str, asset_col: str, session_exit) -> list[tuple[pl.E
     return [(after, int(SIG_SESSION_CLOSED)), (first, int(SIG_SESSION_EXIT))]
 
 
-def _signal_bits(df: pl.DataFrame, exprs: dict[str, pl.Expr], flags_extra=()) -> np.ndarray:
-    """Evaluate the signal expressions in one pass and pack them, with ``SIG_VALID`` and the
-    session flags ``flags_extra`` ((expression, bit) pairs), into one uint8 per row. A null
-    signal is False (``when`` treats a null condition as not met)."""
+def _check_boolean(df: pl.DataFrame, exprs: dict[str, pl.Expr], where: str = "") -> None:
+    """Every signal expression evaluates to Boolean (checked on the plan, nothing computed)."""
+    if not exprs:
+        return
+    try:
+        dtypes = df.lazy().select([e.alias(f"__sig_{k}") for k, e in exprs.items()]).collect_schema().dtypes()
+    except pl.exceptions.PolarsError as e:
+        raise DataError(f"a signal expression{where} is invalid: {e}") from None
+    for (name, e), dtype in zip(exprs.items(), dtypes, strict=True):
+        if dtype != pl.Boolean:
+            raise DataError(
+                f"`{name}`{where} must evaluate to Boolean; got {dtype} from {e}. Compare it with something, "
+                "e.g. pl.col('pred') > 0.6."
+            )
+
+
+def _packed_bits(exprs: dict[str, pl.Expr], flags_extra=()) -> pl.Expr:
+    """One uint8 per row: ``SIG_VALID`` plus each signal's bit where it is True (null = False:
+    ``when`` treats a null condition as not met) plus the (expression, bit) ``flags_extra``."""
     flags = dict(SIGNAL_PARAMS)
-    if exprs:
-        try:  # dtypes from the plan, without computing anything
-            dtypes = df.lazy().select([e.alias(f"__sig_{k}") for k, e in exprs.items()]).collect_schema().dtypes()
-        except pl.exceptions.PolarsError as e:
-            raise DataError(f"a signal expression is invalid: {e}") from None
-        for (name, e), dtype in zip(exprs.items(), dtypes, strict=True):
-            if dtype != pl.Boolean:
-                raise DataError(
-                    f"`{name}` must evaluate to Boolean; got {dtype} from {e}. Compare it with something, "
-                    "e.g. pl.col('pred') > 0.6."
-                )
     u8 = lambda v: pl.lit(v, dtype=pl.UInt8)  # noqa: E731
     packed = u8(int(SIG_VALID))
     for e, bit in [*((e, int(flags[name])) for name, e in exprs.items()), *flags_extra]:
         packed = packed + pl.when(e).then(u8(bit)).otherwise(u8(0))
+    return packed
+
+
+def _signal_bits(df: pl.DataFrame, exprs: dict[str, pl.Expr], flags_extra=()) -> np.ndarray:
+    """Evaluate the signal expressions in one pass and pack them, with ``SIG_VALID`` and the
+    session flags ``flags_extra`` ((expression, bit) pairs), into one uint8 per row. A null
+    signal is False (``when`` treats a null condition as not met)."""
+    _check_boolean(df, exprs)
+    packed = _packed_bits(exprs, flags_extra)
     try:
         bits = df.select(packed.alias("__bits")).to_series()
     except pl.exceptions.PolarsError as e:
@@ -556,14 +569,9 @@ def signal_grid(prep: Prepared, combos: list[dict]) -> np.ndarray:
     """
     df = prep.frame
     n_assets, n_bars = prep.n_assets, prep.n_bars
-    flags = dict(SIGNAL_PARAMS)
-    u8 = lambda v: pl.lit(v, dtype=pl.UInt8)  # noqa: E731
-    packed = []
-    for i, exprs in enumerate(combos):
-        x = u8(int(SIG_VALID))
-        for e, bit in [*((_as_expr(k, v), int(flags[k])) for k, v in exprs.items() if v is not None), *prep.session]:
-            x = x + pl.when(e).then(u8(bit)).otherwise(u8(0))
-        packed.append(x.alias(f"__c{i}"))
+    exprs = [{k: _as_expr(k, v) for k, v in c.items() if v is not None} for c in combos]
+    _check_boolean(df, exprs[0], " (first combination)")  # same shape for every set: check one plan
+    packed = [_packed_bits(e, prep.session).alias(f"__c{i}") for i, e in enumerate(exprs)]
     try:  # lazy: eager select skips common-subexpression elimination (a rolling mean shared by sets)
         out = df.lazy().select(packed).collect()
     except pl.exceptions.PolarsError as e:
