@@ -21,7 +21,7 @@ from ml4t_vec._kernels.codes import (
     TRAILING_SOURCE,
     TRAILING_START,
 )
-from ml4t_vec._kernels.limits import LimitParams
+from ml4t_vec._kernels.limits import NEVER, LimitParams
 from ml4t_vec._kernels.orders import OrderParams
 from ml4t_vec._kernels.risk import RiskParams
 from ml4t_vec._kernels.simulate import SimResult, simulate
@@ -150,10 +150,10 @@ def _risk_params(cfg: BacktestConfig, n_cols: int, prep: Prepared) -> RiskParams
 
     sl, tp, tsl = (fraction(k) for k in RULE_EXPRS[:3])
     slp, tpp = (_per_bar(prep, k, n_cols, np.nan) for k in RULE_EXPRS[3:])
-    max_bars = full(np.iinfo(np.int64).max if r.max_bars is None else int(r.max_bars), np.int64)
+    max_bars = full(NEVER if r.max_bars is None else int(r.max_bars), np.int64)
     session = r.session_exit is not None
     rules_on = (np.isfinite(sl).any(axis=1) | np.isfinite(tp).any(axis=1) | np.isfinite(tsl).any(axis=1)
-                | ~np.isnan(slp).all(axis=1) | ~np.isnan(tpp).all(axis=1) | (max_bars < np.iinfo(np.int64).max)
+                | ~np.isnan(slp).all(axis=1) | ~np.isnan(tpp).all(axis=1) | (max_bars < NEVER)
                 | session)  # fmt: skip
     return RiskParams(
         stop_loss=sl,
@@ -180,20 +180,19 @@ def _limit_params(cfg: BacktestConfig, n_groups: int, n_cols: int, prep: Prepare
     lim = cfg.limits
     full = lambda v, dt=np.float64: np.full(n_groups, v, dtype=dt)  # noqa: E731
     off = lambda v, dt=np.float64: np.inf if v is None else dt(v)  # noqa: E731
-    never = np.iinfo(np.int64).max
     if lim.daily_loss_limit is not None:  # day number of each bar of the time axis
         day = prep.timestamps.dt.date().rle_id().cast(pl.Int64).to_numpy()
     else:
         day = np.zeros(prep.n_bars, dtype=np.int64)
     return LimitParams(
-        max_positions=full(never if lim.max_positions is None else int(lim.max_positions), np.int64),
+        max_positions=full(NEVER if lim.max_positions is None else int(lim.max_positions), np.int64),
         max_position_weight=full(off(lim.max_position_weight)),
         max_gross_leverage=full(1.0 if lim.max_gross_leverage is None else float(lim.max_gross_leverage)),
         leverage_set=full(lim.max_gross_leverage is not None, np.bool_),
         max_net_exposure=full(off(lim.max_net_exposure)),
         max_drawdown=full(off(lim.max_drawdown)),
         drawdown_action=full(DRAWDOWN_ACTION[lim.drawdown_action], np.int64),
-        drawdown_cooldown=full(never if lim.drawdown_cooldown is None else int(lim.drawdown_cooldown), np.int64),
+        drawdown_cooldown=full(NEVER if lim.drawdown_cooldown is None else int(lim.drawdown_cooldown), np.int64),
         daily_loss_limit=full(off(lim.daily_loss_limit)),
         priority=_per_bar(prep, "priority", n_cols, np.nan),
         priority_on=full(lim.priority is not None, np.bool_),

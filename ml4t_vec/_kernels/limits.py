@@ -24,7 +24,7 @@ from ml4t_vec._kernels.codes import (
 )
 from ml4t_vec._kernels.state import I_FORCE, I_PENDING_BAR
 
-NEVER = np.iinfo(np.int64).max
+NEVER = np.iinfo(np.int64).max  # an int64 rule or limit that is off (max_bars, max_positions, cooldown)
 
 
 class LimitParams(NamedTuple):
