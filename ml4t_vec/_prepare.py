@@ -15,6 +15,7 @@ Steps, in order (each documented in README "Data"):
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -368,11 +369,16 @@ def _packed_bits(exprs: dict[str, pl.Expr], flags_extra=()) -> pl.Expr:
     """One uint8 per row: ``SIG_VALID`` plus each signal's bit where it is True (null = False:
     ``when`` treats a null condition as not met) plus the (expression, bit) ``flags_extra``."""
     flags = dict(SIGNAL_PARAMS)
-    u8 = lambda v: pl.lit(v, dtype=pl.UInt8)  # noqa: E731
-    packed = u8(int(SIG_VALID))
+    packed = _u8(int(SIG_VALID))
     for e, bit in [*((e, int(flags[name])) for name, e in exprs.items()), *flags_extra]:
-        packed = packed + pl.when(e).then(u8(bit)).otherwise(u8(0))
+        packed = packed + pl.when(e).then(_u8(bit)).otherwise(_u8(0))
     return packed
+
+
+@functools.cache
+def _u8(v: int) -> pl.Expr:
+    """A UInt8 literal, built once (a sweep packs thousands of sets' signals)."""
+    return pl.lit(v, dtype=pl.UInt8)
 
 
 def _signal_bits(df: pl.DataFrame, exprs: dict[str, pl.Expr], flags_extra=()) -> np.ndarray:

@@ -130,12 +130,17 @@ def _signals_of(spec: dict, p: dict, i: int) -> dict:
     return out
 
 
-def _stack(parts: list, field: str) -> np.ndarray:
+def _stack(parts: list, which: np.ndarray, field: str) -> np.ndarray:
+    """One kernel-parameter array for a batch: set i takes the rows of ``parts[which[i]]``."""
     arrs = [getattr(x, field) for x in parts]
     if arrs[0].ndim == 2:  # rule values: (n, 1) or (n, n_bars); broadcast to the widest
         w = max(a.shape[1] for a in arrs)
         arrs = [np.broadcast_to(a, (a.shape[0], w)) for a in arrs]
-    return np.ascontiguousarray(np.concatenate(arrs))
+    n = arrs[0].shape[0]
+    if len(arrs) == 1:
+        return np.ascontiguousarray(np.tile(arrs[0], (which.shape[0],) + (1,) * (arrs[0].ndim - 1)))
+    rows = (which[:, None] * n + np.arange(n)).ravel()
+    return np.ascontiguousarray(np.concatenate(arrs)[rows])
 
 
 def _fingerprint(prep, combos, exprs, settings, batch_size, ppy) -> str:
@@ -219,7 +224,7 @@ def sweep(
             ``backtest`` keyword (``stop_loss``, ``fees``, ``size``...) sets it per combination;
             other names are for the callables.
         where: keep the sets with ``where(p)`` true. sample, seed: a random sample of n sets.
-        batch_size: parameter sets per kernel call (default: about 128 MB of working memory).
+        batch_size: parameter sets per kernel call (default: about 256 MB of working memory).
             Memory grows with it, not with the number of sets.
         checkpoint: a directory. Each finished batch is written there as Parquet; a sweep started
             again with the same arguments recomputes only the missing batches. A directory holding
@@ -262,12 +267,15 @@ def sweep(
             raise ConfigError(f"`{k}` is both a sweep parameter and a fixed setting; give it once.")
     preset = settings.pop("preset", None)
     # every combination's config, validated up front (an error names the combination)
-    cfgs = []
+    cfgs, built = [], {}  # sets with the same swept settings share one config
     for i, c in enumerate(combos):
-        try:
-            cfgs.append(api._build_config(None, settings | {k: c[k] for k in swept}, preset))
-        except ConfigError as e:
-            raise ConfigError(f"combination {i} {c}: {e}") from None
+        key = repr([c[k] for k in swept])
+        if key not in built:
+            try:
+                built[key] = api._build_config(None, settings | {k: c[k] for k in swept}, preset)
+            except ConfigError as e:
+                raise ConfigError(f"combination {i} {c}: {e}") from None
+        cfgs.append(built[key])
     base = cfgs[0]
     exprs = [_signals_of(spec, c, i) for i, c in enumerate(combos)]
 
@@ -281,8 +289,10 @@ def sweep(
     )  # fmt: skip
     n_assets, n_bars = prep.n_assets, prep.n_bars
     ppy = infer_periods_per_year(prep.timestamps) if periods_per_year is None else float(periods_per_year)
-    if batch_size is None:  # ~128 MB per batch: series (24 B/bar) + signals and their evaluation (~2 B/cell)
-        batch_size = max(1, min(len(combos), (128 << 20) // max(1, n_bars * (24 + 2 * n_assets))))
+    # ~256 MB per batch: series (24 B/bar) + signals and their evaluation (~2 B/cell). Larger
+    # batches share more subexpressions (each batch computes a shared rolling mean once).
+    if batch_size is None:
+        batch_size = max(1, min(len(combos), (256 << 20) // max(1, n_bars * (24 + 2 * n_assets))))
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"`batch_size` must be a whole number >= 1; got {batch_size!r}.")
     batches = [range(s, min(s + batch_size, len(combos))) for s in range(0, len(combos), batch_size)]
@@ -364,13 +374,19 @@ def _run_batch(prep, combos, cfgs, exprs, index, ppy, timings) -> pl.DataFrame:
     t1 = time.perf_counter()
     shared = cfgs[0].portfolio.cash_sharing
     groups_per = 1 if shared else n_assets
-    parts_o = [api._order_params(c, n_assets) for c in cfgs]
-    parts_r = [api._risk_params(c, n_assets, prep) for c in cfgs]
-    parts_l = [api._limit_params(c, groups_per, n_assets, prep) for c in cfgs]
-    params = OrderParams(*(_stack(parts_o, f) for f in OrderParams._fields))
-    risk = RiskParams(*(_stack(parts_r, f) for f in RiskParams._fields))
+    # lower each distinct setting once (sets that differ only in signal parameters share one)
+    swept = [name for name in combos[0] if name in _SETTINGS]
+    distinct: dict = {}
+    which = np.array([distinct.setdefault(repr([c[n] for n in swept]), (len(distinct), cfg))[0]
+                      for c, cfg in zip(combos, cfgs, strict=True)], dtype=np.int64)  # fmt: skip
+    uniq = [cfg for _, cfg in distinct.values()]
+    parts_o = [api._order_params(c, n_assets) for c in uniq]
+    parts_r = [api._risk_params(c, n_assets, prep) for c in uniq]
+    parts_l = [api._limit_params(c, groups_per, n_assets, prep) for c in uniq]
+    params = OrderParams(*(_stack(parts_o, which, f) for f in OrderParams._fields))
+    risk = RiskParams(*(_stack(parts_r, which, f) for f in RiskParams._fields))
     limits = LimitParams(*(
-        parts_l[0].day if f == "day" else _stack(parts_l, f) for f in LimitParams._fields
+        parts_l[0].day if f == "day" else _stack(parts_l, which, f) for f in LimitParams._fields
     ))  # fmt: skip
     col_asset = np.tile(np.arange(n_assets, dtype=np.int64), k)
     if shared:
@@ -382,16 +398,12 @@ def _run_batch(prep, combos, cfgs, exprs, index, ppy, timings) -> pl.DataFrame:
     init = np.repeat(np.array([c.portfolio.init_cash for c in cfgs], dtype=np.float64), groups_per)
     sim = simulate(groups, col_asset, prep.open, prep.fill_price, prep.close, prep.high, prep.low, sig,
                    TIMING[cfgs[0].execution.fill], init, params, risk, limits, chunk_offsets=chunks,
-                   record_rejected=False)  # fmt: skip
+                   record_rejected=False, compact=False)  # fmt: skip
     t2 = time.perf_counter()
     init_total = np.array([c.portfolio.init_cash * groups_per for c in cfgs])
     series, mean_eq = series_metrics_nb(sim.chunk_series, init_total, ppy)
-    tr, fl = sim.trades, sim.fills
-    pnl = (tr["exit_price"] - tr["entry_price"]) * tr["quantity"] - (tr["entry_fees"] + tr["exit_fees"])
-    trade = trade_metrics_nb(
-        k, tr["col"] // n_assets, pnl, tr["status"] == 0, tr["bars_held"].astype(np.float64), fl["col"] // n_assets,
-        fl["fees"], fl["slippage"], fl["quantity"] * fl["price"], mean_eq,
-    )  # fmt: skip
+    fill_off, n_fill, trade_off, n_trade = sim.segments
+    trade = trade_metrics_nb(k, n_assets, sim.trades, trade_off, n_trade, sim.fills, fill_off, n_fill, mean_eq)
     cols = {"combo": pl.Series("combo", index, dtype=pl.Int64)}
     for name in combos[0]:
         cols[name] = pl.Series(name, [c[name] for c in combos], strict=False)

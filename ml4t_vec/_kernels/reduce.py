@@ -74,61 +74,64 @@ def series_metrics_nb(series, init, ppy):
     return out, mean_eq
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def trade_metrics_nb(n, trade_combo, pnl, closed, bars_held, fill_combo, fill_fees, fill_slip, fill_notional,
-                     mean_eq):  # fmt: skip
-    """Trade and cost metrics of n portfolios from their trades and fills (each row tagged with
-    its portfolio). Returns (n, len(TRADE_METRICS)) float64."""
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def trade_metrics_nb(n, cols_per, trades, trade_off, n_trade, fills, fill_off, n_fill, mean_eq):
+    """Trade and cost metrics of n portfolios, portfolio k owning columns
+    ``[k * cols_per, (k + 1) * cols_per)``, read in place from the kernel's record buffers (column
+    c's trades at ``trades[trade_off[c]:trade_off[c] + n_trade[c]]``, fills likewise). pnl is the
+    trades frame's: (exit - entry) x signed quantity - both fees. Returns (n, len(TRADE_METRICS))."""
     out = np.zeros((n, len(TRADE_METRICS)))
-    n_closed = np.zeros(n)
-    n_open = np.zeros(n)
-    wins = np.zeros(n)
-    n_wins = np.zeros(n)
-    losses = np.zeros(n)
-    n_losses = np.zeros(n)
-    pnl_sum = np.zeros(n)
-    held = np.zeros(n)
-    for i in range(trade_combo.shape[0]):
-        k = trade_combo[i]
-        if not closed[i]:
-            n_open[k] += 1
-            continue
-        n_closed[k] += 1
-        pnl_sum[k] += pnl[i]
-        held[k] += bars_held[i]
-        if pnl[i] > 0:
-            wins[k] += pnl[i]
-            n_wins[k] += 1
-        elif pnl[i] < 0:
-            losses[k] += pnl[i]
-            n_losses[k] += 1
-    fees = np.zeros(n)
-    slip = np.zeros(n)
-    notional = np.zeros(n)
-    for i in range(fill_combo.shape[0]):
-        k = fill_combo[i]
-        fees[k] += fill_fees[i]
-        slip[k] += fill_slip[i]
-        notional[k] += fill_notional[i]
-    for k in range(n):
-        c = n_closed[k]
+    for k in prange(n):
+        n_closed = 0
+        n_open = 0
+        wins = 0.0
+        n_wins = 0
+        losses = 0.0
+        n_losses = 0
+        pnl_sum = 0.0
+        held = 0.0
+        fees = 0.0
+        slip = 0.0
+        notional = 0.0
+        for c in range(k * cols_per, (k + 1) * cols_per):
+            for i in range(trade_off[c], trade_off[c] + n_trade[c]):
+                tr = trades[i]
+                if tr.status != 0:
+                    n_open += 1
+                    continue
+                pnl = (tr.exit_price - tr.entry_price) * tr.quantity - (tr.entry_fees + tr.exit_fees)
+                n_closed += 1
+                pnl_sum += pnl
+                held += tr.bars_held
+                if pnl > 0:
+                    wins += pnl
+                    n_wins += 1
+                elif pnl < 0:
+                    losses += pnl
+                    n_losses += 1
+            for i in range(fill_off[c], fill_off[c] + n_fill[c]):
+                f = fills[i]
+                fees += f.fees
+                slip += f.slippage
+                notional += f.quantity * f.price
+        c = n_closed
         out[k, 0] = c
-        out[k, 1] = n_open[k]
-        out[k, 2] = n_wins[k] / c if c else np.nan
+        out[k, 1] = n_open
+        out[k, 2] = n_wins / c if c else np.nan
         if c == 0:
             out[k, 3] = np.nan
-        elif losses[k] != 0:
-            out[k, 3] = wins[k] / -losses[k]
+        elif losses != 0:
+            out[k, 3] = wins / -losses
         else:
-            out[k, 3] = np.inf if wins[k] > 0 else 0.0
-        out[k, 4] = pnl_sum[k] / c if c else np.nan
-        out[k, 5] = wins[k] / n_wins[k] if n_wins[k] else np.nan
-        out[k, 6] = losses[k] / n_losses[k] if n_losses[k] else np.nan
-        out[k, 7] = held[k] / c if c else np.nan
-        out[k, 8] = fees[k]
-        out[k, 9] = slip[k]
+            out[k, 3] = np.inf if wins > 0 else 0.0
+        out[k, 4] = pnl_sum / c if c else np.nan
+        out[k, 5] = wins / n_wins if n_wins else np.nan
+        out[k, 6] = losses / n_losses if n_losses else np.nan
+        out[k, 7] = held / c if c else np.nan
+        out[k, 8] = fees
+        out[k, 9] = slip
         if mean_eq[k] != 0:
-            out[k, 10] = notional[k] / mean_eq[k]
+            out[k, 10] = notional / mean_eq[k]
         else:
-            out[k, 10] = np.inf if notional[k] > 0 else 0.0
+            out[k, 10] = np.inf if notional > 0 else 0.0
     return out

@@ -792,12 +792,13 @@ class SimResult(NamedTuple):
     fills: np.ndarray
     trades: np.ndarray
     rejected: np.ndarray
-    cash: np.ndarray  # (n_bars,) portfolio cash (all groups)
+    cash: np.ndarray  # (n_bars,) portfolio cash (all groups; empty when chunk_offsets are given)
     net: np.ndarray  # (n_bars,) sum of signed position values at the close
     gross: np.ndarray  # (n_bars,) sum of |position value|
     group_cash: np.ndarray | None  # (n_groups, n_bars) when per-column series were asked for
     col_value: np.ndarray | None  # (n_cols, n_bars)
     chunk_series: np.ndarray | None  # (n_chunks, 3, n_bars) cash / net / gross per given chunk
+    segments: tuple | None  # (fill_off, n_fill, trade_off, n_trade) of raw records (compact=False)
 
 
 def simulate(
@@ -817,6 +818,7 @@ def simulate(
     per_column_series: bool = False,
     chunk_offsets: np.ndarray | None = None,
     record_rejected: bool = True,
+    compact: bool = True,
 ) -> SimResult:
     """Allocate state and outputs, run ``simulate_nb`` and return compact records (numpy only).
 
@@ -824,6 +826,9 @@ def simulate(
     per-chunk series come back as ``chunk_series``: a sweep makes one chunk per parameter
     combination, so each combination's portfolio series is its own row (memory O(chunks x bars)).
     ``record_rejected=False`` keeps no rejected orders (a sweep reports none).
+    ``compact=False`` skips copying the records into contiguous arrays: ``fills`` and ``trades``
+    are the raw buffers, column c's records at ``segments`` = (fill_off, n_fill, trade_off,
+    n_trade) ``[off[c], off[c] + n[c])`` (a sweep reduces them in place).
     """
     n_cols, n_bars = sig.shape
     n_groups = group_offsets.shape[0] - 1
@@ -856,15 +861,22 @@ def simulate(
     value_out = np.empty(shape_v)
     simulate_nb(group_offsets, chunk_offsets, col_asset, open_, fill_price, close, high, low, sig, np.int64(timing),
                 init_cash, params, risk, limits, st, rec, acc, cash_out, value_out)  # fmt: skip
-    tot = acc.sum(axis=0)
+    tot = np.zeros((3, 0)) if keep_chunks else acc.sum(axis=0)  # a sweep keeps the chunks' own series
+    if compact:
+        fills = _compact(rec.fills, fill_off, st.n_fill)
+        trades = _compact(rec.trades, trade_off, st.n_trade)
+        rejected = _compact(rec.rejected, rej_off, st.n_rej)
+    else:
+        fills, trades, rejected = rec.fills, rec.trades, rec.rejected
     return SimResult(
-        _compact(rec.fills, fill_off, st.n_fill),
-        _compact(rec.trades, trade_off, st.n_trade),
-        _compact(rec.rejected, rej_off, st.n_rej),
+        fills,
+        trades,
+        rejected,
         tot[0],
         tot[1],
         tot[2],
         cash_out if per_column_series else None,
         value_out if per_column_series else None,
         acc if keep_chunks else None,
+        None if compact else (fill_off, st.n_fill, trade_off, st.n_trade),
     )
