@@ -189,7 +189,7 @@ def _join_signals(lf: pl.LazyFrame, signals, ts_col: str, asset_col: str) -> pl.
     if clash:
         raise DataError(f"`signals` columns {clash} also exist in `prices`; rename them (ambiguous which to use).")
     keys = [ts_col, asset_col]
-    sdf = sig.collect()
+    sdf = _collect(sig)
     dup = sdf.select(keys).is_duplicated()
     if dup.any():
         row = sdf.filter(dup).row(0, named=True)
@@ -197,7 +197,7 @@ def _join_signals(lf: pl.LazyFrame, signals, ts_col: str, asset_col: str) -> pl.
             f"`signals` has duplicate ({ts_col}, {asset_col}) rows, first at {asset_col}={row[asset_col]!r}, "
             f"{ts_col}={row[ts_col]}; keep one row per key."
         )
-    orphans = sdf.lazy().join(lf.select(keys), on=keys, how="anti").collect()
+    orphans = _collect(sdf.lazy().join(lf.select(keys), on=keys, how="anti"))
     if orphans.height:
         row = orphans.row(0, named=True)
         raise DataError(
@@ -365,6 +365,14 @@ def _check_boolean(df: pl.DataFrame, exprs: dict[str, pl.Expr], where: str = "")
             )
 
 
+def _collect(lf: pl.LazyFrame) -> pl.DataFrame:
+    """Collect with Polars' in-memory engine. Polars 2.1's default ("auto") runs some plans on
+    the streaming engine, which evaluates ``when(<condition using .over()>)`` wrongly: rows of
+    one asset get another's values, differently on each run (tests/property/test_sweep.py pins
+    it with a crossover signal). The in-memory engine gives the eager results."""
+    return lf.collect(engine="in-memory")
+
+
 def _packed_bits(exprs: dict[str, pl.Expr], flags_extra=()) -> pl.Expr:
     """One uint8 per row: ``SIG_VALID`` plus each signal's bit where it is True (null = False:
     ``when`` treats a null condition as not met) plus the (expression, bit) ``flags_extra``."""
@@ -481,7 +489,7 @@ def prepare(
     if isinstance(prices, pl.DataFrame) and signals is None:
         df = prices.select(needed)  # no copy: columns are shared
     else:
-        df = lf.select(needed).collect()
+        df = _collect(lf.select(needed))
 
     if price_expr is not None:
         try:
@@ -565,33 +573,37 @@ def prepare(
     )
 
 
-def signal_grid(prep: Prepared, combos: list[dict]) -> np.ndarray:
+def signal_grid(prep: Prepared, combos: list[dict], labels: list[str] | None = None) -> np.ndarray:
     """Signals of many parameter combinations on a frame kept by ``prepare(keep_frame=True)``.
 
     ``combos``: one dict per combination, signal name -> ``pl.Expr`` (or column name). All are
     evaluated in one Polars pass (common subexpressions such as a shared rolling mean are computed
     once) and packed like ``backtest``'s signals. Returns (len(combos) * n_assets, n_bars) uint8,
-    combination-major, read-only. A failing combination raises ``DataError`` naming its index.
+    combination-major, read-only. A failing combination raises ``DataError`` naming it by its
+    entry in ``labels`` (default: its position in ``combos``).
     """
+    labels = labels if labels is not None else [str(i) for i in range(len(combos))]
     df = prep.frame
     n_assets, n_bars = prep.n_assets, prep.n_bars
     exprs = [{k: _as_expr(k, v) for k, v in c.items() if v is not None} for c in combos]
     _check_boolean(df, exprs[0], " (first combination)")  # same shape for every set: check one plan
     packed = [_packed_bits(e, prep.session).alias(f"__c{i}") for i, e in enumerate(exprs)]
     try:  # lazy: eager select skips common-subexpression elimination (a rolling mean shared by sets)
-        out = df.lazy().select(packed).collect()
+        out = _collect(df.lazy().select(packed))
     except pl.exceptions.PolarsError as e:
         for i, x in enumerate(packed):  # find the combination that fails
             try:
                 df.head(2).select(x)
             except pl.exceptions.PolarsError:
-                raise DataError(f"the signal expressions of combination {i} failed to evaluate: {e}") from None
+                raise DataError(f"the signal expressions of combination {labels[i]} failed to evaluate: {e}") from None
         raise DataError(f"signal expressions failed to evaluate: {e}") from None
     sig = np.empty((len(combos) * n_assets, n_bars), dtype=np.uint8)
     for i in range(len(combos)):
         bits = out.get_column(f"__c{i}")
         if bits.len() != df.height:
-            raise DataError(f"the signal expressions of combination {i} gave {bits.len()} values for {df.height} rows.")
+            raise DataError(
+                f"the signal expressions of combination {labels[i]} gave {bits.len()} values for {df.height} rows."
+            )
         b = np.ascontiguousarray(bits.to_numpy())
         block = sig[i * n_assets : (i + 1) * n_assets]
         if prep.bar is None:

@@ -24,7 +24,7 @@ import numba
 import numpy as np
 import polars as pl
 
-from ml4t_vec import api
+from ml4t_vec import _distributed, api
 from ml4t_vec._kernels.codes import TIMING
 from ml4t_vec._kernels.limits import LimitParams
 from ml4t_vec._kernels.orders import OrderParams
@@ -143,16 +143,20 @@ def _stack(parts: list, which: np.ndarray, field: str) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(arrs)[rows])
 
 
-def _fingerprint(prep, combos, exprs, settings, batch_size, ppy) -> str:
+def _data_hash(prep) -> str:
+    """Fingerprint of the prepared data: prices, time axis and symbols."""
     h = hashlib.sha256()
     for a in (prep.open, prep.high, prep.low, prep.close, prep.fill_price):
         h.update(np.ascontiguousarray(a).data)
     h.update(prep.timestamps.cast(pl.Int64).to_numpy().tobytes())
     h.update(json.dumps(prep.symbols.cast(pl.String).to_list()).encode())
-    blob = dict(combos=combos, exprs=[{k: str(v) for k, v in e.items()} for e in exprs],
+    return h.hexdigest()
+
+
+def _fingerprint(data_hash, combos, exprs, settings, batch_size, ppy) -> str:
+    blob = dict(data=data_hash, combos=combos, exprs=[{k: str(v) for k, v in e.items()} for e in exprs],
                 settings={k: str(v) for k, v in sorted(settings.items())}, batch=batch_size, ppy=ppy)  # fmt: skip
-    h.update(json.dumps(blob, sort_keys=True, default=str).encode())
-    return h.hexdigest()[:24]
+    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
 class SweepResult:
@@ -162,12 +166,17 @@ class SweepResult:
         results: one row per parameter set: ``combo`` (its index), the parameters, then the
             metrics (``ml4t_vec.metrics.STATS_DOC``; the same numbers ``backtest(...).stats()``
             gives for that set).
+        asset_results: with ``per_asset=True``, one row per (set, asset): ``combo``, the
+            parameters, ``asset``, then the metrics of that asset's account; else None.
         params: the parameter sets, in order.
-        timings: seconds spent preparing, evaluating signals, in the kernels and reducing.
+        timings: seconds spent preparing, evaluating signals, in the kernels and reducing; and
+            how many batches were run and how many were read back from a checkpoint.
     """
 
-    def __init__(self, results: pl.DataFrame, combos: list[dict], rerun: Callable, timings: dict):
+    def __init__(self, results: pl.DataFrame, combos: list[dict], rerun: Callable, timings: dict,
+                 asset_results: pl.DataFrame | None = None):  # fmt: skip
         self.results = results
+        self.asset_results = asset_results
         self.params = combos
         self._rerun = rerun
         self.timings = timings
@@ -190,6 +199,17 @@ class SweepResult:
                 return self._rerun(c)
         raise ConfigError(f"{params} is not a parameter set of this sweep.")
 
+    def plot_heatmap(self, x: str, y: str, metric: str = "sharpe", *, fixed: dict | None = None,
+                     agg: str | None = None, ax=None, **kw):  # fmt: skip
+        """``metric`` over the (x, y) parameter grid (matplotlib: ``pip install 'ml4t-vec[plot]'``).
+
+        Other parameters are held with ``fixed={"stop_loss": 0.05}`` or reduced with
+        ``agg="max" | "min" | "mean" | "median"``; without either, a repeated (x, y) cell is a
+        ``ConfigError``. Sets missing from the grid (``where=``) stay blank. Returns the Axes."""
+        from ml4t_vec.plots import heatmap
+
+        return heatmap(self.results, x, y, metric, fixed=fixed, agg=agg, ax=ax, **kw)
+
     def __repr__(self) -> str:
         return f"SweepResult({self.results.height} parameter sets, metrics {', '.join(METRICS[:4])}, ...)"
 
@@ -210,6 +230,8 @@ def sweep(
     progress: bool | None = None,
     periods_per_year: float | None = None,
     n_jobs: int | None = None,
+    executor=None,
+    per_asset: bool = False,
     asset_col: str | None = None,
     timestamp_col: str = "timestamp",
     **settings,
@@ -231,7 +253,17 @@ def sweep(
             another sweep (other data, grid or settings) is refused.
         progress: show a progress bar (tqdm, if installed); default on a terminal, off in CI.
         periods_per_year: annualisation, as for ``stats()``.
-        n_jobs: kernel threads for this sweep (default: all of numba's, i.e. every core).
+        n_jobs: kernel threads for this sweep (default: all of numba's, i.e. every core); with an
+            executor, kernel threads per batch (default 1: the executor's workers are the
+            parallelism).
+        per_asset: also report every asset of every set (``SweepResult.asset_results``): with
+            independent accounts (``cash_sharing=False``) each asset's account is a portfolio of
+            its own, and gets the same metrics on the sweep's time axis.
+        executor: run the batches on a ``concurrent.futures.Executor`` (a process pool made with
+            the ``spawn`` context; threads gain nothing) or a Dask ``distributed.Client``. Each
+            batch ships its parameter sets and a reference to the data (a Parquet path, or Arrow
+            bytes scattered once to each Dask worker), never a pickled frame. Results, checkpoints
+            and errors are the same as a local sweep.
         **settings: any other ``backtest`` keyword, the same for every set.
 
     Returns:
@@ -282,17 +314,26 @@ def sweep(
     # the columns every combination's signals use are kept; a missing one names its combination
     extra = {f"{name} (combination {i} {combos[i]})": pl.col(v) if isinstance(v, str) else v
              for i, e in enumerate(exprs) for name, v in e.items() if isinstance(v, (pl.Expr, str))}  # fmt: skip
-    prep = prepare(
-        prices, fill=base.execution.fill, price=base.execution.price, asset_col=asset_col,
-        timestamp_col=timestamp_col, rule_exprs=api._rule_exprs(base), session_exit=base.risk.session_exit,
-        keep_frame=True, extra_exprs=extra,
-    )  # fmt: skip
+    if executor is not None:
+        _distributed.check_executor(executor)
+    if per_asset and base.portfolio.cash_sharing:
+        raise ConfigError(
+            "`per_asset=True` needs independent accounts (cash_sharing=False): in shared cash an asset has no "
+            "equity of its own."
+        )
+    if per_asset and "asset" in combos[0]:
+        raise ConfigError("a parameter named 'asset' clashes with the `asset` column of per_asset results.")
+    prep_kw = dict(fill=base.execution.fill, price=base.execution.price, asset_col=asset_col,
+                   timestamp_col=timestamp_col, rule_exprs=api._rule_exprs(base),
+                   session_exit=base.risk.session_exit)  # fmt: skip
+    prep = prepare(prices, keep_frame=True, extra_exprs=extra, **prep_kw)
     n_assets, n_bars = prep.n_assets, prep.n_bars
     ppy = infer_periods_per_year(prep.timestamps) if periods_per_year is None else float(periods_per_year)
     # ~256 MB per batch: series (24 B/bar) + signals and their evaluation (~2 B/cell). Larger
     # batches share more subexpressions (each batch computes a shared rolling mean once).
-    if batch_size is None:
-        batch_size = max(1, min(len(combos), (256 << 20) // max(1, n_bars * (24 + 2 * n_assets))))
+    if batch_size is None:  # per_asset keeps every column's series (24 B/bar each)
+        per_set = n_bars * ((24 if not per_asset else 24 * n_assets) + 2 * n_assets)
+        batch_size = max(1, min(len(combos), (256 << 20) // max(1, per_set)))
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"`batch_size` must be a whole number >= 1; got {batch_size!r}.")
     batches = [range(s, min(s + batch_size, len(combos))) for s in range(0, len(combos), batch_size)]
@@ -301,7 +342,10 @@ def sweep(
     if checkpoint is not None:
         store = Path(checkpoint)
         store.mkdir(parents=True, exist_ok=True)
-        fp = _fingerprint(prep, combos, exprs, settings | {"preset": preset}, batch_size, ppy)
+        data_hash = _data_hash(prep)
+        fp = _fingerprint(
+            data_hash, combos, exprs, settings | {"preset": preset, "per_asset": per_asset}, batch_size, ppy
+        )
         manifest = store / "manifest.json"
         if manifest.exists():
             got = json.loads(manifest.read_text())
@@ -325,52 +369,85 @@ def sweep(
         except ImportError:  # tqdm is optional
             bar = None
 
+    if n_jobs is not None and (not isinstance(n_jobs, int) or n_jobs < 1):
+        raise ConfigError(f"`n_jobs` must be a whole number >= 1; got {n_jobs!r}.")
+    if executor is None:
+
+        def compute(pending):
+            for b, idx in pending:
+                yield b, _run_batch(prep, [combos[i] for i in idx], [cfgs[i] for i in idx], [exprs[i] for i in idx],
+                                    list(idx), ppy, timings, per_asset)  # fmt: skip
+
+    else:
+        key = (data_hash if store is not None else _data_hash(prep)) + repr(sorted(prep_kw.items()))
+
+        def compute(pending):
+            for b, df, t in _distributed.run(executor, pending, prep, prep_kw, key, combos, cfgs, exprs, ppy,
+                                             n_jobs or 1, store, per_asset):  # fmt: skip
+                for name, v in t.items():
+                    timings[name] += v
+                yield b, df
+
     threads = numba.get_num_threads()
-    if n_jobs is not None:
-        if not isinstance(n_jobs, int) or n_jobs < 1:
-            raise ConfigError(f"`n_jobs` must be a whole number >= 1; got {n_jobs!r}.")
+    if n_jobs is not None and executor is None:
         numba.set_num_threads(min(n_jobs, numba.config.NUMBA_NUM_THREADS))
     try:
-        frames = _run_batches(batches, store, prep, combos, cfgs, exprs, ppy, timings, bar)
+        frames = _run_batches(batches, store, compute, bar, timings)
     finally:
         numba.set_num_threads(threads)
     if bar is not None:
         bar.close()
-    results = pl.concat(frames, how="vertical")
+    results = pl.concat(frames, how="vertical_relaxed")  # a batch whose parameter is all None is Null-typed
+    asset_results = None
+    if per_asset:
+        asset_results = results.filter(pl.col("asset").is_not_null())
+        results = results.filter(pl.col("asset").is_null()).drop("asset")
 
     def rerun(c: dict) -> api.BacktestResult:
         kw = settings | {k: c[k] for k in swept} | _signals_of(spec, c, combos.index(c))
         return api.backtest(prices, asset_col=asset_col, timestamp_col=timestamp_col, preset=preset, **kw)
 
-    return SweepResult(results, combos, rerun, timings)
+    return SweepResult(results, combos, rerun, timings, asset_results)
 
 
-def _run_batches(batches, store, prep, combos, cfgs, exprs, ppy, timings, bar) -> list[pl.DataFrame]:
-    """Every batch in order; with a checkpoint ``store``, finished parts are read back, not rerun."""
-    frames = []
+def _run_batches(batches, store, compute, bar, timings) -> list[pl.DataFrame]:
+    """Every batch's rows, in batch order. ``compute`` runs the pending ``(b, idx)`` batches and
+    yields ``(b, frame)`` as each finishes (in any order); with a checkpoint ``store``, finished
+    parts are read back, not rerun, and each new part is written as soon as it arrives."""
+    frames: dict[int, pl.DataFrame] = {}
+    pending = []
+    timings["batches_resumed"] = timings["batches_run"] = 0
     for b, idx in enumerate(batches):
         part = store / f"part-{b:05d}.parquet" if store is not None else None
         if part is not None and part.exists():
-            frames.append(pl.read_parquet(part))
+            frames[b] = pl.read_parquet(part)
+            timings["batches_resumed"] += 1
+            if bar is not None:
+                bar.update(len(idx))
         else:
-            df = _run_batch(prep, [combos[i] for i in idx], [cfgs[i] for i in idx], [exprs[i] for i in idx],
-                            list(idx), ppy, timings)  # fmt: skip
-            if part is not None:  # atomic: a killed run never leaves a half-written part
-                tmp = part.with_suffix(".tmp")
-                df.write_parquet(tmp)
-                os.replace(tmp, part)
-            frames.append(df)
+            pending.append((b, idx))
+    for b, df in compute(pending):
+        if store is not None:  # atomic: a killed run never leaves a half-written part
+            part = store / f"part-{b:05d}.parquet"
+            tmp = part.with_suffix(".tmp")
+            df.write_parquet(tmp)
+            os.replace(tmp, part)
+        frames[b] = df
+        timings["batches_run"] += 1
         if bar is not None:
-            bar.update(len(idx))
-    return frames
+            bar.update(len(batches[b]))
+    return [frames[b] for b in range(len(batches))]
 
 
-def _run_batch(prep, combos, cfgs, exprs, index, ppy, timings) -> pl.DataFrame:
-    """One kernel call for a batch of parameter sets; returns their rows of the results."""
+def _run_batch(prep, combos, cfgs, exprs, index, ppy, timings, per_asset=False) -> pl.DataFrame:
+    """One kernel call for a batch of parameter sets; returns their rows of the results.
+
+    ``per_asset`` (independent accounts): each set's row (``asset`` null) is followed by one row
+    per asset, the metrics of that asset's own account on the sweep's time axis."""
     n_assets = prep.n_assets
     k = len(combos)
     t0 = time.perf_counter()
-    sig = signal_grid(prep, exprs)
+    sig = signal_grid(prep, exprs, [f"{i} {c}" for i, c in zip(index, combos, strict=True)])
     t1 = time.perf_counter()
     shared = cfgs[0].portfolio.cash_sharing
     groups_per = 1 if shared else n_assets
@@ -394,19 +471,36 @@ def _run_batch(prep, combos, cfgs, exprs, index, ppy, timings) -> pl.DataFrame:
         chunks = np.arange(k + 1, dtype=np.int64)
     else:
         groups = np.arange(k * n_assets + 1, dtype=np.int64)
-        chunks = np.arange(k + 1, dtype=np.int64) * n_assets
+        chunks = groups if per_asset else np.arange(k + 1, dtype=np.int64) * n_assets
     init = np.repeat(np.array([c.portfolio.init_cash for c in cfgs], dtype=np.float64), groups_per)
     sim = simulate(groups, col_asset, prep.open, prep.fill_price, prep.close, prep.high, prep.low, sig,
                    TIMING[cfgs[0].execution.fill], init, params, risk, limits, chunk_offsets=chunks,
                    record_rejected=False, compact=False)  # fmt: skip
     t2 = time.perf_counter()
     init_total = np.array([c.portfolio.init_cash * groups_per for c in cfgs])
-    series, mean_eq = series_metrics_nb(sim.chunk_series, init_total, ppy)
     fill_off, n_fill, trade_off, n_trade = sim.segments
+    chunk = sim.chunk_series
+    set_series = chunk.reshape(k, n_assets, 3, -1).sum(axis=1) if per_asset else chunk
+    series, mean_eq = series_metrics_nb(set_series, init_total, ppy)
     trade = trade_metrics_nb(k, n_assets, sim.trades, trade_off, n_trade, sim.fills, fill_off, n_fill, mean_eq)
-    cols = {"combo": pl.Series("combo", index, dtype=pl.Int64)}
+    rows = np.arange(k)
+    if per_asset:  # each set's row, then its assets' rows
+        a_series, a_mean = series_metrics_nb(chunk, init, ppy)
+        a_trade = trade_metrics_nb(k * n_assets, 1, sim.trades, trade_off, n_trade, sim.fills, fill_off, n_fill,
+                                   a_mean)  # fmt: skip
+        series = np.concatenate([series[:, None], a_series.reshape(k, n_assets, -1)], axis=1).reshape(
+            k * (n_assets + 1), -1
+        )
+        trade = np.concatenate([trade[:, None], a_trade.reshape(k, n_assets, -1)], axis=1).reshape(
+            k * (n_assets + 1), -1
+        )
+        rows = np.repeat(rows, n_assets + 1)
+    cols = {"combo": pl.Series("combo", index, dtype=pl.Int64).gather(rows)}
     for name in combos[0]:
-        cols[name] = pl.Series(name, [c[name] for c in combos], strict=False)
+        cols[name] = pl.Series(name, [c[name] for c in combos], strict=False).gather(rows)
+    if per_asset:
+        cols["asset"] = pl.concat([pl.Series([None], dtype=pl.String), prep.symbols.cast(pl.String)]).rename("asset")
+        cols["asset"] = pl.concat([cols["asset"]] * k)
     for j, m in enumerate(SERIES_METRICS):
         cols[m] = series[:, j]
     for j, m in enumerate(TRADE_METRICS):
@@ -416,6 +510,6 @@ def _run_batch(prep, combos, cfgs, exprs, index, ppy, timings) -> pl.DataFrame:
     timings["kernel_s"] += t2 - t1
     timings["reduce_s"] += t3 - t2
     if not np.isfinite(series[:, 0]).all():
-        bad = int(np.flatnonzero(~np.isfinite(series[:, 0]))[0])
+        bad = int(rows[np.flatnonzero(~np.isfinite(series[:, 0]))[0]])
         raise DataError(f"combination {index[bad]} {combos[bad]} produced a non-finite equity.")
     return pl.DataFrame(cols)

@@ -64,6 +64,50 @@ def test_sweep_metrics_equal_backtest_stats(panel_df, cash_sharing, fill, fees):
         assert _same(again["final_equity"], row["final_equity"])
 
 
+@settings(max_examples=20)
+@given(panels(max_assets=3, max_bars=20, gaps=False), st.sampled_from(["next_open", "same_close"]), st.booleans())
+def test_per_asset_rows_equal_each_asset_backtested_alone(panel_df, fill, one_batch):
+    _, df = panel_df
+    fixed = dict(exits="s1", short_entries="s2", short_exits="s3", fees=0.001, fill=fill, cash_sharing=False,
+                 size=0.5, init_cash=10_000.0)  # fmt: skip
+    grid = {"lo": [0.0, 60.0], "stop_loss": [None, 0.03]}
+    g = vec.sweep(df, entries=entries, params=grid, periods_per_year=252, per_asset=True,
+                  batch_size=None if one_batch else 1, **fixed)  # fmt: skip
+    assert g.results.equals(vec.sweep(df, entries=entries, params=grid, periods_per_year=252, **fixed).results)
+    symbols = sorted(df.get_column("asset").unique().to_list())
+    assert g.asset_results.height == 4 * len(symbols)
+    assert g.asset_results["asset"].to_list() == symbols * 4
+    for row in g.asset_results.iter_rows(named=True):
+        one = df.filter(pl.col("asset") == row["asset"])
+        p = vec.Params({k: row[k] for k in grid})
+        want = vec.backtest(one, entries=entries(p), **fixed, stop_loss=p.stop_loss).stats(periods_per_year=252)
+        for m in METRICS:
+            assert _same(row[m], want.row(0, named=True)[m]), (m, row["asset"], dict(p))
+
+
+def test_window_conditions_evaluate_as_in_backtest():
+    """Pins the Polars streaming-engine bug (_prepare._collect): a crossover built from
+    ``.shift(1).over(asset)`` inside the packed ``when`` got rows of the wrong asset."""
+    prices = vec.synthetic_prices(n_assets=20, n_bars=2520, seed=8)
+    ma = lambda n: pl.col("close").rolling_mean(n).over("asset")  # noqa: E731
+    up = lambda a, b: (a > b) & (a.shift(1).over("asset") <= b.shift(1).over("asset"))  # noqa: E731
+    kw = dict(fees=0.001, cash_sharing=False)
+    g = vec.sweep(prices, entries=lambda p: up(ma(p.fast), ma(p.slow)), exits=lambda p: up(ma(p.slow), ma(p.fast)),
+                  params={"fast": [5, 10], "slow": [60]}, per_asset=True, **kw)  # fmt: skip
+    for row in g.results.iter_rows(named=True):
+        bt = vec.backtest(prices, entries=up(ma(row["fast"]), ma(60)), exits=up(ma(60), ma(row["fast"])), **kw)
+        assert _same(row["total_return"], bt.stats()["total_return"][0])
+        trades = bt.trades.group_by("symbol").len().sort("symbol")
+        mine = g.asset_results.filter(pl.col("combo") == row["combo"]).sort("asset")
+        assert (mine["n_trades"] + mine["n_open"]).to_list() == trades["len"].to_list()
+
+
+def test_per_asset_needs_independent_accounts():
+    prices = vec.synthetic_prices(n_assets=2, n_bars=50, seed=3)
+    with pytest.raises(vec.ConfigError, match="cash_sharing=False"):
+        vec.sweep(prices, entries=lambda p: pl.col("pred") > p.hi, params={"hi": [0.6]}, per_asset=True)
+
+
 def test_grid_forms_where_sample_and_best():
     prices = vec.synthetic_prices(n_assets=2, n_bars=200, seed=3)
     ma = lambda n: pl.col("close").rolling_mean(n).over("asset")  # noqa: E731

@@ -1,0 +1,122 @@
+"""``sweep(executor=...)``: a process pool and a Dask ``LocalCluster`` give the local sweep's
+results row for row; checkpoints resume the same way; a failing set is named; what cannot work
+is refused up front.
+
+Dask is an optional extra (``pip install -e '.[dask]'``): without it the Dask test is skipped,
+unless ``ML4T_VEC_REQUIRE_EXTRAS=1`` (CI), where a missing extra is a failure."""
+
+import multiprocessing as mp
+import os
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+import polars as pl
+import pytest
+
+import ml4t_vec as vec
+
+pytestmark = pytest.mark.filterwarnings("ignore::ml4t_vec.LookAheadWarning")
+
+
+def ma(n):
+    return pl.col("close").rolling_mean(n).over("asset")
+
+
+PRICES = vec.synthetic_prices(n_assets=4, n_bars=300, seed=11)
+SWEEP = dict(
+    entries=lambda p: ma(p.fast) > ma(p.slow),
+    exits=lambda p: ma(p.fast) < ma(p.slow),
+    params={"fast": [3, 5, 8], "slow": [20, 40], "stop_loss": [None, 0.04]},
+    fees=0.001,
+    batch_size=3,  # 12 sets -> 4 batches, spread over the workers
+    progress=False,
+)
+
+
+@pytest.fixture(scope="module")
+def local():
+    return vec.sweep(PRICES, **SWEEP).results
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as ex:
+        yield ex
+
+
+def test_process_pool_equals_local(pool, local):
+    got = vec.sweep(PRICES, executor=pool, **SWEEP)
+    assert got.results.equals(local)
+    assert got.timings["batches_run"] == 4 and got.timings["kernel_s"] > 0  # worker timings come back
+
+
+def test_shared_cash_and_per_set_threads(pool):
+    kw = SWEEP | dict(cash_sharing=True, max_positions=2)
+    assert vec.sweep(PRICES, executor=pool, n_jobs=2, **kw).results.equals(vec.sweep(PRICES, **kw).results)
+
+
+def test_per_asset_rows_from_a_pool(pool):
+    kw = SWEEP | dict(cash_sharing=False, per_asset=True)
+    got, want = vec.sweep(PRICES, executor=pool, **kw), vec.sweep(PRICES, **kw)
+    assert got.results.equals(want.results) and got.asset_results.equals(want.asset_results)
+
+
+def test_thread_pool_runs_batches_one_at_a_time(local):
+    with ThreadPoolExecutor(2) as ex:  # numba's workqueue layer is not thread-safe: batches take a lock
+        assert vec.sweep(PRICES, executor=ex, **SWEEP).results.equals(local)
+
+
+def test_checkpoint_with_executor_resumes_missing_batches(pool, local, tmp_path):
+    first = vec.sweep(PRICES, executor=pool, checkpoint=tmp_path, **SWEEP)
+    assert first.results.equals(local) and (tmp_path / "data.parquet").exists()
+    kept = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("part-*.parquet") if p.name != "part-00002.parquet"}
+    (tmp_path / "part-00002.parquet").unlink()
+    again = vec.sweep(PRICES, executor=pool, checkpoint=tmp_path, **SWEEP)
+    assert again.results.equals(local)
+    assert again.timings["batches_run"] == 1 and again.timings["batches_resumed"] == 3
+    assert {p: (tmp_path / p).stat().st_mtime_ns for p in kept} == kept  # finished parts untouched
+
+
+def test_failing_set_is_named_from_a_worker(pool):
+    bad = SWEEP | dict(entries=lambda p: ma(p.fast) > (pl.col("close") if p.fast != 8 else pl.col("asset")))
+    with pytest.raises(vec.DataError, match=r"combination (8|9|10|11)\b"):
+        vec.sweep(PRICES, executor=pool, **bad)
+
+
+def test_unusable_executors_are_refused():
+    with pytest.raises(vec.ConfigError, match="Executor or a dask.distributed Client"):
+        vec.sweep(PRICES, executor=object(), **SWEEP)
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as ex:
+        with pytest.raises(vec.ConfigError, match="spawn"):
+            vec.sweep(PRICES, executor=ex, **SWEEP)
+
+
+def _dask():
+    if os.environ.get("ML4T_VEC_REQUIRE_EXTRAS"):
+        import distributed
+    else:
+        distributed = pytest.importorskip("distributed", reason="dask not installed: pip install -e '.[dask]'")
+    return distributed
+
+
+def _worker_state():
+    import numba
+
+    return numba.get_num_threads(), pl.thread_pool_size(), os.environ.get("POLARS_MAX_THREADS")
+
+
+def test_dask_local_cluster_equals_local(local, tmp_path):
+    distributed = _dask()
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                 env={"POLARS_MAX_THREADS": "1"}) as cluster,
+        distributed.Client(cluster) as client,
+    ):  # fmt: skip
+        got = vec.sweep(PRICES, executor=client, **SWEEP)
+        assert got.results.equals(local)
+        # workers were warmed and capped: one numba thread per batch (n_jobs default), one Polars thread
+        assert set(client.run(_worker_state).values()) == {(1, 1, "1")}
+        # the data went as Arrow bytes to each worker, not as a file: nothing was written
+        again = vec.sweep(PRICES, executor=client, checkpoint=tmp_path, **SWEEP)
+        assert again.results.equals(local)
+        assert not (tmp_path / "data.parquet").exists()
+        assert vec.sweep(PRICES, executor=client, checkpoint=tmp_path, **SWEEP).timings["batches_resumed"] == 4
