@@ -16,6 +16,8 @@ Steps, in order (each documented in README "Data"):
 from __future__ import annotations
 
 import functools
+import io
+import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -573,6 +575,51 @@ def prepare(
     )
 
 
+_WINDOW = "__ml4t_w"
+# plan nodes that select columns by pattern, type or position (an added column would change them)
+_SELECTS = ('"Wildcard"', '"Selector"', '"Nth"', '"Exclude"', '"DtypeColumn"', '"IndexColumn"', '"Columns"',
+            '{"Column":"^')  # fmt: skip
+
+
+def _shared_windows(exprs: list[pl.Expr]) -> tuple[list[pl.Expr], list[pl.Expr]]:
+    """Common-subexpression elimination for window functions across many expressions.
+
+    Polars' in-memory engine does not share a window (``rolling_mean(n).over(asset)``) between
+    expressions, so a sweep would compute each set's moving averages again. This walks each
+    expression's serialized plan, replaces every outermost ``over`` node (row-aligned mapping)
+    with a column reference, and returns (the distinct windows, aliased; the rewritten
+    expressions). A window evaluated alone in the same select gives the same rows it gives
+    inside the larger expression. An expression that cannot be serialized (a Python function)
+    is kept as it is. Returns ([], exprs) when nothing is shared."""
+    nodes: dict[str, str] = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            over = node.get("Over")
+            if len(node) == 1 and isinstance(over, dict) and over.get("mapping") == "GroupsToRows":
+                key = json.dumps(node, sort_keys=True)
+                return {"Column": nodes.setdefault(key, f"{_WINDOW}{len(nodes)}")}
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    out = []
+    for e in exprs:
+        try:
+            text = e.meta.serialize(format="json")
+            if any(t in text for t in _SELECTS):  # would also see the added columns: no rewrite
+                return [], exprs
+            tree = json.loads(text)
+            out.append(pl.Expr.deserialize(io.StringIO(json.dumps(walk(tree))), format="json"))
+        except Exception:  # not serializable (Python UDF) or an unknown plan: evaluate it as it is
+            out.append(e)
+    if len(nodes) == 0:
+        return [], exprs
+    windows = [pl.Expr.deserialize(io.StringIO(k), format="json").alias(name) for k, name in nodes.items()]
+    return windows, out
+
+
 def signal_grid(prep: Prepared, combos: list[dict], labels: list[str] | None = None) -> np.ndarray:
     """Signals of many parameter combinations on a frame kept by ``prepare(keep_frame=True)``.
 
@@ -588,8 +635,13 @@ def signal_grid(prep: Prepared, combos: list[dict], labels: list[str] | None = N
     exprs = [{k: _as_expr(k, v) for k, v in c.items() if v is not None} for c in combos]
     _check_boolean(df, exprs[0], " (first combination)")  # same shape for every set: check one plan
     packed = [_packed_bits(e, prep.session).alias(f"__c{i}") for i, e in enumerate(exprs)]
-    try:  # lazy: eager select skips common-subexpression elimination (a rolling mean shared by sets)
-        out = _collect(df.lazy().select(packed))
+    try:
+        windows, rewritten = _shared_windows(packed)
+        if windows:  # each distinct window once, then the cheap row-wise rest of every set
+            wdf = _collect(df.lazy().select(windows))
+            out = _collect(df.hstack(wdf.get_columns()).lazy().select(rewritten))
+        else:
+            out = _collect(df.lazy().select(packed))
     except pl.exceptions.PolarsError as e:
         for i, x in enumerate(packed):  # find the combination that fails
             try:

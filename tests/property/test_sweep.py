@@ -102,6 +102,26 @@ def test_window_conditions_evaluate_as_in_backtest():
         assert (mine["n_trades"] + mine["n_open"]).to_list() == trades["len"].to_list()
 
 
+@settings(max_examples=20)
+@given(panels(max_assets=4, max_bars=20), st.sampled_from(["rank", "selector", "nested"]))
+def test_shared_window_rewrite_keeps_meaning(panel_df, kind):
+    """Sweeps compute each distinct window once (_prepare._shared_windows): cross-sectional
+    windows on ragged panels, pattern-selected columns and windows inside windows give the
+    backtest's signals."""
+    _, df = panel_df
+    sig = {
+        "rank": lambda p: pl.col("close").rank().over("timestamp") <= p.k,
+        "selector": lambda p: pl.any_horizontal(pl.col("^s[01]$")) & (pl.col("close").rank().over("asset") > p.k),
+        "nested": lambda p: (pl.col("close") > pl.col("close").rolling_mean(p.k).over("asset")).over("asset"),
+    }[kind]
+    kw = dict(exits="s1", fees=0.001, cash_sharing=False)
+    g = vec.sweep(df, entries=sig, params={"k": [1, 2, 3]}, periods_per_year=252, **kw)
+    for row in g.results.iter_rows(named=True):
+        want = vec.backtest(df, entries=sig(vec.Params({"k": row["k"]})), **kw).stats(periods_per_year=252)
+        for m in ("final_equity", "n_trades", "n_open", "total_fees"):
+            assert _same(row[m], want[m][0]), (kind, row["k"], m)
+
+
 def test_per_asset_needs_independent_accounts():
     prices = vec.synthetic_prices(n_assets=2, n_bars=50, seed=3)
     with pytest.raises(vec.ConfigError, match="cash_sharing=False"):
