@@ -16,18 +16,28 @@ import subprocess
 import sys
 import textwrap
 
-CHILD = textwrap.dedent(
+# memory readings for the child processes (Linux /proc): VmRSS / VmHWM in MB, and a reset of the
+# peak counter so a figure covers one call, not the data generation before it
+RSS_HELPERS = textwrap.dedent(
     """
-    import json, sys, time
-    import numpy as np, polars as pl
-    import ml4t_vec as vec
-
     def status_mb(key):
         with open("/proc/self/status") as f:
             for line in f:
                 if line.startswith(key + ":"):
                     return int(line.split()[1]) / 1024
         return float("nan")
+
+    def reset_peak():
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    """
+)
+
+CHILD = RSS_HELPERS + textwrap.dedent(
+    """
+    import json, sys, time
+    import numpy as np, polars as pl
+    import ml4t_vec as vec
 
     def walk(n_assets, n_bars, seed=7):
         rng = np.random.default_rng(seed)
@@ -53,8 +63,7 @@ CHILD = textwrap.dedent(
         params, where = {"fast": range(2, 100), "slow": range(2, 100)}, lambda p: p.fast < p.slow
     else:
         params, where = {"fast": range(5, 55, 5), "slow": range(60, 160, 10)}, None
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset the peak-RSS counter: measure the sweep, not the data generation
+    reset_peak()  # measure the sweep, not the data generation
     base = status_mb("VmRSS")
     t0 = time.perf_counter()
     g = vec.sweep(prices, params=params, where=where, sample=cfg.get("sample"), **kw)

@@ -26,23 +26,14 @@ import sys
 import textwrap
 from pathlib import Path
 
-COMMON = textwrap.dedent(
+from bench_sweep import RSS_HELPERS  # same directory: run as a script
+
+COMMON = RSS_HELPERS + textwrap.dedent(
     """
     import json, sys, time
     import numpy as np
     sys.path.insert(0, sys.argv[2])
     from peers import make_workload
-
-    def status_mb(key):
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def reset_peak():
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
 
     cfg = json.loads(sys.argv[1])
     pairs = [(f, s) for f in cfg["fast"] for s in cfg["slow"] if f < s]
