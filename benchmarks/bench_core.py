@@ -93,8 +93,52 @@ MODES = {
         dict(SCEN_A, cash_sharing=True, fill="next_open", init_cash=1e6, size=0.02, size_type="percent"),
         "trades",
     ),
-    "indep_A_shuffled_rows": (dict(SCEN_A, cash_sharing=False), "trades"),
 }
+# the same panel in every input layout (README "Performance", issue 9): each asset's rows in time
+# order in all of them but the last
+LAYOUTS = {
+    "asset_major": "sorted by (asset, timestamp), string symbols in lexical order",
+    "enum": "asset as an Enum",
+    "integer": "asset as integers",
+    "numeric_order": 'string symbols not in lexical order ("a0", "a1", ..., "a999"), asset-major',
+    "categorical": "asset as a Categorical",
+    "timestamp_major": "sorted by (timestamp, asset): ml4t-data's layout, and a join's",
+    "timestamp_major_ragged": "sorted by (timestamp, asset), every 7th asset listed 100 bars late",
+    "shuffled": "rows fully shuffled",
+}
+for _lay in LAYOUTS:
+    if _lay != "asset_major":
+        MODES[f"indep_A_{_lay}"] = (dict(SCEN_A, cash_sharing=False), "trades")
+MODES["shared_next_open_timestamp_major"] = MODES["shared_next_open"]
+
+
+def layout(df, name: str):
+    """The workload frame in another input layout (same rows)."""
+    import polars as pl
+
+    if name == "enum":
+        return df.with_columns(pl.col("asset").cast(pl.Enum(df.get_column("asset").unique().sort())))
+    if name == "integer":
+        return df.with_columns(pl.col("asset").str.slice(1).cast(pl.Int64))
+    if name == "numeric_order":
+        return df.with_columns(pl.col("asset").str.slice(1).cast(pl.Int64).cast(pl.String).str.replace("^", "a"))
+    if name == "categorical":
+        return df.with_columns(pl.col("asset").cast(pl.Categorical))
+    if name.startswith("timestamp_major"):
+        if name.endswith("ragged"):
+            late = pl.col("asset").str.slice(1).cast(pl.Int64) % 7 == 0
+            first = pl.col("timestamp").min()
+            df = df.filter(~late | (pl.col("timestamp") >= first + pl.duration(days=100)))
+        return df.sort("timestamp", "asset")
+    if name == "shuffled":
+        return df.sample(fraction=1.0, shuffle=True, seed=0)
+    return df
+
+
+def _layout_of(mode: str) -> str:
+    if mode.endswith("timestamp_major"):
+        return "timestamp_major"
+    return next((lay for lay in LAYOUTS if mode.endswith("_" + lay)), "asset_major")
 
 
 def _median(xs):
@@ -126,8 +170,7 @@ def run_mode(mode: str, bars: int, assets: int, repeat: int) -> dict:
 
     warnings.simplefilter("ignore", vec.LookAheadWarning)
     _, df = workload(bars, assets)
-    if mode == "indep_A_shuffled_rows":
-        df = df.sample(fraction=1.0, shuffle=True, seed=0)
+    df = layout(df, _layout_of(mode))
     kw, what = MODES[mode]
 
     def once():
@@ -184,8 +227,7 @@ def run_rss(mode: str, bars: int, assets: int) -> dict:
     r = vec.backtest(small, **kw)
     r.trades, r.fills, r.rejected, r.equity, r.stats()
     _, df = workload(bars, assets)
-    if mode == "indep_A_shuffled_rows":
-        df = df.sample(fraction=1.0, shuffle=True, seed=0)
+    df = layout(df, _layout_of(mode))
     r = small = None
     gc.collect()
     base = _status_mb("VmRSS")
@@ -238,8 +280,8 @@ def run_kernel_vs_floor(bars: int, assets: int, repeat: int, scenario: str = "A"
     limits = _limit_params(res.config, n, n, prep)
 
     def kern():
-        return simulate(groups, prep.col_asset, prep.open, prep.fill_price, prep.close, prep.high, prep.low, prep.sig,
-                        TIMING["same_close"], init, params, risk, limits)  # fmt: skip
+        return simulate(groups, prep.col_asset, prep.prices, prep.sig, TIMING["same_close"], init, params, risk,
+                        limits)  # fmt: skip
 
     def timed(fn):
         fn()
@@ -367,6 +409,17 @@ def main() -> int:
             f"| {m} | {r['median_s'] * 1e3:.1f} ms | {r['prepare_s'] * 1e3:.1f} ms | {r['kernel_s'] * 1e3:.1f} ms | "
             f"{r['cells_per_s'] / 1e6:.0f} | {r['peak_delta_mb']:.0f} MB | {r['peak_delta_over_prices']:.2f}x |"
         )
+    print("\n| input layout (scenario A, independent accounts) | end-to-end | vs asset-major | peak RSS added | vs "
+          "asset-major |\n|---|---:|---:|---:|---:|")  # fmt: skip
+    base = by["indep_A"]
+    for lay, what in LAYOUTS.items():
+        r = by["indep_A" if lay == "asset_major" else f"indep_A_{lay}"]
+        print(f"| {what} | {r['median_s'] * 1e3:.1f} ms | {r['median_s'] / base['median_s']:.2f}x | "
+              f"{r['peak_delta_mb']:.0f} MB | {r['peak_delta_mb'] / base['peak_delta_mb']:.2f}x |")  # fmt: skip
+    r = by["shared_next_open_timestamp_major"]
+    print(f"| shared cash, 2% per entry, next open: asset-major -> timestamp-major | "
+          f"{by['shared_next_open']['median_s'] * 1e3:.1f} -> {r['median_s'] * 1e3:.1f} ms | "
+          f"{r['median_s'] / by['shared_next_open']['median_s']:.2f}x | {r['peak_delta_mb']:.0f} MB | |")  # fmt: skip
     r = by["indep_A"]
     print(
         f"\ninput: price arrays {r['price_arrays_mb']:.0f} MB (4 x float64), whole long frame "

@@ -15,7 +15,7 @@ from ml4t_vec.config import (
     SizingConfig,
 )
 from ml4t_vec.data import synthetic_prices
-from ml4t_vec.errors import ConfigError, DataError, LookAheadWarning
+from ml4t_vec.errors import ConfigError, DataError, DataWarning, LookAheadWarning
 from ml4t_vec.sweeps import Params, SweepResult, sweep
 
 __version__ = "0.1.0"
@@ -26,6 +26,7 @@ __all__ = [
     "ConfigError",
     "CostConfig",
     "DataError",
+    "DataWarning",
     "ExecutionConfig",
     "LimitsConfig",
     "LookAheadWarning",

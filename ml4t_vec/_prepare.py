@@ -6,11 +6,15 @@ Steps, in order (each documented in README "Data"):
    columns the backtest needs are collected;
 2. join the optional ``signals`` frame on (timestamp, asset), refusing misaligned keys;
 3. validate every price and key column in one pass; locate the first bad row only on failure;
-4. sort by (asset, timestamp) unless it already is; refuse duplicate (timestamp, asset) rows;
-5. evaluate every signal expression in one ``select`` over the sorted frame (so ``.over("asset")``
+   NaN in other columns the expressions read counts as missing (null), with a ``DataWarning``;
+4. find where every row sits on the asset x bar grid (``_layout.place``): any row order in which
+   each asset's rows are in time order is used as it is; otherwise the frame is sorted by time.
+   Duplicate (timestamp, asset) rows are refused;
+5. evaluate every signal expression in one ``select`` over that frame (so ``.over("asset")``
    windows see each asset in time order); nulls mean False;
-6. place rows on a dense asset x bar grid: a zero-copy reshape for complete panels, a scatter by
-   integer codes for ragged ones (a cell with no row is a bar the asset does not trade).
+6. hand the kernels the price columns in place for complete panels (asset-major or
+   timestamp-major), a grid for ragged ones (a cell with no row is a bar the asset does not
+   trade), and signal bits and rule values on the (n_assets, n_bars) grid.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from ml4t_vec._kernels import grid
+from ml4t_vec._kernels import grid, kernel_array
 from ml4t_vec._kernels.codes import (
     SIG_ENTRY,
     SIG_EXIT,
@@ -35,7 +39,9 @@ from ml4t_vec._kernels.codes import (
     SIG_SHORT_EXIT,
     SIG_VALID,
 )
-from ml4t_vec.errors import ConfigError, DataError, LookAheadWarning, did_you_mean
+from ml4t_vec._kernels.simulate import Prices
+from ml4t_vec._layout import Placement, place
+from ml4t_vec.errors import ConfigError, DataError, DataWarning, LookAheadWarning, did_you_mean
 
 ASSET_CANDIDATES = ("asset", "symbol", "ticker", "product")
 PRICE_COLS = ("open", "high", "low", "close")
@@ -52,27 +58,20 @@ _PRICE_ALIAS = "__ml4t_fill_price"
 class Prepared:
     """Kernel-ready arrays plus what the frames layer needs to decode indices.
 
-    Arrays are (n_assets, n_bars) float64 C-order; ``sig`` is (n_cols, n_bars) uint8 with
-    ``SIG_VALID`` set where the asset has a row. For a complete panel sorted by (asset,
-    timestamp) the price arrays are views of the input frame's memory (no copy).
+    ``prices`` are the price columns as the kernels read them (``simulate.Prices``): for a
+    complete panel, views of the input frame's memory in its own row order (no copy); ``sig``
+    is (n_cols, n_bars) uint8 with ``SIG_VALID`` set where the asset has a row.
     """
 
     timestamps: pl.Series  # (n_bars,) sorted unique timestamps, the input dtype
-    symbols: pl.Series  # (n_assets,) sorted asset names, the input dtype
+    symbols: pl.Series  # (n_assets,) asset names in asset order, the input dtype
     asset_col: str
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    fill_price: np.ndarray
+    prices: Prices
     sig: np.ndarray
     col_asset: np.ndarray  # (n_cols,) int64
-    dense: bool
+    placement: Placement  # where each row of ``frame`` sits on the grid
     rule_values: dict  # rule name -> (n_assets, n_bars) float64 per-bar rule values (NaN = no value)
-    # kept only with ``prepare(..., keep_frame=True)`` (sweeps evaluate more signals later):
-    frame: pl.DataFrame | None = None  # the validated frame sorted by (asset, timestamp)
-    starts: np.ndarray | None = None  # row offset of each asset's block (n_assets + 1)
-    bar: np.ndarray | None = None  # bar index of each row on the time axis (ragged panels; None if dense)
+    frame: pl.DataFrame | None = None  # the validated frame (``keep_frame=True``: sweeps evaluate more signals)
     session: tuple = ()  # (expression, bit) session flags packed with every signal
 
     @property
@@ -87,22 +86,109 @@ class Prepared:
 # ---------------------------------------------------------------------------------------------
 # 1. load
 # ---------------------------------------------------------------------------------------------
-def _as_lazy(prices) -> pl.LazyFrame:
-    if isinstance(prices, pl.DataFrame):
-        return prices.lazy()
-    if isinstance(prices, pl.LazyFrame):
-        return prices
-    if isinstance(prices, (str, Path)):
-        path = Path(prices)
+def _parquet_error(name: str, path: Path, what: str) -> DataError:
+    return DataError(
+        f"`{name}` path {str(path)!r} {what}. Pass a Parquet file, a directory of Parquet files (hive "
+        "partitioning allowed), or a polars DataFrame / LazyFrame (e.g. pl.scan_csv(path) for a CSV file)."
+    )
+
+
+def _magic(name: str, path: Path) -> bytes:
+    """First and last 4 bytes of a file (b"PAR1" twice for Parquet)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+            f.seek(-4, 2)
+            tail = f.read(4)
+    except OSError as e:
+        if path.stat().st_size < 8:  # too short to seek back: not Parquet
+            return b""
+        raise DataError(f"`{name}` path {str(path)!r} cannot be read: {e}.") from None
+    return head if head == tail else b""
+
+
+def _schema_names(lf: pl.LazyFrame, name: str) -> list[str]:
+    try:
+        return list(lf.collect_schema().names())
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise DataError(f"`{name}` could not be read: {type(e).__name__}: {e}") from None
+
+
+def _as_lazy(value, name: str) -> pl.LazyFrame:
+    """``value`` (``prices`` or ``signals``) as a LazyFrame; a path must hold Parquet."""
+    if isinstance(value, pl.DataFrame):
+        return value.lazy()
+    if isinstance(value, pl.LazyFrame):
+        return value
+    if isinstance(value, (str, Path)):
+        path = Path(value)
         if not path.exists():
-            raise DataError(f"`prices` path does not exist: {str(path)!r}.")
+            raise DataError(f"`{name}` path does not exist: {str(path)!r}.")
+        files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+        if not files:
+            raise _parquet_error(name, path, "is a directory with no .parquet files")
+        for f in files:
+            if _magic(name, f) != b"PAR1":
+                where = (
+                    "is not a Parquet file" if f == path else f"holds {str(f.relative_to(path))!r}, not a Parquet file"
+                )
+                raise _parquet_error(name, path, where)
         if path.is_dir():
             return pl.scan_parquet(path / "**/*.parquet", hive_partitioning=True)
         return pl.scan_parquet(path)
+    kind = type(value).__module__.split(".")[0] + "." + type(value).__name__
     raise DataError(
-        "`prices` must be a polars DataFrame, LazyFrame or a path to Parquet; "
-        f"got {type(prices).__name__}. Convert pandas with pl.from_pandas(df)."
+        f"`{name}` must be a polars DataFrame, LazyFrame or a path to Parquet; got {kind}. Convert pandas with "
+        "pl.from_pandas(df), a dict of columns with pl.DataFrame(d)."
     )
+
+
+def _read(lf: pl.LazyFrame, name: str) -> pl.DataFrame:
+    """Collect ``lf``; a file that fails to read is a DataError naming the argument."""
+    try:
+        return _collect(lf)
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise DataError(f"`{name}` could not be read: {type(e).__name__}: {e}") from None
+
+
+def _load(prices, lf: pl.LazyFrame, needed: list[str], name: str) -> pl.DataFrame:
+    """The ``needed`` columns as a DataFrame (an in-memory frame: its own columns, no copy)."""
+    if isinstance(prices, pl.DataFrame) and name == "prices":
+        return prices.select(needed)
+    return _read(lf.select(needed), name)
+
+
+def _close_only(columns: list[str]) -> list[str]:
+    """The price columns to copy from ``close``: all three of open/high/low when none is given (a
+    close-only frame: every bar is one price), else none (a partial set is an error)."""
+    missing = [c for c in PRICE_COLS[:3] if c not in columns]
+    if missing and len(missing) < 3:
+        raise DataError(
+            f"`prices` is missing {missing} (it has {[c for c in PRICE_COLS[:3] if c in columns]}): give all of open, "
+            f"high, low and close, or only close (then every bar is one price: open = high = low = close). "
+            f"Columns: {columns}.{did_you_mean(missing[0], columns)}"
+        )
+    return missing
+
+
+def _resolve_keys(columns: list[str], asset_col, ts_col) -> str:
+    """The asset column (given or detected); both key columns checked. Returns the asset column."""
+    if not isinstance(ts_col, str):
+        raise ConfigError(f"`timestamp_col` must be a column name; got {ts_col!r}.")
+    if ts_col not in columns:
+        raise DataError(
+            f"`timestamp_col` {ts_col!r} is not a column of `prices` (columns: {columns})."
+            f"{did_you_mean(ts_col, columns)}"
+        )
+    if ts_col in PRICE_COLS:
+        raise ConfigError(f"`timestamp_col` must name the timestamp column, not the price column {ts_col!r}.")
+    if asset_col is not None and not isinstance(asset_col, str):
+        raise ConfigError(f"`asset_col` must be a column name; got {asset_col!r}.")
+    if asset_col in (*PRICE_COLS, ts_col):
+        raise ConfigError(
+            f"`asset_col` must name the asset (symbol) column, not {asset_col!r} (a price or the timestamp column)."
+        )
+    return _resolve_asset_col(columns, asset_col)
 
 
 def _resolve_asset_col(columns: list[str], asset_col: str | None) -> str:
@@ -123,11 +209,23 @@ def _resolve_asset_col(columns: list[str], asset_col: str | None) -> str:
 
 
 def _require(columns: list[str], needed, frame: str = "prices") -> None:
-    for c in needed:
-        if c not in columns:
-            raise DataError(
-                f"required column {c!r} is missing from `{frame}` (columns: {columns}).{did_you_mean(c, columns)}"
-            )
+    missing = [c for c in needed if c not in columns]
+    if not missing:
+        return
+    if "close" in missing:  # name every missing price column (often all four, capitalised)
+        missing = list(dict.fromkeys([*(c for c in PRICE_COLS if c not in columns), *missing]))
+    hints = [f"{close!r} (for {c!r})" for c in missing if (close := _closest(c, columns))]
+    hint = f" Did you mean {', '.join(hints)}?" if hints else ""
+    what = f"column {missing[0]!r} is" if len(missing) == 1 else f"columns {missing} are"
+    raise DataError(f"required {what} missing from `{frame}` (columns: {columns}).{hint}")
+
+
+def _closest(name: str, options: list[str]) -> str | None:
+    same = [o for o in options if o.lower() == name.lower()]
+    if same:
+        return same[0]
+    hint = did_you_mean(name, options)
+    return hint.split("'")[1] if hint else None
 
 
 def _as_expr(name: str, value) -> pl.Expr | None:
@@ -142,7 +240,7 @@ def _as_expr(name: str, value) -> pl.Expr | None:
             f"`{name}` must be a polars expression or a column name, not a Series: add the Series as a "
             "column of `prices` (or of `signals=`) and pass its name."
         )
-    raise DataError(f"`{name}` must be a polars expression or a column name; got {type(value).__name__}.")
+    raise ConfigError(f"`{name}` must be a polars expression or a column name; got {type(value).__name__} {value!r}.")
 
 
 def _per_asset_expr(asset_col: str, mapping: dict) -> pl.Expr:
@@ -177,7 +275,8 @@ def _check_expr_columns(name: str, expr: pl.Expr, columns: list[str]) -> None:
 # 2. signals frame
 # ---------------------------------------------------------------------------------------------
 def _join_signals(lf: pl.LazyFrame, signals, ts_col: str, asset_col: str) -> pl.LazyFrame:
-    sig = _as_lazy(signals)
+    sig = _as_lazy(signals, "signals")
+    _schema_names(sig, "signals")
     s_schema = sig.collect_schema()
     p_schema = lf.collect_schema()
     _require(list(s_schema.names()), (ts_col, asset_col), frame="signals")
@@ -191,7 +290,12 @@ def _join_signals(lf: pl.LazyFrame, signals, ts_col: str, asset_col: str) -> pl.
     if clash:
         raise DataError(f"`signals` columns {clash} also exist in `prices`; rename them (ambiguous which to use).")
     keys = [ts_col, asset_col]
-    sdf = _collect(sig)
+    sdf = _read(sig, "signals")
+    for k in keys:
+        n_null = sdf.get_column(k).null_count()
+        if n_null:
+            where = _where(sdf, pl.col(k).is_null(), ts_col, asset_col)
+            raise DataError(f"`signals` key column {k!r} has {n_null} null value(s): {where}. Drop or fill them.")
     dup = sdf.select(keys).is_duplicated()
     if dup.any():
         row = sdf.filter(dup).row(0, named=True)
@@ -199,7 +303,7 @@ def _join_signals(lf: pl.LazyFrame, signals, ts_col: str, asset_col: str) -> pl.
             f"`signals` has duplicate ({ts_col}, {asset_col}) rows, first at {asset_col}={row[asset_col]!r}, "
             f"{ts_col}={row[ts_col]}; keep one row per key."
         )
-    orphans = _collect(sdf.lazy().join(lf.select(keys), on=keys, how="anti"))
+    orphans = _read(sdf.lazy().join(lf.select(keys), on=keys, how="anti"), "prices")
     if orphans.height:
         row = orphans.row(0, named=True)
         raise DataError(
@@ -225,6 +329,12 @@ def _check_schema(df: pl.DataFrame, ts_col: str, asset_col: str, extra_price: st
         raise DataError(
             f"column {ts_col!r} must be Date or Datetime; got {schema[ts_col]}. "
             f"Parse it first, e.g. pl.col({ts_col!r}).str.to_datetime()."
+        )
+    a = schema[asset_col]
+    if not (a == pl.String or a.is_integer() or isinstance(a, (pl.Categorical, pl.Enum))):
+        raise DataError(
+            f"asset column {asset_col!r} must hold strings, integers, a Categorical or an Enum; got {a}. "
+            "Cast it, e.g. pl.col(...).cast(pl.String)."
         )
     price_cols = list(PRICE_COLS) + ([extra_price] if extra_price else [])
     for c in price_cols:
@@ -259,12 +369,11 @@ def _explain_bad_rows(df: pl.DataFrame, ts_col: str, asset_col: str, extra_price
             continue
         kind, _, c = key.partition(":")
         if kind == "null":
-            where = (
-                f"first at row {df.get_column(c).is_null().arg_true()[0]}"
-                if c in (ts_col, asset_col)
-                else _where(df, pl.col(c).is_null(), ts_col, asset_col)
+            where = _where(df, pl.col(c).is_null(), ts_col, asset_col)
+            row = int(df.get_column(c).is_null().arg_true()[0])
+            raise DataError(
+                f"{_label(c)} has {n} null value(s): {where} (row {row}). Fill or drop them before backtesting."
             )
-            raise DataError(f"{_label(c)} has {n} null value(s): {where}. Fill or drop them before backtesting.")
         if kind == "bad":
             col = pl.col(c).cast(pl.Float64)
             where = _where(df, ~col.is_finite() | (col <= 0), ts_col, asset_col)
@@ -282,59 +391,31 @@ def _explain_bad_rows(df: pl.DataFrame, ts_col: str, asset_col: str, extra_price
             )
 
 
-# ---------------------------------------------------------------------------------------------
-# 4. structure: blocks per asset, sorted, duplicates
-# ---------------------------------------------------------------------------------------------
-def _readonly(a: np.ndarray) -> np.ndarray:
-    a.flags.writeable = False
-    return a
+def _float_column(df: pl.DataFrame, col: str) -> np.ndarray:
+    """A column as a read-only float64 array: a view of the frame's memory unless it must be
+    cast or rechunked."""
+    return kernel_array(df.get_column(col).cast(pl.Float64).rechunk().to_numpy(), np.float64)
 
 
-def _float_array(df: pl.DataFrame, col: str) -> np.ndarray:
-    """Contiguous float64 view of a column (a copy only if it must be cast or rechunked)."""
-    return _readonly(np.ascontiguousarray(df.get_column(col).cast(pl.Float64).rechunk().to_numpy()))
+def _nan_as_missing(df: pl.DataFrame, columns: list[str], ts_col: str, asset_col: str) -> pl.DataFrame:
+    """NaN in a column the expressions read counts as missing (null), with a ``DataWarning``.
 
-
-def _ts_int(s: pl.Series) -> np.ndarray:
-    return np.ascontiguousarray(s.to_physical().cast(pl.Int64).to_numpy())
-
-
-def _blocks(df: pl.DataFrame, ts_col: str, asset_col: str):
-    """Run starts of the asset column and a scan of the timestamps inside each run.
-
-    Returns (starts, run_values, ts_int, status, offending_row, dense) or None when the assets
-    are not in sorted contiguous blocks (the caller sorts and tries again).
-    """
-    a = df.get_column(asset_col)
-    if df.height == 0:
-        raise DataError("`prices` has no rows.")
-    change = a.ne_missing(a.shift(1))
-    starts_rows = change.arg_true().cast(pl.Int64).to_numpy()
-    run_values = a.gather(starts_rows)
-    if run_values.n_unique() != run_values.len() or not run_values.is_sorted():
-        return None
-    starts = np.append(starts_rows, df.height).astype(np.int64)
-    ts = _ts_int(df.get_column(ts_col))
-    status, row, dense = grid.scan_blocks_nb(ts, starts)
-    if status == grid.BLOCKS_UNSORTED:
-        return None
-    return starts, run_values, ts, status, row, dense
-
-
-def _structure(df: pl.DataFrame, ts_col: str, asset_col: str):
-    got = _blocks(df, ts_col, asset_col)
-    if got is None:  # unsorted input: sort it (documented), don't fail
-        df = df.sort([asset_col, ts_col])  # unstable is fine: duplicate keys are an error anyway
-        got = _blocks(df, ts_col, asset_col)
-    starts, run_values, ts, status, row, dense = got
-    if status == grid.BLOCKS_DUPLICATE:
-        r = df.row(int(row), named=True)
-        raise DataError(
-            f"duplicate ({ts_col}, {asset_col}) rows: {asset_col}={r[asset_col]!r} has more than one row at "
-            f"{ts_col}={r[ts_col]}. Keep one row per asset and timestamp (e.g. df.unique(subset=[{ts_col!r}, "
-            f"{asset_col!r}], keep='last'))."
+    In Polars ``NaN > 0.6`` is True: a NaN prediction would open positions silently. As null it
+    makes a signal False and a rule value "no level" (README "Data policy")."""
+    floats = [c for c in columns if df.schema[c] in (pl.Float32, pl.Float64)]
+    if not floats:
+        return df
+    counts = df.select(pl.col(c).is_nan().sum() for c in floats).row(0, named=True)
+    bad = [c for c in floats if counts[c]]
+    for c in bad:
+        where = _where(df, pl.col(c).is_nan(), ts_col, asset_col)
+        warnings.warn(
+            f"column {c!r} holds NaN in {where}; ml4t_vec treats NaN as missing (null): a signal reading it is "
+            "False there and a rule value is no level. Replace them (e.g. pl.col(...).fill_nan(...)) to silence this.",
+            DataWarning,
+            stacklevel=4,
         )
-    return df, starts, run_values, ts, dense
+    return df.with_columns(pl.col(c).fill_nan(None) for c in bad) if bad else df
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,18 +434,32 @@ def _session_flags(ts_col: str, asset_col: str, session_exit) -> list[tuple[pl.E
 
 def _check_boolean(df: pl.DataFrame, exprs: dict[str, pl.Expr], where: str = "") -> None:
     """Every signal expression evaluates to Boolean (checked on the plan, nothing computed)."""
-    if not exprs:
-        return
-    try:
-        dtypes = df.lazy().select([e.alias(f"__sig_{k}") for k, e in exprs.items()]).collect_schema().dtypes()
-    except pl.exceptions.PolarsError as e:
-        raise DataError(f"a signal expression{where} is invalid: {e}") from None
-    for (name, e), dtype in zip(exprs.items(), dtypes, strict=True):
+    for name, e in exprs.items():
+        try:
+            dtype = df.lazy().select(e.alias("__sig")).collect_schema().dtypes()[0]
+        except Exception as err:  # a plan Polars refuses (e.g. a string method on a float column)
+            raise DataError(f"`{name}`{where} is invalid: {type(err).__name__}: {err}") from None
         if dtype != pl.Boolean:
             raise DataError(
                 f"`{name}`{where} must evaluate to Boolean; got {dtype} from {e}. Compare it with something, "
                 "e.g. pl.col('pred') > 0.6."
             )
+
+
+def _blame(df: pl.DataFrame, exprs: dict[str, pl.Expr], what: str, where: str = "") -> DataError:
+    """The error naming which of ``exprs`` fails to evaluate, or gives other than one value per
+    row, each evaluated alone (called once the joint evaluation failed)."""
+    for name, e in exprs.items():
+        try:
+            n = df.select(e.alias("__x")).height
+        except Exception as err:  # Polars errors and exceptions raised inside Python UDFs
+            return DataError(f"`{name}`{where} failed to evaluate: {type(err).__name__}: {err}")
+        if n not in (1, df.height):
+            return DataError(
+                f"`{name}`{where} gave {n} values for {df.height} rows; {what} needs one value per row (a window "
+                "function over an asset or a timestamp keeps the rows: .over(...))."
+            )
+    return DataError(f"the {what} expressions{where} failed to evaluate together.")
 
 
 def _collect(lf: pl.LazyFrame) -> pl.DataFrame:
@@ -399,44 +494,62 @@ def _signal_bits(df: pl.DataFrame, exprs: dict[str, pl.Expr], flags_extra=()) ->
     packed = _packed_bits(exprs, flags_extra)
     try:
         bits = df.select(packed.alias("__bits")).to_series()
-    except pl.exceptions.PolarsError as e:
-        raise DataError(f"a signal expression failed to evaluate: {e}") from None
+    except Exception:  # name the signal that fails
+        raise _blame(df, exprs, "a signal") from None
     if bits.len() == 1:  # only literals / aggregates: one value for every row
         return np.full(df.height, bits[0], dtype=np.uint8)
     if bits.len() != df.height:
-        raise DataError(
-            f"signal expressions produced {bits.len()} values for {df.height} rows; they must give one per row."
-        )
+        raise _blame(df, exprs, "a signal")
     return np.ascontiguousarray(bits.to_numpy())
 
 
-# per-bar rule values that are prices (must be > 0) or rankings (any value); the rest are fractions
-_PRICE_RULES = ("stop_loss_price", "take_profit_price")
-_FREE_RULES = ("priority",)
+# Allowed per-bar rule values (as the scalar forms in config.RiskConfig); null / NaN = no level.
+# (low, high, low open?): fractions of the anchor, price levels, and priorities (any number).
+RULE_RANGES = {
+    "stop_loss": (0.0, 1.0, True),
+    "trailing_stop": (0.0, 1.0, True),
+    "take_profit": (0.0, 100.0, True),
+    "stop_loss_price": (0.0, np.inf, True),
+    "take_profit_price": (0.0, np.inf, True),
+    "priority": (-np.inf, np.inf, False),
+}
 
 
 def _rule_values(df: pl.DataFrame, rules: dict[str, pl.Expr], ts_col: str, asset_col: str) -> dict:
-    """Per-row rule values from expressions: fractions >= 0, price levels > 0, priorities any
-    number; null / NaN = no value."""
+    """Per-row rule values from expressions, each checked against ``RULE_RANGES``; null / NaN
+    mean no value (no level, or last in priority)."""
     if not rules:
         return {}
+    for k, e in rules.items():
+        try:
+            dtype = df.lazy().select(e.alias("__x")).collect_schema().dtypes()[0]
+        except Exception as err:
+            raise DataError(f"`{k}` is invalid: {type(err).__name__}: {err}") from None
+        if not dtype.is_numeric() and dtype != pl.Null:
+            raise DataError(f"`{k}` must evaluate to numbers (a fraction, a price or a rank); got {dtype} from {e}.")
     try:
         out = df.select([e.cast(pl.Float64).alias(k) for k, e in rules.items()])
-    except pl.exceptions.PolarsError as e:
-        raise DataError(f"a position-rule expression failed to evaluate: {e}") from None
+    except Exception:
+        raise _blame(df, rules, "a rule value") from None
+    if out.height not in (1, df.height):
+        raise _blame(df, rules, "a rule value")
     values = {}
     for k in rules:
         col = out.get_column(k)
         if col.len() == 1:
             col = pl.repeat(col[0], df.height, dtype=pl.Float64, eager=True)
-        if k in _FREE_RULES:
-            pass
-        elif (col <= 0).any() if k in _PRICE_RULES else (col < 0).any():
-            bad = pl.col("__rule") <= 0 if k in _PRICE_RULES else pl.col("__rule") < 0
+        lo, hi, lo_open = RULE_RANGES[k]
+        x = pl.col("__rule")
+        bad = ((x <= lo) if lo_open else (x < lo)) | (x > hi) | (x.is_infinite() & (hi < np.inf))
+        if k.endswith("_price"):
+            bad = bad | x.is_infinite()
+        bad = bad.fill_null(False) & ~x.is_nan()
+        if col.to_frame("__rule").select(bad.any()).item():
             where = _where(df.with_columns(col.alias("__rule")), bad, ts_col, asset_col)
-            what = ("> 0 (a price level); found values <= 0" if k in _PRICE_RULES
-                    else ">= 0 (a fraction); found negative values")  # fmt: skip
-            raise DataError(f"`{k}` must be {what} in {where}.")
+            span = f"{'(' if lo_open else '['}{lo}, {hi}]"
+            raise DataError(
+                f"`{k}` must lie in {span} at every bar (null or NaN: no value); found values outside in {where}."
+            )
         values[k] = np.ascontiguousarray(col.fill_null(np.nan).to_numpy())
     return values
 
@@ -462,10 +575,13 @@ def prepare(
     extra_exprs: dict | None = None,
 ) -> Prepared:
     """Validate the long frame and signals and build the kernel inputs (see module doc)."""
-    lf = _as_lazy(prices)
-    columns = list(lf.collect_schema().names())
-    asset_col = _resolve_asset_col(columns, asset_col)
-    _require(columns, (timestamp_col, *PRICE_COLS))
+    lf = _as_lazy(prices, "prices")
+    columns = _schema_names(lf, "prices")
+    if not columns:
+        raise DataError("`prices` has no columns.")
+    asset_col = _resolve_keys(columns, asset_col, timestamp_col)
+    _require(columns, ("close",))
+    synthetic = _close_only(columns)  # open / high / low copied from close
     if signals is not None:
         lf = _join_signals(lf, signals, timestamp_col, asset_col)
         columns = list(lf.collect_schema().names())
@@ -477,21 +593,16 @@ def prepare(
     rules = {
         k: _per_asset_expr(asset_col, v) if k in per_asset else _as_expr(k, v) for k, v in (rule_exprs or {}).items()
     }
-    for k, e in [*exprs.items(), *rules.items()]:
+    checked = [*exprs.items(), *rules.items(), *([("price", price_expr)] if price_expr is not None else []),
+               *(extra_exprs or {}).items()]  # fmt: skip
+    for k, e in checked:
         _check_expr_columns(k, e, columns)
-    if price_expr is not None:
-        _check_expr_columns("price", price_expr, columns)
-
-    needed = [timestamp_col, asset_col, *PRICE_COLS]
-    for e in [*exprs.values(), *rules.values(), *([price_expr] if price_expr is not None else [])]:
-        needed += [r for r in e.meta.root_names() if r not in needed]
-    for name, e in (extra_exprs or {}).items():  # kept for signals evaluated later (sweeps)
-        _check_expr_columns(name, e, columns)
-        needed += [r for r in e.meta.root_names() if r not in needed]
-    if isinstance(prices, pl.DataFrame) and signals is None:
-        df = prices.select(needed)  # no copy: columns are shared
-    else:
-        df = _collect(lf.select(needed))
+    # every column once, however often the expressions read it (extra_exprs: sweeps' later signals)
+    read = list(dict.fromkeys(r for _, e in checked for r in e.meta.root_names()))
+    needed = list(dict.fromkeys([timestamp_col, asset_col, *(c for c in PRICE_COLS if c not in synthetic), *read]))
+    df = _load(prices, lf, needed, "prices" if signals is None else "prices` or `signals")
+    if synthetic:
+        df = df.with_columns(pl.col("close").alias(c) for c in synthetic)
 
     if price_expr is not None:
         try:
@@ -503,7 +614,8 @@ def prepare(
     key_and_prices = [timestamp_col, asset_col, *PRICE_COLS, *([extra] if extra else [])]
     if sum(df.select(pl.col(key_and_prices).null_count()).row(0)):  # O(1): Arrow keeps null counts
         _explain_bad_rows(df, timestamp_col, asset_col, extra)
-    df, starts, symbols, ts, dense = _structure(df, timestamp_col, asset_col)
+    df = _nan_as_missing(df, [c for c in read if c not in key_and_prices], timestamp_col, asset_col)
+    df, symbols, timestamps, where = place(df, timestamp_col, asset_col)
     for k, mapping in per_asset.items():
         _check_assets_known(k, mapping, symbols)
     if fill == "same_close":
@@ -521,58 +633,39 @@ def prepare(
     bits = _signal_bits(df, exprs, session)
     rule_rows = _rule_values(df, rules, timestamp_col, asset_col)
 
-    n_assets = starts.shape[0] - 1
-    src = {c: _float_array(df, c) for c in PRICE_COLS}
-    src["fill"] = _float_array(df, extra) if extra else src["open" if fill == "next_open" else "close"]
+    src = {c: _float_column(df, c) for c in dict.fromkeys(PRICE_COLS)}
+    src["fill"] = _float_column(df, extra) if extra else src["open" if fill == "next_open" else "close"]
     if (
-        grid.first_bad_bar_nb(src["open"], src["high"], src["low"], src["close"], src["fill"] if extra else np.empty(0))
+        grid.first_bad_bar_nb(src["open"], src["high"], src["low"], src["close"], src["fill"] if extra else _NO_ROWS)
         >= 0
     ):
         _explain_bad_rows(df, timestamp_col, asset_col, extra)
-    if dense:
-        n_bars = int(starts[1] - starts[0])
-        timestamps = df.get_column(timestamp_col).slice(0, n_bars)
-        arrays = {k: np.ascontiguousarray(v).reshape(n_assets, n_bars) for k, v in src.items()}
-        sig = bits.reshape(n_assets, n_bars)
-        rule_grid = {k: v.reshape(n_assets, n_bars) for k, v in rule_rows.items()}
-    else:
-        union = np.unique(ts)
-        n_bars = union.shape[0]
-        bar = grid.bar_index_nb(ts, starts, union)
-        ts_dtype = df.schema[timestamp_col]
-        phys = pl.Int32 if ts_dtype == pl.Date else pl.Int64
-        timestamps = pl.Series(timestamp_col, union).cast(phys).cast(ts_dtype)
-        arrays = {}
-        for k, v in src.items():
-            if k == "fill" and price_expr is None:
-                arrays[k] = arrays["open" if fill == "next_open" else "close"]
-            else:
-                arrays[k] = grid.scatter_nb(np.ascontiguousarray(v), starts, bar, n_bars, np.nan)
-        sig = grid.scatter_sig_nb(bits, starts, bar, n_bars)
-        rule_grid = {k: grid.scatter_nb(v, starts, bar, n_bars, np.nan) for k, v in rule_rows.items()}
-    # Kernels never write their inputs. Zero-copy views of the frame are read-only and numba types
-    # read-only and writable arrays differently: make every input read-only so each kernel has
-    # one signature (one cold compile, not two; tests/contracts/test_no_recompile.py).
-    arrays = {k: _readonly(v) for k, v in arrays.items()}
-    sig = _readonly(np.ascontiguousarray(sig))
+    # Complete panels: the kernels read the frame's columns in place, in its row order. Ragged
+    # panels (and sweeps, which run every asset once per parameter set) get asset-major grids.
+    as_grid = not where.complete or (keep_frame and not where.asset_major)
+    placed = {}
+    for k, v in src.items():  # the same column placed once (fill is the open or close unless price=)
+        placed[k] = next((placed[j] for j in placed if src[j].ctypes.data == v.ctypes.data), None)
+        if placed[k] is None:
+            placed[k] = kernel_array(where.grid(v, np.nan).ravel() if as_grid else v, np.float64)
+    off, step = (np.arange(where.n_assets) * where.n_bars, 1) if as_grid else (where.off, where.step)
+    px = Prices(placed["open"], placed["high"], placed["low"], placed["close"], placed["fill"],
+                kernel_array(off, np.int64), kernel_array([step], np.int64))  # fmt: skip
     return Prepared(
-        timestamps=timestamps,
+        timestamps=timestamps.alias(timestamp_col),
         symbols=symbols.rename(asset_col),
         asset_col=asset_col,
-        open=arrays["open"],
-        high=arrays["high"],
-        low=arrays["low"],
-        close=arrays["close"],
-        fill_price=arrays["fill"],
-        sig=sig,
-        col_asset=np.arange(n_assets, dtype=np.int64),
-        dense=bool(dense),
-        rule_values={k: _readonly(v) for k, v in rule_grid.items()},
+        prices=px,
+        sig=kernel_array(where.grid(bits, 0), np.uint8),
+        col_asset=np.arange(where.n_assets, dtype=np.int64),
+        placement=where,
+        rule_values={k: kernel_array(where.grid(v, np.nan), np.float64) for k, v in rule_rows.items()},
         frame=df if keep_frame else None,
-        starts=starts if keep_frame else None,
-        bar=None if dense or not keep_frame else bar,
         session=session,
     )
+
+
+_NO_ROWS = kernel_array(np.empty(0), np.float64)
 
 
 _WINDOW = "__ml4t_w"
@@ -642,24 +735,19 @@ def signal_grid(prep: Prepared, combos: list[dict], labels: list[str] | None = N
             out = _collect(df.hstack(wdf.get_columns()).lazy().select(rewritten))
         else:
             out = _collect(df.lazy().select(packed))
-    except pl.exceptions.PolarsError as e:
-        for i, x in enumerate(packed):  # find the combination that fails
+    except Exception as e:  # find the combination and the signal that fail, each evaluated alone
+        for i, x in enumerate(packed):
             try:
-                df.head(2).select(x)
-            except pl.exceptions.PolarsError:
-                raise DataError(f"the signal expressions of combination {labels[i]} failed to evaluate: {e}") from None
-        raise DataError(f"signal expressions failed to evaluate: {e}") from None
+                ok = df.select(x).height in (1, df.height)
+            except Exception:
+                ok = False
+            if not ok:
+                raise _blame(df, exprs[i], "a signal", f" (combination {labels[i]})") from None
+        raise DataError(f"signal expressions failed to evaluate: {type(e).__name__}: {e}") from None
     sig = np.empty((len(combos) * n_assets, n_bars), dtype=np.uint8)
     for i in range(len(combos)):
         bits = out.get_column(f"__c{i}")
-        if bits.len() != df.height:
-            raise DataError(
-                f"the signal expressions of combination {labels[i]} gave {bits.len()} values for {df.height} rows."
-            )
-        b = np.ascontiguousarray(bits.to_numpy())
-        block = sig[i * n_assets : (i + 1) * n_assets]
-        if prep.bar is None:
-            block[:] = b.reshape(n_assets, n_bars)
-        else:
-            block[:] = grid.scatter_sig_nb(b, prep.starts, prep.bar, n_bars)
-    return _readonly(sig)
+        if bits.len() == 1:  # only literals / aggregates: one value for every row
+            bits = pl.repeat(bits[0], df.height, dtype=pl.UInt8, eager=True)
+        sig[i * n_assets : (i + 1) * n_assets] = prep.placement.grid(bits.to_numpy(), 0)
+    return kernel_array(sig, np.uint8)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import inspect
 import time
 from functools import cached_property
@@ -10,6 +12,7 @@ import numpy as np
 import polars as pl
 
 from ml4t_vec import _frames
+from ml4t_vec._kernels import kernel_array, kernel_tuple
 from ml4t_vec._kernels.codes import (
     DRAWDOWN_ACTION,
     FILL_ORDER,
@@ -21,6 +24,7 @@ from ml4t_vec._kernels.codes import (
     TRAILING_SOURCE,
     TRAILING_START,
 )
+from ml4t_vec._kernels.grid import to_grid_nb
 from ml4t_vec._kernels.limits import NEVER, LimitParams
 from ml4t_vec._kernels.orders import OrderParams
 from ml4t_vec._kernels.risk import RiskParams
@@ -35,6 +39,7 @@ from ml4t_vec.config import (
     PortfolioConfig,
     RiskConfig,
     SizingConfig,
+    expr_key,
 )
 from ml4t_vec.errors import ConfigError, check_choice, did_you_mean
 from ml4t_vec.metrics import compute_stats
@@ -104,18 +109,19 @@ def _build_config(config: BacktestConfig | None, kwargs: dict, preset: str | Non
 
 
 def _order_params(cfg: BacktestConfig, n_cols: int) -> OrderParams:
-    full = lambda v, dt=np.float64: np.full(n_cols, v, dtype=dt)  # noqa: E731
-    return OrderParams(
+    full = lambda v: np.full(n_cols, v)  # noqa: E731
+    return kernel_tuple(
+        OrderParams,
         size=full(cfg.sizing.size),
-        size_type=full(SIZE_TYPE[cfg.sizing.size_type], np.int64),
+        size_type=full(SIZE_TYPE[cfg.sizing.size_type]),
         fees=full(cfg.costs.fees),
         fixed_fees=full(cfg.costs.fixed_fees),
         slippage=full(cfg.costs.slippage),
-        fractional=full(bool(cfg.sizing.fractional), np.bool_),
+        fractional=full(bool(cfg.sizing.fractional)),
         per_share=full(cfg.costs.commission_per_share),
         slippage_per_share=full(cfg.costs.slippage_per_share),
-        signal_rules=full(SIGNAL_RULES[cfg.execution.signal_rules], np.int64),
-        fill_order=full(FILL_ORDER[cfg.execution.fill_order], np.int64),
+        signal_rules=full(SIGNAL_RULES[cfg.execution.signal_rules]),
+        fill_order=full(FILL_ORDER[cfg.execution.fill_order]),
     )
 
 
@@ -142,7 +148,7 @@ def _risk_params(cfg: BacktestConfig, n_cols: int, prep: Prepared) -> RiskParams
 
     Fractions are (n_cols, 1) for a number and (n_cols, n_bars) for an expression."""
     r = cfg.risk
-    full = lambda v, dt=np.float64: np.full(n_cols, v, dtype=dt)  # noqa: E731
+    full = lambda v: np.full(n_cols, v)  # noqa: E731
 
     def fraction(name):
         v = getattr(r, name)
@@ -150,27 +156,28 @@ def _risk_params(cfg: BacktestConfig, n_cols: int, prep: Prepared) -> RiskParams
 
     sl, tp, tsl = (fraction(k) for k in RULE_EXPRS[:3])
     slp, tpp = (_per_bar(prep, k, n_cols, np.nan) for k in RULE_EXPRS[3:])
-    max_bars = full(NEVER if r.max_bars is None else int(r.max_bars), np.int64)
+    max_bars = full(NEVER if r.max_bars is None else int(r.max_bars))
     session = r.session_exit is not None
     rules_on = (np.isfinite(sl).any(axis=1) | np.isfinite(tp).any(axis=1) | np.isfinite(tsl).any(axis=1)
                 | ~np.isnan(slp).all(axis=1) | ~np.isnan(tpp).all(axis=1) | (max_bars < NEVER)
                 | session)  # fmt: skip
-    return RiskParams(
+    return kernel_tuple(
+        RiskParams,
         stop_loss=sl,
         take_profit=tp,
         trailing_stop=tsl,
         stop_loss_price=slp,
         take_profit_price=tpp,
         trailing_activation=full(float(r.trailing_activation)),
-        trailing_source=full(TRAILING_SOURCE[r.trailing_source], np.int64),
-        trailing_start=full(TRAILING_START[r.trailing_start], np.int64),
+        trailing_source=full(TRAILING_SOURCE[r.trailing_source]),
+        trailing_start=full(TRAILING_START[r.trailing_start]),
         max_bars=max_bars,
-        stop_anchor=full(STOP_ANCHOR[r.stop_anchor], np.int64),
-        intrabar=full(INTRABAR[r.intrabar], np.int64),
-        stop_on_entry_bar=full(bool(r.stop_on_entry_bar), np.bool_),
+        stop_anchor=full(STOP_ANCHOR[r.stop_anchor]),
+        intrabar=full(INTRABAR[r.intrabar]),
+        stop_on_entry_bar=full(bool(r.stop_on_entry_bar)),
         stop_slippage=full(cfg.costs.slippage if r.stop_slippage is None else float(r.stop_slippage)),
-        reenter_on_stop_bar=full(bool(r.reenter_on_stop_bar), np.bool_),
-        session_exit=full(session, np.bool_),
+        reenter_on_stop_bar=full(bool(r.reenter_on_stop_bar)),
+        session_exit=full(session),
         rules_on=rules_on,
     )
 
@@ -178,27 +185,58 @@ def _risk_params(cfg: BacktestConfig, n_cols: int, prep: Prepared) -> RiskParams
 def _limit_params(cfg: BacktestConfig, n_groups: int, n_cols: int, prep: Prepared) -> LimitParams:
     """Lower LimitsConfig to per-group arrays; a limit that is off is unreachable."""
     lim = cfg.limits
-    full = lambda v, dt=np.float64: np.full(n_groups, v, dtype=dt)  # noqa: E731
-    off = lambda v, dt=np.float64: np.inf if v is None else dt(v)  # noqa: E731
+    full = lambda v: np.full(n_groups, v)  # noqa: E731
+    off = lambda v: np.inf if v is None else float(v)  # noqa: E731
     if lim.daily_loss_limit is not None:  # day number of each bar of the time axis
-        day = prep.timestamps.dt.date().rle_id().cast(pl.Int64).to_numpy()
+        day = prep.timestamps.dt.date().rle_id().to_numpy()
     else:
-        day = np.zeros(prep.n_bars, dtype=np.int64)
-    return LimitParams(
-        max_positions=full(NEVER if lim.max_positions is None else int(lim.max_positions), np.int64),
+        day = np.zeros(prep.n_bars)
+    return kernel_tuple(
+        LimitParams,
+        max_positions=full(NEVER if lim.max_positions is None else int(lim.max_positions)),
         max_position_weight=full(off(lim.max_position_weight)),
         max_gross_leverage=full(1.0 if lim.max_gross_leverage is None else float(lim.max_gross_leverage)),
-        leverage_set=full(lim.max_gross_leverage is not None, np.bool_),
+        leverage_set=full(lim.max_gross_leverage is not None),
         max_net_exposure=full(off(lim.max_net_exposure)),
         max_drawdown=full(off(lim.max_drawdown)),
-        drawdown_action=full(DRAWDOWN_ACTION[lim.drawdown_action], np.int64),
-        drawdown_cooldown=full(NEVER if lim.drawdown_cooldown is None else int(lim.drawdown_cooldown), np.int64),
+        drawdown_action=full(DRAWDOWN_ACTION[lim.drawdown_action]),
+        drawdown_cooldown=full(NEVER if lim.drawdown_cooldown is None else int(lim.drawdown_cooldown)),
         daily_loss_limit=full(off(lim.daily_loss_limit)),
         priority=_per_bar(prep, "priority", n_cols, np.nan),
-        priority_on=full(lim.priority is not None, np.bool_),
-        on=full(lim.active, np.bool_),
-        day=np.ascontiguousarray(day),
+        priority_on=full(lim.priority is not None),
+        on=full(lim.active),
+        day=day,
     )
+
+
+_NO_ROWS = kernel_array(np.empty(0), np.int64)
+
+
+def fingerprint(prep: Prepared, config: BacktestConfig, signals: dict) -> str:
+    """``BacktestResult.fingerprint``: 24 hex digits of a SHA-256 over the config, the signals
+    and the kernel inputs in (asset, bar) order, whatever the row order of the input."""
+    h = hashlib.sha256()
+    h.update(config.hash().encode())
+    for name in sorted(signals):
+        h.update(f"{name}={expr_key(signals[name])}".encode())
+    px = prep.prices
+    n_assets, n_bars = prep.n_assets, prep.n_bars
+    in_order = px.step[0] == 1 and np.array_equal(px.off, np.arange(n_assets) * n_bars)
+    seen = set()
+    for a in px[:5]:  # in (asset, bar) order whatever the input's row order; one grid copy at a time
+        if a.ctypes.data in seen:
+            continue
+        seen.add(a.ctypes.data)
+        g = a if in_order else to_grid_nb(a, px.off, px.step[0], n_bars, _NO_ROWS, _NO_ROWS, 0.0)
+        h.update(np.ascontiguousarray(g).data)
+    h.update(prep.sig.data)
+    for k in sorted(prep.rule_values):
+        h.update(k.encode())
+        h.update(prep.rule_values[k].data)
+    h.update(prep.timestamps.to_physical().cast(pl.Int64).to_numpy().tobytes())
+    h.update(str(prep.timestamps.dtype).encode())
+    h.update("\x00".join(prep.symbols.cast(pl.String).to_list()).encode())
+    return h.hexdigest()[:24]
 
 
 class BacktestResult:
@@ -209,10 +247,11 @@ class BacktestResult:
         timings: seconds spent in prepare / kernel (frames are timed on access).
     """
 
-    def __init__(self, prep: Prepared, sim: SimResult, config: BacktestConfig, timings: dict, rerun):
+    def __init__(self, prep: Prepared, sim: SimResult, config: BacktestConfig, timings: dict, rerun, signals: dict):
         self._prep = prep
         self._sim = sim
         self._rerun = rerun  # the same simulation with per-column series (asset_equity)
+        self._signals = signals  # signal name -> expression or column name, as given
         self.config = config
         self.config_hash = config.hash()
         self.timings = timings
@@ -250,6 +289,15 @@ class BacktestResult:
         sim = self._rerun()
         independent = not self.config.portfolio.cash_sharing
         return self._fb.asset_equity(sim.group_cash if independent else None, sim.col_value)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Digest of everything that makes this result: the config (``config_hash``), the signal
+        expressions (their serialized plans) and the data the kernels ran on (price grids,
+        signal bits, per-bar rule values, the time axis, the symbols). Two results with the same
+        fingerprint are the same backtest; ``config_hash`` alone ignores signals and data.
+        Computed on first access."""
+        return fingerprint(self._prep, self.config, self._signals)
 
     def stats(self, periods_per_year: float | None = None) -> pl.DataFrame:
         """One-row frame of return and trade metrics (``ml4t_vec.metrics.STATS_DOC``)."""
@@ -385,6 +433,7 @@ def backtest(
         session_exit=cfg.risk.session_exit,
     )
     t1 = time.perf_counter()
+    cfg = dataclasses.replace(cfg, sizing=cfg.sizing.resolved(prep.n_assets, cfg.portfolio.cash_sharing))
     n_cols = prep.sig.shape[0]
     if cfg.portfolio.cash_sharing:
         groups = np.array([0, n_cols], dtype=np.int64)
@@ -397,9 +446,11 @@ def backtest(
     limits = _limit_params(cfg, groups.shape[0] - 1, n_cols, prep)
 
     def run(per_column_series: bool = False) -> SimResult:
-        return simulate(groups, prep.col_asset, prep.open, prep.fill_price, prep.close, prep.high, prep.low, prep.sig,
-                        TIMING[cfg.execution.fill], init, params, risk, limits, per_column_series)  # fmt: skip
+        return simulate(groups, prep.col_asset, prep.prices, prep.sig, TIMING[cfg.execution.fill], init, params, risk,
+                        limits, per_column_series)  # fmt: skip
 
     sim = run()
     t2 = time.perf_counter()
-    return BacktestResult(prep, sim, cfg, {"prepare_s": t1 - t0, "kernel_s": t2 - t1}, lambda: run(True))
+    given = {k: v for k, v in (("entries", entries), ("exits", exits), ("short_entries", short_entries),
+                               ("short_exits", short_exits)) if v is not None}  # fmt: skip
+    return BacktestResult(prep, sim, cfg, {"prepare_s": t1 - t0, "kernel_s": t2 - t1}, lambda: run(True), given)

@@ -86,25 +86,37 @@ class SizingConfig:
     Attributes:
         size: shares (``size_type="shares"``), cash committed including fees (``"value"``;
             ``inf`` = all available cash) or fraction of current equity committed including fees
-            (``"percent"``; 1.0 = all in).
+            (``"percent"``; 1.0 = all in). None (the default, percent sizes only): equal weight,
+            ``1 / n_assets`` of equity per entry in a shared-cash panel, else 1.0 (all in); the
+            result's config holds the value used.
         size_type: ``"shares"``, ``"value"`` or ``"percent"``.
         fractional: allow fractional shares; if False, quantities are rounded down to whole shares.
     """
 
-    size: float = 1.0
+    size: float | None = None
     size_type: str = "percent"
     fractional: bool = True
 
     def __post_init__(self):
         check_choice("size_type", self.size_type, SIZE_TYPES)
+        if self.size is None:
+            if self.size_type != "percent":
+                raise ConfigError(f"size_type={self.size_type!r} needs `size=` (shares or cash per entry).")
+            return _check_bool("fractional", self.fractional)
         _check_number("size", self.size, lo=0.0, lo_open=True, allow_inf=self.size_type == "value")
         if self.size_type == "percent" and self.size > 10:
             raise ConfigError(
                 f"`size` with size_type='percent' is a fraction of equity (1.0 = 100%) and must be in "
                 f"(0, 10]; got {self.size!r}. For 10% pass size=0.1."
             )
-        if not isinstance(self.fractional, (bool, np.bool_)):
-            raise ConfigError(f"`fractional` must be True or False; got {self.fractional!r}.")
+        _check_bool("fractional", self.fractional)
+
+    def resolved(self, n_assets: int, cash_sharing: bool) -> SizingConfig:
+        """The config with the default size filled in: equal weight for a shared-cash panel."""
+        if self.size is not None:
+            return self
+        size = 1.0 / n_assets if cash_sharing and n_assets > 1 else 1.0
+        return dataclasses.replace(self, size=size)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,6 +148,11 @@ class ExecutionConfig:
         check_choice("fill", self.fill, FILL_TIMINGS)
         check_choice("signal_rules", self.signal_rules, tuple(SIGNAL_RULES))
         check_choice("fill_order", self.fill_order, tuple(FILL_ORDER))
+
+
+def _check_bool(name: str, value) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ConfigError(f"`{name}` must be True or False; got {value!r}.")
 
 
 def _check_optional_fraction(name: str, value, hi: float) -> None:
@@ -395,6 +412,14 @@ class BacktestConfig:
     preset: str | None = None
 
     def __post_init__(self):
+        for f in dataclasses.fields(self):
+            want = _SECTION_TYPES.get(f.name)
+            v = getattr(self, f.name)
+            if want is not None and not isinstance(v, want):
+                raise ConfigError(
+                    f"`{f.name}` of BacktestConfig must be a {want.__name__}; got {type(v).__name__}. "
+                    f"Build it as {want.__name__}(...) (e.g. {want.__name__}(**{v!r}) for a dict)."
+                )
         if self.preset is not None:
             check_choice("preset", self.preset, tuple(PRESETS))
         if self.limits.priority is not None and self.execution.fill_order == "asset":
@@ -420,6 +445,37 @@ class BacktestConfig:
         return conv(self)
 
     def hash(self) -> str:
-        """Stable 16-hex-digit digest of the configuration."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        """Stable 16-hex-digit digest of the configuration (expressions by their serialized plan)."""
+        blob = json.dumps(_stable(self), sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def expr_key(e) -> str:
+    """A stable text for an expression: its serialized plan (``str`` shows only a summary of a
+    long one); a plan that cannot be serialized (a Python function) falls back to ``str``."""
+    if isinstance(e, pl.Expr):
+        try:
+            return e.meta.serialize(format="json")
+        except Exception:
+            return str(e)
+    return str(e)
+
+
+def _stable(v):
+    if dataclasses.is_dataclass(v):
+        return {f.name: _stable(getattr(v, f.name)) for f in dataclasses.fields(v)}
+    if isinstance(v, dict):
+        return {str(k): _stable(x) for k, x in v.items()}
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    return expr_key(v)
+
+
+_SECTION_TYPES = {
+    "sizing": SizingConfig,
+    "costs": CostConfig,
+    "execution": ExecutionConfig,
+    "portfolio": PortfolioConfig,
+    "risk": RiskConfig,
+    "limits": LimitsConfig,
+}

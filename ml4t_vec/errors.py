@@ -17,6 +17,10 @@ class LookAheadWarning(UserWarning):
     """A fill timing that can use information from the bar it fills on."""
 
 
+class DataWarning(UserWarning):
+    """Data used under a documented policy rather than refused (e.g. NaN treated as missing)."""
+
+
 def did_you_mean(name: str, options) -> str:
     """' Did you mean 'x'?' for the closest option, or '' if nothing is close."""
     close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.5)

@@ -45,6 +45,14 @@ STATS_DOC = {
 }
 
 
+def check_periods_per_year(value) -> float:
+    """``periods_per_year`` as a float: a finite number > 0 (numpy scalars too, not a bool)."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    if not ok or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"`periods_per_year` must be a finite number > 0 (252 for daily bars); got {value!r}.")
+    return float(value)
+
+
 def infer_periods_per_year(timestamps: pl.Series) -> float:
     """Bars per year from the timestamps (see module doc)."""
     if timestamps.len() < 2:
@@ -75,9 +83,7 @@ def compute_stats(
     if periods_per_year is None:
         ppy = infer_periods_per_year(equity.get_column("timestamp"))
     else:
-        if not (isinstance(periods_per_year, (int, float)) and periods_per_year > 0):
-            raise ConfigError(f"`periods_per_year` must be a number > 0; got {periods_per_year!r}.")
-        ppy = float(periods_per_year)
+        ppy = check_periods_per_year(periods_per_year)
     eq = equity.get_column("equity").to_numpy()
     r = equity.get_column("return").to_numpy()
     n = eq.shape[0]

@@ -10,7 +10,9 @@ Parquet and resumed.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import inspect
 import itertools
 import json
 import os
@@ -25,6 +27,7 @@ import numpy as np
 import polars as pl
 
 from ml4t_vec import _distributed, api
+from ml4t_vec._kernels import kernel_tuple
 from ml4t_vec._kernels.codes import TIMING
 from ml4t_vec._kernels.limits import LimitParams
 from ml4t_vec._kernels.orders import OrderParams
@@ -33,7 +36,7 @@ from ml4t_vec._kernels.risk import RiskParams
 from ml4t_vec._kernels.simulate import simulate
 from ml4t_vec._prepare import prepare, signal_grid
 from ml4t_vec.errors import ConfigError, DataError, did_you_mean
-from ml4t_vec.metrics import infer_periods_per_year
+from ml4t_vec.metrics import check_periods_per_year, infer_periods_per_year
 
 SIGNALS = ("entries", "exits", "short_entries", "short_exits")
 METRICS = SERIES_METRICS + TRADE_METRICS
@@ -43,26 +46,34 @@ _SETTINGS = tuple(k for keys in api._CONFIG_KEYS.values() for k in keys)
 
 
 class Params(Mapping):
-    """One parameter set: a read-only mapping with attribute access (``p.fast``)."""
+    """One parameter set: a read-only mapping with attribute access (``p.fast``).
 
-    __slots__ = ("_d",)
+    ``read`` collects the names a callable reads (a sweep refuses a parameter nothing reads)."""
 
-    def __init__(self, d: dict):
+    __slots__ = ("_d", "_read")
+
+    def __init__(self, d: dict, read: set | None = None):
         object.__setattr__(self, "_d", dict(d))
+        object.__setattr__(self, "_read", read if read is not None else set())
 
     def __getattr__(self, name):
         try:
-            return self._d[name]
+            value = self._d[name]
         except KeyError:
             raise AttributeError(
                 f"parameter {name!r} is not in the grid{did_you_mean(name, list(self._d))} "
                 f"(parameters: {', '.join(self._d)})"
             ) from None
+        self._read.add(name)
+        return value
 
     def __getitem__(self, k):
-        return self._d[k]
+        value = self._d[k]
+        self._read.add(k)
+        return value
 
     def __iter__(self):
+        self._read.update(self._d)  # iterated (``**p``, ``dict(p)``): count every name as read
         return iter(self._d)
 
     def __len__(self):
@@ -79,6 +90,10 @@ def param_grid(params, where: Callable | None = None, sample: int | None = None,
     sets). ``where``: keep the sets for which ``where(p)`` is true. ``sample``: a random sample
     of that many sets (seeded, in grid order).
     """
+    if isinstance(params, Mapping) and not params:
+        raise ConfigError("`params` is empty: nothing to sweep (use `backtest` for one parameter set).")
+    if where is not None and not callable(where):
+        raise ConfigError(f"`where` must be a callable p -> bool; got {type(where).__name__}.")
     if isinstance(params, Mapping):
         names = list(params)
         values = []
@@ -96,16 +111,21 @@ def param_grid(params, where: Callable | None = None, sample: int | None = None,
         raise ConfigError(f"`params` must be a dict of name -> values or a list of dicts; got {type(params).__name__}.")
     if where is not None:
         kept = []
-        for c in combos:
+        for i, c in enumerate(combos):
             try:
                 ok = where(Params(c))
-            except AttributeError as e:
-                raise ConfigError(f"`where` failed for {c}: {e}") from None
+            except Exception as e:  # a user callable: name the combination
+                raise ConfigError(f"`where` failed for combination {i} {c}: {type(e).__name__}: {e}") from None
+            if not isinstance(ok, (bool, np.bool_)):
+                raise ConfigError(
+                    f"`where` must return True or False; got {type(ok).__name__} for combination {i} {c} (compare "
+                    "parameters with Python operators, e.g. lambda p: p.fast < p.slow)."
+                )
             if ok:
                 kept.append(c)
         combos = kept
     if sample is not None:
-        if not isinstance(sample, int) or sample < 1:
+        if not _whole(sample) or sample < 1:
             raise ConfigError(f"`sample` must be a whole number >= 1; got {sample!r}.")
         if sample < len(combos):
             keep = sorted(random.Random(seed).sample(range(len(combos)), sample))
@@ -115,16 +135,26 @@ def param_grid(params, where: Callable | None = None, sample: int | None = None,
     return combos
 
 
-def _signals_of(spec: dict, p: dict, i: int) -> dict:
+def _whole(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _signals_of(spec: dict, p: dict, i: int, read: set | None = None) -> dict:
+    """The signal expressions of parameter set ``i``; ``read`` collects the parameters read."""
     out = {}
     for name, s in spec.items():
         if callable(s) and not isinstance(s, pl.Expr):
             try:
-                out[name] = s(Params(p))
+                out[name] = s(Params(p, read))
             except AttributeError as e:
                 raise ConfigError(f"`{name}` failed for combination {i} {p}: {e}") from None
             except Exception as e:  # a user callable: name the combination, keep the cause
                 raise ConfigError(f"`{name}` failed for combination {i} {p}: {type(e).__name__}: {e}") from e
+            if not isinstance(out[name], (pl.Expr, str)):
+                raise ConfigError(
+                    f"`{name}` must return a polars expression or a column name; got {type(out[name]).__name__} "
+                    f"{out[name]!r} for combination {i} {p}."
+                )
         else:
             out[name] = s
     return out
@@ -146,7 +176,7 @@ def _stack(parts: list, which: np.ndarray, field: str) -> np.ndarray:
 def _data_hash(prep) -> str:
     """Fingerprint of the prepared data: prices, time axis and symbols."""
     h = hashlib.sha256()
-    for a in (prep.open, prep.high, prep.low, prep.close, prep.fill_price):
+    for a in prep.prices:
         h.update(np.ascontiguousarray(a).data)
     h.update(prep.timestamps.cast(pl.Int64).to_numpy().tobytes())
     h.update(json.dumps(prep.symbols.cast(pl.String).to_list()).encode())
@@ -282,13 +312,18 @@ def sweep(
     t0 = time.perf_counter()
     unknown = [k for k in settings if k not in _SETTINGS and k != "preset"]
     if unknown:
-        raise ConfigError(
-            f"`sweep` got an unknown keyword argument {unknown[0]!r}.{did_you_mean(unknown[0], list(_SETTINGS))}"
-        )
+        known = [k for k in inspect.signature(sweep).parameters if k not in ("prices", "settings")] + list(_SETTINGS)
+        raise ConfigError(f"`sweep` got an unknown keyword argument {unknown[0]!r}.{did_you_mean(unknown[0], known)}")
+    ppy_given = None if periods_per_year is None else check_periods_per_year(periods_per_year)
     spec = {k: v for k, v in zip(SIGNALS, (entries, exits, short_entries, short_exits), strict=True) if v is not None}
     if "entries" not in spec and "short_entries" not in spec:
         raise ConfigError("`sweep` needs `entries=` or `short_entries=` (an expression or a callable of p).")
     combos = param_grid(params, where, sample, seed)
+    taken = [k for k in combos[0] if k in ("combo", "asset", *METRICS)]
+    if taken:
+        raise ConfigError(
+            f"parameter {taken[0]!r} clashes with a column of the results (combo, asset and the metrics); rename it."
+        )
     swept = [k for k in combos[0] if k in _SETTINGS]
     for k in swept:
         if k in _FIXED:
@@ -309,7 +344,15 @@ def sweep(
                 raise ConfigError(f"combination {i} {c}: {e}") from None
         cfgs.append(built[key])
     base = cfgs[0]
-    exprs = [_signals_of(spec, c, i) for i, c in enumerate(combos)]
+    read: set = set()
+    exprs = [_signals_of(spec, c, i, read) for i, c in enumerate(combos)]
+    unread = [k for k in combos[0] if k not in read and k not in _SETTINGS]
+    if unread:
+        k = unread[0]
+        raise ConfigError(
+            f"parameter {k!r} is read by no signal callable and is not a backtest setting{did_you_mean(k, _SETTINGS)}: "
+            "sweeping it would repeat the same backtest. Read it in a callable (p." + k + ") or drop it."
+        )
 
     # the columns every combination's signals use are kept; a missing one names its combination
     extra = {f"{name} (combination {i} {combos[i]})": pl.col(v) if isinstance(v, str) else v
@@ -328,20 +371,30 @@ def sweep(
                    session_exit=base.risk.session_exit)  # fmt: skip
     prep = prepare(prices, keep_frame=True, extra_exprs=extra, **prep_kw)
     n_assets, n_bars = prep.n_assets, prep.n_bars
-    ppy = infer_periods_per_year(prep.timestamps) if periods_per_year is None else float(periods_per_year)
+    resolved = {id(c): dataclasses.replace(c, sizing=c.sizing.resolved(n_assets, c.portfolio.cash_sharing))
+                for c in built.values()}  # fmt: skip
+    cfgs = [resolved[id(c)] for c in cfgs]
+    base = cfgs[0]
+    ppy = infer_periods_per_year(prep.timestamps) if ppy_given is None else ppy_given
     # ~256 MB per batch: series (24 B/bar) + signals and their evaluation (~2 B/cell). Larger
     # batches share more subexpressions (each batch computes a shared rolling mean once).
     if batch_size is None:  # per_asset keeps every column's series (24 B/bar each)
         per_set = n_bars * ((24 if not per_asset else 24 * n_assets) + 2 * n_assets)
         batch_size = max(1, min(len(combos), (256 << 20) // max(1, per_set)))
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if not _whole(batch_size) or batch_size < 1:
         raise ConfigError(f"`batch_size` must be a whole number >= 1; got {batch_size!r}.")
     batches = [range(s, min(s + batch_size, len(combos))) for s in range(0, len(combos), batch_size)]
 
     store = None
     if checkpoint is not None:
         store = Path(checkpoint)
-        store.mkdir(parents=True, exist_ok=True)
+        try:
+            store.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(
+                f"`checkpoint` must be a directory (it is created if missing); {str(store)!r} cannot be one: "
+                f"{e.strerror or e}."
+            ) from None
         data_hash = _data_hash(prep)
         fp = _fingerprint(
             data_hash, combos, exprs, settings | {"preset": preset, "per_asset": per_asset}, batch_size, ppy
@@ -369,7 +422,7 @@ def sweep(
         except ImportError:  # tqdm is optional
             bar = None
 
-    if n_jobs is not None and (not isinstance(n_jobs, int) or n_jobs < 1):
+    if n_jobs is not None and (not _whole(n_jobs) or n_jobs < 1):
         raise ConfigError(f"`n_jobs` must be a whole number >= 1; got {n_jobs!r}.")
     if executor is None:
 
@@ -460,11 +513,10 @@ def _run_batch(prep, combos, cfgs, exprs, index, ppy, timings, per_asset=False) 
     parts_o = [api._order_params(c, n_assets) for c in uniq]
     parts_r = [api._risk_params(c, n_assets, prep) for c in uniq]
     parts_l = [api._limit_params(c, groups_per, n_assets, prep) for c in uniq]
-    params = OrderParams(*(_stack(parts_o, which, f) for f in OrderParams._fields))
-    risk = RiskParams(*(_stack(parts_r, which, f) for f in RiskParams._fields))
-    limits = LimitParams(*(
-        parts_l[0].day if f == "day" else _stack(parts_l, which, f) for f in LimitParams._fields
-    ))  # fmt: skip
+    params = kernel_tuple(OrderParams, **{f: _stack(parts_o, which, f) for f in OrderParams._fields})
+    risk = kernel_tuple(RiskParams, **{f: _stack(parts_r, which, f) for f in RiskParams._fields})
+    limits = kernel_tuple(LimitParams, **{f: parts_l[0].day if f == "day" else _stack(parts_l, which, f)
+                                          for f in LimitParams._fields})  # fmt: skip
     col_asset = np.tile(np.arange(n_assets, dtype=np.int64), k)
     if shared:
         groups = np.arange(k + 1, dtype=np.int64) * n_assets
@@ -473,7 +525,7 @@ def _run_batch(prep, combos, cfgs, exprs, index, ppy, timings, per_asset=False) 
         groups = np.arange(k * n_assets + 1, dtype=np.int64)
         chunks = groups if per_asset else np.arange(k + 1, dtype=np.int64) * n_assets
     init = np.repeat(np.array([c.portfolio.init_cash for c in cfgs], dtype=np.float64), groups_per)
-    sim = simulate(groups, col_asset, prep.open, prep.fill_price, prep.close, prep.high, prep.low, sig,
+    sim = simulate(groups, col_asset, prep.prices, sig,
                    TIMING[cfgs[0].execution.fill], init, params, risk, limits, chunk_offsets=chunks,
                    record_rejected=False, compact=False)  # fmt: skip
     t2 = time.perf_counter()

@@ -1,51 +1,148 @@
-"""Dense asset x bar grid from long data sorted by (asset, timestamp) (numba, no Polars)."""
+"""Placing long rows on the asset x bar grid, in any row order (numba, no Polars).
+
+Prepare gives each row an asset code (its rank in asset order) and a bar index (its rank on the
+time axis). These functions check that every asset's rows are in time order, find the layout
+(asset-major blocks, timestamp-major blocks, or neither), and move per-row values onto a dense
+(n_assets, n_bars) grid where a copy is needed. Prices of a complete panel are never copied:
+the kernels read cell (asset a, bar t) of a long column at ``off[a] + t * step``.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
 
-from ml4t_vec._kernels.codes import SIG_VALID
-
-BLOCKS_OK = 0
-BLOCKS_UNSORTED = 1  # a timestamp goes backwards inside an asset's block
-BLOCKS_DUPLICATE = 2  # a timestamp repeats inside an asset's block
-
-
-@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def scan_blocks_nb(ts, starts):
-    """Check each asset block ``ts[starts[k]:starts[k+1]]`` is strictly increasing.
-
-    Returns (status BLOCKS_*, row of the first offence or -1, dense) where ``dense`` means every
-    block holds exactly the same timestamps (a complete panel: the grid is a reshape). Blocks
-    are scanned in parallel; the earliest offence wins.
-    """
-    n_blocks = starts.shape[0] - 1
-    n0 = starts[1] - starts[0] if n_blocks > 0 else 0
-    bad_row = np.full(n_blocks, -1, dtype=np.int64)
-    same = np.ones(n_blocks, dtype=np.bool_)
-    for k in prange(n_blocks):
-        s = starts[k]
-        e = starts[k + 1]
-        eq = e - s == n0
-        for i in range(s + 1, e):
-            if ts[i] <= ts[i - 1]:
-                bad_row[k] = i
-                break
-            if eq and ts[i] != ts[i - s]:
-                eq = False
-        same[k] = eq and (e == s or ts[s] == ts[0])
-    for k in range(n_blocks):
-        i = bad_row[k]
-        if i >= 0:
-            return (BLOCKS_UNSORTED if ts[i] < ts[i - 1] else BLOCKS_DUPLICATE), i, False
-    return BLOCKS_OK, -1, bool(np.all(same))
+ORDER_OK = 0
+ORDER_UNSORTED = 1  # an asset's timestamp goes backwards
+ORDER_DUPLICATE = 2  # an asset's timestamp repeats
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _bar_ok(o, h, lo, c):
-    # bitwise & (no short circuit) so the loop vectorises; NaN fails every comparison
-    return (o > 0.0) & (c > 0.0) & (lo > 0.0) & (h < np.inf) & (lo <= o) & (o <= h) & (lo <= c) & (c <= h)
+def _slot_nb(key, cap):
+    h = key * np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing, then fold the high bits down
+    h ^= h >> np.uint64(29)
+    return np.int64(h & np.uint64(cap - 1))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def first_seen_codes_nb(keys):
+    """Number distinct ``keys`` (uint64) in order of first appearance.
+
+    Returns (code of every row, first row of every code). An open-addressing hash table that
+    doubles when half full: O(rows), no sort."""
+    n = keys.shape[0]
+    cap = 1024
+    table = np.full(cap, -1, dtype=np.int64)  # slot -> code
+    rep = np.empty(16, dtype=np.uint64)  # code -> key
+    first = np.empty(16, dtype=np.int64)  # code -> first row
+    out = np.empty(n, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        key = keys[i]
+        s = _slot_nb(key, cap)
+        while True:
+            code = table[s]
+            if code < 0:
+                if k == rep.shape[0]:  # grow the code arrays
+                    rep2 = np.empty(2 * k, dtype=np.uint64)
+                    rep2[:k] = rep
+                    rep = rep2
+                    first2 = np.empty(2 * k, dtype=np.int64)
+                    first2[:k] = first
+                    first = first2
+                rep[k] = key
+                first[k] = i
+                table[s] = k
+                out[i] = k
+                k += 1
+                if 2 * k > cap:  # rehash into a table twice the size
+                    cap *= 2
+                    table = np.full(cap, -1, dtype=np.int64)
+                    for j in range(k):
+                        sj = _slot_nb(rep[j], cap)
+                        while table[sj] >= 0:
+                            sj = (sj + 1) & (cap - 1)
+                        table[sj] = j
+                break
+            if rep[code] == key:
+                out[i] = code
+                break
+            s = (s + 1) & (cap - 1)
+    return out, first[:k].copy()
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def scan_blocks_nb(ts, starts):
+    """Rows in contiguous blocks per asset (``starts``): is each block's time strictly increasing?
+
+    Returns (ORDER_*, the first offending row or -1, complete) where ``complete`` means every
+    block holds exactly the same timestamps (prices are read in place, no grid is built)."""
+    n_blocks = starts.shape[0] - 1
+    n0 = starts[1] - starts[0] if n_blocks > 0 else 0
+    complete = True
+    for k in range(n_blocks):
+        s = starts[k]
+        e = starts[k + 1]
+        same = e - s == n0 and ts[s] == ts[0]
+        for i in range(s + 1, e):
+            if ts[i] <= ts[i - 1]:
+                return (ORDER_DUPLICATE if ts[i] == ts[i - 1] else ORDER_UNSORTED), i, False
+            if same and ts[i] != ts[i - s]:
+                same = False
+        complete = complete and same
+    return ORDER_OK, -1, complete
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def time_order_nb(codes, ts, n_assets):
+    """Is every asset's sequence of timestamps strictly increasing in row order?
+
+    Returns (ORDER_*, the first offending row or -1)."""
+    last = np.full(n_assets, np.iinfo(np.int64).min, dtype=np.int64)
+    seen = np.zeros(n_assets, dtype=np.bool_)
+    for i in range(codes.shape[0]):
+        k = codes[i]
+        if seen[k] and ts[i] <= last[k]:
+            return (ORDER_DUPLICATE if ts[i] == last[k] else ORDER_UNSORTED), i
+        seen[k] = True
+        last[k] = ts[i]
+    return ORDER_OK, -1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def bar_index_nb(ts, codes, union, n_assets):
+    """Each row's position in the sorted time axis ``union``.
+
+    Rows of one asset come in time order, so an asset's next bar is usually the one after its
+    last (asset-major and timestamp-major layouts both hit that guess); else a binary search."""
+    out = np.empty(ts.shape[0], dtype=np.int64)
+    nxt = np.zeros(n_assets, dtype=np.int64)
+    n = union.shape[0]
+    for i in range(ts.shape[0]):
+        k = codes[i]
+        j = nxt[k]
+        if j >= n or union[j] != ts[i]:
+            j = np.searchsorted(union, ts[i])
+        out[i] = j
+        nxt[k] = j + 1
+    return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def timestamp_blocks_nb(ts, width):
+    """Rows in blocks of ``width`` that each hold one timestamp, increasing from block to block
+    (a complete panel sorted by timestamp)?"""
+    n = ts.shape[0]
+    if width == 0 or n % width != 0:
+        return False
+    for b in range(n // width):
+        s = b * width
+        if b > 0 and ts[s] <= ts[s - 1]:
+            return False
+        for i in range(s + 1, s + width):
+            if ts[i] != ts[s]:
+                return False
+    return True
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
@@ -77,36 +174,26 @@ def first_bad_bar_nb(open_, high, low, close, extra):
     return -1
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def bar_index_nb(ts, starts, union):
-    """Position of every row's timestamp in the sorted ``union`` (a merge walk per block)."""
-    out = np.empty(ts.shape[0], dtype=np.int64)
-    for k in range(starts.shape[0] - 1):
-        j = 0
-        for i in range(starts[k], starts[k + 1]):
-            while union[j] < ts[i]:
-                j += 1
-            out[i] = j
-    return out
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _bar_ok(o, h, lo, c):
+    # bitwise & (no short circuit) so the loop vectorises; NaN fails every comparison
+    return (o > 0.0) & (c > 0.0) & (lo > 0.0) & (h < np.inf) & (lo <= o) & (o <= h) & (lo <= c) & (c <= h)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def scatter_nb(values, starts, bar, n_bars, fill):
-    """Place row values on a (n_blocks, n_bars) grid; cells without a row get ``fill``."""
-    n_blocks = starts.shape[0] - 1
-    out = np.full((n_blocks, n_bars), fill, dtype=values.dtype)
-    for k in range(n_blocks):
-        for i in range(starts[k], starts[k + 1]):
-            out[k, bar[i]] = values[i]
-    return out
+def to_grid_nb(values, off, step, n_bars, codes, bars, fill):
+    """Per-row ``values`` on a (n_assets, n_bars) grid.
 
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def scatter_sig_nb(bits, starts, bar, n_bars):
-    """Signal bits on the grid, with SIG_VALID set on every cell that has a row."""
-    n_blocks = starts.shape[0] - 1
-    out = np.zeros((n_blocks, n_bars), dtype=np.uint8)
-    for k in range(n_blocks):
-        for i in range(starts[k], starts[k + 1]):
-            out[k, bar[i]] = bits[i] | SIG_VALID
+    A complete panel (``codes`` empty): cell (a, t) is row ``off[a] + t * step``. Otherwise
+    row i goes to cell (codes[i], bars[i]) and cells without a row get ``fill``."""
+    n_assets = off.shape[0]
+    if codes.shape[0] == 0:
+        out = np.empty((n_assets, n_bars), dtype=values.dtype)
+        for a in range(n_assets):
+            for t in range(n_bars):
+                out[a, t] = values[off[a] + t * step]
+        return out
+    out = np.full((n_assets, n_bars), fill, dtype=values.dtype)
+    for i in range(codes.shape[0]):
+        out[codes[i], bars[i]] = values[i]
     return out

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from ml4t_vec._kernels import BOOL, F64, I64
 from ml4t_vec._kernels.codes import (
     ACT_CLOSE,
     ACT_NONE,
@@ -33,19 +34,19 @@ class LimitParams(NamedTuple):
     A limit that is off is unreachable (inf, or int64 max), so the checks need no switches.
     """
 
-    max_positions: np.ndarray  # int64: open positions after an entry fills
-    max_position_weight: np.ndarray  # float64: entry notional <= this * equity
-    max_gross_leverage: np.ndarray  # float64: gross exposure + entry notional + fees <= this * equity
-    leverage_set: np.ndarray  # bool: the user set the cap (its reason codes; forced exits above it)
-    max_net_exposure: np.ndarray  # float64: |net exposure| after an entry <= this * equity
-    max_drawdown: np.ndarray  # float64: breaker trips when the close-to-close equity drawdown reaches it
-    drawdown_action: np.ndarray  # int64 DD_*
-    drawdown_cooldown: np.ndarray  # int64 bars until the breaker resets (NEVER = stays tripped)
-    daily_loss_limit: np.ndarray  # float64: entries halted for the day once equity is down this much
-    priority: np.ndarray  # float64 (n_cols, 1 | n_bars): higher fills first; NaN last
-    priority_on: np.ndarray  # bool per group
-    on: np.ndarray  # bool per group: any limit or a priority (one-column groups then take the group path)
-    day: np.ndarray  # int64 (n_bars,): day number of each bar (daily loss limit)
+    max_positions: I64  # open positions after an entry fills
+    max_position_weight: F64  # entry notional <= this * equity
+    max_gross_leverage: F64  # gross exposure + entry notional + fees <= this * equity
+    leverage_set: BOOL  # the user set the cap (its reason codes; forced exits above it)
+    max_net_exposure: F64  # |net exposure| after an entry <= this * equity
+    max_drawdown: F64  # breaker trips when the close-to-close equity drawdown reaches it
+    drawdown_action: I64  # DD_*
+    drawdown_cooldown: I64  # bars until the breaker resets (NEVER = stays tripped)
+    daily_loss_limit: F64  # entries halted for the day once equity is down this much
+    priority: F64  # (n_cols, 1 | n_bars): higher fills first; NaN last
+    priority_on: BOOL  # per group
+    on: BOOL  # per group: any limit or a priority (one-column groups then take the group path)
+    day: I64  # (n_bars,): day number of each bar (daily loss limit)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from ml4t_vec._kernels import BOOL, F64, I64
 from ml4t_vec._kernels.codes import (
     ACT_CLOSE,
     ACT_NONE,
@@ -31,19 +32,19 @@ from ml4t_vec._kernels.codes import (
 class OrderParams(NamedTuple):
     """Per-column order parameters, each a float64 / int64 / bool array of length n_cols.
 
-    Prepare broadcasts scalars, so the kernel compiles once for every combination of inputs.
+    Built with ``kernel_tuple`` (declared dtypes, read-only), so the kernel compiles once.
     """
 
-    size: np.ndarray  # float64; shares, cash value, or fraction of equity (see size_type)
-    size_type: np.ndarray  # int64 code (codes.SIZE_*)
-    fees: np.ndarray  # float64 fraction of notional
-    fixed_fees: np.ndarray  # float64 cash per fill
-    per_share: np.ndarray  # float64 commission per share per fill
-    signal_rules: np.ndarray  # int64 RULES_*
-    fill_order: np.ndarray  # int64 ORDER_*: how a shared-cash group orders one phase's fills
-    slippage: np.ndarray  # float64 fraction, adverse
-    slippage_per_share: np.ndarray  # float64 cash per share, adverse
-    fractional: np.ndarray  # bool: False -> whole shares, rounded down
+    size: F64  # shares, cash value, or fraction of equity (see size_type)
+    size_type: I64  # codes.SIZE_*
+    fees: F64  # fraction of notional
+    fixed_fees: F64  # cash per fill
+    per_share: F64  # commission per share per fill
+    signal_rules: I64  # RULES_*
+    fill_order: I64  # ORDER_*: how a shared-cash group orders one phase's fills
+    slippage: F64  # fraction, adverse
+    slippage_per_share: F64  # cash per share, adverse
+    fractional: BOOL  # False -> whole shares, rounded down
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from ml4t_vec._kernels import BOOL, F64, I64
 from ml4t_vec._kernels.codes import (
     INTRABAR_OHLC_PATH,
     INTRABAR_OPTIMISTIC,
@@ -34,22 +35,22 @@ class RiskParams(NamedTuple):
     signal opened it (``fraction_at_nb``); NaN or inf = no level.
     """
 
-    stop_loss: np.ndarray  # float64 fraction of the anchor
-    take_profit: np.ndarray  # float64 fraction of the anchor
-    trailing_stop: np.ndarray  # float64 fraction of the peak
-    stop_loss_price: np.ndarray  # float64 absolute stop level (2-D like the fractions; NaN = none)
-    take_profit_price: np.ndarray  # float64 absolute target level
-    trailing_activation: np.ndarray  # float64: trail once the peak is this far in favour (0 = at once)
-    trailing_source: np.ndarray  # int64 TRAIL_*: peak from closes or from bar extremes (high / low)
-    trailing_start: np.ndarray  # int64 PEAK_*: the peak starts at the anchor or with the first bar held
-    max_bars: np.ndarray  # int64 bars held before a time exit; int64 max = off
-    stop_anchor: np.ndarray  # int64 ANCHOR_*
-    intrabar: np.ndarray  # int64 INTRABAR_*
-    stop_on_entry_bar: np.ndarray  # bool: an entry filled at a bar's open may stop out in that bar
-    stop_slippage: np.ndarray  # float64 slippage of stop-loss, trailing and take-profit exits
-    reenter_on_stop_bar: np.ndarray  # bool: entry signals on the bar of a rule exit are acted on
-    session_exit: np.ndarray  # bool: close positions at the session exit time (signal bit SIG_SESSION_EXIT)
-    rules_on: np.ndarray  # bool: the column has any rule at all (else the checks are skipped)
+    stop_loss: F64  # fraction of the anchor
+    take_profit: F64  # fraction of the anchor
+    trailing_stop: F64  # fraction of the peak
+    stop_loss_price: F64  # absolute stop level (2-D like the fractions; NaN = none)
+    take_profit_price: F64  # absolute target level
+    trailing_activation: F64  # trail once the peak is this far in favour (0 = at once)
+    trailing_source: I64  # TRAIL_*: peak from closes or from bar extremes (high / low)
+    trailing_start: I64  # PEAK_*: the peak starts at the anchor or with the first bar held
+    max_bars: I64  # bars held before a time exit; int64 max = off
+    stop_anchor: I64  # ANCHOR_*
+    intrabar: I64  # INTRABAR_*
+    stop_on_entry_bar: BOOL  # an entry filled at a bar's open may stop out in that bar
+    stop_slippage: F64  # slippage of stop-loss, trailing and take-profit exits
+    reenter_on_stop_bar: BOOL  # entry signals on the bar of a rule exit are acted on
+    session_exit: BOOL  # close positions at the session exit time (signal bit SIG_SESSION_EXIT)
+    rules_on: BOOL  # the column has any rule at all (else the checks are skipped)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")

@@ -27,6 +27,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from ml4t_vec._kernels import F64, I64, kernel_array
 from ml4t_vec._kernels.codes import (
     ACT_CLOSE,
     ACT_NONE,
@@ -110,6 +111,20 @@ from ml4t_vec._kernels.state import (
 )
 
 
+class Prices(NamedTuple):
+    """Price columns as the kernels read them: cell (asset a, bar t) of each is element
+    ``off[a] + t * step`` (``_layout.Placement``: a complete panel's long columns in place, in
+    asset-major or timestamp-major order, or a raveled grid for a ragged panel)."""
+
+    open: F64
+    high: F64
+    low: F64
+    close: F64
+    fill: F64  # the price orders fill at (open, close or a custom ``price=``)
+    off: I64  # (n_assets,)
+    step: I64  # (1,)
+
+
 class Records(NamedTuple):
     fills: np.ndarray  # FILL_DT, column c writes from fill_off[c]
     trades: np.ndarray  # TRADE_DT
@@ -127,8 +142,12 @@ class Records(NamedTuple):
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _write_fill_nb(fills, fill_off, n_fill, c, t, side, effect, reason, q, px, fee, slip):
+    # Every writer counts its record and writes it only where column c has room: ``simulate``
+    # runs again with exact room if a count passed its capacity (never a write out of bounds).
     k = fill_off[c] + n_fill[c]
     n_fill[c] += 1
+    if k >= fill_off[c + 1]:
+        return
     r = fills[k]
     r["col"] = c
     r["bar"] = t
@@ -144,9 +163,9 @@ def _write_fill_nb(fills, fill_off, n_fill, c, t, side, effect, reason, q, px, f
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _write_reject_nb(rejected, rej_off, n_rej, c, t, side, effect, reason, req, filled, px):
     k = rej_off[c] + n_rej[c]
-    if k >= rej_off[c + 1]:  # no room: a sweep keeps no rejected orders (capacity 0)
-        return
     n_rej[c] += 1
+    if k >= rej_off[c + 1]:  # no room (a sweep keeps no rejected orders: capacity 0)
+        return
     r = rejected[k]
     r["col"] = c
     r["bar"] = t
@@ -182,6 +201,8 @@ def _write_trade_nb(
     """Write column c's round trip: q signed shares entered at ep, price range [lo, hi] seen."""
     k = trade_off[c] + n_trade[c]
     n_trade[c] += 1
+    if k >= trade_off[c + 1]:
+        return
     hi = max(hi, exit_px)
     lo = min(lo, exit_px)
     r = trades[k]
@@ -219,10 +240,11 @@ def _close_nb(c, t, q, ref, slip_f, cost, reason, ep, efee, eslip, hi, lo, entry
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _open_rules_nb(entry_price, pos_sign, anchor_mode, close, a, c, signal_bar, rp):
+def _open_rules_nb(entry_price, pos_sign, anchor_mode, signal_close, c, signal_bar, rp):
     """A new position's rule state: (anchor, trailing peak, stop / target / trailing fractions,
-    absolute stop / target levels), all read from the bar whose signal opened it."""
-    anchor = entry_price if anchor_mode == ANCHOR_FILL else close[a, signal_bar]
+    absolute stop / target levels), all read from the bar whose signal opened it (its close is
+    ``signal_close``)."""
+    anchor = entry_price if anchor_mode == ANCHOR_FILL else signal_close
     peak = anchor
     if rp.trailing_start[c] == PEAK_FROM_FIRST_BAR:  # no peak until a bar is held through
         peak = -np.inf if pos_sign > 0.0 else np.inf
@@ -232,8 +254,9 @@ def _open_rules_nb(entry_price, pos_sign, anchor_mode, close, a, c, signal_bar, 
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _phase_nb(t, c0, c1, e0, e1, price, col_asset, sig, p, slip_a, cash, pos, fs, is_, pending, lim, block, prio,
-              prio_on, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej):  # fmt: skip
+def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, cash, pos, fs, is_, pending, lim,
+              block, prio, prio_on, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off,
+              n_rej):  # fmt: skip
     """Fill the orders of columns e0..e1 pending for bar t at ``price``: exits, then entries.
     The group is columns c0..c1 (its equity and exposures); ``fill_order="asset"`` calls this
     once per column (e1 = e0 + 1), exits-first once for the whole group.
@@ -261,7 +284,7 @@ def _phase_nb(t, c0, c1, e0, e1, price, col_asset, sig, p, slip_a, cash, pos, fs
         if is_exit_action_nb(act):
             q = pos[c]
             if q != 0.0:
-                cash += _close_nb(c, t, q, price[col_asset[c], t], (slip_a[c], sps_a[c]),
+                cash += _close_nb(c, t, q, price[off[col_asset[c]] + t * step], (slip_a[c], sps_a[c]),
                                   (fees_a[c], fixed_a[c], cps_a[c]), is_[c, I_FORCE], fs[c, F_ENTRY_PRICE],
                                   fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP], fs[c, F_HI], fs[c, F_LO],
                                   is_[c, I_ENTRY_BAR], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], fills, fill_off, n_fill,
@@ -283,7 +306,7 @@ def _phase_nb(t, c0, c1, e0, e1, price, col_asset, sig, p, slip_a, cash, pos, fs
     for c in range(c0, c1):
         q = pos[c]
         if q != 0.0:
-            m = price[col_asset[c], t] if (sig[c, t] & SIG_VALID) != 0 else fs[c, F_LAST_CLOSE]
+            m = price[off[col_asset[c]] + t * step] if (sig[c, t] & SIG_VALID) != 0 else fs[c, F_LAST_CLOSE]
             equity += q * m
             gross += abs(q) * m
             net += q * m
@@ -307,7 +330,7 @@ def _phase_nb(t, c0, c1, e0, e1, price, col_asset, sig, p, slip_a, cash, pos, fs
         c = order[i]
         d = entry_direction_nb(pending[c])
         pending[c] = ACT_NONE
-        ref = price[col_asset[c], t]
+        ref = price[off[col_asset[c]] + t * step]
         cost = (fees_a[c], fixed_a[c], cps_a[c])
         reason = block
         if reason < 0 and (sig[c, t] & SIG_SESSION_CLOSED) != 0:
@@ -353,8 +376,8 @@ def _phase_nb(t, c0, c1, e0, e1, price, col_asset, sig, p, slip_a, cash, pos, fs
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig, timing, cash, p, rp, lp, pos, fs,
-                  is_, pending, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
+def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off, step, sig, timing, cash, p, rp, lp,
+                  pos, fs, is_, pending, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
                   cash_out, value_out, acc, k):  # fmt: skip
     # risk parameter arrays bound once (never read out of the tuple inside the bar loop)
     ta_a = rp.trailing_activation
@@ -416,15 +439,15 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig
                         q = pos[c]
                         if q == 0.0 or (sig[c, t] & SIG_VALID) == 0:
                             continue
-                        a = col_asset[c]
+                        i = off[col_asset[c]] + t * step
                         if not rules_on_a[c]:
-                            fs[c, F_HI] = max(fs[c, F_HI], high[a, t])
-                            fs[c, F_LO] = min(fs[c, F_LO], low[a, t])
+                            fs[c, F_HI] = max(fs[c, F_HI], high[i])
+                            fs[c, F_LO] = min(fs[c, F_LO], low[i])
                             continue
                         d = 1.0 if q > 0.0 else -1.0
                         reason, ref = check_exit_nb(
                             d, fs[c, F_ANCHOR], fs[c, F_PEAK], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], maxb_a[c],
-                            session_a[c] and (sig[c, t] & SIG_SESSION_EXIT) != 0, open_[a, t], high[a, t], low[a, t],
+                            session_a[c] and (sig[c, t] & SIG_SESSION_EXIT) != 0, open_[i], high[i], low[i],
                             is_[c, I_ENTRY_BAR] == t, on_entry_a[c], fs[c, F_SL], fs[c, F_TP], fs[c, F_TSL], ta_a[c],
                             fs[c, F_SLP], fs[c, F_TPP], intrabar_a[c],
                         )  # fmt: skip
@@ -439,9 +462,9 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig
                             is_[c, I_RULE_EXIT_BAR] = t
                             continue
                         # held through the bar: excursions, then the trailing peak (after the check)
-                        fs[c, F_HI] = max(fs[c, F_HI], high[a, t])
-                        fs[c, F_LO] = min(fs[c, F_LO], low[a, t])
-                        fs[c, F_PEAK] = next_peak_nb(d, fs[c, F_PEAK], close[a, t], high[a, t], low[a, t], tsrc_a[c])
+                        fs[c, F_HI] = max(fs[c, F_HI], high[i])
+                        fs[c, F_LO] = min(fs[c, F_LO], low[i])
+                        fs[c, F_PEAK] = next_peak_nb(d, fs[c, F_PEAK], close[i], high[i], low[i], tsrc_a[c])
                 elif phase == 2:
                     for c in range(e0, e1):
                         bits = sig[c, t]
@@ -457,20 +480,21 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, sig
                                 pending[c] = act
                                 is_[c, I_PENDING_BAR] = t
                 if timing == phase and n_pending > 0:
-                    cash = _phase_nb(t, c0, c1, e0, e1, fill_price, col_asset, sig, p, slip_a, cash, pos, fs, is_,
-                                     pending, lim, block, prio, prio_on, fills, fill_off, n_fill, trades, trade_off,
-                                     n_trade, rejected, rej_off, n_rej)  # fmt: skip
+                    cash = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, p, slip_a, cash, pos, fs,
+                                     is_, pending, lim, block, prio, prio_on, fills, fill_off, n_fill, trades,
+                                     trade_off, n_trade, rejected, rej_off, n_rej)  # fmt: skip
                     n_pending = _count_pending_nb(pending, c0, c1)
                     for c in range(e0, e1):  # entries of this phase: anchor, peak and rule levels
                         if is_[c, I_ENTRY_BAR] == t and pos[c] != 0.0:
                             (fs[c, F_ANCHOR], fs[c, F_PEAK], fs[c, F_SL], fs[c, F_TP], fs[c, F_TSL], fs[c, F_SLP],
-                             fs[c, F_TPP]) = _open_rules_nb(fs[c, F_ENTRY_PRICE], pos[c], anchor_a[c], close,
-                                                            col_asset[c], c, is_[c, I_PENDING_BAR], rp)  # fmt: skip
+                             fs[c, F_TPP]) = _open_rules_nb(fs[c, F_ENTRY_PRICE], pos[c], anchor_a[c],
+                                                            close[off[col_asset[c]] + is_[c, I_PENDING_BAR] * step], c,
+                                                            is_[c, I_PENDING_BAR], rp)  # fmt: skip
         net_v = 0.0
         gross_v = 0.0
         for c in range(c0, c1):
             if (sig[c, t] & SIG_VALID) != 0:
-                fs[c, F_LAST_CLOSE] = close[col_asset[c], t]
+                fs[c, F_LAST_CLOSE] = close[off[col_asset[c]] + t * step]
             v = pos[c] * fs[c, F_LAST_CLOSE]
             values[c] = v
             net_v += v
@@ -556,9 +580,9 @@ def _column_fill_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_ba
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, timing, cash, size, size_type, cost,
-                   slip_f, frac, rules, rp, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off,
-                   n_rej, cash_out, value_out, acc, k):  # fmt: skip
+def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, step, sig, timing, cash, size, size_type,
+                   cost, slip_f, frac, rules, rp, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected,
+                   rej_off, n_rej, cash_out, value_out, acc, k):  # fmt: skip
     """``_run_group_nb`` for a group of one column, with the state in locals (registers).
 
     Same rules, same order of steps; the group path with one column gives identical records
@@ -581,7 +605,7 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, ti
     tsl = np.inf
     slp = np.nan  # absolute levels, read at entry
     tpp = np.nan
-    a = col_asset[c]
+    base = off[col_asset[c]]  # the column's bar t is element base + t * step of each price column
     n_bars = sig.shape[1]
     pos = 0.0
     ep = 0.0
@@ -602,28 +626,30 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, ti
     for t in range(n_bars):
         bits = sig[c, t]
         if (bits & SIG_VALID) != 0:
+            i = base + t * step
             nvalid += 1
             last_bar = t
             # three explicit fill sites (not a loop over phases as in the group path): straight-line
             # code keeps this, the hot path of every sweep, 15% faster (benchmarks/bench_core.py)
             if pending != ACT_NONE and timing == TIMING_NEXT_OPEN:
                 pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt = _column_fill_nb(
-                    c, t, pending, fill_price[a, t], pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt,
+                    c, t, pending, fill_price[i], pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt,
                     nvalid, size, size_type, cost, slip_f, frac, (bits & SIG_SESSION_CLOSED) != 0, fills, fill_off,
                     n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
                 )  # fmt: skip
                 if entry_bar == t:  # entered now: anchor the levels, start the trailing peak
-                    anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, pos, anchor_mode, close, a, c, pending_bar,
-                                                                         rp)  # fmt: skip
+                    anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, pos, anchor_mode,
+                                                                         close[base + pending_bar * step], c,
+                                                                         pending_bar, rp)  # fmt: skip
                 pending = ACT_NONE
             if pos != 0.0 and not rules_on:
-                hi = max(hi, high[a, t])
-                lo = min(lo, low[a, t])
+                hi = max(hi, high[i])
+                lo = min(lo, low[i])
             elif pos != 0.0:  # position rules, then intrabar excursions and the trailing peak
                 d = 1.0 if pos > 0.0 else -1.0
                 reason, ref = check_exit_nb(
-                    d, anchor, peak, nvalid - entry_cnt, maxb, session and (bits & SIG_SESSION_EXIT) != 0, open_[a, t],
-                    high[a, t], low[a, t], entry_bar == t, on_entry, sl, tp, tsl, ta, slp, tpp, intrabar,
+                    d, anchor, peak, nvalid - entry_cnt, maxb, session and (bits & SIG_SESSION_EXIT) != 0, open_[i],
+                    high[i], low[i], entry_bar == t, on_entry, sl, tp, tsl, ta, slp, tpp, intrabar,
                 )  # fmt: skip
                 if reason != NO_EXIT:
                     cash += _close_nb(c, t, pos, ref, slip_f if reason == REASON_TIME_STOP else stop_slip, cost,
@@ -632,18 +658,19 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, ti
                     pos = 0.0
                     rule_exit_bar = t
                 else:
-                    hi = max(hi, high[a, t])
-                    lo = min(lo, low[a, t])
-                    peak = next_peak_nb(d, peak, close[a, t], high[a, t], low[a, t], tsrc)
+                    hi = max(hi, high[i])
+                    lo = min(lo, low[i])
+                    peak = next_peak_nb(d, peak, close[i], high[i], low[i], tsrc)
             if pending != ACT_NONE and timing == TIMING_NEXT_CLOSE:
                 pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt = _column_fill_nb(
-                    c, t, pending, fill_price[a, t], pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt,
+                    c, t, pending, fill_price[i], pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt,
                     nvalid, size, size_type, cost, slip_f, frac, (bits & SIG_SESSION_CLOSED) != 0, fills, fill_off,
                     n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
                 )  # fmt: skip
                 if entry_bar == t:  # entered now: anchor the levels, start the trailing peak
-                    anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, pos, anchor_mode, close, a, c, pending_bar,
-                                                                         rp)  # fmt: skip
+                    anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, pos, anchor_mode,
+                                                                         close[base + pending_bar * step], c,
+                                                                         pending_bar, rp)  # fmt: skip
                 pending = ACT_NONE
             if (bits & SIG_ORDERS) != 0:
                 act = decide_nb(bits, pos, rules)
@@ -654,15 +681,15 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, sig, ti
                     pending_bar = t
                     if timing == TIMING_SAME_CLOSE:
                         pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt = _column_fill_nb(
-                            c, t, pending, fill_price[a, t], pos, cash, ep, efee, eslip, hi, lo, entry_bar,
+                            c, t, pending, fill_price[i], pos, cash, ep, efee, eslip, hi, lo, entry_bar,
                             entry_cnt, nvalid, size, size_type, cost, slip_f, frac, (bits & SIG_SESSION_CLOSED) != 0,
                             fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
                         )  # fmt: skip
                         if entry_bar == t:
-                            anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, pos, anchor_mode, close, a, c, t,
+                            anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, pos, anchor_mode, close[i], c, t,
                                                                                  rp)  # fmt: skip
                         pending = ACT_NONE
-            last_close = close[a, t]
+            last_close = close[i]
         v = pos * last_close
         acc[k, 0, t] += cash
         acc[k, 1, t] += v
@@ -696,11 +723,11 @@ def _count_pending_nb(pending, c0, c1):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def simulate_nb(group_offsets, chunk_offsets, col_asset, open_, fill_price, close, high, low, sig, timing, init_cash, p,
-                rp, lp, st, rec, acc, cash_out, value_out):  # fmt: skip
+def simulate_nb(group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, p, rp, lp, st, rec, acc, cash_out,
+                value_out):  # fmt: skip
     """Run every group; groups are independent, so chunks of groups run in parallel.
 
-    Shapes: prices (n_assets, n_bars) float64 C-order; sig (n_cols, n_bars) uint8;
+    Shapes: ``px`` the ``Prices`` columns (cell (a, t) at ``off[a] + t * step``); sig (n_cols, n_bars) uint8;
     col_asset (n_cols,) int64; group_offsets (n_groups + 1,); chunk_offsets (n_chunks + 1,) over
     groups; init_cash (n_groups,); ``p`` OrderParams and ``rp`` RiskParams, arrays per column;
     ``lp`` LimitParams, arrays per group (a one-column group with limits takes the group path).
@@ -711,22 +738,23 @@ def simulate_nb(group_offsets, chunk_offsets, col_asset, open_, fill_price, clos
     a slot.
     """
     n_chunks = chunk_offsets.shape[0] - 1
+    open_, high, low, close, fill_price, off = px.open, px.high, px.low, px.close, px.fill, px.off
+    step = px.step[0]
     for k in prange(n_chunks):
         for g in range(chunk_offsets[k], chunk_offsets[k + 1]):
             c0 = group_offsets[g]
             if group_offsets[g + 1] - c0 == 1 and not lp.on[g]:
-                _run_column_nb(g, c0, col_asset, open_, fill_price, close, high, low, sig, timing, init_cash[g],
-                               p.size[c0], p.size_type[c0], (p.fees[c0], p.fixed_fees[c0], p.per_share[c0]),
+                _run_column_nb(g, c0, col_asset, open_, fill_price, close, high, low, off, step, sig, timing,
+                               init_cash[g], p.size[c0], p.size_type[c0],
+                               (p.fees[c0], p.fixed_fees[c0], p.per_share[c0]),
                                (p.slippage[c0], p.slippage_per_share[c0]), p.fractional[c0], p.signal_rules[c0], rp,
-                               rec.fills, rec.fill_off, st.n_fill, rec.trades,
-                               rec.trade_off, st.n_trade, rec.rejected, rec.rej_off, st.n_rej, cash_out, value_out, acc,
-                               k)  # fmt: skip
+                               rec.fills, rec.fill_off, st.n_fill, rec.trades, rec.trade_off, st.n_trade, rec.rejected,
+                               rec.rej_off, st.n_rej, cash_out, value_out, acc, k)  # fmt: skip
             else:
-                _run_group_nb(g, c0, group_offsets[g + 1], col_asset, open_, fill_price, close, high, low, sig, timing,
-                              init_cash[g], p, rp, lp, st.pos, st.fs, st.is_, st.pending, rec.fills, rec.fill_off,
-                              st.n_fill, rec.trades, rec.trade_off, st.n_trade, rec.rejected, rec.rej_off, st.n_rej,
-                              cash_out, value_out,
-                              acc, k)  # fmt: skip
+                _run_group_nb(g, c0, group_offsets[g + 1], col_asset, open_, fill_price, close, high, low, off, step,
+                              sig, timing, init_cash[g], p, rp, lp, st.pos, st.fs, st.is_, st.pending, rec.fills,
+                              rec.fill_off, st.n_fill, rec.trades, rec.trade_off, st.n_trade, rec.rejected, rec.rej_off,
+                              st.n_rej, cash_out, value_out, acc, k)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
@@ -788,6 +816,68 @@ def _compact(src: np.ndarray, off: np.ndarray, counts: np.ndarray) -> np.ndarray
     return dst
 
 
+def _run(args, caps, n_bars, per_column_series):
+    """One run of ``simulate_nb`` with ``caps`` = room for (fills, trades, rejected) per column.
+
+    Independent columns whose price columns are not asset-major (``step != 1``: a complete panel
+    read in timestamp-major order) run in blocks of assets: each block's prices are first copied
+    into asset-major arrays of a few MB, so the per-column bar loop reads memory in order instead
+    of jumping a whole row of the panel per bar (~3x slower, benchmarks/bench_core.py)."""
+    group_offsets, chunk_offsets, col_asset, prices, sig, timing, init_cash, params, risk, limits = args
+    n_cols = sig.shape[0]
+    n_groups = group_offsets.shape[0] - 1
+    fill_off, trade_off, rej_off = (_offsets(c) for c in caps)
+    rec = Records(np.empty(int(fill_off[-1]), dtype=FILL_DT), np.empty(int(trade_off[-1]), dtype=TRADE_DT),
+                  np.empty(int(rej_off[-1]), dtype=REJECT_DT), fill_off, trade_off, rej_off)  # fmt: skip
+    z = lambda: np.zeros(n_cols, dtype=np.int64)  # noqa: E731
+    st = ColState(np.zeros(n_cols), np.zeros((n_cols, N_F)), np.zeros((n_cols, N_I), np.int64), z(), z(), z(), z())
+    n_chunks = chunk_offsets.shape[0] - 1
+    acc = np.zeros((n_chunks, 3, n_bars))
+    shape_c, shape_v = ((n_groups, n_bars), (n_cols, n_bars)) if per_column_series else ((0, 0), (0, 0))
+    cash_out = np.empty(shape_c)
+    value_out = np.empty(shape_v)
+    tail = (timing, init_cash, params, risk, limits, st, rec, acc, cash_out, value_out)
+    blocked = prices.step[0] != 1 and n_groups == n_cols and not limits.on.any()
+    if not blocked:
+        simulate_nb(group_offsets, chunk_offsets, col_asset, prices, sig, *tail)
+        return rec, st, acc, cash_out, value_out
+    per_block = max(1, min(n_cols, (8 << 20) // (5 * 8 * max(1, n_bars))))  # ~8 MB of prices per block
+    off = np.zeros(prices.off.shape[0], dtype=np.int64)
+    for g0 in range(0, n_groups, per_block):  # blocks of chunks: each chunk k of the run stays row k of acc
+        g1 = min(n_groups, g0 + per_block)
+        assets = np.unique(col_asset[g0:g1])
+        off[assets] = np.arange(assets.shape[0]) * n_bars
+        cols = {}  # the fill price is usually the open or close column itself: gathered once
+        for a in prices[:5]:
+            if a.ctypes.data not in cols:
+                cols[a.ctypes.data] = kernel_array(gather_assets_nb(a, prices.off, prices.step[0], assets, n_bars),
+                                                   np.float64)  # fmt: skip
+        block = Prices(*(cols[a.ctypes.data] for a in prices[:5]), kernel_array(off, np.int64), _STEP_ONE)
+        bounds = np.clip(chunk_offsets, g0, g1)
+        simulate_nb(group_offsets, kernel_array(bounds, np.int64), col_asset, block, sig, *tail)
+    return rec, st, acc, cash_out, value_out
+
+
+_STEP_ONE = kernel_array([1], np.int64)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def gather_assets_nb(src, off, step, assets, n_bars):
+    """The price column ``src`` (cell (a, t) at ``off[a] + t * step``) of ``assets``, asset-major:
+    asset j's bar t at ``j * n_bars + t``. Tiles of 64 bars keep both sides in cache (a plain
+    transpose loop was 8x slower)."""
+    n = assets.shape[0]
+    out = np.empty(n * n_bars)
+    for t0 in range(0, n_bars, 64):
+        t1 = min(n_bars, t0 + 64)
+        for j in range(n):
+            b = off[assets[j]]
+            o = j * n_bars
+            for t in range(t0, t1):
+                out[o + t] = src[b + t * step]
+    return out
+
+
 class SimResult(NamedTuple):
     fills: np.ndarray
     trades: np.ndarray
@@ -804,11 +894,7 @@ class SimResult(NamedTuple):
 def simulate(
     group_offsets: np.ndarray,
     col_asset: np.ndarray,
-    open_: np.ndarray,
-    fill_price: np.ndarray,
-    close: np.ndarray,
-    high: np.ndarray,
-    low: np.ndarray,
+    prices: Prices,
     sig: np.ndarray,
     timing: int,
     init_cash: np.ndarray,
@@ -830,42 +916,34 @@ def simulate(
     are the raw buffers, column c's records at ``segments`` = (fill_off, n_fill, trade_off,
     n_trade) ``[off[c], off[c] + n[c])`` (a sweep reduces them in place).
     """
+    sig = kernel_array(sig, np.uint8)
     n_cols, n_bars = sig.shape
     n_groups = group_offsets.shape[0] - 1
     group_of = np.repeat(np.arange(n_groups), np.diff(group_offsets))
     n_entry, n_trade_max = count_entries_nb(sig, ~risk.rules_on & ~limits.on[group_of])
-    fill_off = _offsets(2 * n_trade_max)
-    trade_off = _offsets(n_trade_max)
-    rej_off = _offsets(n_entry + 2 if record_rejected else np.zeros_like(n_entry))
-    rec = Records(
-        np.empty(int(fill_off[-1]), dtype=FILL_DT),
-        np.empty(int(trade_off[-1]), dtype=TRADE_DT),
-        np.empty(int(rej_off[-1]), dtype=REJECT_DT),
-        fill_off,
-        trade_off,
-        rej_off,
-    )
-    z = lambda: np.zeros(n_cols, dtype=np.int64)  # noqa: E731
-    st = ColState(np.zeros(n_cols), np.zeros((n_cols, N_F)), np.zeros((n_cols, N_I), np.int64), z(), z(), z(), z())
+    caps = (2 * n_trade_max, n_trade_max, n_entry + 2 if record_rejected else np.zeros_like(n_entry))
     # a few chunks per thread balance the load; each chunk owns one row of the accumulators
+    keep_chunks = chunk_offsets is not None
     if chunk_offsets is None:
         n_chunks = max(1, min(n_groups, 4 * numba.get_num_threads()))
         chunk_offsets = np.linspace(0, n_groups, n_chunks + 1).round().astype(np.int64)
-        keep_chunks = False
-    else:
-        n_chunks = chunk_offsets.shape[0] - 1
-        keep_chunks = True
-    acc = np.zeros((n_chunks, 3, n_bars))
-    shape_c, shape_v = ((n_groups, n_bars), (n_cols, n_bars)) if per_column_series else ((0, 0), (0, 0))
-    cash_out = np.empty(shape_c)
-    value_out = np.empty(shape_v)
-    simulate_nb(group_offsets, chunk_offsets, col_asset, open_, fill_price, close, high, low, sig, np.int64(timing),
-                init_cash, params, risk, limits, st, rec, acc, cash_out, value_out)  # fmt: skip
+    args = (kernel_array(group_offsets, np.int64), kernel_array(chunk_offsets, np.int64),
+            kernel_array(col_asset, np.int64), prices, sig, np.int64(timing), kernel_array(init_cash, np.float64),
+            params, risk, limits)  # fmt: skip
+    for _ in range(2):  # the bounds above are exact or generous; a second run gets the exact room
+        rec, st, acc, cash_out, value_out = _run(args, caps, n_bars, per_column_series)
+        counts = (st.n_fill, st.n_trade, st.n_rej if record_rejected else caps[2])
+        if all((n <= cap).all() for n, cap in zip(counts, caps, strict=True)):
+            break
+        caps = tuple(np.maximum(n, cap) for n, cap in zip(counts, caps, strict=True))
+    else:  # pragma: no cover - a deterministic kernel cannot overflow exact counts
+        raise RuntimeError("record buffers overflowed twice")
+    fill_off, trade_off, rej_off = rec.fill_off, rec.trade_off, rec.rej_off
     tot = np.zeros((3, 0)) if keep_chunks else acc.sum(axis=0)  # a sweep keeps the chunks' own series
     if compact:
         fills = _compact(rec.fills, fill_off, st.n_fill)
         trades = _compact(rec.trades, trade_off, st.n_trade)
-        rejected = _compact(rec.rejected, rej_off, st.n_rej)
+        rejected = _compact(rec.rejected, rej_off, np.minimum(st.n_rej, caps[2]))
     else:
         fills, trades, rejected = rec.fills, rec.trades, rec.rejected
     return SimResult(

@@ -23,6 +23,7 @@ def test_public_all_is_exact():
             "ConfigError",
             "CostConfig",
             "DataError",
+            "DataWarning",
             "ExecutionConfig",
             "LimitsConfig",
             "LookAheadWarning",

@@ -254,7 +254,7 @@ def test_unknown_keyword_did_you_mean(prices):
 
 
 def test_rule_expressions_are_validated(prices):
-    with raises(DataError, "`stop_loss` must be >= 0", "asset="):
+    with raises(DataError, r"`stop_loss` must lie in \(0.0, 1.0\]", "asset="):
         bt(prices, stop_loss=pl.col("pred") - 0.5)
     with raises(DataError, "`take_profit` uses column 'atr'"):
         bt(prices, take_profit="atr")

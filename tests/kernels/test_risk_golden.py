@@ -118,5 +118,5 @@ def test_atr_stop_from_an_expression_read_at_the_signal_bar():
     assert (t["exit_reason"], t["exit_price"]) == ("stop_loss", pytest.approx(10.45))
     # a null on the signal bar means no stop for that position
     df = df.with_columns(atr=pl.Series([None, 5.5, 0.5, 0.5], dtype=pl.Float64))
-    t = trade(vec.backtest(df, stop_loss="atr", **KW))
+    t = trade(vec.backtest(df, stop_loss=pl.col("atr") / pl.col("close"), **KW))
     assert t["status"] == "open"

@@ -1,0 +1,168 @@
+"""Where each row of a long frame sits on the asset x bar grid, for any row order (Prepare layer).
+
+Signal expressions only need each asset's rows in time order (windows over an asset see it in
+time order; cross-sections over a timestamp see all its rows). A frame that already has that
+order is used as it is: no sort by symbol, no copy of the frame. Asset codes come from the
+asset column itself: run starts for asset-major blocks, a hash table for any other order
+(``_kernels/grid.py``), ranked in the column's sort order (lexical for strings and
+Categoricals, numeric for integers, category order for an Enum).
+
+Three layouts are read without building price grids (the kernels address cell (a, t) of a long
+column at ``off[a] + t * step``):
+- asset-major blocks of a complete panel (``step = 1``), in any block order;
+- timestamp-major blocks of a complete panel, the assets in the same order at every timestamp
+  (``step`` = the number of assets), ml4t-data's layout and what a join usually produces;
+Any other placement (a ragged panel) is scattered onto a grid by (asset code, bar index).
+Only a frame whose rows of some asset go back in time is sorted, by timestamp alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from ml4t_vec._kernels import grid, kernel_array
+from ml4t_vec.errors import DataError
+
+_EMPTY = np.empty(0, dtype=np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Rows -> grid cells. Complete panels: cell (a, t) is row ``off[a] + t * step`` and
+    ``codes`` / ``bars`` are empty. Ragged panels: row i is cell (codes[i], bars[i])."""
+
+    n_assets: int
+    n_bars: int
+    off: np.ndarray  # int64 (n_assets,)
+    step: int
+    codes: np.ndarray = field(default_factory=lambda: _EMPTY)  # int64 per row (ragged only)
+    bars: np.ndarray = field(default_factory=lambda: _EMPTY)  # int64 per row (ragged only)
+
+    @property
+    def complete(self) -> bool:
+        return self.codes.shape[0] == 0
+
+    @property
+    def asset_major(self) -> bool:
+        """Complete, blocks in asset order: the grid is a reshape of the rows (no copy)."""
+        return (
+            self.complete
+            and self.step == 1
+            and bool(np.array_equal(self.off, np.arange(self.n_assets, dtype=np.int64) * self.n_bars))
+        )
+
+    def grid(self, values: np.ndarray, fill) -> np.ndarray:
+        """Per-row values as a C-contiguous (n_assets, n_bars) grid (cells without a row: ``fill``)."""
+        values = kernel_array(values, values.dtype)
+        if self.asset_major:
+            return values.reshape(self.n_assets, self.n_bars)
+        i64 = lambda a: kernel_array(a, np.int64)  # noqa: E731
+        return grid.to_grid_nb(values, i64(self.off), self.step, self.n_bars, i64(self.codes), i64(self.bars), fill)
+
+
+def _ts_int(s: pl.Series) -> np.ndarray:
+    return kernel_array(s.to_physical().cast(pl.Int64).to_numpy(), np.int64)
+
+
+def _codes(a: pl.Series) -> tuple[np.ndarray, pl.Series]:
+    """(code of every row, the distinct assets in asset order) for any row order."""
+    if isinstance(a.dtype, (pl.Categorical, pl.Enum)):
+        keys, exact = a.to_physical().cast(pl.UInt64).to_numpy(), True
+    elif a.dtype.is_integer():
+        keys, exact = a.cast(pl.Int64).to_numpy().view(np.uint64), True
+    else:
+        keys, exact = a.hash(seed=0x6D6C3474).to_numpy(), False
+    seen, first = grid.first_seen_codes_nb(kernel_array(keys, np.uint64))
+    reps = a.gather(first)
+    if not exact and not bool((a == reps.gather(seen)).all()):  # a 64-bit hash collision: be exact
+        reps = a.unique()
+        seen = a.cast(pl.Enum(reps.cast(pl.String))).to_physical().cast(pl.Int64).to_numpy()
+    order = reps.arg_sort().to_numpy()
+    rank = np.empty(order.shape[0], dtype=np.int64)
+    rank[order] = np.arange(order.shape[0])
+    return rank[seen], reps.gather(order)
+
+
+def _duplicate(df: pl.DataFrame, row: int, ts_col: str, asset_col: str) -> DataError:
+    r = df.row(int(row), named=True)
+    return DataError(
+        f"duplicate ({ts_col}, {asset_col}) rows: {asset_col}={r[asset_col]!r} has more than one row at "
+        f"{ts_col}={r[ts_col]}. Keep one row per asset and timestamp (e.g. df.unique(subset=[{ts_col!r}, "
+        f"{asset_col!r}], keep='last'))."
+    )
+
+
+def _time_axis(ts: np.ndarray, s: pl.Series) -> tuple[np.ndarray, pl.Series]:
+    """The sorted distinct timestamps, as int64 and as a Series of the input dtype."""
+    union = np.sort(pl.Series(ts).unique().to_numpy())
+    phys = pl.Int32 if s.dtype == pl.Date else pl.Int64
+    return union, pl.Series(s.name, union).cast(phys).cast(s.dtype)
+
+
+def place(df: pl.DataFrame, ts_col: str, asset_col: str) -> tuple[pl.DataFrame, pl.Series, pl.Series, Placement]:
+    """(the frame, every asset's rows in time order; symbols in asset order; the time axis;
+    where each row goes). The frame is returned as given unless some asset's rows go back in
+    time: then it is sorted by timestamp (stable)."""
+    if df.height == 0:
+        raise DataError("`prices` has no rows.")
+    a = df.get_column(asset_col)
+    s_ts = df.get_column(ts_col)
+    ts = _ts_int(s_ts)
+
+    # timestamp-major blocks of a complete panel, the same asset order at every timestamp
+    width = int(np.argmax(ts != ts[0])) if ts[-1] != ts[0] else df.height
+    if width > 1 and grid.timestamp_blocks_nb(ts, width):
+        head = a.slice(0, width)
+        if head.n_unique() == width and bool((a.slice(width) == a.slice(0, df.height - width)).all()):
+            order = head.arg_sort().to_numpy()  # position in each block of the asset ranked a
+            timestamps = s_ts.gather(np.arange(0, df.height, width))
+            return df, head.gather(order), timestamps, Placement(width, df.height // width, order, width)
+
+    # asset-major blocks (any block order): run starts of the asset column
+    starts_rows = a.ne_missing(a.shift(1)).arg_true().cast(pl.Int64).to_numpy()
+    if starts_rows.shape[0] <= df.height // 2 or df.height < 4:
+        run_values = a.gather(starts_rows)
+        if run_values.n_unique() == run_values.len():
+            starts = np.append(starts_rows, df.height).astype(np.int64)
+            status, row, complete = grid.scan_blocks_nb(ts, kernel_array(starts, np.int64))
+            if status == grid.ORDER_DUPLICATE:
+                raise _duplicate(df, row, ts_col, asset_col)
+            if status == grid.ORDER_OK:
+                order = run_values.arg_sort().to_numpy()  # block of the asset ranked a
+                symbols = run_values.gather(order)
+                n_assets = order.shape[0]
+                if complete:
+                    n_bars = int(starts[1] - starts[0])
+                    off = np.ascontiguousarray(starts[order])
+                    return df, symbols, s_ts.slice(0, n_bars), Placement(n_assets, n_bars, off, 1)
+                rank = np.empty(n_assets, dtype=np.int64)
+                rank[order] = np.arange(n_assets)
+                return _ragged(df, ts, s_ts, np.repeat(rank, np.diff(starts)), symbols)
+
+    codes, symbols = _codes(a)
+    codes = kernel_array(codes, np.int64)
+    n_assets = symbols.len()
+    status, row = grid.time_order_nb(codes, ts, n_assets)
+    if status == grid.ORDER_DUPLICATE:
+        raise _duplicate(df, row, ts_col, asset_col)
+    if status == grid.ORDER_UNSORTED:  # only now is a sort needed: by time, so windows see each asset in order
+        perm = df.select(pl.int_range(pl.len()).sort_by(ts_col, maintain_order=True)).to_series()
+        df = df[perm]
+        perm = perm.to_numpy()
+        codes, ts, s_ts = kernel_array(codes[perm], np.int64), kernel_array(ts[perm], np.int64), df.get_column(ts_col)
+        status, row = grid.time_order_nb(codes, ts, n_assets)
+        if status != grid.ORDER_OK:
+            raise _duplicate(df, row, ts_col, asset_col)
+    return _ragged(df, ts, s_ts, codes, symbols)
+
+
+def _ragged(df, ts, s_ts, codes, symbols):
+    union, timestamps = _time_axis(ts, s_ts)
+    n_assets = symbols.len()
+    codes = kernel_array(codes, np.int64)
+    bars = grid.bar_index_nb(ts, codes, kernel_array(union, np.int64), n_assets)
+    off = np.arange(n_assets, dtype=np.int64) * union.shape[0]
+    return df, symbols, timestamps, Placement(n_assets, union.shape[0], off, 1, codes, bars)
