@@ -274,7 +274,9 @@ def run_kernel_vs_floor(bars: int, assets: int, repeat: int, scenario: str = "A"
     prep, n = res._prep, res._prep.sig.shape[0]
     groups = np.arange(n + 1, dtype=np.int64)
     init = np.full(n, kw["init_cash"])
-    from ml4t_vec.api import _limit_params, _order_params, _risk_params
+    from ml4t_vec._lower import limit_params as _limit_params
+    from ml4t_vec._lower import order_params as _order_params
+    from ml4t_vec._lower import risk_params as _risk_params
 
     params, risk = _order_params(res.config, n), _risk_params(res.config, n, prep)
     limits = _limit_params(res.config, n, n, prep)

@@ -5,7 +5,7 @@ and settings, and a reference to the data. The data is the sweep's validated fra
 a Parquet file path for a ``concurrent.futures`` executor (workers on this machine, or on a shared
 file system when a checkpoint directory is given), or Arrow IPC bytes scattered once to every Dask
 worker. No frame is pickled per shard. A worker prepares the frame once per sweep (cached by the
-data's fingerprint) and runs the same ``_run_batch`` as a local sweep, so results are identical.
+data's fingerprint) and runs the same ``_batch.run_batch`` as a local sweep, so results are identical.
 
 Threads: a shard's kernels use ``threads`` numba threads (the sweep's ``n_jobs``, default 1: the
 executor's workers are the parallelism). Batches in one worker process run one at a time (numba's
@@ -76,13 +76,13 @@ def _prepared(data, key: str, prep_kw: dict):
 
 def run_shard(data, key, prep_kw, combos, cfgs, exprs, index, ppy, threads, per_asset) -> tuple[bytes, dict]:
     """One batch on a worker. Returns the result rows as Arrow IPC bytes, and the timings."""
-    from ml4t_vec.sweeps import _run_batch
+    from ml4t_vec._batch import run_batch
 
     with _LOCK:
         _setup(threads)
         prep = _prepared(data, key, prep_kw)
         timings = dict.fromkeys(_TIMING_KEYS, 0.0)
-        df = _run_batch(prep, combos, cfgs, exprs, index, ppy, timings, per_asset)
+        df = run_batch(prep, combos, cfgs, exprs, index, ppy, timings, per_asset)
     buf = io.BytesIO()
     df.write_ipc(buf)
     return buf.getvalue(), timings

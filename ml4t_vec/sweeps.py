@@ -26,23 +26,16 @@ import numba
 import numpy as np
 import polars as pl
 
-from ml4t_vec import _distributed, api
-from ml4t_vec._kernels import kernel_tuple
-from ml4t_vec._kernels.codes import TIMING
-from ml4t_vec._kernels.limits import LimitParams
-from ml4t_vec._kernels.orders import OrderParams
-from ml4t_vec._kernels.reduce import SERIES_METRICS, TRADE_METRICS, series_metrics_nb, trade_metrics_nb
-from ml4t_vec._kernels.risk import RiskParams
-from ml4t_vec._kernels.simulate import simulate
-from ml4t_vec._prepare import prepare, signal_grid
-from ml4t_vec.errors import ConfigError, DataError, did_you_mean
+from ml4t_vec import _batch, _distributed, _lower, api
+from ml4t_vec._prepare import prepare
+from ml4t_vec.errors import ConfigError, did_you_mean
 from ml4t_vec.metrics import check_periods_per_year, infer_periods_per_year
 
 SIGNALS = ("entries", "exits", "short_entries", "short_exits")
-METRICS = SERIES_METRICS + TRADE_METRICS
+METRICS = _batch.METRICS
 # settings that shape the prepared frame: one value for the whole sweep
 _FIXED = ("fill", "price", "cash_sharing", "session_exit", "priority")
-_SETTINGS = tuple(k for keys in api._CONFIG_KEYS.values() for k in keys)
+_SETTINGS = _lower.SETTINGS
 
 
 class Params(Mapping):
@@ -158,19 +151,6 @@ def _signals_of(spec: dict, p: dict, i: int, read: set | None = None) -> dict:
         else:
             out[name] = s
     return out
-
-
-def _stack(parts: list, which: np.ndarray, field: str) -> np.ndarray:
-    """One kernel-parameter array for a batch: set i takes the rows of ``parts[which[i]]``."""
-    arrs = [getattr(x, field) for x in parts]
-    if arrs[0].ndim == 2:  # rule values: (n, 1) or (n, n_bars); broadcast to the widest
-        w = max(a.shape[1] for a in arrs)
-        arrs = [np.broadcast_to(a, (a.shape[0], w)) for a in arrs]
-    n = arrs[0].shape[0]
-    if len(arrs) == 1:
-        return np.ascontiguousarray(np.tile(arrs[0], (which.shape[0],) + (1,) * (arrs[0].ndim - 1)))
-    rows = (which[:, None] * n + np.arange(n)).ravel()
-    return np.ascontiguousarray(np.concatenate(arrs)[rows])
 
 
 def _data_hash(prep) -> str:
@@ -339,7 +319,7 @@ def sweep(
         key = repr([c[k] for k in swept])
         if key not in built:
             try:
-                built[key] = api._build_config(None, settings | {k: c[k] for k in swept}, preset)
+                built[key] = _lower.build_config(None, settings | {k: c[k] for k in swept}, preset)
             except ConfigError as e:
                 raise ConfigError(f"combination {i} {c}: {e}") from None
         cfgs.append(built[key])
@@ -367,7 +347,7 @@ def sweep(
     if per_asset and "asset" in combos[0]:
         raise ConfigError("a parameter named 'asset' clashes with the `asset` column of per_asset results.")
     prep_kw = dict(fill=base.execution.fill, price=base.execution.price, asset_col=asset_col,
-                   timestamp_col=timestamp_col, rule_exprs=api._rule_exprs(base),
+                   timestamp_col=timestamp_col, rule_exprs=_lower.rule_exprs(base),
                    session_exit=base.risk.session_exit)  # fmt: skip
     prep = prepare(prices, keep_frame=True, extra_exprs=extra, **prep_kw)
     n_assets, n_bars = prep.n_assets, prep.n_bars
@@ -428,8 +408,8 @@ def sweep(
 
         def compute(pending):
             for b, idx in pending:
-                yield b, _run_batch(prep, [combos[i] for i in idx], [cfgs[i] for i in idx], [exprs[i] for i in idx],
-                                    list(idx), ppy, timings, per_asset)  # fmt: skip
+                yield b, _batch.run_batch(prep, [combos[i] for i in idx], [cfgs[i] for i in idx],
+                                          [exprs[i] for i in idx], list(idx), ppy, timings, per_asset)  # fmt: skip
 
     else:
         key = (data_hash if store is not None else _data_hash(prep)) + repr(sorted(prep_kw.items()))
@@ -490,78 +470,3 @@ def _run_batches(batches, store, compute, bar, timings) -> list[pl.DataFrame]:
         if bar is not None:
             bar.update(len(batches[b]))
     return [frames[b] for b in range(len(batches))]
-
-
-def _run_batch(prep, combos, cfgs, exprs, index, ppy, timings, per_asset=False) -> pl.DataFrame:
-    """One kernel call for a batch of parameter sets; returns their rows of the results.
-
-    ``per_asset`` (independent accounts): each set's row (``asset`` null) is followed by one row
-    per asset, the metrics of that asset's own account on the sweep's time axis."""
-    n_assets = prep.n_assets
-    k = len(combos)
-    t0 = time.perf_counter()
-    sig = signal_grid(prep, exprs, [f"{i} {c}" for i, c in zip(index, combos, strict=True)])
-    t1 = time.perf_counter()
-    shared = cfgs[0].portfolio.cash_sharing
-    groups_per = 1 if shared else n_assets
-    # lower each distinct setting once (sets that differ only in signal parameters share one)
-    swept = [name for name in combos[0] if name in _SETTINGS]
-    distinct: dict = {}
-    which = np.array([distinct.setdefault(repr([c[n] for n in swept]), (len(distinct), cfg))[0]
-                      for c, cfg in zip(combos, cfgs, strict=True)], dtype=np.int64)  # fmt: skip
-    uniq = [cfg for _, cfg in distinct.values()]
-    parts_o = [api._order_params(c, n_assets) for c in uniq]
-    parts_r = [api._risk_params(c, n_assets, prep) for c in uniq]
-    parts_l = [api._limit_params(c, groups_per, n_assets, prep) for c in uniq]
-    params = kernel_tuple(OrderParams, **{f: _stack(parts_o, which, f) for f in OrderParams._fields})
-    risk = kernel_tuple(RiskParams, **{f: _stack(parts_r, which, f) for f in RiskParams._fields})
-    limits = kernel_tuple(LimitParams, **{f: parts_l[0].day if f == "day" else _stack(parts_l, which, f)
-                                          for f in LimitParams._fields})  # fmt: skip
-    col_asset = np.tile(np.arange(n_assets, dtype=np.int64), k)
-    if shared:
-        groups = np.arange(k + 1, dtype=np.int64) * n_assets
-        chunks = np.arange(k + 1, dtype=np.int64)
-    else:
-        groups = np.arange(k * n_assets + 1, dtype=np.int64)
-        chunks = groups if per_asset else np.arange(k + 1, dtype=np.int64) * n_assets
-    init = np.repeat(np.array([c.portfolio.init_cash for c in cfgs], dtype=np.float64), groups_per)
-    sim = simulate(groups, col_asset, prep.prices, sig,
-                   TIMING[cfgs[0].execution.fill], init, params, risk, limits, chunk_offsets=chunks,
-                   record_rejected=False, compact=False)  # fmt: skip
-    t2 = time.perf_counter()
-    init_total = np.array([c.portfolio.init_cash * groups_per for c in cfgs])
-    fill_off, n_fill, trade_off, n_trade = sim.segments
-    chunk = sim.chunk_series
-    set_series = chunk.reshape(k, n_assets, 3, -1).sum(axis=1) if per_asset else chunk
-    series, mean_eq = series_metrics_nb(set_series, init_total, ppy)
-    trade = trade_metrics_nb(k, n_assets, sim.trades, trade_off, n_trade, sim.fills, fill_off, n_fill, mean_eq)
-    rows = np.arange(k)
-    if per_asset:  # each set's row, then its assets' rows
-        a_series, a_mean = series_metrics_nb(chunk, init, ppy)
-        a_trade = trade_metrics_nb(k * n_assets, 1, sim.trades, trade_off, n_trade, sim.fills, fill_off, n_fill,
-                                   a_mean)  # fmt: skip
-        series = np.concatenate([series[:, None], a_series.reshape(k, n_assets, -1)], axis=1).reshape(
-            k * (n_assets + 1), -1
-        )
-        trade = np.concatenate([trade[:, None], a_trade.reshape(k, n_assets, -1)], axis=1).reshape(
-            k * (n_assets + 1), -1
-        )
-        rows = np.repeat(rows, n_assets + 1)
-    cols = {"combo": pl.Series("combo", index, dtype=pl.Int64).gather(rows)}
-    for name in combos[0]:
-        cols[name] = pl.Series(name, [c[name] for c in combos], strict=False).gather(rows)
-    if per_asset:
-        cols["asset"] = pl.concat([pl.Series([None], dtype=pl.String), prep.symbols.cast(pl.String)]).rename("asset")
-        cols["asset"] = pl.concat([cols["asset"]] * k)
-    for j, m in enumerate(SERIES_METRICS):
-        cols[m] = series[:, j]
-    for j, m in enumerate(TRADE_METRICS):
-        cols[m] = trade[:, j].astype(np.int64) if m in ("n_trades", "n_open") else trade[:, j]
-    t3 = time.perf_counter()
-    timings["signals_s"] += t1 - t0
-    timings["kernel_s"] += t2 - t1
-    timings["reduce_s"] += t3 - t2
-    if not np.isfinite(series[:, 0]).all():
-        bad = int(rows[np.flatnonzero(~np.isfinite(series[:, 0]))[0]])
-        raise DataError(f"combination {index[bad]} {combos[bad]} produced a non-finite equity.")
-    return pl.DataFrame(cols)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import ml4t_vec
-from ml4t_vec import schema
+from ml4t_vec import _lower, schema
 from ml4t_vec.__main__ import schema_docs
 from ml4t_vec._kernels import codes
 
@@ -64,14 +64,23 @@ def test_enum_dtypes_match_code_tables():
 
 
 def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, at any depth (imports inside functions too): ``from a import
+    b`` counts as both ``a`` and ``a.b`` (``b`` may be a module)."""
     tree = ast.parse(path.read_text())
     out = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            out |= {a.name.split(".")[0] for a in node.names}
+            out |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
             out.add(node.module)
+            out |= {f"{node.module}.{a.name}" for a in node.names}
     return out
+
+
+def _module(f: Path) -> str:
+    rel = f.relative_to(ROOT).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
 
 
 def test_kernels_import_no_polars():
@@ -81,13 +90,40 @@ def test_kernels_import_no_polars():
         assert not any(m.startswith("ml4t_vec.") and not m.startswith("ml4t_vec._kernels") for m in mods), f.name
 
 
+# the frontend: entry points that call the layers in order (they may import each other)
+FRONTEND = {"ml4t_vec", "ml4t_vec.__main__", "ml4t_vec.api", "ml4t_vec.sweeps"}
+
+
 def test_layers_import_downwards_only():
-    """Frontend -> prepare -> kernels -> frames: lower layers never import upper ones."""
-    upper = {"ml4t_vec.api"}
-    for f in PKG.glob("*.py"):
-        if f.name in ("api.py", "__init__.py", "__main__.py"):
+    """Frontend -> prepare -> kernels -> frames: lower layers never import the frontend, however
+    they spell it (``from ml4t_vec import api`` included), not even inside a function."""
+    for f in PKG.rglob("*.py"):
+        mod = _module(f)
+        if mod in FRONTEND:
             continue
-        assert not (_imports(f) & upper), f"{f.name} imports the API layer"
+        up = {m for m in _imports(f) if m in FRONTEND - {"ml4t_vec"}}
+        assert not up, f"{mod} imports the frontend {sorted(up)}"
+
+
+def test_no_import_cycles():
+    """The package's modules import each other without a cycle (lazy imports inside functions
+    count: a cycle there is a layering mistake waiting for an import-order bug)."""
+    mods = {_module(f): f for f in PKG.rglob("*.py")}
+    graph = {m: {i for i in _imports(f) if i in mods and i != m and i != "ml4t_vec"} for m, f in mods.items()}
+    state: dict = {}
+
+    def visit(m, path):
+        if state.get(m) == 1:
+            raise AssertionError(f"import cycle: {' -> '.join([*path, m])}")
+        if state.get(m) == 2:
+            return
+        state[m] = 1
+        for n in sorted(graph[m]):
+            visit(n, [*path, m])
+        state[m] = 2
+
+    for m in sorted(graph):
+        visit(m, [])
 
 
 def test_every_jitted_function_is_cached_and_named_nb():
@@ -163,8 +199,8 @@ def test_every_setting_keyword_reaches_its_config_section():
         "unknown",
     }
     keywords = set(inspect.signature(api.backtest).parameters) - not_settings
-    routed = {k for keys in api._CONFIG_KEYS.values() for k in keys}
+    routed = {k for keys in _lower.CONFIG_KEYS.values() for k in keys}
     assert keywords == routed
-    for section, keys in api._CONFIG_KEYS.items():
-        fields = {f.name for f in dataclasses.fields(api._SECTIONS[section])}
+    for section, keys in _lower.CONFIG_KEYS.items():
+        fields = {f.name for f in dataclasses.fields(_lower.SECTIONS[section])}
         assert fields == set(keys), section

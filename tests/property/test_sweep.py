@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from panels import panels
 
 import ml4t_vec as vec
-from ml4t_vec import sweeps as sweep_mod
+from ml4t_vec import _batch as batch_mod
 from ml4t_vec.metrics import STATS_DOC
 
 pytestmark = pytest.mark.filterwarnings("ignore::ml4t_vec.LookAheadWarning")
@@ -175,8 +175,8 @@ def test_checkpoint_resumes_and_refuses_another_sweep(tmp_path, monkeypatch):
     assert first.equals(plain)
     assert sorted(p.name for p in tmp_path.glob("part-*.parquet")) == [f"part-0000{i}.parquet" for i in range(3)]
     calls = []
-    real = sweep_mod._run_batch
-    monkeypatch.setattr(sweep_mod, "_run_batch", lambda *a: calls.append(1) or real(*a))
+    real = batch_mod.run_batch
+    monkeypatch.setattr(batch_mod, "run_batch", lambda *a: calls.append(1) or real(*a))
     (tmp_path / "part-00001.parquet").unlink()  # as if the run died before this batch
     again = vec.sweep(prices, checkpoint=tmp_path, **kw).results
     assert again.equals(plain) and len(calls) == 1
@@ -191,14 +191,14 @@ KILLED_SWEEP = textwrap.dedent(
     import sys, time
     import polars as pl
     import ml4t_vec as vec
-    from ml4t_vec import sweeps as sweep_mod
+    from ml4t_vec import _batch as batch_mod
 
-    real = sweep_mod._run_batch
+    real = batch_mod.run_batch
     def slow(*a):
         out = real(*a)
         time.sleep(float(sys.argv[2]))  # slow batches so the parent can kill the run mid-way
         return out
-    sweep_mod._run_batch = slow
+    batch_mod.run_batch = slow
     prices = vec.synthetic_prices(n_assets=2, n_bars=150, seed=9)
     res = vec.sweep(prices, entries=lambda p: pl.col("pred") > p.hi, exits=lambda p: pl.col("pred") < p.lo,
                     params={"hi": [0.55, 0.6, 0.65, 0.7], "lo": [0.3, 0.4, 0.45]}, batch_size=2,

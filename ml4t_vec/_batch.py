@@ -1,0 +1,116 @@
+"""One batch of a sweep: many parameter sets in one kernel call, reduced to metrics (numba).
+
+``run_batch`` is what a local sweep and an executor's worker (``_distributed``) both run, so
+their results are identical. It evaluates every set's signals in one Polars pass, lowers each
+distinct setting once, runs the kernels with one column per (asset, set) and one parallel
+chunk per set, and reduces each set's portfolio series and records to the metrics of
+``backtest(...).stats()`` without building frames.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import polars as pl
+
+from ml4t_vec import _lower
+from ml4t_vec._kernels import kernel_tuple
+from ml4t_vec._kernels.codes import TIMING
+from ml4t_vec._kernels.limits import LimitParams
+from ml4t_vec._kernels.orders import OrderParams
+from ml4t_vec._kernels.reduce import SERIES_METRICS, TRADE_METRICS, series_metrics_nb, trade_metrics_nb
+from ml4t_vec._kernels.risk import RiskParams
+from ml4t_vec._kernels.simulate import simulate
+from ml4t_vec._prepare import signal_grid
+from ml4t_vec.errors import DataError
+
+METRICS = SERIES_METRICS + TRADE_METRICS
+
+
+def stack(parts: list, which: np.ndarray, field: str) -> np.ndarray:
+    """One kernel-parameter array for a batch: set i takes the rows of ``parts[which[i]]``."""
+    arrs = [getattr(x, field) for x in parts]
+    if arrs[0].ndim == 2:  # rule values: (n, 1) or (n, n_bars); broadcast to the widest
+        w = max(a.shape[1] for a in arrs)
+        arrs = [np.broadcast_to(a, (a.shape[0], w)) for a in arrs]
+    n = arrs[0].shape[0]
+    if len(arrs) == 1:
+        return np.ascontiguousarray(np.tile(arrs[0], (which.shape[0],) + (1,) * (arrs[0].ndim - 1)))
+    rows = (which[:, None] * n + np.arange(n)).ravel()
+    return np.ascontiguousarray(np.concatenate(arrs)[rows])
+
+
+def run_batch(prep, combos, cfgs, exprs, index, ppy, timings, per_asset=False) -> pl.DataFrame:
+    """One kernel call for a batch of parameter sets; returns their rows of the results.
+
+    ``per_asset`` (independent accounts): each set's row (``asset`` null) is followed by one row
+    per asset, the metrics of that asset's own account on the sweep's time axis."""
+    n_assets = prep.n_assets
+    k = len(combos)
+    t0 = time.perf_counter()
+    sig = signal_grid(prep, exprs, [f"{i} {c}" for i, c in zip(index, combos, strict=True)])
+    t1 = time.perf_counter()
+    shared = cfgs[0].portfolio.cash_sharing
+    groups_per = 1 if shared else n_assets
+    # lower each distinct setting once (sets that differ only in signal parameters share one)
+    swept = [name for name in combos[0] if name in _lower.SETTINGS]
+    distinct: dict = {}
+    which = np.array([distinct.setdefault(repr([c[n] for n in swept]), (len(distinct), cfg))[0]
+                      for c, cfg in zip(combos, cfgs, strict=True)], dtype=np.int64)  # fmt: skip
+    uniq = [cfg for _, cfg in distinct.values()]
+    parts_o = [_lower.order_params(c, n_assets) for c in uniq]
+    parts_r = [_lower.risk_params(c, n_assets, prep) for c in uniq]
+    parts_l = [_lower.limit_params(c, groups_per, n_assets, prep) for c in uniq]
+    params = kernel_tuple(OrderParams, **{f: stack(parts_o, which, f) for f in OrderParams._fields})
+    risk = kernel_tuple(RiskParams, **{f: stack(parts_r, which, f) for f in RiskParams._fields})
+    limits = kernel_tuple(LimitParams, **{f: parts_l[0].day if f == "day" else stack(parts_l, which, f)
+                                          for f in LimitParams._fields})  # fmt: skip
+    col_asset = np.tile(np.arange(n_assets, dtype=np.int64), k)
+    if shared:
+        groups = np.arange(k + 1, dtype=np.int64) * n_assets
+        chunks = np.arange(k + 1, dtype=np.int64)
+    else:
+        groups = np.arange(k * n_assets + 1, dtype=np.int64)
+        chunks = groups if per_asset else np.arange(k + 1, dtype=np.int64) * n_assets
+    init = np.repeat(np.array([c.portfolio.init_cash for c in cfgs], dtype=np.float64), groups_per)
+    sim = simulate(groups, col_asset, prep.prices, sig,
+                   TIMING[cfgs[0].execution.fill], init, params, risk, limits, chunk_offsets=chunks,
+                   record_rejected=False, compact=False)  # fmt: skip
+    t2 = time.perf_counter()
+    init_total = np.array([c.portfolio.init_cash * groups_per for c in cfgs])
+    fill_off, n_fill, trade_off, n_trade = sim.segments
+    chunk = sim.chunk_series
+    set_series = chunk.reshape(k, n_assets, 3, -1).sum(axis=1) if per_asset else chunk
+    series, mean_eq = series_metrics_nb(set_series, init_total, ppy)
+    trade = trade_metrics_nb(k, n_assets, sim.trades, trade_off, n_trade, sim.fills, fill_off, n_fill, mean_eq)
+    rows = np.arange(k)
+    if per_asset:  # each set's row, then its assets' rows
+        a_series, a_mean = series_metrics_nb(chunk, init, ppy)
+        a_trade = trade_metrics_nb(k * n_assets, 1, sim.trades, trade_off, n_trade, sim.fills, fill_off, n_fill,
+                                   a_mean)  # fmt: skip
+        series = np.concatenate([series[:, None], a_series.reshape(k, n_assets, -1)], axis=1).reshape(
+            k * (n_assets + 1), -1
+        )
+        trade = np.concatenate([trade[:, None], a_trade.reshape(k, n_assets, -1)], axis=1).reshape(
+            k * (n_assets + 1), -1
+        )
+        rows = np.repeat(rows, n_assets + 1)
+    cols = {"combo": pl.Series("combo", index, dtype=pl.Int64).gather(rows)}
+    for name in combos[0]:
+        cols[name] = pl.Series(name, [c[name] for c in combos], strict=False).gather(rows)
+    if per_asset:
+        cols["asset"] = pl.concat([pl.Series([None], dtype=pl.String), prep.symbols.cast(pl.String)]).rename("asset")
+        cols["asset"] = pl.concat([cols["asset"]] * k)
+    for j, m in enumerate(SERIES_METRICS):
+        cols[m] = series[:, j]
+    for j, m in enumerate(TRADE_METRICS):
+        cols[m] = trade[:, j].astype(np.int64) if m in ("n_trades", "n_open") else trade[:, j]
+    t3 = time.perf_counter()
+    timings["signals_s"] += t1 - t0
+    timings["kernel_s"] += t2 - t1
+    timings["reduce_s"] += t3 - t2
+    if not np.isfinite(series[:, 0]).all():
+        bad = int(rows[np.flatnonzero(~np.isfinite(series[:, 0]))[0]])
+        raise DataError(f"combination {index[bad]} {combos[bad]} produced a non-finite equity.")
+    return pl.DataFrame(cols)

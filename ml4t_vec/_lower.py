@@ -1,0 +1,206 @@
+"""Configs -> kernel parameters (the prepare layer): build a ``BacktestConfig`` from keyword
+settings and a preset, and lower it, with the prepared data, to the kernels' parameter
+NamedTuples (``OrderParams``, ``RiskParams``, ``LimitParams``), every array through
+``kernel_tuple``. Used by ``backtest`` and by every batch of a ``sweep``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from ml4t_vec._kernels import kernel_tuple
+from ml4t_vec._kernels.codes import (
+    DRAWDOWN_ACTION,
+    FILL_ORDER,
+    INTRABAR,
+    SIGNAL_RULES,
+    SIZE_TYPE,
+    STOP_ANCHOR,
+    TRAILING_SOURCE,
+    TRAILING_START,
+)
+from ml4t_vec._kernels.limits import NEVER, LimitParams
+from ml4t_vec._kernels.orders import OrderParams
+from ml4t_vec._kernels.risk import RiskParams
+from ml4t_vec._prepare import Prepared
+from ml4t_vec.config import (
+    PRESETS,
+    BacktestConfig,
+    CostConfig,
+    ExecutionConfig,
+    LimitsConfig,
+    PortfolioConfig,
+    RiskConfig,
+    SizingConfig,
+)
+from ml4t_vec.errors import ConfigError, check_choice
+
+# the keyword settings of `backtest`, by config section
+CONFIG_KEYS = {
+    "sizing": ("size", "size_type", "fractional"),
+    "costs": ("fees", "fixed_fees", "slippage", "commission_per_share", "slippage_per_share"),
+    "execution": ("fill", "price", "signal_rules", "fill_order"),
+    "portfolio": ("init_cash", "cash_sharing"),
+    "risk": (
+        "stop_loss",
+        "take_profit",
+        "trailing_stop",
+        "trailing_activation",
+        "trailing_source",
+        "trailing_start",
+        "max_bars",
+        "stop_anchor",
+        "intrabar",
+        "stop_on_entry_bar",
+        "stop_slippage",
+        "reenter_on_stop_bar",
+        "stop_loss_price",
+        "take_profit_price",
+        "session_exit",
+    ),
+    "limits": (
+        "max_positions",
+        "max_position_weight",
+        "max_gross_leverage",
+        "max_net_exposure",
+        "max_drawdown",
+        "drawdown_action",
+        "drawdown_cooldown",
+        "daily_loss_limit",
+        "priority",
+    ),
+}
+SECTIONS = {
+    "sizing": SizingConfig,
+    "costs": CostConfig,
+    "execution": ExecutionConfig,
+    "portfolio": PortfolioConfig,
+    "risk": RiskConfig,
+    "limits": LimitsConfig,
+}
+
+
+def build_config(config: BacktestConfig | None, kwargs: dict, preset: str | None = None) -> BacktestConfig:
+    given = {k: v for k, v in kwargs.items() if v is not None}
+    if preset is not None:
+        check_choice("preset", preset, tuple(PRESETS))
+        if config is not None:
+            raise ConfigError("pass either `config=` or `preset=`, not both; a config already holds every setting.")
+        given = PRESETS[preset] | given  # the caller's settings win
+    if config is not None:
+        if not isinstance(config, BacktestConfig):
+            raise ConfigError(f"`config` must be a BacktestConfig; got {type(config).__name__}.")
+        if given:
+            raise ConfigError(
+                f"pass either `config=` or keyword settings, not both; got config and {sorted(given)}. "
+                "Use dataclasses.replace(config, ...) to change a config."
+            )
+        return config
+    parts = {name: SECTIONS[name](**{k: given[k] for k in keys if k in given}) for name, keys in CONFIG_KEYS.items()}
+    return BacktestConfig(**parts, preset=preset)
+
+
+def order_params(cfg: BacktestConfig, n_cols: int) -> OrderParams:
+    full = lambda v: np.full(n_cols, v)  # noqa: E731
+    return kernel_tuple(
+        OrderParams,
+        size=full(cfg.sizing.size),
+        size_type=full(SIZE_TYPE[cfg.sizing.size_type]),
+        fees=full(cfg.costs.fees),
+        fixed_fees=full(cfg.costs.fixed_fees),
+        slippage=full(cfg.costs.slippage),
+        fractional=full(bool(cfg.sizing.fractional)),
+        per_share=full(cfg.costs.commission_per_share),
+        slippage_per_share=full(cfg.costs.slippage_per_share),
+        signal_rules=full(SIGNAL_RULES[cfg.execution.signal_rules]),
+        fill_order=full(FILL_ORDER[cfg.execution.fill_order]),
+    )
+
+
+RULE_EXPRS = ("stop_loss", "take_profit", "trailing_stop", "stop_loss_price", "take_profit_price")
+
+
+def rule_exprs(cfg: BacktestConfig) -> dict:
+    """Per-bar rule values given as expressions or column names (Prepare evaluates them)."""
+    out = {k: v for k in RULE_EXPRS if isinstance(v := getattr(cfg.risk, k), (pl.Expr, str, dict))}
+    if cfg.limits.priority is not None:
+        out["priority"] = cfg.limits.priority
+    return out
+
+
+def per_bar(prep: Prepared, name: str, n_cols: int, default: float) -> np.ndarray:
+    """A rule value per (column, bar) from an expression, else one ``default`` per column."""
+    if name in prep.rule_values:
+        return prep.rule_values[name][prep.col_asset]
+    return np.full((n_cols, 1), default)
+
+
+def risk_params(cfg: BacktestConfig, n_cols: int, prep: Prepared) -> RiskParams:
+    """Lower RiskConfig to per-column arrays; a rule that is off becomes an unreachable level.
+
+    Fractions are (n_cols, 1) for a number and (n_cols, n_bars) for an expression."""
+    r = cfg.risk
+    full = lambda v: np.full(n_cols, v)  # noqa: E731
+
+    def fraction(name):
+        v = getattr(r, name)
+        return per_bar(prep, name, n_cols, np.inf if v is None or isinstance(v, (pl.Expr, str, dict)) else float(v))
+
+    sl, tp, tsl = (fraction(k) for k in RULE_EXPRS[:3])
+    slp, tpp = (per_bar(prep, k, n_cols, np.nan) for k in RULE_EXPRS[3:])
+    max_bars = full(NEVER if r.max_bars is None else int(r.max_bars))
+    session = r.session_exit is not None
+    rules_on = (np.isfinite(sl).any(axis=1) | np.isfinite(tp).any(axis=1) | np.isfinite(tsl).any(axis=1)
+                | ~np.isnan(slp).all(axis=1) | ~np.isnan(tpp).all(axis=1) | (max_bars < NEVER)
+                | session)  # fmt: skip
+    return kernel_tuple(
+        RiskParams,
+        stop_loss=sl,
+        take_profit=tp,
+        trailing_stop=tsl,
+        stop_loss_price=slp,
+        take_profit_price=tpp,
+        trailing_activation=full(float(r.trailing_activation)),
+        trailing_source=full(TRAILING_SOURCE[r.trailing_source]),
+        trailing_start=full(TRAILING_START[r.trailing_start]),
+        max_bars=max_bars,
+        stop_anchor=full(STOP_ANCHOR[r.stop_anchor]),
+        intrabar=full(INTRABAR[r.intrabar]),
+        stop_on_entry_bar=full(bool(r.stop_on_entry_bar)),
+        stop_slippage=full(cfg.costs.slippage if r.stop_slippage is None else float(r.stop_slippage)),
+        reenter_on_stop_bar=full(bool(r.reenter_on_stop_bar)),
+        session_exit=full(session),
+        rules_on=rules_on,
+    )
+
+
+def limit_params(cfg: BacktestConfig, n_groups: int, n_cols: int, prep: Prepared) -> LimitParams:
+    """Lower LimitsConfig to per-group arrays; a limit that is off is unreachable."""
+    lim = cfg.limits
+    full = lambda v: np.full(n_groups, v)  # noqa: E731
+    off = lambda v: np.inf if v is None else float(v)  # noqa: E731
+    if lim.daily_loss_limit is not None:  # day number of each bar of the time axis
+        day = prep.timestamps.dt.date().rle_id().to_numpy()
+    else:
+        day = np.zeros(prep.n_bars)
+    return kernel_tuple(
+        LimitParams,
+        max_positions=full(NEVER if lim.max_positions is None else int(lim.max_positions)),
+        max_position_weight=full(off(lim.max_position_weight)),
+        max_gross_leverage=full(1.0 if lim.max_gross_leverage is None else float(lim.max_gross_leverage)),
+        leverage_set=full(lim.max_gross_leverage is not None),
+        max_net_exposure=full(off(lim.max_net_exposure)),
+        max_drawdown=full(off(lim.max_drawdown)),
+        drawdown_action=full(DRAWDOWN_ACTION[lim.drawdown_action]),
+        drawdown_cooldown=full(NEVER if lim.drawdown_cooldown is None else int(lim.drawdown_cooldown)),
+        daily_loss_limit=full(off(lim.daily_loss_limit)),
+        priority=per_bar(prep, "priority", n_cols, np.nan),
+        priority_on=full(lim.priority is not None),
+        on=full(lim.active),
+        day=day,
+    )
+
+
+# every keyword setting of `backtest` (and of `sweep`, fixed or swept)
+SETTINGS = tuple(k for keys in CONFIG_KEYS.values() for k in keys)
