@@ -11,6 +11,7 @@ import polars as pl
 
 from ml4t_vec._kernels import kernel_tuple
 from ml4t_vec._kernels.codes import (
+    CASH_RULE,
     DRAWDOWN_ACTION,
     FILL_ORDER,
     INTRABAR,
@@ -41,7 +42,7 @@ CONFIG_KEYS = {
     "sizing": ("size", "size_type", "fractional"),
     "costs": ("fees", "fixed_fees", "slippage", "commission_per_share", "slippage_per_share"),
     "execution": ("fill", "price", "signal_rules", "fill_order"),
-    "portfolio": ("init_cash", "cash_sharing"),
+    "portfolio": ("init_cash", "cash_sharing", "cash_rule"),
     "risk": (
         "stop_loss",
         "take_profit",
@@ -115,6 +116,7 @@ def order_params(cfg: BacktestConfig, n_cols: int) -> OrderParams:
         slippage_per_share=full(cfg.costs.slippage_per_share),
         signal_rules=full(SIGNAL_RULES[cfg.execution.signal_rules]),
         fill_order=full(FILL_ORDER[cfg.execution.fill_order]),
+        cash_rule=full(CASH_RULE[cfg.portfolio.cash_rule]),
     )
 
 

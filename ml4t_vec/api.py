@@ -149,6 +149,7 @@ def backtest(
     slippage=None,
     init_cash=None,
     cash_sharing=None,
+    cash_rule=None,
     stop_loss=None,
     take_profit=None,
     trailing_stop=None,
@@ -199,7 +200,8 @@ def backtest(
             the order of fills in a shared-cash phase (``"exits_first"`` default, or ``"asset"``).
         fees, fixed_fees, slippage, commission_per_share, slippage_per_share: costs per fill
             (``CostConfig``), default 0.
-        init_cash: default 100_000; cash_sharing: default True (one portfolio).
+        init_cash: default 100_000; cash_sharing: default True (one portfolio); cash_rule: what
+            limits an entry (``"equity"`` default, or ``"ml4t"``; ``PortfolioConfig``).
         stop_loss, take_profit, trailing_stop, trailing_activation, trailing_source, trailing_start, max_bars,
             stop_anchor, intrabar, stop_on_entry_bar, stop_slippage, reenter_on_stop_bar, stop_loss_price,
             take_profit_price, session_exit: position rules, all off by default (``RiskConfig``;

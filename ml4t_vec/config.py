@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from ml4t_vec._kernels.codes import (
+    CASH_RULE,
     DRAWDOWN_ACTION,
     FILL_ORDER,
     INTRABAR,
@@ -134,9 +135,12 @@ class ExecutionConfig:
             (ml4t-backtest's templates: entries only when flat, a long entry winning over a
             short one; exits close their side; no reversal).
         fill_order: in a shared-cash portfolio, ``"exits_first"`` (default: every exit of the
-            phase, then the entries) or ``"asset"`` (asset by asset, each one's exit then its
+            phase, then the entries), ``"asset"`` (asset by asset, each one's exit then its
             entry: vectorbt's default call order; an early entry can use cash a later exit would
-            have freed).
+            have freed) or ``"ml4t"`` (ml4t-backtest's bar cycle, with ``fill="next_open"``: the
+            open's signal exits, then the position rules, whose exits free cash for the open's
+            entries, then the entries, older signals first; a new position is not checked
+            against its entry bar).
     """
 
     fill: str = "next_open"
@@ -276,13 +280,20 @@ class PortfolioConfig:
             account (``cash_sharing=False``).
         cash_sharing: one portfolio over all assets (exits before entries within a bar, entries
             limited by the shared cash) or one independent account per asset.
+        cash_rule: what limits an entry: ``"equity"`` (default: gross exposure plus the entry's
+            notional and fees at most equity, times ``max_gross_leverage``; an entry that does
+            not fit is reduced to what fits) or ``"ml4t"`` (ml4t-backtest: notional plus fees at
+            the worse of the reference and executed price at most the cash, short-sale proceeds
+            included, plus 0.01; an entry that does not fit is rejected whole).
     """
 
     init_cash: float = 100_000.0
     cash_sharing: bool = True
+    cash_rule: str = "equity"
 
     def __post_init__(self):
         _check_number("init_cash", self.init_cash, lo=0.0, lo_open=True)
+        check_choice("cash_rule", self.cash_rule, tuple(CASH_RULE))
         if not isinstance(self.cash_sharing, (bool, np.bool_)):
             raise ConfigError(f"`cash_sharing` must be True or False; got {self.cash_sharing!r}.")
 
@@ -375,11 +386,14 @@ PRESETS = {
         "reenter_on_stop_bar": False,
         "fill_order": "asset",
     },
-    # ml4t-backtest 0.2.0 defaults and signal templates (PEERS.md section 3): next-bar open fills,
-    # whole shares, one portfolio, exits before entries; entries only when flat (long wins a tie),
-    # no same-bar reversal; stop levels from the fill price (slippage included), no stop check on
-    # the entry bar, rule chain SL -> TP -> trailing, the trailing peak from closes since the
-    # fill, ordinary slippage on stop exits, no re-entry on a stop-exit bar.
+    # ml4t-backtest 0.2.0 defaults and signal templates, checked against ml4t-backtest itself
+    # (tests/peers/test_ml4t_preset.py): next-bar open fills, whole shares, one portfolio;
+    # entries only when flat (long wins a tie), no same-bar reversal; its bar cycle (signal exits
+    # at the open, then position rules, then entries, older signals first) and its cash rule
+    # (an entry fits in the cash or is rejected whole); stop levels from the fill price
+    # (slippage included), no stop check on the entry bar, rule chain SL -> TP -> trailing, the
+    # trailing water mark from the fill price and the closes since (the entry bar's included),
+    # ordinary slippage on stop exits, no re-entry on a stop-exit bar.
     "ml4t": {
         "fill": "next_open",
         "fractional": False,
@@ -390,8 +404,10 @@ PRESETS = {
         "intrabar": "rule_chain",
         "stop_on_entry_bar": False,
         "trailing_source": "close",
-        "trailing_start": "first_bar",
+        "trailing_start": "anchor",
         "reenter_on_stop_bar": False,
+        "fill_order": "ml4t",
+        "cash_rule": "ml4t",
     },
 }
 
@@ -424,6 +440,11 @@ class BacktestConfig:
             check_choice("preset", self.preset, tuple(PRESETS))
         if self.limits.priority is not None and self.execution.fill_order == "asset":
             raise ConfigError("`priority` orders entries after the exits; it does not apply with fill_order='asset'.")
+        if self.portfolio.cash_rule == "ml4t" and self.limits.max_gross_leverage is not None:
+            raise ConfigError(
+                "cash_rule='ml4t' limits entries by the cash (no borrowing); it does not combine with "
+                "`max_gross_leverage` (use cash_rule='equity')."
+            )
         if self.limits.active and not self.portfolio.cash_sharing:
             on = [f.name for f in dataclasses.fields(self.limits) if f.name != "drawdown_action"
                   and getattr(self.limits, f.name) is not None]  # fmt: skip

@@ -112,7 +112,11 @@ def configs(draw, cash_sharing: bool | None = None, fill: str | None = None, lim
         size = draw(st.sampled_from([0.1, 0.35, 0.5, 1.0]))
     cash_sharing = draw(st.booleans()) if cash_sharing is None else cash_sharing
     with_limits = cash_sharing and (draw(st.booleans()) if limits is None else limits)
-    fill_order = draw(st.sampled_from(["exits_first", "exits_first", "asset"]))
+    fill_order = draw(st.sampled_from(["exits_first", "exits_first", "asset", "ml4t"]))
+    cash_rule = draw(st.sampled_from(["equity", "equity", "ml4t"]))
+    limits = draw(portfolio_limits(fill_order)) if with_limits else {}
+    if cash_rule == "ml4t":  # no borrowing under the cash rule
+        limits["max_gross_leverage"] = None
     return Config(
         size=size,
         size_type=size_type,
@@ -123,13 +127,14 @@ def configs(draw, cash_sharing: bool | None = None, fill: str | None = None, lim
         slippage_per_share=draw(st.sampled_from([0.0, 0.0, 0.05])),
         signal_rules=draw(st.sampled_from(["reverse", "reverse", "flat_only"])),
         fill_order=fill_order,
+        cash_rule=cash_rule,
         slippage=draw(st.sampled_from([0.0, 0.0005, 0.01])),
         init_cash=draw(st.sampled_from([1_000.0, 10_000.0, 100_000.0])),
         cash_sharing=cash_sharing,
         fill=draw(st.sampled_from(["next_open", "next_close", "same_close"])) if fill is None else fill,
         custom_price=draw(st.sampled_from([False, False, True])),
         **draw(risk_rules()),
-        **(draw(portfolio_limits(fill_order)) if with_limits else {}),
+        **limits,
     )
 
 
@@ -187,6 +192,7 @@ def vec_kwargs(cfg: Config) -> dict:
         slippage_per_share=cfg.slippage_per_share,
         signal_rules=cfg.signal_rules,
         fill_order=cfg.fill_order,
+        cash_rule=cfg.cash_rule,
         trailing_start=cfg.trailing_start,
         slippage=cfg.slippage,
         init_cash=cfg.init_cash,

@@ -38,7 +38,13 @@ SIGNAL_RULES = {"reverse": RULES_REVERSE, "flat_only": RULES_FLAT_ONLY}
 # --- order of fills within a phase of a shared-cash group ---------------------------------------
 ORDER_EXITS_FIRST = 0  # every exit, then the entries (asset or priority order)
 ORDER_BY_ASSET = 1  # asset by asset, each one's exit then its entry (vectorbt's default call order)
-FILL_ORDER = {"exits_first": ORDER_EXITS_FIRST, "asset": ORDER_BY_ASSET}
+ORDER_ML4T = 2  # ml4t-backtest: at the open, signal exits, then position rules, then entries (older signal first)
+FILL_ORDER = {"exits_first": ORDER_EXITS_FIRST, "asset": ORDER_BY_ASSET, "ml4t": ORDER_ML4T}
+
+# --- what limits an entry's size (buying power) ------------------------------------------------
+CASH_EQUITY = 0  # gross exposure + the entry's notional and fees <= leverage x equity; reduced to fit
+CASH_ML4T = 1  # ml4t-backtest: notional + fees at the worse of reference / executed price <= cash + 0.01, else rejected
+CASH_RULE = {"equity": CASH_EQUITY, "ml4t": CASH_ML4T}
 
 # --- pending actions (kernel-internal) ---------------------------------------------------------
 ACT_NONE = 0
@@ -204,6 +210,7 @@ CODE_TABLES = {
     "drawdown_action": DRAWDOWN_ACTION,
     "signal_rules": SIGNAL_RULES,
     "fill_order": FILL_ORDER,
+    "cash_rule": CASH_RULE,
     "trailing_start": TRAILING_START,
 }
 

@@ -19,6 +19,7 @@ from ml4t_vec._kernels.codes import (
     ACT_OPEN_SHORT,
     ACT_REVERSE_TO_LONG,
     ACT_REVERSE_TO_SHORT,
+    CASH_ML4T,
     RULES_FLAT_ONLY,
     SIG_ENTRY,
     SIG_EXIT,
@@ -45,6 +46,7 @@ class OrderParams(NamedTuple):
     slippage: F64  # fraction, adverse
     slippage_per_share: F64  # cash per share, adverse
     fractional: BOOL  # False -> whole shares, rounded down
+    cash_rule: I64  # CASH_*: what limits an entry
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -197,16 +199,33 @@ def entry_request_nb(d, ref, size, size_type, cost, slippage, fractional, equity
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def entry_fill_nb(d, ref, size, size_type, cost, slippage, fractional, equity, avail, cap_value):
+def entry_fill_nb(d, ref, size, size_type, cost, slippage, fractional, equity, avail, cap_value, cash_rule):
     """Size and price one entry in direction ``d`` (+1 long, -1 short).
 
     ``equity`` is the sizing equity (percent sizes), ``avail`` the buying power: notional + fees
     must fit in it. ``cap_value`` caps the notional (quantity * executed price) from portfolio
-    limits (inf = none).
+    limits (inf = none). ``cash_rule=CASH_ML4T`` (ml4t-backtest): ``avail`` is the cash, and an
+    entry whose notional plus fees at the worse of the reference and executed price exceeds it
+    by more than 0.01 (or exceeds a cap) is rejected whole, never reduced.
     Returns (status ENTRY_*, side, executed price, filled quantity >= 0, requested quantity,
     fees, slippage cost, cash change).
     """
     side, px, req = entry_request_nb(d, ref, size, size_type, cost, slippage, fractional, equity)
+    if cash_rule == CASH_ML4T:  # all or nothing (ml4t-backtest's gatekeeper, CASH_TOLERANCE 0.01)
+        if req <= 0.0:
+            return ENTRY_ZERO, side, px, 0.0, req, 0.0, 0.0, 0.0
+        worse = max(ref, px)
+        if not req < np.inf:  # size=inf: all the cash
+            req = max_affordable_nb(avail, worse, cost)
+            req = req if fractional else whole_nb(req)
+            if req <= 0.0:
+                return ENTRY_NO_CASH, side, px, 0.0, req, 0.0, 0.0, 0.0
+        if req * worse + fee_nb(req, worse, cost) > avail + 0.01:
+            return ENTRY_NO_CASH, side, px, 0.0, req, 0.0, 0.0, 0.0
+        if req * px > cap_value:
+            return ENTRY_CAP_NONE, side, px, 0.0, req, 0.0, 0.0, 0.0
+        fee = fee_nb(req, px, cost)
+        return ENTRY_OK, side, px, req, req, fee, req * abs(px - ref), -(d * req * px + fee)
     qmax = max_affordable_nb(avail, px, cost)
     qcap = cap_value / px
     if not fractional:

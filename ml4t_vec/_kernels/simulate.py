@@ -33,11 +33,13 @@ from ml4t_vec._kernels.codes import (
     ACT_NONE,
     ACT_REVERSE_TO_LONG,
     ANCHOR_FILL,
+    CASH_ML4T,
     EFFECT_ENTRY,
     EFFECT_EXIT,
     FILL_DT,
     NO_EXIT,
     ORDER_BY_ASSET,
+    ORDER_ML4T,
     PEAK_FROM_FIRST_BAR,
     REASON_END_OF_DATA,
     REASON_SIGNAL,
@@ -123,6 +125,12 @@ class Prices(NamedTuple):
     fill: F64  # the price orders fill at (open, close or a custom ``price=``)
     off: I64  # (n_assets,)
     step: I64  # (1,)
+
+
+# which part of a fill phase ``_phase_nb`` runs
+PHASE_ALL = 0
+PHASE_EXITS = 1
+PHASE_ENTRIES = 2
 
 
 class Records(NamedTuple):
@@ -255,8 +263,8 @@ def _open_rules_nb(entry_price, pos_sign, anchor_mode, signal_close, c, signal_b
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, cash, pos, fs, is_, pending, lim,
-              block, prio, prio_on, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off,
-              n_rej):  # fmt: skip
+              block, prio, prio_on, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
+              part):  # fmt: skip
     """Fill the orders of columns e0..e1 pending for bar t at ``price``: exits, then entries.
     The group is columns c0..c1 (its equity and exposures); ``fill_order="asset"`` calls this
     once per column (e1 = e0 + 1), exits-first once for the whole group.
@@ -266,7 +274,9 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
     cut to what the buying power and the limits ``lim`` = (max positions, max weight, max gross
     leverage, leverage set, max net exposure) allow (README "Cash limit", "Portfolio limits").
     ``block`` >= 0 rejects every entry with that reason (breaker / daily loss). ``slip_a`` is
-    the slippage of signal orders. Returns the group's new cash.
+    the slippage of signal orders. ``part``: PHASE_ALL, or only the exits (PHASE_EXITS) or only
+    the entries (PHASE_ENTRIES) of the phase (``fill_order="ml4t"`` runs the position rules in
+    between). Returns the group's new cash.
     """
     max_pos, w_cap, lev, lev_set, net_cap = lim
     fees_a = p.fees  # bound once: reading arrays out of the tuple in the loops costs increfs
@@ -276,10 +286,16 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
     stype_a = p.size_type
     frac_a = p.fractional
     sps_a = p.slippage_per_share
+    cr_a = p.cash_rule
     has_entry = False
     for c in range(e0, e1):
         act = pending[c]
         if act == ACT_NONE or (sig[c, t] & SIG_VALID) == 0:
+            continue
+        if part == PHASE_ENTRIES:  # this phase's exits are done
+            has_entry = act != ACT_CLOSE
+            if has_entry:
+                break
             continue
         if is_exit_action_nb(act):
             q = pos[c]
@@ -295,7 +311,7 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
                 pending[c] = ACT_NONE
                 continue
         has_entry = True
-    if not has_entry:
+    if not has_entry or part == PHASE_EXITS:
         return cash
 
     # Sizing equity, exposures and buying power after the exits, marked at this phase's prices.
@@ -312,6 +328,8 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
             net += q * m
             n_open += 1
     avail = lev * equity - gross
+    if cr_a[c0] == CASH_ML4T:  # buying power is the cash (short-sale proceeds included)
+        avail = cash
 
     order = np.empty(e1 - e0, dtype=np.int64)
     n_e = 0
@@ -324,6 +342,11 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
         for i in range(n_e):
             x = fraction_at_nb(prio, order[i], is_[order[i], I_PENDING_BAR])  # NaN -> inf
             keys[i] = -x if x < np.inf else np.inf
+        order[:n_e] = order[:n_e][np.argsort(keys, kind="mergesort")]
+    elif p.fill_order[c0] == ORDER_ML4T and n_e > 1:  # submission order: older signals first, then asset order
+        keys = np.empty(n_e)
+        for i in range(n_e):
+            keys[i] = is_[order[i], I_PENDING_BAR]
         order[:n_e] = order[:n_e][np.argsort(keys, kind="mergesort")]
 
     for i in range(n_e):
@@ -344,7 +367,7 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
             continue
         cap, cap_reason = entry_cap_nb(d, equity, net, w_cap, net_cap)
         status, side, px, q, req, fee, slip, dcash = entry_fill_nb(
-            d, ref, size_a[c], stype_a[c], cost, (slip_a[c], sps_a[c]), frac_a[c], equity, avail, cap
+            d, ref, size_a[c], stype_a[c], cost, (slip_a[c], sps_a[c]), frac_a[c], equity, avail, cap, cr_a[c]
         )
         if status == ENTRY_REDUCED or status == ENTRY_NO_CASH:
             reason = REJ_MAX_GROSS_LEVERAGE if lev_set else (REJ_REDUCED_CASH if status == ENTRY_REDUCED
@@ -359,7 +382,7 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
         if status != ENTRY_OK:
             _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, reason, req, q, ref)
         cash += dcash
-        avail -= q * px + fee
+        avail = cash if cr_a[c] == CASH_ML4T else avail - (q * px + fee)
         gross += q * px
         net += d * q * px
         n_open += 1
@@ -394,6 +417,9 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
     sps_a = p.slippage_per_share
     rules_a = p.signal_rules
     by_asset = p.fill_order[c0] == ORDER_BY_ASSET
+    # fill_order="ml4t" (ml4t-backtest's bar cycle): the open's signal exits, then the position
+    # rules (their exits' cash funds the open's entries), then the entries, older signals first
+    ml4t_order = p.fill_order[c0] == ORDER_ML4T and timing == TIMING_NEXT_OPEN
     fees_a = p.fees
     fixed_a = p.fixed_fees
     cps_a = p.per_share
@@ -465,6 +491,23 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                         fs[c, F_HI] = max(fs[c, F_HI], high[i])
                         fs[c, F_LO] = min(fs[c, F_LO], low[i])
                         fs[c, F_PEAK] = next_peak_nb(d, fs[c, F_PEAK], close[i], high[i], low[i], tsrc_a[c])
+                    if ml4t_order and n_pending > 0:  # the open's entries, after the bar's rule exits
+                        cash = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, p, slip_a, cash,
+                                         pos, fs, is_, pending, lim, block, prio, prio_on, fills, fill_off, n_fill,
+                                         trades, trade_off, n_trade, rejected, rej_off, n_rej,
+                                         PHASE_ENTRIES)  # fmt: skip
+                        n_pending = _count_pending_nb(pending, c0, c1)
+                        for c in range(e0, e1):  # new positions: rule levels, then the bar they were held through
+                            if is_[c, I_ENTRY_BAR] == t and pos[c] != 0.0:
+                                i = off[col_asset[c]] + t * step
+                                (fs[c, F_ANCHOR], fs[c, F_PEAK], fs[c, F_SL], fs[c, F_TP], fs[c, F_TSL], fs[c, F_SLP],
+                                 fs[c, F_TPP]) = _open_rules_nb(fs[c, F_ENTRY_PRICE], pos[c], anchor_a[c],
+                                                                close[off[col_asset[c]] + is_[c, I_PENDING_BAR] * step],
+                                                                c, is_[c, I_PENDING_BAR], rp)  # fmt: skip
+                                d = 1.0 if pos[c] > 0.0 else -1.0
+                                fs[c, F_HI] = max(fs[c, F_HI], high[i])
+                                fs[c, F_LO] = min(fs[c, F_LO], low[i])
+                                fs[c, F_PEAK] = next_peak_nb(d, fs[c, F_PEAK], close[i], high[i], low[i], tsrc_a[c])
                 elif phase == 2:
                     for c in range(e0, e1):
                         bits = sig[c, t]
@@ -480,9 +523,10 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                                 pending[c] = act
                                 is_[c, I_PENDING_BAR] = t
                 if timing == phase and n_pending > 0:
+                    part = PHASE_EXITS if ml4t_order else PHASE_ALL
                     cash = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, p, slip_a, cash, pos, fs,
                                      is_, pending, lim, block, prio, prio_on, fills, fill_off, n_fill, trades,
-                                     trade_off, n_trade, rejected, rej_off, n_rej)  # fmt: skip
+                                     trade_off, n_trade, rejected, rej_off, n_rej, part)  # fmt: skip
                     n_pending = _count_pending_nb(pending, c0, c1)
                     for c in range(e0, e1):  # entries of this phase: anchor, peak and rule levels
                         if is_[c, I_ENTRY_BAR] == t and pos[c] != 0.0:
@@ -539,7 +583,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
 @njit(cache=True, nogil=True, error_model="numpy")
 def _column_fill_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt, nvalid, size,
                     size_type, cost, slip_f, frac, closed, fills, fill_off, n_fill, trades, trade_off, n_trade,
-                    rejected, rej_off, n_rej):  # fmt: skip
+                    rejected, rej_off, n_rej, cash_rule):  # fmt: skip
     """Fill one column's pending action at reference price ``ref``; returns the updated state
     (pos, cash, entry price, entry fees, entry slippage, hi, lo, entry bar, entry count).
     ``closed``: the bar is at/after the session exit time (no entries).
@@ -558,7 +602,7 @@ def _column_fill_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_ba
     elif act != ACT_CLOSE:
         d = entry_direction_nb(act)
         status, side, px, q, req, fee, slip, dcash = entry_fill_nb(
-            d, ref, size, size_type, cost, slip_f, frac, cash, cash, np.inf
+            d, ref, size, size_type, cost, slip_f, frac, cash, cash, np.inf, cash_rule
         )
         if status >= ENTRY_NO_CASH:
             reason = REJ_INSUFFICIENT_CASH if status == ENTRY_NO_CASH else REJ_ZERO_QUANTITY
@@ -582,7 +626,7 @@ def _column_fill_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_ba
 @njit(cache=True, nogil=True, error_model="numpy")
 def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, step, sig, timing, cash, size, size_type,
                    cost, slip_f, frac, rules, rp, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected,
-                   rej_off, n_rej, cash_out, value_out, acc, k):  # fmt: skip
+                   rej_off, n_rej, cash_out, value_out, acc, k, cash_rule):  # fmt: skip
     """``_run_group_nb`` for a group of one column, with the state in locals (registers).
 
     Same rules, same order of steps; the group path with one column gives identical records
@@ -635,7 +679,7 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
                 pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt = _column_fill_nb(
                     c, t, pending, fill_price[i], pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt,
                     nvalid, size, size_type, cost, slip_f, frac, (bits & SIG_SESSION_CLOSED) != 0, fills, fill_off,
-                    n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
+                    n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej, cash_rule,
                 )  # fmt: skip
                 if entry_bar == t:  # entered now: anchor the levels, start the trailing peak
                     anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, pos, anchor_mode,
@@ -665,7 +709,7 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
                 pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt = _column_fill_nb(
                     c, t, pending, fill_price[i], pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt,
                     nvalid, size, size_type, cost, slip_f, frac, (bits & SIG_SESSION_CLOSED) != 0, fills, fill_off,
-                    n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
+                    n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej, cash_rule,
                 )  # fmt: skip
                 if entry_bar == t:  # entered now: anchor the levels, start the trailing peak
                     anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, pos, anchor_mode,
@@ -684,6 +728,7 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
                             c, t, pending, fill_price[i], pos, cash, ep, efee, eslip, hi, lo, entry_bar,
                             entry_cnt, nvalid, size, size_type, cost, slip_f, frac, (bits & SIG_SESSION_CLOSED) != 0,
                             fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
+                            cash_rule,
                         )  # fmt: skip
                         if entry_bar == t:
                             anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, pos, anchor_mode, close[i], c, t,
@@ -749,7 +794,7 @@ def simulate_nb(group_offsets, chunk_offsets, col_asset, px, sig, timing, init_c
                                (p.fees[c0], p.fixed_fees[c0], p.per_share[c0]),
                                (p.slippage[c0], p.slippage_per_share[c0]), p.fractional[c0], p.signal_rules[c0], rp,
                                rec.fills, rec.fill_off, st.n_fill, rec.trades, rec.trade_off, st.n_trade, rec.rejected,
-                               rec.rej_off, st.n_rej, cash_out, value_out, acc, k)  # fmt: skip
+                               rec.rej_off, st.n_rej, cash_out, value_out, acc, k, p.cash_rule[c0])  # fmt: skip
             else:
                 _run_group_nb(g, c0, group_offsets[g + 1], col_asset, open_, fill_price, close, high, low, off, step,
                               sig, timing, init_cash[g], p, rp, lp, st.pos, st.fs, st.is_, st.pending, rec.fills,

@@ -51,7 +51,8 @@ class Config:
     slippage: float = 0.0
     slippage_per_share: float = 0.0
     signal_rules: str = "reverse"  # reverse | flat_only
-    fill_order: str = "exits_first"  # exits_first | asset
+    fill_order: str = "exits_first"  # exits_first | asset | ml4t
+    cash_rule: str = "equity"  # equity | ml4t
     trailing_start: str = "anchor"  # anchor | first_bar
     init_cash: float = 100_000.0
     cash_sharing: bool = True
@@ -329,15 +330,16 @@ class Reference:
             )
         )
 
-    def execute_some(self, acc: Account, t, block, assets: list) -> None:
+    def execute_some(self, acc: Account, t, block, assets: list, part: str = "all") -> None:
         """Fill the pending orders of ``assets`` on bar t: all exits first, then entries (asset
         order, or by priority), each checked against the cash and the portfolio limits (the
-        account's equity and exposures count every asset)."""
+        account's equity and exposures count every asset). ``part``: "all", "exits" or
+        "entries" (fill_order="ml4t" checks the position rules in between)."""
         c = self.cfg
         ready = [a for a in assets if a in acc.pending and t in self.p.bars[a]]
         if not ready:
             return
-        for a in ready:
+        for a in ready if part != "entries" else []:
             action, _ = acc.pending[a]
             if action in ("close", "reverse_to_long", "reverse_to_short"):
                 reason = acc.force.pop(a, "signal")
@@ -345,8 +347,8 @@ class Reference:
                     self.close_position(acc, a, t, self.fill_price(self.p.bars[a][t]), reason)
                 if action == "close":
                     del acc.pending[a]
-        entries = [a for a in ready if a in acc.pending]
-        if not entries:
+        entries = [a for a in ready if a in acc.pending and acc.pending[a][0] != "close"]
+        if not entries or part == "exits":
             return
         if c.priority:  # higher first, None last; sorted() is stable: ties keep asset order
 
@@ -355,6 +357,8 @@ class Reference:
                 return (1, 0.0) if v is None or math.isnan(v) else (0, -v)
 
             entries = sorted(entries, key=key)
+        elif c.fill_order == "ml4t":  # ml4t-backtest fills pending entries in submission order
+            entries = sorted(entries, key=lambda a: acc.pending[a][1])  # stable: ties keep asset order
         # equity and exposures marked at this phase's prices (last close if no bar now)
         equity, gross, net, n_open = acc.cash, 0.0, 0.0, 0
         for a in acc.assets:  # asset order, like the kernel (same rounding)
@@ -368,6 +372,8 @@ class Reference:
             n_open += 1
         lev = 1.0 if c.max_gross_leverage is None else c.max_gross_leverage
         available = lev * equity - gross
+        if c.cash_rule == "ml4t":  # the cash, short-sale proceeds included
+            available = acc.cash
         for a in entries:
             action, signal_time = acc.pending.pop(a)
             d = 1.0 if action in ("open_long", "reverse_to_long") else -1.0
@@ -396,6 +402,28 @@ class Reference:
             by_net = math.inf if c.max_net_exposure is None else c.max_net_exposure * equity - d * net
             cap, cap_reason = (by_weight, "max_position_weight") if by_weight <= by_net else (
                 by_net, "max_net_exposure")  # fmt: skip
+            if c.cash_rule == "ml4t":  # all or nothing at the worse of the reference and executed price
+                worse = max(ref, px)
+                if math.isinf(req):  # all the cash
+                    req = (acc.cash - c.fixed_fees) / self.unit_cost(worse)
+                    req = req if c.fractional else math.floor(req + 1e-9)
+                    if req <= 0:
+                        self.rejected.append(dict(base, reason="insufficient_cash", filled_quantity=0.0))
+                        continue
+                if req <= 0:
+                    self.rejected.append(dict(base, reason="zero_quantity", filled_quantity=0.0))
+                    continue
+                if req * worse + self.fee(req, worse) > acc.cash + 0.01:
+                    self.rejected.append(dict(base, reason="insufficient_cash", filled_quantity=0.0))
+                    continue
+                if req * px > cap:
+                    self.rejected.append(dict(base, reason=cap_reason, filled_quantity=0.0))
+                    continue
+                self.open_position(acc, a, t, d, req, px, ref, signal_time)
+                gross += req * px
+                net += d * req * px
+                n_open += 1
+                continue
             qmax = (available - c.fixed_fees) / self.unit_cost(px)
             qcap = cap / px
             if not c.fractional:
@@ -418,32 +446,36 @@ class Reference:
                 q = min(req, qmax)
                 if req > qmax and not math.isinf(req) and req > qmax * (1 + 1e-9):
                     self.rejected.append(dict(base, reason=cash_reason[1], filled_quantity=q))
-            fee = self.fee(q, px)
-            slip = q * abs(px - ref)
-            acc.cash -= d * q * px + fee
-            available -= q * px + fee
+            available -= q * px + self.fee(q, px)
             gross += q * px
             net += d * q * px
             n_open += 1
-            signal_bar = self.p.bars[a][signal_time]
-            anchor = px if c.stop_anchor == "fill" else signal_bar.close
-            fr = [self.fraction(v, signal_bar, a) for v in (c.stop_loss, c.take_profit, c.trailing_stop)]
-            levels = (signal_bar.slp, signal_bar.tpp) if c.price_levels else (None, None)
-            peak = anchor if c.trailing_start == "anchor" else -d * math.inf  # first_bar: none until a bar is held
-            acc.pos[a] = Position(d * q, t, px, fee, slip, acc.count[a], px, px, anchor, peak, *fr, *levels)
-            self.fills.append(
-                dict(
-                    timestamp=t,
-                    symbol=a,
-                    side=side,
-                    effect="entry",
-                    quantity=q,
-                    price=px,
-                    fees=fee,
-                    slippage=slip,
-                    reason="signal",
-                )
-            )
+            self.open_position(acc, a, t, d, q, px, ref, signal_time)
+
+    def open_position(self, acc: Account, a, t, d: float, q: float, px: float, ref: float, signal_time) -> None:
+        """A new position of q shares in direction d at executed price px (reference ref)."""
+        c = self.cfg
+        fee = self.fee(q, px)
+        slip = q * abs(px - ref)
+        acc.cash -= d * q * px + fee
+        signal_bar = self.p.bars[a][signal_time]
+        anchor = px if c.stop_anchor == "fill" else signal_bar.close
+        fr = [self.fraction(v, signal_bar, a) for v in (c.stop_loss, c.take_profit, c.trailing_stop)]
+        levels = (signal_bar.slp, signal_bar.tpp) if c.price_levels else (None, None)
+        peak = anchor if c.trailing_start == "anchor" else -d * math.inf  # first_bar: none until a bar is held
+        acc.pos[a] = Position(d * q, t, px, fee, slip, acc.count[a], px, px, anchor, peak, *fr, *levels)
+        side = "buy" if d > 0 else "sell"
+        fill = dict(timestamp=t, symbol=a, side=side, effect="entry", quantity=q, price=px, fees=fee, slippage=slip)
+        self.fills.append(dict(fill, reason="signal"))
+
+    def held_through(self, p: Position, b: Bar) -> None:
+        """A position held through bar b: its range, then the trailing peak."""
+        p.hi = max(p.hi, b.high)
+        p.lo = min(p.lo, b.low)
+        if p.qty > 0:
+            p.peak = max(p.peak, b.close if self.cfg.trailing_source == "close" else b.high)
+        else:
+            p.peak = min(p.peak, b.close if self.cfg.trailing_source == "close" else b.low)
 
     def force_exit(self, acc: Account, a, t, reason: str) -> None:
         acc.force[a] = reason
@@ -497,9 +529,10 @@ class Reference:
                 block = "daily_loss_limit"
             # fill_order="asset" (vectorbt): each asset runs the whole bar cycle before the next one
             groups = [[a] for a in acc.assets] if self.cfg.fill_order == "asset" else [acc.assets]
+            ml4t_order = self.cfg.fill_order == "ml4t" and fill == "next_open"
             for group in groups:
-                if fill == "next_open":
-                    self.execute_some(acc, t, block, group)
+                if fill == "next_open":  # ml4t-backtest's cycle: the open's exits now, its entries after the rules
+                    self.execute_some(acc, t, block, group, "exits" if ml4t_order else "all")
                 # position rules, then the bar's range and the trailing peak
                 for a in [x for x in live if x in group]:
                     if a not in acc.pos:
@@ -514,12 +547,11 @@ class Reference:
                         self.close_position(acc, a, t, ref, reason, stop_slip)
                         acc.rule_exit_time[a] = t
                         continue
-                    p.hi = max(p.hi, b.high)
-                    p.lo = min(p.lo, b.low)
-                    if p.qty > 0:
-                        p.peak = max(p.peak, b.close if self.cfg.trailing_source == "close" else b.high)
-                    else:
-                        p.peak = min(p.peak, b.close if self.cfg.trailing_source == "close" else b.low)
+                    self.held_through(p, b)
+                if ml4t_order:
+                    self.execute_some(acc, t, block, group, "entries")
+                    for a in [x for x in live if x in group and x in acc.pos and acc.pos[x].entry_time == t]:
+                        self.held_through(acc.pos[a], self.p.bars[a][t])  # no rule check on the entry bar
                 if fill == "next_close":
                     self.execute_some(acc, t, block, group)
                 for a in [x for x in live if x in group]:

@@ -5,7 +5,7 @@ number is worked out in the comments from ml4t-backtest's documented rules:
 next-bar open fills, exits before entries, entries only when flat (long wins a tie), no same-bar
 reversal, stop levels from the fill price (slippage included), no stop check on the entry bar,
 rule chain stop-loss -> take-profit -> trailing, each at its level or at the open on a gap,
-trailing level from the highest close since the fill as of the previous bar, slippage also on
+trailing level from the highest of the fill price and the closes since, as of the previous bar, slippage also on
 stop exits, open positions reported as status "open" at the last close.
 """
 
@@ -152,14 +152,18 @@ def test_trailing_stop_5pct_short():
     assert (t["exit_reason"], t["exit_price"]) == ("trailing_stop", pytest.approx(94.5))
 
 
-def test_trailing_peak_starts_with_the_first_close_not_the_fill():
-    # fill at 100, but the entry bar closes at 96: the peak is 96 (not 100), level 91.2 on bar 2.
-    # Bar 2's low 94 is above 91.2 (a peak from the fill, 95, would have stopped out there).
+def test_trailing_peak_starts_at_the_fill_and_moves_with_closes():
+    # fill at 100, entry bar closes at 96: the peak stays at the fill (max(100, 96)), level 95 on
+    # bar 2, whose low 94 reaches it: out at 95 (ml4t-backtest: Position water marks start at the
+    # fill price, FillExecutor._get_initial_hwm, and move with closes, Broker._update_water_marks)
     bars = [flat_bar(100), (100, 100, 95.5, 96), (96, 97, 94, 96.5), flat_bar(96.5)]
     res = vec.backtest(path(bars, {0: {"e"}}), trailing_stop=0.05, **KW)
+    assert rows(res, "exit_reason", "exit_price", "exit_time") == [
+        ("trailing_stop", pytest.approx(95.0), D0 + dt.timedelta(2))
+    ]
+    # trailing_start="first_bar" starts the peak at the first close held instead (96 -> 91.2)
+    res = vec.backtest(path(bars, {0: {"e"}}), trailing_stop=0.05, **KW | dict(trailing_start="first_bar"))
     assert res.trades["status"].to_list() == ["open"]
-    res = vec.backtest(path(bars, {0: {"e"}}), trailing_stop=0.05, **KW | dict(trailing_start="anchor"))
-    assert res.trades["exit_price"].to_list() == [pytest.approx(95.0)]
 
 
 def test_bracket_stop_loss_and_take_profit():
@@ -229,7 +233,7 @@ def test_stress_path_1500_bars_matches_the_reference_engine():
     panel = engine.Panel(list(range(df.height)), ["X"], {"X": bars})
     cfg = engine.Config(size=100, size_type="shares", fractional=False, fees=0.001, slippage_per_share=0.01,
                         signal_rules="flat_only", intrabar="rule_chain", stop_on_entry_bar=False,
-                        trailing_start="first_bar", stop_loss=0.05, take_profit=0.10, trailing_stop=0.03)  # fmt: skip
+                        trailing_start="anchor", stop_loss=0.05, take_profit=0.10, trailing_stop=0.03)  # fmt: skip
     want = engine.run(panel, cfg)["trades"]
     keys = ("entry_time", "exit_time", "quantity", "entry_price", "exit_price", "pnl", "fees", "exit_reason")
     got = res.trades.with_columns(
