@@ -16,6 +16,7 @@ from ml4t_vec._kernels.codes import (
     FILL_ORDER,
     INTRABAR,
     SIGNAL_RULES,
+    SIZE_RULE,
     SIZE_TYPE,
     STOP_ANCHOR,
     TRAILING_SOURCE,
@@ -39,8 +40,8 @@ from ml4t_vec.errors import ConfigError, check_choice
 
 # the keyword settings of `backtest`, by config section
 CONFIG_KEYS = {
-    "sizing": ("size", "size_type", "fractional"),
-    "costs": ("fees", "fixed_fees", "slippage", "commission_per_share", "slippage_per_share"),
+    "sizing": ("size", "size_type", "fractional", "size_rule"),
+    "costs": ("fees", "fixed_fees", "slippage", "commission_per_share", "slippage_per_share", "slippage_on"),
     "execution": ("fill", "price", "signal_rules", "fill_order"),
     "portfolio": ("init_cash", "cash_sharing", "cash_rule"),
     "risk": (
@@ -117,7 +118,16 @@ def order_params(cfg: BacktestConfig, n_cols: int) -> OrderParams:
         signal_rules=full(SIGNAL_RULES[cfg.execution.signal_rules]),
         fill_order=full(FILL_ORDER[cfg.execution.fill_order]),
         cash_rule=full(CASH_RULE[cfg.portfolio.cash_rule]),
+        size_rule=full(SIZE_RULE[cfg.sizing.size_rule]),
+        exit_slippage=full(exit_slippage(cfg)),
+        exit_slippage_per_share=full(0.0 if cfg.costs.slippage_on == "entries" else cfg.costs.slippage_per_share),
     )
+
+
+def exit_slippage(cfg: BacktestConfig) -> float:
+    """Slippage fraction of signal exits, time stops and forced exits (``slippage_on``); also
+    the default of ``stop_slippage``."""
+    return 0.0 if cfg.costs.slippage_on == "entries" else cfg.costs.slippage
 
 
 RULE_EXPRS = ("stop_loss", "take_profit", "trailing_stop", "stop_loss_price", "take_profit_price")
@@ -170,7 +180,7 @@ def risk_params(cfg: BacktestConfig, n_cols: int, prep: Prepared) -> RiskParams:
         stop_anchor=full(STOP_ANCHOR[r.stop_anchor]),
         intrabar=full(INTRABAR[r.intrabar]),
         stop_on_entry_bar=full(bool(r.stop_on_entry_bar)),
-        stop_slippage=full(cfg.costs.slippage if r.stop_slippage is None else float(r.stop_slippage)),
+        stop_slippage=full(exit_slippage(cfg) if r.stop_slippage is None else float(r.stop_slippage)),
         reenter_on_stop_bar=full(bool(r.reenter_on_stop_bar)),
         session_exit=full(session),
         rules_on=rules_on,

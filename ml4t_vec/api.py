@@ -140,6 +140,7 @@ def backtest(
     size=None,
     size_type=None,
     fractional=None,
+    size_rule=None,
     fill=None,
     price=None,
     signal_rules=None,
@@ -166,6 +167,7 @@ def backtest(
     session_exit=None,
     commission_per_share=None,
     slippage_per_share=None,
+    slippage_on=None,
     trailing_start=None,
     max_positions=None,
     max_position_weight=None,
@@ -192,14 +194,15 @@ def backtest(
         entries, exits, short_entries, short_exits: ``pl.Expr`` or column name evaluated per
             (timestamp, asset) over the frame sorted by (asset, timestamp); null means False.
         signals: optional second long frame with the same keys; its columns are joined in.
-        size, size_type, fractional: entry size (default 1.0 ``"percent"`` = all equity; see
+        size, size_type, fractional, size_rule: entry size (default: equal weight, ``1 /
+            n_assets`` of equity per entry in a shared-cash panel, else all of it; see
             ``SizingConfig``).
         fill: ``"next_open"`` (default), ``"next_close"`` or ``"same_close"``; ``price`` an
             optional column/expression to fill at instead, with the same timing; ``signal_rules``
             how signals become orders (``"reverse"`` default, or ``"flat_only"``); ``fill_order``
             the order of fills in a shared-cash phase (``"exits_first"`` default, or ``"asset"``).
-        fees, fixed_fees, slippage, commission_per_share, slippage_per_share: costs per fill
-            (``CostConfig``), default 0.
+        fees, fixed_fees, slippage, commission_per_share, slippage_per_share, slippage_on: costs
+            per fill (``CostConfig``), default 0; ``slippage_on="entries"`` slips entries only.
         init_cash: default 100_000; cash_sharing: default True (one portfolio); cash_rule: what
             limits an entry (``"equity"`` default, or ``"ml4t"``; ``PortfolioConfig``).
         stop_loss, take_profit, trailing_stop, trailing_activation, trailing_source, trailing_start, max_bars,
@@ -209,8 +212,8 @@ def backtest(
         max_positions, max_position_weight, max_gross_leverage, max_net_exposure, max_drawdown,
             drawdown_action, drawdown_cooldown, daily_loss_limit, priority: portfolio limits of a
             shared-cash portfolio, all off by default (``LimitsConfig``; README "Portfolio limits").
-        preset: ``"vectorbt"`` or ``"ml4t"``: start from that peer's conventions (README
-            "Presets"); keywords given override them.
+        preset: ``"vectorbt"``, ``"ml4t"`` or ``"backtesting"``: start from that peer's
+            conventions (README "Presets"); keywords given override them.
         config: a ``BacktestConfig`` instead of the keyword settings.
 
     Returns:

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +24,9 @@ from ml4t_vec._kernels.codes import (
     FILL_ORDER,
     INTRABAR,
     SIGNAL_RULES,
+    SIZE_RULE,
     SIZE_TYPE,
+    SLIPPAGE_ON,
     STOP_ANCHOR,
     TIMING,
     TRAILING_SOURCE,
@@ -64,6 +67,10 @@ class CostConfig:
         commission_per_share: cash per share per fill (e.g. 0.005), added to the other fees.
         slippage_per_share: cash per share by which the executed price moves against the trader,
             on top of ``slippage`` (e.g. 0.01: buy at price + 0.01).
+        slippage_on: ``"all"`` (default: every fill) or ``"entries"`` (a spread paid when
+            opening only, as backtesting.py's ``spread``: signal exits, time stops and forced
+            exits fill at the reference price; stop / target exits take ``stop_slippage``,
+            default 0 then).
     """
 
     fees: float = 0.0
@@ -71,8 +78,10 @@ class CostConfig:
     slippage: float = 0.0
     commission_per_share: float = 0.0
     slippage_per_share: float = 0.0
+    slippage_on: str = "all"
 
     def __post_init__(self):
+        check_choice("slippage_on", self.slippage_on, tuple(SLIPPAGE_ON))
         _check_number("fees", self.fees, lo=0.0, hi=0.5)
         _check_number("fixed_fees", self.fixed_fees, lo=0.0)
         _check_number("slippage", self.slippage, lo=0.0, hi=0.5)
@@ -92,14 +101,24 @@ class SizingConfig:
             result's config holds the value used.
         size_type: ``"shares"``, ``"value"`` or ``"percent"``.
         fractional: allow fractional shares; if False, quantities are rounded down to whole shares.
+        size_rule: ``"fees_included"`` (default: the size is the cash committed, fees included;
+            an entry that does not fit is reduced) or ``"backtesting"`` (backtesting.py 0.6.6:
+            a fraction ``size`` < 1 of the buying power buys ``(buying power * size) // unit``
+            whole units, ``unit = executed price + (fixed_fees + size * price * fees + size *
+            commission_per_share) / size``; a whole number of shares fills whole or not at all;
+            needs ``fractional=False``).
     """
 
     size: float | None = None
     size_type: str = "percent"
     fractional: bool = True
+    size_rule: str = "fees_included"
 
     def __post_init__(self):
         check_choice("size_type", self.size_type, SIZE_TYPES)
+        check_choice("size_rule", self.size_rule, tuple(SIZE_RULE))
+        if self.size_rule == "backtesting":
+            self._check_backtesting_size()
         if self.size is None:
             if self.size_type != "percent":
                 raise ConfigError(f"size_type={self.size_type!r} needs `size=` (shares or cash per entry).")
@@ -112,11 +131,24 @@ class SizingConfig:
             )
         _check_bool("fractional", self.fractional)
 
+    def _check_backtesting_size(self) -> None:
+        if self.size_type == "value":
+            raise ConfigError("size_rule='backtesting' sizes a fraction (percent) or whole shares, not a value.")
+        if self.fractional:
+            raise ConfigError("size_rule='backtesting' trades whole units: pass fractional=False.")
+        s = self.size
+        if s is not None and self.size_type == "percent" and not 0 < s < 1:
+            raise ConfigError(f"size_rule='backtesting' takes a fraction of buying power in (0, 1); got size={s!r}.")
+        if s is not None and self.size_type == "shares" and (s < 1 or s != int(s)):
+            raise ConfigError(f"size_rule='backtesting' takes a whole number of shares >= 1; got size={s!r}.")
+
     def resolved(self, n_assets: int, cash_sharing: bool) -> SizingConfig:
         """The config with the default size filled in: equal weight for a shared-cash panel."""
         if self.size is not None:
             return self
         size = 1.0 / n_assets if cash_sharing and n_assets > 1 else 1.0
+        if self.size_rule == "backtesting":  # a fraction below 1 (backtesting.py's full size is 1 - epsilon)
+            size = min(size, 1.0 - sys.float_info.epsilon)
         return dataclasses.replace(self, size=size)
 
 
@@ -367,6 +399,27 @@ class LimitsConfig:
 # Named presets: the defaults of a peer, applied to every setting the caller leaves unset.
 # README "Presets" documents each entry and tests/peers checks it against the peer.
 PRESETS = {
+    # backtesting.py 0.6.6 (tests/peers/test_backtesting_preset.py runs it): next-open fills,
+    # whole units of (1 - epsilon) of the cash (its default size) by its own sizing rule,
+    # 10,000 cash, one account per asset, spread paid on entries only (slippage=), stop / target
+    # levels from the signal bar's close, the stop first when a bar holds both, stops checked
+    # on the entry bar, action on signals seen on the bar a stop fired, no stop slippage.
+    "backtesting": {
+        "fill": "next_open",
+        "size": 1.0 - sys.float_info.epsilon,
+        "size_type": "percent",
+        "fractional": False,
+        "size_rule": "backtesting",
+        "init_cash": 10_000.0,
+        "cash_sharing": False,
+        "signal_rules": "reverse",
+        "slippage_on": "entries",
+        "stop_anchor": "signal_close",
+        "intrabar": "stop_first",
+        "stop_on_entry_bar": True,
+        "stop_slippage": 0.0,
+        "reenter_on_stop_bar": True,
+    },
     # vectorbt 1.2.0 Portfolio.from_signals (PEERS.md section 2): fills at the signal bar's close,
     # size=inf all-in, independent columns, 100 cash; stops anchored on the entry bar's close,
     # SL before TP, no stop on the entry bar, stop exits at the level without slippage, the

@@ -114,13 +114,21 @@ def configs(draw, cash_sharing: bool | None = None, fill: str | None = None, lim
     with_limits = cash_sharing and (draw(st.booleans()) if limits is None else limits)
     fill_order = draw(st.sampled_from(["exits_first", "exits_first", "asset", "ml4t"]))
     cash_rule = draw(st.sampled_from(["equity", "equity", "ml4t"]))
+    fractional = draw(st.booleans())
+    size_rule = draw(st.sampled_from(["fees_included", "fees_included", "backtesting"]))
+    if size_rule == "backtesting":  # whole units of a fraction in (0, 1), or a whole number of shares
+        fractional = False
+        size_type = "percent" if size_type == "value" else size_type
+        size = min(size, 0.9999999) if size_type == "percent" else float(int(size))
     limits = draw(portfolio_limits(fill_order)) if with_limits else {}
     if cash_rule == "ml4t":  # no borrowing under the cash rule
         limits["max_gross_leverage"] = None
     return Config(
         size=size,
         size_type=size_type,
-        fractional=draw(st.booleans()),
+        fractional=fractional,
+        size_rule=size_rule,
+        slippage_on=draw(st.sampled_from(["all", "all", "entries"])),
         fees=draw(st.sampled_from([0.0, 0.001, 0.01])),
         fixed_fees=draw(st.sampled_from([0.0, 0.0, 2.5])),
         commission_per_share=draw(st.sampled_from([0.0, 0.0, 0.01])),
@@ -186,6 +194,8 @@ def vec_kwargs(cfg: Config) -> dict:
         size=cfg.size,
         size_type=cfg.size_type,
         fractional=cfg.fractional,
+        size_rule=cfg.size_rule,
+        slippage_on=cfg.slippage_on,
         fees=cfg.fees,
         fixed_fees=cfg.fixed_fees,
         commission_per_share=cfg.commission_per_share,

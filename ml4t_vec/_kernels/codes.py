@@ -29,6 +29,11 @@ SIZE_SHARES = 0
 SIZE_VALUE = 1
 SIZE_PERCENT = 2
 SIZE_TYPE = {"shares": SIZE_SHARES, "value": SIZE_VALUE, "percent": SIZE_PERCENT}
+# how a size becomes a quantity (orders.entry_fill_nb)
+SIZE_FEES_INCLUDED = 0  # the size is the cash committed, fees included; reduced to what fits
+SIZE_BACKTESTING = 1  # backtesting.py 0.6.6: whole units of (buying power x fraction) // unit cost; shares all or none
+SIZE_RULE = {"fees_included": SIZE_FEES_INCLUDED, "backtesting": SIZE_BACKTESTING}
+SLIPPAGE_ON = {"all": 0, "entries": 1}  # lowered to exit slippage values, no kernel code
 
 # --- how signals become actions (orders.decide_nb) ---------------------------------------------
 RULES_REVERSE = 0  # conflicting signals cancel; an opposite entry reverses the position
@@ -211,6 +216,8 @@ CODE_TABLES = {
     "signal_rules": SIGNAL_RULES,
     "fill_order": FILL_ORDER,
     "cash_rule": CASH_RULE,
+    "size_rule": SIZE_RULE,
+    "slippage_on": SLIPPAGE_ON,
     "trailing_start": TRAILING_START,
 }
 

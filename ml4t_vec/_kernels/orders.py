@@ -25,6 +25,7 @@ from ml4t_vec._kernels.codes import (
     SIG_EXIT,
     SIG_SHORT_ENTRY,
     SIG_SHORT_EXIT,
+    SIZE_BACKTESTING,
     SIZE_PERCENT,
     SIZE_SHARES,
 )
@@ -47,6 +48,9 @@ class OrderParams(NamedTuple):
     slippage_per_share: F64  # cash per share, adverse
     fractional: BOOL  # False -> whole shares, rounded down
     cash_rule: I64  # CASH_*: what limits an entry
+    size_rule: I64  # SIZE_FEES_INCLUDED or SIZE_BACKTESTING: how a size becomes a quantity
+    exit_slippage: F64  # fraction, adverse, of signal exits, time stops and forced exits
+    exit_slippage_per_share: F64  # cash per share, adverse, of every exit
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -169,6 +173,35 @@ ENTRY_NO_CASH = 3  # rejected: nothing fits (statuses from here on are rejection
 ENTRY_ZERO = 4  # rejected: the request rounds to zero shares
 ENTRY_CAP_NONE = 5  # rejected: a portfolio limit leaves no room
 
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def backtesting_entry_nb(d, ref, size, size_type, cost, slippage, avail, cap_value):
+    """backtesting.py 0.6.6's sizing (``_Broker._process_orders``), whole units only.
+
+    The cost of one unit is the executed price plus the commission per unit, computed on the
+    reference price with the fixed fee spread over the fraction: ``unit = px + (fixed + size *
+    ref * fees + size * per_share) / size``. A fraction ``size`` < 1 (``size_type="percent"``)
+    buys ``(buying power * size) // unit`` units (float floor division, no tolerance); a whole
+    number of ``"shares"`` fills whole or not at all. Same return values as ``entry_fill_nb``.
+    """
+    side = 1 if d > 0.0 else -1
+    px = exec_price_nb(ref, side, slippage)
+    unit = px + (cost[1] + size * ref * cost[0] + size * cost[2]) / size
+    room = max(avail, 0.0)
+    if size_type == SIZE_PERCENT:
+        q = float(int((room * size) // unit))
+    else:
+        q = size
+        if q * unit > room:
+            return ENTRY_NO_CASH, side, px, 0.0, q, 0.0, 0.0, 0.0
+    if q <= 0.0:
+        return ENTRY_ZERO, side, px, 0.0, q, 0.0, 0.0, 0.0
+    if q * px > cap_value:
+        return ENTRY_CAP_NONE, side, px, 0.0, q, 0.0, 0.0, 0.0
+    fee = fee_nb(q, px, cost)
+    return ENTRY_OK, side, px, q, q, fee, q * abs(px - ref), -(d * q * px + fee)
+
+
 # Buying power at or below this fraction of equity counts as none: after an all-in entry it is
 # zero up to rounding (+-1e-15), and filling 1e-15 shares would leave dust positions that change
 # later decisions (found by the long Hypothesis profile; tests/kernels/test_golden.py pins it).
@@ -199,7 +232,8 @@ def entry_request_nb(d, ref, size, size_type, cost, slippage, fractional, equity
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def entry_fill_nb(d, ref, size, size_type, cost, slippage, fractional, equity, avail, cap_value, cash_rule):
+def entry_fill_nb(d, ref, size, size_type, cost, slippage, fractional, equity, avail, cap_value, cash_rule,
+                  size_rule):  # fmt: skip
     """Size and price one entry in direction ``d`` (+1 long, -1 short).
 
     ``equity`` is the sizing equity (percent sizes), ``avail`` the buying power: notional + fees
@@ -207,9 +241,12 @@ def entry_fill_nb(d, ref, size, size_type, cost, slippage, fractional, equity, a
     limits (inf = none). ``cash_rule=CASH_ML4T`` (ml4t-backtest): ``avail`` is the cash, and an
     entry whose notional plus fees at the worse of the reference and executed price exceeds it
     by more than 0.01 (or exceeds a cap) is rejected whole, never reduced.
+    ``size_rule=SIZE_BACKTESTING``: backtesting.py 0.6.6's sizing (``backtesting_size_nb``).
     Returns (status ENTRY_*, side, executed price, filled quantity >= 0, requested quantity,
     fees, slippage cost, cash change).
     """
+    if size_rule == SIZE_BACKTESTING:
+        return backtesting_entry_nb(d, ref, size, size_type, cost, slippage, avail, cap_value)
     side, px, req = entry_request_nb(d, ref, size, size_type, cost, slippage, fractional, equity)
     if cash_rule == CASH_ML4T:  # all or nothing (ml4t-backtest's gatekeeper, CASH_TOLERANCE 0.01)
         if req <= 0.0:

@@ -286,7 +286,10 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
     stype_a = p.size_type
     frac_a = p.fractional
     sps_a = p.slippage_per_share
+    xslip_a = p.exit_slippage
+    xsps_a = p.exit_slippage_per_share
     cr_a = p.cash_rule
+    sr_a = p.size_rule
     has_entry = False
     for c in range(e0, e1):
         act = pending[c]
@@ -300,7 +303,7 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
         if is_exit_action_nb(act):
             q = pos[c]
             if q != 0.0:
-                cash += _close_nb(c, t, q, price[off[col_asset[c]] + t * step], (slip_a[c], sps_a[c]),
+                cash += _close_nb(c, t, q, price[off[col_asset[c]] + t * step], (xslip_a[c], xsps_a[c]),
                                   (fees_a[c], fixed_a[c], cps_a[c]), is_[c, I_FORCE], fs[c, F_ENTRY_PRICE],
                                   fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP], fs[c, F_HI], fs[c, F_LO],
                                   is_[c, I_ENTRY_BAR], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], fills, fill_off, n_fill,
@@ -367,7 +370,18 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
             continue
         cap, cap_reason = entry_cap_nb(d, equity, net, w_cap, net_cap)
         status, side, px, q, req, fee, slip, dcash = entry_fill_nb(
-            d, ref, size_a[c], stype_a[c], cost, (slip_a[c], sps_a[c]), frac_a[c], equity, avail, cap, cr_a[c]
+            d,
+            ref,
+            size_a[c],
+            stype_a[c],
+            cost,
+            (slip_a[c], sps_a[c]),
+            frac_a[c],
+            equity,
+            avail,
+            cap,
+            cr_a[c],
+            sr_a[c],
         )
         if status == ENTRY_REDUCED or status == ENTRY_NO_CASH:
             reason = REJ_MAX_GROSS_LEVERAGE if lev_set else (REJ_REDUCED_CASH if status == ENTRY_REDUCED
@@ -414,7 +428,8 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
     rules_on_a = rp.rules_on
     session_a = rp.session_exit
     slip_a = p.slippage
-    sps_a = p.slippage_per_share
+    xslip_a = p.exit_slippage
+    xsps_a = p.exit_slippage_per_share
     rules_a = p.signal_rules
     by_asset = p.fill_order[c0] == ORDER_BY_ASSET
     # fill_order="ml4t" (ml4t-backtest's bar cycle): the open's signal exits, then the position
@@ -478,7 +493,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                             fs[c, F_SLP], fs[c, F_TPP], intrabar_a[c],
                         )  # fmt: skip
                         if reason != NO_EXIT:
-                            slip_x = (slip_a[c] if reason == REASON_TIME_STOP else stop_slip_a[c], sps_a[c])
+                            slip_x = (xslip_a[c] if reason == REASON_TIME_STOP else stop_slip_a[c], xsps_a[c])
                             cash += _close_nb(c, t, q, ref, slip_x, (fees_a[c], fixed_a[c], cps_a[c]), reason,
                                               fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP],
                                               fs[c, F_HI], fs[c, F_LO], is_[c, I_ENTRY_BAR],
@@ -583,26 +598,29 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
 @njit(cache=True, nogil=True, error_model="numpy")
 def _column_fill_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt, nvalid, size,
                     size_type, cost, slip_f, frac, closed, fills, fill_off, n_fill, trades, trade_off, n_trade,
-                    rejected, rej_off, n_rej, cash_rule):  # fmt: skip
+                    rejected, rej_off, n_rej, modes):  # fmt: skip
     """Fill one column's pending action at reference price ``ref``; returns the updated state
     (pos, cash, entry price, entry fees, entry slippage, hi, lo, entry bar, entry count).
-    ``closed``: the bar is at/after the session exit time (no entries).
+    ``closed``: the bar is at/after the session exit time (no entries). ``slip_f`` = (entry
+    slippage fraction, per share, exit slippage fraction, per share); ``modes`` = (cash rule,
+    size rule).
 
     At most 30 parameters (CPython 3.11 passes more as ``*args``, which numba cannot inline),
     should it be inlined again.
     """
     if is_exit_action_nb(act) and pos != 0.0:
-        cash += _close_nb(c, t, pos, ref, slip_f, cost, REASON_SIGNAL, ep, efee, eslip, hi, lo, entry_bar,
-                          nvalid - entry_cnt, fills, fill_off, n_fill, trades, trade_off, n_trade)  # fmt: skip
+        cash += _close_nb(c, t, pos, ref, (slip_f[2], slip_f[3]), cost, REASON_SIGNAL, ep, efee, eslip, hi, lo,
+                          entry_bar, nvalid - entry_cnt, fills, fill_off, n_fill, trades, trade_off,
+                          n_trade)  # fmt: skip
         pos = 0.0
     if act != ACT_CLOSE and closed:
         d = entry_direction_nb(act)
-        side, px, req = entry_request_nb(d, ref, size, size_type, cost, slip_f, frac, cash)
+        side, px, req = entry_request_nb(d, ref, size, size_type, cost, (slip_f[0], slip_f[1]), frac, cash)
         _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, REJ_SESSION_END, req, 0.0, ref)
     elif act != ACT_CLOSE:
         d = entry_direction_nb(act)
         status, side, px, q, req, fee, slip, dcash = entry_fill_nb(
-            d, ref, size, size_type, cost, slip_f, frac, cash, cash, np.inf, cash_rule
+            d, ref, size, size_type, cost, (slip_f[0], slip_f[1]), frac, cash, cash, np.inf, modes[0], modes[1]
         )
         if status >= ENTRY_NO_CASH:
             reason = REJ_INSUFFICIENT_CASH if status == ENTRY_NO_CASH else REJ_ZERO_QUANTITY
@@ -626,7 +644,7 @@ def _column_fill_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_ba
 @njit(cache=True, nogil=True, error_model="numpy")
 def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, step, sig, timing, cash, size, size_type,
                    cost, slip_f, frac, rules, rp, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected,
-                   rej_off, n_rej, cash_out, value_out, acc, k, cash_rule):  # fmt: skip
+                   rej_off, n_rej, cash_out, value_out, acc, k, modes):  # fmt: skip
     """``_run_group_nb`` for a group of one column, with the state in locals (registers).
 
     Same rules, same order of steps; the group path with one column gives identical records
@@ -639,7 +657,7 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
     anchor_mode = rp.stop_anchor[c]
     intrabar = rp.intrabar[c]
     on_entry = rp.stop_on_entry_bar[c]
-    stop_slip = (rp.stop_slippage[c], slip_f[1])  # stop exits: their own fraction, the same cash per share
+    stop_slip = (rp.stop_slippage[c], slip_f[3])  # stop exits: their own fraction, the exits' cash per share
     reenter = rp.reenter_on_stop_bar[c]
     session = rp.session_exit[c]
     rule_exit_bar = -1
@@ -679,7 +697,7 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
                 pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt = _column_fill_nb(
                     c, t, pending, fill_price[i], pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt,
                     nvalid, size, size_type, cost, slip_f, frac, (bits & SIG_SESSION_CLOSED) != 0, fills, fill_off,
-                    n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej, cash_rule,
+                    n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej, modes,
                 )  # fmt: skip
                 if entry_bar == t:  # entered now: anchor the levels, start the trailing peak
                     anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, pos, anchor_mode,
@@ -696,9 +714,10 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
                     high[i], low[i], entry_bar == t, on_entry, sl, tp, tsl, ta, slp, tpp, intrabar,
                 )  # fmt: skip
                 if reason != NO_EXIT:
-                    cash += _close_nb(c, t, pos, ref, slip_f if reason == REASON_TIME_STOP else stop_slip, cost,
-                                      reason, ep, efee, eslip, hi, lo, entry_bar, nvalid - entry_cnt, fills,
-                                      fill_off, n_fill, trades, trade_off, n_trade)  # fmt: skip
+                    slip_x = (slip_f[2], slip_f[3]) if reason == REASON_TIME_STOP else stop_slip
+                    cash += _close_nb(c, t, pos, ref, slip_x, cost, reason, ep, efee, eslip, hi, lo, entry_bar,
+                                      nvalid - entry_cnt, fills, fill_off, n_fill, trades, trade_off,
+                                      n_trade)  # fmt: skip
                     pos = 0.0
                     rule_exit_bar = t
                 else:
@@ -709,7 +728,7 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
                 pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt = _column_fill_nb(
                     c, t, pending, fill_price[i], pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt,
                     nvalid, size, size_type, cost, slip_f, frac, (bits & SIG_SESSION_CLOSED) != 0, fills, fill_off,
-                    n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej, cash_rule,
+                    n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej, modes,
                 )  # fmt: skip
                 if entry_bar == t:  # entered now: anchor the levels, start the trailing peak
                     anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, pos, anchor_mode,
@@ -728,7 +747,7 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
                             c, t, pending, fill_price[i], pos, cash, ep, efee, eslip, hi, lo, entry_bar,
                             entry_cnt, nvalid, size, size_type, cost, slip_f, frac, (bits & SIG_SESSION_CLOSED) != 0,
                             fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
-                            cash_rule,
+                            modes,
                         )  # fmt: skip
                         if entry_bar == t:
                             anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, pos, anchor_mode, close[i], c, t,
@@ -792,9 +811,11 @@ def simulate_nb(group_offsets, chunk_offsets, col_asset, px, sig, timing, init_c
                 _run_column_nb(g, c0, col_asset, open_, fill_price, close, high, low, off, step, sig, timing,
                                init_cash[g], p.size[c0], p.size_type[c0],
                                (p.fees[c0], p.fixed_fees[c0], p.per_share[c0]),
-                               (p.slippage[c0], p.slippage_per_share[c0]), p.fractional[c0], p.signal_rules[c0], rp,
+                               (p.slippage[c0], p.slippage_per_share[c0], p.exit_slippage[c0],
+                                p.exit_slippage_per_share[c0]), p.fractional[c0], p.signal_rules[c0], rp,
                                rec.fills, rec.fill_off, st.n_fill, rec.trades, rec.trade_off, st.n_trade, rec.rejected,
-                               rec.rej_off, st.n_rej, cash_out, value_out, acc, k, p.cash_rule[c0])  # fmt: skip
+                               rec.rej_off, st.n_rej, cash_out, value_out, acc, k,
+                               (p.cash_rule[c0], p.size_rule[c0]))  # fmt: skip
             else:
                 _run_group_nb(g, c0, group_offsets[g + 1], col_asset, open_, fill_price, close, high, low, off, step,
                               sig, timing, init_cash[g], p, rp, lp, st.pos, st.fs, st.is_, st.pending, rec.fills,

@@ -53,6 +53,8 @@ class Config:
     signal_rules: str = "reverse"  # reverse | flat_only
     fill_order: str = "exits_first"  # exits_first | asset | ml4t
     cash_rule: str = "equity"  # equity | ml4t
+    size_rule: str = "fees_included"  # fees_included | backtesting
+    slippage_on: str = "all"  # all | entries
     trailing_start: str = "anchor"  # anchor | first_bar
     init_cash: float = 100_000.0
     cash_sharing: bool = True
@@ -174,11 +176,14 @@ class Reference:
 
     # -- one fill ------------------------------------------------------------------------------
     def close_position(self, acc: Account, a, t, ref: float, reason: str = "signal", slippage=None) -> None:
+        """Close the position; ``slippage`` None: the exits' slippage (none with slippage_on="entries")."""
         c = self.cfg
-        slippage = c.slippage if slippage is None else slippage
+        entries_only = c.slippage_on == "entries"
+        if slippage is None:
+            slippage = 0.0 if entries_only else c.slippage
         p = acc.pos.pop(a)
         selling = p.qty > 0
-        sps = c.slippage_per_share
+        sps = 0.0 if entries_only else c.slippage_per_share
         px = ref * (1 - slippage) - sps if selling else ref * (1 + slippage) + sps
         fee = self.fee(abs(p.qty), px)
         slip = abs(p.qty) * abs(px - ref)
@@ -402,6 +407,26 @@ class Reference:
             by_net = math.inf if c.max_net_exposure is None else c.max_net_exposure * equity - d * net
             cap, cap_reason = (by_weight, "max_position_weight") if by_weight <= by_net else (
                 by_net, "max_net_exposure")  # fmt: skip
+            if c.size_rule == "backtesting":  # backtesting.py: whole units of a fraction of the buying power
+                unit = px + (c.fixed_fees + c.size * ref * c.fees + c.size * c.commission_per_share) / c.size
+                room = max(available, 0.0)
+                q = float(int((room * c.size) // unit)) if c.size_type == "percent" else c.size
+                base["requested_quantity"] = q
+                if c.size_type != "percent" and q * unit > room:
+                    self.rejected.append(dict(base, reason=cash_reason[0], filled_quantity=0.0))
+                    continue
+                if q <= 0:
+                    self.rejected.append(dict(base, reason="zero_quantity", filled_quantity=0.0))
+                    continue
+                if q * px > cap:
+                    self.rejected.append(dict(base, reason=cap_reason, filled_quantity=0.0))
+                    continue
+                available -= q * px + self.fee(q, px)
+                self.open_position(acc, a, t, d, q, px, ref, signal_time)
+                gross += q * px
+                net += d * q * px
+                n_open += 1
+                continue
             if c.cash_rule == "ml4t":  # all or nothing at the worse of the reference and executed price
                 worse = max(ref, px)
                 if math.isinf(req):  # all the cash
@@ -543,7 +568,7 @@ class Reference:
                     )
                     if hit is not None:
                         reason, ref = hit
-                        stop_slip = self.cfg.stop_slippage if reason != "time_stop" else None
+                        stop_slip = self.cfg.stop_slippage if reason != "time_stop" else None  # None: the exits' own
                         self.close_position(acc, a, t, ref, reason, stop_slip)
                         acc.rule_exit_time[a] = t
                         continue
