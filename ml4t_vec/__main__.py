@@ -48,8 +48,9 @@ def demo(assets: int, bars: int, seed: int) -> None:
     res, trades, first = run()
     res, trades, again = run()
     print(
-        f"\nbacktest, long frame in -> trades frame out: {first:.3f} s on the first call (loads the compiled "
-        f"kernels), {again:.3f} s again (prepare {res.timings['prepare_s']:.3f} s incl. the rank expressions, "
+        f"\nbacktest, long frame in -> trades frame out: {first:.3f} s on the first call of this process "
+        f"(loads the compiled kernels from numba's disk cache, or compiles them on the very first run), "
+        f"{again:.3f} s again (prepare {res.timings['prepare_s']:.3f} s incl. the rank expressions, "
         f"kernel {res.timings['kernel_s']:.3f} s)"
     )
     print(res)
@@ -61,10 +62,8 @@ def demo(assets: int, bars: int, seed: int) -> None:
     print(res.rejected.group_by("reason").len().sort("reason"))
     print("\nequity:")
     print(res.equity.tail(3))
-    print("\nstats:")
-    with pl.Config(tbl_rows=40, fmt_float="full"):
-        stats = res.stats().select(pl.all().cast(pl.String))
-        print(stats.transpose(include_header=True, header_name="metric", column_names=["value"]))
+    print("\nsummary (res.summary(); res.stats() is the same as a one-row frame):")
+    print(res.summary())
 
 
 def schema_docs() -> None:

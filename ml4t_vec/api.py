@@ -16,15 +16,16 @@ from ml4t_vec._kernels import kernel_array
 from ml4t_vec._kernels.codes import (
     TIMING,
 )
-from ml4t_vec._kernels.grid import to_grid_nb
-from ml4t_vec._kernels.simulate import SimResult, simulate
+from ml4t_vec._kernels.grid import first_bad_bar_nb, to_grid_nb
+from ml4t_vec._kernels.simulate import SimResult, count_entries_nb, driver, simulate
+from ml4t_vec._kernels.warmup import CompileNotice
 from ml4t_vec._prepare import Prepared, prepare
 from ml4t_vec.config import (
     BacktestConfig,
     expr_key,
 )
 from ml4t_vec.errors import ConfigError, did_you_mean
-from ml4t_vec.metrics import compute_stats
+from ml4t_vec.metrics import Summary, compute_stats
 
 _NO_ROWS = kernel_array(np.empty(0), np.int64)
 
@@ -119,6 +120,11 @@ class BacktestResult:
     def stats(self, periods_per_year: float | None = None) -> pl.DataFrame:
         """One-row frame of return and trade metrics (``ml4t_vec.metrics.STATS_DOC``)."""
         return compute_stats(self.equity, self.trades, self.fills, self.init_cash_total, periods_per_year)
+
+    def summary(self, periods_per_year: float | None = None) -> Summary:
+        """The metrics of ``stats()`` grouped (period, returns, risk, trades, costs), one per line;
+        ``print(res.summary())`` or its ``.frame``."""
+        return Summary(self.stats(periods_per_year))
 
     def __repr__(self) -> str:
         p = self._prep
@@ -240,6 +246,8 @@ def backtest(
     if entries is None and short_entries is None:
         raise ConfigError("`backtest` needs `entries=` or `short_entries=` (a pl.Expr or a column name).")
     t0 = time.perf_counter()
+    notice = CompileNotice("the backtest kernels")  # a first run after installing compiles them: say so
+    notice.check(first_bad_bar_nb)
     prep = prepare(
         prices,
         signals=signals,
@@ -266,6 +274,7 @@ def backtest(
 
     risk = _lower.risk_params(cfg, n_cols, prep)
     limits = _lower.limit_params(cfg, groups.shape[0] - 1, n_cols, prep)
+    notice.check(driver(groups.shape[0] - 1, n_cols, cfg.limits.active), count_entries_nb)
 
     def run(per_column_series: bool = False) -> SimResult:
         return simulate(groups, prep.col_asset, prep.prices, prep.sig, TIMING[cfg.execution.fill], init, params, risk,
@@ -273,6 +282,7 @@ def backtest(
 
     sim = run()
     t2 = time.perf_counter()
+    notice.done()
     given = {k: v for k, v in (("entries", entries), ("exits", exits), ("short_entries", short_entries),
                                ("short_exits", short_exits)) if v is not None}  # fmt: skip
     return BacktestResult(prep, sim, cfg, {"prepare_s": t1 - t0, "kernel_s": t2 - t1}, lambda: run(True), given)

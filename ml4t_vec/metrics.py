@@ -130,3 +130,64 @@ def compute_stats(
         else float("nan"),  # fmt: skip
     }
     return pl.DataFrame([row])
+
+
+# res.summary(): the metrics of stats(), grouped, one per line
+SUMMARY_SECTIONS = {
+    "period": ("start", "end", "bars", "periods_per_year"),
+    "returns": ("init_cash", "final_equity", "total_return", "cagr"),
+    "risk": ("volatility", "sharpe", "sortino", "max_drawdown", "calmar", "exposure"),
+    "trades": (
+        "n_trades",
+        "n_open",
+        "win_rate",
+        "profit_factor",
+        "expectancy",
+        "avg_win",
+        "avg_loss",
+        "avg_bars_held",
+    ),  # fmt: skip
+    "costs": ("total_fees", "total_slippage", "turnover"),
+}
+_PERCENT = {"total_return", "cagr", "volatility", "max_drawdown", "exposure", "win_rate"}
+_CASH = {"init_cash", "final_equity", "expectancy", "avg_win", "avg_loss", "total_fees", "total_slippage"}
+
+
+def _fmt(name: str, v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, float):
+        if name in _PERCENT:
+            return f"{v:.2%}"
+        if name in _CASH:
+            return f"{v:,.2f}"
+        return f"{v:,.4g}" if abs(v) < 1e6 else f"{v:,.0f}"
+    return str(v)
+
+
+class Summary:
+    """``BacktestResult.summary()``: the metrics of ``stats()`` grouped by section, one per line.
+
+    Printing it shows an aligned table (fractions as percentages, cash with two decimals);
+    ``frame`` holds the same as a long Polars frame (section, metric, value as text)."""
+
+    def __init__(self, stats: pl.DataFrame):
+        row = stats.row(0, named=True)
+        self.frame = pl.DataFrame(
+            [(sec, m, _fmt(m, row[m])) for sec, names in SUMMARY_SECTIONS.items() for m in names],
+            schema={"section": pl.String, "metric": pl.String, "value": pl.String},
+            orient="row",
+        )
+
+    def __repr__(self) -> str:
+        w = max(self.frame.get_column("metric").str.len_chars().max(), 8)
+        v = max(self.frame.get_column("value").str.len_chars().max(), 8)
+        lines = []
+        for sec in SUMMARY_SECTIONS:
+            lines.append(sec)
+            for _, m, val in self.frame.filter(pl.col("section") == sec).iter_rows():
+                lines.append(f"  {m:<{w}}  {val:>{v}}")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer, cycle) -> None:  # IPython / Jupyter
+        printer.text(repr(self))

@@ -27,6 +27,10 @@ import numpy as np
 import polars as pl
 
 from ml4t_vec import _batch, _distributed, _lower, api
+from ml4t_vec._kernels.grid import first_bad_bar_nb
+from ml4t_vec._kernels.reduce import series_metrics_nb, trade_metrics_nb
+from ml4t_vec._kernels.simulate import count_entries_nb, driver
+from ml4t_vec._kernels.warmup import CompileNotice
 from ml4t_vec._prepare import prepare
 from ml4t_vec.errors import ConfigError, did_you_mean
 from ml4t_vec.metrics import check_periods_per_year, infer_periods_per_year
@@ -349,6 +353,8 @@ def sweep(
     prep_kw = dict(fill=base.execution.fill, price=base.execution.price, asset_col=asset_col,
                    timestamp_col=timestamp_col, rule_exprs=_lower.rule_exprs(base),
                    session_exit=base.risk.session_exit)  # fmt: skip
+    notice = CompileNotice("the sweep kernels")  # a first run after installing compiles them: say so
+    notice.check(first_bad_bar_nb)
     prep = prepare(prices, keep_frame=True, extra_exprs=extra, **prep_kw)
     n_assets, n_bars = prep.n_assets, prep.n_bars
     resolved = {id(c): dataclasses.replace(c, sizing=c.sizing.resolved(n_assets, c.portfolio.cash_sharing))
@@ -421,11 +427,17 @@ def sweep(
                     timings[name] += v
                 yield b, df
 
+    if executor is None:  # an executor's workers compile (or load) their own
+        k = len(batches[0])
+        groups = k if base.portfolio.cash_sharing else k * n_assets
+        notice.check(driver(groups, k * n_assets, base.limits.active), count_entries_nb, series_metrics_nb,
+                     trade_metrics_nb)  # fmt: skip
     threads = numba.get_num_threads()
     if n_jobs is not None and executor is None:
         numba.set_num_threads(min(n_jobs, numba.config.NUMBA_NUM_THREADS))
     try:
         frames = _run_batches(batches, store, compute, bar, timings)
+        notice.done()
     finally:
         numba.set_num_threads(threads)
     if bar is not None:

@@ -23,6 +23,7 @@ from ml4t_vec._kernels.codes import (
     REJ_MAX_NET_EXPOSURE,
     REJ_MAX_POSITION_WEIGHT,
 )
+from ml4t_vec._kernels.sort import stable_argsort_nb
 from ml4t_vec._kernels.state import I_FORCE, I_PENDING_BAR
 
 NEVER = np.iinfo(np.int64).max  # an int64 rule or limit that is off (max_bars, max_positions, cooldown)
@@ -120,7 +121,7 @@ def close_of_bar_nb(t, c0, c1, eq, gross, values, pos, pending, is_, day, lev, l
             keys[i] = -abs(values[c]) if (pos[c] != 0.0 and is_[c, I_FORCE] == REASON_SIGNAL) else 0.0
             if pos[c] != 0.0 and is_[c, I_FORCE] != REASON_SIGNAL:
                 gross -= abs(values[c])
-        order = np.argsort(keys, kind="mergesort")
+        order = stable_argsort_nb(keys, n)
         for i in range(n):
             if gross <= lev * eq * (1.0 + 1e-12) and eq > 0.0:
                 break

@@ -208,7 +208,7 @@ def backtesting_entry_nb(d, ref, size, size_type, cost, slippage, avail, cap_val
 CASH_DUST = 1e-9
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def exit_fill_nb(q, ref, slippage, cost):
     """Close ``q`` signed shares at reference price ``ref``.
 
@@ -220,7 +220,7 @@ def exit_fill_nb(q, ref, slippage, cost):
     return side, px, fee, abs(q) * abs(px - ref), q * px - fee
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def entry_request_nb(d, ref, size, size_type, cost, slippage, fractional, equity):
     """(side, executed price, requested quantity) of an entry in direction ``d`` (+1 long, -1 short)."""
     side = 1 if d > 0.0 else -1
@@ -231,7 +231,7 @@ def entry_request_nb(d, ref, size, size_type, cost, slippage, fractional, equity
     return side, px, req
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def entry_fill_nb(d, ref, size, size_type, cost, slippage, fractional, equity, avail, cap_value, cash_rule,
                   size_rule):  # fmt: skip
     """Size and price one entry in direction ``d`` (+1 long, -1 short).

@@ -86,6 +86,7 @@ from ml4t_vec._kernels.orders import (
     is_exit_action_nb,
 )
 from ml4t_vec._kernels.risk import RiskParams, check_exit_nb, fraction_at_nb, level_at_nb, next_peak_nb
+from ml4t_vec._kernels.sort import stable_argsort_nb
 from ml4t_vec._kernels.state import (
     F_ANCHOR,
     F_ENTRY_FEES,
@@ -144,11 +145,14 @@ class Records(NamedTuple):
 
 # The helpers below take plain arrays, never the NamedTuples: reading an array out of a tuple
 # inside the bar loop costs an atomic incref/decref pair per access, which made the kernel 5x
-# slower (measured with benchmarks/bench_core.py). ``simulate_nb`` unpacks the tuples once per
-# group; ``inline="always"`` lets LLVM see through the calls.
+# slower (measured with benchmarks/bench_core.py). The drivers unpack the tuples once per
+# group. What runs on every bar (the position-rule checks, the trailing peak) is inlined:
+# LLVM does not inline numba's calls by itself, and a call there made scenario B's kernel 1.6x
+# slower. What runs once per fill (the record writers, the order arithmetic) is a plain call:
+# each inlined copy costs cold-compile time and buys no measurable speed.
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _write_fill_nb(fills, fill_off, n_fill, c, t, side, effect, reason, q, px, fee, slip):
     # Every writer counts its record and writes it only where column c has room: ``simulate``
     # runs again with exact room if a count passed its capacity (never a write out of bounds).
@@ -168,7 +172,7 @@ def _write_fill_nb(fills, fill_off, n_fill, c, t, side, effect, reason, q, px, f
     r["slippage"] = slip
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _write_reject_nb(rejected, rej_off, n_rej, c, t, side, effect, reason, req, filled, px):
     k = rej_off[c] + n_rej[c]
     n_rej[c] += 1
@@ -185,7 +189,7 @@ def _write_reject_nb(rejected, rej_off, n_rej, c, t, side, effect, reason, req, 
     r["price"] = px
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _write_trade_nb(
     trades,
     trade_off,
@@ -247,7 +251,7 @@ def _close_nb(c, t, q, ref, slip_f, cost, reason, ep, efee, eslip, hi, lo, entry
     return dcash
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _open_rules_nb(entry_price, pos_sign, anchor_mode, signal_close, c, signal_bar, rp):
     """A new position's rule state: (anchor, trailing peak, stop / target / trailing fractions,
     absolute stop / target levels), all read from the bar whose signal opened it (its close is
@@ -259,6 +263,15 @@ def _open_rules_nb(entry_price, pos_sign, anchor_mode, signal_close, c, signal_b
     return (anchor, peak, fraction_at_nb(rp.stop_loss, c, signal_bar), fraction_at_nb(rp.take_profit, c, signal_bar),
             fraction_at_nb(rp.trailing_stop, c, signal_bar), level_at_nb(rp.stop_loss_price, c, signal_bar),
             level_at_nb(rp.take_profit_price, c, signal_bar))  # fmt: skip
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _reorder_nb(order, keys, n):
+    """Sort ``order[:n]`` stably by ``keys[:n]`` (the key of ``order[i]`` is ``keys[i]``)."""
+    perm = stable_argsort_nb(keys, n)
+    was = order[:n].copy()
+    for i in range(n):
+        order[i] = was[perm[i]]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -345,12 +358,12 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
         for i in range(n_e):
             x = fraction_at_nb(prio, order[i], is_[order[i], I_PENDING_BAR])  # NaN -> inf
             keys[i] = -x if x < np.inf else np.inf
-        order[:n_e] = order[:n_e][np.argsort(keys, kind="mergesort")]
+        _reorder_nb(order, keys, n_e)
     elif p.fill_order[c0] == ORDER_ML4T and n_e > 1:  # submission order: older signals first, then asset order
         keys = np.empty(n_e)
         for i in range(n_e):
             keys[i] = is_[order[i], I_PENDING_BAR]
-        order[:n_e] = order[:n_e][np.argsort(keys, kind="mergesort")]
+        _reorder_nb(order, keys, n_e)
 
     for i in range(n_e):
         c = order[i]
@@ -786,41 +799,77 @@ def _count_pending_nb(pending, c0, c1):
     return n
 
 
-@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def simulate_nb(group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, p, rp, lp, st, rec, acc, cash_out,
-                value_out):  # fmt: skip
-    """Run every group; groups are independent, so chunks of groups run in parallel.
+# Three drivers over the same per-group bodies, so a run compiles only the one it needs (cold
+# compile is what a new user waits for; README "Performance"): independent one-column accounts
+# (parallel over chunks of columns), one shared-cash portfolio (serial: one group), and many
+# shared-cash groups (a sweep; parallel over chunks of groups). Each takes the same arguments:
+# ``px`` the ``Prices`` columns (cell (a, t) at ``off[a] + t * step``); sig (n_cols, n_bars)
+# uint8; col_asset (n_cols,) int64; group_offsets (n_groups + 1,); chunk_offsets (n_chunks + 1,)
+# over groups; init_cash (n_groups,); ``p`` OrderParams and ``rp`` RiskParams, arrays per
+# column; ``lp`` LimitParams, arrays per group. ``acc`` (n_chunks, 3, n_bars) accumulates each
+# chunk's cash, net and gross position value per bar (the portfolio series, O(bars) memory).
+# ``cash_out`` (n_groups, n_bars) and ``value_out`` (n_cols, n_bars) get per-group / per-column
+# series only when they are not empty (``asset_equity``). Records go to each column's own slice
+# of ``rec``, so threads never share a slot.
 
-    Shapes: ``px`` the ``Prices`` columns (cell (a, t) at ``off[a] + t * step``); sig (n_cols, n_bars) uint8;
-    col_asset (n_cols,) int64; group_offsets (n_groups + 1,); chunk_offsets (n_chunks + 1,) over
-    groups; init_cash (n_groups,); ``p`` OrderParams and ``rp`` RiskParams, arrays per column;
-    ``lp`` LimitParams, arrays per group (a one-column group with limits takes the group path).
-    ``acc`` (n_chunks, 3, n_bars) accumulates each chunk's cash, net and gross position value per
-    bar (the portfolio series, O(bars) memory). ``cash_out`` (n_groups, n_bars) and ``value_out``
-    (n_cols, n_bars) get per-group / per-column series only when they are not empty
-    (``asset_equity``). Records go to each column's own slice of ``rec``, so threads never share
-    a slot.
-    """
-    n_chunks = chunk_offsets.shape[0] - 1
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _columns_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, p, rp, st, rec, acc,
+                      cash_out, value_out):  # fmt: skip
+    """Chunk k of one-column groups (independent accounts without portfolio limits)."""
     open_, high, low, close, fill_price, off = px.open, px.high, px.low, px.close, px.fill, px.off
     step = px.step[0]
-    for k in prange(n_chunks):
-        for g in range(chunk_offsets[k], chunk_offsets[k + 1]):
-            c0 = group_offsets[g]
-            if group_offsets[g + 1] - c0 == 1 and not lp.on[g]:
-                _run_column_nb(g, c0, col_asset, open_, fill_price, close, high, low, off, step, sig, timing,
-                               init_cash[g], p.size[c0], p.size_type[c0],
-                               (p.fees[c0], p.fixed_fees[c0], p.per_share[c0]),
-                               (p.slippage[c0], p.slippage_per_share[c0], p.exit_slippage[c0],
-                                p.exit_slippage_per_share[c0]), p.fractional[c0], p.signal_rules[c0], rp,
-                               rec.fills, rec.fill_off, st.n_fill, rec.trades, rec.trade_off, st.n_trade, rec.rejected,
-                               rec.rej_off, st.n_rej, cash_out, value_out, acc, k,
-                               (p.cash_rule[c0], p.size_rule[c0]))  # fmt: skip
-            else:
-                _run_group_nb(g, c0, group_offsets[g + 1], col_asset, open_, fill_price, close, high, low, off, step,
-                              sig, timing, init_cash[g], p, rp, lp, st.pos, st.fs, st.is_, st.pending, rec.fills,
-                              rec.fill_off, st.n_fill, rec.trades, rec.trade_off, st.n_trade, rec.rejected, rec.rej_off,
-                              st.n_rej, cash_out, value_out, acc, k)  # fmt: skip
+    for g in range(chunk_offsets[k], chunk_offsets[k + 1]):
+        c0 = group_offsets[g]
+        _run_column_nb(g, c0, col_asset, open_, fill_price, close, high, low, off, step, sig, timing,
+                       init_cash[g], p.size[c0], p.size_type[c0],
+                       (p.fees[c0], p.fixed_fees[c0], p.per_share[c0]),
+                       (p.slippage[c0], p.slippage_per_share[c0], p.exit_slippage[c0],
+                        p.exit_slippage_per_share[c0]), p.fractional[c0], p.signal_rules[c0], rp,
+                       rec.fills, rec.fill_off, st.n_fill, rec.trades, rec.trade_off, st.n_trade, rec.rejected,
+                       rec.rej_off, st.n_rej, cash_out, value_out, acc, k,
+                       (p.cash_rule[c0], p.size_rule[c0]))  # fmt: skip
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _groups_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, p, rp, lp, st, rec, acc,
+                     cash_out, value_out):  # fmt: skip
+    """Chunk k of shared-cash groups (and one-column groups with portfolio limits)."""
+    open_, high, low, close, fill_price, off = px.open, px.high, px.low, px.close, px.fill, px.off
+    step = px.step[0]
+    for g in range(chunk_offsets[k], chunk_offsets[k + 1]):
+        c0 = group_offsets[g]
+        _run_group_nb(g, c0, group_offsets[g + 1], col_asset, open_, fill_price, close, high, low, off, step,
+                      sig, timing, init_cash[g], p, rp, lp, st.pos, st.fs, st.is_, st.pending, rec.fills,
+                      rec.fill_off, st.n_fill, rec.trades, rec.trade_off, st.n_trade, rec.rejected, rec.rej_off,
+                      st.n_rej, cash_out, value_out, acc, k)  # fmt: skip
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def simulate_columns_nb(group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, p, rp, lp, st, rec, acc,
+                        cash_out, value_out):  # fmt: skip
+    """Independent one-column accounts: chunks of columns in parallel."""
+    for k in prange(chunk_offsets.shape[0] - 1):
+        _columns_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, p, rp, st, rec, acc,
+                          cash_out, value_out)  # fmt: skip
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def simulate_groups_nb(group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, p, rp, lp, st, rec, acc,
+                       cash_out, value_out):  # fmt: skip
+    """Many shared-cash groups (a sweep): chunks of groups in parallel."""
+    for k in prange(chunk_offsets.shape[0] - 1):
+        _groups_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, p, rp, lp, st, rec,
+                         acc, cash_out, value_out)  # fmt: skip
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def simulate_group_nb(group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, p, rp, lp, st, rec, acc,
+                      cash_out, value_out):  # fmt: skip
+    """One shared-cash portfolio (a serial bar loop: nothing to run in parallel)."""
+    for k in range(chunk_offsets.shape[0] - 1):
+        _groups_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, p, rp, lp, st, rec,
+                         acc, cash_out, value_out)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
@@ -882,8 +931,16 @@ def _compact(src: np.ndarray, off: np.ndarray, counts: np.ndarray) -> np.ndarray
     return dst
 
 
+def driver(n_groups: int, n_cols: int, limits_on: bool):
+    """The driver a run uses: one-column groups without limits (independent accounts) run in
+    parallel over columns; one shared-cash group runs serially; many run in parallel."""
+    if n_groups == n_cols and not limits_on:
+        return simulate_columns_nb
+    return simulate_group_nb if n_groups == 1 else simulate_groups_nb
+
+
 def _run(args, caps, n_bars, per_column_series):
-    """One run of ``simulate_nb`` with ``caps`` = room for (fills, trades, rejected) per column.
+    """One run of the drivers with ``caps`` = room for (fills, trades, rejected) per column.
 
     Independent columns whose price columns are not asset-major (``step != 1``: a complete panel
     read in timestamp-major order) run in blocks of assets: each block's prices are first copied
@@ -903,9 +960,9 @@ def _run(args, caps, n_bars, per_column_series):
     cash_out = np.empty(shape_c)
     value_out = np.empty(shape_v)
     tail = (timing, init_cash, params, risk, limits, st, rec, acc, cash_out, value_out)
-    blocked = prices.step[0] != 1 and n_groups == n_cols and not limits.on.any()
-    if not blocked:
-        simulate_nb(group_offsets, chunk_offsets, col_asset, prices, sig, *tail)
+    run = driver(n_groups, n_cols, bool(limits.on.any()))
+    if run is not simulate_columns_nb or prices.step[0] == 1:
+        run(group_offsets, chunk_offsets, col_asset, prices, sig, *tail)
         return rec, st, acc, cash_out, value_out
     per_block = max(1, min(n_cols, (8 << 20) // (5 * 8 * max(1, n_bars))))  # ~8 MB of prices per block
     off = np.zeros(prices.off.shape[0], dtype=np.int64)
@@ -920,7 +977,7 @@ def _run(args, caps, n_bars, per_column_series):
                                                    np.float64)  # fmt: skip
         block = Prices(*(cols[a.ctypes.data] for a in prices[:5]), kernel_array(off, np.int64), _STEP_ONE)
         bounds = np.clip(chunk_offsets, g0, g1)
-        simulate_nb(group_offsets, kernel_array(bounds, np.int64), col_asset, block, sig, *tail)
+        simulate_columns_nb(group_offsets, kernel_array(bounds, np.int64), col_asset, block, sig, *tail)
     return rec, st, acc, cash_out, value_out
 
 
@@ -972,7 +1029,7 @@ def simulate(
     record_rejected: bool = True,
     compact: bool = True,
 ) -> SimResult:
-    """Allocate state and outputs, run ``simulate_nb`` and return compact records (numpy only).
+    """Allocate state and outputs, run a driver and return compact records (numpy only).
 
     ``chunk_offsets`` (over groups) sets the parallel chunks instead of a few per thread, and the
     per-chunk series come back as ``chunk_series``: a sweep makes one chunk per parameter

@@ -204,3 +204,10 @@ def test_every_setting_keyword_reaches_its_config_section():
     for section, keys in _lower.CONFIG_KEYS.items():
         fields = {f.name for f in dataclasses.fields(_lower.SECTIONS[section])}
         assert fields == set(keys), section
+
+
+def test_summary_shows_every_stat_once():
+    from ml4t_vec.metrics import STATS_DOC, SUMMARY_SECTIONS
+
+    shown = [m for names in SUMMARY_SECTIONS.values() for m in names]
+    assert sorted(shown) == sorted(STATS_DOC), "res.summary() must list every metric of stats() once"

@@ -150,10 +150,11 @@ def test_rule_exits_fill_inside_the_bar_or_at_the_open(panel_df, cfg):
     x = res.fills.filter(
         pl.col("reason").cast(pl.String).is_in(["stop_loss", "take_profit", "trailing_stop", "time_stop"])
     ).join(bars, on=["timestamp", "symbol"])
-    slip = cfg.slippage if cfg.stop_slippage is None else cfg.stop_slippage
+    exit_slip = 0.0 if cfg.slippage_on == "entries" else cfg.slippage  # slippage_on: exits pay none
+    slip = exit_slip if cfg.stop_slippage is None else cfg.stop_slippage
     for r in x.iter_rows(named=True):
-        s = cfg.slippage if r["reason"] == "time_stop" else slip
-        sps = cfg.slippage_per_share
+        s = exit_slip if r["reason"] == "time_stop" else slip
+        sps = 0.0 if cfg.slippage_on == "entries" else cfg.slippage_per_share
         ref = (r["price"] - sps) / (1 + s) if r["side"] == "buy" else (r["price"] + sps) / (1 - s)
         if r["reason"] == "time_stop":
             assert ref == pytest.approx(r["open"], rel=1e-12)
