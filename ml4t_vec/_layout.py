@@ -7,13 +7,14 @@ asset column itself: run starts for asset-major blocks, a hash table for any oth
 (``_kernels/grid.py``), ranked in the column's sort order (lexical for strings and
 Categoricals, numeric for integers, category order for an Enum).
 
-Three layouts are read without building price grids (the kernels address cell (a, t) of a long
-column at ``off[a] + t * step``):
-- asset-major blocks of a complete panel (``step = 1``), in any block order;
-- timestamp-major blocks of a complete panel, the assets in the same order at every timestamp
-  (``step`` = the number of assets), ml4t-data's layout and what a join usually produces;
+Complete panels are read without building price grids (the kernels address cell (a, t) of a
+long column at ``off[a] + t * step``):
+- asset-major blocks (``step = 1``), in any block order;
+- timestamp-major blocks, the assets in the same order at every timestamp (``step`` = the
+  number of assets): ml4t-data's layout and what a join usually produces.
 Any other placement (a ragged panel) is scattered onto a grid by (asset code, bar index).
-Only a frame whose rows of some asset go back in time is sorted, by timestamp alone.
+Only a frame whose rows of some asset go back in time is sorted: by (asset code, timestamp),
+two integer keys, into asset-major blocks.
 """
 
 from __future__ import annotations
@@ -148,14 +149,19 @@ def place(df: pl.DataFrame, ts_col: str, asset_col: str) -> tuple[pl.DataFrame, 
     status, row = grid.time_order_nb(codes, ts, n_assets)
     if status == grid.ORDER_DUPLICATE:
         raise _duplicate(df, row, ts_col, asset_col)
-    if status == grid.ORDER_UNSORTED:  # only now is a sort needed: by time, so windows see each asset in order
-        perm = df.select(pl.int_range(pl.len()).sort_by(ts_col, maintain_order=True)).to_series()
-        df = df[perm]
-        perm = perm.to_numpy()
-        codes, ts, s_ts = kernel_array(codes[perm], np.int64), kernel_array(ts[perm], np.int64), df.get_column(ts_col)
-        status, row = grid.time_order_nb(codes, ts, n_assets)
+    if status == grid.ORDER_UNSORTED:  # only now is a sort needed: into asset-major blocks, by integer keys
+        order = pl.DataFrame({"c": codes, "t": ts}).select(pl.int_range(pl.len()).sort_by("c", "t")).to_series()
+        df = df[order]
+        order = order.to_numpy()
+        codes, ts = kernel_array(codes[order], np.int64), kernel_array(ts[order], np.int64)
+        starts = kernel_array(np.searchsorted(codes, np.arange(n_assets + 1)), np.int64)
+        status, row, complete = grid.scan_blocks_nb(ts, starts)
         if status != grid.ORDER_OK:
             raise _duplicate(df, row, ts_col, asset_col)
+        s_ts = df.get_column(ts_col)
+        if complete:  # every asset's rows at the same timestamps: read in place
+            n_bars = int(starts[1] - starts[0])
+            return df, symbols, s_ts.slice(0, n_bars), Placement(n_assets, n_bars, starts[:-1].copy(), 1)
     return _ragged(df, ts, s_ts, codes, symbols)
 
 
