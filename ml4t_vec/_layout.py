@@ -13,8 +13,8 @@ long column at ``off[a] + t * step``):
 - timestamp-major blocks, the assets in the same order at every timestamp (``step`` = the
   number of assets): ml4t-data's layout and what a join usually produces.
 Any other placement (a ragged panel) is scattered onto a grid by (asset code, bar index).
-Only a frame whose rows of some asset go back in time is sorted: by (asset code, timestamp),
-two integer keys, into asset-major blocks.
+Only a frame whose rows of some asset go back in time is sorted, into asset-major blocks: each
+row's (asset code, bar) cell is unique, so a scatter into the cells orders the rows in O(rows).
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ from ml4t_vec._kernels import grid, kernel_array
 from ml4t_vec.errors import DataError
 
 _EMPTY = np.empty(0, dtype=np.int64)
+# an unsorted frame is ordered by scattering rows into its asset x bar cells while there are at
+# most 4 cells per row (plus this many); a sparser panel sorts the cell numbers instead
+SPARSE_CELLS = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +81,8 @@ def _codes(a: pl.Series) -> tuple[np.ndarray, pl.Series]:
         keys, exact = a.hash(seed=0x6D6C3474).to_numpy(), False
     seen, first = grid.first_seen_codes_nb(kernel_array(keys, np.uint64))
     reps = a.gather(first)
-    if not exact and not bool((a == reps.gather(seen)).all()):  # a 64-bit hash collision: be exact
+    if not exact and not grid.same_codes_nb(kernel_array(a.hash(seed=0x2545F491).to_numpy(), np.uint64), seen, first):
+        # two symbols share the first 64-bit hash (the second tells them apart): be exact
         reps = a.unique()
         seen = a.cast(pl.Enum(reps.cast(pl.String))).to_physical().cast(pl.Int64).to_numpy()
     order = reps.arg_sort().to_numpy()
@@ -149,19 +153,24 @@ def place(df: pl.DataFrame, ts_col: str, asset_col: str) -> tuple[pl.DataFrame, 
     status, row = grid.time_order_nb(codes, ts, n_assets)
     if status == grid.ORDER_DUPLICATE:
         raise _duplicate(df, row, ts_col, asset_col)
-    if status == grid.ORDER_UNSORTED:  # only now is a sort needed: into asset-major blocks, by integer keys
-        order = pl.DataFrame({"c": codes, "t": ts}).select(pl.int_range(pl.len()).sort_by("c", "t")).to_series()
+    if status == grid.ORDER_UNSORTED:  # only now is a sort needed: into asset-major blocks, in O(rows)
+        union, _ = _time_axis(ts, s_ts)
+        bars = grid.bar_index_nb(ts, codes, kernel_array(union, np.int64), n_assets)
+        if n_assets * union.shape[0] <= 4 * df.height + SPARSE_CELLS:  # cells ~ rows: O(cells) scatter
+            order, dup = grid.cell_order_nb(codes, kernel_array(bars, np.int64), union.shape[0], n_assets)
+        else:  # a sparse panel (few rows per asset on a long time axis): sort the cell numbers
+            cell = codes * union.shape[0] + bars
+            order = np.argsort(cell, kind="stable")
+            rep = np.flatnonzero(cell[order][1:] == cell[order][:-1])
+            dup = int(order[rep[0] + 1]) if rep.shape[0] else -1
+        if dup >= 0:
+            raise _duplicate(df, dup, ts_col, asset_col)
         df = df[order]
-        order = order.to_numpy()
         codes, ts = kernel_array(codes[order], np.int64), kernel_array(ts[order], np.int64)
         starts = kernel_array(np.searchsorted(codes, np.arange(n_assets + 1)), np.int64)
-        status, row, complete = grid.scan_blocks_nb(ts, starts)
-        if status != grid.ORDER_OK:
-            raise _duplicate(df, row, ts_col, asset_col)
         s_ts = df.get_column(ts_col)
-        if complete:  # every asset's rows at the same timestamps: read in place
-            n_bars = int(starts[1] - starts[0])
-            return df, symbols, s_ts.slice(0, n_bars), Placement(n_assets, n_bars, starts[:-1].copy(), 1)
+        if df.height == n_assets * union.shape[0]:  # every asset at every timestamp: read in place
+            return df, symbols, s_ts.slice(0, union.shape[0]), Placement(n_assets, union.shape[0], starts[:-1], 1)
     return _ragged(df, ts, s_ts, codes, symbols)
 
 

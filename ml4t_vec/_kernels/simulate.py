@@ -69,6 +69,7 @@ from ml4t_vec._kernels.codes import (
     TIMING_SAME_CLOSE,
     TRADE_DT,
 )
+from ml4t_vec._kernels.grid import gather_assets_nb, readonly_nb
 from ml4t_vec._kernels.limits import LimitParams, close_of_bar_nb, entry_cap_nb, new_limit_state_nb
 from ml4t_vec._kernels.orders import (
     ENTRY_CAP_NONE,
@@ -816,19 +817,45 @@ def _count_pending_nb(pending, c0, c1):
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _columns_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, p, rp, st, rec, acc,
                       cash_out, value_out):  # fmt: skip
-    """Chunk k of one-column groups (independent accounts without portfolio limits)."""
+    """Chunk k of one-column groups (independent accounts without portfolio limits).
+
+    Price columns that are not asset-major (``step != 1``: a complete panel read in
+    timestamp-major order) are first copied, a few columns at a time, into this thread's own
+    asset-major scratch arrays (a few MB): the bar loop then reads memory in order instead of
+    jumping a whole row of the panel (8 KB at 1,000 assets) per bar, which made it 3x slower
+    (benchmarks/bench_core.py)."""
     open_, high, low, close, fill_price, off = px.open, px.high, px.low, px.close, px.fill, px.off
     step = px.step[0]
-    for g in range(chunk_offsets[k], chunk_offsets[k + 1]):
-        c0 = group_offsets[g]
-        _run_column_nb(g, c0, col_asset, open_, fill_price, close, high, low, off, step, sig, timing,
-                       init_cash[g], p.size[c0], p.size_type[c0],
-                       (p.fees[c0], p.fixed_fees[c0], p.per_share[c0]),
-                       (p.slippage[c0], p.slippage_per_share[c0], p.exit_slippage[c0],
-                        p.exit_slippage_per_share[c0]), p.fractional[c0], p.signal_rules[c0], rp,
-                       rec.fills, rec.fill_off, st.n_fill, rec.trades, rec.trade_off, st.n_trade, rec.rejected,
-                       rec.rej_off, st.n_rej, cash_out, value_out, acc, k,
-                       (p.cash_rule[c0], p.size_rule[c0]))  # fmt: skip
+    g_lo, g_hi = chunk_offsets[k], chunk_offsets[k + 1]
+    n_bars = sig.shape[1]
+    width = 32 if step != 1 else g_hi - g_lo  # columns per scratch block
+    if step != 1:
+        scratch = np.empty((5, width * n_bars))
+        local = np.zeros(off.shape[0], dtype=np.int64)
+        assets = np.empty(width, dtype=np.int64)
+    for b0 in range(g_lo, g_hi, max(width, 1)):
+        b1 = min(g_hi, b0 + width)
+        if step != 1:
+            for j in range(b1 - b0):
+                assets[j] = col_asset[group_offsets[b0 + j]]
+                local[assets[j]] = j * n_bars
+            for i, src in enumerate((open_, high, low, close, fill_price)):
+                gather_assets_nb(src, off, step, assets[: b1 - b0], scratch[i], n_bars)
+            o_, h_, l_, c_, f_ = (readonly_nb(scratch[0]), readonly_nb(scratch[1]), readonly_nb(scratch[2]),
+                                  readonly_nb(scratch[3]), readonly_nb(scratch[4]))  # fmt: skip
+            off_, step_ = readonly_nb(local), 1
+        else:
+            o_, h_, l_, c_, f_, off_, step_ = open_, high, low, close, fill_price, off, step
+        for g in range(b0, b1):
+            c0 = group_offsets[g]
+            _run_column_nb(g, c0, col_asset, o_, f_, c_, h_, l_, off_, step_, sig, timing,
+                           init_cash[g], p.size[c0], p.size_type[c0],
+                           (p.fees[c0], p.fixed_fees[c0], p.per_share[c0]),
+                           (p.slippage[c0], p.slippage_per_share[c0], p.exit_slippage[c0],
+                            p.exit_slippage_per_share[c0]), p.fractional[c0], p.signal_rules[c0], rp,
+                           rec.fills, rec.fill_off, st.n_fill, rec.trades, rec.trade_off, st.n_trade, rec.rejected,
+                           rec.rej_off, st.n_rej, cash_out, value_out, acc, k,
+                           (p.cash_rule[c0], p.size_rule[c0]))  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -940,12 +967,7 @@ def driver(n_groups: int, n_cols: int, limits_on: bool):
 
 
 def _run(args, caps, n_bars, per_column_series):
-    """One run of the drivers with ``caps`` = room for (fills, trades, rejected) per column.
-
-    Independent columns whose price columns are not asset-major (``step != 1``: a complete panel
-    read in timestamp-major order) run in blocks of assets: each block's prices are first copied
-    into asset-major arrays of a few MB, so the per-column bar loop reads memory in order instead
-    of jumping a whole row of the panel per bar (~3x slower, benchmarks/bench_core.py)."""
+    """One run of the drivers with ``caps`` = room for (fills, trades, rejected) per column."""
     group_offsets, chunk_offsets, col_asset, prices, sig, timing, init_cash, params, risk, limits = args
     n_cols = sig.shape[0]
     n_groups = group_offsets.shape[0] - 1
@@ -961,44 +983,8 @@ def _run(args, caps, n_bars, per_column_series):
     value_out = np.empty(shape_v)
     tail = (timing, init_cash, params, risk, limits, st, rec, acc, cash_out, value_out)
     run = driver(n_groups, n_cols, bool(limits.on.any()))
-    if run is not simulate_columns_nb or prices.step[0] == 1:
-        run(group_offsets, chunk_offsets, col_asset, prices, sig, *tail)
-        return rec, st, acc, cash_out, value_out
-    per_block = max(1, min(n_cols, (8 << 20) // (5 * 8 * max(1, n_bars))))  # ~8 MB of prices per block
-    off = np.zeros(prices.off.shape[0], dtype=np.int64)
-    for g0 in range(0, n_groups, per_block):  # blocks of chunks: each chunk k of the run stays row k of acc
-        g1 = min(n_groups, g0 + per_block)
-        assets = np.unique(col_asset[g0:g1])
-        off[assets] = np.arange(assets.shape[0]) * n_bars
-        cols = {}  # the fill price is usually the open or close column itself: gathered once
-        for a in prices[:5]:
-            if a.ctypes.data not in cols:
-                cols[a.ctypes.data] = kernel_array(gather_assets_nb(a, prices.off, prices.step[0], assets, n_bars),
-                                                   np.float64)  # fmt: skip
-        block = Prices(*(cols[a.ctypes.data] for a in prices[:5]), kernel_array(off, np.int64), _STEP_ONE)
-        bounds = np.clip(chunk_offsets, g0, g1)
-        simulate_columns_nb(group_offsets, kernel_array(bounds, np.int64), col_asset, block, sig, *tail)
+    run(group_offsets, chunk_offsets, col_asset, prices, sig, *tail)
     return rec, st, acc, cash_out, value_out
-
-
-_STEP_ONE = kernel_array([1], np.int64)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def gather_assets_nb(src, off, step, assets, n_bars):
-    """The price column ``src`` (cell (a, t) at ``off[a] + t * step``) of ``assets``, asset-major:
-    asset j's bar t at ``j * n_bars + t``. Tiles of 64 bars keep both sides in cache (a plain
-    transpose loop was 8x slower)."""
-    n = assets.shape[0]
-    out = np.empty(n * n_bars)
-    for t0 in range(0, n_bars, 64):
-        t1 = min(n_bars, t0 + 64)
-        for j in range(n):
-            b = off[assets[j]]
-            o = j * n_bars
-            for t in range(t0, t1):
-                out[o + t] = src[b + t * step]
-    return out
 
 
 class SimResult(NamedTuple):

@@ -250,3 +250,25 @@ def test_row_order_and_asset_dtype_never_change_results(panel_df, cfg, layout):
         assert a.equals(b), (layout, name)
     assert base.fingerprint == other.fingerprint or layout in ("categorical", "enum", "enum_timestamp_major",
                                                                "integer")  # fmt: skip
+
+
+@given(panels(max_assets=4, max_bars=30), st.booleans())
+def test_unsorted_frames_sort_the_same_either_way(panel_df, dup):
+    """A shuffled frame is ordered by scattering rows into their cells, or (a sparse panel) by
+    sorting the cell numbers: the same backtest, and the same duplicate-row error."""
+    import ml4t_vec._layout as layout
+
+    _, df = panel_df
+    if dup:
+        df = pl.concat([df, df.head(1)])
+    outcomes = []
+    for sparse in (layout.SPARSE_CELLS, -(10**9)):  # -1e9: every panel counts as sparse
+        old, layout.SPARSE_CELLS = layout.SPARSE_CELLS, sparse
+        try:
+            outcomes.append(vec.backtest(df, entries="s0", exits="s1", fees=0.001).fills)
+        except vec.DataError as e:
+            outcomes.append(str(e))
+        finally:
+            layout.SPARSE_CELLS = old
+    assert isinstance(outcomes[0], str) == dup or df.height == 1
+    assert (outcomes[0] == outcomes[1]) if isinstance(outcomes[0], str) else outcomes[0].equals(outcomes[1])
