@@ -839,10 +839,17 @@ def _columns_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timin
             for j in range(b1 - b0):
                 assets[j] = col_asset[group_offsets[b0 + j]]
                 local[assets[j]] = j * n_bars
-            for i, src in enumerate((open_, high, low, close, fill_price)):
+            for i, src in enumerate((open_, high, low, close)):
                 gather_assets_nb(src, off, step, assets[: b1 - b0], scratch[i], n_bars)
+            fill_at = 4  # the fill price is usually the open or the close column itself: not copied twice
+            if fill_price.ctypes.data == open_.ctypes.data:
+                fill_at = 0
+            elif fill_price.ctypes.data == close.ctypes.data:
+                fill_at = 3
+            else:
+                gather_assets_nb(fill_price, off, step, assets[: b1 - b0], scratch[4], n_bars)
             o_, h_, l_, c_, f_ = (readonly_nb(scratch[0]), readonly_nb(scratch[1]), readonly_nb(scratch[2]),
-                                  readonly_nb(scratch[3]), readonly_nb(scratch[4]))  # fmt: skip
+                                  readonly_nb(scratch[3]), readonly_nb(scratch[fill_at]))  # fmt: skip
             off_, step_ = readonly_nb(local), 1
         else:
             o_, h_, l_, c_, f_, off_, step_ = open_, high, low, close, fill_price, off, step
