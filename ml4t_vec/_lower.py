@@ -15,6 +15,8 @@ from ml4t_vec._kernels.codes import (
     DRAWDOWN_ACTION,
     FILL_ORDER,
     INTRABAR,
+    PERCENT_OF,
+    REVERSAL,
     SIGNAL_RULES,
     SIZE_RULE,
     SIZE_TYPE,
@@ -40,9 +42,9 @@ from ml4t_vec.errors import ConfigError, check_choice
 
 # the keyword settings of `backtest`, by config section
 CONFIG_KEYS = {
-    "sizing": ("size", "size_type", "fractional", "size_rule"),
+    "sizing": ("size", "size_type", "fractional", "size_rule", "percent_of"),
     "costs": ("fees", "fixed_fees", "slippage", "commission_per_share", "slippage_per_share", "slippage_on"),
-    "execution": ("fill", "price", "signal_rules", "fill_order"),
+    "execution": ("fill", "price", "signal_rules", "fill_order", "reversal"),
     "portfolio": ("init_cash", "cash_sharing", "cash_rule"),
     "risk": (
         "stop_loss",
@@ -121,6 +123,8 @@ def order_params(cfg: BacktestConfig, n_cols: int) -> OrderParams:
         size_rule=full(SIZE_RULE[cfg.sizing.size_rule]),
         exit_slippage=full(exit_slippage(cfg)),
         exit_slippage_per_share=full(0.0 if cfg.costs.slippage_on == "entries" else cfg.costs.slippage_per_share),
+        percent_of=full(PERCENT_OF[cfg.sizing.percent_of]),
+        reversal=full(REVERSAL[cfg.execution.reversal]),
     )
 
 

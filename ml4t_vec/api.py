@@ -184,6 +184,8 @@ def backtest(
     drawdown_cooldown=None,
     daily_loss_limit=None,
     priority=None,
+    percent_of=None,
+    reversal=None,
     preset: str | None = None,
     asset_col: str | None = None,
     timestamp_col: str = "timestamp",
@@ -200,17 +202,20 @@ def backtest(
         entries, exits, short_entries, short_exits: ``pl.Expr`` or column name evaluated per
             (timestamp, asset) over the frame sorted by (asset, timestamp); null means False.
         signals: optional second long frame with the same keys; its columns are joined in.
-        size, size_type, fractional, size_rule: entry size (default: equal weight, ``1 /
-            n_assets`` of equity per entry in a shared-cash panel, else all of it; see
+        size, size_type, fractional, size_rule, percent_of: entry size (default: equal weight,
+            ``1 / n_assets`` of equity per entry in a shared-cash panel, else all of it; see
             ``SizingConfig``).
         fill: ``"next_open"`` (default), ``"next_close"`` or ``"same_close"``; ``price`` an
             optional column/expression to fill at instead, with the same timing; ``signal_rules``
             how signals become orders (``"reverse"`` default, or ``"flat_only"``); ``fill_order``
-            the order of fills in a shared-cash phase (``"exits_first"`` default, or ``"asset"``).
+            the order of fills in a shared-cash phase (``"exits_first"`` default, ``"asset"`` or
+            ``"ml4t"``); ``reversal`` ``"two_orders"`` (default) or ``"one_order"``
+            (``ExecutionConfig``).
         fees, fixed_fees, slippage, commission_per_share, slippage_per_share, slippage_on: costs
             per fill (``CostConfig``), default 0; ``slippage_on="entries"`` slips entries only.
         init_cash: default 100_000; cash_sharing: default True (one portfolio); cash_rule: what
-            limits an entry (``"equity"`` default, or ``"ml4t"``; ``PortfolioConfig``).
+            limits orders by cash (``"equity"`` default, ``"ml4t"`` or ``"vectorbt"``;
+            ``PortfolioConfig``; README "Cash limit").
         stop_loss, take_profit, trailing_stop, trailing_activation, trailing_source, trailing_start, max_bars,
             stop_anchor, intrabar, stop_on_entry_bar, stop_slippage, reenter_on_stop_bar, stop_loss_price,
             take_profit_price, session_exit: position rules, all off by default (``RiskConfig``;

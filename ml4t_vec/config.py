@@ -23,6 +23,8 @@ from ml4t_vec._kernels.codes import (
     DRAWDOWN_ACTION,
     FILL_ORDER,
     INTRABAR,
+    PERCENT_OF,
+    REVERSAL,
     SIGNAL_RULES,
     SIZE_RULE,
     SIZE_TYPE,
@@ -94,12 +96,14 @@ class SizingConfig:
     """How many shares an entry asks for.
 
     Attributes:
-        size: shares (``size_type="shares"``), cash committed including fees (``"value"``;
-            ``inf`` = all available cash) or fraction of current equity committed including fees
-            (``"percent"``; 1.0 = all in). None (the default, percent sizes only): equal weight,
-            ``1 / n_assets`` of equity per entry in a shared-cash panel, else 1.0 (all in); the
-            result's config holds the value used.
-        size_type: ``"shares"``, ``"value"`` or ``"percent"``.
+        size: shares (``size_type="shares"``), cash committed including fees (``"value"``),
+            cash of notional at the reference price, fees and slippage on top (``"notional"``),
+            or a fraction committed including fees (``"percent"``; 1.0 = all in; of equity or of
+            cash, see ``percent_of``). ``inf`` (value, notional) = all available cash. None (the
+            default, percent sizes only): equal weight, ``1 / n_assets`` of equity per entry in a
+            shared-cash panel, else 1.0 (all in); the result's config holds the value used.
+        size_type: ``"shares"``, ``"value"``, ``"notional"`` (quantity = size / the fill's
+            reference price before slippage: vectorbt's ``size_type="value"``) or ``"percent"``.
         fractional: allow fractional shares; if False, quantities are rounded down to whole shares.
         size_rule: ``"fees_included"`` (default: the size is the cash committed, fees included;
             an entry that does not fit is reduced) or ``"backtesting"`` (backtesting.py 0.6.6:
@@ -107,33 +111,44 @@ class SizingConfig:
             whole units, ``unit = executed price + (fixed_fees + size * price * fees + size *
             commission_per_share) / size``; a whole number of shares fills whole or not at all;
             needs ``fractional=False``).
+        percent_of: what a ``"percent"`` size is a fraction of: ``"equity"`` (default) or
+            ``"cash"`` at the moment of the order (vectorbt): a long commits ``size * cash``
+            including fees; a short sells ``size`` x the largest short the free cash pays for
+            (free cash = cash - 2 x the short positions at their entry prices). Ignored by the
+            other size types.
     """
 
     size: float | None = None
     size_type: str = "percent"
     fractional: bool = True
     size_rule: str = "fees_included"
+    percent_of: str = "equity"
 
     def __post_init__(self):
         check_choice("size_type", self.size_type, SIZE_TYPES)
         check_choice("size_rule", self.size_rule, tuple(SIZE_RULE))
+        check_choice("percent_of", self.percent_of, tuple(PERCENT_OF))
         if self.size_rule == "backtesting":
             self._check_backtesting_size()
         if self.size is None:
             if self.size_type != "percent":
                 raise ConfigError(f"size_type={self.size_type!r} needs `size=` (shares or cash per entry).")
             return _check_bool("fractional", self.fractional)
-        _check_number("size", self.size, lo=0.0, lo_open=True, allow_inf=self.size_type == "value")
+        _check_number("size", self.size, lo=0.0, lo_open=True, allow_inf=self.size_type in ("value", "notional"))
         if self.size_type == "percent" and self.size > 10:
             raise ConfigError(
-                f"`size` with size_type='percent' is a fraction of equity (1.0 = 100%) and must be in "
-                f"(0, 10]; got {self.size!r}. For 10% pass size=0.1."
+                f"`size` with size_type='percent' is a fraction of {self.percent_of} (1.0 = 100%) and must be "
+                f"in (0, 10]; got {self.size!r}. For 10% pass size=0.1."
             )
         _check_bool("fractional", self.fractional)
 
     def _check_backtesting_size(self) -> None:
-        if self.size_type == "value":
-            raise ConfigError("size_rule='backtesting' sizes a fraction (percent) or whole shares, not a value.")
+        if self.size_type in ("value", "notional"):
+            raise ConfigError(
+                f"size_rule='backtesting' sizes a fraction (percent) or whole shares, not size_type={self.size_type!r}."
+            )
+        if self.percent_of != "equity":
+            raise ConfigError("size_rule='backtesting' sizes a fraction of the buying power; drop percent_of='cash'.")
         if self.fractional:
             raise ConfigError("size_rule='backtesting' trades whole units: pass fractional=False.")
         s = self.size
@@ -173,17 +188,24 @@ class ExecutionConfig:
             open's signal exits, then the position rules, whose exits free cash for the open's
             entries, then the entries, older signals first; a new position is not checked
             against its entry bar).
+        reversal: how an opposite entry reverses a position: ``"two_orders"`` (default: an exit
+            fill, then an entry fill, each paying fees) or ``"one_order"`` (vectorbt: one order of
+            |position| + the new size at one price, fixed fees once, the fees split between the
+            closed and the new trade by shares; in a shared-cash phase with exits first it fills
+            with the entries).
     """
 
     fill: str = "next_open"
     price: object = None
     signal_rules: str = "reverse"
     fill_order: str = "exits_first"
+    reversal: str = "two_orders"
 
     def __post_init__(self):
         check_choice("fill", self.fill, FILL_TIMINGS)
         check_choice("signal_rules", self.signal_rules, tuple(SIGNAL_RULES))
         check_choice("fill_order", self.fill_order, tuple(FILL_ORDER))
+        check_choice("reversal", self.reversal, tuple(REVERSAL))
 
 
 def _check_bool(name: str, value) -> None:
@@ -312,11 +334,15 @@ class PortfolioConfig:
             account (``cash_sharing=False``).
         cash_sharing: one portfolio over all assets (exits before entries within a bar, entries
             limited by the shared cash) or one independent account per asset.
-        cash_rule: what limits an entry: ``"equity"`` (default: gross exposure plus the entry's
-            notional and fees at most equity, times ``max_gross_leverage``; an entry that does
-            not fit is reduced to what fits) or ``"ml4t"`` (ml4t-backtest: notional plus fees at
-            the worse of the reference and executed price at most the cash, short-sale proceeds
-            included, plus 0.01; an entry that does not fit is rejected whole).
+        cash_rule: what limits orders by cash (README "Cash limit"): ``"equity"`` (default:
+            gross exposure plus the entry's notional and fees at most equity, times
+            ``max_gross_leverage``; an entry that does not fit is reduced to what fits; exits are
+            never limited), ``"ml4t"`` (ml4t-backtest: notional plus fees at the worse of the
+            reference and executed price at most the cash, short-sale proceeds included, plus
+            0.01; an entry that does not fit is rejected whole) or ``"vectorbt"`` (every buy,
+            covers included, is limited by cash, short-sale proceeds included, and cut to what it
+            pays for; finite shorts are not limited, ``inf`` and percent-of-cash shorts by free
+            cash; a sell whose proceeds do not pay its fees is refused).
     """
 
     init_cash: float = 100_000.0
@@ -328,6 +354,7 @@ class PortfolioConfig:
         check_choice("cash_rule", self.cash_rule, tuple(CASH_RULE))
         if not isinstance(self.cash_sharing, (bool, np.bool_)):
             raise ConfigError(f"`cash_sharing` must be True or False; got {self.cash_sharing!r}.")
+        check_choice("cash_rule", self.cash_rule, tuple(CASH_RULE))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -493,17 +520,38 @@ class BacktestConfig:
             check_choice("preset", self.preset, tuple(PRESETS))
         if self.limits.priority is not None and self.execution.fill_order == "asset":
             raise ConfigError("`priority` orders entries after the exits; it does not apply with fill_order='asset'.")
-        if self.portfolio.cash_rule == "ml4t" and self.limits.max_gross_leverage is not None:
+        if self.portfolio.cash_rule != "equity" and self.limits.max_gross_leverage is not None:
             raise ConfigError(
-                "cash_rule='ml4t' limits entries by the cash (no borrowing); it does not combine with "
+                f"cash_rule={self.portfolio.cash_rule!r} limits orders by the cash; it does not combine with "
                 "`max_gross_leverage` (use cash_rule='equity')."
             )
+        self._check_order_model()
         if self.limits.active and not self.portfolio.cash_sharing:
             on = [f.name for f in dataclasses.fields(self.limits) if f.name != "drawdown_action"
                   and getattr(self.limits, f.name) is not None]  # fmt: skip
             raise ConfigError(
                 f"portfolio limits and `priority` need one shared-cash portfolio (cash_sharing=True); got {on} "
                 "with cash_sharing=False."
+            )
+
+    def _check_order_model(self) -> None:
+        """vectorbt's order model (one-order reversals, its cash rule) with the other peers'
+        sizing and cost rules: combinations with no meaning are refused."""
+        one_order = self.execution.reversal == "one_order"
+        if one_order and self.portfolio.cash_rule == "ml4t":
+            raise ConfigError(
+                "reversal='one_order' is vectorbt's order; cash_rule='ml4t' accepts or rejects entries whole. "
+                "Use cash_rule='equity' or 'vectorbt', or reversal='two_orders'."
+            )
+        if self.sizing.size_rule == "backtesting" and (one_order or self.portfolio.cash_rule == "vectorbt"):
+            raise ConfigError(
+                "size_rule='backtesting' sizes backtesting.py's entries; it does not combine with "
+                "reversal='one_order' or cash_rule='vectorbt' (vectorbt's order model)."
+            )
+        if one_order and self.costs.slippage_on == "entries":
+            raise ConfigError(
+                "reversal='one_order' fills the exit and the entry at one price; slippage_on='entries' prices "
+                "them differently. Use slippage_on='all' or reversal='two_orders'."
             )
 
     def to_dict(self) -> dict:

@@ -103,38 +103,47 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
 
 @st.composite
 def configs(draw, cash_sharing: bool | None = None, fill: str | None = None, limits: bool | None = None):
-    size_type = draw(st.sampled_from(["shares", "value", "percent"]))
+    size_type = draw(st.sampled_from(["shares", "value", "percent", "notional"]))
     if size_type == "shares":
         size = draw(st.sampled_from([1.0, 7.0, 33.5, 400.0]))
-    elif size_type == "value":
+    elif size_type in ("value", "notional"):
         size = draw(st.sampled_from([500.0, 4000.0, 25000.0, math.inf]))
     else:
         size = draw(st.sampled_from([0.1, 0.35, 0.5, 1.0]))
     cash_sharing = draw(st.booleans()) if cash_sharing is None else cash_sharing
     with_limits = cash_sharing and (draw(st.booleans()) if limits is None else limits)
     fill_order = draw(st.sampled_from(["exits_first", "exits_first", "asset", "ml4t"]))
-    cash_rule = draw(st.sampled_from(["equity", "equity", "ml4t"]))
+    cash_rule = draw(st.sampled_from(["equity", "equity", "ml4t", "vectorbt"]))
     fractional = draw(st.booleans())
+    percent_of = draw(st.sampled_from(["equity", "cash"]))
     size_rule = draw(st.sampled_from(["fees_included", "fees_included", "backtesting"]))
     if size_rule == "backtesting":  # whole units of a fraction in (0, 1), or a whole number of shares
         fractional = False
-        size_type = "percent" if size_type == "value" else size_type
+        size_type = "percent" if size_type in ("value", "notional") else size_type
         size = min(size, 0.9999999) if size_type == "percent" else float(int(size))
+        percent_of = "equity"  # its own rule: a fraction of the buying power
+        cash_rule = "equity" if cash_rule == "vectorbt" else cash_rule  # vectorbt's order model is apart
+    slippage_on = draw(st.sampled_from(["all", "all", "entries"]))
+    reversal = draw(st.sampled_from(["two_orders", "one_order"]))
+    if cash_rule == "ml4t" or size_rule == "backtesting" or slippage_on == "entries":
+        reversal = "two_orders"  # one order at one price is vectorbt's (ConfigError with these)
     limits = draw(portfolio_limits(fill_order)) if with_limits else {}
-    if cash_rule == "ml4t":  # no borrowing under the cash rule
+    if cash_rule != "equity":  # no borrowing under the cash rules (ConfigError)
         limits["max_gross_leverage"] = None
     return Config(
         size=size,
         size_type=size_type,
+        percent_of=percent_of,
         fractional=fractional,
         size_rule=size_rule,
-        slippage_on=draw(st.sampled_from(["all", "all", "entries"])),
+        slippage_on=slippage_on,
         fees=draw(st.sampled_from([0.0, 0.001, 0.01])),
         fixed_fees=draw(st.sampled_from([0.0, 0.0, 2.5])),
         commission_per_share=draw(st.sampled_from([0.0, 0.0, 0.01])),
         slippage_per_share=draw(st.sampled_from([0.0, 0.0, 0.05])),
         signal_rules=draw(st.sampled_from(["reverse", "reverse", "flat_only"])),
         fill_order=fill_order,
+        reversal=reversal,
         cash_rule=cash_rule,
         slippage=draw(st.sampled_from([0.0, 0.0005, 0.01])),
         init_cash=draw(st.sampled_from([1_000.0, 10_000.0, 100_000.0])),
@@ -193,6 +202,7 @@ def vec_kwargs(cfg: Config) -> dict:
         short_exits="s3",
         size=cfg.size,
         size_type=cfg.size_type,
+        percent_of=cfg.percent_of,
         fractional=cfg.fractional,
         size_rule=cfg.size_rule,
         slippage_on=cfg.slippage_on,
@@ -202,6 +212,7 @@ def vec_kwargs(cfg: Config) -> dict:
         slippage_per_share=cfg.slippage_per_share,
         signal_rules=cfg.signal_rules,
         fill_order=cfg.fill_order,
+        reversal=cfg.reversal,
         cash_rule=cfg.cash_rule,
         trailing_start=cfg.trailing_start,
         slippage=cfg.slippage,

@@ -28,12 +28,21 @@ TIMING = {"next_open": TIMING_NEXT_OPEN, "next_close": TIMING_NEXT_CLOSE, "same_
 SIZE_SHARES = 0
 SIZE_VALUE = 1
 SIZE_PERCENT = 2
-SIZE_TYPE = {"shares": SIZE_SHARES, "value": SIZE_VALUE, "percent": SIZE_PERCENT}
+SIZE_NOTIONAL = 3  # size / reference price; fees and slippage on top (vectorbt's size_type="value")
+SIZE_TYPE = {"shares": SIZE_SHARES, "value": SIZE_VALUE, "percent": SIZE_PERCENT, "notional": SIZE_NOTIONAL}
+PERCENT_OF_EQUITY = 0
+PERCENT_OF_CASH = 1  # long: size x cash; short: size x the largest short the free cash pays for (vectorbt)
+PERCENT_OF = {"equity": PERCENT_OF_EQUITY, "cash": PERCENT_OF_CASH}
 # how a size becomes a quantity (orders.entry_fill_nb)
 SIZE_FEES_INCLUDED = 0  # the size is the cash committed, fees included; reduced to what fits
 SIZE_BACKTESTING = 1  # backtesting.py 0.6.6: whole units of (buying power x fraction) // unit cost; shares all or none
 SIZE_RULE = {"fees_included": SIZE_FEES_INCLUDED, "backtesting": SIZE_BACKTESTING}
 SLIPPAGE_ON = {"all": 0, "entries": 1}  # lowered to exit slippage values, no kernel code
+
+# --- how an opposite entry reverses a position (orders.order_nb) -------------------------------
+REVERSAL_TWO_ORDERS = 0  # an exit, then an entry; each pays fees
+REVERSAL_ONE_ORDER = 1  # one order of |position| + new size at one price, fixed fees once (vectorbt)
+REVERSAL = {"two_orders": REVERSAL_TWO_ORDERS, "one_order": REVERSAL_ONE_ORDER}
 
 # --- how signals become actions (orders.decide_nb) ---------------------------------------------
 RULES_REVERSE = 0  # conflicting signals cancel; an opposite entry reverses the position
@@ -46,10 +55,11 @@ ORDER_BY_ASSET = 1  # asset by asset, each one's exit then its entry (vectorbt's
 ORDER_ML4T = 2  # ml4t-backtest: at the open, signal exits, then position rules, then entries (older signal first)
 FILL_ORDER = {"exits_first": ORDER_EXITS_FIRST, "asset": ORDER_BY_ASSET, "ml4t": ORDER_ML4T}
 
-# --- what limits an entry's size (buying power) ------------------------------------------------
-CASH_EQUITY = 0  # gross exposure + the entry's notional and fees <= leverage x equity; reduced to fit
+# --- what limits an order by cash (README "Cash limit") ----------------------------------------
+CASH_EQUITY = 0  # gross exposure + the entry's notional and fees <= leverage x equity; reduced to fit; exits unlimited
 CASH_ML4T = 1  # ml4t-backtest: notional + fees at the worse of reference / executed price <= cash + 0.01, else rejected
-CASH_RULE = {"equity": CASH_EQUITY, "ml4t": CASH_ML4T}
+CASH_VECTORBT = 2  # vectorbt: buys (covers included) limited by cash, inf / percent-of-cash shorts by free cash
+CASH_RULE = {"equity": CASH_EQUITY, "ml4t": CASH_ML4T, "vectorbt": CASH_VECTORBT}
 
 # --- pending actions (kernel-internal) ---------------------------------------------------------
 ACT_NONE = 0
@@ -219,6 +229,8 @@ CODE_TABLES = {
     "size_rule": SIZE_RULE,
     "slippage_on": SLIPPAGE_ON,
     "trailing_start": TRAILING_START,
+    "percent_of": PERCENT_OF,
+    "reversal": REVERSAL,
 }
 
 

@@ -26,6 +26,7 @@ from ml4t_vec._kernels.codes import (
     SIG_SHORT_ENTRY,
     SIG_SHORT_EXIT,
     SIZE_BACKTESTING,
+    SIZE_NOTIONAL,
     SIZE_PERCENT,
     SIZE_SHARES,
 )
@@ -47,7 +48,9 @@ class OrderParams(NamedTuple):
     slippage: F64  # fraction, adverse
     slippage_per_share: F64  # cash per share, adverse
     fractional: BOOL  # False -> whole shares, rounded down
-    cash_rule: I64  # CASH_*: what limits an entry
+    cash_rule: I64  # CASH_*: what limits orders by cash (read from a group's first column)
+    percent_of: I64  # PERCENT_OF_*: percent sizes of equity or of cash
+    reversal: I64  # REVERSAL_*: an opposite entry as two orders or as one
     size_rule: I64  # SIZE_FEES_INCLUDED or SIZE_BACKTESTING: how a size becomes a quantity
     exit_slippage: F64  # fraction, adverse, of signal exits, time stops and forced exits
     exit_slippage_per_share: F64  # cash per share, adverse, of every exit
@@ -138,15 +141,24 @@ def unit_cost_nb(exec_price, cost):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def requested_quantity_nb(size, size_type, exec_price, cost, equity):
-    """Shares asked for by one entry, before the cash limit.
+def requested_quantity_nb(size, size_type, d, ref, exec_price, cost, equity, pct_cash, cash, free):
+    """Shares asked for by one entry in direction ``d`` (+1 long, -1 short), before the cash limit.
 
     ``value`` and ``percent`` sizes are the cash committed to the entry *including* fees:
     quantity * unit cost + fixed_fees == size (value) or size * equity (percent).
-    ``size=inf`` (value) means all available cash.
+    ``notional`` is size / ``ref``, the reference price before slippage (fees on top).
+    ``size=inf`` (value, notional) means all available cash. ``pct_cash`` (percent_of="cash"):
+    a long commits size * ``cash``, a short sells size x the largest short ``free`` cash pays
+    for, fees included (vectorbt's percent; <= 0 when there is none).
     """
     if size_type == SIZE_SHARES:
         return size
+    if size_type == SIZE_NOTIONAL:
+        return size / ref
+    if size_type == SIZE_PERCENT and pct_cash:
+        if d > 0.0:
+            return (size * cash - cost[1]) / unit_cost_nb(exec_price, cost)
+        return size * ((free - cost[1]) / unit_cost_nb(exec_price, cost))
     target = size * equity if size_type == SIZE_PERCENT else size
     if math.isinf(target):
         return np.inf
@@ -172,6 +184,7 @@ ENTRY_CAPPED = 2  # filled, cut by a portfolio limit (cap_value)
 ENTRY_NO_CASH = 3  # rejected: nothing fits (statuses from here on are rejections)
 ENTRY_ZERO = 4  # rejected: the request rounds to zero shares
 ENTRY_CAP_NONE = 5  # rejected: a portfolio limit leaves no room
+NO_PART = -1  # order_nb: the order has no such part
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -207,6 +220,10 @@ def backtesting_entry_nb(d, ref, size, size_type, cost, slippage, avail, cap_val
 # later decisions (found by the long Hypothesis profile; tests/kernels/test_golden.py pins it).
 CASH_DUST = 1e-9
 
+# cash_rule="vectorbt": orders below this many shares are refused (vectorbt's min_size), and
+# cash, sizes and proceeds compare with vectorbt's tolerance (is_close_nb).
+MIN_SIZE = 1e-8
+
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def exit_fill_nb(q, ref, slippage, cost):
@@ -221,19 +238,48 @@ def exit_fill_nb(q, ref, slippage, cost):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def entry_request_nb(d, ref, size, size_type, cost, slippage, fractional, equity):
+def entry_request_nb(d, ref, size, size_type, cost, slippage, fractional, equity, pct_cash, cash, free):
     """(side, executed price, requested quantity) of an entry in direction ``d`` (+1 long, -1 short)."""
     side = 1 if d > 0.0 else -1
     px = exec_price_nb(ref, side, slippage)
-    req = requested_quantity_nb(size, size_type, px, cost, equity)
+    req = requested_quantity_nb(size, size_type, d, ref, px, cost, equity, pct_cash, cash, free)
     if not fractional and req < np.inf:
         req = whole_nb(req)
     return side, px, req
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def limit_entry_nb(req, px, cost, fractional, equity, avail, cap_value):
+    """The equity cash rule for an entry of ``req`` shares at ``px``: notional + fees must fit in
+    the buying power ``avail``, the notional in ``cap_value`` (portfolio limits; inf = none).
+    Returns (status ENTRY_*, filled quantity >= 0)."""
+    qmax = max_affordable_nb(avail, px, cost)
+    qcap = cap_value / px
+    if not fractional:
+        qmax = whole_nb(qmax)
+        qcap = whole_nb(qcap)
+    if qmax <= 0.0 or qmax * px <= CASH_DUST * abs(equity):
+        return ENTRY_NO_CASH, 0.0
+    if qcap <= 0.0 or qcap * px <= CASH_DUST * abs(equity):
+        return ENTRY_CAP_NONE, 0.0
+    if req <= 0.0:
+        return ENTRY_ZERO, 0.0
+    status = ENTRY_OK
+    q = req
+    if qcap < qmax and req > qcap:
+        q = qcap
+        if req > qcap * (1.0 + 1e-9):
+            status = ENTRY_CAPPED
+    elif req > qmax:
+        q = qmax
+        if req < np.inf and req > qmax * (1.0 + 1e-9):
+            status = ENTRY_REDUCED
+    return status, q
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def entry_fill_nb(d, ref, size, size_type, cost, slippage, fractional, equity, avail, cap_value, cash_rule,
-                  size_rule):  # fmt: skip
+                  size_rule, pct_cash, cash, free):  # fmt: skip
     """Size and price one entry in direction ``d`` (+1 long, -1 short).
 
     ``equity`` is the sizing equity (percent sizes), ``avail`` the buying power: notional + fees
@@ -242,12 +288,13 @@ def entry_fill_nb(d, ref, size, size_type, cost, slippage, fractional, equity, a
     entry whose notional plus fees at the worse of the reference and executed price exceeds it
     by more than 0.01 (or exceeds a cap) is rejected whole, never reduced.
     ``size_rule=SIZE_BACKTESTING``: backtesting.py 0.6.6's sizing (``backtesting_size_nb``).
+    ``cash`` / ``free`` size percent-of-cash entries (``pct_cash``).
     Returns (status ENTRY_*, side, executed price, filled quantity >= 0, requested quantity,
     fees, slippage cost, cash change).
     """
     if size_rule == SIZE_BACKTESTING:
         return backtesting_entry_nb(d, ref, size, size_type, cost, slippage, avail, cap_value)
-    side, px, req = entry_request_nb(d, ref, size, size_type, cost, slippage, fractional, equity)
+    side, px, req = entry_request_nb(d, ref, size, size_type, cost, slippage, fractional, equity, pct_cash, cash, free)
     if cash_rule == CASH_ML4T:  # all or nothing (ml4t-backtest's gatekeeper, CASH_TOLERANCE 0.01)
         if req <= 0.0:
             return ENTRY_ZERO, side, px, 0.0, req, 0.0, 0.0, 0.0
@@ -263,26 +310,167 @@ def entry_fill_nb(d, ref, size, size_type, cost, slippage, fractional, equity, a
             return ENTRY_CAP_NONE, side, px, 0.0, req, 0.0, 0.0, 0.0
         fee = fee_nb(req, px, cost)
         return ENTRY_OK, side, px, req, req, fee, req * abs(px - ref), -(d * req * px + fee)
-    qmax = max_affordable_nb(avail, px, cost)
-    qcap = cap_value / px
-    if not fractional:
-        qmax = whole_nb(qmax)
-        qcap = whole_nb(qcap)
-    if qmax <= 0.0 or qmax * px <= CASH_DUST * abs(equity):
-        return ENTRY_NO_CASH, side, px, 0.0, req, 0.0, 0.0, 0.0
-    if qcap <= 0.0 or qcap * px <= CASH_DUST * abs(equity):
-        return ENTRY_CAP_NONE, side, px, 0.0, req, 0.0, 0.0, 0.0
-    if req <= 0.0:
-        return ENTRY_ZERO, side, px, 0.0, req, 0.0, 0.0, 0.0
-    status = ENTRY_OK
-    q = req
-    if qcap < qmax and req > qcap:
-        q = qcap
-        if req > qcap * (1.0 + 1e-9):
-            status = ENTRY_CAPPED
-    elif req > qmax:
-        q = qmax
-        if req < np.inf and req > qmax * (1.0 + 1e-9):
-            status = ENTRY_REDUCED
+    status, q = limit_entry_nb(req, px, cost, fractional, equity, avail, cap_value)
+    if status >= ENTRY_NO_CASH:
+        return status, side, px, 0.0, req, 0.0, 0.0, 0.0
     fee = fee_nb(q, px, cost)
     return status, side, px, q, req, fee, q * abs(px - ref), -(d * q * px + fee)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def is_close_nb(a, b):
+    """``a == b`` within 1e-9 relative or 1e-12 absolute (vectorbt's tolerance); inf only equals inf."""
+    if a == b:
+        return True
+    if math.isinf(a) or math.isinf(b):
+        return False
+    return abs(a - b) <= max(1e-9 * max(abs(a), abs(b)), 1e-12)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def below_min_nb(q):
+    """Fewer shares than ``MIN_SIZE`` (not within tolerance of it): vectorbt refuses the order."""
+    return q < MIN_SIZE and not is_close_nb(q, MIN_SIZE)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def cash_buy_nb(q_req, px, cost, cash, fractional):
+    """cash_rule="vectorbt" for a buy of ``q_req`` shares (inf = all the cash) at ``px``:
+    (status ENTRY_*, quantity). It fits when notional + fees <= ``cash`` (within tolerance);
+    else it is cut to (cash - fixed fees) / unit cost (whole shares if not ``fractional``);
+    refused when cash is ~0 or the cut leaves less than ``MIN_SIZE``."""
+    if cash <= 0.0 or is_close_nb(cash, 0.0):
+        return ENTRY_NO_CASH, 0.0
+    if q_req <= 0.0 or below_min_nb(q_req):
+        return ENTRY_ZERO, 0.0
+    need = q_req * px * (1.0 + cost[0]) + q_req * cost[2] + cost[1]
+    if need <= cash or is_close_nb(need, cash):
+        return ENTRY_OK, q_req
+    q = max_affordable_nb(cash, px, cost)
+    if not fractional:
+        q = whole_nb(q)
+    if q <= 0.0 or below_min_nb(q):
+        return ENTRY_NO_CASH, 0.0
+    return ENTRY_REDUCED, q
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def cash_sell_nb(q, px, cost):
+    """cash_rule="vectorbt" for a sell of ``q`` shares at ``px``: ENTRY_OK, ENTRY_ZERO (below
+    ``MIN_SIZE``) or ENTRY_NO_CASH (the proceeds do not pay the fees)."""
+    if q <= 0.0 or is_close_nb(q, 0.0) or below_min_nb(q):
+        return ENTRY_ZERO
+    proceeds = q * px
+    fee = fee_nb(q, px, cost)
+    if proceeds < fee and not is_close_nb(proceeds, fee):
+        return ENTRY_NO_CASH
+    return ENTRY_OK
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def order_nb(pos, close_part, d, ref, size, size_type, pct_cash, cost, slippage, fractional, vbt, cash, free, equity,
+             avail, cap_value):  # fmt: skip
+    """One order of a column holding ``pos`` shares: close the position (``close_part``) and/or
+    open direction ``d`` (+1 long, -1 short, 0 none), at reference price ``ref``.
+
+    Both parts in one call is a one-order reversal (``reversal="one_order"``, vectorbt): one
+    price, the fixed fee once, the fees split between the parts by shares. The new part is sized
+    as an entry from flat after the closing part, which pays its proportional fees
+    (``requested_quantity_nb`` on the cash / free cash / buying power left by it; ``equity``
+    is the sizing equity before the order). Two orders are two calls.
+
+    The cash rule (README "Cash limit"):
+    - ``vbt`` False (equity rule): the closing part is never limited; the new part is limited by
+      the buying power ``avail`` (``limit_entry_nb``).
+    - ``vbt`` True (cash_rule="vectorbt"): a buy (cover and new long together) is limited by
+      ``cash`` (``cash_buy_nb``), so a cover can be partial or refused; a sell is not limited,
+      except that an ``inf`` short sells what ``free`` cash (after the closing part) pays for,
+      and a sell whose proceeds do not pay its fees is refused (``cash_sell_nb``).
+    ``cap_value`` caps the new part's notional (portfolio limits).
+
+    Returns (side, executed price, closed shares, their fees, closing status, new shares, their
+    fees, requested new shares, new-part status); a status is ENTRY_* or NO_PART.
+    """
+    qx_full = abs(pos) if close_part else 0.0
+    if qx_full > 0.0:
+        side = -1 if pos > 0.0 else 1
+    else:
+        side = 1 if d > 0.0 else -1
+    px = exec_price_nb(ref, side, slippage)
+    st_x = ENTRY_OK if qx_full > 0.0 else NO_PART
+    st_n = NO_PART
+    req = 0.0
+    new = 0.0
+    capped = False
+    if d != 0.0:
+        # the state after the closing part (proportional fees only: the order pays the fixed fee once)
+        fx = qx_full * px * cost[0] + qx_full * cost[2]
+        held = pos if close_part else 0.0
+        cash1 = cash + held * px - fx
+        free1 = free + held * px - fx if held > 0.0 else free
+        avail1 = avail + qx_full * ref - qx_full * abs(px - ref) - fx
+        req = requested_quantity_nb(size, size_type, d, ref, px, cost, equity, pct_cash, cash1, free1)
+        if not fractional and req < np.inf:
+            req = whole_nb(req)
+        if not vbt:
+            st_n, new = limit_entry_nb(req, px, cost, fractional, equity, avail1, cap_value)
+        else:
+            qcap = cap_value / px
+            if not fractional:
+                qcap = whole_nb(qcap)
+            if qcap <= 0.0 or qcap * px <= CASH_DUST * abs(equity):
+                st_n = ENTRY_CAP_NONE
+            elif d < 0.0 and req == np.inf:  # all the free cash, after the closing part
+                if free1 <= 0.0 or is_close_nb(free1, 0.0):
+                    st_n = ENTRY_NO_CASH
+                else:  # (may be < 0 when free cash does not pay the fixed fee: vectorbt then sells less)
+                    new = max_affordable_nb(free1, px, cost)
+                    if not fractional:
+                        new = whole_nb(new)
+            elif req <= 0.0 or below_min_nb(req):
+                st_n = ENTRY_ZERO
+            else:
+                new = req
+            if st_n == NO_PART and new > qcap:
+                new = qcap
+                capped = new * (1.0 + 1e-9) < req
+    qx = qx_full
+    qn = new if st_n < ENTRY_NO_CASH else 0.0
+    if vbt:
+        q_req = qx_full + new
+        if side > 0:
+            st, q = cash_buy_nb(q_req, px, cost, cash, fractional)
+        else:
+            q = q_req
+            st = cash_sell_nb(q, px, cost)
+        if st >= ENTRY_NO_CASH:
+            qx = 0.0
+            qn = 0.0
+            if qx_full > 0.0:
+                st_x = ENTRY_NO_CASH
+            if st_n == NO_PART and d != 0.0:
+                st_n = st
+        elif q < qx_full or is_close_nb(q, qx_full):  # covers (part of) the position, opens nothing
+            qx = qx_full if is_close_nb(q, qx_full) else q
+            qn = 0.0
+            if qx < qx_full:
+                st_x = ENTRY_REDUCED
+            if st_n == NO_PART and d != 0.0:
+                st_n = ENTRY_NO_CASH
+        else:
+            qn = q - qx_full
+            if st_n == NO_PART:
+                if capped:
+                    st_n = ENTRY_CAPPED
+                elif st == ENTRY_REDUCED and req < np.inf and req > qn * (1.0 + 1e-9):
+                    st_n = ENTRY_REDUCED
+                else:
+                    st_n = ENTRY_OK
+    q_all = qx + qn
+    fee_x = 0.0
+    fee_n = 0.0
+    if q_all > 0.0:
+        fee = fee_nb(q_all, px, cost)
+        fee_x = qx / q_all * fee
+        fee_n = fee - fee_x
+    return side, px, qx, fee_x, st_x, qn, fee_n, req, st_n

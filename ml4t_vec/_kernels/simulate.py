@@ -34,6 +34,7 @@ from ml4t_vec._kernels.codes import (
     ACT_REVERSE_TO_LONG,
     ANCHOR_FILL,
     CASH_ML4T,
+    CASH_VECTORBT,
     EFFECT_ENTRY,
     EFFECT_EXIT,
     FILL_DT,
@@ -41,6 +42,7 @@ from ml4t_vec._kernels.codes import (
     ORDER_BY_ASSET,
     ORDER_ML4T,
     PEAK_FROM_FIRST_BAR,
+    PERCENT_OF_CASH,
     REASON_END_OF_DATA,
     REASON_SIGNAL,
     REASON_TIME_STOP,
@@ -54,6 +56,7 @@ from ml4t_vec._kernels.codes import (
     REJ_SESSION_END,
     REJ_ZERO_QUANTITY,
     REJECT_DT,
+    REVERSAL_ONE_ORDER,
     SIG_ENTRY,
     SIG_EXIT,
     SIG_ORDERS,
@@ -85,6 +88,7 @@ from ml4t_vec._kernels.orders import (
     entry_request_nb,
     exit_fill_nb,
     is_exit_action_nb,
+    order_nb,
 )
 from ml4t_vec._kernels.risk import RiskParams, check_exit_nb, fraction_at_nb, level_at_nb, next_peak_nb
 from ml4t_vec._kernels.sort import stable_argsort_nb
@@ -266,6 +270,94 @@ def _open_rules_nb(entry_price, pos_sign, anchor_mode, signal_close, c, signal_b
             level_at_nb(rp.take_profit_price, c, signal_bar))  # fmt: skip
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _apply_order_nb(c, t, reason, o, ref, pos, ep, efee, eslip, hi, lo, entry_bar, bars_held, lev_set, cap_reason,
+                    fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej):  # fmt: skip
+    """Record one ``orders.order_nb`` result ``o`` of column c (holding ``pos`` shares, entered at
+    ``ep`` with fees ``efee`` and slippage ``eslip``) on bar t; both drivers call this.
+
+    - rejected rows: a closing part cut or refused by the cash rule (``reduced_cash`` /
+      ``insufficient_cash``, effect exit), a new part reduced or refused (as for any entry);
+    - the closing part: one exit fill and one closed trade for the shares it closes, with the
+      position's entry fees and slippage pro rata (a partial cover leaves the rest open with its
+      entry bar and price);
+    - the new part: one entry fill (a one-order reversal is reported as its exit and entry fills,
+      at one price, its fees split by shares).
+    Returns (position, cash change, entry price, entry fees, entry slippage, hi, lo, opened).
+    """
+    side, px, qx, fee_x, st_x, qn, fee_n, req, st_n = o
+    if st_x == ENTRY_REDUCED:
+        _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_EXIT, REJ_REDUCED_CASH, abs(pos), qx, ref)
+    elif st_x == ENTRY_NO_CASH:
+        _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_EXIT, REJ_INSUFFICIENT_CASH, abs(pos), 0.0, ref)
+    if st_n > ENTRY_OK:
+        if st_n == ENTRY_CAPPED or st_n == ENTRY_CAP_NONE:
+            why = cap_reason
+        elif st_n == ENTRY_ZERO:
+            why = REJ_ZERO_QUANTITY
+        elif lev_set:
+            why = REJ_MAX_GROSS_LEVERAGE
+        else:
+            why = REJ_REDUCED_CASH if st_n == ENTRY_REDUCED else REJ_INSUFFICIENT_CASH
+        _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, why, req, qn, ref)
+    dcash = 0.0
+    if qx > 0.0:
+        slip = qx * abs(px - ref)
+        _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_EXIT, reason, qx, px, fee_x, slip)
+        a = abs(pos)
+        q = qx if pos > 0.0 else -qx
+        if qx == a:
+            part_fee = efee
+            part_slip = eslip
+            pos = 0.0
+            efee = 0.0
+            eslip = 0.0
+        else:  # a partial cover: the trade takes its share of the entry costs
+            part_fee = qx / a * efee
+            part_slip = qx / a * eslip
+            efee = efee * ((a - qx) / a)
+            eslip = eslip * ((a - qx) / a)
+            pos = pos - q
+        _write_trade_nb(trades, trade_off, n_trade, c, q, ep, part_fee, part_slip, hi, lo, entry_bar, bars_held, t, px,
+                        fee_x, slip, reason, STATUS_CLOSED)  # fmt: skip
+        dcash = q * px - fee_x
+    if qn > 0.0:
+        slip = qn * abs(px - ref)
+        dcash -= side * qn * px + fee_n
+        pos = side * qn
+        ep = px
+        efee = fee_n
+        eslip = slip
+        hi = px
+        lo = px
+        _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_ENTRY, REASON_SIGNAL, qn, px, fee_n, slip)
+    return pos, dcash, ep, efee, eslip, hi, lo, qn > 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _exit_order_nb(c, t, reason, pos, ref, slip_f, cost, frac, vbt, cash, ep, efee, eslip, hi, lo, entry_bar, bars_held,
+                   fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej):  # fmt: skip
+    """Close column c's ``pos`` shares by one order under the cash rule (``vbt``: vectorbt's, where
+    a cover may be partial or refused and a sale whose proceeds do not pay its fees is refused).
+    Returns (position left, cash change, entry fees left, entry slippage left)."""
+    o = order_nb(pos, True, 0.0, ref, 0.0, 0, False, cost, slip_f, frac, vbt, cash, cash, 0.0, 0.0, np.inf)
+    pos, dcash, ep, efee, eslip, hi, lo, _ = _apply_order_nb(
+        c, t, reason, o, ref, pos, ep, efee, eslip, hi, lo, entry_bar, bars_held, False, 0, fills, fill_off, n_fill,
+        trades, trade_off, n_trade, rejected, rej_off, n_rej,
+    )  # fmt: skip
+    return pos, dcash, efee, eslip
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _free_cash_nb(cash, pos, fs, c0, c1):
+    """Free cash of a group (vectorbt): cash minus twice the short positions at their entry prices."""
+    debt = 0.0
+    for c in range(c0, c1):
+        if pos[c] < 0.0:
+            debt += -pos[c] * fs[c, F_ENTRY_PRICE]
+    return cash - 2.0 * debt
+
+
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _reorder_nb(order, keys, n):
     """Sort ``order[:n]`` stably by ``keys[:n]`` (the key of ``order[i]`` is ``keys[i]``)."""
@@ -291,6 +383,11 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
     the slippage of signal orders. ``part``: PHASE_ALL, or only the exits (PHASE_EXITS) or only
     the entries (PHASE_ENTRIES) of the phase (``fill_order="ml4t"`` runs the position rules in
     between). Returns the group's new cash.
+
+    A one-order reversal (``reversal="one_order"``) is one order: it fills with the entries, in
+    their order. Under ``cash_rule="vectorbt"`` a cover may be cut or refused (the rest of the
+    short stays open and a reversal's entry is dropped), and entries are limited by cash / free
+    cash instead of the buying power (``orders.order_nb``).
     """
     max_pos, w_cap, lev, lev_set, net_cap = lim
     fees_a = p.fees  # bound once: reading arrays out of the tuple in the loops costs increfs
@@ -304,6 +401,9 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
     xsps_a = p.exit_slippage_per_share
     cr_a = p.cash_rule
     sr_a = p.size_rule
+    pct_a = p.percent_of
+    rev_a = p.reversal
+    vbt = cr_a[c0] == CASH_VECTORBT
     has_entry = False
     for c in range(e0, e1):
         act = pending[c]
@@ -316,15 +416,34 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
             continue
         if is_exit_action_nb(act):
             q = pos[c]
+            if q != 0.0 and act >= ACT_REVERSE_TO_LONG and rev_a[c] == REVERSAL_ONE_ORDER:
+                has_entry = True  # one order: its closing part fills with the entries
+                continue
             if q != 0.0:
-                cash += _close_nb(c, t, q, price[off[col_asset[c]] + t * step], (xslip_a[c], xsps_a[c]),
-                                  (fees_a[c], fixed_a[c], cps_a[c]), is_[c, I_FORCE], fs[c, F_ENTRY_PRICE],
-                                  fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP], fs[c, F_HI], fs[c, F_LO],
-                                  is_[c, I_ENTRY_BAR], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], fills, fill_off, n_fill,
-                                  trades, trade_off, n_trade)  # fmt: skip
-                pos[c] = 0.0
+                ref = price[off[col_asset[c]] + t * step]
+                if vbt:  # the cover may be cut or refused
+                    pos[c], dcash, fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP] = _exit_order_nb(
+                        c, t, is_[c, I_FORCE], q, ref, (xslip_a[c], xsps_a[c]), (fees_a[c], fixed_a[c], cps_a[c]),
+                        frac_a[c], True, cash, fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP],
+                        fs[c, F_HI], fs[c, F_LO], is_[c, I_ENTRY_BAR], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], fills,
+                        fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
+                    )  # fmt: skip
+                    cash += dcash
+                else:
+                    cash += _close_nb(c, t, q, ref, (xslip_a[c], xsps_a[c]), (fees_a[c], fixed_a[c], cps_a[c]),
+                                      is_[c, I_FORCE], fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP],
+                                      fs[c, F_HI], fs[c, F_LO], is_[c, I_ENTRY_BAR],
+                                      is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], fills, fill_off, n_fill, trades,
+                                      trade_off, n_trade)  # fmt: skip
+                    pos[c] = 0.0
             is_[c, I_FORCE] = REASON_SIGNAL
             if act == ACT_CLOSE:
+                pending[c] = ACT_NONE
+                continue
+            if pos[c] != 0.0:  # the exit was cut or refused (vectorbt's cash rule): no entry
+                side = 1 if entry_direction_nb(act) > 0.0 else -1
+                _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, REJ_INSUFFICIENT_CASH, np.nan,
+                                 0.0, price[off[col_asset[c]] + t * step])  # fmt: skip
                 pending[c] = ACT_NONE
                 continue
         has_entry = True
@@ -372,17 +491,50 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
         pending[c] = ACT_NONE
         ref = price[off[col_asset[c]] + t * step]
         cost = (fees_a[c], fixed_a[c], cps_a[c])
+        pct = pct_a[c] == PERCENT_OF_CASH
+        q0 = pos[c]  # != 0: a one-order reversal, whose closing part fills here
+        free = cash
+        if d < 0.0 and (pct or vbt):
+            free = _free_cash_nb(cash, pos, fs, c0, c1)
         reason = block
         if reason < 0 and (sig[c, t] & SIG_SESSION_CLOSED) != 0:
             reason = REJ_SESSION_END
-        if reason < 0 and n_open >= max_pos:
+        if reason < 0 and n_open - (1 if q0 != 0.0 else 0) >= max_pos:
             reason = REJ_MAX_POSITIONS
-        if reason >= 0:
-            side, px, req = entry_request_nb(d, ref, size_a[c], stype_a[c], cost, (slip_a[c], sps_a[c]), frac_a[c],
-                                             equity)  # fmt: skip
-            _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, reason, req, 0.0, ref)
+        cap, cap_reason = entry_cap_nb(d, equity, net - q0 * ref, w_cap, net_cap)
+        if reason >= 0 or q0 != 0.0 or vbt:
+            if reason >= 0:
+                side, px, req = entry_request_nb(d, ref, size_a[c], stype_a[c], cost, (slip_a[c], sps_a[c]),
+                                                 frac_a[c], equity, pct, cash, free)  # fmt: skip
+                _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, reason, req, 0.0, ref)
+                if q0 == 0.0:
+                    continue
+            o = order_nb(q0, q0 != 0.0, 0.0 if reason >= 0 else d, ref, size_a[c], stype_a[c], pct, cost,
+                         (slip_a[c], sps_a[c]), frac_a[c], vbt, cash, free, equity, avail, cap)  # fmt: skip
+            (pos[c], dcash, fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP], fs[c, F_HI], fs[c, F_LO],
+             opened) = _apply_order_nb(c, t, is_[c, I_FORCE], o, ref, q0, fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES],
+                                       fs[c, F_ENTRY_SLIP], fs[c, F_HI], fs[c, F_LO], is_[c, I_ENTRY_BAR],
+                                       is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], lev_set, cap_reason, fills, fill_off,
+                                       n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej)  # fmt: skip
+            is_[c, I_FORCE] = REASON_SIGNAL
+            cash += dcash
+            px = o[1]
+            qx = o[2]
+            qn = o[5]
+            if qx > 0.0:  # the closing part releases its exposure and pays its costs
+                gross -= qx * ref
+                net -= (qx if q0 > 0.0 else -qx) * ref
+                avail += qx * ref - qx * abs(px - ref) - o[3]
+                if pos[c] == 0.0 or opened:
+                    n_open -= 1
+            if opened:
+                avail -= qn * px + o[6]
+                gross += qn * px
+                net += d * qn * px
+                n_open += 1
+                is_[c, I_ENTRY_BAR] = t
+                is_[c, I_ENTRY_CNT] = is_[c, I_NVALID]
             continue
-        cap, cap_reason = entry_cap_nb(d, equity, net, w_cap, net_cap)
         status, side, px, q, req, fee, slip, dcash = entry_fill_nb(
             d,
             ref,
@@ -396,6 +548,9 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
             cap,
             cr_a[c],
             sr_a[c],
+            pct,
+            cash,
+            free,
         )
         if status == ENTRY_REDUCED or status == ENTRY_NO_CASH:
             reason = REJ_MAX_GROSS_LEVERAGE if lev_set else (REJ_REDUCED_CASH if status == ENTRY_REDUCED
@@ -452,6 +607,8 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
     fees_a = p.fees
     fixed_a = p.fixed_fees
     cps_a = p.per_share
+    frac_a = p.fractional
+    vbt = p.cash_rule[c0] == CASH_VECTORBT
     lim = (lp.max_positions[g], lp.max_position_weight[g], lp.max_gross_leverage[g], lp.leverage_set[g],
            lp.max_net_exposure[g])  # fmt: skip
     lim_on = lp.on[g]
@@ -508,14 +665,25 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                         )  # fmt: skip
                         if reason != NO_EXIT:
                             slip_x = (xslip_a[c] if reason == REASON_TIME_STOP else stop_slip_a[c], xsps_a[c])
-                            cash += _close_nb(c, t, q, ref, slip_x, (fees_a[c], fixed_a[c], cps_a[c]), reason,
-                                              fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP],
-                                              fs[c, F_HI], fs[c, F_LO], is_[c, I_ENTRY_BAR],
-                                              is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], fills, fill_off, n_fill, trades,
-                                              trade_off, n_trade)  # fmt: skip
-                            pos[c] = 0.0
-                            is_[c, I_RULE_EXIT_BAR] = t
-                            continue
+                            is_[c, I_RULE_EXIT_BAR] = t  # this bar's signals are ignored, even if the exit is refused
+                            if vbt:  # a cover may be cut or refused: the rest is held through the bar
+                                pos[c], dcash, fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP] = _exit_order_nb(
+                                    c, t, reason, q, ref, slip_x, (fees_a[c], fixed_a[c], cps_a[c]), frac_a[c], True,
+                                    cash, fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP], fs[c, F_HI],
+                                    fs[c, F_LO], is_[c, I_ENTRY_BAR], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], fills,
+                                    fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
+                                )  # fmt: skip
+                                cash += dcash
+                                if pos[c] == 0.0:
+                                    continue
+                            else:
+                                cash += _close_nb(c, t, q, ref, slip_x, (fees_a[c], fixed_a[c], cps_a[c]), reason,
+                                                  fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP],
+                                                  fs[c, F_HI], fs[c, F_LO], is_[c, I_ENTRY_BAR],
+                                                  is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], fills, fill_off, n_fill,
+                                                  trades, trade_off, n_trade)  # fmt: skip
+                                pos[c] = 0.0
+                                continue
                         # held through the bar: excursions, then the trailing peak (after the check)
                         fs[c, F_HI] = max(fs[c, F_HI], high[i])
                         fs[c, F_LO] = min(fs[c, F_LO], low[i])
@@ -610,6 +778,54 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
 # compiles twice (the prange body and its callees); inlining them cost ~10 s of cold compile for
 # no measurable speed (fills are rare next to bars; benchmarks/bench_core.py, 2026-11-24).
 @njit(cache=True, nogil=True, error_model="numpy")
+def _column_order_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt, nvalid, size,
+                     size_type, cost, slip_f, frac, closed, fills, fill_off, n_fill, trades, trade_off, n_trade,
+                     rejected, rej_off, n_rej, modes):  # fmt: skip
+    """``_column_fill_nb`` with a one-order reversal or vectorbt's cash rule (``modes``), through
+    ``orders.order_nb`` like the group path. A reversal as two orders enters only when its exit
+    closed the whole position (under vectorbt's rule a cover can be cut by cash). A one-order
+    reversal fills at the entries' slippage (config refuses it with ``slippage_on="entries"``)."""
+    vbt = modes[0] == CASH_VECTORBT
+    pct = modes[2] == PERCENT_OF_CASH
+    one_order = modes[3] == REVERSAL_ONE_ORDER
+    slip_e = (slip_f[0], slip_f[1])
+    d = 0.0 if act == ACT_CLOSE else entry_direction_nb(act)
+    close_part = is_exit_action_nb(act) and pos != 0.0
+    if close_part and (d == 0.0 or not one_order):  # the exit alone (two orders)
+        pos, dcash, efee, eslip = _exit_order_nb(c, t, REASON_SIGNAL, pos, ref, (slip_f[2], slip_f[3]), cost, frac,
+                                                 vbt, cash, ep, efee, eslip, hi, lo, entry_bar, nvalid - entry_cnt,
+                                                 fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off,
+                                                 n_rej)  # fmt: skip
+        cash += dcash
+        close_part = False
+        if pos != 0.0 and d != 0.0:  # not all closed: no entry
+            side = 1 if d > 0.0 else -1
+            _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, REJ_INSUFFICIENT_CASH, np.nan, 0.0,
+                             ref)  # fmt: skip
+            d = 0.0
+    if d == 0.0:
+        return pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt
+    equity = cash + pos * ref  # pos != 0 only for a one-order reversal
+    if closed:  # no entry; a one-order reversal still closes
+        side, px, req = entry_request_nb(d, ref, size, size_type, cost, slip_e, frac, equity, pct, cash, cash)
+        _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, REJ_SESSION_END, req, 0.0, ref)
+        if not close_part:
+            return pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt
+        d = 0.0
+    o = order_nb(pos, close_part, d, ref, size, size_type, pct, cost, slip_e, frac, vbt, cash, cash, equity,
+                 equity - abs(pos) * ref, np.inf)  # fmt: skip
+    pos, dcash, ep, efee, eslip, hi, lo, opened = _apply_order_nb(
+        c, t, REASON_SIGNAL, o, ref, pos, ep, efee, eslip, hi, lo, entry_bar, nvalid - entry_cnt, False, 0, fills,
+        fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
+    )  # fmt: skip
+    cash += dcash
+    if opened:
+        entry_bar = t
+        entry_cnt = nvalid
+    return pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _column_fill_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt, nvalid, size,
                     size_type, cost, slip_f, frac, closed, fills, fill_off, n_fill, trades, trade_off, n_trade,
                     rejected, rej_off, n_rej, modes):  # fmt: skip
@@ -617,11 +833,16 @@ def _column_fill_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_ba
     (pos, cash, entry price, entry fees, entry slippage, hi, lo, entry bar, entry count).
     ``closed``: the bar is at/after the session exit time (no entries). ``slip_f`` = (entry
     slippage fraction, per share, exit slippage fraction, per share); ``modes`` = (cash rule,
-    size rule).
+    size rule, percent_of, reversal) codes: a one-order reversal or vectorbt's cash rule take
+    ``_column_order_nb``; the other rules this straight path.
 
     At most 30 parameters (CPython 3.11 passes more as ``*args``, which numba cannot inline),
     should it be inlined again.
     """
+    if modes[3] == REVERSAL_ONE_ORDER or modes[0] == CASH_VECTORBT:
+        return _column_order_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt, nvalid,
+                                size, size_type, cost, slip_f, frac, closed, fills, fill_off, n_fill, trades,
+                                trade_off, n_trade, rejected, rej_off, n_rej, modes)  # fmt: skip
     if is_exit_action_nb(act) and pos != 0.0:
         cash += _close_nb(c, t, pos, ref, (slip_f[2], slip_f[3]), cost, REASON_SIGNAL, ep, efee, eslip, hi, lo,
                           entry_bar, nvalid - entry_cnt, fills, fill_off, n_fill, trades, trade_off,
@@ -629,13 +850,15 @@ def _column_fill_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_ba
         pos = 0.0
     if act != ACT_CLOSE and closed:
         d = entry_direction_nb(act)
-        side, px, req = entry_request_nb(d, ref, size, size_type, cost, (slip_f[0], slip_f[1]), frac, cash)
+        side, px, req = entry_request_nb(d, ref, size, size_type, cost, (slip_f[0], slip_f[1]), frac, cash,
+                                         modes[2] == PERCENT_OF_CASH, cash, cash)  # fmt: skip
         _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, REJ_SESSION_END, req, 0.0, ref)
     elif act != ACT_CLOSE:
         d = entry_direction_nb(act)
         status, side, px, q, req, fee, slip, dcash = entry_fill_nb(
-            d, ref, size, size_type, cost, (slip_f[0], slip_f[1]), frac, cash, cash, np.inf, modes[0], modes[1]
-        )
+            d, ref, size, size_type, cost, (slip_f[0], slip_f[1]), frac, cash, cash, np.inf, modes[0], modes[1],
+            modes[2] == PERCENT_OF_CASH, cash, cash,
+        )  # fmt: skip
         if status >= ENTRY_NO_CASH:
             reason = REJ_INSUFFICIENT_CASH if status == ENTRY_NO_CASH else REJ_ZERO_QUANTITY
             _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, reason, req, 0.0, ref)
@@ -674,6 +897,7 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
     stop_slip = (rp.stop_slippage[c], slip_f[3])  # stop exits: their own fraction, the exits' cash per share
     reenter = rp.reenter_on_stop_bar[c]
     session = rp.session_exit[c]
+    vbt = modes[0] == CASH_VECTORBT
     rule_exit_bar = -1
     rules_on = rp.rules_on[c]  # constant per column: no cost when every rule is off
     sl = np.inf  # the open position's fractions, read at entry
@@ -727,7 +951,20 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
                     d, anchor, peak, nvalid - entry_cnt, maxb, session and (bits & SIG_SESSION_EXIT) != 0, open_[i],
                     high[i], low[i], entry_bar == t, on_entry, sl, tp, tsl, ta, slp, tpp, intrabar,
                 )  # fmt: skip
-                if reason != NO_EXIT:
+                if reason != NO_EXIT and vbt:  # a cover may be cut or refused: the rest is held through the bar
+                    slip_x = (slip_f[2], slip_f[3]) if reason == REASON_TIME_STOP else stop_slip
+                    pos, dcash, efee, eslip = _exit_order_nb(
+                        c, t, reason, pos, ref, slip_x, cost, frac, True, cash, ep, efee, eslip, hi, lo, entry_bar,
+                        nvalid - entry_cnt, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off,
+                        n_rej,
+                    )  # fmt: skip
+                    cash += dcash
+                    rule_exit_bar = t  # this bar's signals are ignored, even if the exit was refused
+                    if pos != 0.0:
+                        hi = max(hi, high[i])
+                        lo = min(lo, low[i])
+                        peak = next_peak_nb(d, peak, close[i], high[i], low[i], tsrc)
+                elif reason != NO_EXIT:
                     slip_x = (slip_f[2], slip_f[3]) if reason == REASON_TIME_STOP else stop_slip
                     cash += _close_nb(c, t, pos, ref, slip_x, cost, reason, ep, efee, eslip, hi, lo, entry_bar,
                                       nvalid - entry_cnt, fills, fill_off, n_fill, trades, trade_off,
@@ -862,7 +1099,7 @@ def _columns_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timin
                             p.exit_slippage_per_share[c0]), p.fractional[c0], p.signal_rules[c0], rp,
                            rec.fills, rec.fill_off, st.n_fill, rec.trades, rec.trade_off, st.n_trade, rec.rejected,
                            rec.rej_off, st.n_rej, cash_out, value_out, acc, k,
-                           (p.cash_rule[c0], p.size_rule[c0]))  # fmt: skip
+                           (p.cash_rule[c0], p.size_rule[c0], p.percent_of[c0], p.reversal[c0]))  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")

@@ -266,7 +266,8 @@ CHOICE_BAD = [
     ("fill_order", "exit_first", "exits_first"), ("trailing_source", "extremes", "extreme"),
     ("trailing_start", "first", "first_bar"), ("stop_anchor", "signal", "signal_close"),
     ("intrabar", "pesimistic", "pessimistic"), ("drawdown_action", "liquidation", "liquidate"),
-    ("size_type", "Percent", "percent"),
+    ("size_type", "Percent", "percent"), ("size_type", "notionl", "notional"), ("percent_of", "cahs", "cash"),
+    ("reversal", "one-order", "one_order"), ("cash_rule", "vectorbt1", "vectorbt"), ("cash_rule", 2, None),
 ]  # fmt: skip
 for _k, _v, _hint in CHOICE_BAD:
     frags = (f"`{_k}`", f"Did you mean '{_hint}'") if _hint else (f"`{_k}`",)
@@ -305,6 +306,12 @@ case(
     lambda ctx: bt(priority="pred", fill_order="asset"),
     Raises(ConfigError, "`priority`", "fill_order"),
 )
+case(
+    "kw-cash_rule-vectorbt-with-max_gross_leverage",
+    lambda ctx: bt(cash_rule="vectorbt", max_gross_leverage=2.0),
+    Raises(ConfigError, "`max_gross_leverage`", "cash_rule='vectorbt'"),
+)
+case("kw-size=-inf-notional", lambda ctx: bt(size=-INF, size_type="notional"), Raises(ConfigError, "`size`"))
 case(
     "kw-limits-with-independent-accounts",
     lambda ctx: bt(max_positions=2, cash_sharing=False),

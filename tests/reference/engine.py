@@ -1,7 +1,9 @@
 """A slow, obvious, per-bar reference engine. Imports nothing from ml4t_vec.
 
 It implements the fill rules written in README "Fill rules" directly, with dicts and floats, so
-that the numba kernels can be checked against it on random panels (tests/property).
+that the numba kernels can be checked against it on random panels (tests/property). The order
+arithmetic (sizing, cash rules, one-order reversals) is in ``orders.py``, the signal and
+position rules in ``rules.py``; this module runs the bar loop and keeps the books.
 
 Input: ``Panel`` — sorted timestamps (any sortable values), sorted asset names, and for each
 asset a dict ``timestamp -> Bar``. A timestamp missing from an asset's dict is a bar the asset
@@ -10,8 +12,12 @@ does not trade. Output: plain lists of dicts (trades, fills, rejected) and an eq
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
+
+from reference import orders
+from reference.rules import decide, rule_exit
 
 
 @dataclass
@@ -43,7 +49,8 @@ class Panel:
 @dataclass
 class Config:
     size: float = 1.0
-    size_type: str = "percent"  # shares | value | percent
+    size_type: str = "percent"  # shares | value | percent | notional
+    percent_of: str = "equity"  # equity | cash
     fractional: bool = True
     fees: float = 0.0
     fixed_fees: float = 0.0
@@ -52,7 +59,8 @@ class Config:
     slippage_per_share: float = 0.0
     signal_rules: str = "reverse"  # reverse | flat_only
     fill_order: str = "exits_first"  # exits_first | asset | ml4t
-    cash_rule: str = "equity"  # equity | ml4t
+    reversal: str = "two_orders"  # two_orders | one_order
+    cash_rule: str = "equity"  # equity | ml4t | vectorbt
     size_rule: str = "fees_included"  # fees_included | backtesting
     slippage_on: str = "all"  # all | entries
     trailing_start: str = "anchor"  # anchor | first_bar
@@ -126,39 +134,6 @@ class Account:
     prev_equity: float = 0.0
 
 
-def decide(bar: Bar, qty: float, rules: str = "reverse") -> str | None:
-    """The documented signal rules, spelled out."""
-    if rules == "flat_only":  # ml4t-backtest's templates
-        if qty == 0:
-            return "open_long" if bar.entry else ("open_short" if bar.short_entry else None)
-        if qty > 0:
-            return "close" if bar.exit else None
-        return "close" if bar.short_exit else None
-    long_entry = bar.entry and not bar.exit
-    long_exit = bar.exit and not bar.entry
-    short_entry = bar.short_entry and not bar.short_exit
-    short_exit = bar.short_exit and not bar.short_entry
-    if long_entry and short_entry:  # opposite entries on one bar cancel
-        long_entry = short_entry = False
-    if qty == 0:
-        if long_entry:
-            return "open_long"
-        if short_entry:
-            return "open_short"
-        return None
-    if qty > 0:
-        if short_entry:
-            return "reverse_to_short"
-        if long_exit:
-            return "close"
-        return None
-    if long_entry:
-        return "reverse_to_long"
-    if short_exit:
-        return "close"
-    return None
-
-
 class Reference:
     def __init__(self, panel: Panel, cfg: Config):
         self.p = panel
@@ -174,31 +149,91 @@ class Reference:
             return bar.price
         return bar.open if self.cfg.fill == "next_open" else bar.close
 
-    # -- one fill ------------------------------------------------------------------------------
-    def close_position(self, acc: Account, a, t, ref: float, reason: str = "signal", slippage=None) -> None:
-        """Close the position; ``slippage`` None: the exits' slippage (none with slippage_on="entries")."""
+    # -- one order -----------------------------------------------------------------------------
+    def exit_order(self, acc: Account, a, t, ref: float, reason: str = "signal", slippage=None) -> None:
+        """Close the position in ``a`` by one order (vectorbt's rule may cut or refuse it).
+        ``slippage`` None: the exits' own (none with slippage_on="entries", which also drops the
+        per-share slippage of every exit)."""
         c = self.cfg
         entries_only = c.slippage_on == "entries"
         if slippage is None:
             slippage = 0.0 if entries_only else c.slippage
-        p = acc.pos.pop(a)
-        selling = p.qty > 0
         sps = 0.0 if entries_only else c.slippage_per_share
-        px = ref * (1 - slippage) - sps if selling else ref * (1 + slippage) + sps
-        fee = self.fee(abs(p.qty), px)
-        slip = abs(p.qty) * abs(px - ref)
-        acc.cash += p.qty * px - fee
-        side = "sell" if selling else "buy"
-        self.fills.append(dict(timestamp=t, symbol=a, side=side, effect="exit", quantity=abs(p.qty), price=px,
-                               fees=fee, slippage=slip, reason=reason))  # fmt: skip
-        self.add_trade(a, p, t, px, fee, slip, acc.count[a] - p.entry_count, reason, "closed")
+        o = orders.order(c, acc.pos[a].qty, True, 0.0, ref, (slippage, sps), acc.cash, acc.cash, 0.0, 0.0, math.inf)
+        self.record(acc, a, t, ref, o, reason, None, None)
 
-    def fee(self, q: float, px: float) -> float:
+    def record(self, acc: Account, a, t, ref: float, o: orders.Order, reason: str, signal_time, cap_reason) -> None:
+        """Book one order: rejected rows for parts cut or refused, the closing part (a closed trade
+        for the shares it closes, the entry costs pro rata), the new part (a new position)."""
         c = self.cfg
-        return q * px * c.fees + c.fixed_fees + q * c.commission_per_share
+        side = "buy" if o.side > 0 else "sell"
+        base = dict(timestamp=t, symbol=a, side=side, price=ref)
+        if o.st_x in ("reduced", "no_cash"):
+            why = "reduced_cash" if o.st_x == "reduced" else "insufficient_cash"
+            self.rejected.append(dict(base, effect="exit", reason=why, requested_quantity=abs(acc.pos[a].qty),
+                                      filled_quantity=o.qx))  # fmt: skip
+        if o.st_n is not None and o.st_n != "ok":
+            if o.st_n in ("capped", "cap_none"):
+                why = cap_reason
+            elif o.st_n == "zero":
+                why = "zero_quantity"
+            elif c.max_gross_leverage is not None:
+                why = "max_gross_leverage"
+            else:
+                why = "reduced_cash" if o.st_n == "reduced" else "insufficient_cash"
+            self.rejected.append(dict(base, effect="entry", reason=why, requested_quantity=o.req,
+                                      filled_quantity=o.qn))  # fmt: skip
+        dcash = 0.0
+        if o.qx > 0:
+            p = acc.pos[a]
+            slip = o.qx * abs(o.px - ref)
+            q = o.qx if p.qty > 0 else -o.qx
+            self.fills.append(dict(base, effect="exit", quantity=o.qx, price=o.px, fees=o.fee_x, slippage=slip,
+                                   reason=reason))  # fmt: skip
+            held = abs(p.qty)
+            if o.qx == held:
+                closed = acc.pos.pop(a)
+            else:  # part of the position: the rest keeps its entry bar and price
+                closed = dataclasses.replace(p, qty=q, entry_fees=o.qx / held * p.entry_fees,
+                                             entry_slippage=o.qx / held * p.entry_slippage)  # fmt: skip
+                p.entry_fees = p.entry_fees * ((held - o.qx) / held)
+                p.entry_slippage = p.entry_slippage * ((held - o.qx) / held)
+                p.qty = p.qty - q
+            self.add_trade(a, closed, t, o.px, o.fee_x, slip, acc.count[a] - closed.entry_count, reason, "closed")
+            dcash = q * o.px - o.fee_x
+        if o.qn > 0:
+            d = float(o.side)
+            dcash -= d * o.qn * o.px + o.fee_n
+            self.open_position(acc, a, t, d, o.qn, o.px, ref, signal_time, o.fee_n)
+        acc.cash += dcash
 
-    def unit_cost(self, px: float) -> float:
-        return px * (1 + self.cfg.fees) + self.cfg.commission_per_share
+    def open_position(self, acc: Account, a, t, d: float, q: float, px: float, ref: float, signal_time,
+                      fee: float | None = None) -> None:  # fmt: skip
+        """A new position of q shares in direction d at executed price px (reference ref). ``fee``
+        given: its share of a one-order reversal's fee, and the caller books the cash."""
+        c = self.cfg
+        if fee is None:
+            fee = orders.fee(c, q, px)
+            acc.cash -= d * q * px + fee
+        slip = q * abs(px - ref)
+        signal_bar = self.p.bars[a][signal_time]
+        anchor = px if c.stop_anchor == "fill" else signal_bar.close
+        fr = [self.fraction(v, signal_bar, a) for v in (c.stop_loss, c.take_profit, c.trailing_stop)]
+        levels = (signal_bar.slp, signal_bar.tpp) if c.price_levels else (None, None)
+        peak = anchor if c.trailing_start == "anchor" else -d * math.inf  # first_bar: none until a bar is held
+        acc.pos[a] = Position(d * q, t, px, fee, slip, acc.count[a], px, px, anchor, peak, *fr, *levels)
+        side = "buy" if d > 0 else "sell"
+        fill = dict(timestamp=t, symbol=a, side=side, effect="entry", quantity=q, price=px, fees=fee, slippage=slip)
+        self.fills.append(dict(fill, reason="signal"))
+
+    def held_through(self, p: Position, b: Bar) -> None:
+        """A position held through bar b: its range, then the trailing peak."""
+        p.hi = max(p.hi, b.high)
+        p.lo = min(p.lo, b.low)
+        if p.qty > 0:
+            p.peak = max(p.peak, b.close if self.cfg.trailing_source == "close" else b.high)
+        else:
+            p.peak = min(p.peak, b.close if self.cfg.trailing_source == "close" else b.low)
 
     def session_flags(self, a, t) -> tuple[bool, bool]:
         """(bar at/after the session exit time, first such bar of the asset's day)."""
@@ -224,84 +259,6 @@ class Reference:
         if setting == "rulev":
             return math.inf if signal_bar.rulev is None else signal_bar.rulev
         return setting
-
-    def rule_exit(self, p: Position, b: Bar, held: int, entered_now: bool, session_exit: bool = False):
-        """(reason, reference exit price) if a position rule closes ``p`` on bar ``b``, else None."""
-        c = self.cfg
-        if (c.max_bars is not None and held >= c.max_bars) or session_exit:
-            return "time_stop", b.open
-        if entered_now and not c.stop_on_entry_bar:
-            return None
-        sl, tp, tsl = p.sl, p.tp, p.tsl
-        a = p.anchor
-        if c.intrabar == "rule_chain":  # ml4t-backtest: stop-loss, then take-profit, then trailing
-            return self.rule_chain(p, b)
-        if p.qty > 0:
-            stop, stop_reason = a * (1 - sl), "stop_loss"
-            if p.slp is not None:
-                stop = max(stop, p.slp)
-            if p.peak >= a * (1 + c.trailing_activation) and p.peak * (1 - tsl) > stop:
-                stop, stop_reason = p.peak * (1 - tsl), "trailing_stop"
-            target = a * (1 + tp)
-            if p.tpp is not None:
-                target = min(target, p.tpp)
-            gap_stop, gap_target = b.open <= stop, b.open >= target
-            hit_stop, hit_target = b.low <= stop, b.high >= target
-            stop_side_first = (b.open - b.low) <= (b.high - b.open)
-        else:
-            stop, stop_reason = a * (1 + sl), "stop_loss"
-            if p.slp is not None:
-                stop = min(stop, p.slp)
-            if p.peak <= a * (1 - c.trailing_activation) and p.peak * (1 + tsl) < stop:
-                stop, stop_reason = p.peak * (1 + tsl), "trailing_stop"
-            target = a * (1 - tp)
-            if p.tpp is not None:
-                target = max(target, p.tpp)
-            gap_stop, gap_target = b.open >= stop, b.open <= target
-            hit_stop, hit_target = b.high >= stop, b.low <= target
-            stop_side_first = (b.high - b.open) <= (b.open - b.low)
-        if c.intrabar == "stop_first":  # vectorbt: a stop anywhere in the bar wins, then the target
-            if hit_stop:
-                return stop_reason, (min if p.qty > 0 else max)(b.open, stop)
-            if hit_target:
-                return "take_profit", (max if p.qty > 0 else min)(b.open, target)
-            return None
-        if gap_stop:  # the bar opens beyond a level (also at an entry filled at this open)
-            return stop_reason, b.open
-        if gap_target:
-            return "take_profit", b.open
-        if hit_stop and hit_target:
-            target_first = c.intrabar == "optimistic" or (c.intrabar == "ohlc_path" and not stop_side_first)
-            return ("take_profit", target) if target_first else (stop_reason, stop)
-        if hit_stop:
-            return stop_reason, stop
-        if hit_target:
-            return "take_profit", target
-        return None
-
-    def rule_chain(self, p: Position, b: Bar):
-        c, a = self.cfg, p.anchor
-        if p.qty > 0:
-            stop = a * (1 - p.sl) if p.slp is None else max(a * (1 - p.sl), p.slp)
-            target = a * (1 + p.tp) if p.tpp is None else min(a * (1 + p.tp), p.tpp)
-            trail = p.peak * (1 - p.tsl) if p.peak >= a * (1 + c.trailing_activation) else None
-            if b.low <= stop:
-                return "stop_loss", min(b.open, stop)
-            if b.high >= target:
-                return "take_profit", max(b.open, target)
-            if trail is not None and b.low <= trail:
-                return "trailing_stop", min(b.open, trail)
-            return None
-        stop = a * (1 + p.sl) if p.slp is None else min(a * (1 + p.sl), p.slp)
-        target = a * (1 - p.tp) if p.tpp is None else max(a * (1 - p.tp), p.tpp)
-        trail = p.peak * (1 + p.tsl) if p.peak <= a * (1 - c.trailing_activation) else None
-        if b.high >= stop:
-            return "stop_loss", max(b.open, stop)
-        if b.low <= target:
-            return "take_profit", min(b.open, target)
-        if trail is not None and b.high >= trail:
-            return "trailing_stop", max(b.open, trail)
-        return None
 
     def add_trade(self, a, p: Position, t, exit_px, exit_fee, exit_slip, bars_held, reason, status):
         hi = max(p.hi, exit_px)
@@ -338,8 +295,9 @@ class Reference:
     def execute_some(self, acc: Account, t, block, assets: list, part: str = "all") -> None:
         """Fill the pending orders of ``assets`` on bar t: all exits first, then entries (asset
         order, or by priority), each checked against the cash and the portfolio limits (the
-        account's equity and exposures count every asset). ``part``: "all", "exits" or
-        "entries" (fill_order="ml4t" checks the position rules in between)."""
+        account's equity and exposures count every asset). A one-order reversal is one order: it
+        fills with the entries. ``part``: "all", "exits" or "entries" (fill_order="ml4t" checks
+        the position rules in between)."""
         c = self.cfg
         ready = [a for a in assets if a in acc.pending and t in self.p.bars[a]]
         if not ready:
@@ -347,11 +305,19 @@ class Reference:
         for a in ready if part != "entries" else []:
             action, _ = acc.pending[a]
             if action in ("close", "reverse_to_long", "reverse_to_short"):
+                if a in acc.pos and action != "close" and c.reversal == "one_order":
+                    continue
                 reason = acc.force.pop(a, "signal")
+                ref = self.fill_price(self.p.bars[a][t])
                 if a in acc.pos:
-                    self.close_position(acc, a, t, self.fill_price(self.p.bars[a][t]), reason)
+                    self.exit_order(acc, a, t, ref, reason)
                 if action == "close":
                     del acc.pending[a]
+                elif a in acc.pos:  # the exit was cut or refused by cash: no entry
+                    del acc.pending[a]
+                    self.rejected.append(dict(timestamp=t, symbol=a, side="buy" if action == "reverse_to_long" else
+                                              "sell", effect="entry", reason="insufficient_cash",
+                                              requested_quantity=None, filled_quantity=0.0, price=ref))  # fmt: skip
         entries = [a for a in ready if a in acc.pending and acc.pending[a][0] != "close"]
         if not entries or part == "exits":
             return
@@ -384,30 +350,33 @@ class Reference:
             d = 1.0 if action in ("open_long", "reverse_to_long") else -1.0
             ref = self.fill_price(self.p.bars[a][t])
             px = ref * (1 + d * c.slippage) + d * c.slippage_per_share
-            side = "buy" if d > 0 else "sell"
-            if c.size_type == "shares":
-                req = c.size
-            else:
-                target = c.size * equity if c.size_type == "percent" else c.size
-                req = math.inf if math.isinf(target) else (target - c.fixed_fees) / self.unit_cost(px)
-            if not c.fractional and not math.isinf(req):
-                req = math.floor(req + 1e-9)
-            base = dict(timestamp=t, symbol=a, side=side, effect="entry", requested_quantity=req, price=ref)
+            q0 = acc.pos[a].qty if a in acc.pos else 0.0  # != 0: a one-order reversal
+            free = acc.cash
+            if d < 0 and (c.percent_of == "cash" or c.cash_rule == "vectorbt"):  # cash - 2 x short debt
+                debt = 0.0
+                for b in acc.assets:
+                    if b in acc.pos and acc.pos[b].qty < 0:
+                        debt += -acc.pos[b].qty * acc.pos[b].entry_price
+                free = acc.cash - 2.0 * debt
+            req = orders.requested(c, d, ref, px, equity, acc.cash, free)
+            base = dict(timestamp=t, symbol=a, side="buy" if d > 0 else "sell", effect="entry", requested_quantity=req,
+                        price=ref)  # fmt: skip
             refuse = block
             if refuse is None and self.session_flags(a, t)[0]:
                 refuse = "session_end"
-            if refuse is None and c.max_positions is not None and n_open >= c.max_positions:
+            if refuse is None and c.max_positions is not None and n_open - (1 if q0 != 0 else 0) >= c.max_positions:
                 refuse = "max_positions"
-            if refuse is not None:
-                self.rejected.append(dict(base, reason=refuse, filled_quantity=0.0))
-                continue
             cash_reason = ("max_gross_leverage", "max_gross_leverage") if c.max_gross_leverage is not None else (
                 "insufficient_cash", "reduced_cash")  # fmt: skip
             by_weight = math.inf if c.max_position_weight is None else c.max_position_weight * equity
-            by_net = math.inf if c.max_net_exposure is None else c.max_net_exposure * equity - d * net
+            by_net = math.inf if c.max_net_exposure is None else c.max_net_exposure * equity - d * (net - q0 * ref)
             cap, cap_reason = (by_weight, "max_position_weight") if by_weight <= by_net else (
                 by_net, "max_net_exposure")  # fmt: skip
-            if c.size_rule == "backtesting":  # backtesting.py: whole units of a fraction of the buying power
+            if refuse is not None:
+                self.rejected.append(dict(base, reason=refuse, filled_quantity=0.0))
+                if q0 == 0:
+                    continue
+            elif c.size_rule == "backtesting":  # backtesting.py: whole units of a fraction of the buying power
                 unit = px + (c.fixed_fees + c.size * ref * c.fees + c.size * c.commission_per_share) / c.size
                 room = max(available, 0.0)
                 q = float(int((room * c.size) // unit)) if c.size_type == "percent" else c.size
@@ -421,24 +390,25 @@ class Reference:
                 if q * px > cap:
                     self.rejected.append(dict(base, reason=cap_reason, filled_quantity=0.0))
                     continue
-                available -= q * px + self.fee(q, px)
+                available -= q * px + orders.fee(c, q, px)
                 self.open_position(acc, a, t, d, q, px, ref, signal_time)
                 gross += q * px
                 net += d * q * px
                 n_open += 1
                 continue
-            if c.cash_rule == "ml4t":  # all or nothing at the worse of the reference and executed price
+            elif c.cash_rule == "ml4t":  # all or nothing at the worse of the reference and executed price
                 worse = max(ref, px)
                 if math.isinf(req):  # all the cash
-                    req = (acc.cash - c.fixed_fees) / self.unit_cost(worse)
+                    req = (acc.cash - c.fixed_fees) / orders.unit_cost(c, worse)
                     req = req if c.fractional else math.floor(req + 1e-9)
+                    base["requested_quantity"] = req
                     if req <= 0:
                         self.rejected.append(dict(base, reason="insufficient_cash", filled_quantity=0.0))
                         continue
                 if req <= 0:
                     self.rejected.append(dict(base, reason="zero_quantity", filled_quantity=0.0))
                     continue
-                if req * worse + self.fee(req, worse) > acc.cash + 0.01:
+                if req * worse + orders.fee(c, req, worse) > acc.cash + 0.01:
                     self.rejected.append(dict(base, reason="insufficient_cash", filled_quantity=0.0))
                     continue
                 if req * px > cap:
@@ -449,58 +419,21 @@ class Reference:
                 net += d * req * px
                 n_open += 1
                 continue
-            qmax = (available - c.fixed_fees) / self.unit_cost(px)
-            qcap = cap / px
-            if not c.fractional:
-                qmax = math.floor(qmax + 1e-9)
-                qcap = math.floor(qcap + 1e-9) if not math.isinf(qcap) else qcap
-            if qmax <= 0 or qmax * px <= 1e-9 * abs(equity):  # dust is no buying power
-                self.rejected.append(dict(base, reason=cash_reason[0], filled_quantity=0.0))
-                continue
-            if qcap <= 0 or qcap * px <= 1e-9 * abs(equity):
-                self.rejected.append(dict(base, reason=cap_reason, filled_quantity=0.0))
-                continue
-            if req <= 0:
-                self.rejected.append(dict(base, reason="zero_quantity", filled_quantity=0.0))
-                continue
-            if qcap < qmax and req > qcap:
-                q = qcap
-                if req > qcap * (1 + 1e-9):
-                    self.rejected.append(dict(base, reason=cap_reason, filled_quantity=q))
-            else:
-                q = min(req, qmax)
-                if req > qmax and not math.isinf(req) and req > qmax * (1 + 1e-9):
-                    self.rejected.append(dict(base, reason=cash_reason[1], filled_quantity=q))
-            available -= q * px + self.fee(q, px)
-            gross += q * px
-            net += d * q * px
-            n_open += 1
-            self.open_position(acc, a, t, d, q, px, ref, signal_time)
-
-    def open_position(self, acc: Account, a, t, d: float, q: float, px: float, ref: float, signal_time) -> None:
-        """A new position of q shares in direction d at executed price px (reference ref)."""
-        c = self.cfg
-        fee = self.fee(q, px)
-        slip = q * abs(px - ref)
-        acc.cash -= d * q * px + fee
-        signal_bar = self.p.bars[a][signal_time]
-        anchor = px if c.stop_anchor == "fill" else signal_bar.close
-        fr = [self.fraction(v, signal_bar, a) for v in (c.stop_loss, c.take_profit, c.trailing_stop)]
-        levels = (signal_bar.slp, signal_bar.tpp) if c.price_levels else (None, None)
-        peak = anchor if c.trailing_start == "anchor" else -d * math.inf  # first_bar: none until a bar is held
-        acc.pos[a] = Position(d * q, t, px, fee, slip, acc.count[a], px, px, anchor, peak, *fr, *levels)
-        side = "buy" if d > 0 else "sell"
-        fill = dict(timestamp=t, symbol=a, side=side, effect="entry", quantity=q, price=px, fees=fee, slippage=slip)
-        self.fills.append(dict(fill, reason="signal"))
-
-    def held_through(self, p: Position, b: Bar) -> None:
-        """A position held through bar b: its range, then the trailing peak."""
-        p.hi = max(p.hi, b.high)
-        p.lo = min(p.lo, b.low)
-        if p.qty > 0:
-            p.peak = max(p.peak, b.close if self.cfg.trailing_source == "close" else b.high)
-        else:
-            p.peak = min(p.peak, b.close if self.cfg.trailing_source == "close" else b.low)
+            # the equity and vectorbt rules: one order (a one-order reversal closes and opens)
+            o = orders.order(c, q0, q0 != 0, 0.0 if refuse is not None else d, ref, (c.slippage, c.slippage_per_share),
+                             acc.cash, free, equity, available, cap)  # fmt: skip
+            self.record(acc, a, t, ref, o, acc.force.pop(a, "signal"), signal_time, cap_reason)
+            if o.qx > 0:  # the closing part releases its exposure and pays its costs
+                gross -= o.qx * ref
+                net -= (o.qx if q0 > 0 else -o.qx) * ref
+                available += o.qx * ref - o.qx * abs(o.px - ref) - o.fee_x
+                if a not in acc.pos or o.qn > 0:
+                    n_open -= 1
+            if o.qn > 0:
+                available -= o.qn * o.px + o.fee_n
+                gross += o.qn * o.px
+                net += d * o.qn * o.px
+                n_open += 1
 
     def force_exit(self, acc: Account, a, t, reason: str) -> None:
         acc.force[a] = reason
@@ -563,15 +496,16 @@ class Reference:
                     if a not in acc.pos:
                         continue
                     p, b = acc.pos[a], self.p.bars[a][t]
-                    hit = self.rule_exit(
-                        p, b, acc.count[a] - p.entry_count, p.entry_time == t, self.session_flags(a, t)[1]
+                    hit = rule_exit(
+                        self.cfg, p, b, acc.count[a] - p.entry_count, p.entry_time == t, self.session_flags(a, t)[1]
                     )
                     if hit is not None:
                         reason, ref = hit
                         stop_slip = self.cfg.stop_slippage if reason != "time_stop" else None  # None: the exits' own
-                        self.close_position(acc, a, t, ref, reason, stop_slip)
-                        acc.rule_exit_time[a] = t
-                        continue
+                        acc.rule_exit_time[a] = t  # the bar's signals are ignored, even if the exit is refused
+                        self.exit_order(acc, a, t, ref, reason, stop_slip)
+                        if a not in acc.pos:
+                            continue
                     self.held_through(p, b)
                 if ml4t_order:
                     self.execute_some(acc, t, block, group, "entries")

@@ -1,0 +1,207 @@
+"""Order arithmetic of the reference engine: sizing, the two cash rules and one-order reversals.
+Plain functions of floats and the ``Config`` (README "Fill rules": Sizing, Cash limit,
+Reversals). Imports nothing from ml4t_vec.
+
+An order closes a held position, opens a new one, or both at once (a one-order reversal). Its
+result is an ``Order``: the closing part (``qx`` shares, status ``st_x``) and the new part
+(``qn`` shares, status ``st_n``) at one executed price. A status is ``"ok"``, ``"reduced"``,
+``"capped"`` (cut), or ``"no_cash"``, ``"zero"``, ``"cap_none"`` (refused); None when the order
+has no such part.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+DUST = 1e-9  # equity rule: buying power at or below this fraction of equity is none
+MIN_SIZE = 1e-8  # vectorbt rule: smaller orders are refused
+REFUSED = ("no_cash", "zero", "cap_none")
+
+
+@dataclass
+class Order:
+    side: int  # +1 buy, -1 sell
+    px: float  # executed price
+    qx: float = 0.0  # shares of the held position closed
+    fee_x: float = 0.0
+    st_x: str | None = None
+    qn: float = 0.0  # shares of the new position
+    fee_n: float = 0.0
+    req: float = 0.0  # shares the new part asked for
+    st_n: str | None = None
+
+
+def close_to(a: float, b: float) -> bool:
+    """Equal within 1e-9 relative or 1e-12 absolute (the vectorbt rule's tolerance)."""
+    if a == b:
+        return True
+    if math.isinf(a) or math.isinf(b):
+        return False
+    return abs(a - b) <= max(1e-9 * max(abs(a), abs(b)), 1e-12)
+
+
+def below_min(q: float) -> bool:
+    return q < MIN_SIZE and not close_to(q, MIN_SIZE)
+
+
+def whole(q: float) -> float:
+    return math.floor(q + 1e-9)
+
+
+def fee(cfg, q: float, px: float) -> float:
+    return q * px * cfg.fees + cfg.fixed_fees + q * cfg.commission_per_share
+
+
+def unit_cost(cfg, px: float) -> float:
+    """Cash one more share costs or a short needs, fees included."""
+    return px * (1 + cfg.fees) + cfg.commission_per_share
+
+
+def requested(cfg, d: float, ref: float, px: float, equity: float, cash: float, free: float) -> float:
+    """Shares an entry in direction d asks for (README "Sizing"); inf = all available cash."""
+    if cfg.size_type == "shares":
+        req = cfg.size
+    elif cfg.size_type == "notional":  # size / the price before slippage
+        req = cfg.size / ref
+    elif cfg.size_type == "percent" and cfg.percent_of == "cash":
+        if d > 0:  # size x cash, fees included
+            req = (cfg.size * cash - cfg.fixed_fees) / unit_cost(cfg, px)
+        else:  # size x the largest short the free cash pays for
+            req = cfg.size * ((free - cfg.fixed_fees) / unit_cost(cfg, px))
+    else:
+        target = cfg.size * equity if cfg.size_type == "percent" else cfg.size
+        req = math.inf if math.isinf(target) else (target - cfg.fixed_fees) / unit_cost(cfg, px)
+    if not cfg.fractional and not math.isinf(req):
+        req = whole(req)
+    return req
+
+
+def equity_limit(cfg, req: float, px: float, equity: float, available: float, cap: float) -> tuple[str, float]:
+    """The equity rule for an entry: notional + fees within the buying power, notional within the
+    portfolio limits' cap."""
+    qmax = (available - cfg.fixed_fees) / unit_cost(cfg, px)
+    qcap = cap / px
+    if not cfg.fractional:
+        qmax = whole(qmax)
+        qcap = qcap if math.isinf(qcap) else whole(qcap)
+    if qmax <= 0 or qmax * px <= DUST * abs(equity):  # dust is no buying power
+        return "no_cash", 0.0
+    if qcap <= 0 or qcap * px <= DUST * abs(equity):
+        return "cap_none", 0.0
+    if req <= 0:
+        return "zero", 0.0
+    if qcap < qmax and req > qcap:
+        return ("capped" if req > qcap * (1 + 1e-9) else "ok"), qcap
+    if req > qmax:
+        return ("reduced" if not math.isinf(req) and req > qmax * (1 + 1e-9) else "ok"), qmax
+    return "ok", req
+
+
+def cash_buy(cfg, q: float, px: float, cash: float) -> tuple[str, float]:
+    """The vectorbt rule for a buy of q shares: it must fit in cash, else it is cut to what the
+    cash pays for."""
+    if cash <= 0 or close_to(cash, 0.0):
+        return "no_cash", 0.0
+    if q <= 0 or below_min(q):
+        return "zero", 0.0
+    need = q * px * (1 + cfg.fees) + q * cfg.commission_per_share + cfg.fixed_fees
+    if need <= cash or close_to(need, cash):
+        return "ok", q
+    cut = (cash - cfg.fixed_fees) / unit_cost(cfg, px)
+    if not cfg.fractional:
+        cut = whole(cut)
+    if cut <= 0 or below_min(cut):
+        return "no_cash", 0.0
+    return "reduced", cut
+
+
+def cash_sell(cfg, q: float, px: float) -> str:
+    """The vectorbt rule for a sell: refused below the minimum size or when the proceeds do not
+    pay the fees."""
+    if q <= 0 or close_to(q, 0.0) or below_min(q):
+        return "zero"
+    proceeds = q * px
+    if proceeds < fee(cfg, q, px) and not close_to(proceeds, fee(cfg, q, px)):
+        return "no_cash"
+    return "ok"
+
+
+def order(cfg, pos: float, close_part: bool, d: float, ref: float, slippage: tuple, cash: float, free: float,
+          equity: float, available: float, cap: float) -> Order:  # fmt: skip
+    """One order: close ``pos`` (close_part) and / or open direction d (+1, -1; 0 = none), at
+    ``ref`` moved against the trader by ``slippage`` = (fraction, cash per share)."""
+    vbt = cfg.cash_rule == "vectorbt"
+    closing = abs(pos) if close_part else 0.0
+    if closing > 0:
+        side = -1 if pos > 0 else 1
+    else:
+        side = 1 if d > 0 else -1
+    px = ref * (1 + side * slippage[0]) + side * slippage[1]
+    o = Order(side, px, qx=closing, st_x="ok" if closing > 0 else None)
+    new, capped = 0.0, False
+    if d != 0:
+        # the new part is sized after the closing part, which pays its proportional fees (the
+        # order's fixed fee is paid once, by the new part's sizing)
+        fx = closing * px * cfg.fees + closing * cfg.commission_per_share
+        held = pos if close_part else 0.0
+        cash_after = cash + held * px - fx
+        free_after = free + held * px - fx if held > 0 else free
+        available_after = available + closing * ref - closing * abs(px - ref) - fx
+        o.req = requested(cfg, d, ref, px, equity, cash_after, free_after)
+        if not vbt:
+            o.st_n, new = equity_limit(cfg, o.req, px, equity, available_after, cap)
+        else:
+            qcap = cap / px
+            if not cfg.fractional and not math.isinf(qcap):
+                qcap = whole(qcap)
+            if qcap <= 0 or qcap * px <= DUST * abs(equity):
+                o.st_n = "cap_none"
+            elif d < 0 and math.isinf(o.req):  # all that the free cash pays for
+                if free_after <= 0 or close_to(free_after, 0.0):
+                    o.st_n = "no_cash"
+                else:  # below the fixed fee this is < 0: the order then sells less than the long
+                    new = (free_after - cfg.fixed_fees) / unit_cost(cfg, px)
+                    if not cfg.fractional:
+                        new = whole(new)
+            elif o.req <= 0 or below_min(o.req):
+                o.st_n = "zero"
+            else:
+                new = o.req
+            if o.st_n is None and new > qcap:
+                new, capped = qcap, qcap * (1 + 1e-9) < o.req
+    if not vbt:
+        o.qn = new if o.st_n not in REFUSED else 0.0
+    else:
+        q_req = closing + new
+        if side > 0:
+            st, q = cash_buy(cfg, q_req, px, cash)
+        else:
+            st, q = cash_sell(cfg, q_req, px), q_req
+        if st in REFUSED:
+            o.qx = 0.0
+            if closing > 0:
+                o.st_x = "no_cash"
+            if o.st_n is None and d != 0:
+                o.st_n = st
+        elif q < closing or close_to(q, closing):  # closes (part of) the position only
+            o.qx = closing if close_to(q, closing) else q
+            if o.qx < closing:
+                o.st_x = "reduced"
+            if o.st_n is None and d != 0:
+                o.st_n = "no_cash"
+        else:
+            o.qn = q - closing
+            if o.st_n is None:
+                if capped:
+                    o.st_n = "capped"
+                elif st == "reduced" and not math.isinf(o.req) and o.req > o.qn * (1 + 1e-9):
+                    o.st_n = "reduced"
+                else:
+                    o.st_n = "ok"
+    total = o.qx + o.qn
+    if total > 0:  # one order, one fee; split between the parts by shares
+        f = fee(cfg, total, px)
+        o.fee_x = o.qx / total * f
+        o.fee_n = f - o.fee_x
+    return o
