@@ -450,11 +450,16 @@ PRESETS = {
     # vectorbt 1.2.0 Portfolio.from_signals (PEERS.md section 2): fills at the signal bar's close,
     # size=inf all-in, independent columns, 100 cash; stops anchored on the entry bar's close,
     # SL before TP, no stop on the entry bar, stop exits at the level without slippage, the
-    # trailing peak from highs / lows updated after the check, no re-entry on the stop bar.
+    # trailing peak from highs / lows updated after the check, no re-entry on the stop bar;
+    # its order model: sizes by value / reference price, percent of cash, one-order reversals,
+    # and its cash / free-cash limits (tests/peers/test_vectorbt_preset.py).
     "vectorbt": {
         "fill": "same_close",
         "size": math.inf,
-        "size_type": "value",
+        "size_type": "notional",
+        "percent_of": "cash",
+        "reversal": "one_order",
+        "cash_rule": "vectorbt",
         "fractional": True,
         "init_cash": 100.0,
         "cash_sharing": False,

@@ -17,7 +17,7 @@ drawn settings are passed as the ml4t_vec keywords they map to (``_vec_kwargs``)
 
 and the preset must set ``reversal="one_order"`` (one order of |position| + new size at one
 price, fixed fees once, fees split between the two trades by shares) and
-``buying_power="cash"`` (vectorbt's cash / free-cash model: buys and covers limited by cash,
+``cash_rule="vectorbt"`` (vectorbt's cash / free-cash model: buys and covers limited by cash,
 short-sale proceeds included; finite shorts unlimited; ``inf`` / percent shorts limited by free
 cash = cash - 2 x short debt). ``test_preset_defaults_and_overrides`` checks those conventions.
 
@@ -212,4 +212,4 @@ def test_preset_defaults_and_overrides():
     # vectorbt's conventions beyond fills and stops (module docstring)
     assert cfg.sizing.size_type == "notional" and cfg.sizing.percent_of == "cash"
     assert cfg.execution.reversal == "one_order"
-    assert cfg.portfolio.buying_power == "cash"
+    assert cfg.portfolio.cash_rule == "vectorbt"
