@@ -134,6 +134,11 @@ def exit_slippage(cfg: BacktestConfig) -> float:
     return 0.0 if cfg.costs.slippage_on == "entries" else cfg.costs.slippage
 
 
+def ml4t_cycle(cfg: BacktestConfig) -> bool:
+    """ml4t-backtest's bar cycle is on: ``fill_order="ml4t"`` with fills at the next open."""
+    return cfg.execution.fill_order == "ml4t" and cfg.execution.fill == "next_open"
+
+
 RULE_EXPRS = ("stop_loss", "take_profit", "trailing_stop", "stop_loss_price", "take_profit_price")
 
 
@@ -183,7 +188,10 @@ def risk_params(cfg: BacktestConfig, n_cols: int, prep: Prepared) -> RiskParams:
         max_bars=max_bars,
         stop_anchor=full(STOP_ANCHOR[r.stop_anchor]),
         intrabar=full(INTRABAR[r.intrabar]),
-        stop_on_entry_bar=full(bool(r.stop_on_entry_bar)),
+        # fill_order="ml4t" at the open: entries fill after the position rules, so a new position is
+        # not checked against its entry bar; said here, it holds in both drivers (the one-column
+        # driver has no bar cycle to reorder)
+        stop_on_entry_bar=full(bool(r.stop_on_entry_bar) and not ml4t_cycle(cfg)),
         stop_slippage=full(exit_slippage(cfg) if r.stop_slippage is None else float(r.stop_slippage)),
         reenter_on_stop_bar=full(bool(r.reenter_on_stop_bar)),
         session_exit=full(session),

@@ -193,3 +193,16 @@ def test_no_dust_positions_after_all_in():
     res = vec.backtest(frame(bars), entries="e", size=1.0, fees=0.01, slippage=0.0005, init_cash=997.3)
     assert res.fills.height == 1
     assert res.rejected.select("symbol", "reason").rows() == [("B", "insufficient_cash")]
+
+
+@pytest.mark.parametrize("cash_sharing", [True, False])
+def test_ml4t_cycle_no_rule_check_on_the_entry_bar_of_one_column(cash_sharing):
+    # buy at bar 1's open 11; stop 5% below the fill = 10.45, and bar 1's low is 10. ml4t-backtest's
+    # cycle (fill_order="ml4t") fills the open's entries after the position rules, so the stop is
+    # first checked on bar 2 (low 11: held). A one-asset panel and independent accounts run the
+    # one-column driver, which has no cycle to reorder (this was missed there).
+    kw = KW | dict(stop_loss=0.05, stop_on_entry_bar=True, cash_sharing=cash_sharing)
+    ml4t = vec.backtest(one({0: {"e": True}}), fill_order="ml4t", **kw)
+    assert ml4t.trades["status"].to_list() == ["open"]
+    plain = vec.backtest(one({0: {"e": True}}), **kw)
+    assert plain.trades["exit_reason"].to_list() == ["stop_loss"] and plain.trades["exit_time"][0] == D[1]
