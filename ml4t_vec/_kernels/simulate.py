@@ -286,10 +286,11 @@ def _apply_order_nb(c, t, reason, o, ref, pos, ep, efee, eslip, hi, lo, entry_ba
     Returns (position, cash change, entry price, entry fees, entry slippage, hi, lo, opened).
     """
     side, px, qx, fee_x, st_x, qn, fee_n, req, st_n = o
-    if st_x == ENTRY_REDUCED:
-        _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_EXIT, REJ_REDUCED_CASH, abs(pos), qx, ref)
-    elif st_x == ENTRY_NO_CASH:
-        _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_EXIT, REJ_INSUFFICIENT_CASH, abs(pos), 0.0, ref)
+    exit_ = np.int64(EFFECT_EXIT)  # not literals: one compiled copy of each writer (see _exit_order_nb)
+    entry = np.int64(EFFECT_ENTRY)
+    if st_x == ENTRY_REDUCED or st_x == ENTRY_NO_CASH:
+        why = np.int64(REJ_REDUCED_CASH if st_x == ENTRY_REDUCED else REJ_INSUFFICIENT_CASH)
+        _write_reject_nb(rejected, rej_off, n_rej, c, t, side, exit_, why, abs(pos), qx, ref)
     if st_n > ENTRY_OK:
         if st_n == ENTRY_CAPPED or st_n == ENTRY_CAP_NONE:
             why = cap_reason
@@ -299,11 +300,11 @@ def _apply_order_nb(c, t, reason, o, ref, pos, ep, efee, eslip, hi, lo, entry_ba
             why = REJ_MAX_GROSS_LEVERAGE
         else:
             why = REJ_REDUCED_CASH if st_n == ENTRY_REDUCED else REJ_INSUFFICIENT_CASH
-        _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, why, req, qn, ref)
+        _write_reject_nb(rejected, rej_off, n_rej, c, t, side, entry, why, req, qn, ref)
     dcash = 0.0
     if qx > 0.0:
         slip = qx * abs(px - ref)
-        _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_EXIT, reason, qx, px, fee_x, slip)
+        _write_fill_nb(fills, fill_off, n_fill, c, t, side, exit_, reason, qx, px, fee_x, slip)
         a = abs(pos)
         q = qx if pos > 0.0 else -qx
         if qx == a:
@@ -319,7 +320,7 @@ def _apply_order_nb(c, t, reason, o, ref, pos, ep, efee, eslip, hi, lo, entry_ba
             eslip = eslip * ((a - qx) / a)
             pos = pos - q
         _write_trade_nb(trades, trade_off, n_trade, c, q, ep, part_fee, part_slip, hi, lo, entry_bar, bars_held, t, px,
-                        fee_x, slip, reason, STATUS_CLOSED)  # fmt: skip
+                        fee_x, slip, reason, np.int64(STATUS_CLOSED))  # fmt: skip
         dcash = q * px - fee_x
     if qn > 0.0:
         slip = qn * abs(px - ref)
@@ -330,7 +331,7 @@ def _apply_order_nb(c, t, reason, o, ref, pos, ep, efee, eslip, hi, lo, entry_ba
         eslip = slip
         hi = px
         lo = px
-        _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_ENTRY, REASON_SIGNAL, qn, px, fee_n, slip)
+        _write_fill_nb(fills, fill_off, n_fill, c, t, side, entry, np.int64(REASON_SIGNAL), qn, px, fee_n, slip)
     return pos, dcash, ep, efee, eslip, hi, lo, qn > 0.0
 
 
@@ -340,10 +341,13 @@ def _exit_order_nb(c, t, reason, pos, ref, slip_f, cost, frac, vbt, cash, ep, ef
     """Close column c's ``pos`` shares by one order under the cash rule (``vbt``: vectorbt's, where
     a cover may be partial or refused and a sale whose proceeds do not pay its fees is refused).
     Returns (position left, cash change, entry fees left, entry slippage left)."""
-    o = order_nb(pos, True, 0.0, ref, 0.0, 0, False, cost, slip_f, frac, vbt, cash, cash, 0.0, 0.0, np.inf)
+    # np.int64() / bool() / comparisons, not literals: numba compiles a callee once per literal
+    # argument value (a cold-compile cost), and these callees are the large ones
+    o = order_nb(pos, pos != 0.0, 0.0, ref, 0.0, np.int64(0), bool(0), cost, slip_f, frac, vbt, cash, cash, 0.0, 0.0,
+                 np.inf)  # fmt: skip
     pos, dcash, ep, efee, eslip, hi, lo, _ = _apply_order_nb(
-        c, t, reason, o, ref, pos, ep, efee, eslip, hi, lo, entry_bar, bars_held, False, 0, fills, fill_off, n_fill,
-        trades, trade_off, n_trade, rejected, rej_off, n_rej,
+        c, t, reason, o, ref, pos, ep, efee, eslip, hi, lo, entry_bar, bars_held, bool(0), np.int64(0), fills,
+        fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
     )  # fmt: skip
     return pos, dcash, efee, eslip
 
@@ -424,7 +428,7 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
                 if vbt:  # the cover may be cut or refused
                     pos[c], dcash, fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP] = _exit_order_nb(
                         c, t, is_[c, I_FORCE], q, ref, (xslip_a[c], xsps_a[c]), (fees_a[c], fixed_a[c], cps_a[c]),
-                        frac_a[c], True, cash, fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP],
+                        frac_a[c], vbt, cash, fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP],
                         fs[c, F_HI], fs[c, F_LO], is_[c, I_ENTRY_BAR], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], fills,
                         fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
                     )  # fmt: skip
@@ -442,8 +446,9 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
                 continue
             if pos[c] != 0.0:  # the exit was cut or refused (vectorbt's cash rule): no entry
                 side = 1 if entry_direction_nb(act) > 0.0 else -1
-                _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, REJ_INSUFFICIENT_CASH, np.nan,
-                                 0.0, price[off[col_asset[c]] + t * step])  # fmt: skip
+                _write_reject_nb(rejected, rej_off, n_rej, c, t, side, np.int64(EFFECT_ENTRY),
+                                 np.int64(REJ_INSUFFICIENT_CASH), np.nan, 0.0,
+                                 price[off[col_asset[c]] + t * step])  # fmt: skip
                 pending[c] = ACT_NONE
                 continue
         has_entry = True
@@ -668,7 +673,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                             is_[c, I_RULE_EXIT_BAR] = t  # this bar's signals are ignored, even if the exit is refused
                             if vbt:  # a cover may be cut or refused: the rest is held through the bar
                                 pos[c], dcash, fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP] = _exit_order_nb(
-                                    c, t, reason, q, ref, slip_x, (fees_a[c], fixed_a[c], cps_a[c]), frac_a[c], True,
+                                    c, t, reason, q, ref, slip_x, (fees_a[c], fixed_a[c], cps_a[c]), frac_a[c], vbt,
                                     cash, fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP], fs[c, F_HI],
                                     fs[c, F_LO], is_[c, I_ENTRY_BAR], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], fills,
                                     fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
@@ -792,31 +797,33 @@ def _column_order_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_b
     d = 0.0 if act == ACT_CLOSE else entry_direction_nb(act)
     close_part = is_exit_action_nb(act) and pos != 0.0
     if close_part and (d == 0.0 or not one_order):  # the exit alone (two orders)
-        pos, dcash, efee, eslip = _exit_order_nb(c, t, REASON_SIGNAL, pos, ref, (slip_f[2], slip_f[3]), cost, frac,
-                                                 vbt, cash, ep, efee, eslip, hi, lo, entry_bar, nvalid - entry_cnt,
-                                                 fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off,
-                                                 n_rej)  # fmt: skip
+        pos, dcash, efee, eslip = _exit_order_nb(
+            c, t, np.int64(REASON_SIGNAL), pos, ref, (slip_f[2], slip_f[3]), cost, frac, vbt, cash, ep, efee, eslip,
+            hi, lo, entry_bar, nvalid - entry_cnt, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected,
+            rej_off, n_rej,
+        )  # fmt: skip
         cash += dcash
         close_part = False
         if pos != 0.0 and d != 0.0:  # not all closed: no entry
             side = 1 if d > 0.0 else -1
-            _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, REJ_INSUFFICIENT_CASH, np.nan, 0.0,
-                             ref)  # fmt: skip
+            _write_reject_nb(rejected, rej_off, n_rej, c, t, side, np.int64(EFFECT_ENTRY),
+                             np.int64(REJ_INSUFFICIENT_CASH), np.nan, 0.0, ref)  # fmt: skip
             d = 0.0
     if d == 0.0:
         return pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt
     equity = cash + pos * ref  # pos != 0 only for a one-order reversal
     if closed:  # no entry; a one-order reversal still closes
         side, px, req = entry_request_nb(d, ref, size, size_type, cost, slip_e, frac, equity, pct, cash, cash)
-        _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, REJ_SESSION_END, req, 0.0, ref)
+        _write_reject_nb(rejected, rej_off, n_rej, c, t, side, np.int64(EFFECT_ENTRY), np.int64(REJ_SESSION_END), req,
+                         0.0, ref)  # fmt: skip
         if not close_part:
             return pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt
         d = 0.0
     o = order_nb(pos, close_part, d, ref, size, size_type, pct, cost, slip_e, frac, vbt, cash, cash, equity,
                  equity - abs(pos) * ref, np.inf)  # fmt: skip
     pos, dcash, ep, efee, eslip, hi, lo, opened = _apply_order_nb(
-        c, t, REASON_SIGNAL, o, ref, pos, ep, efee, eslip, hi, lo, entry_bar, nvalid - entry_cnt, False, 0, fills,
-        fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
+        c, t, np.int64(REASON_SIGNAL), o, ref, pos, ep, efee, eslip, hi, lo, entry_bar, nvalid - entry_cnt, bool(0),
+        np.int64(0), fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
     )  # fmt: skip
     cash += dcash
     if opened:
@@ -840,9 +847,11 @@ def _column_fill_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_ba
     should it be inlined again.
     """
     if modes[3] == REVERSAL_ONE_ORDER or modes[0] == CASH_VECTORBT:
-        return _column_order_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt, nvalid,
-                                size, size_type, cost, slip_f, frac, closed, fills, fill_off, n_fill, trades,
-                                trade_off, n_trade, rejected, rej_off, n_rej, modes)  # fmt: skip
+        # np.int64(): the callers pass literal 0s on some paths; one compiled copy (see _exit_order_nb)
+        return _column_order_nb(c, t, np.int64(act), ref, pos, cash, ep, efee, eslip, hi, lo, np.int64(entry_bar),
+                                np.int64(entry_cnt), np.int64(nvalid), size, size_type, cost, slip_f, frac, closed,
+                                fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off,
+                                n_rej, modes)  # fmt: skip
     if is_exit_action_nb(act) and pos != 0.0:
         cash += _close_nb(c, t, pos, ref, (slip_f[2], slip_f[3]), cost, REASON_SIGNAL, ep, efee, eslip, hi, lo,
                           entry_bar, nvalid - entry_cnt, fills, fill_off, n_fill, trades, trade_off,
@@ -954,7 +963,7 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
                 if reason != NO_EXIT and vbt:  # a cover may be cut or refused: the rest is held through the bar
                     slip_x = (slip_f[2], slip_f[3]) if reason == REASON_TIME_STOP else stop_slip
                     pos, dcash, efee, eslip = _exit_order_nb(
-                        c, t, reason, pos, ref, slip_x, cost, frac, True, cash, ep, efee, eslip, hi, lo, entry_bar,
+                        c, t, reason, pos, ref, slip_x, cost, frac, vbt, cash, ep, efee, eslip, hi, lo, entry_bar,
                         nvalid - entry_cnt, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off,
                         n_rej,
                     )  # fmt: skip
