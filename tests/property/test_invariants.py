@@ -66,7 +66,9 @@ def test_accounting_identities(panel_df, cfg):
             df.select("timestamp", pl.col("asset").alias("symbol"), "low", "high"), on=["timestamp", "symbol"]
         )
         ref = (
-            pl.when(pl.col("side") == "buy")
+            pl.when((pl.col("effect") == "exit") & (cfg.slippage_on == "entries"))
+            .then(pl.col("price"))  # a spread paid on entries only: exits fill at the reference price
+            .when(pl.col("side") == "buy")
             .then((pl.col("price") - cfg.slippage_per_share) / (1 + cfg.slippage))
             .otherwise((pl.col("price") + cfg.slippage_per_share) / (1 - cfg.slippage))
         )

@@ -390,8 +390,9 @@ class Reference:
                 if q * px > cap:
                     self.rejected.append(dict(base, reason=cap_reason, filled_quantity=0.0))
                     continue
-                available -= q * px + orders.fee(c, q, px)
+                fee = orders.fee(c, q, px)
                 self.open_position(acc, a, t, d, q, px, ref, signal_time)
+                available = acc.cash if c.cash_rule == "ml4t" else available - (q * px + fee)  # ml4t: the cash
                 gross += q * px
                 net += d * q * px
                 n_open += 1
