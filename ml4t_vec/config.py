@@ -548,6 +548,12 @@ class BacktestConfig:
                 "reversal='one_order' is vectorbt's order; cash_rule='ml4t' accepts or rejects entries whole. "
                 "Use cash_rule='equity' or 'vectorbt', or reversal='two_orders'."
             )
+        if one_order and self.execution.fill_order == "ml4t":
+            raise ConfigError(
+                "reversal='one_order' fills an exit and an entry as one order; fill_order='ml4t' (ml4t-backtest's "
+                "bar cycle) fills the open's exits and entries apart, with the position rules between them. "
+                "Use reversal='two_orders' or another fill_order."
+            )
         if self.sizing.size_rule == "backtesting" and (one_order or self.portfolio.cash_rule == "vectorbt"):
             raise ConfigError(
                 "size_rule='backtesting' sizes backtesting.py's entries; it does not combine with "

@@ -125,7 +125,7 @@ def configs(draw, cash_sharing: bool | None = None, fill: str | None = None, lim
         cash_rule = "equity" if cash_rule == "vectorbt" else cash_rule  # vectorbt's order model is apart
     slippage_on = draw(st.sampled_from(["all", "all", "entries"]))
     reversal = draw(st.sampled_from(["two_orders", "one_order"]))
-    if cash_rule == "ml4t" or size_rule == "backtesting" or slippage_on == "entries":
+    if cash_rule == "ml4t" or size_rule == "backtesting" or slippage_on == "entries" or fill_order == "ml4t":
         reversal = "two_orders"  # one order at one price is vectorbt's (ConfigError with these)
     limits = draw(portfolio_limits(fill_order)) if with_limits else {}
     if cash_rule != "equity":  # no borrowing under the cash rules (ConfigError)

@@ -311,6 +311,21 @@ case(
     lambda ctx: bt(cash_rule="vectorbt", max_gross_leverage=2.0),
     Raises(ConfigError, "`max_gross_leverage`", "cash_rule='vectorbt'"),
 )
+case(
+    "kw-reversal-one_order-with-fill_order-ml4t",
+    lambda ctx: bt(reversal="one_order", fill_order="ml4t"),
+    Raises(ConfigError, "reversal='one_order'", "fill_order='ml4t'"),
+)
+case(
+    "kw-reversal-one_order-with-cash_rule-ml4t",
+    lambda ctx: bt(reversal="one_order", cash_rule="ml4t"),
+    Raises(ConfigError, "reversal='one_order'", "cash_rule='ml4t'"),
+)
+case(
+    "kw-size_rule-backtesting-with-cash_rule-vectorbt",
+    lambda ctx: bt(size_rule="backtesting", size=0.5, fractional=False, cash_rule="vectorbt"),
+    Raises(ConfigError, "size_rule='backtesting'", "cash_rule='vectorbt'"),
+)
 case("kw-size=-inf-notional", lambda ctx: bt(size=-INF, size_type="notional"), Raises(ConfigError, "`size`"))
 case(
     "kw-limits-with-independent-accounts",
