@@ -125,6 +125,7 @@ class Case:
     id: str
     run: Callable  # ctx -> result
     expect: Raises | Same | Check
+    needs: str | None = None  # an optional module the case builds its input with
 
 
 class Ctx:
@@ -221,9 +222,9 @@ def _check_policy(case: Case, ctx: Ctx) -> list[str]:
 CASES: list[Case] = []
 
 
-def case(id: str, run: Callable, expect) -> None:
+def case(id: str, run: Callable, expect, needs: str | None = None) -> None:
     assert id not in {c.id for c in CASES}, id
-    CASES.append(Case(id, run, expect))
+    CASES.append(Case(id, run, expect, needs))
 
 
 # =============================================================================================
@@ -434,7 +435,7 @@ def _dir_with_junk(ctx):
     return d
 
 
-case("prices-pandas", _pandas, Raises(DataError, "`prices`", "pl.from_pandas"))
+case("prices-pandas", _pandas, Raises(DataError, "`prices`", "pl.from_pandas"), needs="pandas")
 case("prices-numpy", lambda ctx: bt(P.select("open", "high", "low", "close").to_numpy()), Raises(DataError, "`prices`"))
 case("prices-None", lambda ctx: vec.backtest(None, entries=pl.col("pred") > 0.6), Raises(DataError, "`prices`"))
 case("prices-series", lambda ctx: bt(P["close"]), Raises(DataError, "`prices`"))
@@ -694,7 +695,12 @@ def _sig_dir_without_parquet(ctx):
     return d
 
 
-case("signals-pandas", lambda ctx: bts(SIG.to_pandas()), Raises(DataError, "`signals`", forbid=("`prices`",)))
+case(
+    "signals-pandas",
+    lambda ctx: bts(SIG.to_pandas()),
+    Raises(DataError, "`signals`", forbid=("`prices`",)),
+    needs="pandas",
+)
 case(
     "signals-missing-path",
     lambda ctx: bts(ctx.root / "nope_signals.parquet"),
@@ -1266,6 +1272,8 @@ def ctx(tmp_path_factory):
 
 @pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
 def test_catalogue(c: Case, ctx):
+    if c.needs:
+        pytest.importorskip(c.needs, reason=f"{c.needs} not installed (the case builds its input with it)")
     problems = _check_raises(c, ctx) if isinstance(c.expect, Raises) else _check_policy(c, ctx)
     if problems and os.environ.get("ML4T_CATALOGUE_REPORT"):  # one JSON line per failing case
         with open(os.environ["ML4T_CATALOGUE_REPORT"], "a") as f:
