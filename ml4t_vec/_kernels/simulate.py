@@ -250,9 +250,9 @@ def _close_nb(c, t, q, ref, slip_f, cost, reason, ep, efee, eslip, hi, lo, entry
     """Close column c's position of q shares at reference price ``ref``: one fill, one trade.
     ``cost`` = (fees, fixed fees, per-share commission). Returns the cash change."""
     side, px, fee, slip, dcash = exit_fill_nb(q, ref, slip_f, cost)
-    _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_EXIT, reason, abs(q), px, fee, slip)
+    _write_fill_nb(fills, fill_off, n_fill, c, t, side, np.int64(EFFECT_EXIT), reason, abs(q), px, fee, slip)
     _write_trade_nb(trades, trade_off, n_trade, c, q, ep, efee, eslip, hi, lo, entry_bar, bars_held, t, px, fee,
-                    slip, reason, STATUS_CLOSED)  # fmt: skip
+                    slip, reason, np.int64(STATUS_CLOSED))  # fmt: skip
     return dcash
 
 
@@ -473,7 +473,7 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
         avail = cash
 
     order = np.empty(e1 - e0, dtype=np.int64)
-    n_e = 0
+    n_e = np.int64(0)
     for c in range(e0, e1):
         if pending[c] != ACT_NONE and (sig[c, t] & SIG_VALID) != 0:
             order[n_e] = c
@@ -511,7 +511,7 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
             if reason >= 0:
                 side, px, req = entry_request_nb(d, ref, size_a[c], stype_a[c], cost, (slip_a[c], sps_a[c]),
                                                  frac_a[c], equity, pct, cash, free)  # fmt: skip
-                _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, reason, req, 0.0, ref)
+                _write_reject_nb(rejected, rej_off, n_rej, c, t, side, np.int64(EFFECT_ENTRY), reason, req, 0.0, ref)
                 if q0 == 0.0:
                     continue
             o = order_nb(q0, q0 != 0.0, 0.0 if reason >= 0 else d, ref, size_a[c], stype_a[c], pct, cost,
@@ -565,10 +565,10 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
         elif status == ENTRY_ZERO:
             reason = REJ_ZERO_QUANTITY
         if status >= ENTRY_NO_CASH:
-            _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, reason, req, 0.0, ref)
+            _write_reject_nb(rejected, rej_off, n_rej, c, t, side, np.int64(EFFECT_ENTRY), reason, req, 0.0, ref)
             continue
         if status != ENTRY_OK:
-            _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, reason, req, q, ref)
+            _write_reject_nb(rejected, rej_off, n_rej, c, t, side, np.int64(EFFECT_ENTRY), reason, req, q, ref)
         cash += dcash
         avail = cash if cr_a[c] == CASH_ML4T else avail - (q * px + fee)
         gross += q * px
@@ -582,8 +582,96 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
         fs[c, F_LO] = px
         is_[c, I_ENTRY_BAR] = t
         is_[c, I_ENTRY_CNT] = is_[c, I_NVALID]
-        _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_ENTRY, REASON_SIGNAL, q, px, fee, slip)
+        _write_fill_nb(
+            fills, fill_off, n_fill, c, t, side, np.int64(EFFECT_ENTRY), np.int64(REASON_SIGNAL), q, px, fee, slip
+        )
     return cash
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _rules_pass_nb(t, e0, e1, col_asset, open_, close, high, low, off, step, sig, p, rp, cash, pos, fs, is_, fills,
+                   fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej):  # fmt: skip
+    """Bar t's position rules for columns e0..e1 of a shared-cash group: rule exits, then the
+    excursions and trailing peak of what is held through the bar. Returns the cash.
+
+    Its own compiled function, called once per bar (per column under fill_order="asset"): kept
+    out of _run_group_nb, whose size numba's optimizer pays for superlinearly at cold compile."""
+    ta_a = rp.trailing_activation
+    tsrc_a = rp.trailing_source
+    maxb_a = rp.max_bars
+    intrabar_a = rp.intrabar
+    on_entry_a = rp.stop_on_entry_bar
+    stop_slip_a = rp.stop_slippage
+    rules_on_a = rp.rules_on
+    session_a = rp.session_exit
+    xslip_a = p.exit_slippage
+    xsps_a = p.exit_slippage_per_share
+    fees_a = p.fees
+    fixed_a = p.fixed_fees
+    cps_a = p.per_share
+    frac_a = p.fractional
+    vbt = p.cash_rule[e0] == CASH_VECTORBT
+    for c in range(e0, e1):
+        q = pos[c]
+        if q == 0.0 or (sig[c, t] & SIG_VALID) == 0:
+            continue
+        i = off[col_asset[c]] + t * step
+        if not rules_on_a[c]:
+            fs[c, F_HI] = max(fs[c, F_HI], high[i])
+            fs[c, F_LO] = min(fs[c, F_LO], low[i])
+            continue
+        d = 1.0 if q > 0.0 else -1.0
+        reason, ref = check_exit_nb(
+            d, fs[c, F_ANCHOR], fs[c, F_PEAK], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], maxb_a[c],
+            session_a[c] and (sig[c, t] & SIG_SESSION_EXIT) != 0, open_[i], high[i], low[i],
+            is_[c, I_ENTRY_BAR] == t, on_entry_a[c], fs[c, F_SL], fs[c, F_TP], fs[c, F_TSL], ta_a[c],
+            fs[c, F_SLP], fs[c, F_TPP], intrabar_a[c],
+        )  # fmt: skip
+        if reason != NO_EXIT:
+            slip_x = (xslip_a[c] if reason == REASON_TIME_STOP else stop_slip_a[c], xsps_a[c])
+            is_[c, I_RULE_EXIT_BAR] = t  # this bar's signals are ignored, even if the exit is refused
+            if vbt:  # a cover may be cut or refused: the rest is held through the bar
+                pos[c], dcash, fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP] = _exit_order_nb(
+                    c, t, reason, q, ref, slip_x, (fees_a[c], fixed_a[c], cps_a[c]), frac_a[c], vbt,
+                    cash, fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP], fs[c, F_HI],
+                    fs[c, F_LO], is_[c, I_ENTRY_BAR], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], fills,
+                    fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
+                )  # fmt: skip
+                cash += dcash
+                if pos[c] == 0.0:
+                    continue
+            else:
+                cash += _close_nb(c, t, q, ref, slip_x, (fees_a[c], fixed_a[c], cps_a[c]), reason,
+                                  fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP],
+                                  fs[c, F_HI], fs[c, F_LO], is_[c, I_ENTRY_BAR],
+                                  is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], fills, fill_off, n_fill,
+                                  trades, trade_off, n_trade)  # fmt: skip
+                pos[c] = 0.0
+                continue
+        # held through the bar: excursions, then the trailing peak (after the check)
+        fs[c, F_HI] = max(fs[c, F_HI], high[i])
+        fs[c, F_LO] = min(fs[c, F_LO], low[i])
+        fs[c, F_PEAK] = next_peak_nb(d, fs[c, F_PEAK], close[i], high[i], low[i], tsrc_a[c])
+    return cash
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, rp, pos, fs, is_, held):
+    """Positions of columns e0..e1 entered at bar t: anchor, trailing peak and rule levels; with
+    ``held`` (entries at the open under fill_order="ml4t") also the bar they are held through."""
+    for c in range(e0, e1):
+        if is_[c, I_ENTRY_BAR] != t or pos[c] == 0.0:
+            continue
+        (fs[c, F_ANCHOR], fs[c, F_PEAK], fs[c, F_SL], fs[c, F_TP], fs[c, F_TSL], fs[c, F_SLP],
+         fs[c, F_TPP]) = _open_rules_nb(fs[c, F_ENTRY_PRICE], pos[c], rp.stop_anchor[c],
+                                        close[off[col_asset[c]] + is_[c, I_PENDING_BAR] * step], c,
+                                        is_[c, I_PENDING_BAR], rp)  # fmt: skip
+        if held:
+            i = off[col_asset[c]] + t * step
+            d = 1.0 if pos[c] > 0.0 else -1.0
+            fs[c, F_HI] = max(fs[c, F_HI], high[i])
+            fs[c, F_LO] = min(fs[c, F_LO], low[i])
+            fs[c, F_PEAK] = next_peak_nb(d, fs[c, F_PEAK], close[i], high[i], low[i], rp.trailing_source[c])
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -591,29 +679,13 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                   pos, fs, is_, pending, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
                   cash_out, value_out, acc, k):  # fmt: skip
     # risk parameter arrays bound once (never read out of the tuple inside the bar loop)
-    ta_a = rp.trailing_activation
-    tsrc_a = rp.trailing_source
-    maxb_a = rp.max_bars
-    anchor_a = rp.stop_anchor
-    intrabar_a = rp.intrabar
-    on_entry_a = rp.stop_on_entry_bar
-    stop_slip_a = rp.stop_slippage
     reenter_a = rp.reenter_on_stop_bar
-    rules_on_a = rp.rules_on
-    session_a = rp.session_exit
     slip_a = p.slippage
-    xslip_a = p.exit_slippage
-    xsps_a = p.exit_slippage_per_share
     rules_a = p.signal_rules
     by_asset = p.fill_order[c0] == ORDER_BY_ASSET
     # fill_order="ml4t" (ml4t-backtest's bar cycle): the open's signal exits, then the position
     # rules (their exits' cash funds the open's entries), then the entries, older signals first
     ml4t_order = p.fill_order[c0] == ORDER_ML4T and timing == TIMING_NEXT_OPEN
-    fees_a = p.fees
-    fixed_a = p.fixed_fees
-    cps_a = p.per_share
-    frac_a = p.fractional
-    vbt = p.cash_rule[c0] == CASH_VECTORBT
     lim = (lp.max_positions[g], lp.max_position_weight[g], lp.max_gross_leverage[g], lp.leverage_set[g],
            lp.max_net_exposure[g])  # fmt: skip
     lim_on = lp.on[g]
@@ -652,64 +724,17 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
             # 0 open fills, 1 risk rules + intrabar + close fills, 2 signals + same-bar close fills
             for phase in range(3):
                 if phase == 1:
-                    for c in range(e0, e1):
-                        q = pos[c]
-                        if q == 0.0 or (sig[c, t] & SIG_VALID) == 0:
-                            continue
-                        i = off[col_asset[c]] + t * step
-                        if not rules_on_a[c]:
-                            fs[c, F_HI] = max(fs[c, F_HI], high[i])
-                            fs[c, F_LO] = min(fs[c, F_LO], low[i])
-                            continue
-                        d = 1.0 if q > 0.0 else -1.0
-                        reason, ref = check_exit_nb(
-                            d, fs[c, F_ANCHOR], fs[c, F_PEAK], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], maxb_a[c],
-                            session_a[c] and (sig[c, t] & SIG_SESSION_EXIT) != 0, open_[i], high[i], low[i],
-                            is_[c, I_ENTRY_BAR] == t, on_entry_a[c], fs[c, F_SL], fs[c, F_TP], fs[c, F_TSL], ta_a[c],
-                            fs[c, F_SLP], fs[c, F_TPP], intrabar_a[c],
-                        )  # fmt: skip
-                        if reason != NO_EXIT:
-                            slip_x = (xslip_a[c] if reason == REASON_TIME_STOP else stop_slip_a[c], xsps_a[c])
-                            is_[c, I_RULE_EXIT_BAR] = t  # this bar's signals are ignored, even if the exit is refused
-                            if vbt:  # a cover may be cut or refused: the rest is held through the bar
-                                pos[c], dcash, fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP] = _exit_order_nb(
-                                    c, t, reason, q, ref, slip_x, (fees_a[c], fixed_a[c], cps_a[c]), frac_a[c], vbt,
-                                    cash, fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP], fs[c, F_HI],
-                                    fs[c, F_LO], is_[c, I_ENTRY_BAR], is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], fills,
-                                    fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
-                                )  # fmt: skip
-                                cash += dcash
-                                if pos[c] == 0.0:
-                                    continue
-                            else:
-                                cash += _close_nb(c, t, q, ref, slip_x, (fees_a[c], fixed_a[c], cps_a[c]), reason,
-                                                  fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP],
-                                                  fs[c, F_HI], fs[c, F_LO], is_[c, I_ENTRY_BAR],
-                                                  is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], fills, fill_off, n_fill,
-                                                  trades, trade_off, n_trade)  # fmt: skip
-                                pos[c] = 0.0
-                                continue
-                        # held through the bar: excursions, then the trailing peak (after the check)
-                        fs[c, F_HI] = max(fs[c, F_HI], high[i])
-                        fs[c, F_LO] = min(fs[c, F_LO], low[i])
-                        fs[c, F_PEAK] = next_peak_nb(d, fs[c, F_PEAK], close[i], high[i], low[i], tsrc_a[c])
+                    cash = _rules_pass_nb(t, e0, e1, col_asset, open_, close, high, low, off, step, sig, p, rp, cash,
+                                          pos, fs, is_, fills, fill_off, n_fill, trades, trade_off, n_trade,
+                                          rejected, rej_off, n_rej)  # fmt: skip
                     if ml4t_order and n_pending > 0:  # the open's entries, after the bar's rule exits
                         cash = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, p, slip_a, cash,
                                          pos, fs, is_, pending, lim, block, prio, prio_on, fills, fill_off, n_fill,
                                          trades, trade_off, n_trade, rejected, rej_off, n_rej,
-                                         PHASE_ENTRIES)  # fmt: skip
+                                         np.int64(PHASE_ENTRIES))  # fmt: skip
                         n_pending = _count_pending_nb(pending, c0, c1)
-                        for c in range(e0, e1):  # new positions: rule levels, then the bar they were held through
-                            if is_[c, I_ENTRY_BAR] == t and pos[c] != 0.0:
-                                i = off[col_asset[c]] + t * step
-                                (fs[c, F_ANCHOR], fs[c, F_PEAK], fs[c, F_SL], fs[c, F_TP], fs[c, F_TSL], fs[c, F_SLP],
-                                 fs[c, F_TPP]) = _open_rules_nb(fs[c, F_ENTRY_PRICE], pos[c], anchor_a[c],
-                                                                close[off[col_asset[c]] + is_[c, I_PENDING_BAR] * step],
-                                                                c, is_[c, I_PENDING_BAR], rp)  # fmt: skip
-                                d = 1.0 if pos[c] > 0.0 else -1.0
-                                fs[c, F_HI] = max(fs[c, F_HI], high[i])
-                                fs[c, F_LO] = min(fs[c, F_LO], low[i])
-                                fs[c, F_PEAK] = next_peak_nb(d, fs[c, F_PEAK], close[i], high[i], low[i], tsrc_a[c])
+                        # new positions: rule levels, then the bar they were held through
+                        _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, rp, pos, fs, is_, bool(1))
                 elif phase == 2:
                     for c in range(e0, e1):
                         bits = sig[c, t]
@@ -730,12 +755,8 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                                      is_, pending, lim, block, prio, prio_on, fills, fill_off, n_fill, trades,
                                      trade_off, n_trade, rejected, rej_off, n_rej, part)  # fmt: skip
                     n_pending = _count_pending_nb(pending, c0, c1)
-                    for c in range(e0, e1):  # entries of this phase: anchor, peak and rule levels
-                        if is_[c, I_ENTRY_BAR] == t and pos[c] != 0.0:
-                            (fs[c, F_ANCHOR], fs[c, F_PEAK], fs[c, F_SL], fs[c, F_TP], fs[c, F_TSL], fs[c, F_SLP],
-                             fs[c, F_TPP]) = _open_rules_nb(fs[c, F_ENTRY_PRICE], pos[c], anchor_a[c],
-                                                            close[off[col_asset[c]] + is_[c, I_PENDING_BAR] * step], c,
-                                                            is_[c, I_PENDING_BAR], rp)  # fmt: skip
+                    # entries of this phase: anchor, peak and rule levels
+                    _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, rp, pos, fs, is_, bool(0))
         net_v = 0.0
         gross_v = 0.0
         for c in range(c0, c1):
@@ -764,18 +785,18 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
             pb = is_[c, I_PENDING_BAR]
             if is_exit_action_nb(act) and q != 0.0:
                 side = -1 if q > 0.0 else 1
-                _write_reject_nb(rejected, rej_off, n_rej, c, pb, side, EFFECT_EXIT, REJ_NO_NEXT_BAR, abs(q), 0.0,
-                                 np.nan)  # fmt: skip
+                _write_reject_nb(rejected, rej_off, n_rej, c, pb, side, np.int64(EFFECT_EXIT),
+                                 np.int64(REJ_NO_NEXT_BAR), abs(q), 0.0, np.nan)  # fmt: skip
             if act != ACT_CLOSE:
                 side = 1 if entry_direction_nb(act) > 0.0 else -1
-                _write_reject_nb(rejected, rej_off, n_rej, c, pb, side, EFFECT_ENTRY, REJ_NO_NEXT_BAR, np.nan, 0.0,
-                                 np.nan)  # fmt: skip
+                _write_reject_nb(rejected, rej_off, n_rej, c, pb, side, np.int64(EFFECT_ENTRY),
+                                 np.int64(REJ_NO_NEXT_BAR), np.nan, 0.0, np.nan)  # fmt: skip
             pending[c] = ACT_NONE
         if q != 0.0:  # still open: reported at the last close, no exit costs
             _write_trade_nb(trades, trade_off, n_trade, c, q, fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES],
                             fs[c, F_ENTRY_SLIP], fs[c, F_HI], fs[c, F_LO], is_[c, I_ENTRY_BAR],
                             is_[c, I_NVALID] - is_[c, I_ENTRY_CNT], is_[c, I_LAST_BAR], fs[c, F_LAST_CLOSE], 0.0, 0.0,
-                            REASON_END_OF_DATA, STATUS_OPEN)  # fmt: skip
+                            np.int64(REASON_END_OF_DATA), np.int64(STATUS_OPEN))  # fmt: skip
     return cash
 
 
@@ -853,15 +874,17 @@ def _column_fill_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_ba
                                 fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off,
                                 n_rej, modes)  # fmt: skip
     if is_exit_action_nb(act) and pos != 0.0:
-        cash += _close_nb(c, t, pos, ref, (slip_f[2], slip_f[3]), cost, REASON_SIGNAL, ep, efee, eslip, hi, lo,
-                          entry_bar, nvalid - entry_cnt, fills, fill_off, n_fill, trades, trade_off,
+        cash += _close_nb(c, t, pos, ref, (slip_f[2], slip_f[3]), cost, np.int64(REASON_SIGNAL), ep, efee, eslip,
+                          hi, lo, entry_bar, nvalid - entry_cnt, fills, fill_off, n_fill, trades, trade_off,
                           n_trade)  # fmt: skip
         pos = 0.0
     if act != ACT_CLOSE and closed:
         d = entry_direction_nb(act)
         side, px, req = entry_request_nb(d, ref, size, size_type, cost, (slip_f[0], slip_f[1]), frac, cash,
                                          modes[2] == PERCENT_OF_CASH, cash, cash)  # fmt: skip
-        _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, REJ_SESSION_END, req, 0.0, ref)
+        _write_reject_nb(
+            rejected, rej_off, n_rej, c, t, side, np.int64(EFFECT_ENTRY), np.int64(REJ_SESSION_END), req, 0.0, ref
+        )
     elif act != ACT_CLOSE:
         d = entry_direction_nb(act)
         status, side, px, q, req, fee, slip, dcash = entry_fill_nb(
@@ -870,10 +893,11 @@ def _column_fill_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_ba
         )  # fmt: skip
         if status >= ENTRY_NO_CASH:
             reason = REJ_INSUFFICIENT_CASH if status == ENTRY_NO_CASH else REJ_ZERO_QUANTITY
-            _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, reason, req, 0.0, ref)
+            _write_reject_nb(rejected, rej_off, n_rej, c, t, side, np.int64(EFFECT_ENTRY), reason, req, 0.0, ref)
         else:
             if status == ENTRY_REDUCED:
-                _write_reject_nb(rejected, rej_off, n_rej, c, t, side, EFFECT_ENTRY, REJ_REDUCED_CASH, req, q, ref)
+                _write_reject_nb(rejected, rej_off, n_rej, c, t, side, np.int64(EFFECT_ENTRY),
+                                 np.int64(REJ_REDUCED_CASH), req, q, ref)  # fmt: skip
             cash += dcash
             pos = d * q
             ep = px
@@ -883,7 +907,9 @@ def _column_fill_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_ba
             lo = px
             entry_bar = t
             entry_cnt = nvalid
-            _write_fill_nb(fills, fill_off, n_fill, c, t, side, EFFECT_ENTRY, REASON_SIGNAL, q, px, fee, slip)
+            _write_fill_nb(
+                fills, fill_off, n_fill, c, t, side, np.int64(EFFECT_ENTRY), np.int64(REASON_SIGNAL), q, px, fee, slip
+            )
     return pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt
 
 
@@ -925,12 +951,13 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
     anchor = 0.0
     peak = 0.0
     last_close = 0.0
-    entry_bar = 0
-    entry_cnt = 0
-    nvalid = 0
-    last_bar = -1
-    pending = ACT_NONE
-    pending_bar = 0
+    # int64 values, not literals: a literal start value would compile the callees once for it too
+    entry_bar = np.int64(0)
+    entry_cnt = np.int64(0)
+    nvalid = np.int64(0)
+    last_bar = np.int64(-1)
+    pending = np.int64(ACT_NONE)
+    pending_bar = np.int64(0)
     per_col = value_out.shape[0] > 0
     for t in range(n_bars):
         bits = sig[c, t]
@@ -1025,15 +1052,16 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
     if pending != ACT_NONE:  # the signal came on the column's last bar: nothing to fill it on
         if is_exit_action_nb(pending) and pos != 0.0:
             side = -1 if pos > 0.0 else 1
-            _write_reject_nb(rejected, rej_off, n_rej, c, pending_bar, side, EFFECT_EXIT, REJ_NO_NEXT_BAR, abs(pos),
-                             0.0, np.nan)  # fmt: skip
+            _write_reject_nb(rejected, rej_off, n_rej, c, pending_bar, side, np.int64(EFFECT_EXIT),
+                             np.int64(REJ_NO_NEXT_BAR), abs(pos), 0.0, np.nan)  # fmt: skip
         if pending != ACT_CLOSE:
             side = 1 if entry_direction_nb(pending) > 0.0 else -1
-            _write_reject_nb(rejected, rej_off, n_rej, c, pending_bar, side, EFFECT_ENTRY, REJ_NO_NEXT_BAR, np.nan,
-                             0.0, np.nan)  # fmt: skip
+            _write_reject_nb(rejected, rej_off, n_rej, c, pending_bar, side, np.int64(EFFECT_ENTRY),
+                             np.int64(REJ_NO_NEXT_BAR), np.nan, 0.0, np.nan)  # fmt: skip
     if pos != 0.0:  # still open: reported at the last close, no exit costs
         _write_trade_nb(trades, trade_off, n_trade, c, pos, ep, efee, eslip, hi, lo, entry_bar, nvalid - entry_cnt,
-                        last_bar, last_close, 0.0, 0.0, REASON_END_OF_DATA, STATUS_OPEN)  # fmt: skip
+                        last_bar, last_close, 0.0, 0.0, np.int64(REASON_END_OF_DATA),
+                        np.int64(STATUS_OPEN))  # fmt: skip
     return cash
 
 
@@ -1107,7 +1135,7 @@ def _columns_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timin
                            (p.slippage[c0], p.slippage_per_share[c0], p.exit_slippage[c0],
                             p.exit_slippage_per_share[c0]), p.fractional[c0], p.signal_rules[c0], rp,
                            rec.fills, rec.fill_off, st.n_fill, rec.trades, rec.trade_off, st.n_trade, rec.rejected,
-                           rec.rej_off, st.n_rej, cash_out, value_out, acc, k,
+                           rec.rej_off, st.n_rej, cash_out, value_out, acc, np.int64(k),
                            (p.cash_rule[c0], p.size_rule[c0], p.percent_of[c0], p.reversal[c0]))  # fmt: skip
 
 
@@ -1122,7 +1150,7 @@ def _groups_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing
         _run_group_nb(g, c0, group_offsets[g + 1], col_asset, open_, fill_price, close, high, low, off, step,
                       sig, timing, init_cash[g], p, rp, lp, st.pos, st.fs, st.is_, st.pending, rec.fills,
                       rec.fill_off, st.n_fill, rec.trades, rec.trade_off, st.n_trade, rec.rejected, rec.rej_off,
-                      st.n_rej, cash_out, value_out, acc, k)  # fmt: skip
+                      st.n_rej, cash_out, value_out, acc, np.int64(k))  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)

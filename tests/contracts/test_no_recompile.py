@@ -1,19 +1,21 @@
 """A warm numba cache is used as is: a backtest in a fresh process compiles nothing.
 
-Guards against a dtype, memory layout or writability change in an input (float32, F-order, an
+The first process compiles cold, in its own cache: every kernel function, drivers and callees,
+is compiled exactly once. Guards against a dtype, memory layout or writability change in an input (float32, F-order, an
 int where a float is expected, a writable array where the rest are read-only) that would make
 every process compile a driver a second time (~40 s; STYLE.md §3). Every kernel input goes
 through ``ml4t_vec._kernels.kernel_array``; this runs every option family that lowers inputs
 differently, in every input layout, and a sweep.
 """
 
+import os
 import subprocess
 import sys
 
 SCRIPT = r"""
 import warnings
 import polars as pl, ml4t_vec as vec
-from ml4t_vec._kernels import grid, reduce, series, simulate
+
 warnings.simplefilter("ignore")
 p = vec.synthetic_prices(n_assets=4, n_bars=60, seed=1).with_columns(
     atr=(pl.col("high") - pl.col("low")).rolling_mean(5).over("asset"), vwap=(pl.col("high") + pl.col("low")) / 2,
@@ -49,15 +51,25 @@ for cs in (True, False):
               cash_sharing=cs, progress=False)
 vec.sweep(p, entries=lambda q: pl.col("pred") > q.t, exits=x, params={"t": [0.55, 0.6]}, cash_sharing=False,
           per_asset=True, progress=False)
-misses, signatures = {}, {}
-for mod in (grid, reduce, series, simulate):
-    for name in dir(mod):
-        f = getattr(mod, name)
-        if hasattr(f, "stats") and hasattr(f.stats, "cache_misses"):
+import importlib, pkgutil
+from numba.core.dispatcher import Dispatcher
+import ml4t_vec._kernels as kernels
+misses, signatures, literal = {}, {}, {}
+for info in pkgutil.iter_modules(kernels.__path__):
+    mod = importlib.import_module(f"ml4t_vec._kernels.{info.name}")
+    for name, f in vars(mod).items():
+        if not isinstance(f, Dispatcher) or f.py_func.__module__ != mod.__name__:
+            continue
+        if hasattr(f.stats, "cache_misses"):
             n = sum(f.stats.cache_misses.values())
             if n:
                 misses[f"{mod.__name__}.{name}"] = n
-            signatures[name] = len(f.signatures)
+        if f.overloads:
+            signatures[name] = len(f.overloads)
+        lits = {str(a) for sig in f.overloads for a in sig if "Literal" in str(a)}
+        if lits:
+            literal[name] = sorted(lits)
+print(literal)
 print(signatures)
 print(misses)
 """
@@ -66,11 +78,18 @@ print(misses)
 MANY = {"to_grid_nb": 2, "_compact_nb": 3}  # uint8 and float64 rows; three record dtypes
 
 
-def test_second_process_compiles_nothing():
-    subprocess.run([sys.executable, "-c", SCRIPT], check=True, capture_output=True)  # warms the cache
-    out = subprocess.run([sys.executable, "-c", SCRIPT], check=True, capture_output=True, text=True)
-    *_, signatures, misses = out.stdout.strip().splitlines()
-    assert misses == "{}", out.stdout
-    # one machine-code version per driver, whatever the options and layouts (no second compile)
+def test_second_process_compiles_nothing(tmp_path):
+    # its own numba cache: the first process compiles every kernel the script needs, cold
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    first = subprocess.run([sys.executable, "-c", SCRIPT], check=True, capture_output=True, text=True, env=env)
+    *_, literal, signatures, _ = first.stdout.strip().splitlines()
+    # one machine-code version per kernel function (drivers and every callee they compile),
+    # whatever the options and layouts: no second compile, and no copy per literal argument
+    # (numba specializes a callee on a literal int or bool, even a loop variable's literal start
+    # value: pass np.int64(...) / bool(...))
+    assert literal == "{}", literal
     for name, n in eval(signatures).items():
         assert n <= MANY.get(name, 1), (name, n, signatures)
+    second = subprocess.run([sys.executable, "-c", SCRIPT], check=True, capture_output=True, text=True, env=env)
+    *_, misses = second.stdout.strip().splitlines()
+    assert misses == "{}", second.stdout
