@@ -145,7 +145,7 @@ def place(df: pl.DataFrame, ts_col: str, asset_col: str) -> tuple[pl.DataFrame, 
                     return df, symbols, s_ts.slice(0, n_bars), Placement(n_assets, n_bars, off, 1)
                 rank = np.empty(n_assets, dtype=np.int64)
                 rank[order] = np.arange(n_assets)
-                return _ragged(df, ts, s_ts, np.repeat(rank, np.diff(starts)), symbols)
+                return _ragged(df, symbols, np.repeat(rank, np.diff(starts)), _time_axis(ts, s_ts), ts=ts)
 
     codes, symbols = _codes(a)
     codes = kernel_array(codes, np.int64)
@@ -154,7 +154,7 @@ def place(df: pl.DataFrame, ts_col: str, asset_col: str) -> tuple[pl.DataFrame, 
     if status == grid.ORDER_DUPLICATE:
         raise _duplicate(df, row, ts_col, asset_col)
     if status == grid.ORDER_UNSORTED:  # only now is a sort needed: into asset-major blocks, in O(rows)
-        union, _ = _time_axis(ts, s_ts)
+        union, timestamps = _time_axis(ts, s_ts)
         bars = grid.bar_index_nb(ts, codes, kernel_array(union, np.int64), n_assets)
         if n_assets * union.shape[0] <= 4 * df.height + SPARSE_CELLS:  # cells ~ rows: O(cells) scatter
             order, dup = grid.cell_order_nb(codes, kernel_array(bars, np.int64), union.shape[0], n_assets)
@@ -166,18 +166,24 @@ def place(df: pl.DataFrame, ts_col: str, asset_col: str) -> tuple[pl.DataFrame, 
         if dup >= 0:
             raise _duplicate(df, dup, ts_col, asset_col)
         df = df[order]
-        codes, ts = kernel_array(codes[order], np.int64), kernel_array(ts[order], np.int64)
-        starts = kernel_array(np.searchsorted(codes, np.arange(n_assets + 1)), np.int64)
-        s_ts = df.get_column(ts_col)
-        if df.height == n_assets * union.shape[0]:  # every asset at every timestamp: read in place
-            return df, symbols, s_ts.slice(0, union.shape[0]), Placement(n_assets, union.shape[0], starts[:-1], 1)
-    return _ragged(df, ts, s_ts, codes, symbols)
+        n_bars = union.shape[0]
+        if df.height == n_assets * n_bars:  # every asset at every timestamp: read in place
+            off = np.arange(n_assets, dtype=np.int64) * n_bars
+            return df, symbols, timestamps, Placement(n_assets, n_bars, off, 1)
+        # rows now in (code, bar) order: codes are runs of 0, 1, ...; the bars move with the rows
+        codes = np.repeat(np.arange(n_assets, dtype=np.int64), np.bincount(codes, minlength=n_assets))
+        return _ragged(df, symbols, codes, (union, timestamps), bars[order])
+    return _ragged(df, symbols, codes, _time_axis(ts, s_ts), ts=ts)
 
 
-def _ragged(df, ts, s_ts, codes, symbols):
-    union, timestamps = _time_axis(ts, s_ts)
+def _ragged(df, symbols, codes, axis, bars=None, ts=None):
+    """A panel where some asset lacks some timestamp: a grid with a cell per (asset, bar); rows
+    go to their cells. ``axis`` = (time axis as int64, as a Series); ``bars`` each row's bar when
+    already known, else found from ``ts``."""
+    union, timestamps = axis
     n_assets = symbols.len()
     codes = kernel_array(codes, np.int64)
-    bars = grid.bar_index_nb(ts, codes, kernel_array(union, np.int64), n_assets)
+    if bars is None:
+        bars = grid.bar_index_nb(ts, codes, kernel_array(union, np.int64), n_assets)
     off = np.arange(n_assets, dtype=np.int64) * union.shape[0]
-    return df, symbols, timestamps, Placement(n_assets, union.shape[0], off, 1, codes, bars)
+    return df, symbols, timestamps, Placement(n_assets, union.shape[0], off, 1, codes, kernel_array(bars, np.int64))

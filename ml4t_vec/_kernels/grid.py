@@ -141,15 +141,40 @@ def time_order_nb(codes, ts, n_assets):
     return ORDER_OK, -1
 
 
+# A time axis on a regular lattice (every timestamp a multiple of one step from the first, as
+# daily, minute or hourly bars with gaps are) is indexed through a table of the lattice: O(1) per
+# row in any row order. The table may hold at most this many slots per bar (plus TABLE_SLACK).
+TABLE_SLOTS_PER_BAR = 16
+TABLE_SLACK = 1 << 20
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def bar_index_nb(ts, codes, union, n_assets):
-    """Each row's position in the sorted time axis ``union``.
+    """Each row's position in the sorted time axis ``union`` (every ``ts`` is in it).
 
-    Rows of one asset come in time order, so an asset's next bar is usually the one after its
-    last (asset-major and timestamp-major layouts both hit that guess); else a binary search."""
+    On a lattice (see TABLE_SLOTS_PER_BAR) a table lookup. Else rows of one asset that come in
+    time order usually hit the guess "the bar after its last"; a binary search otherwise."""
     out = np.empty(ts.shape[0], dtype=np.int64)
-    nxt = np.zeros(n_assets, dtype=np.int64)
     n = union.shape[0]
+    step = np.int64(0)
+    for j in range(1, n):  # the lattice step: gcd of the gaps
+        a, b = step, union[j] - union[j - 1]
+        if b <= 0:  # int64 overflow (a span of centuries in ns): no table
+            step = np.int64(0)
+            break
+        while b != 0:
+            a, b = b, a % b
+        step = a
+    if n == 1 or (step > 0 and (union[n - 1] - union[0]) // step < TABLE_SLOTS_PER_BAR * n + TABLE_SLACK):
+        span = 1 if n == 1 else (union[n - 1] - union[0]) // step + 1
+        table = np.empty(span, dtype=np.int64)
+        for j in range(n):
+            table[0 if n == 1 else (union[j] - union[0]) // step] = j
+        t0 = union[0]
+        for i in range(ts.shape[0]):
+            out[i] = table[0 if n == 1 else (ts[i] - t0) // step]
+        return out
+    nxt = np.zeros(n_assets, dtype=np.int64)
     for i in range(ts.shape[0]):
         k = codes[i]
         j = nxt[k]
