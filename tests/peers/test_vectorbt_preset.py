@@ -29,7 +29,6 @@ import math
 import os
 
 import numpy as np
-import pandas as pd
 import polars as pl
 import pytest
 from hypothesis import given, reject
@@ -42,6 +41,7 @@ if os.environ.get("ML4T_VEC_REQUIRE_PEERS"):  # CI: a missing peer is a failure,
     import vectorbt as vbt
 else:
     vbt = pytest.importorskip("vectorbt", reason="vectorbt not installed: pip install -e '.[peers]' to run")
+pd = pytest.importorskip("pandas")  # vectorbt's own dependency, there whenever vectorbt is
 pytestmark = pytest.mark.filterwarnings("ignore::ml4t_vec.LookAheadWarning", "ignore::DeprecationWarning")
 
 PAD = "~pad"  # vectorbt's idle padding column (see _wide)
