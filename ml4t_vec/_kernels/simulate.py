@@ -749,7 +749,9 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                                     n_pending += 1
                                 pending[c] = act
                                 is_[c, I_PENDING_BAR] = t
-                if timing == phase and n_pending > 0:
+                # by asset: only a column with an order has anything to fill (the phase marks the
+                # whole group, so calling it for every column would cost assets^2 per bar)
+                if timing == phase and n_pending > 0 and (not by_asset or pending[e0] != ACT_NONE):
                     part = PHASE_EXITS if ml4t_order else PHASE_ALL
                     cash = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, p, slip_a, cash, pos, fs,
                                      is_, pending, lim, block, prio, prio_on, fills, fill_off, n_fill, trades,
