@@ -724,9 +724,10 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
             # 0 open fills, 1 risk rules + intrabar + close fills, 2 signals + same-bar close fills
             for phase in range(3):
                 if phase == 1:
-                    cash = _rules_pass_nb(t, e0, e1, col_asset, open_, close, high, low, off, step, sig, p, rp, cash,
-                                          pos, fs, is_, fills, fill_off, n_fill, trades, trade_off, n_trade,
-                                          rejected, rej_off, n_rej)  # fmt: skip
+                    if not by_asset or pos[e0] != 0.0:  # by asset: a flat column has no rule to check
+                        cash = _rules_pass_nb(t, e0, e1, col_asset, open_, close, high, low, off, step, sig, p, rp,
+                                              cash, pos, fs, is_, fills, fill_off, n_fill, trades, trade_off,
+                                              n_trade, rejected, rej_off, n_rej)  # fmt: skip
                     if ml4t_order and n_pending > 0:  # the open's entries, after the bar's rule exits
                         cash = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, p, slip_a, cash,
                                          pos, fs, is_, pending, lim, block, prio, prio_on, fills, fill_off, n_fill,
