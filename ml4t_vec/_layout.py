@@ -100,11 +100,14 @@ def _duplicate(df: pl.DataFrame, row: int, ts_col: str, asset_col: str) -> DataE
     )
 
 
-def _time_axis(ts: np.ndarray, s: pl.Series) -> tuple[np.ndarray, pl.Series]:
-    """The sorted distinct timestamps, as int64 and as a Series of the input dtype."""
-    union = np.sort(pl.Series(ts).unique().to_numpy())
+def _time_axis(ts: np.ndarray, s: pl.Series, codes: np.ndarray, n_assets: int):
+    """(the sorted distinct timestamps as int64, as a Series of the input dtype, each row's bar)."""
+    union, bars = grid.lattice_axis_nb(ts)
+    if union.shape[0] == 0:  # not on a small lattice: sort the distinct timestamps, search each row's
+        union = kernel_array(np.sort(pl.Series(ts).unique().to_numpy()), np.int64)
+        bars = grid.bar_index_nb(ts, kernel_array(codes, np.int64), union, n_assets)
     phys = pl.Int32 if s.dtype == pl.Date else pl.Int64
-    return union, pl.Series(s.name, union).cast(phys).cast(s.dtype)
+    return union, pl.Series(s.name, union).cast(phys).cast(s.dtype), bars
 
 
 def place(df: pl.DataFrame, ts_col: str, asset_col: str) -> tuple[pl.DataFrame, pl.Series, pl.Series, Placement]:
@@ -145,7 +148,8 @@ def place(df: pl.DataFrame, ts_col: str, asset_col: str) -> tuple[pl.DataFrame, 
                     return df, symbols, s_ts.slice(0, n_bars), Placement(n_assets, n_bars, off, 1)
                 rank = np.empty(n_assets, dtype=np.int64)
                 rank[order] = np.arange(n_assets)
-                return _ragged(df, symbols, np.repeat(rank, np.diff(starts)), _time_axis(ts, s_ts), ts=ts)
+                codes = np.repeat(rank, np.diff(starts))
+                return _ragged(df, symbols, codes, *_time_axis(ts, s_ts, codes, n_assets))
 
     codes, symbols = _codes(a)
     codes = kernel_array(codes, np.int64)
@@ -154,8 +158,7 @@ def place(df: pl.DataFrame, ts_col: str, asset_col: str) -> tuple[pl.DataFrame, 
     if status == grid.ORDER_DUPLICATE:
         raise _duplicate(df, row, ts_col, asset_col)
     if status == grid.ORDER_UNSORTED:  # only now is a sort needed: into asset-major blocks, in O(rows)
-        union, timestamps = _time_axis(ts, s_ts)
-        bars = grid.bar_index_nb(ts, codes, kernel_array(union, np.int64), n_assets)
+        union, timestamps, bars = _time_axis(ts, s_ts, codes, n_assets)
         if n_assets * union.shape[0] <= 4 * df.height + SPARSE_CELLS:  # cells ~ rows: O(cells) scatter
             order, dup = grid.cell_order_nb(codes, kernel_array(bars, np.int64), union.shape[0], n_assets)
         else:  # a sparse panel (few rows per asset on a long time axis): sort the cell numbers
@@ -172,18 +175,14 @@ def place(df: pl.DataFrame, ts_col: str, asset_col: str) -> tuple[pl.DataFrame, 
             return df, symbols, timestamps, Placement(n_assets, n_bars, off, 1)
         # rows now in (code, bar) order: codes are runs of 0, 1, ...; the bars move with the rows
         codes = np.repeat(np.arange(n_assets, dtype=np.int64), np.bincount(codes, minlength=n_assets))
-        return _ragged(df, symbols, codes, (union, timestamps), bars[order])
-    return _ragged(df, symbols, codes, _time_axis(ts, s_ts), ts=ts)
+        return _ragged(df, symbols, codes, union, timestamps, bars[order])
+    return _ragged(df, symbols, codes, *_time_axis(ts, s_ts, codes, n_assets))
 
 
-def _ragged(df, symbols, codes, axis, bars=None, ts=None):
-    """A panel where some asset lacks some timestamp: a grid with a cell per (asset, bar); rows
-    go to their cells. ``axis`` = (time axis as int64, as a Series); ``bars`` each row's bar when
-    already known, else found from ``ts``."""
-    union, timestamps = axis
+def _ragged(df, symbols, codes, union, timestamps, bars):
+    """A panel where some asset lacks some timestamp: a grid with a cell per (asset, bar) of the
+    time axis ``union`` (``timestamps``: as a Series); row i goes to (codes[i], bars[i])."""
     n_assets = symbols.len()
-    codes = kernel_array(codes, np.int64)
-    if bars is None:
-        bars = grid.bar_index_nb(ts, codes, kernel_array(union, np.int64), n_assets)
     off = np.arange(n_assets, dtype=np.int64) * union.shape[0]
-    return df, symbols, timestamps, Placement(n_assets, union.shape[0], off, 1, codes, kernel_array(bars, np.int64))
+    placement = Placement(n_assets, union.shape[0], off, 1, kernel_array(codes, np.int64), kernel_array(bars, np.int64))
+    return df, symbols, timestamps, placement

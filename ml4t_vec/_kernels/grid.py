@@ -141,40 +141,15 @@ def time_order_nb(codes, ts, n_assets):
     return ORDER_OK, -1
 
 
-# A time axis on a regular lattice (every timestamp a multiple of one step from the first, as
-# daily, minute or hourly bars with gaps are) is indexed through a table of the lattice: O(1) per
-# row in any row order. The table may hold at most this many slots per bar (plus TABLE_SLACK).
-TABLE_SLOTS_PER_BAR = 16
-TABLE_SLACK = 1 << 20
-
-
 @njit(cache=True, nogil=True, error_model="numpy")
 def bar_index_nb(ts, codes, union, n_assets):
-    """Each row's position in the sorted time axis ``union`` (every ``ts`` is in it).
+    """Each row's position in the sorted time axis ``union``.
 
-    On a lattice (see TABLE_SLOTS_PER_BAR) a table lookup. Else rows of one asset that come in
-    time order usually hit the guess "the bar after its last"; a binary search otherwise."""
+    Rows of one asset come in time order, so an asset's next bar is usually the one after its
+    last (asset-major and timestamp-major layouts both hit that guess); else a binary search."""
     out = np.empty(ts.shape[0], dtype=np.int64)
-    n = union.shape[0]
-    step = np.int64(0)
-    for j in range(1, n):  # the lattice step: gcd of the gaps
-        a, b = step, union[j] - union[j - 1]
-        if b <= 0:  # int64 overflow (a span of centuries in ns): no table
-            step = np.int64(0)
-            break
-        while b != 0:
-            a, b = b, a % b
-        step = a
-    if n == 1 or (step > 0 and (union[n - 1] - union[0]) // step < TABLE_SLOTS_PER_BAR * n + TABLE_SLACK):
-        span = 1 if n == 1 else (union[n - 1] - union[0]) // step + 1
-        table = np.empty(span, dtype=np.int64)
-        for j in range(n):
-            table[0 if n == 1 else (union[j] - union[0]) // step] = j
-        t0 = union[0]
-        for i in range(ts.shape[0]):
-            out[i] = table[0 if n == 1 else (ts[i] - t0) // step]
-        return out
     nxt = np.zeros(n_assets, dtype=np.int64)
+    n = union.shape[0]
     for i in range(ts.shape[0]):
         k = codes[i]
         j = nxt[k]
@@ -183,6 +158,92 @@ def bar_index_nb(ts, codes, union, n_assets):
         out[i] = j
         nxt[k] = j + 1
     return out
+
+
+# A time axis on a regular lattice (every timestamp a whole number of steps from the first, as
+# daily, hourly or minute bars with gaps are) is found with a bitmap of the lattice, in O(rows)
+# in any row order, if the lattice has at most LATTICE_SLOTS_PER_ROW slots per row (+ slack).
+LATTICE_SLOTS_PER_ROW = 4
+LATTICE_SLACK = 1 << 20
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _gcd_nb(a, b):
+    while b != 0:
+        a, b = b, a % b
+    return a
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _lattice_slots_nb(ts, lo, step, slots):
+    """Each row's slot (ts - lo) / step into ``slots``, by a multiply and a check (no integer
+    division); False if some row is off the lattice."""
+    inv = 1.0 / step
+    for i in range(ts.shape[0]):
+        d = ts[i] - lo
+        q = np.int64(d * inv)
+        r = d - q * step
+        if r < 0:
+            q -= 1
+            r += step
+        elif r >= step:
+            q += 1
+            r -= step
+        if r != 0:
+            return False
+        slots[i] = q
+    return True
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def lattice_axis_nb(ts):
+    """(the sorted distinct timestamps, each row's position among them), or two empty arrays
+    when the timestamps are not on a small enough lattice (then sort and search instead).
+
+    The step is the gcd of a sample of rows' offsets from the first timestamp, checked on every
+    row (a multiply each); only if a row is off it is the gcd over all rows."""
+    n = ts.shape[0]
+    empty = np.empty(0, dtype=np.int64)
+    lo = ts[0]
+    hi = ts[0]
+    for i in range(n):
+        lo = min(lo, ts[i])
+        hi = max(hi, ts[i])
+    if hi - lo < 0:  # int64 overflow: a span of centuries in ns
+        return empty, empty
+    if hi == lo:  # one timestamp
+        return np.full(1, lo, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    step = np.int64(0)
+    for k in range(min(n, 4096)):
+        step = _gcd_nb(step, ts[k * n // min(n, 4096)] - lo)
+    slots = np.empty(n, dtype=np.int64)
+    if (
+        step == 0
+        or (hi - lo) // step + 1 > LATTICE_SLOTS_PER_ROW * n + LATTICE_SLACK
+        or not _lattice_slots_nb(ts, lo, step, slots)
+    ):
+        step = np.int64(0)
+        for i in range(n):
+            step = _gcd_nb(step, ts[i] - lo)
+        if (hi - lo) // step + 1 > LATTICE_SLOTS_PER_ROW * n + LATTICE_SLACK:
+            return empty, empty
+        _lattice_slots_nb(ts, lo, step, slots)
+    span = (hi - lo) // step + 1
+    rank = np.full(span, -1, dtype=np.int64)
+    for i in range(n):
+        rank[slots[i]] = 0
+    k = 0
+    for j in range(span):
+        if rank[j] == 0:
+            rank[j] = k
+            k += 1
+    union = np.empty(k, dtype=np.int64)
+    for j in range(span):
+        if rank[j] >= 0:
+            union[rank[j]] = lo + j * step
+    for i in range(n):
+        slots[i] = rank[slots[i]]
+    return union, slots
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
