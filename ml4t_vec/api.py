@@ -17,7 +17,7 @@ from ml4t_vec._kernels.codes import (
     TIMING,
 )
 from ml4t_vec._kernels.grid import first_bad_bar_nb, to_grid_nb
-from ml4t_vec._kernels.simulate import SimResult, count_entries_nb, driver, simulate
+from ml4t_vec._kernels.simulate import SimResult, count_entries_nb, driver, order_model, simulate
 from ml4t_vec._kernels.warmup import CompileNotice
 from ml4t_vec._prepare import Prepared, prepare
 from ml4t_vec.config import (
@@ -279,7 +279,7 @@ def backtest(
 
     risk = _lower.risk_params(cfg, n_cols, prep)
     limits = _lower.limit_params(cfg, groups.shape[0] - 1, n_cols, prep)
-    notice.check(driver(groups.shape[0] - 1, n_cols, cfg.limits.active), count_entries_nb)
+    notice.check((driver(groups.shape[0] - 1, n_cols, cfg.limits.active), order_model(params)), count_entries_nb)
 
     def run(per_column_series: bool = False) -> SimResult:
         return simulate(groups, prep.col_asset, prep.prices, prep.sig, TIMING[cfg.execution.fill], init, params, risk,

@@ -29,7 +29,7 @@ import polars as pl
 from ml4t_vec import _batch, _distributed, _lower, api
 from ml4t_vec._kernels.grid import first_bad_bar_nb
 from ml4t_vec._kernels.reduce import series_metrics_nb, trade_metrics_nb
-from ml4t_vec._kernels.simulate import count_entries_nb, driver
+from ml4t_vec._kernels.simulate import count_entries_nb, driver, order_model
 from ml4t_vec._kernels.warmup import CompileNotice
 from ml4t_vec._prepare import prepare
 from ml4t_vec.errors import ConfigError, did_you_mean
@@ -430,7 +430,8 @@ def sweep(
     if executor is None:  # an executor's workers compile (or load) their own
         k = len(batches[0])
         groups = k if base.portfolio.cash_sharing else k * n_assets
-        notice.check(driver(groups, k * n_assets, base.limits.active), count_entries_nb, series_metrics_nb,
+        model = order_model(_lower.order_params(base, 1))  # the base settings' (a swept cash rule may differ)
+        notice.check((driver(groups, k * n_assets, base.limits.active), model), count_entries_nb, series_metrics_nb,
                      trade_metrics_nb)  # fmt: skip
     threads = numba.get_num_threads()
     if n_jobs is not None and executor is None:

@@ -374,7 +374,7 @@ def _reorder_nb(order, keys, n):
 @njit(cache=True, nogil=True, error_model="numpy")
 def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, cash, pos, fs, is_, pending, lim,
               block, prio, prio_on, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
-              part):  # fmt: skip
+              part, order_model):  # fmt: skip
     """Fill the orders of columns e0..e1 pending for bar t at ``price``: exits, then entries.
     The group is columns c0..c1 (its equity and exposures); ``fill_order="asset"`` calls this
     once per column (e1 = e0 + 1), exits-first once for the whole group.
@@ -420,12 +420,12 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
             continue
         if is_exit_action_nb(act):
             q = pos[c]
-            if q != 0.0 and act >= ACT_REVERSE_TO_LONG and rev_a[c] == REVERSAL_ONE_ORDER:
+            if order_model is not None and q != 0.0 and act >= ACT_REVERSE_TO_LONG and rev_a[c] == REVERSAL_ONE_ORDER:
                 has_entry = True  # one order: its closing part fills with the entries
                 continue
             if q != 0.0:
                 ref = price[off[col_asset[c]] + t * step]
-                if vbt:  # the cover may be cut or refused
+                if order_model is not None and vbt:  # the cover may be cut or refused
                     pos[c], dcash, fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP] = _exit_order_nb(
                         c, t, is_[c, I_FORCE], q, ref, (xslip_a[c], xsps_a[c]), (fees_a[c], fixed_a[c], cps_a[c]),
                         frac_a[c], vbt, cash, fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP],
@@ -507,13 +507,13 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
         if reason < 0 and n_open - (1 if q0 != 0.0 else 0) >= max_pos:
             reason = REJ_MAX_POSITIONS
         cap, cap_reason = entry_cap_nb(d, equity, net - q0 * ref, w_cap, net_cap)
-        if reason >= 0 or q0 != 0.0 or vbt:
-            if reason >= 0:
-                side, px, req = entry_request_nb(d, ref, size_a[c], stype_a[c], cost, (slip_a[c], sps_a[c]),
-                                                 frac_a[c], equity, pct, cash, free)  # fmt: skip
-                _write_reject_nb(rejected, rej_off, n_rej, c, t, side, np.int64(EFFECT_ENTRY), reason, req, 0.0, ref)
-                if q0 == 0.0:
-                    continue
+        if reason >= 0:
+            side, px, req = entry_request_nb(d, ref, size_a[c], stype_a[c], cost, (slip_a[c], sps_a[c]), frac_a[c],
+                                             equity, pct, cash, free)  # fmt: skip
+            _write_reject_nb(rejected, rej_off, n_rej, c, t, side, np.int64(EFFECT_ENTRY), reason, req, 0.0, ref)
+            if q0 == 0.0:
+                continue
+        if order_model is not None and (q0 != 0.0 or vbt):  # vectorbt's order model (one order, its cash rule)
             o = order_nb(q0, q0 != 0.0, 0.0 if reason >= 0 else d, ref, size_a[c], stype_a[c], pct, cost,
                          (slip_a[c], sps_a[c]), frac_a[c], vbt, cash, free, equity, avail, cap)  # fmt: skip
             (pos[c], dcash, fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP], fs[c, F_HI], fs[c, F_LO],
@@ -590,7 +590,7 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _rules_pass_nb(t, e0, e1, col_asset, open_, close, high, low, off, step, sig, p, rp, cash, pos, fs, is_, fills,
-                   fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej):  # fmt: skip
+                   fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej, order_model):  # fmt: skip
     """Bar t's position rules for columns e0..e1 of a shared-cash group: rule exits, then the
     excursions and trailing peak of what is held through the bar. Returns the cash.
 
@@ -630,7 +630,7 @@ def _rules_pass_nb(t, e0, e1, col_asset, open_, close, high, low, off, step, sig
         if reason != NO_EXIT:
             slip_x = (xslip_a[c] if reason == REASON_TIME_STOP else stop_slip_a[c], xsps_a[c])
             is_[c, I_RULE_EXIT_BAR] = t  # this bar's signals are ignored, even if the exit is refused
-            if vbt:  # a cover may be cut or refused: the rest is held through the bar
+            if order_model is not None and vbt:  # a cover may be cut or refused: the rest is held through the bar
                 pos[c], dcash, fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP] = _exit_order_nb(
                     c, t, reason, q, ref, slip_x, (fees_a[c], fixed_a[c], cps_a[c]), frac_a[c], vbt,
                     cash, fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP], fs[c, F_HI],
@@ -677,7 +677,7 @@ def _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, rp, pos, 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off, step, sig, timing, cash, p, rp, lp,
                   pos, fs, is_, pending, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
-                  cash_out, value_out, acc, k):  # fmt: skip
+                  cash_out, value_out, acc, k, order_model):  # fmt: skip
     # risk parameter arrays bound once (never read out of the tuple inside the bar loop)
     reenter_a = rp.reenter_on_stop_bar
     slip_a = p.slippage
@@ -727,12 +727,12 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                     if not by_asset or pos[e0] != 0.0:  # by asset: a flat column has no rule to check
                         cash = _rules_pass_nb(t, e0, e1, col_asset, open_, close, high, low, off, step, sig, p, rp,
                                               cash, pos, fs, is_, fills, fill_off, n_fill, trades, trade_off,
-                                              n_trade, rejected, rej_off, n_rej)  # fmt: skip
+                                              n_trade, rejected, rej_off, n_rej, order_model)  # fmt: skip
                     if ml4t_order and n_pending > 0:  # the open's entries, after the bar's rule exits
                         cash = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, p, slip_a, cash,
                                          pos, fs, is_, pending, lim, block, prio, prio_on, fills, fill_off, n_fill,
                                          trades, trade_off, n_trade, rejected, rej_off, n_rej,
-                                         np.int64(PHASE_ENTRIES))  # fmt: skip
+                                         np.int64(PHASE_ENTRIES), order_model)  # fmt: skip
                         n_pending = _count_pending_nb(pending, c0, c1)
                         # new positions: rule levels, then the bar they were held through
                         _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, rp, pos, fs, is_, bool(1))
@@ -756,7 +756,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                     part = PHASE_EXITS if ml4t_order else PHASE_ALL
                     cash = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, p, slip_a, cash, pos, fs,
                                      is_, pending, lim, block, prio, prio_on, fills, fill_off, n_fill, trades,
-                                     trade_off, n_trade, rejected, rej_off, n_rej, part)  # fmt: skip
+                                     trade_off, n_trade, rejected, rej_off, n_rej, part, order_model)  # fmt: skip
                     n_pending = _count_pending_nb(pending, c0, c1)
                     # entries of this phase: anchor, peak and rule levels
                     _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, rp, pos, fs, is_, bool(0))
@@ -859,7 +859,7 @@ def _column_order_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_b
 @njit(cache=True, nogil=True, error_model="numpy")
 def _column_fill_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt, nvalid, size,
                     size_type, cost, slip_f, frac, closed, fills, fill_off, n_fill, trades, trade_off, n_trade,
-                    rejected, rej_off, n_rej, modes):  # fmt: skip
+                    rejected, rej_off, n_rej, modes, order_model):  # fmt: skip
     """Fill one column's pending action at reference price ``ref``; returns the updated state
     (pos, cash, entry price, entry fees, entry slippage, hi, lo, entry bar, entry count).
     ``closed``: the bar is at/after the session exit time (no entries). ``slip_f`` = (entry
@@ -870,7 +870,7 @@ def _column_fill_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_ba
     At most 30 parameters (CPython 3.11 passes more as ``*args``, which numba cannot inline),
     should it be inlined again.
     """
-    if modes[3] == REVERSAL_ONE_ORDER or modes[0] == CASH_VECTORBT:
+    if order_model is not None and (modes[3] == REVERSAL_ONE_ORDER or modes[0] == CASH_VECTORBT):
         # np.int64(): the callers pass literal 0s on some paths; one compiled copy (see _exit_order_nb)
         return _column_order_nb(c, t, np.int64(act), ref, pos, cash, ep, efee, eslip, hi, lo, np.int64(entry_bar),
                                 np.int64(entry_cnt), np.int64(nvalid), size, size_type, cost, slip_f, frac, closed,
@@ -919,7 +919,7 @@ def _column_fill_nb(c, t, act, ref, pos, cash, ep, efee, eslip, hi, lo, entry_ba
 @njit(cache=True, nogil=True, error_model="numpy")
 def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, step, sig, timing, cash, size, size_type,
                    cost, slip_f, frac, rules, rp, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected,
-                   rej_off, n_rej, cash_out, value_out, acc, k, modes):  # fmt: skip
+                   rej_off, n_rej, cash_out, value_out, acc, k, modes, order_model):  # fmt: skip
     """``_run_group_nb`` for a group of one column, with the state in locals (registers).
 
     Same rules, same order of steps; the group path with one column gives identical records
@@ -974,7 +974,7 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
                 pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt = _column_fill_nb(
                     c, t, pending, fill_price[i], pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt,
                     nvalid, size, size_type, cost, slip_f, frac, (bits & SIG_SESSION_CLOSED) != 0, fills, fill_off,
-                    n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej, modes,
+                    n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej, modes, order_model,
                 )  # fmt: skip
                 if entry_bar == t:  # entered now: anchor the levels, start the trailing peak
                     anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, pos, anchor_mode,
@@ -990,7 +990,7 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
                     d, anchor, peak, nvalid - entry_cnt, maxb, session and (bits & SIG_SESSION_EXIT) != 0, open_[i],
                     high[i], low[i], entry_bar == t, on_entry, sl, tp, tsl, ta, slp, tpp, intrabar,
                 )  # fmt: skip
-                if reason != NO_EXIT and vbt:  # a cover may be cut or refused: the rest is held through the bar
+                if order_model is not None and reason != NO_EXIT and vbt:  # a cover may be cut or refused
                     slip_x = (slip_f[2], slip_f[3]) if reason == REASON_TIME_STOP else stop_slip
                     pos, dcash, efee, eslip = _exit_order_nb(
                         c, t, reason, pos, ref, slip_x, cost, frac, vbt, cash, ep, efee, eslip, hi, lo, entry_bar,
@@ -1018,7 +1018,7 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
                 pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt = _column_fill_nb(
                     c, t, pending, fill_price[i], pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt,
                     nvalid, size, size_type, cost, slip_f, frac, (bits & SIG_SESSION_CLOSED) != 0, fills, fill_off,
-                    n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej, modes,
+                    n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej, modes, order_model,
                 )  # fmt: skip
                 if entry_bar == t:  # entered now: anchor the levels, start the trailing peak
                     anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, pos, anchor_mode,
@@ -1037,7 +1037,7 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
                             c, t, pending, fill_price[i], pos, cash, ep, efee, eslip, hi, lo, entry_bar,
                             entry_cnt, nvalid, size, size_type, cost, slip_f, frac, (bits & SIG_SESSION_CLOSED) != 0,
                             fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
-                            modes,
+                            modes, order_model,
                         )  # fmt: skip
                         if entry_bar == t:
                             anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, pos, anchor_mode, close[i], c, t,
@@ -1093,7 +1093,7 @@ def _count_pending_nb(pending, c0, c1):
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _columns_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, p, rp, st, rec, acc,
-                      cash_out, value_out):  # fmt: skip
+                      cash_out, value_out, order_model):  # fmt: skip
     """Chunk k of one-column groups (independent accounts without portfolio limits).
 
     Price columns that are not asset-major (``step != 1``: a complete panel read in
@@ -1139,12 +1139,13 @@ def _columns_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timin
                             p.exit_slippage_per_share[c0]), p.fractional[c0], p.signal_rules[c0], rp,
                            rec.fills, rec.fill_off, st.n_fill, rec.trades, rec.trade_off, st.n_trade, rec.rejected,
                            rec.rej_off, st.n_rej, cash_out, value_out, acc, np.int64(k),
-                           (p.cash_rule[c0], p.size_rule[c0], p.percent_of[c0], p.reversal[c0]))  # fmt: skip
+                           (p.cash_rule[c0], p.size_rule[c0], p.percent_of[c0], p.reversal[c0]),
+                           order_model)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _groups_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, p, rp, lp, st, rec, acc,
-                     cash_out, value_out):  # fmt: skip
+                     cash_out, value_out, order_model):  # fmt: skip
     """Chunk k of shared-cash groups (and one-column groups with portfolio limits)."""
     open_, high, low, close, fill_price, off = px.open, px.high, px.low, px.close, px.fill, px.off
     step = px.step[0]
@@ -1153,34 +1154,34 @@ def _groups_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing
         _run_group_nb(g, c0, group_offsets[g + 1], col_asset, open_, fill_price, close, high, low, off, step,
                       sig, timing, init_cash[g], p, rp, lp, st.pos, st.fs, st.is_, st.pending, rec.fills,
                       rec.fill_off, st.n_fill, rec.trades, rec.trade_off, st.n_trade, rec.rejected, rec.rej_off,
-                      st.n_rej, cash_out, value_out, acc, np.int64(k))  # fmt: skip
+                      st.n_rej, cash_out, value_out, acc, np.int64(k), order_model)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def simulate_columns_nb(group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, p, rp, lp, st, rec, acc,
-                        cash_out, value_out):  # fmt: skip
+                        cash_out, value_out, order_model):  # fmt: skip
     """Independent one-column accounts: chunks of columns in parallel."""
     for k in prange(chunk_offsets.shape[0] - 1):
         _columns_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, p, rp, st, rec, acc,
-                          cash_out, value_out)  # fmt: skip
+                          cash_out, value_out, order_model)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def simulate_groups_nb(group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, p, rp, lp, st, rec, acc,
-                       cash_out, value_out):  # fmt: skip
+                       cash_out, value_out, order_model):  # fmt: skip
     """Many shared-cash groups (a sweep): chunks of groups in parallel."""
     for k in prange(chunk_offsets.shape[0] - 1):
         _groups_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, p, rp, lp, st, rec,
-                         acc, cash_out, value_out)  # fmt: skip
+                         acc, cash_out, value_out, order_model)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def simulate_group_nb(group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, p, rp, lp, st, rec, acc,
-                      cash_out, value_out):  # fmt: skip
+                      cash_out, value_out, order_model):  # fmt: skip
     """One shared-cash portfolio (a serial bar loop: nothing to run in parallel)."""
     for k in range(chunk_offsets.shape[0] - 1):
         _groups_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, p, rp, lp, st, rec,
-                         acc, cash_out, value_out)  # fmt: skip
+                         acc, cash_out, value_out, order_model)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
@@ -1242,6 +1243,14 @@ def _compact(src: np.ndarray, off: np.ndarray, counts: np.ndarray) -> np.ndarray
     return dst
 
 
+def order_model(params: OrderParams):
+    """The drivers' last argument: None for the default order model, so numba prunes vectorbt's
+    (one-order reversals, covers cut by cash) and compiles a run without it; else 1. A run
+    with vectorbt's model compiles its own copy of the driver, once."""
+    vbt = bool((params.cash_rule == CASH_VECTORBT).any() or (params.reversal == REVERSAL_ONE_ORDER).any())
+    return np.int64(1) if vbt else None
+
+
 def driver(n_groups: int, n_cols: int, limits_on: bool):
     """The driver a run uses: one-column groups without limits (independent accounts) run in
     parallel over columns; one shared-cash group runs serially; many run in parallel."""
@@ -1267,7 +1276,7 @@ def _run(args, caps, n_bars, per_column_series):
     value_out = np.empty(shape_v)
     tail = (timing, init_cash, params, risk, limits, st, rec, acc, cash_out, value_out)
     run = driver(n_groups, n_cols, bool(limits.on.any()))
-    run(group_offsets, chunk_offsets, col_asset, prices, sig, *tail)
+    run(group_offsets, chunk_offsets, col_asset, prices, sig, *tail, order_model(params))
     return rec, st, acc, cash_out, value_out
 
 

@@ -9,15 +9,25 @@ from __future__ import annotations
 import sys
 import time
 
+import numba
 
-def is_compiled(dispatcher) -> bool:
+_ANY = object()
+
+
+def is_compiled(dispatcher, last=_ANY) -> bool:
     """True when ``dispatcher`` is loaded in this process or has machine code in numba's disk
-    cache for its current source (a stale or missing cache means a compile)."""
-    if dispatcher.signatures:
+    cache for its current source (a stale or missing cache means a compile); with ``last``, a
+    version whose last argument has that value's type (the drivers' order model)."""
+
+    def fits(sig) -> bool:
+        return last is _ANY or (len(sig) > 0 and sig[-1] == numba.typeof(last))
+
+    if any(fits(sig) for sig in dispatcher.signatures):
         return True
     cache = getattr(dispatcher, "_cache", None)
     try:
-        return bool(cache._cache_file._load_index())  # {} when missing or written for other sources
+        index = cache._cache_file._load_index()  # {} when missing or written for other sources
+        return any(fits(key[0]) for key in index)
     except Exception:  # numba internals moved: assume cached rather than print something wrong
         return True
 
@@ -32,7 +42,9 @@ class CompileNotice:
         self.t0: float | None = None
 
     def check(self, *dispatchers) -> None:
-        if self.t0 is None and not all(is_compiled(d) for d in dispatchers):
+        """Each a dispatcher, or (dispatcher, the value of its last argument)."""
+        pairs = [d if isinstance(d, tuple) else (d, _ANY) for d in dispatchers]
+        if self.t0 is None and not all(is_compiled(d, last) for d, last in pairs):
             print(
                 f"ml4t_vec: first run: compiling {self.what} (once; numba caches the machine code on disk and "
                 "later runs load it in well under a second)...",

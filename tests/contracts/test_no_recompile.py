@@ -74,8 +74,12 @@ print(signatures)
 print(misses)
 """
 
-# Functions compiled for more than one input type on purpose (per-row values of several dtypes).
-MANY = {"to_grid_nb": 2, "_compact_nb": 3}  # uint8 and float64 rows; three record dtypes
+# Functions compiled for more than one input type on purpose: per-row values of several dtypes
+# (uint8 and float64 rows; three record dtypes), and the drivers with the order model's code
+# pruned (None) or in (vectorbt's model: one-order reversals, covers cut by cash).
+ORDER_MODEL = ("simulate_columns_nb", "simulate_groups_nb", "simulate_group_nb", "_run_group_nb", "_phase_nb")
+ORDER_MODEL += ("_rules_pass_nb", "_run_column_nb", "_column_fill_nb")
+MANY = {"to_grid_nb": 2, "_compact_nb": 3} | dict.fromkeys(ORDER_MODEL, 2)
 
 
 def test_second_process_compiles_nothing(tmp_path):
