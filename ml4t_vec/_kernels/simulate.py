@@ -391,7 +391,8 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
     A one-order reversal (``reversal="one_order"``) is one order: it fills with the entries, in
     their order. Under ``cash_rule="vectorbt"`` a cover may be cut or refused (the rest of the
     short stays open and a reversal's entry is dropped), and entries are limited by cash / free
-    cash instead of the buying power (``orders.order_nb``).
+    cash instead of the buying power (``orders.order_nb``). Both are compiled only when
+    ``order_model`` is not None (see ``order_model``).
     """
     max_pos, w_cap, lev, lev_set, net_cap = lim
     fees_a = p.fees  # bound once: reading arrays out of the tuple in the loops costs increfs
@@ -594,8 +595,9 @@ def _rules_pass_nb(t, e0, e1, col_asset, open_, close, high, low, off, step, sig
     """Bar t's position rules for columns e0..e1 of a shared-cash group: rule exits, then the
     excursions and trailing peak of what is held through the bar. Returns the cash.
 
-    Its own compiled function, called once per bar (per column under fill_order="asset"): kept
-    out of _run_group_nb, whose size numba's optimizer pays for superlinearly at cold compile."""
+    Its own compiled function, called once per bar (per held column under fill_order="asset"):
+    kept out of _run_group_nb, whose size numba's optimizer pays for superlinearly at cold
+    compile. ``order_model`` None: vectorbt's cut covers are pruned at compile time (``order_model``)."""
     ta_a = rp.trailing_activation
     tsrc_a = rp.trailing_source
     maxb_a = rp.max_bars
