@@ -19,8 +19,10 @@ row's (asset code, bar) cell is unique, so a scatter into the cells orders the r
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import polars as pl
 
@@ -28,6 +30,10 @@ from ml4t_vec._kernels import grid, kernel_array
 from ml4t_vec.errors import DataError
 
 _EMPTY = np.empty(0, dtype=np.int64)
+_NO_RUNS = np.empty((0, 2), dtype=np.int64)
+# a ragged panel's price columns are placed by block copies while its rows form runs of at least
+# this many on average (an asset-major panel, or a timestamp-major one with few missing cells)
+RUN_ROWS = 16
 # an unsorted frame is ordered by scattering rows into its asset x bar cells while there are at
 # most 4 cells per row (plus this many); a sparser panel sorts the cell numbers instead
 SPARSE_CELLS = 1 << 20
@@ -44,6 +50,7 @@ class Placement:
     step: int
     codes: np.ndarray = field(default_factory=lambda: _EMPTY)  # int64 per row (ragged only)
     bars: np.ndarray = field(default_factory=lambda: _EMPTY)  # int64 per row (ragged only)
+    runs: np.ndarray = field(default_factory=lambda: _NO_RUNS)  # ragged: ``grid.runs_nb`` or empty
 
     @property
     def complete(self) -> bool:
@@ -58,13 +65,40 @@ class Placement:
             and bool(np.array_equal(self.off, np.arange(self.n_assets, dtype=np.int64) * self.n_bars))
         )
 
+    def columns(self, values: list[np.ndarray]) -> list[np.ndarray]:
+        """Price columns as the kernels read them (cell (a, t) at ``off[a] + t * step``): a
+        complete panel's columns as they are; a ragged panel's placed on a flat grid in this
+        placement's orientation, NaN where an asset has no row. The columns are placed in
+        parallel threads (numba's thread count: 1 keeps it serial)."""
+        if self.complete:
+            return list(values)
+        runs, cells = self.runs, kernel_array(_EMPTY, np.int64)
+        if runs.shape[0] == 0:
+            cells = np.empty(self.codes.shape[0], dtype=np.int64)
+            grid.cells_nb(self.codes, self.bars, self.off, self.step, cells)
+            cells = kernel_array(cells, np.int64)
+        n_cells = self.n_assets * self.n_bars
+
+        def one(v):
+            out = np.empty(n_cells)
+            grid.place_column_nb(kernel_array(v, np.float64), cells, runs, out)
+            return out
+
+        workers = min(len(values), numba.get_num_threads())
+        if workers <= 1:
+            return [one(v) for v in values]
+        with ThreadPoolExecutor(workers) as pool:  # nogil kernels: the columns' scatters overlap
+            return list(pool.map(one, values))
+
     def grid(self, values: np.ndarray, fill) -> np.ndarray:
         """Per-row values as a C-contiguous (n_assets, n_bars) grid (cells without a row: ``fill``)."""
         values = kernel_array(values, values.dtype)
         if self.asset_major:
             return values.reshape(self.n_assets, self.n_bars)
         i64 = lambda a: kernel_array(a, np.int64)  # noqa: E731
-        return grid.to_grid_nb(values, i64(self.off), self.step, self.n_bars, i64(self.codes), i64(self.bars), fill)
+        out = np.empty((self.n_assets, self.n_bars), dtype=values.dtype)
+        grid.to_grid_nb(values, i64(self.off), self.step, i64(self.codes), i64(self.bars), values.dtype.type(fill), out)
+        return out
 
 
 def _ts_int(s: pl.Series) -> np.ndarray:
@@ -79,7 +113,8 @@ def _codes(a: pl.Series) -> tuple[np.ndarray, pl.Series]:
         keys, exact = a.cast(pl.Int64).to_numpy().view(np.uint64), True
     else:
         keys, exact = a.hash(seed=0x6D6C3474).to_numpy(), False
-    seen, first = grid.first_seen_codes_nb(kernel_array(keys, np.uint64))
+    seen = np.empty(keys.shape[0], dtype=np.int64)
+    first = grid.first_seen_codes_nb(kernel_array(keys, np.uint64), seen)
     reps = a.gather(first)
     if not exact and not grid.same_codes_nb(kernel_array(a.hash(seed=0x2545F491).to_numpy(), np.uint64), seen, first):
         # two symbols share the first 64-bit hash (the second tells them apart): be exact
@@ -102,10 +137,11 @@ def _duplicate(df: pl.DataFrame, row: int, ts_col: str, asset_col: str) -> DataE
 
 def _time_axis(ts: np.ndarray, s: pl.Series, codes: np.ndarray, n_assets: int):
     """(the sorted distinct timestamps as int64, as a Series of the input dtype, each row's bar)."""
-    union, bars = grid.lattice_axis_nb(ts)
+    bars = np.empty(ts.shape[0], dtype=np.int64)
+    union = grid.lattice_axis_nb(ts, bars)
     if union.shape[0] == 0:  # not on a small lattice: sort the distinct timestamps, search each row's
         union = kernel_array(np.sort(pl.Series(ts).unique().to_numpy()), np.int64)
-        bars = grid.bar_index_nb(ts, kernel_array(codes, np.int64), union, n_assets)
+        grid.bar_index_nb(ts, kernel_array(codes, np.int64), union, n_assets, bars)
     phys = pl.Int32 if s.dtype == pl.Date else pl.Int64
     return union, pl.Series(s.name, union).cast(phys).cast(s.dtype), bars
 
@@ -160,7 +196,9 @@ def place(df: pl.DataFrame, ts_col: str, asset_col: str) -> tuple[pl.DataFrame, 
     if status == grid.ORDER_UNSORTED:  # only now is a sort needed: into asset-major blocks, in O(rows)
         union, timestamps, bars = _time_axis(ts, s_ts, codes, n_assets)
         if n_assets * union.shape[0] <= 4 * df.height + SPARSE_CELLS:  # cells ~ rows: O(cells) scatter
-            order, dup = grid.cell_order_nb(codes, kernel_array(bars, np.int64), union.shape[0], n_assets)
+            order = np.empty(codes.shape[0], dtype=np.int64)
+            dup = grid.cell_order_nb(codes, kernel_array(bars, np.int64), union.shape[0],
+                                     np.full(n_assets * union.shape[0], -1, dtype=np.int64), order)  # fmt: skip
         else:  # a sparse panel (few rows per asset on a long time axis): sort the cell numbers
             cell = codes * union.shape[0] + bars
             order = np.argsort(cell, kind="stable")
@@ -182,7 +220,18 @@ def place(df: pl.DataFrame, ts_col: str, asset_col: str) -> tuple[pl.DataFrame, 
 def _ragged(df, symbols, codes, union, timestamps, bars):
     """A panel where some asset lacks some timestamp: a grid with a cell per (asset, bar) of the
     time axis ``union`` (``timestamps``: as a Series); row i goes to (codes[i], bars[i])."""
-    n_assets = symbols.len()
-    off = np.arange(n_assets, dtype=np.int64) * union.shape[0]
-    placement = Placement(n_assets, union.shape[0], off, 1, kernel_array(codes, np.int64), kernel_array(bars, np.int64))
+    n_assets, n_bars = symbols.len(), union.shape[0]
+    codes, bars = kernel_array(codes, np.int64), kernel_array(bars, np.int64)
+    # Price grids: asset-major, or timestamp-major (read like a complete timestamp-major panel)
+    # when the rows fill that grid in order, so each column is placed by block copies of runs
+    # of rows (``grid.runs_nb``); else asset-major, each row scattered to its cell.
+    a = np.arange(n_assets, dtype=np.int64)
+    for off, step in ((a * n_bars, 1), (a, n_assets)):
+        off = kernel_array(off, np.int64)
+        runs = grid.runs_nb(codes, bars, off, step, max(codes.shape[0] // RUN_ROWS, 1))
+        if runs.shape[0]:
+            break
+    else:
+        off, step = kernel_array(a * n_bars, np.int64), 1
+    placement = Placement(n_assets, n_bars, off, step, codes, bars, kernel_array(runs, np.int64))
     return df, symbols, timestamps, placement

@@ -640,15 +640,17 @@ def prepare(
         >= 0
     ):
         _explain_bad_rows(df, timestamp_col, asset_col, extra)
-    # Complete panels: the kernels read the frame's columns in place, in its row order. Ragged
-    # panels (and sweeps, which run every asset once per parameter set) get asset-major grids.
-    as_grid = not where.complete or (keep_frame and not where.asset_major)
-    placed = {}
-    for k, v in src.items():  # the same column placed once (fill is the open or close unless price=)
-        placed[k] = next((placed[j] for j in placed if src[j].ctypes.data == v.ctypes.data), None)
-        if placed[k] is None:
-            placed[k] = kernel_array(where.grid(v, np.nan).ravel() if as_grid else v, np.float64)
-    off, step = (np.arange(where.n_assets) * where.n_bars, 1) if as_grid else (where.off, where.step)
+    # Complete panels: the kernels read the frame's columns in place, in its row order; ragged
+    # panels: grids in the placement's orientation. Sweeps, which run every asset once per
+    # parameter set, get asset-major grids.
+    distinct = list({v.ctypes.data: v for v in src.values()}.values())  # fill is usually open or close
+    if keep_frame and not where.asset_major:
+        arrays = [where.grid(v, np.nan).ravel() for v in distinct]
+        off, step = np.arange(where.n_assets) * where.n_bars, 1
+    else:
+        arrays, off, step = where.columns(distinct), where.off, where.step
+    by_src = {v.ctypes.data: kernel_array(a, np.float64) for v, a in zip(distinct, arrays, strict=True)}
+    placed = {k: by_src[v.ctypes.data] for k, v in src.items()}
     px = Prices(placed["open"], placed["high"], placed["low"], placed["close"], placed["fill"],
                 kernel_array(off, np.int64), kernel_array([step], np.int64))  # fmt: skip
     return Prepared(

@@ -45,7 +45,11 @@ def fingerprint(prep: Prepared, config: BacktestConfig, signals: dict) -> str:
         if a.ctypes.data in seen:
             continue
         seen.add(a.ctypes.data)
-        g = a if in_order else to_grid_nb(a, px.off, px.step[0], n_bars, _NO_ROWS, _NO_ROWS, 0.0)
+        if not in_order:
+            g = np.empty((n_assets, n_bars))
+            to_grid_nb(a, px.off, px.step[0], _NO_ROWS, _NO_ROWS, 0.0, g)
+        else:
+            g = a
         h.update(np.ascontiguousarray(g).data)
     h.update(prep.sig.data)
     for k in sorted(prep.rule_values):

@@ -5,6 +5,10 @@ time axis). These functions check that every asset's rows are in time order, fin
 (asset-major blocks, timestamp-major blocks, or neither), and move per-row values onto a dense
 (n_assets, n_bars) grid where a copy is needed. Prices of a complete panel are never copied:
 the kernels read cell (asset a, bar t) of a long column at ``off[a] + t * step``.
+
+Per-row and per-cell outputs (``out``, ``slots``...) are allocated by the caller with NumPy,
+which backs large arrays with transparent huge pages: a fresh 20 MB array allocated inside a
+numba function costs about three times the page faults (measured 18 vs 6 ms on 2.5 M rows).
 """
 
 from __future__ import annotations
@@ -27,17 +31,15 @@ def _slot_nb(key, cap):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def first_seen_codes_nb(keys):
-    """Number distinct ``keys`` (uint64) in order of first appearance.
-
-    Returns (code of every row, first row of every code). An open-addressing hash table that
+def first_seen_codes_nb(keys, out):
+    """Number distinct ``keys`` (uint64) in order of first appearance: the code of every row
+    into ``out``; returns the first row of every code. An open-addressing hash table that
     doubles when half full: O(rows), no sort."""
     n = keys.shape[0]
     cap = 1024
     table = np.full(cap, -1, dtype=np.int64)  # slot -> code
     rep = np.empty(16, dtype=np.uint64)  # code -> key
     first = np.empty(16, dtype=np.int64)  # code -> first row
-    out = np.empty(n, dtype=np.int64)
     k = 0
     for i in range(n):
         key = keys[i]
@@ -70,7 +72,7 @@ def first_seen_codes_nb(keys):
                 out[i] = code
                 break
             s = (s + 1) & (cap - 1)
-    return out, first[:k].copy()
+    return first[:k].copy()
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -106,23 +108,21 @@ def same_codes_nb(keys2, seen, first):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def cell_order_nb(codes, bars, n_bars, n_assets):
-    """Rows in (asset, bar) order, without a comparison sort: each row's cell ``code * n_bars +
-    bar`` is unique, so a scatter into the cells and a compaction order them in O(cells).
-    Returns (order, the first row whose cell repeats or -1)."""
-    slot = np.full(n_assets * n_bars, -1, dtype=np.int64)
+def cell_order_nb(codes, bars, n_bars, slot, order):
+    """Rows in (asset, bar) order into ``order``, without a comparison sort: each row's cell
+    ``code * n_bars + bar`` is unique, so a scatter into the cells (``slot``, all -1) and a
+    compaction order them in O(cells). Returns the first row whose cell repeats, or -1."""
     for i in range(codes.shape[0]):
         c = codes[i] * n_bars + bars[i]
         if slot[c] >= 0:
-            return np.empty(0, dtype=np.int64), i
+            return i
         slot[c] = i
-    order = np.empty(codes.shape[0], dtype=np.int64)
     k = 0
     for c in range(slot.shape[0]):
         if slot[c] >= 0:
             order[k] = slot[c]
             k += 1
-    return order, -1
+    return -1
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -142,12 +142,11 @@ def time_order_nb(codes, ts, n_assets):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def bar_index_nb(ts, codes, union, n_assets):
-    """Each row's position in the sorted time axis ``union``.
+def bar_index_nb(ts, codes, union, n_assets, out):
+    """Each row's position in the sorted time axis ``union``, into ``out``.
 
     Rows of one asset come in time order, so an asset's next bar is usually the one after its
     last (asset-major and timestamp-major layouts both hit that guess); else a binary search."""
-    out = np.empty(ts.shape[0], dtype=np.int64)
     nxt = np.zeros(n_assets, dtype=np.int64)
     n = union.shape[0]
     for i in range(ts.shape[0]):
@@ -157,7 +156,6 @@ def bar_index_nb(ts, codes, union, n_assets):
             j = np.searchsorted(union, ts[i])
         out[i] = j
         nxt[k] = j + 1
-    return out
 
 
 # A time axis on a regular lattice (every timestamp a whole number of steps from the first, as
@@ -196,9 +194,9 @@ def _lattice_slots_nb(ts, lo, step, slots):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def lattice_axis_nb(ts):
-    """(the sorted distinct timestamps, each row's position among them), or two empty arrays
-    when the timestamps are not on a small enough lattice (then sort and search instead).
+def lattice_axis_nb(ts, slots):
+    """The sorted distinct timestamps, each row's position among them into ``slots``; or an
+    empty array when the timestamps are not on a small enough lattice (then sort and search).
 
     The step is the gcd of a sample of rows' offsets from the first timestamp, checked on every
     row (a multiply each); only if a row is off it is the gcd over all rows."""
@@ -210,13 +208,13 @@ def lattice_axis_nb(ts):
         lo = min(lo, ts[i])
         hi = max(hi, ts[i])
     if hi - lo < 0:  # int64 overflow: a span of centuries in ns
-        return empty, empty
+        return empty
     if hi == lo:  # one timestamp
-        return np.full(1, lo, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        slots[:] = 0
+        return np.full(1, lo, dtype=np.int64)
     step = np.int64(0)
     for k in range(min(n, 4096)):
         step = _gcd_nb(step, ts[k * n // min(n, 4096)] - lo)
-    slots = np.empty(n, dtype=np.int64)
     if (
         step == 0
         or (hi - lo) // step + 1 > LATTICE_SLOTS_PER_ROW * n + LATTICE_SLACK
@@ -226,7 +224,7 @@ def lattice_axis_nb(ts):
         for i in range(n):
             step = _gcd_nb(step, ts[i] - lo)
         if (hi - lo) // step + 1 > LATTICE_SLOTS_PER_ROW * n + LATTICE_SLACK:
-            return empty, empty
+            return empty
         _lattice_slots_nb(ts, lo, step, slots)
     span = (hi - lo) // step + 1
     rank = np.full(span, -1, dtype=np.int64)
@@ -243,7 +241,7 @@ def lattice_axis_nb(ts):
             union[rank[j]] = lo + j * step
     for i in range(n):
         slots[i] = rank[slots[i]]
-    return union, slots
+    return union
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -299,23 +297,81 @@ def _bar_ok(o, h, lo, c):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def to_grid_nb(values, off, step, n_bars, codes, bars, fill):
-    """Per-row ``values`` on a (n_assets, n_bars) grid.
+def to_grid_nb(values, off, step, codes, bars, fill, out):
+    """Per-row ``values`` on the (n_assets, n_bars) grid ``out``.
 
     A complete panel (``codes`` empty): cell (a, t) is row ``off[a] + t * step``. Otherwise
     row i goes to cell (codes[i], bars[i]) and cells without a row get ``fill`` (a scatter in
     row order was faster than writing the grid in order from a timestamp-major input)."""
-    n_assets = off.shape[0]
+    n_assets, n_bars = out.shape
     if codes.shape[0] == 0:
-        out = np.empty((n_assets, n_bars), dtype=values.dtype)
         for a in range(n_assets):
             for t in range(n_bars):
                 out[a, t] = values[off[a] + t * step]
-        return out
-    out = np.full((n_assets, n_bars), fill, dtype=values.dtype)
+        return
+    out[:] = fill
     for i in range(codes.shape[0]):
         out[codes[i], bars[i]] = values[i]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def cells_nb(codes, bars, off, step, out):
+    """Each row's cell ``off[code] + bar * step`` in a flat price grid, into ``out``."""
+    for i in range(codes.shape[0]):
+        out[i] = off[codes[i]] + bars[i] * step
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def runs_nb(codes, bars, off, step, max_runs):
+    """Runs of rows that go to consecutive cells (``off[code] + bar * step``), as (first row,
+    first cell) per run plus a closing (rows, -1), when the cells rise with the rows and there
+    are at most ``max_runs`` runs (an asset-major ragged panel has about one per asset); else
+    an empty array (then the rows are scattered by cell)."""
+    n = codes.shape[0]
+    k = 0
+    last = np.int64(-2)
+    for i in range(n):
+        c = off[codes[i]] + bars[i] * step
+        if c != last + 1:
+            if c <= last or k == max_runs:
+                return np.empty((0, 2), dtype=np.int64)
+            k += 1
+        last = c
+    out = np.empty((k + 1, 2), dtype=np.int64)
+    k = 0
+    last = np.int64(-2)
+    for i in range(n):
+        c = off[codes[i]] + bars[i] * step
+        if c != last + 1:
+            out[k, 0] = i
+            out[k, 1] = c
+            k += 1
+        last = c
+    out[k, 0] = n
+    out[k, 1] = -1
     return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def place_column_nb(values, cells, runs, out):
+    """Per-row ``values`` into the flat float64 grid ``out``; NaN where no row goes (a bar the
+    asset does not trade). With ``runs`` (``runs_nb``) the grid is written once, in order, a
+    block copy per run; else row i is scattered to ``cells[i]``. (``out`` comes from NumPy,
+    which backs large arrays with huge pages: a fresh 20 MB grid allocated here costs 3x the
+    page faults.)"""
+    if runs.shape[0] == 0:
+        out[:] = np.nan
+        for i in range(cells.shape[0]):
+            out[cells[i]] = values[i]
+        return
+    nxt = np.int64(0)
+    for k in range(runs.shape[0] - 1):
+        r0, c0 = runs[k, 0], runs[k, 1]
+        m = runs[k + 1, 0] - r0
+        out[nxt:c0] = np.nan
+        out[c0 : c0 + m] = values[r0 : r0 + m]
+        nxt = c0 + m
+    out[nxt:] = np.nan
 
 
 @intrinsic

@@ -35,7 +35,8 @@ def test_time_axis_and_bars_equal_numpy(drawn, n_assets, rnd):
     kind, ts = drawn
     want_axis = np.unique(ts)
     want_bars = np.searchsorted(want_axis, ts)
-    axis, bars = lattice_axis_nb(kernel_array(ts, np.int64))
+    bars = np.empty(len(ts), dtype=np.int64)
+    axis = lattice_axis_nb(kernel_array(ts, np.int64), bars)
     if kind == "lattice":
         assert axis.shape[0] > 0, "a lattice of a few hundred slots gets a bitmap"
     if kind == "sparse_lattice":
@@ -44,8 +45,9 @@ def test_time_axis_and_bars_equal_numpy(drawn, n_assets, rnd):
         assert axis.tolist() == want_axis.tolist()
         assert bars.tolist() == want_bars.tolist()
     codes = np.array([rnd.randrange(n_assets) for _ in ts], dtype=np.int64)
-    got = bar_index_nb(kernel_array(ts, np.int64), kernel_array(codes, np.int64), kernel_array(want_axis, np.int64),
-                       n_assets)  # fmt: skip
+    got = np.empty(len(ts), dtype=np.int64)
+    bar_index_nb(kernel_array(ts, np.int64), kernel_array(codes, np.int64), kernel_array(want_axis, np.int64),
+                 n_assets, got)  # fmt: skip
     assert got.tolist() == want_bars.tolist()
 
 
@@ -55,6 +57,7 @@ def test_a_row_off_the_sampled_lattice_refines_the_step():
     rng = np.random.default_rng(7)
     ts = rng.integers(0, 3_000, 10_000).astype(np.int64) * DAY_US
     ts[1] = 1_234 * DAY_US + DAY_US // 2  # half a day: the lattice is 12 hours
-    axis, bars = lattice_axis_nb(kernel_array(ts, np.int64))
+    bars = np.empty(len(ts), dtype=np.int64)
+    axis = lattice_axis_nb(kernel_array(ts, np.int64), bars)
     assert axis.tolist() == np.unique(ts).tolist()
     assert bars.tolist() == np.searchsorted(np.unique(ts), ts).tolist()
