@@ -1,0 +1,576 @@
+"""Target-weight portfolios, spelled out: the reference the kernel's ``weights=`` mode is built to
+match (issue 10 §2 and §4; /work/shared/research/portfolio_construction.md §6). Imports nothing
+from ml4t_vec. One shared-cash account under the "equity" cash rule of ``orders.py``.
+
+``run(panel, cfg, weights, rebalance)``: ``weights[asset][timestamp]`` is the signed target
+fraction of equity (None, NaN or a missing key = null); ``rebalance`` lists the decision bars (a
+timestamp not in the panel is an error). ``cfg`` is a ``WeightConfig``.
+
+Bar cycle, per bar f (README "Fill rules"; no position rules here):
+1. open phase: orders due at this open fill (``fill="next_open"``);
+2. every held position of an asset with a row at f sees the bar's high and low (MFE / MAE);
+3. close phase: orders due at this close fill (``"next_close"``);
+4. decision, if f is a rebalance bar; then, with ``"same_close"``, a fill phase at this close;
+5. valuation at the close (last close carried for an asset without a row).
+An order of asset a is due on a's first row after its decision bar (``next_open``,
+``next_close``), or on its first row at or after it (``same_close``: the decision bar itself when
+a has a row there, which every non-close order has). It waits for that row; if the data ends
+first it is recorded in ``rejected`` as ``no_next_bar`` (timestamp = decision bar, price None)
+and the position is kept.
+
+Decision at bar t (skipped entirely, pending orders kept, when E <= 0):
+* E = cash + sum q_b * mark_b over held assets in asset order, mark = close at t if b has a row at
+  t, else its last close.
+* Per asset, in asset order: w = weights[a][t] if a has a row at t, else null. A null weight with
+  ``missing="flat"`` is a *forced close* (w = 0); with ``missing="hold"`` a has no new order and
+  an order of a still pending from an earlier decision stays. Any other decision on a cancels
+  a's pending order (silently) and places at most one new order.
+* ``size_at="decision"``: target holding q* = (w * E) / close_a(t), rounded (below); the order
+  is skipped when (unless a forced close) |w - q * mark / E| < ``min_weight_change`` or
+  |q* - q| * mark < ``min_trade_value``, and when q* == q. w == 0 gives q* = 0 exactly.
+  A forced close is never held back by a threshold (ml4t-backtest closes an asset absent from
+  its weights dict with ``close_position``, no threshold), an explicit weight of 0 is (ml4t's
+  ``_process_asset`` tests it).
+* ``size_at="fill"``: the order keeps w (no order when w == 0 and q == 0) and is sized in its
+  fill phase: E_f = cash + sum q_b * ref_b (ref = this phase's price, open or close, before
+  slippage for assets with a row on the fill bar, last close otherwise), computed once per phase
+  before any fill; q* = (w * E_f) / ref_a; then rounding and thresholds as above with mark =
+  ref_a and E = E_f. With E_f <= 0 the phase's orders sized at the fill are dropped silently.
+Rounding (quantum Q = ``lot_size`` of the asset if set, else 1 share when not ``fractional``,
+else none): ``rounding="floor"`` truncates the target holding toward zero to a multiple of Q
+(``orders.whole``: 1e-9 tolerance); ``"nearest"`` rounds the delta q* - q to the nearest
+multiple of Q, half away from zero (ml4t-backtest's NEAREST; its half-to-even lots are not
+copied): n = floor(|d| / Q + 0.5), q* = q + copysign(n * Q, d).
+
+Fill phase of bar f, its due orders (asset order) in two steps:
+(a) reductions: an order with q != 0 and q* nearer zero (same sign) or of the other sign sells
+    (buys, for a short) |q| - |q*| shares, or all |q| for a close or a flip, leaving exactly q*
+    (0 for a flip). Fee ``orders.fee`` on the fill, the fixed fee included: a flip's order pays
+    its fixed fee here, because its closing part always fills.
+(b) increases (q == 0, |q*| > |q| with the same sign, and a flip's new side, from 0): dq
+    shares in the direction of q*. Buying power: available = lev * equity - gross, marked at
+    this phase's reference prices (last close for assets without a row) after step (a), lev =
+    ``max_gross_leverage`` (None = 1). An increase costs dq * unit_cost(px) + fixed_fees (a
+    flip's new side: no fixed fee, its order paid it in (a)). If the costs sum (asset order) to
+    at most the available (or equal within 1e-9, ``orders.close_to``), all fill whole. Else
+    ``shortfall``; buying power at or below 1e-9 of equity counts as none (``orders.DUST``):
+    - "scale": s = (available - fixed_fees * number of increases that pay one) /
+      sum dq * unit_cost(px), clipped to [0, 1]; each increase fills dq' = s * dq re-truncated
+      toward zero to Q; dq' < dq gets a ``reduced_cash`` row, dq' == 0 an ``insufficient_cash``
+      row. s is one number: the result does not depend on asset order.
+    - "priority": increases in priority order (``priority`` dict, higher first; assets missing
+      from it or None/NaN last; ties and ``priority=None`` in asset order); each fills whole if
+      its cost fits in what is left, else (what is left - fixed) / unit_cost truncated to Q
+      (``reduced_cash``), or nothing (``insufficient_cash``); later ones may still fit.
+    - "reject": in priority order; one that does not fit whole is ``insufficient_cash``, the
+      next one is tried.
+    Rejected rows of increases: effect "entry" from flat (a flip's new side included), else
+    "increase"; requested = dq, filled = dq', price = reference price.
+Executed price px = ref * (1 + side * slippage) + side * slippage_per_share (side +1 buy, -1
+sell). Fills are listed in execution order: step (a) in asset order, then step (b) in asset order
+("scale") or priority order ("priority", "reject"); position ids count entries in that order.
+A flip is one order: its two fills split the order's fee fee(|q| + dq', px) by quantity (as both
+peers do); its closing part keeps fee(|q|, px) when the new side gets nothing.
+
+Records, average cost (ml4t-backtest ``fill_executor``, vectorbt exit trades):
+* entry: a new position (``position_id``), entry time and bar count of this fill, average price
+  px, entry fees and slippage of this fill, price range [px, px];
+* increase: no trade row; average price size-weighted, entry fees and slippage add up, the range
+  takes in px (so the average stays inside it: mfe >= 0 >= mae), entry time unchanged;
+* reduce: a ``partial`` trade row for the shares sold, at the average price, with the entry fees
+  and slippage pro rata (the rest stay with the position), this fill's fee and slippage;
+* exit (close, or a flip's closing part): a ``closed`` row for the rest;
+* end of data: an ``open`` row per held position at its last close, its remaining entry fees,
+  no exit fee (engine.py's rule).
+Trade rows follow engine.py (pnl = (exit - average) * signed quantity - fees, bars_held = the
+asset's bars since the first entry, mfe / mae against the average price over the position's
+range and the exit price) plus ``position_id``. Fills and trade rows carry reason "rebalance"
+(``end_of_data`` for open rows). ``positions``: one row per flat-to-flat position
+(position_id, symbol, direction, entry_time, exit_time or None, max_quantity = the signed
+largest holding, realized_pnl = partial + closed rows, pnl = all its rows, fees = all its rows,
+status closed | open). Equity rows as engine.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from reference import orders
+from reference.engine import Config, Panel
+
+
+@dataclass
+class WeightConfig(Config):
+    missing: str = "flat"  # flat | hold
+    size_at: str = "decision"  # decision | fill
+    shortfall: str = "scale"  # scale | priority | reject
+    priority: dict | None = None  # asset -> number, higher first; None = asset order
+    min_weight_change: float = 0.0
+    min_trade_value: float = 0.0
+    lot_size: float | dict | None = None
+    rounding: str = "floor"  # floor | nearest
+
+
+@dataclass
+class Holding:
+    """A position at average cost."""
+
+    pid: int
+    qty: float
+    avg: float
+    entry_time: object
+    entry_count: int
+    entry_fees: float
+    entry_slippage: float
+    hi: float
+    lo: float
+
+
+@dataclass
+class Order:
+    time: object  # decision bar
+    w: float
+    forced: bool  # a null weight's close: no threshold
+    qty: float | None  # target holding (size_at="decision"); None: sized at the fill
+    guess: float  # the decision's unrounded target, for a no_next_bar row of an unsized order
+
+
+def _check(panel: Panel, c: WeightConfig, rebalance) -> None:
+    allowed = dict(
+        missing=("flat", "hold"),
+        size_at=("decision", "fill"),
+        shortfall=("scale", "priority", "reject"),
+        rounding=("floor", "nearest"),
+        fill=("next_open", "next_close", "same_close"),
+        cash_rule=("equity",),
+    )
+    for name, values in allowed.items():
+        if getattr(c, name) not in values:
+            raise ValueError(f"{name}={getattr(c, name)!r}: one of {values}")
+    if not c.cash_sharing or c.custom_price or c.slippage_on != "all":
+        raise ValueError("weights: one shared-cash account, no custom price, slippage on all fills")
+    missing = set(rebalance) - set(panel.timestamps)
+    if missing:
+        raise ValueError(f"rebalance timestamps not in the data: {sorted(missing)}")
+
+
+class WeightReference:
+    def __init__(self, panel: Panel, cfg: WeightConfig, weights: dict, rebalance: list):
+        _check(panel, cfg, rebalance)
+        self.p = panel
+        self.c = cfg
+        self.weights = weights
+        self.rebalance = set(rebalance)
+        self.cash = cfg.init_cash
+        self.pos: dict = {}  # asset -> Holding
+        self.pending: dict = {}  # asset -> Order
+        self.last_close: dict = {}
+        self.last_time: dict = {}
+        self.count: dict = {}  # bars seen per asset
+        self.next_pid = 0
+        self.trades: list[dict] = []
+        self.fills: list[dict] = []
+        self.rejected: list[dict] = []
+        self.entries: dict = {}  # position_id -> (symbol, direction, entry_time, max_quantity)
+        self.holdings: dict = {}  # (asset, t) -> quantity at the close of t
+
+    # -- helpers -------------------------------------------------------------------------------
+    def qty(self, a) -> float:
+        return self.pos[a].qty if a in self.pos else 0.0
+
+    def weight(self, a, t):
+        w = self.weights.get(a, {}).get(t)
+        return None if w is None or math.isnan(w) else float(w)
+
+    def quantum(self, a) -> float | None:
+        lot = self.c.lot_size
+        if isinstance(lot, dict):
+            lot = lot.get(a)
+        if lot is not None:
+            return float(lot)
+        return None if self.c.fractional else 1.0
+
+    def truncate(self, a, x: float) -> float:
+        """|x| truncated toward zero to the asset's quantum, sign kept."""
+        unit = self.quantum(a)
+        if unit is None:
+            return x
+        return math.copysign(orders.whole(abs(x) / unit) * unit, x)
+
+    def rounded(self, a, raw: float, q: float) -> float:
+        """The target holding: raw rounded as ``rounding`` says."""
+        unit = self.quantum(a)
+        if unit is None:
+            return raw
+        if self.c.rounding == "floor":
+            return self.truncate(a, raw)
+        d = raw - q
+        n = math.floor(abs(d) / unit + 0.5)
+        return q + math.copysign(n * unit, d) if n > 0 else q
+
+    def target(self, a, w: float, forced: bool, q: float, equity: float, price: float) -> float | None:
+        """The target holding of an order, or None when it is skipped (thresholds, no change)."""
+        c = self.c
+        qs = 0.0 if w == 0 else self.rounded(a, w * equity / price, q)
+        if not forced:
+            if abs(w - q * price / equity) < c.min_weight_change:
+                return None
+            if abs(qs - q) * price < c.min_trade_value:
+                return None
+        return None if qs == q else qs
+
+    def px(self, ref: float, side: float) -> float:
+        return ref * (1 + side * self.c.slippage) + side * self.c.slippage_per_share
+
+    @staticmethod
+    def phase_price(bar, phase: str) -> float:
+        return bar.open if phase == "open" else bar.close
+
+    def priority_order(self, assets: list) -> list:
+        prio = self.c.priority
+        if prio is None:
+            return list(assets)
+
+        def key(a):  # sorted() is stable: ties keep asset order
+            v = prio.get(a)
+            return (1, 0.0) if v is None or math.isnan(v) else (0, -v)
+
+        return sorted(assets, key=key)
+
+    # -- records -------------------------------------------------------------------------------
+    def trade_row(self, a, h: Holding, signed: float, entry_fees: float, entry_slip: float, t, exit_px: float,
+                  exit_fee: float, exit_slip: float, reason: str, status: str) -> dict:  # fmt: skip
+        hi, lo = max(h.hi, exit_px), min(h.lo, exit_px)
+        if signed > 0:
+            mfe, mae = hi / h.avg - 1, lo / h.avg - 1
+        else:
+            mfe, mae = 1 - lo / h.avg, 1 - hi / h.avg
+        gross = (exit_px - h.avg) * signed
+        fees = entry_fees + exit_fee
+        row = dict(
+            symbol=a,
+            entry_time=h.entry_time,
+            exit_time=t,
+            entry_price=h.avg,
+            exit_price=exit_px,
+            quantity=signed,
+            direction="long" if signed > 0 else "short",
+            pnl=gross - fees,
+            pnl_percent=(gross - fees) / (abs(signed) * h.avg),
+            gross_pnl=gross,
+            fees=fees,
+            entry_slippage=entry_slip,
+            exit_slippage=exit_slip,
+            bars_held=self.count[a] - h.entry_count,
+            mfe=mfe,
+            mae=mae,
+            exit_reason=reason,
+            status=status,
+            position_id=h.pid,
+        )
+        self.trades.append(row)
+        return row
+
+    @staticmethod
+    def set_exit_fee(trade: dict, fill: dict, fee: float) -> None:
+        """A flip's closing part: its share of the order's fee, known once the new side filled."""
+        trade["fees"] += fee - fill["fees"]
+        trade["pnl"] = trade["gross_pnl"] - trade["fees"]
+        trade["pnl_percent"] = trade["pnl"] / (abs(trade["quantity"]) * trade["entry_price"])
+        fill["fees"] = fee
+
+    def reduce(self, a, t, dq: float, new_q: float, ref: float, px: float, fee: float) -> tuple[dict, dict]:
+        """Sell (buy back) dq shares of the position in a, leaving exactly new_q (0: closed)."""
+        h = self.pos[a]
+        held = abs(h.qty)
+        signed = dq if h.qty > 0 else -dq
+        slip = dq * abs(px - ref)
+        if new_q == 0:
+            ef, es = h.entry_fees, h.entry_slippage
+        else:
+            ef, es = h.entry_fees * (dq / held), h.entry_slippage * (dq / held)
+        self.cash += signed * px - fee
+        effect, status = ("exit", "closed") if new_q == 0 else ("reduce", "partial")
+        fill = dict(timestamp=t, symbol=a, side="sell" if h.qty > 0 else "buy", effect=effect, quantity=dq,
+                    price=px, fees=fee, slippage=slip, reason="rebalance", position_id=h.pid)  # fmt: skip
+        self.fills.append(fill)
+        trade = self.trade_row(a, h, signed, ef, es, t, px, fee, slip, "rebalance", status)
+        if new_q == 0:
+            del self.pos[a]
+        else:
+            h.qty = new_q
+            h.entry_fees -= ef
+            h.entry_slippage -= es
+        return fill, trade
+
+    def increase(self, a, t, d: float, dq: float, ref: float, px: float, fee: float, cash_fee: float) -> None:
+        """Buy (sell short) dq more shares in direction d: an entry from flat, else an increase.
+        ``cash_fee``: what this fill takes from the cash (a flip's order paid its fixed fee in
+        step (a))."""
+        slip = dq * abs(px - ref)
+        self.cash -= d * dq * px + cash_fee
+        if a not in self.pos:
+            pid = self.next_pid
+            self.next_pid += 1
+            self.pos[a] = Holding(pid, d * dq, px, t, self.count[a], fee, slip, px, px)
+            self.entries[pid] = [a, "long" if d > 0 else "short", t, d * dq]
+            effect = "entry"
+        else:
+            h = self.pos[a]
+            held = abs(h.qty)
+            h.avg = (h.avg * held + px * dq) / (held + dq)
+            h.qty += d * dq
+            h.entry_fees += fee
+            h.entry_slippage += slip
+            h.hi, h.lo = max(h.hi, px), min(h.lo, px)
+            if abs(h.qty) > abs(self.entries[h.pid][3]):
+                self.entries[h.pid][3] = h.qty
+            effect = "increase"
+        self.fills.append(dict(timestamp=t, symbol=a, side="buy" if d > 0 else "sell", effect=effect, quantity=dq,
+                               price=px, fees=fee, slippage=slip, reason="rebalance",
+                               position_id=self.pos[a].pid))  # fmt: skip
+
+    def reject(self, t, a, d: float, effect: str, reason: str, req, filled: float, price) -> None:
+        self.rejected.append(dict(timestamp=t, symbol=a, side="buy" if d > 0 else "sell", effect=effect,
+                                  reason=reason, requested_quantity=req, filled_quantity=filled,
+                                  price=price))  # fmt: skip
+
+    # -- decision and fills --------------------------------------------------------------------
+    def decide(self, t) -> None:
+        c = self.c
+        bars = self.p.bars
+        equity = self.cash
+        for a in self.p.assets:
+            if a in self.pos:
+                equity += self.pos[a].qty * (bars[a][t].close if t in bars[a] else self.last_close[a])
+        if equity <= 0:
+            return
+        for a in self.p.assets:
+            has_row = t in bars[a]
+            w = self.weight(a, t) if has_row else None
+            forced = w is None
+            if forced:
+                if c.missing == "hold":
+                    continue
+                w = 0.0
+            self.pending.pop(a, None)  # a new decision replaces an order still waiting
+            q = self.qty(a)
+            if w == 0 and q == 0:
+                continue
+            mark = bars[a][t].close if has_row else self.last_close[a]
+            if c.size_at == "fill":
+                self.pending[a] = Order(t, w, forced, None, w * equity / mark)
+                continue
+            qs = self.target(a, w, forced, q, equity, mark)
+            if qs is not None:
+                self.pending[a] = Order(t, w, forced, qs, qs)
+
+    def fill_phase(self, t, phase: str) -> None:
+        c = self.c
+        bars = self.p.bars
+        due = [a for a in self.p.assets if a in self.pending and t in bars[a]]
+        if not due:
+            return
+
+        def mark(b):
+            return self.phase_price(bars[b][t], phase) if t in bars[b] else self.last_close[b]
+
+        equity = self.cash
+        if c.size_at == "fill":
+            for b in self.p.assets:
+                if b in self.pos:
+                    equity += self.pos[b].qty * mark(b)
+        work = []  # (asset, position before, target, reference price)
+        for a in due:
+            o = self.pending.pop(a)
+            ref = mark(a)
+            q = self.qty(a)
+            if o.qty is None:
+                if equity <= 0:
+                    continue
+                qs = self.target(a, o.w, o.forced, q, equity, ref)
+                if qs is None:
+                    continue
+            else:
+                qs = o.qty
+            if qs != q:
+                work.append((a, q, qs, ref))
+        # (a) reductions, closes and the closing part of flips
+        flips = {}
+        for a, q, qs, ref in work:
+            if q == 0 or (qs * q > 0 and abs(qs) > abs(q)):
+                continue
+            side = -1.0 if q > 0 else 1.0
+            flip = qs * q < 0
+            new_q = 0.0 if flip else qs
+            dq = abs(q) - abs(new_q)
+            px = self.px(ref, side)
+            fee = orders.fee(c, dq, px)
+            fill, trade = self.reduce(a, t, dq, new_q, ref, px, fee)
+            if flip:
+                flips[a] = (fill, trade, dq, fee)
+        # (b) increases: the buying power after the reductions
+        equity, gross = self.cash, 0.0
+        for b in self.p.assets:
+            if b in self.pos:
+                m = mark(b)
+                equity += self.pos[b].qty * m
+                gross += abs(self.pos[b].qty) * m
+        lev = 1.0 if c.max_gross_leverage is None else c.max_gross_leverage
+        available = lev * equity - gross
+        incs = []  # (asset, direction, shares, ref, px, unit cost, fixed fee, effect)
+        for a, _, qs, ref in work:
+            q_now = self.qty(a)
+            if abs(qs) <= abs(q_now):
+                continue
+            d = 1.0 if qs > 0 else -1.0
+            px = self.px(ref, d)
+            fixed = 0.0 if a in flips else c.fixed_fees
+            effect = "entry" if q_now == 0 else "increase"
+            incs.append((a, d, abs(qs) - abs(q_now), ref, px, orders.unit_cost(c, px), fixed, effect))
+        if not incs:
+            return
+        need = 0.0
+        for inc in incs:
+            need += inc[2] * inc[5] + inc[6]
+        no_power = available <= orders.DUST * abs(equity)
+        filled = {}  # asset -> shares
+        if need <= available or orders.close_to(need, available):
+            filled = {inc[0]: inc[2] for inc in incs}
+        elif c.shortfall == "scale":
+            fixed_total, variable = 0.0, 0.0
+            for inc in incs:
+                fixed_total += inc[6]
+                variable += inc[2] * inc[5]
+            s = 0.0 if no_power else min(1.0, max(0.0, (available - fixed_total) / variable))
+            filled = {inc[0]: max(self.truncate(inc[0], s * inc[2]), 0.0) for inc in incs}
+        else:
+            room = 0.0 if no_power else available
+            by_asset = {inc[0]: inc for inc in incs}
+            for a in self.priority_order([inc[0] for inc in incs]):
+                _, d, dq, ref, px, unit, fixed, _ = by_asset[a]
+                cost = dq * unit + fixed
+                if cost <= room or orders.close_to(cost, room):
+                    filled[a] = dq
+                    room -= cost
+                elif c.shortfall == "priority" and room > fixed:
+                    filled[a] = max(self.truncate(a, (room - fixed) / unit), 0.0)
+                    if filled[a] > 0:
+                        room -= filled[a] * unit + fixed
+                else:
+                    filled[a] = 0.0
+        order = [inc[0] for inc in incs] if c.shortfall == "scale" else self.priority_order([i[0] for i in incs])
+        by_asset = {inc[0]: inc for inc in incs}
+        for a in order:
+            _, d, dq, ref, px, unit, fixed, effect = by_asset[a]
+            got = filled[a]
+            if got < dq:
+                reason = "reduced_cash" if got > 0 else "insufficient_cash"
+                self.reject(t, a, d, effect, reason, dq, got, ref)
+            if got <= 0:
+                continue
+            if a in flips:
+                fill_x, trade_x, qx, fee_x = flips[a]
+                total = orders.fee(c, qx + got, px)
+                share_x = qx / (qx + got) * total
+                self.set_exit_fee(trade_x, fill_x, share_x)
+                self.increase(a, t, d, got, ref, px, total - share_x, total - fee_x)
+            else:
+                fee = orders.fee(c, got, px)
+                self.increase(a, t, d, got, ref, px, fee, fee)
+
+    # -- the bar loop --------------------------------------------------------------------------
+    def run(self) -> dict:
+        c = self.c
+        bars = self.p.bars
+        equity_rows = []
+        peak = prev = c.init_cash
+        for t in self.p.timestamps:
+            live = [a for a in self.p.assets if t in bars[a]]
+            for a in live:
+                self.count[a] = self.count.get(a, 0) + 1
+                self.last_time[a] = t
+            if c.fill == "next_open":
+                self.fill_phase(t, "open")
+            for a in live:
+                if a in self.pos:
+                    h, b = self.pos[a], bars[a][t]
+                    h.hi, h.lo = max(h.hi, b.high), min(h.lo, b.low)
+            if c.fill == "next_close":
+                self.fill_phase(t, "close")
+            if t in self.rebalance:
+                self.decide(t)
+            if c.fill == "same_close":
+                self.fill_phase(t, "close")
+            for a in live:
+                self.last_close[a] = bars[a][t].close
+            values = []
+            for a in self.p.assets:
+                q = self.qty(a)
+                self.holdings[(a, t)] = q
+                values.append(q * self.last_close.get(a, 0.0))
+            eq = self.cash + sum(values)
+            peak = max(peak, eq)
+            equity_rows.append(
+                dict(
+                    timestamp=t,
+                    equity=eq,
+                    cash=self.cash,
+                    gross_exposure=sum(abs(v) for v in values),
+                    net_exposure=sum(values),
+                    ret=eq / prev - 1,
+                    drawdown=eq / peak - 1,
+                )
+            )
+            prev = eq
+        for a in self.p.assets:  # end of data
+            if a in self.pending:
+                self.no_next_bar(a, self.pending.pop(a))
+            if a in self.pos:
+                h = self.pos[a]
+                self.trade_row(a, h, h.qty, h.entry_fees, h.entry_slippage, self.last_time[a], self.last_close[a],
+                               0.0, 0.0, "end_of_data", "open")  # fmt: skip
+        return dict(trades=self.trades, fills=self.fills, rejected=self.rejected, equity=equity_rows,
+                    positions=self.position_rows())  # fmt: skip
+
+    def no_next_bar(self, a, o: Order) -> None:
+        """An order the data ended before: one row per part it would have filled (a flip: two)."""
+        q = self.qty(a)
+        qs = o.guess
+        sized = o.qty is not None
+        if q != 0 and (qs * q <= 0 or abs(qs) < abs(q)):
+            new_q = 0.0 if qs * q <= 0 else qs
+            req = abs(q) - abs(new_q) if sized else None
+            effect = "exit" if new_q == 0 else "reduce"
+            self.reject(o.time, a, -q, effect, "no_next_bar", req, 0.0, None)
+        if qs != 0 and (q == 0 or qs * q < 0 or abs(qs) > abs(q)):
+            base = 0.0 if qs * q <= 0 else abs(q)
+            req = abs(qs) - base if sized else None
+            effect = "entry" if base == 0 else "increase"
+            self.reject(o.time, a, qs, effect, "no_next_bar", req, 0.0, None)
+
+    def position_rows(self) -> list[dict]:
+        rows = []
+        for pid, (a, direction, entry_time, max_q) in self.entries.items():
+            legs = [r for r in self.trades if r["position_id"] == pid]
+            closed = [r for r in legs if r["status"] == "closed"]
+            rows.append(
+                dict(
+                    position_id=pid,
+                    symbol=a,
+                    direction=direction,
+                    entry_time=entry_time,
+                    exit_time=closed[0]["exit_time"] if closed else None,
+                    max_quantity=max_q,
+                    realized_pnl=sum(r["pnl"] for r in legs if r["status"] != "open"),
+                    pnl=sum(r["pnl"] for r in legs),
+                    fees=sum(r["fees"] for r in legs),
+                    status="closed" if closed else "open",
+                )
+            )
+        return rows
+
+
+def run(panel: Panel, cfg: WeightConfig, weights: dict, rebalance: list) -> dict:
+    return WeightReference(panel, cfg, weights, rebalance).run()
