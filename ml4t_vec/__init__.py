@@ -4,6 +4,7 @@ Long Polars frames and signal expressions in; trades, fills and equity frames ou
 kernels in between. Start with ``ml4t_vec.backtest``.
 """
 
+from ml4t_vec import weights
 from ml4t_vec.api import BacktestResult, backtest
 from ml4t_vec.config import (
     BacktestConfig,
@@ -11,6 +12,7 @@ from ml4t_vec.config import (
     ExecutionConfig,
     LimitsConfig,
     PortfolioConfig,
+    RebalanceConfig,
     RiskConfig,
     SizingConfig,
 )
@@ -32,6 +34,7 @@ __all__ = [
     "LookAheadWarning",
     "Params",
     "PortfolioConfig",
+    "RebalanceConfig",
     "RiskConfig",
     "SizingConfig",
     "SweepResult",
@@ -39,4 +42,5 @@ __all__ = [
     "backtest",
     "sweep",
     "synthetic_prices",
+    "weights",
 ]

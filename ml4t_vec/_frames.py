@@ -20,6 +20,33 @@ def _decode(codes: np.ndarray, table: dict[str, int], dtype: pl.Enum) -> pl.Seri
     return pl.Series(cats, dtype=dtype).gather(lut[codes.astype(np.int64) - lo])
 
 
+def _entry_ranks(fills: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(indices of the entry fills, their position ids): numbered in time order, entries of one
+    bar in column (asset) order, so an id never depends on what comes after it."""
+    idx = np.flatnonzero(fills["effect"] == EFFECT["entry"])
+    order = np.lexsort((fills["col"][idx], fills["bar"][idx]))
+    rank = np.empty(idx.shape[0], dtype=np.int64)
+    rank[order] = np.arange(idx.shape[0])
+    return idx, rank
+
+
+def fill_positions(fills: np.ndarray) -> np.ndarray:
+    """Position ids of fills recorded without one (signal mode, where a position is one entry
+    and its exits): fills come per column in time order, so each fill belongs to the latest
+    entry before it in the array."""
+    _, rank = _entry_ranks(fills)
+    return rank[np.cumsum(fills["effect"] == EFFECT["entry"]) - 1]
+
+
+def trade_positions(trades: np.ndarray, fills: np.ndarray) -> np.ndarray:
+    """Position ids of trade rows recorded without one: that of the entry fill of the same
+    column and bar as the trade's entry (a column opens at most one position per bar)."""
+    idx, rank = _entry_ranks(fills)
+    keys = fills["col"][idx].astype(np.int64) * (1 << 32) + fills["bar"][idx]  # sorted: per column, in time
+    want = trades["col"].astype(np.int64) * (1 << 32) + trades["entry_bar"]
+    return rank[np.minimum(np.searchsorted(keys, want), idx.shape[0] - 1)]
+
+
 class FrameBuilder:
     """Knows how to turn indices into timestamps and symbols for one prepared backtest."""
 
@@ -40,9 +67,12 @@ class FrameBuilder:
         tests/property/test_parity.py checks every frame against ``schema.py``."""
         return pl.DataFrame({k: cols[k] for k in spec})
 
-    def trades(self, rec: np.ndarray) -> pl.DataFrame:
+    def trades(self, rec: np.ndarray, fills: np.ndarray) -> pl.DataFrame:
         if rec.shape[0] == 0:
             return S.empty(S.TRADES, self.time_dtype)
+        pid = rec["position_id"]
+        if rec.shape[0] and pid[0] < 0:  # one position per entry fill: the entry's position id
+            pid = trade_positions(rec, fills)
         q = rec["quantity"]
         ep = rec["entry_price"]
         gross = (rec["exit_price"] - ep) * q
@@ -51,6 +81,7 @@ class FrameBuilder:
         return self._finish(
             {
                 "symbol": self._symbol(rec["col"]),
+                "position_id": pid,
                 "entry_time": self._time(rec["entry_bar"]),
                 "exit_time": self._time(rec["exit_bar"]),
                 "entry_price": ep,
@@ -81,6 +112,7 @@ class FrameBuilder:
                 "symbol": self._symbol(rec["col"]),
                 "side": _decode(rec["side"], SIDE, S.Side),
                 "effect": _decode(rec["effect"], EFFECT, S.Effect),
+                "position_id": rec["position_id"] if rec["position_id"][0] >= 0 else fill_positions(rec),
                 "quantity": rec["quantity"],
                 "price": rec["price"],
                 "fees": rec["fees"],
@@ -89,6 +121,30 @@ class FrameBuilder:
             },
             S.FILLS,
         )
+
+    def positions(self, trades: pl.DataFrame, fills: pl.DataFrame) -> pl.DataFrame:
+        """One row per position, flat to flat, from the trade rows and the fills (one pass each)."""
+        if trades.height == 0:
+            return S.empty(S.POSITIONS, self.time_dtype)
+        signed = pl.when(pl.col("side") == "buy").then(pl.col("quantity")).otherwise(-pl.col("quantity"))
+        held = (
+            fills.select("position_id", held=signed.cum_sum().over("position_id", order_by="timestamp"))
+            .group_by("position_id")
+            .agg(max_quantity=pl.col("held").get(pl.col("held").abs().arg_max()))
+        )
+        closed = pl.col("status") == "closed"
+        rows = trades.group_by("position_id").agg(
+            pl.col("symbol").first(),
+            pl.col("direction").first(),
+            pl.col("entry_time").first(),
+            exit_time=pl.col("exit_time").filter(closed).first(),
+            realized_pnl=pl.col("pnl").filter(pl.col("status") != "open").sum(),
+            pnl=pl.col("pnl").sum(),
+            fees=pl.col("fees").sum(),
+            status=pl.when(closed.any()).then(pl.lit("closed")).otherwise(pl.lit("open")).cast(S.Status),
+        )
+        out = rows.join(held, on="position_id", how="left").sort("position_id")
+        return out.select(list(S.POSITIONS))
 
     def rejected(self, rec: np.ndarray) -> pl.DataFrame:
         if rec.shape[0] == 0:

@@ -35,6 +35,7 @@ from ml4t_vec.config import (
     ExecutionConfig,
     LimitsConfig,
     PortfolioConfig,
+    RebalanceConfig,
     RiskConfig,
     SizingConfig,
 )
@@ -74,6 +75,17 @@ CONFIG_KEYS = {
         "daily_loss_limit",
         "priority",
     ),
+    "rebalance": (
+        "rebalance",
+        "rebalance_at",
+        "missing",
+        "size_at",
+        "shortfall",
+        "min_weight_change",
+        "min_trade_value",
+        "lot_size",
+        "rounding",
+    ),
 }
 SECTIONS = {
     "sizing": SizingConfig,
@@ -82,6 +94,7 @@ SECTIONS = {
     "portfolio": PortfolioConfig,
     "risk": RiskConfig,
     "limits": LimitsConfig,
+    "rebalance": RebalanceConfig,
 }
 
 

@@ -512,6 +512,8 @@ RULE_RANGES = {
     "stop_loss_price": (0.0, np.inf, True),
     "take_profit_price": (0.0, np.inf, True),
     "priority": (-np.inf, np.inf, False),
+    "weights": (-np.inf, np.inf, False),  # signed fractions of equity; infinite values are refused
+    "rebalance": (0.0, 1.0, False),  # a boolean per timestamp (True = 1)
 }
 
 
@@ -525,7 +527,9 @@ def _rule_values(df: pl.DataFrame, rules: dict[str, pl.Expr], ts_col: str, asset
             dtype = df.lazy().select(e.alias("__x")).collect_schema().dtypes()[0]
         except Exception as err:
             raise DataError(f"`{k}` is invalid: {type(err).__name__}: {err}") from None
-        if not dtype.is_numeric() and dtype != pl.Null:
+        if k == "rebalance" and dtype not in (pl.Boolean, pl.Null):
+            raise DataError(f"`rebalance` must evaluate to booleans (True on a rebalance bar); got {dtype} from {e}.")
+        if not dtype.is_numeric() and dtype != pl.Null and k != "rebalance":
             raise DataError(f"`{k}` must evaluate to numbers (a fraction, a price or a rank); got {dtype} from {e}.")
     try:
         out = df.select([e.cast(pl.Float64).alias(k) for k, e in rules.items()])
@@ -541,7 +545,7 @@ def _rule_values(df: pl.DataFrame, rules: dict[str, pl.Expr], ts_col: str, asset
         lo, hi, lo_open = RULE_RANGES[k]
         x = pl.col("__rule")
         bad = ((x <= lo) if lo_open else (x < lo)) | (x > hi) | (x.is_infinite() & (hi < np.inf))
-        if k.endswith("_price"):
+        if k.endswith("_price") or k == "weights":
             bad = bad | x.is_infinite()
         bad = bad.fill_null(False) & ~x.is_nan()
         if col.to_frame("__rule").select(bad.any()).item():
@@ -690,6 +694,9 @@ def _shared_windows(exprs: list[pl.Expr]) -> tuple[list[pl.Expr], list[pl.Expr]]
 
     def walk(node):
         if isinstance(node, dict):
+            ev = node.get("Eval")
+            if len(node) == 1 and isinstance(ev, dict):  # list.eval: its body runs per list, not per row
+                return {"Eval": {k: walk(v) if k == "expr" else v for k, v in ev.items()}}
             over = node.get("Over")
             if len(node) == 1 and isinstance(over, dict) and over.get("mapping") == "GroupsToRows":
                 key = json.dumps(node, sort_keys=True)

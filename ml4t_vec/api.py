@@ -11,7 +11,7 @@ from functools import cached_property
 import numpy as np
 import polars as pl
 
-from ml4t_vec import _frames, _lower
+from ml4t_vec import _frames, _lower, _rebalance
 from ml4t_vec._kernels import kernel_array
 from ml4t_vec._kernels.codes import (
     TIMING,
@@ -84,12 +84,17 @@ class BacktestResult:
     @cached_property
     def trades(self) -> pl.DataFrame:
         """One row per round trip, ordered by symbol then entry; open positions have status "open"."""
-        return self._fb.trades(self._sim.trades)
+        return self._fb.trades(self._sim.trades, self._sim.fills)
 
     @cached_property
     def fills(self) -> pl.DataFrame:
         """One row per executed order, ordered by symbol then time."""
         return self._fb.fills(self._sim.fills)
+
+    @cached_property
+    def positions(self) -> pl.DataFrame:
+        """One row per position, flat to flat (a resized position has several trade rows)."""
+        return self._fb.positions(self.trades, self.fills)
 
     @cached_property
     def rejected(self) -> pl.DataFrame:
@@ -139,6 +144,34 @@ class BacktestResult:
         )
 
 
+def _backtest_weights(prices, weights, cfg, args, signals, asset_col, timestamp_col) -> BacktestResult:
+    """``backtest(weights=...)``: a target-weight portfolio (``_rebalance``)."""
+    _rebalance.check(cfg, args)
+    t0 = time.perf_counter()
+    notice = CompileNotice("the target-weight kernels")
+    notice.check(first_bad_bar_nb)
+    exprs = {"weights": weights}
+    if cfg.limits.priority is not None:
+        exprs["priority"] = cfg.limits.priority
+    if isinstance(cfg.rebalance.rebalance, pl.Expr):
+        exprs["rebalance"] = cfg.rebalance.rebalance
+    prep = prepare(prices, signals=signals, fill=cfg.execution.fill, asset_col=asset_col, timestamp_col=timestamp_col,
+                   rule_exprs=exprs)  # fmt: skip
+    rebal = _rebalance.schedule(cfg, prep)
+    t1 = time.perf_counter()
+    timing = TIMING[cfg.execution.fill]
+    notice.check(_rebalance.rebalance_nb)
+
+    def run(per_column_series: bool = False) -> SimResult:
+        return _rebalance.simulate_weights(prep, cfg, timing, rebal, per_column_series)
+
+    sim = run()
+    t2 = time.perf_counter()
+    notice.done()
+    return BacktestResult(prep, sim, cfg, {"prepare_s": t1 - t0, "kernel_s": t2 - t1}, lambda: run(True),
+                          {"weights": weights})  # fmt: skip
+
+
 def backtest(
     prices,
     *,
@@ -146,6 +179,16 @@ def backtest(
     exits=None,
     short_entries=None,
     short_exits=None,
+    weights=None,
+    rebalance=None,
+    rebalance_at=None,
+    missing=None,
+    size_at=None,
+    shortfall=None,
+    min_weight_change=None,
+    min_trade_value=None,
+    lot_size=None,
+    rounding=None,
     signals=None,
     size=None,
     size_type=None,
@@ -205,6 +248,12 @@ def backtest(
             columns. Unsorted input is sorted; ragged panels (late starts, gaps) are allowed.
         entries, exits, short_entries, short_exits: ``pl.Expr`` or column name evaluated per
             (timestamp, asset) over the frame sorted by (asset, timestamp); null means False.
+        weights: instead of signals, the signed target fraction of equity per (timestamp, asset)
+            (an expression or column; ``vec.weights`` builds common ones): one shared-cash
+            portfolio rebalanced to them (README "Target weights"). ``rebalance`` (default every
+            bar), ``rebalance_at``, ``missing``, ``size_at``, ``shortfall``,
+            ``min_weight_change``, ``min_trade_value``, ``lot_size``, ``rounding``:
+            ``RebalanceConfig``.
         signals: optional second long frame with the same keys; its columns are joined in.
         size, size_type, fractional, size_rule, percent_of: entry size (default: equal weight,
             ``1 / n_assets`` of equity per entry in a shared-cash panel, else all of it; see
@@ -252,6 +301,11 @@ def backtest(
         )
     args = locals()
     cfg = _lower.build_config(config, {k: args[k] for keys in _lower.CONFIG_KEYS.values() for k in keys}, preset)
+    if weights is not None:
+        both = [k for k in ("entries", "exits", "short_entries", "short_exits") if args[k] is not None]
+        if both:
+            raise ConfigError(f"pass either `weights=` or signals, not both; got `weights` and {both}.")
+        return _backtest_weights(prices, weights, cfg, args, signals, asset_col, timestamp_col)
     if entries is None and short_entries is None:
         raise ConfigError("`backtest` needs `entries=` or `short_entries=` (a pl.Expr or a column name).")
     t0 = time.perf_counter()

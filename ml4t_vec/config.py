@@ -23,9 +23,13 @@ from ml4t_vec._kernels.codes import (
     DRAWDOWN_ACTION,
     FILL_ORDER,
     INTRABAR,
+    MISSING,
     PERCENT_OF,
     REVERSAL,
+    ROUNDING,
+    SHORTFALL,
     SIGNAL_RULES,
+    SIZE_AT,
     SIZE_RULE,
     SIZE_TYPE,
     SLIPPAGE_ON,
@@ -497,6 +501,72 @@ PRESETS = {
 }
 
 
+REBALANCE_PERIODS = ("W", "M", "Q", "Y")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RebalanceConfig:
+    """Target-weight portfolios (``weights=``; README "Target weights").
+
+    Attributes:
+        rebalance: the decision bars: ``"every_bar"`` (default), an int n (bars 0, n, 2n, ...
+            of the time axis), ``"W"``, ``"M"``, ``"Q"`` or ``"Y"`` (the last or first bar of
+            each period in the data, ``rebalance_at``), a boolean expression per timestamp, or
+            a list of timestamps (each must be in the data).
+        rebalance_at: ``"end"`` (default) or ``"start"`` of each period.
+        missing: a null weight on a rebalance bar: ``"flat"`` (default: target 0) or ``"hold"``
+            (no order, vectorbt's NaN).
+        size_at: ``"decision"`` (default: equity and close at the decision bar) or ``"fill"``
+            (equity and reference prices at the fill bar, before slippage: vectorbt).
+        shortfall: increases that do not fit the buying power: ``"scale"`` (default: one
+            common factor on all), ``"priority"`` (in ``priority=`` order, each gets what still
+            fits) or ``"reject"`` (each fills whole or not at all).
+        min_weight_change: no order while |target weight - current weight| is below this
+            (absolute); a close is always allowed.
+        min_trade_value: no order for a change worth less than this (cash).
+        lot_size: trade whole lots (a number, or a dict by asset); None: whole shares or
+            fractional per ``fractional``.
+        rounding: whole shares / lots: ``"floor"`` (default: the target holding toward zero,
+            a long never exceeds its weight) or ``"nearest"`` (the change, half away from zero:
+            ml4t-backtest).
+    """
+
+    rebalance: object = "every_bar"
+    rebalance_at: str = "end"
+    missing: str = "flat"
+    size_at: str = "decision"
+    shortfall: str = "scale"
+    min_weight_change: float = 0.0
+    min_trade_value: float = 0.0
+    lot_size: float | dict | None = None
+    rounding: str = "floor"
+
+    def __post_init__(self):
+        r = self.rebalance
+        if isinstance(r, bool) or not isinstance(r, (int, str, pl.Expr, list, tuple)):
+            raise ConfigError(
+                "`rebalance` must be 'every_bar', an int n (every n-th bar), 'W', 'M', 'Q' or 'Y', a boolean "
+                f"expression per timestamp, or a list of timestamps; got {r!r}."
+            )
+        if isinstance(r, int) and r < 1:
+            raise ConfigError(f"`rebalance` must be >= 1 (every n-th bar); got {r!r}.")
+        if isinstance(r, str):
+            check_choice("rebalance", r, ("every_bar", *REBALANCE_PERIODS))
+        if isinstance(r, (list, tuple)) and len(r) == 0:
+            raise ConfigError("`rebalance` must list at least one timestamp; got an empty list.")
+        check_choice("rebalance_at", self.rebalance_at, ("end", "start"))
+        check_choice("missing", self.missing, tuple(MISSING))
+        check_choice("size_at", self.size_at, tuple(SIZE_AT))
+        check_choice("shortfall", self.shortfall, tuple(SHORTFALL))
+        check_choice("rounding", self.rounding, tuple(ROUNDING))
+        _check_number("min_weight_change", self.min_weight_change, lo=0.0)
+        _check_number("min_trade_value", self.min_trade_value, lo=0.0)
+        lots = self.lot_size.values() if isinstance(self.lot_size, dict) else [self.lot_size]
+        for v in lots:
+            if v is not None:
+                _check_number("lot_size", v, lo=0.0, lo_open=True)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BacktestConfig:
     """Everything about a backtest except the data and the signals.
@@ -510,6 +580,7 @@ class BacktestConfig:
     portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    rebalance: RebalanceConfig = field(default_factory=RebalanceConfig)
     preset: str | None = None
 
     def __post_init__(self):
@@ -611,4 +682,5 @@ _SECTION_TYPES = {
     "portfolio": PortfolioConfig,
     "risk": RiskConfig,
     "limits": LimitsConfig,
+    "rebalance": RebalanceConfig,
 }

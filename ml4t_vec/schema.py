@@ -22,16 +22,17 @@ RejectReason = pl.Enum(list(REJECT_REASON))
 # name -> (dtype, doc)
 TRADES = {
     "symbol": (pl.String, "asset of the round trip"),
+    "position_id": (pl.Int64, "the position (flat to flat) this row belongs to; a resized position has several rows"),
     "entry_time": (TIME, "timestamp of the entry fill"),
     "exit_time": (TIME, "timestamp of the exit fill; for open trades the asset's last bar"),
-    "entry_price": (pl.Float64, "executed entry price, slippage included"),
+    "entry_price": (pl.Float64, "executed entry price, slippage included; a resized position's average cost"),
     "exit_price": (pl.Float64, "executed exit price, slippage included; open trades: last close"),
-    "quantity": (pl.Float64, "signed shares: > 0 long, < 0 short"),
+    "quantity": (pl.Float64, "signed shares this row closes (partial rows: the part taken off): > 0 long, < 0 short"),
     "direction": (Direction, "long or short"),
     "pnl": (pl.Float64, "net profit: gross_pnl - fees"),
     "pnl_percent": (pl.Float64, "pnl / (|quantity| * entry_price), a fraction"),
     "gross_pnl": (pl.Float64, "(exit_price - entry_price) * quantity, before fees"),
-    "fees": (pl.Float64, "entry fees + exit fees (open trades: entry fees only)"),
+    "fees": (pl.Float64, "entry fees (pro rata to the quantity) + exit fees (open trades: entry fees only)"),
     "entry_slippage": (pl.Float64, "slippage cost of the entry in cash"),
     "exit_slippage": (pl.Float64, "slippage cost of the exit in cash"),
     "bars_held": (pl.Int64, "the asset's own bars from entry to exit"),
@@ -40,28 +41,35 @@ TRADES = {
     "exit_reason": (
         ExitReason,
         "why the position was closed: signal, stop_loss, take_profit, trailing_stop, time_stop, "
-        "risk_limit, liquidation, end_of_data",
+        "risk_limit, liquidation, rebalance, end_of_data",
     ),
-    "status": (Status, "closed, or open at the end of the data"),
+    "status": (
+        Status,
+        "closed; partial (part of a position taken off, the rest stays open); open at the end of the data",
+    ),
 }
 
 FILLS = {
     "timestamp": (TIME, "bar the order filled on"),
     "symbol": (pl.String, "asset"),
     "side": (Side, "buy or sell"),
-    "effect": (Effect, "entry (opens a position) or exit (closes one)"),
+    "effect": (Effect, "entry (opens a position), increase (adds to it), reduce (takes part off) or exit (closes it)"),
+    "position_id": (pl.Int64, "the position the fill belongs to (trades' position_id)"),
     "quantity": (pl.Float64, "shares, > 0"),
     "price": (pl.Float64, "executed price, slippage included"),
     "fees": (pl.Float64, "fees of this fill"),
     "slippage": (pl.Float64, "slippage cost of this fill in cash"),
-    "reason": (ExitReason, "what triggered the order: signal, or the rule or limit that closed the position"),
+    "reason": (
+        ExitReason,
+        "what triggered the order: signal, rebalance, or the rule or limit that closed the position",
+    ),
 }
 
 REJECTED = {
     "timestamp": (TIME, "bar the order was for (for no_next_bar: the signal's bar)"),
     "symbol": (pl.String, "asset"),
     "side": (Side, "buy or sell"),
-    "effect": (Effect, "entry or exit"),
+    "effect": (Effect, "entry or exit; increase or reduce for a target-weight order"),
     "reason": (
         RejectReason,
         "insufficient_cash, reduced_cash, zero_quantity, no_next_bar, session_end, or the portfolio limit: "
@@ -70,6 +78,19 @@ REJECTED = {
     "requested_quantity": (pl.Float64, "shares asked for (null when never sized)"),
     "filled_quantity": (pl.Float64, "shares filled: 0 if rejected, > 0 if reduced"),
     "price": (pl.Float64, "reference price of the bar (null when there was no bar)"),
+}
+
+POSITIONS = {
+    "position_id": (pl.Int64, "the position (trades' and fills' position_id)"),
+    "symbol": (pl.String, "asset"),
+    "direction": (Direction, "long or short"),
+    "entry_time": (TIME, "timestamp of the first fill"),
+    "exit_time": (TIME, "timestamp of the fill that closed it; null while open"),
+    "max_quantity": (pl.Float64, "the largest holding, signed: > 0 long, < 0 short"),
+    "realized_pnl": (pl.Float64, "pnl of its partial and closed trade rows"),
+    "pnl": (pl.Float64, "pnl of all its trade rows (the open one marked at the last close)"),
+    "fees": (pl.Float64, "fees of all its trade rows"),
+    "status": (Status, "closed, or open at the end of the data"),
 }
 
 EQUITY = {
@@ -90,7 +111,14 @@ ASSET_EQUITY = {
     "position_value": (pl.Float64, "signed market value of the position at the close"),
 }
 
-SCHEMAS = {"trades": TRADES, "fills": FILLS, "rejected": REJECTED, "equity": EQUITY, "asset_equity": ASSET_EQUITY}
+SCHEMAS = {
+    "trades": TRADES,
+    "fills": FILLS,
+    "rejected": REJECTED,
+    "positions": POSITIONS,
+    "equity": EQUITY,
+    "asset_equity": ASSET_EQUITY,
+}
 
 
 def polars_schema(spec: dict, time_dtype: pl.DataType) -> pl.Schema:

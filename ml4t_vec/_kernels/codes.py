@@ -76,9 +76,11 @@ SIDE = {"buy": SIDE_BUY, "sell": SIDE_SELL}
 DIRECTION = {"long": 1, "short": -1}
 
 # --- what a fill does to the position ----------------------------------------------------------
-EFFECT_ENTRY = 0
-EFFECT_EXIT = 1
-EFFECT = {"entry": EFFECT_ENTRY, "exit": EFFECT_EXIT}
+EFFECT_ENTRY = 0  # opens a position (from flat)
+EFFECT_EXIT = 1  # closes it (to flat)
+EFFECT_INCREASE = 2  # adds to a held position (same side)
+EFFECT_REDUCE = 3  # takes part of it off
+EFFECT = {"entry": EFFECT_ENTRY, "exit": EFFECT_EXIT, "increase": EFFECT_INCREASE, "reduce": EFFECT_REDUCE}
 
 # --- reasons: why a fill happened / why a position was closed ---------------------------------
 REASON_SIGNAL = 0
@@ -89,6 +91,7 @@ REASON_TRAILING_STOP = 4
 REASON_TIME_STOP = 5
 REASON_RISK_LIMIT = 6  # forced by a portfolio limit (gross leverage above its cap at a close)
 REASON_LIQUIDATION = 7  # the drawdown circuit breaker closed everything
+REASON_REBALANCE = 8  # a target-weight rebalance
 EXIT_REASON = {
     "signal": REASON_SIGNAL,
     "end_of_data": REASON_END_OF_DATA,
@@ -98,6 +101,7 @@ EXIT_REASON = {
     "time_stop": REASON_TIME_STOP,
     "risk_limit": REASON_RISK_LIMIT,
     "liquidation": REASON_LIQUIDATION,
+    "rebalance": REASON_REBALANCE,
 }
 NO_EXIT = -1  # a risk check that did not trigger
 
@@ -130,7 +134,8 @@ DRAWDOWN_ACTION = {"halt": DD_HALT, "liquidate": DD_LIQUIDATE}
 # --- trade status ------------------------------------------------------------------------------
 STATUS_CLOSED = 0
 STATUS_OPEN = 1
-STATUS = {"closed": STATUS_CLOSED, "open": STATUS_OPEN}
+STATUS_PARTIAL = 2  # part of a position taken off; the rest stays open (average cost)
+STATUS = {"closed": STATUS_CLOSED, "open": STATUS_OPEN, "partial": STATUS_PARTIAL}
 
 # --- why an order was rejected or reduced ------------------------------------------------------
 REJ_INSUFFICIENT_CASH = 0  # nothing fits in the available cash: order dropped
@@ -159,6 +164,21 @@ REJECT_REASON = {
     "session_end": REJ_SESSION_END,
 }
 
+# --- target-weight portfolios (README "Target weights") ----------------------------------------
+MISSING_FLAT = 0  # a null weight on a rebalance bar: target 0
+MISSING_HOLD = 1  # ... no order (vectorbt's NaN)
+MISSING = {"flat": MISSING_FLAT, "hold": MISSING_HOLD}
+SIZE_AT_DECISION = 0  # target shares from equity and close at the decision bar
+SIZE_AT_FILL = 1  # ... from equity and reference prices at the fill (vectorbt)
+SIZE_AT = {"decision": SIZE_AT_DECISION, "fill": SIZE_AT_FILL}
+SHORTFALL_SCALE = 0  # one common factor on every increase
+SHORTFALL_PRIORITY = 1  # increases in priority order, each gets what still fits
+SHORTFALL_REJECT = 2  # an increase that does not fit whole is rejected
+SHORTFALL = {"scale": SHORTFALL_SCALE, "priority": SHORTFALL_PRIORITY, "reject": SHORTFALL_REJECT}
+ROUND_FLOOR = 0  # the target holding toward zero
+ROUND_NEAREST = 1  # the change, half away from zero (ml4t-backtest)
+ROUNDING = {"floor": ROUND_FLOOR, "nearest": ROUND_NEAREST}
+
 # --- record dtypes -----------------------------------------------------------------------------
 FILL_DT = np.dtype(
     [
@@ -171,6 +191,7 @@ FILL_DT = np.dtype(
         ("price", np.float64),  # executed price, slippage included
         ("fees", np.float64),
         ("slippage", np.float64),  # cost of slippage in cash: quantity * |price - reference|
+        ("position_id", np.int64),  # -1: assigned by the frames layer (one position per entry)
     ],
     align=True,
 )
@@ -192,6 +213,7 @@ TRADE_DT = np.dtype(
         ("mae", np.float64),
         ("exit_reason", np.int8),
         ("status", np.int8),
+        ("position_id", np.int64),  # -1: assigned by the frames layer
     ],
     align=True,
 )
@@ -231,6 +253,10 @@ CODE_TABLES = {
     "trailing_start": TRAILING_START,
     "percent_of": PERCENT_OF,
     "reversal": REVERSAL,
+    "missing": MISSING,
+    "size_at": SIZE_AT,
+    "shortfall": SHORTFALL,
+    "rounding": ROUNDING,
 }
 
 

@@ -175,6 +175,7 @@ def _write_fill_nb(fills, fill_off, n_fill, c, t, side, effect, reason, q, px, f
     r["price"] = px
     r["fees"] = fee
     r["slippage"] = slip
+    r["position_id"] = -1
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -242,6 +243,7 @@ def _write_trade_nb(
         r["mae"] = 1.0 - hi / ep
     r["exit_reason"] = reason
     r["status"] = status
+    r["position_id"] = -1
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -29,6 +29,7 @@ def test_public_all_is_exact():
             "LookAheadWarning",
             "Params",
             "PortfolioConfig",
+            "RebalanceConfig",
             "RiskConfig",
             "SizingConfig",
             "SweepResult",
@@ -36,6 +37,7 @@ def test_public_all_is_exact():
             "backtest",
             "sweep",
             "synthetic_prices",
+            "weights",
         ]
     )
     for name in ml4t_vec.__all__:
@@ -191,6 +193,7 @@ def test_every_setting_keyword_reaches_its_config_section():
         "exits",
         "short_entries",
         "short_exits",
+        "weights",
         "signals",
         "asset_col",
         "timestamp_col",

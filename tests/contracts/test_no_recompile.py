@@ -46,6 +46,14 @@ for o in options:
     r = vec.backtest(p, entries=e, exits=x, **kw)
     r.trades, r.equity
 vec.backtest(p.with_columns(timestamp=pl.col("ts")), entries=e, exits=x, session_exit="15:45").trades
+w = pl.col("pred") - pl.col("pred").mean().over("timestamp")
+for df in layouts:
+    for fill in ("next_open", "next_close", "same_close"):
+        r = vec.backtest(df, weights=w, rebalance=5, fill=fill, fees=0.001, fixed_fees=1.0, fractional=False)
+        r.trades, r.fills, r.rejected, r.equity, r.asset_equity
+for o in (dict(size_at="fill", shortfall="priority", priority="pred", lot_size={"A1": 10}, rebalance="M"),
+          dict(shortfall="reject", rounding="nearest", missing="hold", rebalance=pl.col("pred") > 0.5)):
+    vec.backtest(p, weights=w, **o).trades
 for cs in (True, False):
     vec.sweep(p, entries=lambda q: pl.col("pred") > q.t, exits=x, params={"t": [0.55, 0.6], "stop_loss": [None, 0.05]},
               cash_sharing=cs, progress=False)

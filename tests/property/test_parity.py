@@ -24,6 +24,11 @@ def _check(panel_df, cfg):
     ref_fills = [dict(f, _e=f["effect"]) for f in want["fills"]]
     assert_rows_match(fills, ref_fills, ["symbol", "timestamp", "_e"], "fills")
     assert_rows_match(res.rejected, want["rejected"], ["symbol", "timestamp", "effect", "reason"], "rejected")
+    # positions: one per entry fill, with the pnl of its trade rows
+    pos = res.positions
+    assert pos.height == res.fills.filter(pl.col("effect") == "entry").height
+    assert pos.get_column("pnl").sum() == pytest.approx(res.trades.get_column("pnl").sum(), rel=1e-9, abs=1e-6)
+    assert pos.get_column("position_id").n_unique() == pos.height
     eq = res.equity.rename({"return": "ret"})
     assert eq.get_column("timestamp").to_list() == [ts_of(t) for t in panel.timestamps]
     assert_rows_match(eq, want["equity"], ["timestamp"], "equity")

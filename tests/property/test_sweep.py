@@ -103,7 +103,7 @@ def test_window_conditions_evaluate_as_in_backtest():
 
 
 @settings(max_examples=20)
-@given(panels(max_assets=4, max_bars=20), st.sampled_from(["rank", "selector", "nested"]))
+@given(panels(max_assets=4, max_bars=20), st.sampled_from(["rank", "selector", "nested", "list_eval"]))
 def test_shared_window_rewrite_keeps_meaning(panel_df, kind):
     """Sweeps compute each distinct window once (_prepare._shared_windows): cross-sectional
     windows on ragged panels, pattern-selected columns and windows inside windows give the
@@ -113,6 +113,8 @@ def test_shared_window_rewrite_keeps_meaning(panel_df, kind):
         "rank": lambda p: pl.col("close").rank().over("timestamp") <= p.k,
         "selector": lambda p: pl.any_horizontal(pl.col("^s[01]$")) & (pl.col("close").rank().over("asset") > p.k),
         "nested": lambda p: (pl.col("close") > pl.col("close").rolling_mean(p.k).over("asset")).over("asset"),
+        # vec.weights' sums run as windows inside list.eval: the rewrite leaves the list body alone
+        "list_eval": lambda p: vec.weights.proportional(pl.col("close")) > 0.05 * p.k,
     }[kind]
     kw = dict(exits="s1", fees=0.001, cash_sharing=False)
     g = vec.sweep(df, entries=sig, params={"k": [1, 2, 3]}, periods_per_year=252, **kw)

@@ -5,10 +5,10 @@ kernel's ``weights=`` mode will be built to match."""
 
 import math
 
-import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from panels import weight_cases as cases
 from reference import portfolio
 from reference.engine import Bar, Panel
 from reference.portfolio import WeightConfig
@@ -427,58 +427,6 @@ def test_bad_inputs():
 
 
 # -- properties --------------------------------------------------------------------------------
-
-
-@st.composite
-def cases(draw, gaps: bool = True, costs: bool = True):
-    """(panel, weights, rebalance, config kwargs) on a random small panel."""
-    n_assets = draw(st.integers(1, 4))
-    n_bars = draw(st.integers(2, 10))
-    seed = draw(st.integers(0, 2**32 - 1))
-    rng = np.random.default_rng(seed)
-    p_gap = draw(st.sampled_from([0.0, 0.2, 0.4])) if gaps else 0.0
-    assets = [f"S{i}" for i in range(n_assets)]
-    bars, weights = {}, {}
-    for a in assets:
-        present = rng.random(n_bars) >= p_gap
-        present[rng.integers(n_bars)] = True
-        close = rng.uniform(5, 300) * np.exp(np.cumsum(rng.normal(0, 0.06, n_bars)))
-        open_ = close * np.exp(rng.normal(0, 0.03, n_bars))
-        high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, 0.02, n_bars)))
-        low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, 0.02, n_bars)))
-        bars[a] = {t: Bar(open_[t], high[t], low[t], close[t]) for t in range(n_bars) if present[t]}
-        weights[a] = {}
-        for t in bars[a]:
-            kind = rng.integers(10)
-            if kind == 0:
-                continue  # a missing key
-            weights[a][t] = (None, math.nan, 0.0)[kind - 1] if kind <= 3 else float(rng.uniform(-0.7, 0.9))
-    times = sorted({t for a in assets for t in bars[a]})
-    rebalance = sorted(t for t in times if rng.random() < 0.6)
-    maybe = lambda *values: draw(st.sampled_from(values))  # noqa: E731
-    cfg = dict(
-        init_cash=maybe(1_000.0, 100_000.0),
-        fill=maybe("next_open", "next_close", "same_close"),
-        fractional=draw(st.booleans()),
-        missing=maybe("flat", "hold"),
-        size_at=maybe("decision", "fill"),
-        shortfall=maybe("scale", "priority", "reject"),
-        priority=maybe(None, {assets[-1]: 2.0, assets[0]: 1.0}),
-        rounding=maybe("floor", "nearest"),
-        lot_size=maybe(None, None, 5, {assets[0]: 0.5}),
-        max_gross_leverage=maybe(None, 0.5, 1.5),
-    )
-    if costs:
-        cfg.update(
-            fees=maybe(0.0, 0.001, 0.01),
-            fixed_fees=maybe(0.0, 1.5),
-            commission_per_share=maybe(0.0, 0.01),
-            slippage=maybe(0.0, 0.002, 0.02),
-            slippage_per_share=maybe(0.0, 0.05),
-            min_weight_change=maybe(0.0, 0.0, 0.03),
-            min_trade_value=maybe(0.0, 0.0, 50.0),
-        )
-    return Panel(times, assets, bars), weights, rebalance, cfg
 
 
 def engine(case):

@@ -1,0 +1,226 @@
+"""The book: named state records and the one function that applies a fill to a position (numba).
+
+Positions carry a signed quantity and an average cost: an increase and a partial decrease are
+ordinary fills. State is held in NumPy structured arrays (one record per column, read and
+written by field name: ``book[c]["qty"]``), not in index-addressed columns.
+
+``apply_fill_nb`` is where every fill of the target-weight driver lands; it writes the fill
+record and, for a fill that takes quantity off, the trade row of that quantity (README "Target
+weights", "Outputs"):
+
+- entry (flat -> open): a new position id; the average price is the fill price;
+- increase: the average price is size-weighted, entry fees and slippage accumulate, no trade
+  row (the entry time stays the first fill's);
+- reduce: a ``partial`` trade row for the quantity taken off, at the average price, with the
+  entry fees and slippage pro rata (the rest stays with the position);
+- exit (to flat): a ``closed`` row for what is left.
+
+The reference: ``tests/reference/portfolio.py``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from ml4t_vec._kernels.codes import (
+    EFFECT_ENTRY,
+    EFFECT_EXIT,
+    EFFECT_INCREASE,
+    EFFECT_REDUCE,
+    STATUS_CLOSED,
+    STATUS_OPEN,
+    STATUS_PARTIAL,
+)
+
+POSITION_DT = np.dtype(
+    [
+        ("qty", np.float64),  # signed shares
+        ("avg_price", np.float64),  # average cost of the open quantity (executed prices)
+        ("entry_fees", np.float64),  # entry fees of the open quantity
+        ("entry_slippage", np.float64),
+        ("hi", np.float64),  # highest / lowest price since the position opened (MFE / MAE)
+        ("lo", np.float64),
+        ("last_close", np.float64),  # the asset's latest close (marks bars it has no row on)
+        ("entry_bar", np.int64),
+        ("entry_count", np.int64),  # bars_seen at the entry (bars_held counts the asset's own bars)
+        ("bars_seen", np.int64),
+        ("last_bar", np.int64),
+        ("position_id", np.int64),
+    ],
+    align=True,
+)
+
+ORDER_DT = np.dtype(
+    [
+        ("bar", np.int64),  # decision bar; -1: no order
+        ("target", np.float64),  # target shares (sized at the decision) or weight (sized at the fill)
+        ("priority", np.float64),  # read at the decision bar; NaN: none (last)
+        ("forced", np.int64),  # 1: the close of a null weight (no threshold holds it back)
+        ("guess", np.float64),  # the decision's target holding (unrounded when sized at the fill)
+    ],
+    align=True,
+)
+
+
+class Sink(NamedTuple):
+    """Record buffers and counts. Column c writes fills from ``fill_off[c]`` (and so on); a
+    count past its room is still counted, never written (``simulate`` runs again with room)."""
+
+    fills: np.ndarray
+    fill_off: np.ndarray
+    n_fill: np.ndarray
+    trades: np.ndarray
+    trade_off: np.ndarray
+    n_trade: np.ndarray
+    rejected: np.ndarray
+    rej_off: np.ndarray
+    n_rej: np.ndarray
+
+
+def new_orders(n_cols: int) -> np.ndarray:
+    orders = np.zeros(n_cols, dtype=ORDER_DT)
+    orders["bar"] = -1
+    return orders
+
+
+def new_book(n_cols: int) -> np.ndarray:
+    book = np.zeros(n_cols, dtype=POSITION_DT)
+    book["last_close"] = np.nan
+    book["position_id"] = -1
+    book["last_bar"] = -1
+    return book
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def write_fill_nb(sink, c, t, side, effect, reason, q, px, fee, slip, pid):
+    k = sink.fill_off[c] + sink.n_fill[c]
+    sink.n_fill[c] += 1
+    if k >= sink.fill_off[c + 1]:
+        return
+    r = sink.fills[k]
+    r["col"] = c
+    r["bar"] = t
+    r["side"] = side
+    r["effect"] = effect
+    r["reason"] = reason
+    r["quantity"] = q
+    r["price"] = px
+    r["fees"] = fee
+    r["slippage"] = slip
+    r["position_id"] = pid
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def write_reject_nb(sink, c, t, side, effect, reason, req, filled, px):
+    k = sink.rej_off[c] + sink.n_rej[c]
+    sink.n_rej[c] += 1
+    if k >= sink.rej_off[c + 1]:
+        return
+    r = sink.rejected[k]
+    r["col"] = c
+    r["bar"] = t
+    r["side"] = side
+    r["effect"] = effect
+    r["reason"] = reason
+    r["requested_quantity"] = req
+    r["filled_quantity"] = filled
+    r["price"] = px
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def write_trade_nb(sink, c, pos, q, entry_fees, entry_slip, exit_bar, exit_px, exit_fee, exit_slip, reason, status):
+    """A trade row of ``q`` signed shares of position ``pos`` (a ``POSITION_DT`` record)."""
+    k = sink.trade_off[c] + sink.n_trade[c]
+    sink.n_trade[c] += 1
+    if k >= sink.trade_off[c + 1]:
+        return
+    ep = pos["avg_price"]
+    hi = max(pos["hi"], exit_px)
+    lo = min(pos["lo"], exit_px)
+    r = sink.trades[k]
+    r["col"] = c
+    r["entry_bar"] = pos["entry_bar"]
+    r["exit_bar"] = exit_bar
+    r["bars_held"] = pos["bars_seen"] - pos["entry_count"]
+    r["quantity"] = q
+    r["entry_price"] = ep
+    r["exit_price"] = exit_px
+    r["entry_fees"] = entry_fees
+    r["exit_fees"] = exit_fee
+    r["entry_slippage"] = entry_slip
+    r["exit_slippage"] = exit_slip
+    if q > 0.0:
+        r["mfe"] = hi / ep - 1.0
+        r["mae"] = lo / ep - 1.0
+    else:
+        r["mfe"] = 1.0 - lo / ep
+        r["mae"] = 1.0 - hi / ep
+    r["exit_reason"] = reason
+    r["status"] = status
+    r["position_id"] = pos["position_id"]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink):
+    """Column c buys (``dq`` > 0) or sells ``|dq|`` shares at executed price ``px`` (reference
+    ``ref``), paying ``fee``. ``dq`` either adds to the position (or opens it from flat) or takes
+    off at most what is held: a reversal is two calls. Returns (cash change, next position id)."""
+    pos = book[c]
+    q = pos["qty"]
+    a = abs(dq)
+    slip = a * abs(px - ref)
+    side = np.int64(1) if dq > 0.0 else np.int64(-1)
+    if q == 0.0 or (q > 0.0) == (dq > 0.0):  # entry or increase
+        if q == 0.0:
+            pos["position_id"] = next_pid
+            next_pid += 1
+            pos["avg_price"] = px
+            pos["entry_fees"] = fee
+            pos["entry_slippage"] = slip
+            pos["hi"] = px
+            pos["lo"] = px
+            pos["entry_bar"] = t
+            pos["entry_count"] = pos["bars_seen"]
+            effect = np.int64(EFFECT_ENTRY)
+        else:
+            pos["avg_price"] = (abs(q) * pos["avg_price"] + a * px) / (abs(q) + a)
+            pos["entry_fees"] += fee
+            pos["entry_slippage"] += slip
+            pos["hi"] = max(pos["hi"], px)
+            pos["lo"] = min(pos["lo"], px)
+            effect = np.int64(EFFECT_INCREASE)
+        pos["qty"] = q + dq
+        write_fill_nb(sink, c, t, side, effect, reason, a, px, fee, slip, pos["position_id"])
+        return -(dq * px) - fee, next_pid
+    held = abs(q)
+    closes = a >= held * (1.0 - 1e-12)
+    if closes:
+        a = held
+    part_fee = pos["entry_fees"] if closes else a / held * pos["entry_fees"]
+    part_slip = pos["entry_slippage"] if closes else a / held * pos["entry_slippage"]
+    signed = a if q > 0.0 else -a
+    write_fill_nb(sink, c, t, side, np.int64(EFFECT_EXIT if closes else EFFECT_REDUCE), reason, a, px, fee, slip,
+                  pos["position_id"])  # fmt: skip
+    write_trade_nb(sink, c, pos, signed, part_fee, part_slip, t, px, fee, slip, reason,
+                   np.int64(STATUS_CLOSED if closes else STATUS_PARTIAL))  # fmt: skip
+    if closes:
+        pos["qty"] = 0.0
+        pos["entry_fees"] = 0.0
+        pos["entry_slippage"] = 0.0
+    else:
+        pos["qty"] = q - signed
+        pos["entry_fees"] -= part_fee
+        pos["entry_slippage"] -= part_slip
+    return signed * px - fee, next_pid
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def close_open_nb(book, c, reason, sink):
+    """An ``open`` trade row for what column c still holds, marked at its last close (no exit costs)."""
+    pos = book[c]
+    if pos["qty"] != 0.0:
+        write_trade_nb(sink, c, pos, pos["qty"], pos["entry_fees"], pos["entry_slippage"], pos["last_bar"],
+                       pos["last_close"], 0.0, 0.0, reason, np.int64(STATUS_OPEN))  # fmt: skip

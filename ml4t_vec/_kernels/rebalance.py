@@ -1,0 +1,419 @@
+"""Target-weight portfolios: one shared-cash account holds, after each rebalance, the signed
+fraction of its equity the weights ask for (numba; README "Target weights").
+
+Per bar, in this order:
+
+1. open phase   - targets decided on an earlier bar fill at this bar's fill price
+                  (``fill="next_open"``), reductions of every asset first, then increases;
+2. intrabar     - held positions see the bar's high / low (MFE / MAE);
+3. close phase  - the same for ``fill="next_close"``;
+4. decision     - on a rebalance bar, equity and each asset's close give its target holding
+                  (``size_at="decision"``; with ``"fill"`` the weight waits and is sized at the
+                  fill); a new target replaces one still waiting; ``fill="same_close"`` fills it
+                  at once (another close phase);
+5. valuation    - positions marked at the close (the last close carries over missing bars).
+
+Increases that do not fit the buying power (``lev x equity - gross``, after the reductions)
+are cut by ``shortfall``: one common factor on all of them (``"scale"``, independent of asset
+order), in priority order each getting what still fits (``"priority"``), or rejected whole
+(``"reject"``). Every fill goes through ``book.apply_fill_nb``. The reference engine is
+``tests/reference/portfolio.py``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from ml4t_vec._kernels import BOOL, F64, I64
+from ml4t_vec._kernels.book import apply_fill_nb, close_open_nb, write_reject_nb
+from ml4t_vec._kernels.codes import (
+    EFFECT_ENTRY,
+    EFFECT_EXIT,
+    EFFECT_INCREASE,
+    EFFECT_REDUCE,
+    MISSING_HOLD,
+    REASON_END_OF_DATA,
+    REASON_REBALANCE,
+    REJ_INSUFFICIENT_CASH,
+    REJ_NO_NEXT_BAR,
+    REJ_REDUCED_CASH,
+    ROUND_NEAREST,
+    SHORTFALL_PRIORITY,
+    SHORTFALL_SCALE,
+    SIG_VALID,
+    SIZE_AT_FILL,
+    TIMING_NEXT_CLOSE,
+    TIMING_NEXT_OPEN,
+    TIMING_SAME_CLOSE,
+)
+from ml4t_vec._kernels.orders import exec_price_nb, fee_nb, unit_cost_nb
+from ml4t_vec._kernels.sort import stable_argsort_nb
+
+TOL = 1e-9  # slack of whole-share rounding (0.999999999 shares is 1)
+DUST = 1e-9  # buying power at or below this fraction of equity is none
+
+
+class WeightParams(NamedTuple):
+    """Per-column arrays (length n_cols) and run-wide settings (length 1), through ``kernel_tuple``."""
+
+    fees: F64
+    fixed_fees: F64
+    per_share: F64
+    slippage: F64
+    slippage_per_share: F64
+    lot: F64  # lot size; 0: none (fractional, or whole shares)
+    fractional: BOOL  # (1,)
+    missing: I64  # (1,) MISSING_*
+    size_at: I64  # (1,) SIZE_AT_*
+    shortfall: I64  # (1,) SHORTFALL_*
+    rounding: I64  # (1,) ROUND_*
+    min_weight_change: F64  # (1,)
+    min_trade_value: F64  # (1,)
+    leverage: F64  # (1,) buying power = leverage x equity - gross exposure
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _trunc_nb(x, unit):
+    """``x`` toward zero to a multiple of ``unit`` (0: unchanged); a hair's slack for 0.999999999."""
+    if unit <= 0.0:
+        return x
+    n = np.floor(abs(x) / unit + TOL)
+    return n * unit if x > 0.0 else -n * unit
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _round_away_nb(x, unit):
+    """``x`` to the nearest multiple of ``unit``, half away from zero."""
+    n = np.floor(abs(x) / unit + 0.5)
+    return n * unit if x > 0.0 else -n * unit
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def close_to_nb(a, b):
+    """Equal within 1e-9 relative or 1e-12 absolute."""
+    return a == b or abs(a - b) <= max(1e-9 * max(abs(a), abs(b)), 1e-12)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def target_qty_nb(w, forced, equity, price, q, unit, rounding, min_weight_change, min_trade_value):
+    """The holding weight ``w`` asks for, or NaN for no order (README "Target weights").
+
+    ``unit``: the quantum (a lot, 1 share, or 0 for fractional shares). ``rounding``: the
+    target toward zero (floor), or the change to the nearest quantum, half away from zero
+    (nearest). A weight of 0 targets exactly 0. No order when the change is below the
+    thresholds (``forced``, the close of a null weight, is never held back) or nothing changes."""
+    if w == 0.0:
+        tq = 0.0
+    else:
+        tq = w * equity / price
+        if unit > 0.0:
+            tq = q + _round_away_nb(tq - q, unit) if rounding == ROUND_NEAREST else _trunc_nb(tq, unit)
+    if not forced:
+        if abs(w - q * price / equity) < min_weight_change:
+            return np.nan
+        if abs(tq - q) * price < min_trade_value:
+            return np.nan
+    if tq == q:
+        return np.nan
+    return tq
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _mark_nb(book, c, t, price, off, step, col_asset, sig):
+    if (sig[c, t] & SIG_VALID) != 0:
+        return price[off[col_asset[c]] + t * step]
+    return book[c]["last_close"]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _unit_nb(wp, c):
+    if wp.lot[c] > 0.0:
+        return wp.lot[c]
+    return 0.0 if wp.fractional[0] else 1.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orders, cash, next_pid, sink):
+    """Fill every order of columns c0..c1 whose asset has a row on bar t, at ``fill_px``:
+    reductions first (a reversal's closing part included), then the increases, cut by
+    ``shortfall`` to the buying power. Returns (cash, next position id)."""
+    n = np.int64(0)
+    due = np.empty(c1 - c0, dtype=np.int64)
+    for c in range(c0, c1):
+        if orders[c]["bar"] >= 0 and (sig[c, t] & SIG_VALID) != 0:
+            due[n] = c
+            n += 1
+    if n == 0:
+        return cash, next_pid
+    sized_at_fill = wp.size_at[0] == SIZE_AT_FILL
+    equity = cash
+    if sized_at_fill:  # one snapshot for the phase, before any fill
+        for c in range(c0, c1):
+            if book[c]["qty"] != 0.0:
+                equity += book[c]["qty"] * _mark_nb(book, c, t, fill_px, off, step, col_asset, sig)
+    tq = np.full(n, np.nan)
+    prio = np.empty(n)
+    for i in range(n):
+        c = due[i]
+        o = orders[c]
+        o["bar"] = -1
+        prio[i] = o["priority"]
+        q = book[c]["qty"]
+        if sized_at_fill:
+            if equity <= 0.0:
+                continue
+            tq[i] = target_qty_nb(o["target"], o["forced"] != 0, equity, fill_px[off[col_asset[c]] + t * step], q,
+                                  _unit_nb(wp, c), wp.rounding[0], wp.min_weight_change[0],
+                                  wp.min_trade_value[0])  # fmt: skip
+        else:
+            tq[i] = o["target"]
+        if tq[i] == q:
+            tq[i] = np.nan
+    reason = np.int64(REASON_REBALANCE)
+    # (a) reductions: toward the target, or to flat before a reversal (which pays the fixed fee)
+    flip_fill = np.full(n, -1, dtype=np.int64)  # a reversal's closing fill / trade record, its shares and fee
+    flip_trade = np.full(n, -1, dtype=np.int64)
+    flip_q = np.zeros(n)
+    flip_fee = np.zeros(n)
+    for i in range(n):
+        c = due[i]
+        q = book[c]["qty"]
+        if np.isnan(tq[i]) or q == 0.0 or ((tq[i] > 0.0) == (q > 0.0) and abs(tq[i]) > abs(q)):
+            continue
+        flip = tq[i] != 0.0 and (tq[i] > 0.0) != (q > 0.0)
+        keep = 0.0 if flip else tq[i]
+        dq = keep - q
+        ref = fill_px[off[col_asset[c]] + t * step]
+        px = exec_price_nb(ref, np.int64(1 if dq > 0.0 else -1), (wp.slippage[c], wp.slippage_per_share[c]))
+        fee = fee_nb(dq, px, (wp.fees[c], wp.fixed_fees[c], wp.per_share[c]))
+        d, next_pid = apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink)
+        cash += d
+        book[c]["qty"] = keep  # exactly the target (q - (q - keep) may differ in the last bit)
+        if flip:
+            flip_fill[i] = sink.fill_off[c] + sink.n_fill[c] - 1
+            flip_trade[i] = sink.trade_off[c] + sink.n_trade[c] - 1
+            flip_q[i] = abs(dq)
+            flip_fee[i] = fee
+    # (b) increases, against the buying power left after the reductions
+    inc = np.zeros(n)  # signed shares wanted
+    px_of = np.zeros(n)
+    unit_cost = np.zeros(n)
+    fixed = np.zeros(n)
+    n_inc = 0
+    need = 0.0
+    for i in range(n):
+        c = due[i]
+        q = book[c]["qty"]
+        if np.isnan(tq[i]) or abs(tq[i]) <= abs(q):
+            continue
+        inc[i] = tq[i] - q
+        ref = fill_px[off[col_asset[c]] + t * step]
+        px_of[i] = exec_price_nb(ref, np.int64(1 if inc[i] > 0.0 else -1), (wp.slippage[c], wp.slippage_per_share[c]))
+        unit_cost[i] = unit_cost_nb(px_of[i], (wp.fees[c], 0.0, wp.per_share[c]))
+        fixed[i] = 0.0 if flip_q[i] > 0.0 else wp.fixed_fees[c]  # a reversal paid it in (a)
+        need += abs(inc[i]) * unit_cost[i] + fixed[i]
+        n_inc += 1
+    if n_inc == 0:
+        return cash, next_pid
+    equity = cash
+    gross = 0.0
+    for c in range(c0, c1):
+        q = book[c]["qty"]
+        if q != 0.0:
+            m = _mark_nb(book, c, t, fill_px, off, step, col_asset, sig)
+            equity += q * m
+            gross += abs(q) * m
+    avail = wp.leverage[0] * equity - gross
+    no_power = avail <= DUST * abs(equity)
+    mode = wp.shortfall[0]
+    got = np.zeros(n)
+    fits_all = need <= avail or close_to_nb(need, avail)
+    if fits_all:
+        for i in range(n):
+            got[i] = abs(inc[i])
+    elif mode == SHORTFALL_SCALE:
+        fix = 0.0
+        var = 0.0
+        for i in range(n):
+            if inc[i] != 0.0:
+                fix += fixed[i]
+                var += abs(inc[i]) * unit_cost[i]
+        s = 0.0 if no_power else min(1.0, max(0.0, (avail - fix) / var))
+        for i in range(n):
+            if inc[i] != 0.0:
+                got[i] = max(abs(_trunc_nb(s * abs(inc[i]), _unit_nb(wp, due[i]))), 0.0)
+    order = np.arange(n)
+    if mode != SHORTFALL_SCALE:  # higher priority first, none last, ties in asset order
+        keys = np.empty(n)
+        for i in range(n):
+            keys[i] = np.inf if np.isinf(prio[i]) or np.isnan(prio[i]) else -prio[i]
+        order = stable_argsort_nb(keys, n)
+        if not fits_all:
+            room = 0.0 if no_power else avail
+            for j in range(n):
+                i = order[j]
+                if inc[i] == 0.0:
+                    continue
+                cost = abs(inc[i]) * unit_cost[i] + fixed[i]
+                if cost <= room or close_to_nb(cost, room):
+                    got[i] = abs(inc[i])
+                    room -= cost
+                elif mode == SHORTFALL_PRIORITY and room > fixed[i]:
+                    got[i] = max(abs(_trunc_nb((room - fixed[i]) / unit_cost[i], _unit_nb(wp, due[i]))), 0.0)
+                    if got[i] > 0.0:
+                        room -= got[i] * unit_cost[i] + fixed[i]
+    for j in range(n):
+        i = order[j]
+        if inc[i] == 0.0:
+            continue
+        c = due[i]
+        ref = fill_px[off[col_asset[c]] + t * step]
+        want = abs(inc[i])
+        side = np.int64(1) if inc[i] > 0.0 else np.int64(-1)
+        effect = np.int64(EFFECT_ENTRY if book[c]["qty"] == 0.0 else EFFECT_INCREASE)
+        if got[i] < want:
+            why = REJ_REDUCED_CASH if got[i] > 0.0 else REJ_INSUFFICIENT_CASH
+            write_reject_nb(sink, c, t, side, effect, np.int64(why), want, got[i], ref)
+        if got[i] <= 0.0:
+            continue
+        dq = got[i] if inc[i] > 0.0 else -got[i]
+        cost = (wp.fees[c], wp.fixed_fees[c], wp.per_share[c])
+        if flip_q[i] > 0.0:  # one order: its fee on both parts, split by shares
+            total = fee_nb(flip_q[i] + got[i], px_of[i], cost)
+            share_x = flip_q[i] / (flip_q[i] + got[i]) * total
+            _set_exit_fee_nb(sink, c, flip_fill[i], flip_trade[i], share_x)
+            d, next_pid = apply_fill_nb(book, c, t, dq, px_of[i], ref, total - share_x, reason, next_pid, sink)
+            cash += d + (total - share_x) - (total - flip_fee[i])  # the cash pays total - the closing fee
+        else:
+            fee = fee_nb(dq, px_of[i], cost)
+            d, next_pid = apply_fill_nb(book, c, t, dq, px_of[i], ref, fee, reason, next_pid, sink)
+            cash += d
+    return cash, next_pid
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _set_exit_fee_nb(sink, c, k_fill, k_trade, fee):
+    """A reversal's closing fill (record ``k_fill``) and its trade row (``k_trade``) take the
+    closing part's share of the order's fee, known once the new side has filled."""
+    if k_fill < sink.fill_off[c + 1]:
+        sink.fills[k_fill]["fees"] = fee
+    if k_trade < sink.trade_off[c + 1]:
+        sink.trades[k_trade]["exit_fees"] = fee
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _decide_nb(t, c0, c1, close, off, step, col_asset, sig, weights, prio, wp, book, orders, cash):
+    """Rebalance bar t: each column's order from its weight, equity and close at this bar. With
+    equity <= 0 nothing is decided (orders waiting stay)."""
+    equity = cash
+    for c in range(c0, c1):
+        q = book[c]["qty"]
+        if q != 0.0:
+            equity += q * _mark_nb(book, c, t, close, off, step, col_asset, sig)
+    if equity <= 0.0:
+        return
+    for c in range(c0, c1):
+        valid = (sig[c, t] & SIG_VALID) != 0
+        w = weights[c, t] if valid else np.nan
+        forced = np.isnan(w)
+        if forced:
+            if wp.missing[0] == MISSING_HOLD:
+                continue
+            w = 0.0
+        o = orders[c]
+        o["bar"] = -1  # a new decision replaces an order still waiting
+        q = book[c]["qty"]
+        if w == 0.0 and q == 0.0:
+            continue
+        mark = _mark_nb(book, c, t, close, off, step, col_asset, sig)
+        o["forced"] = 1 if forced else 0
+        o["priority"] = prio[c, t] if prio.shape[0] > 0 and valid else np.nan
+        if wp.size_at[0] == SIZE_AT_FILL:
+            o["bar"] = t
+            o["target"] = w
+            o["guess"] = w * equity / mark
+            continue
+        tq = target_qty_nb(w, forced, equity, mark, q, _unit_nb(wp, c), wp.rounding[0], wp.min_weight_change[0],
+                           wp.min_trade_value[0])  # fmt: skip
+        if not np.isnan(tq):
+            o["bar"] = t
+            o["target"] = tq
+            o["guess"] = tq
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _no_next_bar_nb(c, o, q, sized, sink):
+    """An order the data ended before: a row per part it would have filled (a reversal: two),
+    dated at its decision bar."""
+    g = o["guess"]
+    b = o["bar"]
+    rej = np.int64(REJ_NO_NEXT_BAR)
+    if q != 0.0 and (g * q <= 0.0 or abs(g) < abs(q)):
+        new_q = 0.0 if g * q <= 0.0 else g
+        req = abs(q) - abs(new_q) if sized else np.nan
+        effect = np.int64(EFFECT_EXIT if new_q == 0.0 else EFFECT_REDUCE)
+        write_reject_nb(sink, c, b, np.int64(-1 if q > 0.0 else 1), effect, rej, req, 0.0, np.nan)
+    if g != 0.0 and (q == 0.0 or g * q < 0.0 or abs(g) > abs(q)):
+        base = 0.0 if g * q <= 0.0 else abs(q)
+        req = abs(g) - base if sized else np.nan
+        effect = np.int64(EFFECT_ENTRY if base == 0.0 else EFFECT_INCREASE)
+        write_reject_nb(sink, c, b, np.int64(1 if g > 0.0 else -1), effect, rej, req, 0.0, np.nan)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def rebalance_nb(col_asset, open_, high, low, close, fill_px, off, step, sig, weights, prio, rebal, timing, init_cash,
+                 wp, book, orders, sink, acc, value_out):  # fmt: skip
+    """One shared-cash portfolio of every column, rebalanced to ``weights`` (n_cols, n_bars;
+    NaN = null) on the bars where ``rebal`` (n_bars,) is set. ``prio`` (n_cols, n_bars, or
+    empty): each order's priority, read at its decision bar (NaN: last). ``acc`` (3, n_bars)
+    gets the cash, net and gross position value per bar; ``value_out`` (n_cols, n_bars, or
+    empty) each column's position value. Returns the final cash."""
+    n_cols, n_bars = sig.shape
+    per_col = value_out.shape[0] > 0
+    cash = init_cash
+    next_pid = np.int64(0)
+    n_cols = np.int64(n_cols)
+    for t in range(n_bars):
+        for c in range(n_cols):
+            if (sig[c, t] & SIG_VALID) != 0:
+                book[c]["bars_seen"] += 1
+                book[c]["last_bar"] = t
+        if timing == TIMING_NEXT_OPEN:
+            cash, next_pid = _fill_phase_nb(t, np.int64(0), n_cols, fill_px, off, step, col_asset, sig, wp, book, orders, cash,
+                                            next_pid, sink)  # fmt: skip
+        for c in range(n_cols):  # held through the bar: its range (MFE / MAE)
+            if book[c]["qty"] != 0.0 and (sig[c, t] & SIG_VALID) != 0:
+                i = off[col_asset[c]] + t * step
+                book[c]["hi"] = max(book[c]["hi"], high[i])
+                book[c]["lo"] = min(book[c]["lo"], low[i])
+        if timing == TIMING_NEXT_CLOSE:
+            cash, next_pid = _fill_phase_nb(t, np.int64(0), n_cols, fill_px, off, step, col_asset, sig, wp, book, orders, cash,
+                                            next_pid, sink)  # fmt: skip
+        if rebal[t]:
+            _decide_nb(t, np.int64(0), n_cols, close, off, step, col_asset, sig, weights, prio, wp, book, orders, cash)
+        if timing == TIMING_SAME_CLOSE:
+            cash, next_pid = _fill_phase_nb(t, np.int64(0), n_cols, fill_px, off, step, col_asset, sig, wp, book, orders, cash,
+                                            next_pid, sink)  # fmt: skip
+        net = 0.0
+        gross = 0.0
+        for c in range(n_cols):
+            if (sig[c, t] & SIG_VALID) != 0:
+                book[c]["last_close"] = close[off[col_asset[c]] + t * step]
+            q = book[c]["qty"]
+            v = q * book[c]["last_close"] if q != 0.0 else 0.0
+            net += v
+            gross += abs(v)
+            if per_col:
+                value_out[c, t] = v
+        acc[0, t] = cash
+        acc[1, t] = net
+        acc[2, t] = gross
+    for c in range(n_cols):
+        if orders[c]["bar"] >= 0:  # decided on the asset's last bar: nothing to fill it on
+            _no_next_bar_nb(c, orders[c], book[c]["qty"], wp.size_at[0] != SIZE_AT_FILL, sink)
+            orders[c]["bar"] = -1
+        close_open_nb(book, c, np.int64(REASON_END_OF_DATA), sink)
+    return cash

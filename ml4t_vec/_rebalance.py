@@ -1,0 +1,168 @@
+"""Target-weight runs (the prepare layer): the rebalance schedule on the time axis, the lowering
+of ``RebalanceConfig`` and the costs to ``WeightParams``, and one run of the target-weight
+driver (``_kernels/rebalance.py``) with room for its records. Used by ``backtest(weights=...)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from ml4t_vec._kernels import kernel_array, kernel_tuple
+from ml4t_vec._kernels.book import Sink, new_book, new_orders
+from ml4t_vec._kernels.codes import FILL_DT, MISSING, REJECT_DT, ROUNDING, SHORTFALL, SIZE_AT, TRADE_DT
+from ml4t_vec._kernels.rebalance import WeightParams, rebalance_nb
+from ml4t_vec._kernels.simulate import SimResult, _compact, _offsets
+from ml4t_vec._prepare import Prepared
+from ml4t_vec.config import BacktestConfig
+from ml4t_vec.errors import ConfigError
+
+_TRUNCATE = {"W": "1w", "M": "1mo", "Q": "1q", "Y": "1y"}
+
+
+def check(cfg: BacktestConfig, given: dict) -> None:
+    """Settings that have no meaning (yet) for a target-weight portfolio are refused."""
+    if not cfg.portfolio.cash_sharing:
+        raise ConfigError("`weights` describe one portfolio: they need cash_sharing=True (the default).")
+    if cfg.portfolio.cash_rule != "equity":
+        raise ConfigError(
+            f"`weights` size orders with the equity cash rule; got cash_rule={cfg.portfolio.cash_rule!r}. "
+            "Use cash_rule='equity' (the default)."
+        )
+    sizing = [k for k in ("size", "size_type", "percent_of", "size_rule") if given.get(k) is not None]
+    if sizing:
+        raise ConfigError(f"`weights` set every position's size; {sizing} do not apply. Remove them.")
+    r, lim = cfg.risk, cfg.limits
+    rules = [k for k in ("stop_loss", "take_profit", "trailing_stop", "max_bars", "stop_loss_price",
+                         "take_profit_price", "session_exit") if getattr(r, k) is not None]  # fmt: skip
+    limits = [k for k in ("max_positions", "max_position_weight", "max_net_exposure", "max_drawdown",
+                          "daily_loss_limit") if getattr(lim, k) is not None]  # fmt: skip
+    if rules or limits:
+        raise ConfigError(
+            f"position rules and portfolio limits are not available with `weights` yet; got {rules + limits}. "
+            "See LIMITATIONS.md."
+        )
+    if cfg.execution.price is not None:
+        raise ConfigError("`price=` is not available with `weights` yet; orders fill at the open or the close.")
+
+
+def schedule(cfg: BacktestConfig, prep: Prepared) -> np.ndarray:
+    """The rebalance bars (bool, n_bars) from ``RebalanceConfig.rebalance`` on the time axis."""
+    r = cfg.rebalance.rebalance
+    ts = prep.timestamps
+    n = ts.len()
+    if isinstance(r, str) and r == "every_bar":
+        return np.ones(n, dtype=np.bool_)
+    if isinstance(r, int):
+        out = np.zeros(n, dtype=np.bool_)
+        out[::r] = True
+        return out
+    if isinstance(r, str):  # calendar periods of the data's own timeline
+        if not ts.dtype.is_temporal():
+            raise ConfigError(f"`rebalance={r!r}` needs Date or Datetime timestamps; got {ts.dtype}.")
+        period = ts.dt.truncate(_TRUNCATE[r]).to_physical().to_numpy()
+        out = np.ones(n, dtype=np.bool_)
+        if cfg.rebalance.rebalance_at == "end":  # the last bar of each period
+            out[:-1] = period[1:] != period[:-1]
+        else:  # the first bar of each period
+            out[1:] = period[1:] != period[:-1]
+        return out
+    if isinstance(r, pl.Expr):
+        v = prep.rule_values["rebalance"]  # (n_assets, n_bars): 1 / 0 / NaN
+        return np.nan_to_num(v, nan=0.0).max(axis=0) > 0.0 if v.size else np.zeros(n, dtype=np.bool_)
+    want = pl.Series(list(r)).cast(ts.dtype, strict=False)
+    missing = want.filter(~want.is_in(ts) | want.is_null())
+    if missing.len():
+        raise ConfigError(
+            f"`rebalance` lists timestamps that are not in the data: {missing.head(3).to_list()}"
+            f"{' ...' if missing.len() > 3 else ''} ({missing.len()} of {want.len()}). Use timestamps of the "
+            "price frame."
+        )
+    return ts.is_in(want).to_numpy()
+
+
+def weight_params(cfg: BacktestConfig, prep: Prepared) -> WeightParams:
+    n_cols = prep.sig.shape[0]
+    full = lambda v: np.full(n_cols, v)  # noqa: E731
+    lot = cfg.rebalance.lot_size
+    if isinstance(lot, dict):
+        names = prep.symbols.cast(pl.String).to_list()
+        unknown = sorted(str(k) for k in lot if str(k) not in names)
+        if unknown:
+            raise ConfigError(f"`lot_size` names assets not in the data: {unknown[:5]}.")
+        lots = np.array([float(lot.get(a, 0.0) or 0.0) for a in names])[prep.col_asset]
+    else:
+        lots = full(0.0 if lot is None else float(lot))
+    lev = cfg.limits.max_gross_leverage
+    rb = cfg.rebalance
+    return kernel_tuple(
+        WeightParams,
+        fees=full(cfg.costs.fees),
+        fixed_fees=full(cfg.costs.fixed_fees),
+        per_share=full(cfg.costs.commission_per_share),
+        slippage=full(cfg.costs.slippage),
+        slippage_per_share=full(cfg.costs.slippage_per_share),
+        lot=lots,
+        fractional=[bool(cfg.sizing.fractional)],
+        missing=[MISSING[rb.missing]],
+        size_at=[SIZE_AT[rb.size_at]],
+        shortfall=[SHORTFALL[rb.shortfall]],
+        rounding=[ROUNDING[rb.rounding]],
+        min_weight_change=[rb.min_weight_change],
+        min_trade_value=[rb.min_trade_value],
+        leverage=[1.0 if lev is None else float(lev)],
+    )
+
+
+def _room(w: np.ndarray, rebal: np.ndarray, hold: bool) -> np.ndarray:
+    """Per column, about how many orders the run can make: rebalance bars whose weight, or the
+    previous rebalance's, is nonzero (a held position is resized at every rebalance)."""
+    wr = w[:, rebal]
+    nz = ~np.isnan(wr) & (wr != 0.0) if hold else np.nan_to_num(wr) != 0.0
+    prev = np.zeros_like(nz)
+    prev[:, 1:] = nz[:, :-1]
+    return (nz | prev).sum(axis=1).astype(np.int64) + 2
+
+
+def simulate_weights(prep: Prepared, cfg: BacktestConfig, timing: int, rebal: np.ndarray,
+                     per_column_series: bool = False) -> SimResult:  # fmt: skip
+    """One run of the target-weight driver; records sized by ``_room`` and, if a column made
+    more (reversals take two fills), run again with the exact room."""
+    n_cols, n_bars = prep.sig.shape
+    w = kernel_array(prep.rule_values["weights"][prep.col_asset], np.float64)
+    prio = prep.rule_values.get("priority")
+    prio = kernel_array(prio[prep.col_asset] if prio is not None else np.empty((0, 0)), np.float64)
+    wp = weight_params(cfg, prep)
+    rebal = kernel_array(rebal, np.bool_)
+    orders_est = _room(w, rebal, cfg.rebalance.missing == "hold")
+    caps = (2 * orders_est, 2 * orders_est, orders_est)
+    px = prep.prices
+    for _ in range(2):
+        fill_off, trade_off, rej_off = (_offsets(c) for c in caps)
+        z = lambda: np.zeros(n_cols, dtype=np.int64)  # noqa: E731
+        sink = Sink(np.empty(int(fill_off[-1]), dtype=FILL_DT), fill_off, z(), np.empty(int(trade_off[-1]), TRADE_DT),
+                    trade_off, z(), np.empty(int(rej_off[-1]), REJECT_DT), rej_off, z())  # fmt: skip
+        acc = np.zeros((3, n_bars))
+        value_out = np.zeros((n_cols, n_bars) if per_column_series else (0, 0))
+        init = float(cfg.portfolio.init_cash)
+        rebalance_nb(kernel_array(prep.col_asset, np.int64), px.open, px.high, px.low, px.close, px.fill, px.off,
+                     np.int64(px.step[0]), prep.sig, w, prio, rebal, np.int64(timing), init, wp, new_book(n_cols),
+                     new_orders(n_cols), sink, acc, value_out)  # fmt: skip
+        counts = (sink.n_fill, sink.n_trade, sink.n_rej)
+        if all((n <= cap).all() for n, cap in zip(counts, caps, strict=True)):
+            break
+        caps = tuple(np.maximum(n, cap) for n, cap in zip(counts, caps, strict=True))
+    else:  # pragma: no cover - a deterministic kernel cannot overflow exact counts
+        raise RuntimeError("record buffers overflowed twice")
+    return SimResult(
+        _compact(sink.fills, fill_off, sink.n_fill),
+        _compact(sink.trades, trade_off, sink.n_trade),
+        _compact(sink.rejected, rej_off, sink.n_rej),
+        acc[0],
+        acc[1],
+        acc[2],
+        None,
+        value_out if per_column_series else None,
+        None,
+        None,
+    )
