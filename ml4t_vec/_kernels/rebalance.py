@@ -375,14 +375,14 @@ def rebalance_nb(col_asset, open_, high, low, close, fill_px, off, step, sig, we
     per_col = value_out.shape[0] > 0
     cash = init_cash
     next_pid = np.int64(0)
-    n_cols = np.int64(n_cols)
+    zero = np.int64(0)  # not a literal: one compiled copy of the phase functions
     for t in range(n_bars):
         for c in range(n_cols):
             if (sig[c, t] & SIG_VALID) != 0:
                 book[c]["bars_seen"] += 1
                 book[c]["last_bar"] = t
         if timing == TIMING_NEXT_OPEN:
-            cash, next_pid = _fill_phase_nb(t, np.int64(0), n_cols, fill_px, off, step, col_asset, sig, wp, book, orders, cash,
+            cash, next_pid = _fill_phase_nb(t, zero, n_cols, fill_px, off, step, col_asset, sig, wp, book, orders, cash,
                                             next_pid, sink)  # fmt: skip
         for c in range(n_cols):  # held through the bar: its range (MFE / MAE)
             if book[c]["qty"] != 0.0 and (sig[c, t] & SIG_VALID) != 0:
@@ -390,12 +390,12 @@ def rebalance_nb(col_asset, open_, high, low, close, fill_px, off, step, sig, we
                 book[c]["hi"] = max(book[c]["hi"], high[i])
                 book[c]["lo"] = min(book[c]["lo"], low[i])
         if timing == TIMING_NEXT_CLOSE:
-            cash, next_pid = _fill_phase_nb(t, np.int64(0), n_cols, fill_px, off, step, col_asset, sig, wp, book, orders, cash,
+            cash, next_pid = _fill_phase_nb(t, zero, n_cols, fill_px, off, step, col_asset, sig, wp, book, orders, cash,
                                             next_pid, sink)  # fmt: skip
         if rebal[t]:
-            _decide_nb(t, np.int64(0), n_cols, close, off, step, col_asset, sig, weights, prio, wp, book, orders, cash)
+            _decide_nb(t, zero, n_cols, close, off, step, col_asset, sig, weights, prio, wp, book, orders, cash)
         if timing == TIMING_SAME_CLOSE:
-            cash, next_pid = _fill_phase_nb(t, np.int64(0), n_cols, fill_px, off, step, col_asset, sig, wp, book, orders, cash,
+            cash, next_pid = _fill_phase_nb(t, zero, n_cols, fill_px, off, step, col_asset, sig, wp, book, orders, cash,
                                             next_pid, sink)  # fmt: skip
         net = 0.0
         gross = 0.0
