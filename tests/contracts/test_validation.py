@@ -234,8 +234,10 @@ def test_asset_column_dtypes(prices):
     enum = pl.Enum(sorted(prices["asset"].unique(), reverse=True))
     rev = bt(shuffled.with_columns(pl.col("asset").cast(enum)), **kw).trades
     # the same trades; position ids number one bar's entries in asset order, here reversed
-    assert rev.drop("position_id").sort("symbol", "entry_time").equals(
-        base.drop("position_id").sort("symbol", "entry_time")
+    assert (
+        rev.drop("position_id")
+        .sort("symbol", "entry_time")
+        .equals(base.drop("position_id").sort("symbol", "entry_time"))
     )
     assert rev["symbol"][0] == max(prices["asset"])  # Enum order: reversed
     ints = prices.with_columns(pl.col("asset").str.slice(1).cast(pl.Int32))
