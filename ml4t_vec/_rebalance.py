@@ -114,28 +114,35 @@ def weight_params(cfg: BacktestConfig, prep: Prepared) -> WeightParams:
     )
 
 
-def _room(w: np.ndarray, rebal: np.ndarray, hold: bool) -> np.ndarray:
-    """Per column, about how many orders the run can make: rebalance bars whose weight, or the
-    previous rebalance's, is nonzero (a held position is resized at every rebalance)."""
+def _room(w: np.ndarray, rebal: np.ndarray, hold: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per column, about how many orders the run makes (rebalance bars whose weight, or the
+    previous rebalance's, is nonzero: a held position is resized at every rebalance) and how
+    many of them reverse the position (the weight's sign flips: two fills)."""
     wr = w[:, rebal]
-    nz = ~np.isnan(wr) & (wr != 0.0) if hold else np.nan_to_num(wr) != 0.0
+    if not hold:
+        wr = np.nan_to_num(wr)
+    nz = ~np.isnan(wr) & (wr != 0.0)
     prev = np.zeros_like(nz)
     prev[:, 1:] = nz[:, :-1]
-    return (nz | prev).sum(axis=1).astype(np.int64) + 2
+    sign = np.sign(np.where(nz, wr, 0.0))
+    flips = np.zeros_like(nz)
+    flips[:, 1:] = sign[:, 1:] * sign[:, :-1] < 0
+    return (nz | prev).sum(axis=1).astype(np.int64) + 2, flips.sum(axis=1).astype(np.int64)
 
 
 def simulate_weights(prep: Prepared, cfg: BacktestConfig, timing: int, rebal: np.ndarray,
                      per_column_series: bool = False) -> SimResult:  # fmt: skip
-    """One run of the target-weight driver; records sized by ``_room`` and, if a column made
-    more (reversals take two fills), run again with the exact room."""
+    """One run of the target-weight driver; records sized by ``_room`` (an order writes at most
+    one trade row and one rejected row, a reversal two fills) and, if a column made more (a
+    reversal against an older target, no_next_bar rows), run again with the exact room."""
     n_cols, n_bars = prep.sig.shape
     w = kernel_array(prep.rule_values["weights"][prep.col_asset], np.float64)
     prio = prep.rule_values.get("priority")
     prio = kernel_array(prio[prep.col_asset] if prio is not None else np.empty((0, 0)), np.float64)
     wp = weight_params(cfg, prep)
     rebal = kernel_array(rebal, np.bool_)
-    orders_est = _room(w, rebal, cfg.rebalance.missing == "hold")
-    caps = (2 * orders_est, 2 * orders_est, orders_est)
+    orders_est, flips_est = _room(w, rebal, cfg.rebalance.missing == "hold")
+    caps = (orders_est + flips_est, orders_est, orders_est)
     px = prep.prices
     for _ in range(2):
         fill_off, trade_off, rej_off = (_offsets(c) for c in caps)
@@ -154,15 +161,11 @@ def simulate_weights(prep: Prepared, cfg: BacktestConfig, timing: int, rebal: np
         caps = tuple(np.maximum(n, cap) for n, cap in zip(counts, caps, strict=True))
     else:  # pragma: no cover - a deterministic kernel cannot overflow exact counts
         raise RuntimeError("record buffers overflowed twice")
-    return SimResult(
-        _compact(sink.fills, fill_off, sink.n_fill),
-        _compact(sink.trades, trade_off, sink.n_trade),
-        _compact(sink.rejected, rej_off, sink.n_rej),
-        acc[0],
-        acc[1],
-        acc[2],
-        None,
-        value_out if per_column_series else None,
-        None,
-        None,
-    )
+    # compacted one kind at a time, each raw buffer dropped before the next is copied (peak memory)
+    raw = list(sink[0:1]) + list(sink[3:4]) + list(sink[6:7])
+    sink = None
+    out = []
+    for k, (off, n) in enumerate(((fill_off, counts[0]), (trade_off, counts[1]), (rej_off, counts[2]))):
+        out.append(_compact(raw[k], off, n))
+        raw[k] = None
+    return SimResult(*out, acc[0], acc[1], acc[2], None, value_out if per_column_series else None, None, None)
