@@ -85,6 +85,7 @@ CONFIG_KEYS = {
         "min_trade_value",
         "lot_size",
         "rounding",
+        "drift_band",
     ),
 }
 SECTIONS = {

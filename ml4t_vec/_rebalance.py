@@ -111,6 +111,7 @@ def weight_params(cfg: BacktestConfig, prep: Prepared) -> WeightParams:
         min_weight_change=[rb.min_weight_change],
         min_trade_value=[rb.min_trade_value],
         leverage=[1.0 if lev is None else float(lev)],
+        drift_band=[0.0 if rb.drift_band is None else float(rb.drift_band)],
     )
 
 

@@ -189,6 +189,7 @@ def backtest(
     min_trade_value=None,
     lot_size=None,
     rounding=None,
+    drift_band=None,
     signals=None,
     size=None,
     size_type=None,
@@ -252,7 +253,7 @@ def backtest(
             (an expression or column; ``vec.weights`` builds common ones): one shared-cash
             portfolio rebalanced to them (README "Target weights"). ``rebalance`` (default every
             bar), ``rebalance_at``, ``missing``, ``size_at``, ``shortfall``,
-            ``min_weight_change``, ``min_trade_value``, ``lot_size``, ``rounding``:
+            ``min_weight_change``, ``min_trade_value``, ``lot_size``, ``rounding``, ``drift_band``:
             ``RebalanceConfig``.
         signals: optional second long frame with the same keys; its columns are joined in.
         size, size_type, fractional, size_rule, percent_of: entry size (default: equal weight,

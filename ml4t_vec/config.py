@@ -529,6 +529,9 @@ class RebalanceConfig:
         rounding: whole shares / lots: ``"floor"`` (default: the target holding toward zero,
             a long never exceeds its weight) or ``"nearest"`` (the change, half away from zero:
             ml4t-backtest).
+        drift_band: also rebalance on a bar off the schedule when, at its close, some held
+            asset's weight has drifted from its latest target w* by more than this, relative:
+            |w / w* - 1| > drift_band (None: off).
     """
 
     rebalance: object = "every_bar"
@@ -540,6 +543,7 @@ class RebalanceConfig:
     min_trade_value: float = 0.0
     lot_size: float | dict | None = None
     rounding: str = "floor"
+    drift_band: float | None = None
 
     def __post_init__(self):
         r = self.rebalance
@@ -561,6 +565,8 @@ class RebalanceConfig:
         check_choice("rounding", self.rounding, tuple(ROUNDING))
         _check_number("min_weight_change", self.min_weight_change, lo=0.0)
         _check_number("min_trade_value", self.min_trade_value, lo=0.0)
+        if self.drift_band is not None:
+            _check_number("drift_band", self.drift_band, lo=0.0, lo_open=True)
         lots = self.lot_size.values() if isinstance(self.lot_size, dict) else [self.lot_size]
         for v in lots:
             if v is not None:

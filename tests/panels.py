@@ -313,6 +313,7 @@ def weight_cases(draw, gaps: bool = True, costs: bool = True):
         priority=maybe(None, {assets[-1]: 2.0, assets[0]: 1.0}),
         rounding=maybe("floor", "nearest"),
         lot_size=maybe(None, None, 5, {assets[0]: 0.5}),
+        drift_band=maybe(None, None, 0.05, 0.3),
         max_gross_leverage=maybe(None, 0.5, 1.5),
     )
     if costs:

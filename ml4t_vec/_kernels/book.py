@@ -60,6 +60,7 @@ ORDER_DT = np.dtype(
         ("priority", np.float64),  # read at the decision bar; NaN: none (last)
         ("forced", np.int64),  # 1: the close of a null weight (no threshold holds it back)
         ("guess", np.float64),  # the decision's target holding (unrounded when sized at the fill)
+        ("weight", np.float64),  # the weight of the column's latest decision (NaN: none; drift_band)
     ],
     align=True,
 )
@@ -83,6 +84,7 @@ class Sink(NamedTuple):
 def new_orders(n_cols: int) -> np.ndarray:
     orders = np.zeros(n_cols, dtype=ORDER_DT)
     orders["bar"] = -1
+    orders["weight"] = np.nan
     return orders
 
 

@@ -73,6 +73,7 @@ class WeightParams(NamedTuple):
     min_weight_change: F64  # (1,)
     min_trade_value: F64  # (1,)
     leverage: F64  # (1,) buying power = leverage x equity - gross exposure
+    drift_band: F64  # (1,) relative drift of a held weight that makes a bar a decision bar; <= 0: off
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -325,6 +326,7 @@ def _decide_nb(t, c0, c1, close, off, step, col_asset, sig, weights, prio, wp, b
             w = 0.0
         o = orders[c]
         o["bar"] = -1  # a new decision replaces an order still waiting
+        o["weight"] = w
         q = book[c]["qty"]
         if w == 0.0 and q == 0.0:
             continue
@@ -342,6 +344,27 @@ def _decide_nb(t, c0, c1, close, off, step, col_asset, sig, weights, prio, wp, b
             o["bar"] = t
             o["target"] = tq
             o["guess"] = tq
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _drifted_nb(t, c0, c1, close, off, step, col_asset, sig, band, book, orders, cash):
+    """``drift_band``: at bar t's close, has a held column without an order waiting drifted from
+    the weight of its latest decision by more than ``band`` (relative)?"""
+    equity = cash
+    for c in range(c0, c1):
+        q = book[c]["qty"]
+        if q != 0.0:
+            equity += q * _mark_nb(book, c, t, close, off, step, col_asset, sig)
+    if equity <= 0.0:
+        return False
+    for c in range(c0, c1):
+        q = book[c]["qty"]
+        target = orders[c]["weight"]
+        if q == 0.0 or orders[c]["bar"] >= 0 or np.isnan(target) or target == 0.0:
+            continue
+        if abs(q * _mark_nb(book, c, t, close, off, step, col_asset, sig) / equity / target - 1.0) > band:
+            return True
+    return False
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -392,7 +415,9 @@ def rebalance_nb(col_asset, open_, high, low, close, fill_px, off, step, sig, we
         if timing == TIMING_NEXT_CLOSE:
             cash, next_pid = _fill_phase_nb(t, zero, n_cols, fill_px, off, step, col_asset, sig, wp, book, orders, cash,
                                             next_pid, sink)  # fmt: skip
-        if rebal[t]:
+        band = wp.drift_band[0]
+        if rebal[t] or (band > 0.0 and _drifted_nb(t, zero, n_cols, close, off, step, col_asset, sig, band, book,
+                                                    orders, cash)):  # fmt: skip
             _decide_nb(t, zero, n_cols, close, off, step, col_asset, sig, weights, prio, wp, book, orders, cash)
         if timing == TIMING_SAME_CLOSE:
             cash, next_pid = _fill_phase_nb(t, zero, n_cols, fill_px, off, step, col_asset, sig, wp, book, orders, cash,

@@ -36,6 +36,10 @@ Decision at bar t (skipped entirely, pending orders kept, when E <= 0):
   slippage for assets with a row on the fill bar, last close otherwise), computed once per phase
   before any fill; q* = (w * E_f) / ref_a; then rounding and thresholds as above with mark =
   ref_a and E = E_f. With E_f <= 0 the phase's orders sized at the fill are dropped silently.
+``drift_band`` (None: off): a bar that is not in ``rebalance`` is a decision bar too when, at its
+close, some held asset without an order waiting has drifted from the weight of its latest
+decision w* != 0 by more than the band: |q * mark / E / w* - 1| > drift_band (E and marks as
+above; nothing when E <= 0). The decision then reads every asset's weight at that bar.
 Rounding (quantum Q = ``lot_size`` of the asset if set, else 1 share when not ``fractional``,
 else none): ``rounding="floor"`` truncates the target holding toward zero to a multiple of Q
 (``orders.whole``: 1e-9 tolerance); ``"nearest"`` rounds the delta q* - q to the nearest
@@ -110,6 +114,7 @@ class WeightConfig(Config):
     min_trade_value: float = 0.0
     lot_size: float | dict | None = None
     rounding: str = "floor"  # floor | nearest
+    drift_band: float | None = None  # relative drift of a held weight that makes a bar a rebalance bar
 
 
 @dataclass
@@ -169,6 +174,7 @@ class WeightReference:
         self.last_time: dict = {}
         self.count: dict = {}  # bars seen per asset
         self.next_pid = 0
+        self.last_w: dict = {}  # asset -> the weight of its latest decision (drift_band)
         self.trades: list[dict] = []
         self.fills: list[dict] = []
         self.rejected: list[dict] = []
@@ -355,6 +361,7 @@ class WeightReference:
                     continue
                 w = 0.0
             self.pending.pop(a, None)  # a new decision replaces an order still waiting
+            self.last_w[a] = w
             q = self.qty(a)
             if w == 0 and q == 0:
                 continue
@@ -365,6 +372,23 @@ class WeightReference:
             qs = self.target(a, w, forced, q, equity, mark)
             if qs is not None:
                 self.pending[a] = Order(t, w, forced, qs, qs)
+
+    def drifted(self, t) -> bool:
+        """``drift_band``: at the close of bar t, has some held asset without an order waiting
+        drifted from its latest target weight w* by more than the band, |w / w* - 1| > band
+        (w = q * mark / E, marks and E as in ``decide``)?"""
+        bars = self.p.bars
+        marks = {a: bars[a][t].close if t in bars[a] else self.last_close[a] for a in self.pos}
+        equity = self.cash + sum(self.pos[a].qty * marks[a] for a in self.p.assets if a in self.pos)
+        if equity <= 0:
+            return False
+        for a in self.p.assets:
+            target = self.last_w.get(a)
+            if a not in self.pos or a in self.pending or not target:
+                continue
+            if abs(self.pos[a].qty * marks[a] / equity / target - 1) > self.c.drift_band:
+                return True
+        return False
 
     def fill_phase(self, t, phase: str) -> None:
         c = self.c
@@ -499,7 +523,7 @@ class WeightReference:
                     h.hi, h.lo = max(h.hi, b.high), min(h.lo, b.low)
             if c.fill == "next_close":
                 self.fill_phase(t, "close")
-            if t in self.rebalance:
+            if t in self.rebalance or (c.drift_band is not None and self.drifted(t)):
                 self.decide(t)
             if c.fill == "same_close":
                 self.fill_phase(t, "close")

@@ -542,3 +542,21 @@ def test_exact_weights_when_sized_at_the_fill(case):
             w = weights[a].get(t)
             w = 0.0 if w is None or math.isnan(w) else w
             assert ref.holdings[(a, f)] * bars[a][f].open / equity == approx(w, rel=1e-9, abs=1e-12), (a, t)
+
+
+def test_drift_band_makes_a_bar_a_rebalance_bar():
+    """Targets .5 / .3 / .2 bought at t=0's close (10,000: A 50 @100, B 60 @50, C 100 @20).
+    t=2 (A 125): E = 6250 + 3000 + 2000 = 11250, A's weight .5556 (+11%), B .2667 and C .1778
+    (-11%): inside a 20% band. t=3 (A 150, B 40): E = 7500 + 2400 + 2000 = 11900, A .6303:
+    +26% > 20% (and B .2017: -33%), so t=3 rebalances to A 0.5 * 11900 / 150 = 39.667,
+    B 89.25, C 119. Without a band only t=0 trades."""
+    w = {a: dict.fromkeys(range(6), x) for a, x in (("A", 0.5), ("B", 0.3), ("C", 0.2))}
+    res = run(P, w, [0], fill="same_close", drift_band=0.2)
+    times = sorted({f["timestamp"] for f in res["fills"]})
+    assert times[:2] == [0, 3]
+    at3 = {f["symbol"]: (f["side"], f["quantity"]) for f in res["fills"] if f["timestamp"] == 3}
+    assert at3["A"] == ("sell", approx(50 - 0.5 * 11900 / 150))
+    assert at3["B"] == ("buy", approx(0.3 * 11900 / 40 - 60))
+    assert at3["C"] == ("buy", approx(0.2 * 11900 / 20 - 100))
+    assert {f["timestamp"] for f in run(P, w, [0], fill="same_close")["fills"]} == {0}
+    check_identity(res)
