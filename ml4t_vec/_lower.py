@@ -41,6 +41,21 @@ from ml4t_vec.config import (
 )
 from ml4t_vec.errors import ConfigError, check_choice
 
+# target weights: vectorbt 1.2 Portfolio.from_orders(size_type="targetpercent", cash_sharing=True,
+# group_by=True, call_seq="auto"): fills and sizing at the bar's close, NaN = no order, its call
+# order and cash rule (tests/peers/test_vectorbt_weights.py)
+WEIGHT_PRESETS = {
+    "vectorbt": {
+        "fill": "same_close",
+        "size_at": "fill",
+        "missing": "hold",
+        "cash_rule": "vectorbt",
+        "fractional": True,
+        "init_cash": 100.0,
+        "cash_sharing": True,
+    },
+}
+
 # the keyword settings of `backtest`, by config section
 CONFIG_KEYS = {
     "sizing": ("size", "size_type", "fractional", "size_rule", "percent_of"),
@@ -99,13 +114,18 @@ SECTIONS = {
 }
 
 
-def build_config(config: BacktestConfig | None, kwargs: dict, preset: str | None = None) -> BacktestConfig:
+def build_config(config: BacktestConfig | None, kwargs: dict, preset: str | None = None,
+                 presets: dict = PRESETS) -> BacktestConfig:  # fmt: skip
+    """The config from keyword settings over a preset (``presets``: the signal-mode ones, or
+    ``WEIGHT_PRESETS`` for target weights)."""
     given = {k: v for k, v in kwargs.items() if v is not None}
     if preset is not None:
         check_choice("preset", preset, tuple(PRESETS))
         if config is not None:
             raise ConfigError("pass either `config=` or `preset=`, not both; a config already holds every setting.")
-        given = PRESETS[preset] | given  # the caller's settings win
+        if preset not in presets:
+            raise ConfigError(f"preset={preset!r} is not available with `weights` yet; use preset='vectorbt' or none.")
+        given = presets[preset] | given  # the caller's settings win
     if config is not None:
         if not isinstance(config, BacktestConfig):
             raise ConfigError(f"`config` must be a BacktestConfig; got {type(config).__name__}.")

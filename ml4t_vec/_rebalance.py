@@ -24,10 +24,10 @@ def check(cfg: BacktestConfig, given: dict) -> None:
     """Settings that have no meaning (yet) for a target-weight portfolio are refused."""
     if not cfg.portfolio.cash_sharing:
         raise ConfigError("`weights` describe one portfolio: they need cash_sharing=True (the default).")
-    if cfg.portfolio.cash_rule != "equity":
+    if cfg.portfolio.cash_rule == "ml4t":
         raise ConfigError(
-            f"`weights` size orders with the equity cash rule; got cash_rule={cfg.portfolio.cash_rule!r}. "
-            "Use cash_rule='equity' (the default)."
+            "cash_rule='ml4t' is not available with `weights` yet; use cash_rule='equity' (the default: reductions "
+            "first, increases within the buying power) or 'vectorbt' (vectorbt's call order and cash rule)."
         )
     sizing = [k for k in ("size", "size_type", "percent_of", "size_rule") if given.get(k) is not None]
     if sizing:
@@ -112,6 +112,7 @@ def weight_params(cfg: BacktestConfig, prep: Prepared) -> WeightParams:
         min_trade_value=[rb.min_trade_value],
         leverage=[1.0 if lev is None else float(lev)],
         drift_band=[0.0 if rb.drift_band is None else float(rb.drift_band)],
+        vectorbt=[cfg.portfolio.cash_rule == "vectorbt"],
     )
 
 

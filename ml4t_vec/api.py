@@ -301,7 +301,9 @@ def backtest(
             f"Known keywords: {', '.join(known)}."
         )
     args = locals()
-    cfg = _lower.build_config(config, {k: args[k] for keys in _lower.CONFIG_KEYS.values() for k in keys}, preset)
+    presets = _lower.WEIGHT_PRESETS if weights is not None else _lower.PRESETS
+    kwargs = {k: args[k] for keys in _lower.CONFIG_KEYS.values() for k in keys}
+    cfg = _lower.build_config(config, kwargs, preset, presets)
     if weights is not None:
         both = [k for k in ("entries", "exits", "short_entries", "short_exits") if args[k] is not None]
         if both:

@@ -314,6 +314,7 @@ def weight_cases(draw, gaps: bool = True, costs: bool = True):
         rounding=maybe("floor", "nearest"),
         lot_size=maybe(None, None, 5, {assets[0]: 0.5}),
         drift_band=maybe(None, None, 0.05, 0.3),
+        cash_rule=maybe("equity", "equity", "vectorbt"),
         max_gross_leverage=maybe(None, 0.5, 1.5),
     )
     if costs:
@@ -326,4 +327,6 @@ def weight_cases(draw, gaps: bool = True, costs: bool = True):
             min_weight_change=maybe(0.0, 0.0, 0.03),
             min_trade_value=maybe(0.0, 0.0, 50.0),
         )
+    if cfg["cash_rule"] == "vectorbt":  # vectorbt's cash rule has no leverage
+        cfg["max_gross_leverage"] = None
     return Panel(times, assets, bars), weights, rebalance, cfg

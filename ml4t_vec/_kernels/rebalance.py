@@ -40,6 +40,7 @@ from ml4t_vec._kernels.codes import (
     REJ_INSUFFICIENT_CASH,
     REJ_NO_NEXT_BAR,
     REJ_REDUCED_CASH,
+    REJ_ZERO_QUANTITY,
     ROUND_NEAREST,
     SHORTFALL_PRIORITY,
     SHORTFALL_SCALE,
@@ -49,7 +50,15 @@ from ml4t_vec._kernels.codes import (
     TIMING_NEXT_OPEN,
     TIMING_SAME_CLOSE,
 )
-from ml4t_vec._kernels.orders import exec_price_nb, fee_nb, unit_cost_nb
+from ml4t_vec._kernels.orders import (
+    ENTRY_NO_CASH,
+    ENTRY_ZERO,
+    cash_buy_nb,
+    cash_sell_nb,
+    exec_price_nb,
+    fee_nb,
+    unit_cost_nb,
+)
 from ml4t_vec._kernels.sort import stable_argsort_nb
 
 TOL = 1e-9  # slack of whole-share rounding (0.999999999 shares is 1)
@@ -74,6 +83,7 @@ class WeightParams(NamedTuple):
     min_trade_value: F64  # (1,)
     leverage: F64  # (1,) buying power = leverage x equity - gross exposure
     drift_band: F64  # (1,) relative drift of a held weight that makes a bar a decision bar; <= 0: off
+    vectorbt: BOOL  # (1,) vectorbt's order model (``_vectorbt_orders_nb``) instead of reductions first
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -174,6 +184,8 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         if tq[i] == q:
             tq[i] = np.nan
     reason = np.int64(REASON_REBALANCE)
+    if wp.vectorbt[0]:
+        return _vectorbt_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash, next_pid, sink)
     # (a) reductions: toward the target, or to flat before a reversal (which pays the fixed fee)
     flip_fill = np.full(n, -1, dtype=np.int64)  # a reversal's closing fill / trade record, its shares and fee
     flip_trade = np.full(n, -1, dtype=np.int64)
@@ -291,6 +303,69 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         else:
             fee = fee_nb(dq, px_of[i], cost)
             d, next_pid = apply_fill_nb(book, c, t, dq, px_of[i], ref, fee, reason, next_pid, sink)
+            cash += d
+    return cash, next_pid
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _vectorbt_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash, next_pid, sink):
+    """vectorbt 1.2's ``from_orders(size_type="targetpercent", call_seq="auto")``: one order per
+    column, sorted by its value (target - held) * reference price, ascending (sells first,
+    biggest first, then buys, smallest first; ties in column order). Each is one fill at one
+    price (a reversal: two fills of one order, its fee split by shares). A buy, a cover
+    included, is limited by the cash (short proceeds included, ``cash_buy_nb``); a sell whose
+    proceeds do not pay its fees is refused (``cash_sell_nb``). Returns (cash, next id)."""
+    keys = np.empty(n)
+    for i in range(n):
+        c = due[i]
+        keys[i] = np.inf if np.isnan(tq[i]) else (tq[i] - book[c]["qty"]) * fill_px[off[col_asset[c]] + t * step]
+    order = stable_argsort_nb(keys, n)
+    reason = np.int64(REASON_REBALANCE)
+    for j in range(n):
+        i = order[j]
+        if np.isnan(tq[i]):
+            continue
+        c = due[i]
+        q = book[c]["qty"]
+        dq = tq[i] - q
+        side = np.int64(1 if dq > 0.0 else -1)
+        ref = fill_px[off[col_asset[c]] + t * step]
+        cost = (wp.fees[c], wp.fixed_fees[c], wp.per_share[c])
+        px = exec_price_nb(ref, side, (wp.slippage[c], wp.slippage_per_share[c]))
+        want = abs(dq)
+        if side > 0:
+            status, got = cash_buy_nb(want, px, cost, cash, wp.fractional[0])
+        else:
+            status = cash_sell_nb(want, px, cost)
+            got = want
+        if status >= ENTRY_NO_CASH:
+            got = 0.0
+        closing = min(abs(q), got) if q * side < 0.0 else 0.0
+        if got < want:
+            if q == 0.0 or (q * side < 0.0 and got > abs(q)):
+                effect = EFFECT_ENTRY if q == 0.0 or q * side < 0.0 else EFFECT_INCREASE
+            elif q * side > 0.0:
+                effect = EFFECT_INCREASE
+            else:
+                effect = EFFECT_EXIT if tq[i] * q <= 0.0 else EFFECT_REDUCE
+            why = REJ_REDUCED_CASH if got > 0.0 else (REJ_ZERO_QUANTITY if status == ENTRY_ZERO else
+                                                       REJ_INSUFFICIENT_CASH)  # fmt: skip
+            write_reject_nb(sink, c, t, side, np.int64(effect), np.int64(why), want, got, ref)
+        if got <= 0.0:
+            continue
+        fee = fee_nb(got, px, cost)
+        if closing > 0.0:
+            fee_x = closing / got * fee
+            d, next_pid = apply_fill_nb(book, c, t, side * closing, px, ref, fee_x, reason, next_pid, sink)
+            cash += d
+            if closing == abs(q):
+                book[c]["qty"] = 0.0
+            if got > closing:
+                d, next_pid = apply_fill_nb(book, c, t, side * (got - closing), px, ref, fee - fee_x, reason,
+                                            next_pid, sink)  # fmt: skip
+                cash += d
+        else:
+            d, next_pid = apply_fill_nb(book, c, t, side * got, px, ref, fee, reason, next_pid, sink)
             cash += d
     return cash, next_pid
 

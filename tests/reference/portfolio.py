@@ -148,7 +148,7 @@ def _check(panel: Panel, c: WeightConfig, rebalance) -> None:
         shortfall=("scale", "priority", "reject"),
         rounding=("floor", "nearest"),
         fill=("next_open", "next_close", "same_close"),
-        cash_rule=("equity",),
+        cash_rule=("equity", "vectorbt"),
     )
     for name, values in allowed.items():
         if getattr(c, name) not in values:
@@ -420,6 +420,9 @@ class WeightReference:
                 qs = o.qty
             if qs != q:
                 work.append((a, q, qs, ref))
+        if c.cash_rule == "vectorbt":
+            self.vectorbt_orders(t, work)
+            return
         # (a) reductions, closes and the closing part of flips
         flips = {}
         for a, q, qs, ref in work:
@@ -502,6 +505,48 @@ class WeightReference:
                 self.increase(a, t, d, got, ref, px, total - share_x, total - fee_x)
             else:
                 fee = orders.fee(c, got, px)
+                self.increase(a, t, d, got, ref, px, fee, fee)
+
+    def vectorbt_orders(self, t, work: list) -> None:
+        """vectorbt 1.2's ``from_orders(size_type="targetpercent", call_seq="auto")``: one order
+        per asset, the phase's orders sorted by their value (q* - q) * ref ascending (sells
+        first, biggest first; then buys, smallest first; ties in asset order); each order is
+        one fill at one price, a reversal two fills of it with its fee split by shares. A buy
+        (a cover included) is limited by the cash (short proceeds included): cut to what the
+        cash pays for, fees included (``reduced_cash``), or refused (``insufficient_cash``), by
+        ``orders.cash_buy``; a sell whose proceeds do not pay its fees is refused
+        (``orders.cash_sell``); an order below vectorbt's minimum size is ``zero_quantity``."""
+        c = self.c
+        for a, q, qs, ref in sorted(work, key=lambda w: (w[2] - w[1]) * w[3]):  # stable: ties keep asset order
+            dq = qs - q
+            d = 1.0 if dq > 0 else -1.0
+            px = self.px(ref, d)
+            want = abs(dq)
+            if d > 0:
+                status, got = orders.cash_buy(c, want, px, self.cash)
+            else:
+                status, got = orders.cash_sell(c, want, px), want
+            if status in ("no_cash", "zero") or got <= 0:
+                got = 0.0
+            if not c.fractional and got < want:
+                got = orders.whole(got)
+            closing = min(abs(q), got) if q * d < 0 else 0.0  # the part that takes the position off
+            if got < want:
+                opening = q == 0 or q * d > 0 or (q * d < 0 and got > abs(q))
+                effect = ("entry" if q == 0 or q * d < 0 else "increase") if opening else (
+                    "exit" if qs * q <= 0 else "reduce")  # fmt: skip
+                why = "reduced_cash" if got > 0 else ("zero_quantity" if status == "zero" else "insufficient_cash")
+                self.reject(t, a, d, effect, why, want, got, ref)
+            if got <= 0:
+                continue
+            fee = orders.fee(c, got, px)
+            if closing > 0:
+                fee_x = closing / got * fee
+                new_q = 0.0 if closing == abs(q) else q + d * closing
+                self.reduce(a, t, closing, new_q, ref, px, fee_x)
+                if got > closing:
+                    self.increase(a, t, d, got - closing, ref, px, fee - fee_x, fee - fee_x)
+            else:
                 self.increase(a, t, d, got, ref, px, fee, fee)
 
     # -- the bar loop --------------------------------------------------------------------------
