@@ -18,6 +18,7 @@ from ml4t_vec.config import (
 )
 from ml4t_vec.data import synthetic_prices
 from ml4t_vec.errors import ConfigError, DataError, DataWarning, LookAheadWarning
+from ml4t_vec.lots import round_trips
 from ml4t_vec.sweeps import Params, SweepResult, sweep
 
 __version__ = "0.1.0"
@@ -40,6 +41,7 @@ __all__ = [
     "SweepResult",
     "__version__",
     "backtest",
+    "round_trips",
     "sweep",
     "synthetic_prices",
     "weights",

@@ -330,3 +330,30 @@ def weight_cases(draw, gaps: bool = True, costs: bool = True):
     if cfg["cash_rule"] == "vectorbt":  # vectorbt's cash rule has no leverage
         cfg["max_gross_leverage"] = None
     return Panel(times, assets, bars), weights, rebalance, cfg
+
+
+def frame(panel, weights, priority) -> pl.DataFrame:
+    """A ``weight_cases`` panel as a long frame with its weights (``w``) and priorities (``prio``)."""
+    rows = []
+    for a in panel.assets:
+        for t, b in panel.bars[a].items():
+            w = weights.get(a, {}).get(t)
+            p = None if priority is None else priority.get(a)
+            rows.append(dict(timestamp=ts_of(t), asset=a, open=b.open, high=b.high, low=b.low, close=b.close,
+                             w=None if w is None else float(w), prio=p))  # fmt: skip
+    schema = dict(timestamp=pl.Datetime("us"), asset=pl.String, open=pl.Float64, high=pl.Float64, low=pl.Float64,
+                  close=pl.Float64, w=pl.Float64, prio=pl.Float64)  # fmt: skip
+    return pl.DataFrame(rows, schema=schema)
+
+
+def vec_run(panel, weights, rebalance, cfg):
+    """``backtest(weights=...)`` on a ``weight_cases`` draw (the reference's settings as keywords)."""
+    import ml4t_vec as vec
+
+    kw = dict(cfg)
+    prio = kw.pop("priority", None)
+    df = frame(panel, weights, prio)
+    if prio is not None:
+        kw["priority"] = "prio"
+    kw["rebalance"] = [ts_of(t) for t in rebalance] if rebalance else pl.lit(False)
+    return vec.backtest(df, weights="w", **kw)

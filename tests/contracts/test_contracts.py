@@ -35,6 +35,7 @@ def test_public_all_is_exact():
             "SweepResult",
             "__version__",
             "backtest",
+            "round_trips",
             "sweep",
             "synthetic_prices",
             "weights",

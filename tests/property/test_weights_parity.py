@@ -8,36 +8,11 @@ import math
 import polars as pl
 import pytest
 from hypothesis import given
-from panels import assert_rows_match, ts_of, weight_cases
+from panels import assert_rows_match, vec_run, weight_cases
 from reference import portfolio
 from reference.portfolio import WeightConfig
 
-import ml4t_vec as vec
-
 pytestmark = pytest.mark.filterwarnings("ignore::ml4t_vec.LookAheadWarning", "ignore::ml4t_vec.DataWarning")
-
-
-def frame(panel, weights, priority) -> pl.DataFrame:
-    rows = []
-    for a in panel.assets:
-        for t, b in panel.bars[a].items():
-            w = weights.get(a, {}).get(t)
-            p = None if priority is None else priority.get(a)
-            rows.append(dict(timestamp=ts_of(t), asset=a, open=b.open, high=b.high, low=b.low, close=b.close,
-                             w=None if w is None else float(w), prio=p))  # fmt: skip
-    schema = dict(timestamp=pl.Datetime("us"), asset=pl.String, open=pl.Float64, high=pl.Float64, low=pl.Float64,
-                  close=pl.Float64, w=pl.Float64, prio=pl.Float64)  # fmt: skip
-    return pl.DataFrame(rows, schema=schema)
-
-
-def vec_run(panel, weights, rebalance, cfg):
-    kw = dict(cfg)
-    prio = kw.pop("priority", None)
-    df = frame(panel, weights, prio)
-    if prio is not None:
-        kw["priority"] = "prio"
-    kw["rebalance"] = [ts_of(t) for t in rebalance] if rebalance else pl.lit(False)
-    return vec.backtest(df, weights="w", **kw)
 
 
 @given(weight_cases())
