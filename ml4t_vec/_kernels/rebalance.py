@@ -140,6 +140,17 @@ def _mark_nb(book, c, t, price, off, step, col_asset, sig):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _equity_nb(t, c0, c1, price, off, step, col_asset, sig, book, cash):
+    """Cash plus columns c0..c1 marked at ``price`` on bar t (the last close where no row)."""
+    equity = cash
+    for c in range(c0, c1):
+        q = book[c]["qty"]
+        if q != 0.0:
+            equity += q * _mark_nb(book, c, t, price, off, step, col_asset, sig)
+    return equity
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _unit_nb(wp, c):
     if wp.lot[c] > 0.0:
         return wp.lot[c]
@@ -162,9 +173,7 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
     sized_at_fill = wp.size_at[0] == SIZE_AT_FILL
     equity = cash
     if sized_at_fill:  # one snapshot for the phase, before any fill
-        for c in range(c0, c1):
-            if book[c]["qty"] != 0.0:
-                equity += book[c]["qty"] * _mark_nb(book, c, t, fill_px, off, step, col_asset, sig)
+        equity = _equity_nb(t, c0, c1, fill_px, off, step, col_asset, sig, book, cash)
     tq = np.full(n, np.nan)
     prio = np.empty(n)
     for i in range(n):
@@ -384,11 +393,7 @@ def _set_exit_fee_nb(sink, c, k_fill, k_trade, fee):
 def _decide_nb(t, c0, c1, close, off, step, col_asset, sig, weights, prio, wp, book, orders, cash):
     """Rebalance bar t: each column's order from its weight, equity and close at this bar. With
     equity <= 0 nothing is decided (orders waiting stay)."""
-    equity = cash
-    for c in range(c0, c1):
-        q = book[c]["qty"]
-        if q != 0.0:
-            equity += q * _mark_nb(book, c, t, close, off, step, col_asset, sig)
+    equity = _equity_nb(t, c0, c1, close, off, step, col_asset, sig, book, cash)
     if equity <= 0.0:
         return
     for c in range(c0, c1):
@@ -425,11 +430,7 @@ def _decide_nb(t, c0, c1, close, off, step, col_asset, sig, weights, prio, wp, b
 def _drifted_nb(t, c0, c1, close, off, step, col_asset, sig, band, book, orders, cash):
     """``drift_band``: at bar t's close, has a held column without an order waiting drifted from
     the weight of its latest decision by more than ``band`` (relative)?"""
-    equity = cash
-    for c in range(c0, c1):
-        q = book[c]["qty"]
-        if q != 0.0:
-            equity += q * _mark_nb(book, c, t, close, off, step, col_asset, sig)
+    equity = _equity_nb(t, c0, c1, close, off, step, col_asset, sig, book, cash)
     if equity <= 0.0:
         return False
     for c in range(c0, c1):
