@@ -54,6 +54,23 @@ WEIGHT_PRESETS = {
         "init_cash": 100.0,
         "cash_sharing": True,
     },
+    # ml4t-backtest 0.2.0 TargetWeightExecutor(RebalanceConfig(allow_short=True)) on an account that
+    # may short without leverage (allow_short_selling=True), its defaults otherwise: sized at the
+    # decision close, next-open fills, the change rounded to the nearest whole share, weights
+    # clipped to +-1, null / absent names closed; its broker's order sequence and cash check
+    # (cash_rule="ml4t": exits, then sells, then buys in asset order, each cut to what still fits)
+    # (tests/peers/test_ml4t_weights.py)
+    "ml4t": {
+        "fill": "next_open",
+        "size_at": "decision",
+        "missing": "flat",
+        "rounding": "nearest",
+        "shortfall": "priority",
+        "cash_rule": "ml4t",
+        "fractional": False,
+        "init_cash": 100_000.0,
+        "cash_sharing": True,
+    },
 }
 
 # the keyword settings of `backtest`, by config section
@@ -124,7 +141,9 @@ def build_config(config: BacktestConfig | None, kwargs: dict, preset: str | None
         if config is not None:
             raise ConfigError("pass either `config=` or `preset=`, not both; a config already holds every setting.")
         if preset not in presets:
-            raise ConfigError(f"preset={preset!r} is not available with `weights` yet; use preset='vectorbt' or none.")
+            raise ConfigError(
+                f"preset={preset!r} is not available with `weights` yet; use {' or '.join(map(repr, presets))} or none."
+            )
         given = presets[preset] | given  # the caller's settings win
     if config is not None:
         if not isinstance(config, BacktestConfig):

@@ -10,7 +10,7 @@ import polars as pl
 
 from ml4t_vec._kernels import kernel_array, kernel_tuple
 from ml4t_vec._kernels.book import Sink, new_book, new_orders
-from ml4t_vec._kernels.codes import FILL_DT, MISSING, REJECT_DT, ROUNDING, SHORTFALL, SIZE_AT, TRADE_DT
+from ml4t_vec._kernels.codes import CASH_RULE, FILL_DT, MISSING, REJECT_DT, ROUNDING, SHORTFALL, SIZE_AT, TRADE_DT
 from ml4t_vec._kernels.rebalance import WeightParams, rebalance_nb
 from ml4t_vec._kernels.simulate import SimResult, _compact, _offsets
 from ml4t_vec._prepare import Prepared
@@ -25,10 +25,7 @@ def check(cfg: BacktestConfig, given: dict) -> None:
     if not cfg.portfolio.cash_sharing:
         raise ConfigError("`weights` describe one portfolio: they need cash_sharing=True (the default).")
     if cfg.portfolio.cash_rule == "ml4t":
-        raise ConfigError(
-            "cash_rule='ml4t' is not available with `weights` yet; use cash_rule='equity' (the default: reductions "
-            "first, increases within the buying power) or 'vectorbt' (vectorbt's call order and cash rule)."
-        )
+        _check_ml4t(cfg)
     sizing = [k for k in ("size", "size_type", "percent_of", "size_rule") if given.get(k) is not None]
     if sizing:
         raise ConfigError(f"`weights` set every position's size; {sizing} do not apply. Remove them.")
@@ -44,6 +41,29 @@ def check(cfg: BacktestConfig, given: dict) -> None:
         )
     if cfg.execution.price is not None:
         raise ConfigError("`price=` is not available with `weights` yet; orders fill at the open or the close.")
+
+
+def _check_ml4t(cfg: BacktestConfig) -> None:
+    """cash_rule='ml4t' (ml4t-backtest's broker, README "Presets"): its order sequence and cash
+    check decide who fills; a cut order gets whole shares, or the order is rejected."""
+    rb = cfg.rebalance
+    if rb.shortfall == "scale":
+        raise ConfigError(
+            "cash_rule='ml4t' fills orders one by one against the cash (ml4t-backtest); shortfall='scale' does "
+            "not apply. Use shortfall='priority' (a cut order gets the whole shares that still fit, as "
+            "ml4t-backtest's rebalance orders) or 'reject', or preset='ml4t'."
+        )
+    if rb.shortfall == "priority" and cfg.sizing.fractional:
+        raise ConfigError(
+            "cash_rule='ml4t' with shortfall='priority' cuts an order to whole shares (ml4t-backtest cuts rebalance "
+            "orders only with integer shares; with fractional shares it rejects them whole): pass fractional=False "
+            "or shortfall='reject'."
+        )
+    if cfg.limits.priority is not None:
+        raise ConfigError(
+            "`priority` does not apply with cash_rule='ml4t': ml4t-backtest fills the sells, then the buys, each "
+            "in asset order. Remove `priority` or use cash_rule='equity'."
+        )
 
 
 def schedule(cfg: BacktestConfig, prep: Prepared) -> np.ndarray:
@@ -112,7 +132,7 @@ def weight_params(cfg: BacktestConfig, prep: Prepared) -> WeightParams:
         min_trade_value=[rb.min_trade_value],
         leverage=[1.0 if lev is None else float(lev)],
         drift_band=[0.0 if rb.drift_band is None else float(rb.drift_band)],
-        vectorbt=[cfg.portfolio.cash_rule == "vectorbt"],
+        cash_rule=[CASH_RULE[cfg.portfolio.cash_rule]],
     )
 
 

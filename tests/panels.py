@@ -314,7 +314,7 @@ def weight_cases(draw, gaps: bool = True, costs: bool = True):
         rounding=maybe("floor", "nearest"),
         lot_size=maybe(None, None, 5, {assets[0]: 0.5}),
         drift_band=maybe(None, None, 0.05, 0.3),
-        cash_rule=maybe("equity", "equity", "vectorbt"),
+        cash_rule=maybe("equity", "equity", "vectorbt", "ml4t"),
         max_gross_leverage=maybe(None, 0.5, 1.5),
     )
     if costs:
@@ -327,8 +327,12 @@ def weight_cases(draw, gaps: bool = True, costs: bool = True):
             min_weight_change=maybe(0.0, 0.0, 0.03),
             min_trade_value=maybe(0.0, 0.0, 50.0),
         )
-    if cfg["cash_rule"] == "vectorbt":  # vectorbt's cash rule has no leverage
+    if cfg["cash_rule"] != "equity":  # the cash rules of vectorbt and ml4t-backtest have no leverage
         cfg["max_gross_leverage"] = None
+    if cfg["cash_rule"] == "ml4t":  # its own order sequence; a cut order gets whole shares (else ConfigError)
+        cfg["priority"] = None
+        if cfg["shortfall"] == "scale" or cfg["fractional"]:
+            cfg["shortfall"] = "reject" if cfg["fractional"] else "priority"
     return Panel(times, assets, bars), weights, rebalance, cfg
 
 

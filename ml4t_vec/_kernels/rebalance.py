@@ -16,7 +16,9 @@ Per bar, in this order:
 Increases that do not fit the buying power (``lev x equity - gross``, after the reductions)
 are cut by ``shortfall``: one common factor on all of them (``"scale"``, independent of asset
 order), in priority order each getting what still fits (``"priority"``), or rejected whole
-(``"reject"``). Every fill goes through ``book.apply_fill_nb``. The reference engine is
+(``"reject"``). ``cash_rule="vectorbt"`` and ``"ml4t"`` replace these two steps by the peers'
+order models (``_vectorbt_orders_nb``, ``_ml4t_orders_nb``; ml4t-backtest's sizing in
+``target_qty_nb``). Every fill goes through ``book.apply_fill_nb``. The reference engine is
 ``tests/reference/portfolio.py``.
 """
 
@@ -30,6 +32,8 @@ from numba import njit
 from ml4t_vec._kernels import BOOL, F64, I64
 from ml4t_vec._kernels.book import apply_fill_nb, close_open_nb, write_reject_nb
 from ml4t_vec._kernels.codes import (
+    CASH_ML4T,
+    CASH_VECTORBT,
     EFFECT_ENTRY,
     EFFECT_EXIT,
     EFFECT_INCREASE,
@@ -83,7 +87,8 @@ class WeightParams(NamedTuple):
     min_trade_value: F64  # (1,)
     leverage: F64  # (1,) buying power = leverage x equity - gross exposure
     drift_band: F64  # (1,) relative drift of a held weight that makes a bar a decision bar; <= 0: off
-    vectorbt: BOOL  # (1,) vectorbt's order model (``_vectorbt_orders_nb``) instead of reductions first
+    cash_rule: I64  # (1,) CASH_EQUITY (reductions first, buying power), CASH_VECTORBT (``_vectorbt_orders_nb``)
+    # or CASH_ML4T (``_ml4t_orders_nb``, and ml4t-backtest's sizing in ``target_qty_nb``)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -109,13 +114,52 @@ def close_to_nb(a, b):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def target_qty_nb(w, forced, equity, price, q, unit, rounding, min_weight_change, min_trade_value):
+def _round_even_nb(x):
+    """``x`` to the nearest integer, half to even (Python's ``round``)."""
+    f = np.floor(x)
+    r = x - f
+    if r > 0.5 or (r == 0.5 and f % 2.0 != 0.0):
+        return f + 1.0
+    return f
+
+
+SIZE_OWN = 0  # target_qty_nb: ml4t_vec's sizing
+SIZE_ML4T = 1  # ml4t-backtest's TargetWeightExecutor, whole shares half away from zero
+SIZE_ML4T_LOTS = 2  # the same with lots: Python's round(shares / lot), half to even
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def target_qty_nb(w, forced, equity, price, q, unit, rounding, min_weight_change, min_trade_value, model):
     """The holding weight ``w`` asks for, or NaN for no order (README "Target weights").
 
     ``unit``: the quantum (a lot, 1 share, or 0 for fractional shares). ``rounding``: the
     target toward zero (floor), or the change to the nearest quantum, half away from zero
     (nearest). A weight of 0 targets exactly 0. No order when the change is below the
-    thresholds (``forced``, the close of a null weight, is never held back) or nothing changes."""
+    thresholds (``forced``, the close of a null weight, is never held back) or nothing changes.
+
+    ``model`` SIZE_ML4T / SIZE_ML4T_LOTS (``cash_rule="ml4t"``): ml4t-backtest 0.2.0's
+    ``TargetWeightExecutor._process_asset``: ``w`` clipped to [-1, 1] (its default
+    ``max_single_weight``), the change in value ``equity * (w - current weight)`` is what
+    ``min_trade_value`` tests (before rounding), and with lots the change is rounded half to
+    even (Python's ``round``; whole shares stay half away from zero). A weight of 0 is a change
+    like any other: with lots, -79 shares round to -80 and leave a short of 1 (the engine's
+    arithmetic, kept); a null weight's close (``forced``) is exact."""
+    if model != SIZE_OWN:
+        w = min(max(w, -1.0), 1.0)
+        cur = q * price / equity
+        dv = equity * (w - cur)
+        if not forced and (abs(w - cur) < min_weight_change or abs(dv) < min_trade_value):
+            return np.nan
+        if forced or (w == 0.0 and unit == 0.0):
+            tq = 0.0  # close_position, or fractional shares: exactly flat (a rounded change may not be)
+        else:
+            d = dv / price
+            if unit > 0.0 and rounding == ROUND_NEAREST:
+                d = _round_even_nb(d / unit) * unit if model == SIZE_ML4T_LOTS else _round_away_nb(d, unit)
+                tq = q + d
+            else:
+                tq = _trunc_nb(q + d, unit)
+        return np.nan if tq == q else tq
     if w == 0.0:
         tq = 0.0
     else:
@@ -158,6 +202,14 @@ def _unit_nb(wp, c):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _sizing_nb(wp, c):
+    """``target_qty_nb``'s model for column c."""
+    if wp.cash_rule[0] != CASH_ML4T:
+        return SIZE_OWN
+    return SIZE_ML4T_LOTS if wp.lot[c] > 0.0 else SIZE_ML4T
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orders, cash, next_pid, sink):
     """Fill every order of columns c0..c1 whose asset has a row on bar t, at ``fill_px``:
     reductions first (a reversal's closing part included), then the increases, cut by
@@ -186,15 +238,17 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
             if equity <= 0.0:
                 continue
             tq[i] = target_qty_nb(o["target"], o["forced"] != 0, equity, fill_px[off[col_asset[c]] + t * step], q,
-                                  _unit_nb(wp, c), wp.rounding[0], wp.min_weight_change[0],
-                                  wp.min_trade_value[0])  # fmt: skip
+                                  _unit_nb(wp, c), wp.rounding[0], wp.min_weight_change[0], wp.min_trade_value[0],
+                                  _sizing_nb(wp, c))  # fmt: skip
         else:
             tq[i] = o["target"]
         if tq[i] == q:
             tq[i] = np.nan
     reason = np.int64(REASON_REBALANCE)
-    if wp.vectorbt[0]:
+    if wp.cash_rule[0] == CASH_VECTORBT:
         return _vectorbt_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash, next_pid, sink)
+    if wp.cash_rule[0] == CASH_ML4T:
+        return _ml4t_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash, next_pid, sink)
     # (a) reductions: toward the target, or to flat before a reversal (which pays the fixed fee)
     flip_fill = np.full(n, -1, dtype=np.int64)  # a reversal's closing fill / trade record, its shares and fee
     flip_trade = np.full(n, -1, dtype=np.int64)
@@ -379,6 +433,117 @@ def _vectorbt_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, 
     return cash, next_pid
 
 
+ML4T_CASH_TOLERANCE = 0.01  # ml4t-backtest's gatekeeper: an order may exceed the cash by a cent
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def ml4t_fits_nb(m, d, price, q, cash, cost):
+    """ml4t-backtest 0.2.0's gatekeeper (``accounting/gatekeeper.py``, ``policy.py``, an account
+    that may short without leverage, short proceeds credited to the cash): may an order of ``m``
+    shares in direction ``d`` (+1 buy, -1 sell) fill at ``price`` while holding ``q``? Taking
+    off at most the position always may; otherwise the new exposure's notional, the order's
+    fee and, for a reversal, the closing part (its proceeds in, or the cover paid out), valued
+    at ``price``, must fit in the cash plus 0.01. A short needs its notional in cash too."""
+    opposite = q * d < 0.0
+    if opposite and m <= abs(q):
+        return True
+    fee = fee_nb(m, price, cost)
+    if opposite:  # a reversal: the cash after the close pays for the new side
+        after = cash + abs(q) * price if q > 0.0 else cash - abs(q) * price
+        after -= fee
+        return not ((m - abs(q)) * price > after + ML4T_CASH_TOLERANCE)
+    return not (m * price > (cash - fee) + ML4T_CASH_TOLERANCE)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def ml4t_affordable_nb(want, d, price, q, cash, cost):
+    """The largest whole number of shares up to ``want`` that ``ml4t_fits_nb`` at ``price``:
+    ml4t-backtest's binary search (``FillEngine.get_max_affordable_quantity``)."""
+    lo = 0
+    hi = np.int64(np.floor(want + TOL))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if ml4t_fits_nb(float(mid), d, price, q, cash, cost):
+            lo = mid
+        else:
+            hi = mid - 1
+    return float(lo)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _ml4t_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash, next_pid, sink):
+    """ml4t-backtest 0.2.0's broker filling ``TargetWeightExecutor``'s orders (``fill_ordering``
+    EXIT_FIRST, ``entry_order_priority`` SUBMISSION; ``core/execution_engine.py``): first every
+    order that takes off at most the position, in column order; then the others (new positions,
+    increases, reversals) in the order the executor submits them: every sell (weight going
+    down), then every buy, each in column order. Each one in turn, against the cash as it
+    stands (``ml4t_fits_nb``): it fits whole at the reference price, or (``shortfall="priority"``)
+    is cut to the largest whole number of shares that fits there, or is rejected; whatever
+    passed must fit again at the executed price (slippage) or is rejected whole. A reversal is
+    one order: two fills, its fee split by shares. Returns (cash, next position id)."""
+    reason = np.int64(REASON_REBALANCE)
+    for i in range(n):  # (a) exits and reductions
+        if np.isnan(tq[i]):
+            continue
+        c = due[i]
+        q = book[c]["qty"]
+        dq = tq[i] - q
+        if q == 0.0 or q * dq >= 0.0 or abs(dq) > abs(q):
+            continue
+        ref = fill_px[off[col_asset[c]] + t * step]
+        px = exec_price_nb(ref, np.int64(1 if dq > 0.0 else -1), (wp.slippage[c], wp.slippage_per_share[c]))
+        fee = fee_nb(dq, px, (wp.fees[c], wp.fixed_fees[c], wp.per_share[c]))
+        d, next_pid = apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink)
+        cash += d
+        book[c]["qty"] = tq[i]  # exactly the target
+        tq[i] = np.nan
+    cut = wp.shortfall[0] == SHORTFALL_PRIORITY
+    for sweep in range(2):  # (b) the sells, then the buys
+        side = np.int64(-1 if sweep == 0 else 1)
+        for i in range(n):
+            if np.isnan(tq[i]):
+                continue
+            c = due[i]
+            q = book[c]["qty"]
+            dq = tq[i] - q
+            if (dq > 0.0) != (side > 0):
+                continue
+            ref = fill_px[off[col_asset[c]] + t * step]
+            cost = (wp.fees[c], wp.fixed_fees[c], wp.per_share[c])
+            px = exec_price_nb(ref, side, (wp.slippage[c], wp.slippage_per_share[c]))
+            want = abs(dq)
+            got = want
+            if not ml4t_fits_nb(want, side, ref, q, cash, cost):
+                got = ml4t_affordable_nb(want, side, ref, q, cash, cost) if cut else 0.0
+            if got > 0.0 and px != ref and not ml4t_fits_nb(got, side, px, q, cash, cost):
+                got = 0.0  # the executed price re-check (fill_executor.py) rejects the order whole
+            if got < want:
+                if q == 0.0 or (q * side < 0.0 and got > abs(q)):
+                    effect = EFFECT_ENTRY
+                else:  # an increase, or a reversal refused whole or cut to its close (as vectorbt's rows)
+                    effect = EFFECT_INCREASE if q * side > 0.0 else EFFECT_EXIT
+                why = REJ_REDUCED_CASH if got > 0.0 else REJ_INSUFFICIENT_CASH
+                write_reject_nb(sink, c, t, side, np.int64(effect), np.int64(why), want, got, ref)
+            if got <= 0.0:
+                continue
+            fee = fee_nb(got, px, cost)
+            closing = min(abs(q), got) if q * side < 0.0 else 0.0
+            if closing > 0.0:
+                fee_x = closing / got * fee
+                d, next_pid = apply_fill_nb(book, c, t, side * closing, px, ref, fee_x, reason, next_pid, sink)
+                cash += d
+                if closing == abs(q):
+                    book[c]["qty"] = 0.0
+                if got > closing:
+                    d, next_pid = apply_fill_nb(book, c, t, side * (got - closing), px, ref, fee - fee_x, reason,
+                                                next_pid, sink)  # fmt: skip
+                    cash += d
+            else:
+                d, next_pid = apply_fill_nb(book, c, t, side * got, px, ref, fee, reason, next_pid, sink)
+                cash += d
+    return cash, next_pid
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _set_exit_fee_nb(sink, c, k_fill, k_trade, fee):
     """A reversal's closing fill (record ``k_fill``) and its trade row (``k_trade``) take the
@@ -419,7 +584,7 @@ def _decide_nb(t, c0, c1, close, off, step, col_asset, sig, weights, prio, wp, b
             o["guess"] = w * equity / mark
             continue
         tq = target_qty_nb(w, forced, equity, mark, q, _unit_nb(wp, c), wp.rounding[0], wp.min_weight_change[0],
-                           wp.min_trade_value[0])  # fmt: skip
+                           wp.min_trade_value[0], _sizing_nb(wp, c))  # fmt: skip
         if not np.isnan(tq):
             o["bar"] = t
             o["target"] = tq

@@ -265,3 +265,31 @@ def test_rule_expressions_are_validated(prices):
         bt(prices, take_profit="atr")
     with raises(ConfigError, "`trailing_stop` must be in"):
         bt(prices, trailing_stop=1.5)
+
+
+@pytest.mark.parametrize(
+    "kw, patterns",
+    [
+        (dict(cash_rule="ml4t"), [r"shortfall='scale' does not apply", r"preset='ml4t'"]),
+        (dict(preset="ml4t", fractional=True), [r"pass fractional=False", r"shortfall='reject'"]),
+        (dict(preset="ml4t", priority="pred"), [r"`priority` does not apply", r"asset order"]),
+        (dict(preset="backtesting"), [r"not available with `weights`", r"'vectorbt' or 'ml4t'"]),
+    ],
+)
+def test_weights_under_ml4t_rules(prices, kw, patterns):
+    with raises(ConfigError, *patterns):
+        vec.backtest(prices, weights=pl.lit(0.2), **kw)
+
+
+def test_weights_preset_ml4t_sets_its_conventions(prices):
+    """preset='ml4t' with weights: ml4t-backtest's TargetWeightExecutor defaults (README "Presets");
+    the caller's settings win, and fractional shares work with shortfall='reject'."""
+    res = vec.backtest(prices, weights=pl.lit(0.3), preset="ml4t", rebalance="W")
+    c = res.config
+    rb = c.rebalance
+    assert (c.execution.fill, rb.size_at, rb.missing, rb.rounding, rb.shortfall) == (
+        "next_open", "decision", "flat", "nearest", "priority")  # fmt: skip
+    assert (c.portfolio.cash_rule, c.portfolio.init_cash, c.sizing.fractional) == ("ml4t", 100_000.0, False)
+    assert res.fills.height > 0 and (res.fills["quantity"] % 1 == 0).all()
+    frac = vec.backtest(prices, weights=pl.lit(0.3), preset="ml4t", fractional=True, shortfall="reject")
+    assert (frac.fills["quantity"] % 1 != 0).any()

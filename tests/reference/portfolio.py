@@ -76,6 +76,12 @@ sell). Fills are listed in execution order: step (a) in asset order, then step (
 A flip is one order: its two fills split the order's fee fee(|q| + dq', px) by quantity (as both
 peers do); its closing part keeps fee(|q|, px) when the new side gets nothing.
 
+Other order models (``cash_rule``): "vectorbt" replaces steps (a) and (b) by ``vectorbt_orders``
+(vectorbt's call order and cash rule); "ml4t" replaces them by ``ml4t_orders`` (ml4t-backtest
+0.2.0's broker: exits, then sells, then buys, each against the cash) and the sizing above by
+``ml4t_target`` (its ``TargetWeightExecutor``: weights clipped to +-1, thresholds on the
+unrounded change, lots rounded half to even).
+
 Records, average cost (ml4t-backtest ``fill_executor``, vectorbt exit trades):
 * entry: a new position (``position_id``), entry time and bar count of this fill, average price
   px, entry fees and slippage of this fill, price range [px, px];
@@ -148,7 +154,7 @@ def _check(panel: Panel, c: WeightConfig, rebalance) -> None:
         shortfall=("scale", "priority", "reject"),
         rounding=("floor", "nearest"),
         fill=("next_open", "next_close", "same_close"),
-        cash_rule=("equity", "vectorbt"),
+        cash_rule=("equity", "vectorbt", "ml4t"),
     )
     for name, values in allowed.items():
         if getattr(c, name) not in values:
@@ -218,12 +224,45 @@ class WeightReference:
     def target(self, a, w: float, forced: bool, q: float, equity: float, price: float) -> float | None:
         """The target holding of an order, or None when it is skipped (thresholds, no change)."""
         c = self.c
+        if c.cash_rule == "ml4t":
+            return self.ml4t_target(a, w, forced, q, equity, price)
         qs = 0.0 if w == 0 else self.rounded(a, w * equity / price, q)
         if not forced:
             if abs(w - q * price / equity) < c.min_weight_change:
                 return None
             if abs(qs - q) * price < c.min_trade_value:
                 return None
+        return None if qs == q else qs
+
+    def ml4t_target(self, a, w: float, forced: bool, q: float, equity: float, price: float) -> float | None:
+        """ml4t-backtest 0.2.0 ``TargetWeightExecutor._process_asset`` with its default config:
+        w clipped to [-1, 1]; current weight cw = q * price / E; change dv = E * (w - cw);
+        skipped (unless forced) when |w - cw| < min_weight_change or |dv| < min_trade_value;
+        shares dv / price rounded as ``rounding`` says: "nearest" with a lot is Python's
+        ``round(shares / lot) * lot`` (half to even), with whole shares half away from zero,
+        fractional unrounded; "floor" truncates the target holding q + shares toward zero. The
+        change is rounded even for w = 0 (a lot can leave a share or a few, the other way); only a
+        forced close (``close_position``) and w = 0 with fractional shares are exactly flat."""
+        c = self.c
+        w = min(max(w, -1.0), 1.0)
+        cw = q * price / equity
+        dv = equity * (w - cw)
+        if not forced and (abs(w - cw) < c.min_weight_change or abs(dv) < c.min_trade_value):
+            return None
+        unit = self.quantum(a)
+        if forced or (w == 0 and unit is None):
+            qs = 0.0
+        else:
+            d = dv / price
+            if unit is not None and c.rounding == "nearest":
+                lot = self.c.lot_size.get(a) if isinstance(self.c.lot_size, dict) else self.c.lot_size
+                if lot is not None:
+                    d = round(d / unit) * unit  # Python's round: half to even
+                else:
+                    d = math.copysign(math.floor(abs(d) / unit + 0.5) * unit, d)
+                qs = q + d
+            else:
+                qs = self.truncate(a, q + d)
         return None if qs == q else qs
 
     def px(self, ref: float, side: float) -> float:
@@ -423,6 +462,9 @@ class WeightReference:
         if c.cash_rule == "vectorbt":
             self.vectorbt_orders(t, work)
             return
+        if c.cash_rule == "ml4t":
+            self.ml4t_orders(t, work)
+            return
         # (a) reductions, closes and the closing part of flips
         flips = {}
         for a, q, qs, ref in work:
@@ -548,6 +590,77 @@ class WeightReference:
                     self.increase(a, t, d, got - closing, ref, px, fee - fee_x, fee - fee_x)
             else:
                 self.increase(a, t, d, got, ref, px, fee, fee)
+
+    def ml4t_fits(self, m: float, d: float, price: float, q: float) -> bool:
+        """ml4t-backtest 0.2.0's gatekeeper (an account that may short, no leverage, short
+        proceeds credited to the cash): an order of m shares in direction d while holding q,
+        valued at ``price``. Taking off at most the position always fits. Otherwise, with the
+        order's fee f = fee(m, price): a reversal needs (m - |q|) * price <= cash + |q| * price
+        (selling a long; - |q| * price covering a short) - f + 0.01; any other order
+        m * price <= cash - f + 0.01 (a short needs its notional in cash too)."""
+        if q * d < 0 and m <= abs(q):
+            return True
+        f = orders.fee(self.c, m, price)
+        if q * d < 0:
+            after = (self.cash + abs(q) * price if q > 0 else self.cash - abs(q) * price) - f
+            return (m - abs(q)) * price <= after + 0.01
+        return m * price <= self.cash - f + 0.01
+
+    def ml4t_orders(self, t, work: list) -> None:
+        """ml4t-backtest 0.2.0's broker on ``TargetWeightExecutor``'s orders (EXIT_FIRST,
+        SUBMISSION order): (1) every order that takes off at most the position, asset order;
+        (2) the others (entries, increases, reversals) in submission order: every sell, then
+        every buy, each in asset order, one at a time against the cash as it stands. An order
+        fills whole if it fits at the reference price; else with ``shortfall="priority"`` the
+        largest whole number of shares that fits there (at least |q| for a reversal: its close
+        always fits), with "reject" nothing; what passed must fit again at the executed price
+        (the fill-time re-check) or is rejected whole. Rows: ``reduced_cash`` / ``insufficient_cash``
+        (requested = the order, effect "entry" for a new position or a reversal cut past its
+        close, "increase", or "exit" for a reversal refused or cut to its close). A reversal is
+        two fills of one order, its fee split by shares."""
+        c = self.c
+        rest = []
+        for a, q, qs, ref in work:
+            dq = qs - q
+            if q != 0 and q * dq < 0 and abs(dq) <= abs(q):
+                d = 1.0 if dq > 0 else -1.0
+                px = self.px(ref, d)
+                self.reduce(a, t, abs(dq), qs, ref, px, orders.fee(c, abs(dq), px))
+            else:
+                rest.append((a, q, qs, ref))
+        for side in (-1.0, 1.0):
+            for a, q, qs, ref in rest:
+                dq = qs - q
+                if (dq > 0) != (side > 0):
+                    continue
+                px = self.px(ref, side)
+                want = abs(dq)
+                got = want
+                if not self.ml4t_fits(want, side, ref, q):
+                    got = 0.0
+                    if c.shortfall == "priority":  # bisection (ml4t's own search): fits is monotone in m
+                        lo, hi = 0, int(math.floor(want + 1e-9))
+                        while lo < hi:
+                            mid = (lo + hi + 1) // 2
+                            lo, hi = (mid, hi) if self.ml4t_fits(float(mid), side, ref, q) else (lo, mid - 1)
+                        got = float(lo)
+                if got > 0 and px != ref and not self.ml4t_fits(got, side, px, q):
+                    got = 0.0
+                if got < want:
+                    opening = q == 0 or (q * side < 0 and got > abs(q))
+                    effect = "entry" if opening else ("increase" if q * side > 0 else "exit")
+                    self.reject(t, a, side, effect, "reduced_cash" if got > 0 else "insufficient_cash", want, got, ref)
+                if got <= 0:
+                    continue
+                fee = orders.fee(c, got, px)
+                closing = min(abs(q), got) if q * side < 0 else 0.0
+                if closing > 0:
+                    fee_x = closing / got * fee
+                    self.reduce(a, t, closing, 0.0 if closing == abs(q) else q + side * closing, ref, px, fee_x)
+                    if got > closing:
+                        self.increase(a, t, side, got - closing, ref, px, fee - fee_x, fee - fee_x)
+                else:
+                    self.increase(a, t, side, got, ref, px, fee, fee)
 
     # -- the bar loop --------------------------------------------------------------------------
     def run(self) -> dict:

@@ -544,6 +544,77 @@ def test_exact_weights_when_sized_at_the_fill(case):
             assert ref.holdings[(a, f)] * bars[a][f].open / equity == approx(w, rel=1e-9, abs=1e-12), (a, t)
 
 
+ML4T = dict(cash_rule="ml4t", shortfall="priority", rounding="nearest", fractional=False, fees=0.001)
+
+
+def test_ml4t_sells_fund_the_buys_and_the_last_buy_gets_what_fits():
+    """cash_rule="ml4t" (ml4t-backtest 0.2.0's TargetWeightExecutor and broker; every number also
+    produced by running the engine on this panel). Bar 0, E = 10,000: A 1.3 is clipped to 1.0 ->
+    100 shares, B -0.5 -> -100, C 0.5 -> 250; they fill at bar 1's open. The sell first: B's
+    short needs 5000 <= 10000 - 5 + 0.01 in cash, and brings 5000 - 5 in: cash 14995. Then the
+    buys in asset order: A 10000 + 10 fits (cash 4985); C 250 * 20.02 = 5005 > 4985.01, so the
+    largest whole number that fits: 249 (4984.98), cash 0.02. In asset order without the sells
+    first, A would have been cut to 99 and B's short to what 90.1 of cash covers."""
+    w = {"A": {0: 1.3}, "B": {0: -0.5}, "C": {0: 0.5}}
+    res = run(P, w, [0], **ML4T)
+    assert fills(res, "timestamp", "symbol", "side", "quantity", "fees") == [
+        (1, "B", "sell", 100, approx(5.0)),
+        (1, "A", "buy", 100, approx(10.0)),
+        (1, "C", "buy", 249, approx(4.98)),
+    ]
+    assert rejected(res) == [(1, "C", "buy", "entry", "reduced_cash", 250, 249, 20)]
+    assert res["equity"][1]["cash"] == approx(0.02, abs=1e-9)
+    check_identity(res)
+
+
+def test_ml4t_slippage_recheck_rejects_the_cut_order_whole():
+    """Slippage 1%: A 1.5 -> 1.0 -> 100 shares at ref 100: 10,000 + 10 > 10,000.01, cut to 99
+    (9909.9 fits at the reference price); at the executed price 101, 99 * 101 * 1.001 =
+    10008.999 does not, so the broker rejects the order whole. B 0.3 -> 60 fills at 50.5."""
+    w = {"A": {0: 1.5}, "B": {0: 0.3}}
+    res = run(P, w, [0], slippage=0.01, **ML4T)
+    assert fills(res, "symbol", "quantity", "price", "fees") == [("B", 60, approx(50.5), approx(3.03))]
+    assert rejected(res) == [(1, "A", "buy", "entry", "insufficient_cash", 100, 0, 100)]
+
+
+def test_ml4t_reversal_is_one_order_checked_on_the_cash_after_its_close():
+    """Bar 0: A 1.0 -> 100 shares, cut to 99 at bar 1's open (cash 90.1). Bar 1: E = 90.1 + 9900
+    = 9990.1, A -1.0 -> -99.901, the change -198.901 rounds to -199 (the change to the nearest
+    share). Bar 2's open 125: one order of 199, fee 24.875; the cash after its close, 90.1 +
+    99 * 125 - 24.875 = 12440.225, must cover the new short 100 * 125 = 12500: no. The largest
+    that fits: 99 + k with 125.125 k <= 12452.735 -> k = 99, 198 shares, fee 24.75 split by
+    shares: 12.375 for the close, 12.375 for the new short; cash 24815.35."""
+    w = {"A": {0: 1.0, 1: -1.0}}
+    res = run(P, w, [0, 1], **ML4T)
+    assert fills(res, "timestamp", "side", "effect", "quantity", "price", "fees") == [
+        (1, "buy", "entry", 99, 100, approx(9.9)),
+        (2, "sell", "exit", 99, 125, approx(12.375)),
+        (2, "sell", "entry", 99, 125, approx(12.375)),
+    ]
+    assert rejected(res)[-1] == (2, "A", "sell", "entry", "reduced_cash", 199, 198, 125)
+    assert res["equity"][2]["cash"] == approx(24815.35)
+    check_identity(res)
+
+
+def test_ml4t_sizing_details():
+    """ml4t-backtest's _process_asset: min_trade_value tests the unrounded change E * dw (a
+    change of 0.4 shares worth 40 passes a 30 threshold and then rounds to 0: no order; 0.6
+    shares rounds to 1); with lots the change rounds half to even (round(2.5) = 2 lots); a
+    weight of 0 is a change like any other (with lots, -7.9 lots round to -8 and leave -2), a
+    null weight closes exactly."""
+    ref = portfolio.WeightReference(P, WeightConfig(init_cash=10_000.0, **ML4T), {}, [])
+    assert ref.ml4t_target("A", 0.004, False, 0.0, 10_000.0, 100.0) is None  # 0.4 shares -> 0
+    assert ref.ml4t_target("A", 0.006, False, 0.0, 10_000.0, 100.0) == 1.0
+    ref.c.min_trade_value = 70.0
+    assert ref.ml4t_target("A", 0.006, False, 0.0, 10_000.0, 100.0) is None  # 60 < 70
+    ref.c.min_trade_value, ref.c.lot_size = 0.0, 20
+    assert ref.ml4t_target("A", 0.5, False, 0.0, 10_000.0, 100.0) == 40.0  # 50 / 20 = 2.5 -> 2 lots
+    assert ref.ml4t_target("A", 0.7, False, 0.0, 10_000.0, 100.0) == 80.0  # 70 / 20 = 3.5 -> 4 lots
+    assert ref.ml4t_target("A", 0.0, False, 158.0, 10_000.0, 100.0) == -2.0  # -158 / 20 = -7.9 -> -8 lots
+    assert ref.ml4t_target("A", 0.0, True, 158.0, 10_000.0, 100.0) == 0.0  # a close_position
+    assert ref.ml4t_target("A", 3.0, False, 0.0, 10_000.0, 100.0) == 100.0  # clipped to 1.0: 5 lots of 20
+
+
 def test_drift_band_makes_a_bar_a_rebalance_bar():
     """Targets .5 / .3 / .2 bought at t=0's close (10,000: A 50 @100, B 60 @50, C 100 @20).
     t=2 (A 125): E = 6250 + 3000 + 2000 = 11250, A's weight .5556 (+11%), B .2667 and C .1778
