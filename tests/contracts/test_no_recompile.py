@@ -52,7 +52,8 @@ for df in layouts:
         r = vec.backtest(df, weights=w, rebalance=5, fill=fill, fees=0.001, fixed_fees=1.0, fractional=False)
         r.trades, r.fills, r.rejected, r.equity, r.asset_equity
 for o in (dict(size_at="fill", shortfall="priority", priority="pred", lot_size={"A1": 10}, rebalance="M"),
-          dict(shortfall="reject", rounding="nearest", missing="hold", rebalance=pl.col("pred") > 0.5)):
+          dict(shortfall="reject", rounding="nearest", missing="hold", rebalance=pl.col("pred") > 0.5),
+          dict(preset="ml4t", slippage=0.001, lot_size=5, rebalance=3)):
     vec.backtest(p, weights=w, **o).trades
 for cs in (True, False):
     vec.sweep(p, entries=lambda q: pl.col("pred") > q.t, exits=x, params={"t": [0.55, 0.6], "stop_loss": [None, 0.05]},
