@@ -91,14 +91,14 @@ def schedule(cfg: BacktestConfig, prep: Prepared) -> np.ndarray:
         v = prep.rule_values["rebalance"]  # (n_assets, n_bars): 1 / 0 / NaN
         return np.nan_to_num(v, nan=0.0).max(axis=0) > 0.0 if v.size else np.zeros(n, dtype=np.bool_)
     want = pl.Series(list(r)).cast(ts.dtype, strict=False)
-    missing = want.filter(~want.is_in(ts) | want.is_null())
+    missing = want.filter(~want.is_in(ts.implode()) | want.is_null())
     if missing.len():
         raise ConfigError(
             f"`rebalance` lists timestamps that are not in the data: {missing.head(3).to_list()}"
             f"{' ...' if missing.len() > 3 else ''} ({missing.len()} of {want.len()}). Use timestamps of the "
             "price frame."
         )
-    return ts.is_in(want).to_numpy()
+    return ts.is_in(want.implode()).to_numpy()
 
 
 def weight_params(cfg: BacktestConfig, prep: Prepared) -> WeightParams:
