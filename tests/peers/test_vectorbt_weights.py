@@ -109,4 +109,4 @@ def test_weights_preset_sets_vectorbt_conventions():
     assert (res.config.execution.fill, rb.size_at, rb.missing) == ("same_close", "fill", "hold")
     assert (res.config.portfolio.cash_rule, res.config.portfolio.cash_sharing) == ("vectorbt", True)
     with pytest.raises(vec.ConfigError, match="not available with `weights`"):
-        vec.backtest(p, weights=pl.lit(0.3), preset="ml4t")
+        vec.backtest(p, weights=pl.lit(0.3), preset="backtesting")
