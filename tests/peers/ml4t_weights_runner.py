@@ -13,7 +13,8 @@ Every subfolder of DIR holding ``prices.parquet`` and ``settings.json`` is one s
 - ``settings.json``: ``init_cash``, ``fees`` (fraction of notional), ``fixed_fees`` (cash per
   order), ``commission_per_share``, ``slippage`` (fraction), ``slippage_per_share`` (cash),
   ``rebalance`` (ISO timestamps of the decision bars), ``lot_size`` (null or whole shares),
-  ``min_weight_change``, ``min_trade_value``.
+  ``min_weight_change``, ``min_trade_value``, optional ``fractional`` (``share_type``
+  FRACTIONAL; see ``FollowWeights`` for its zero weights).
 
 The strategy: on a decision bar, the weights of the assets that have a bar and a non-null weight
 go to ``TargetWeightExecutor(RebalanceConfig(allow_short=True, ...)).execute`` in asset order;
@@ -39,14 +40,23 @@ from pathlib import Path
 
 import polars as pl
 from ml4t.backtest import BacktestConfig, DataFeed, Engine, RebalanceConfig, Strategy, TargetWeightExecutor
+from ml4t.backtest.config import ShareType
 from ml4t_runner import commission_model, slippage_model
 
 
 class FollowWeights(Strategy):
-    def __init__(self, weights: dict, rebalance: set, config: RebalanceConfig):
+    """``avoid_residue`` (fractional shares, no thresholds): a weight of exactly 0 is left out of
+    the dict, so the executor closes the position with ``close_position`` (its exact quantity).
+    Passed as 0, ``_process_asset`` sizes the close as ``E * (0 - q * p / E) / p``, which can
+    exceed ``|q|`` by a rounding error; the order is then a reversal to a short of ~1e-14 shares
+    that the cash check refuses whole, and the position stays open (ml4t-backtest 0.2.0 with
+    fractional shares; ml4t_vec closes exactly). Without thresholds the two are the same order."""
+
+    def __init__(self, weights: dict, rebalance: set, config: RebalanceConfig, avoid_residue: bool = False):
         self.weights = weights  # (timestamp, asset) -> weight
         self.rebalance = rebalance
         self.executor = TargetWeightExecutor(config)
+        self.avoid_residue = avoid_residue
 
     def on_data(self, timestamp, data, context, broker):
         if timestamp not in self.rebalance:
@@ -54,7 +64,7 @@ class FollowWeights(Strategy):
         target = {}
         for asset in sorted(data):
             w = self.weights.get((timestamp, asset))
-            if w is not None:
+            if w is not None and not (self.avoid_residue and w == 0.0):
                 target[asset] = w
         self.executor.execute(target, data, broker)
 
@@ -76,11 +86,12 @@ def run_one(folder: Path) -> dict:
         initial_cash=float(s["init_cash"]),
         allow_short_selling=True,  # an account that may short without leverage ("crypto" account)
         calendar=None,  # synthetic daily bars: no exchange calendar
+        share_type=ShareType.FRACTIONAL if s.get("fractional") else ShareType.INTEGER,
     )
     rebalance = {dt.datetime.fromisoformat(x) for x in s["rebalance"]}
     engine = Engine(
         DataFeed(prices_df=prices),
-        FollowWeights(weights, rebalance, rebalance_config),
+        FollowWeights(weights, rebalance, rebalance_config, avoid_residue=bool(s.get("fractional"))),
         config,
         commission_model=commission_model(s),
         slippage_model=slippage_model(s),

@@ -13,7 +13,10 @@ from ``ML4T_VEC_PEER_SEED`` (default below). Each has 1-6 assets on random walks
 0, a few beyond +-1, a gross that often needs more cash than there is), a random rebalance
 schedule (every bar, every n-th bar or random bars), fees, fixed fees, per-share commission,
 slippage (fraction and per share), a cash amount small enough that whole-share rounding and the
-cash check bite, and sometimes lots or thresholds. The runner runs all of them in one
+cash check bite, and sometimes lots or thresholds; one in five runs fractional shares
+(ml4t-backtest's ``share_type=FRACTIONAL``, where it rejects an order that does not fit whole:
+ml4t_vec's ``shortfall="reject"``; the runner passes a zero weight as a left-out name there,
+``ml4t_weights_runner.FollowWeights``, to steer around a float residue). The runner runs all of them in one
 interpreter start; each scenario is one test case comparing every fill (time, asset, side,
 quantity, price, fees), every trade row (entry / exit time and price, quantity, pnl, fees,
 status) and the equity at every bar, to 1e-9 relative.
@@ -93,6 +96,7 @@ def draw_scenario(rng: np.random.Generator) -> tuple[pl.DataFrame, dict]:
     else:
         rebalance = [t for t in times if rng.random() < 0.4] or times[:1]
     extras = rng.random() < 0.3
+    fractional = rng.random() < 0.2  # ml4t-backtest rejects a cut order whole: shortfall="reject"
     settings = dict(
         init_cash=float(rng.choice([100_000.0, 20_000.0, 3_000.0])),
         fees=float(rng.choice([0.0, 0.001, 0.01])),
@@ -101,9 +105,10 @@ def draw_scenario(rng: np.random.Generator) -> tuple[pl.DataFrame, dict]:
         slippage=float(rng.choice([0.0, 0.0, 0.001, 0.01])),
         slippage_per_share=float(rng.choice([0.0, 0.0, 0.01])),
         rebalance=[t.isoformat() for t in rebalance],
-        lot_size=int(rng.choice([5, 10])) if rng.random() < 0.2 else None,
-        min_weight_change=float(rng.choice([0.0, 0.01, 0.05])) if extras else 0.0,
-        min_trade_value=float(rng.choice([0.0, 100.0, 500.0])) if extras else 0.0,
+        lot_size=int(rng.choice([5, 10])) if rng.random() < 0.2 and not fractional else None,
+        min_weight_change=float(rng.choice([0.0, 0.01, 0.05])) if extras and not fractional else 0.0,
+        min_trade_value=float(rng.choice([0.0, 100.0, 500.0])) if extras and not fractional else 0.0,
+        fractional=fractional,
     )
     return df, settings
 
@@ -135,7 +140,8 @@ def our_run(df: pl.DataFrame, s: dict):
         init_cash=s["init_cash"], fees=s["fees"], fixed_fees=s["fixed_fees"],
         commission_per_share=s["commission_per_share"], slippage=s["slippage"],
         slippage_per_share=s["slippage_per_share"], lot_size=s["lot_size"], min_weight_change=s["min_weight_change"],
-        min_trade_value=s["min_trade_value"],
+        min_trade_value=s["min_trade_value"], fractional=s["fractional"],
+        shortfall="reject" if s["fractional"] else "priority",
     )  # fmt: skip
 
 
