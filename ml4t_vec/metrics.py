@@ -172,7 +172,7 @@ def compute_stats(
         "calmar": cagr / abs(mdd) if mdd < 0 else float("nan"),
         "exposure": float((equity.get_column("gross_exposure") > 0).mean()) if n else 0.0,
         "n_trades": int(pnl.shape[0]),
-        "n_open": int(trades.height - closed.height),
+        "n_open": int((trades.get_column("status") == "open").sum()),  # not partial rows
         "n_positions": int((fills.get_column("effect") == "entry").sum()),
         "n_trade_rows": int(trades.height),
         "win_rate": float(wins.shape[0] / pnl.shape[0]) if pnl.shape[0] else float("nan"),

@@ -59,7 +59,7 @@ def test_weights_by_hand():
     assert s["turnover_per_rebalance"] == pytest.approx(0.53125, rel=1e-12)
     assert s["avg_names_held"] == 2.0
     assert s["effective_n"] == pytest.approx(1.9, rel=1e-12)
-    assert (s["n_positions"], s["n_trade_rows"], s["n_trades"]) == (3, 4, 1)
+    assert (s["n_positions"], s["n_trade_rows"], s["n_trades"], s["n_open"]) == (3, 4, 1, 2)
     assert res.positions.height == 3
     summary = res.summary(periods_per_year=252).frame
     assert summary.filter(pl.col("section") == "portfolio")["metric"].to_list() == list(PORTFOLIO)
@@ -166,6 +166,7 @@ def test_weights_portfolio_metrics_match_the_reference(case):
     _same(got, _from_kernel_values(res))
     assert got["n_positions"] == len(want["positions"]) == res.positions.height
     assert got["n_trade_rows"] == len(want["trades"])
+    assert got["n_open"] == sum(r["status"] == "open" for r in want["trades"])
 
 
 @settings(max_examples=60)
