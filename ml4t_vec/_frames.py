@@ -78,24 +78,27 @@ def holdings(fills: np.ndarray, close: np.ndarray, off: np.ndarray, step: int, s
     key = fills["col"] * np.int64(n_bars) + fills["bar"]
     last = np.ones(key.shape[0], dtype=np.bool_)  # the last fill of each (column, bar)
     np.not_equal(key[1:], key[:-1], out=last[:-1])
-    key, after = key[last], after[last]
-    fill_idx = np.arange(key.shape[0], dtype=np.int64)
+    key = key[last]
+    after = np.concatenate(([0.0], after[last]))  # after[i + 1]: the holding after fill i; after[0]: none yet
     t = np.arange(n_bars, dtype=np.int64)
+    complete = bool(np.all(sig & SIG_VALID))  # every asset has a row on every bar: no carried closes
     block = max(1, cells // n_bars)
     for c0 in range(0, n_cols, block):
         c1 = min(n_cols, c0 + block)
         lo, hi = np.searchsorted(key, [c0 * n_bars, c1 * n_bars])
         if lo == hi:
             continue
-        ev = np.full((c1 - c0) * n_bars, -1, dtype=np.int64)
-        ev[key[lo:hi] - c0 * n_bars] = fill_idx[lo:hi]
+        ev = np.zeros((c1 - c0) * n_bars, dtype=np.int64)
+        ev[key[lo:hi] - c0 * n_bars] = np.arange(lo + 1, hi + 1)
         ev = np.maximum.accumulate(ev.reshape(c1 - c0, n_bars), axis=1)  # the latest fill at or before each bar
-        q = np.where(ev >= 0, after[np.maximum(ev, 0)], 0.0)
-        valid = (sig[c0:c1] & SIG_VALID) != 0
-        seen = np.maximum.accumulate(np.where(valid, t, -1), axis=1)  # the asset's last bar with a row
-        cell = off[col_asset[c0:c1]][:, None] + np.maximum(seen, 0) * step
-        v = q * np.where(seen >= 0, close[cell], 0.0)
-        names += (q != 0.0).sum(axis=0)
+        q = after[ev]
+        rows = off[col_asset[c0:c1]][:, None]
+        if complete:
+            v = q * close[rows + t * step]
+        else:
+            seen = np.maximum.accumulate(np.where((sig[c0:c1] & SIG_VALID) != 0, t, -1), axis=1)  # last bar with a row
+            v = q * np.where(seen >= 0, close[rows + np.maximum(seen, 0) * step], 0.0)
+        names += np.count_nonzero(q, axis=0)
         gross += np.abs(v).sum(axis=0)
         sumsq += (v * v).sum(axis=0)
     return names, gross, sumsq
