@@ -16,7 +16,7 @@ import polars as pl
 
 from ml4t_vec import _lower
 from ml4t_vec._kernels import kernel_tuple
-from ml4t_vec._kernels.codes import TIMING
+from ml4t_vec._kernels.codes import EFFECT_ENTRY, TIMING
 from ml4t_vec._kernels.limits import LimitParams
 from ml4t_vec._kernels.orders import OrderParams
 from ml4t_vec._kernels.reduce import SERIES_METRICS, TRADE_METRICS, series_metrics_nb, trade_metrics_nb
@@ -24,8 +24,37 @@ from ml4t_vec._kernels.risk import RiskParams
 from ml4t_vec._kernels.simulate import simulate
 from ml4t_vec._prepare import signal_grid
 from ml4t_vec.errors import DataError
+from ml4t_vec.metrics import STATS_DOC, turnover_stats
 
-METRICS = SERIES_METRICS + TRADE_METRICS
+# reduced here from the kernel's records and series (numpy); ``turnover`` replaces the kernel's
+# older two-sided figure (TRADE_METRICS) with the one-sided one of ``stats()``
+PORTFOLIO_METRICS = ("n_positions", "n_trade_rows", "turnover", "turnover_per_rebalance")
+# the sweep's metrics, in the order of stats(); not here: avg_names_held and effective_n (they
+# need each column's position value per bar, which a sweep does not keep)
+METRICS = tuple(m for m in STATS_DOC if m in SERIES_METRICS + TRADE_METRICS + PORTFOLIO_METRICS)
+
+
+def portfolio_metrics(sim, cols_per: int, equity: np.ndarray, init: np.ndarray, ppy: float) -> dict:
+    """``PORTFOLIO_METRICS`` of n portfolios, portfolio k owning columns ``[k * cols_per,
+    (k + 1) * cols_per)`` of the kernel's raw record buffers; ``equity`` (n, n_bars)."""
+    n, n_bars = equity.shape
+    fill_off, n_fill, _, n_trade = sim.segments
+    n_cols = n * cols_per
+    # indices of the recorded fills, column by column
+    idx = np.repeat(fill_off[:n_cols] - np.concatenate(([0], np.cumsum(n_fill[:n_cols])[:-1])), n_fill[:n_cols])
+    idx += np.arange(idx.shape[0])
+    fills = sim.fills
+    owner = np.repeat(np.arange(n_cols) // cols_per, n_fill[:n_cols])
+    notional = np.bincount(owner * n_bars + fills["bar"][idx], weights=fills["quantity"][idx] * fills["price"][idx],
+                           minlength=n * n_bars)  # fmt: skip
+    turnover = turnover_stats(notional.reshape(n, n_bars), equity, init, ppy)
+    entries = np.bincount(owner, weights=fills["effect"][idx] == EFFECT_ENTRY, minlength=n)
+    return {
+        "n_positions": entries.astype(np.int64),
+        "n_trade_rows": n_trade[:n_cols].reshape(n, cols_per).sum(axis=1).astype(np.int64),
+        "turnover": turnover[:, 0],
+        "turnover_per_rebalance": turnover[:, 1],
+    }
 
 
 def stack(parts: list, which: np.ndarray, field: str) -> np.ndarray:
@@ -84,11 +113,15 @@ def run_batch(prep, combos, cfgs, exprs, index, ppy, timings, per_asset=False) -
     set_series = chunk.reshape(k, n_assets, 3, -1).sum(axis=1) if per_asset else chunk
     series, mean_eq = series_metrics_nb(set_series, init_total, ppy)
     trade = trade_metrics_nb(k, n_assets, sim.trades, trade_off, n_trade, sim.fills, fill_off, n_fill, mean_eq)
+    extra = portfolio_metrics(sim, n_assets, set_series[:, 0] + set_series[:, 1], init_total, ppy)
     rows = np.arange(k)
     if per_asset:  # each set's row, then its assets' rows
         a_series, a_mean = series_metrics_nb(chunk, init, ppy)
         a_trade = trade_metrics_nb(k * n_assets, 1, sim.trades, trade_off, n_trade, sim.fills, fill_off, n_fill,
                                    a_mean)  # fmt: skip
+        a_extra = portfolio_metrics(sim, 1, chunk[:, 0] + chunk[:, 1], init, ppy)
+        extra = {m: np.concatenate([v[:, None], a_extra[m].reshape(k, n_assets)], axis=1).ravel()
+                 for m, v in extra.items()}  # fmt: skip
         series = np.concatenate([series[:, None], a_series.reshape(k, n_assets, -1)], axis=1).reshape(
             k * (n_assets + 1), -1
         )
@@ -103,9 +136,11 @@ def run_batch(prep, combos, cfgs, exprs, index, ppy, timings, per_asset=False) -
         cols["asset"] = pl.concat([pl.Series([None], dtype=pl.String), prep.symbols.cast(pl.String)]).rename("asset")
         cols["asset"] = pl.concat([cols["asset"]] * k)
     for j, m in enumerate(SERIES_METRICS):
-        cols[m] = series[:, j]
+        extra.setdefault(m, series[:, j])
     for j, m in enumerate(TRADE_METRICS):
-        cols[m] = trade[:, j].astype(np.int64) if m in ("n_trades", "n_open") else trade[:, j]
+        extra.setdefault(m, trade[:, j].astype(np.int64) if m in ("n_trades", "n_open") else trade[:, j])
+    for m in METRICS:
+        cols[m] = extra[m]
     t3 = time.perf_counter()
     timings["signals_s"] += t1 - t0
     timings["kernel_s"] += t2 - t1

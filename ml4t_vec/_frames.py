@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 
 from ml4t_vec import schema as S
-from ml4t_vec._kernels.codes import DIRECTION, EFFECT, EXIT_REASON, REJECT_REASON, SIDE, STATUS
+from ml4t_vec._kernels.codes import DIRECTION, EFFECT, EXIT_REASON, REJECT_REASON, SIDE, SIG_VALID, STATUS
 from ml4t_vec._kernels.series import drawdown_nb
 
 
@@ -45,6 +45,63 @@ def trade_positions(trades: np.ndarray, fills: np.ndarray) -> np.ndarray:
     keys = fills["col"][idx].astype(np.int64) * (1 << 32) + fills["bar"][idx]  # sorted: per column, in time
     want = trades["col"].astype(np.int64) * (1 << 32) + trades["entry_bar"]
     return rank[np.minimum(np.searchsorted(keys, want), idx.shape[0] - 1)]
+
+
+def holdings(fills: np.ndarray, close: np.ndarray, off: np.ndarray, step: int, sig: np.ndarray, col_asset: np.ndarray,
+             cells: int = 1 << 18) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Per bar at the close: (number of columns holding a position, sum of |position value|,
+    sum of position value squared), rebuilt from the fill records without re-running the
+    kernel: a column's holding after a fill is the running sum of its position's signed fill
+    quantities (exactly 0 after an exit), carried to later bars; it is marked at the asset's
+    last close (``close`` in the kernels' layout: cell (a, t) at ``off[a] + t * step``; ``sig``
+    marks the cells that have a row), as the kernel marks equity. Columns are processed in blocks of
+    about ``cells`` grid cells, so memory stays O(cells + fills), not O(assets x bars).
+    tests/analysis/test_portfolio_stats.py checks it against the kernel's per-column values."""
+    n_cols, n_bars = sig.shape
+    names = np.zeros(n_bars, dtype=np.int64)
+    gross = np.zeros(n_bars)
+    sumsq = np.zeros(n_bars)
+    if fills.shape[0] == 0 or n_bars == 0:
+        return names, gross, sumsq
+    effect = fills["effect"]
+    # a column's holding after each fill: fills come per column in time order (the records'
+    # layout) and a position starts at an entry; running sums in place (memory: a few fill-sized arrays)
+    after = fills["side"] * fills["quantity"]
+    np.cumsum(after, out=after)
+    start = np.where(effect == EFFECT["entry"], np.arange(after.shape[0]), 0)
+    np.maximum.accumulate(start, out=start)
+    before = np.where(start > 0, after[np.maximum(start - 1, 0)], 0.0)
+    del start
+    after -= before
+    del before
+    after[effect == EFFECT["exit"]] = 0.0
+    key = fills["col"] * np.int64(n_bars) + fills["bar"]
+    last = np.ones(key.shape[0], dtype=np.bool_)  # the last fill of each (column, bar)
+    np.not_equal(key[1:], key[:-1], out=last[:-1])
+    key = key[last]
+    after = np.concatenate(([0.0], after[last]))  # after[i + 1]: the holding after fill i; after[0]: none yet
+    t = np.arange(n_bars, dtype=np.int64)
+    complete = bool(np.all(sig & SIG_VALID))  # every asset has a row on every bar: no carried closes
+    block = max(1, cells // n_bars)
+    for c0 in range(0, n_cols, block):
+        c1 = min(n_cols, c0 + block)
+        lo, hi = np.searchsorted(key, [c0 * n_bars, c1 * n_bars])
+        if lo == hi:
+            continue
+        ev = np.zeros((c1 - c0) * n_bars, dtype=np.int64)
+        ev[key[lo:hi] - c0 * n_bars] = np.arange(lo + 1, hi + 1)
+        ev = np.maximum.accumulate(ev.reshape(c1 - c0, n_bars), axis=1)  # the latest fill at or before each bar
+        q = after[ev]
+        rows = off[col_asset[c0:c1]][:, None]
+        if complete:
+            v = q * close[rows + t * step]
+        else:
+            seen = np.maximum.accumulate(np.where((sig[c0:c1] & SIG_VALID) != 0, t, -1), axis=1)  # last bar with a row
+            v = q * np.where(seen >= 0, close[rows + np.maximum(seen, 0) * step], 0.0)
+        names += np.count_nonzero(q, axis=0)
+        gross += np.abs(v).sum(axis=0)
+        sumsq += (v * v).sum(axis=0)
+    return names, gross, sumsq
 
 
 class FrameBuilder:

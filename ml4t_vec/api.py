@@ -126,13 +126,21 @@ class BacktestResult:
         Computed on first access."""
         return fingerprint(self._prep, self.config, self._signals)
 
+    @cached_property
+    def _holdings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per bar: assets held, gross and squared position value (``_frames.holdings``)."""
+        p = self._prep
+        return _frames.holdings(self._sim.fills, p.prices.close, p.prices.off, int(p.prices.step[0]), p.sig,
+                                p.col_asset)  # fmt: skip
+
     def stats(self, periods_per_year: float | None = None) -> pl.DataFrame:
-        """One-row frame of return and trade metrics (``ml4t_vec.metrics.STATS_DOC``)."""
-        return compute_stats(self.equity, self.trades, self.fills, self.init_cash_total, periods_per_year)
+        """One-row frame of return, trade and portfolio metrics (``ml4t_vec.metrics.STATS_DOC``)."""
+        return compute_stats(self.equity, self.trades, self.fills, self.init_cash_total, periods_per_year,
+                             self._holdings)  # fmt: skip
 
     def summary(self, periods_per_year: float | None = None) -> Summary:
-        """The metrics of ``stats()`` grouped (period, returns, risk, trades, costs), one per line;
-        ``print(res.summary())`` or its ``.frame``."""
+        """The metrics of ``stats()`` grouped (period, returns, risk, trades, costs, portfolio), one
+        per line; ``print(res.summary())`` or its ``.frame``."""
         return Summary(self.stats(periods_per_year))
 
     def __repr__(self) -> str:

@@ -215,3 +215,11 @@ def test_summary_shows_every_stat_once():
 
     shown = [m for names in SUMMARY_SECTIONS.values() for m in names]
     assert sorted(shown) == sorted(STATS_DOC), "res.summary() must list every metric of stats() once"
+
+
+def test_readme_lists_every_stat():
+    from ml4t_vec.metrics import STATS_DOC
+
+    outputs = (ROOT / "README.md").read_text().split("## Outputs", 1)[1].split("\n## ", 1)[0]
+    missing = [m for m in STATS_DOC if f"`{m}`" not in outputs]
+    assert not missing, f"README 'Outputs' does not list these metrics of stats(): {missing}"

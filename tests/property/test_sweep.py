@@ -19,10 +19,18 @@ from panels import panels
 import ml4t_vec as vec
 from ml4t_vec import _batch as batch_mod
 from ml4t_vec.metrics import STATS_DOC
+from ml4t_vec.sweeps import METRICS as SWEEP_METRICS
 
 pytestmark = pytest.mark.filterwarnings("ignore::ml4t_vec.LookAheadWarning")
 
-METRICS = [m for m in STATS_DOC if m not in ("start", "end", "bars", "periods_per_year", "init_cash")]
+METRICS = [m for m in STATS_DOC if m in SWEEP_METRICS]
+
+
+def test_sweeps_report_every_metric_but_the_holdings():
+    """A sweep keeps no per-column series: names held and effective N are left out (README "Sweeps")."""
+    assert list(SWEEP_METRICS) == METRICS
+    assert set(STATS_DOC) - set(METRICS) == {"start", "end", "bars", "periods_per_year", "init_cash", "avg_names_held",
+                                             "effective_n"}  # fmt: skip
 
 
 def entries(p):
