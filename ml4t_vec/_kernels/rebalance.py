@@ -371,6 +371,25 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _fill_order_nb(book, c, t, side, got, closing, px, ref, cost, reason, next_pid, sink):
+    """One order of column c: ``got`` shares on ``side`` at ``px``, the first ``closing`` of them
+    closing the position (a reversal is two fills at one price, its fee split by shares).
+    Returns (cash change, next position id)."""
+    fee = fee_nb(got, px, cost)
+    if closing <= 0.0:
+        return apply_fill_nb(book, c, t, side * got, px, ref, fee, reason, next_pid, sink)
+    whole = closing == abs(book[c]["qty"])
+    fee_x = closing / got * fee
+    d, next_pid = apply_fill_nb(book, c, t, side * closing, px, ref, fee_x, reason, next_pid, sink)
+    if whole:
+        book[c]["qty"] = 0.0  # exactly flat (q - q may differ from 0 in the last bit)
+    if got > closing:
+        d2, next_pid = apply_fill_nb(book, c, t, side * (got - closing), px, ref, fee - fee_x, reason, next_pid, sink)
+        d += d2
+    return d, next_pid
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _vectorbt_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash, next_pid, sink):
     """vectorbt 1.2's ``from_orders(size_type="targetpercent", call_seq="auto")``: one order per
     column, sorted by its value (target - held) * reference price, ascending (sells first,
@@ -416,20 +435,8 @@ def _vectorbt_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, 
             write_reject_nb(sink, c, t, side, np.int64(effect), np.int64(why), want, got, ref)
         if got <= 0.0:
             continue
-        fee = fee_nb(got, px, cost)
-        if closing > 0.0:
-            fee_x = closing / got * fee
-            d, next_pid = apply_fill_nb(book, c, t, side * closing, px, ref, fee_x, reason, next_pid, sink)
-            cash += d
-            if closing == abs(q):
-                book[c]["qty"] = 0.0
-            if got > closing:
-                d, next_pid = apply_fill_nb(book, c, t, side * (got - closing), px, ref, fee - fee_x, reason,
-                                            next_pid, sink)  # fmt: skip
-                cash += d
-        else:
-            d, next_pid = apply_fill_nb(book, c, t, side * got, px, ref, fee, reason, next_pid, sink)
-            cash += d
+        d, next_pid = _fill_order_nb(book, c, t, side, got, closing, px, ref, cost, reason, next_pid, sink)
+        cash += d
     return cash, next_pid
 
 
@@ -526,21 +533,9 @@ def _ml4t_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash
                 write_reject_nb(sink, c, t, side, np.int64(effect), np.int64(why), want, got, ref)
             if got <= 0.0:
                 continue
-            fee = fee_nb(got, px, cost)
             closing = min(abs(q), got) if q * side < 0.0 else 0.0
-            if closing > 0.0:
-                fee_x = closing / got * fee
-                d, next_pid = apply_fill_nb(book, c, t, side * closing, px, ref, fee_x, reason, next_pid, sink)
-                cash += d
-                if closing == abs(q):
-                    book[c]["qty"] = 0.0
-                if got > closing:
-                    d, next_pid = apply_fill_nb(book, c, t, side * (got - closing), px, ref, fee - fee_x, reason,
-                                                next_pid, sink)  # fmt: skip
-                    cash += d
-            else:
-                d, next_pid = apply_fill_nb(book, c, t, side * got, px, ref, fee, reason, next_pid, sink)
-                cash += d
+            d, next_pid = _fill_order_nb(book, c, t, side, got, closing, px, ref, cost, reason, next_pid, sink)
+            cash += d
     return cash, next_pid
 
 

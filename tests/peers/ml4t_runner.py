@@ -181,11 +181,14 @@ def run_one(folder: Path) -> dict:
     return {"seconds": elapsed, "phantom_entries": phantom, "rejected": rejected}
 
 
-def main(root: str) -> int:
+def main(root: str, run=None) -> int:
+    """Run every scenario folder under ``root`` with ``run`` (default ``run_one``); writes each
+    one's ``meta.json`` (an error's traceback instead when it fails)."""
+    run = run or run_one
     failed = 0
     for folder in sorted(p for p in Path(root).iterdir() if (p / "settings.json").exists()):
         try:
-            meta = run_one(folder)
+            meta = run(folder)
         except Exception:  # noqa: BLE001 - reported per scenario, the others still run
             meta = {"error": traceback.format_exc()}
             failed += 1

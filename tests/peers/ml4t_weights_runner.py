@@ -35,13 +35,12 @@ import datetime as dt
 import json
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import polars as pl
 from ml4t.backtest import BacktestConfig, DataFeed, Engine, RebalanceConfig, Strategy, TargetWeightExecutor
 from ml4t.backtest.config import ShareType
-from ml4t_runner import commission_model, slippage_model
+from ml4t_runner import commission_model, main, slippage_model
 
 
 class FollowWeights(Strategy):
@@ -138,17 +137,5 @@ def run_one(folder: Path) -> dict:
     return {"seconds": elapsed, "unfilled": unfilled}
 
 
-def main(root: str) -> int:
-    failed = 0
-    for folder in sorted(p for p in Path(root).iterdir() if (p / "settings.json").exists()):
-        try:
-            meta = run_one(folder)
-        except Exception:  # noqa: BLE001 - reported per scenario, the others still run
-            meta = {"error": traceback.format_exc()}
-            failed += 1
-        (folder / "meta.json").write_text(json.dumps(meta))
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1], run_one))
