@@ -137,26 +137,29 @@ class FollowSignals(Strategy):
                 self.close(broker, asset)
 
 
-def run_one(folder: Path) -> dict:
+def read_scenario(folder: Path) -> tuple[dict, pl.DataFrame, pl.DataFrame]:
+    """A scenario folder's (settings, frame sorted by time then asset, OHLCV prices)."""
     s = json.loads((folder / "settings.json").read_text())
     df = pl.read_parquet(folder / "prices.parquet").sort("timestamp", "asset")
-    prices = df.select("timestamp", "asset", "open", "high", "low", "close", "volume")
-    signals = df.select("timestamp", "asset", *[pl.col(c).fill_null(False).cast(pl.Float64) for c in SIGNALS])
-    config = BacktestConfig(
-        initial_cash=float(s["init_cash"]),
-        allow_short_selling=True,  # a non-leveraged account that may short ("crypto" account)
-        calendar=None,  # synthetic daily bars: no exchange calendar
-    )
-    engine = Engine(
-        DataFeed(prices_df=prices, signals_df=signals),
-        FollowSignals(float(s["size"]), position_rules(s), avoid_defect=not s.get("keep_defect", False)),
-        config,
-        commission_model=commission_model(s),
-        slippage_model=slippage_model(s),
-    )
+    return s, df, df.select("timestamp", "asset", "open", "high", "low", "close", "volume")
+
+
+def run_engine(s: dict, feed, strategy, **config) -> tuple:
+    """Run ml4t-backtest on ``feed`` with ``strategy``: an account that may short without
+    leverage ("crypto" account), no exchange calendar (synthetic bars), the scenario's costs.
+    Returns (engine, result, run seconds)."""
+    cfg = BacktestConfig(initial_cash=float(s["init_cash"]), allow_short_selling=True, calendar=None, **config)
+    engine = Engine(feed, strategy, cfg, commission_model=commission_model(s), slippage_model=slippage_model(s))
     t0 = time.perf_counter()
     result = engine.run()
-    elapsed = time.perf_counter() - t0
+    return engine, result, time.perf_counter() - t0
+
+
+def run_one(folder: Path) -> dict:
+    s, df, prices = read_scenario(folder)
+    signals = df.select("timestamp", "asset", *[pl.col(c).fill_null(False).cast(pl.Float64) for c in SIGNALS])
+    strategy = FollowSignals(float(s["size"]), position_rules(s), avoid_defect=not s.get("keep_defect", False))
+    engine, result, elapsed = run_engine(s, DataFeed(prices_df=prices, signals_df=signals), strategy)
     trades = result.to_trades_dataframe()
     trades.write_parquet(folder / "trades.parquet")
     # ml4t-backtest 0.2.0 defect (FollowSignals avoids it unless settings["keep_defect"]): a signal

@@ -32,15 +32,13 @@ Writes per scenario ``fills.parquet`` (one row per fill), ``trades.parquet``
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
-import time
 from pathlib import Path
 
 import polars as pl
-from ml4t.backtest import BacktestConfig, DataFeed, Engine, RebalanceConfig, Strategy, TargetWeightExecutor
+from ml4t.backtest import DataFeed, RebalanceConfig, Strategy, TargetWeightExecutor
 from ml4t.backtest.config import ShareType
-from ml4t_runner import commission_model, main, slippage_model
+from ml4t_runner import main, read_scenario, run_engine
 
 
 class FollowWeights(Strategy):
@@ -69,9 +67,7 @@ class FollowWeights(Strategy):
 
 
 def run_one(folder: Path) -> dict:
-    s = json.loads((folder / "settings.json").read_text())
-    df = pl.read_parquet(folder / "prices.parquet").sort("timestamp", "asset")
-    prices = df.select("timestamp", "asset", "open", "high", "low", "close", "volume")
+    s, df, prices = read_scenario(folder)
     weights = {(t, a): w for t, a, w in df.select("timestamp", "asset", "w").iter_rows() if w is not None}
     lot = s.get("lot_size")
     rebalance_config = RebalanceConfig(
@@ -81,23 +77,10 @@ def run_one(folder: Path) -> dict:
         min_weight_change=float(s.get("min_weight_change", 0.0)),
         min_trade_value=float(s.get("min_trade_value", 0.0)),
     )
-    config = BacktestConfig(
-        initial_cash=float(s["init_cash"]),
-        allow_short_selling=True,  # an account that may short without leverage ("crypto" account)
-        calendar=None,  # synthetic daily bars: no exchange calendar
-        share_type=ShareType.FRACTIONAL if s.get("fractional") else ShareType.INTEGER,
-    )
     rebalance = {dt.datetime.fromisoformat(x) for x in s["rebalance"]}
-    engine = Engine(
-        DataFeed(prices_df=prices),
-        FollowWeights(weights, rebalance, rebalance_config, avoid_residue=bool(s.get("fractional"))),
-        config,
-        commission_model=commission_model(s),
-        slippage_model=slippage_model(s),
-    )
-    t0 = time.perf_counter()
-    result = engine.run()
-    elapsed = time.perf_counter() - t0
+    strategy = FollowWeights(weights, rebalance, rebalance_config, avoid_residue=bool(s.get("fractional")))
+    share_type = ShareType.FRACTIONAL if s.get("fractional") else ShareType.INTEGER
+    engine, result, elapsed = run_engine(s, DataFeed(prices_df=prices), strategy, share_type=share_type)
     fills = pl.DataFrame(
         [
             dict(
