@@ -26,8 +26,7 @@ from ml4t_vec._prepare import signal_grid
 from ml4t_vec.errors import DataError
 from ml4t_vec.metrics import STATS_DOC, turnover_stats
 
-# reduced here from the kernel's records and series (numpy); ``turnover`` replaces the kernel's
-# older two-sided figure (TRADE_METRICS) with the one-sided one of ``stats()``
+# reduced here from the kernel's records and series (numpy), as ``stats()`` computes them
 PORTFOLIO_METRICS = ("n_positions", "n_trade_rows", "turnover", "turnover_per_rebalance")
 # the sweep's metrics, in the order of stats(); not here: avg_names_held and effective_n (they
 # need each column's position value per bar, which a sweep does not keep)
@@ -111,14 +110,13 @@ def run_batch(prep, combos, cfgs, exprs, index, ppy, timings, per_asset=False) -
     fill_off, n_fill, trade_off, n_trade = sim.segments
     chunk = sim.chunk_series
     set_series = chunk.reshape(k, n_assets, 3, -1).sum(axis=1) if per_asset else chunk
-    series, mean_eq = series_metrics_nb(set_series, init_total, ppy)
-    trade = trade_metrics_nb(k, n_assets, sim.trades, trade_off, n_trade, sim.fills, fill_off, n_fill, mean_eq)
+    series = series_metrics_nb(set_series, init_total, ppy)
+    trade = trade_metrics_nb(k, n_assets, sim.trades, trade_off, n_trade, sim.fills, fill_off, n_fill)
     extra = portfolio_metrics(sim, n_assets, set_series[:, 0] + set_series[:, 1], init_total, ppy)
     rows = np.arange(k)
     if per_asset:  # each set's row, then its assets' rows
-        a_series, a_mean = series_metrics_nb(chunk, init, ppy)
-        a_trade = trade_metrics_nb(k * n_assets, 1, sim.trades, trade_off, n_trade, sim.fills, fill_off, n_fill,
-                                   a_mean)  # fmt: skip
+        a_series = series_metrics_nb(chunk, init, ppy)
+        a_trade = trade_metrics_nb(k * n_assets, 1, sim.trades, trade_off, n_trade, sim.fills, fill_off, n_fill)
         a_extra = portfolio_metrics(sim, 1, chunk[:, 0] + chunk[:, 1], init, ppy)
         extra = {m: np.concatenate([v[:, None], a_extra[m].reshape(k, n_assets)], axis=1).ravel()
                  for m, v in extra.items()}  # fmt: skip

@@ -11,22 +11,22 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ml4t_vec._kernels.codes import STATUS_CLOSED, STATUS_OPEN
+
 # columns of the series metrics, in this order
 SERIES_METRICS = ("final_equity", "total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown",
                   "calmar", "exposure")  # fmt: skip
 # columns of the trade metrics, in this order
 TRADE_METRICS = ("n_trades", "n_open", "win_rate", "profit_factor", "expectancy", "avg_win", "avg_loss",
-                 "avg_bars_held", "total_fees", "total_slippage", "turnover")  # fmt: skip
+                 "avg_bars_held", "total_fees", "total_slippage")  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def series_metrics_nb(series, init, ppy):
     """``series`` (n, 3, n_bars): cash, net and gross position value per bar of n portfolios;
-    ``init`` (n,) their initial cash. Returns (n, len(SERIES_METRICS)) float64 and the mean
-    equity per portfolio (for turnover)."""
+    ``init`` (n,) their initial cash. Returns (n, len(SERIES_METRICS)) float64."""
     n, _, n_bars = series.shape
     out = np.empty((n, len(SERIES_METRICS)))
-    mean_eq = np.empty(n)
     for k in prange(n):
         prev = init[k]
         peak = init[k]
@@ -35,7 +35,6 @@ def series_metrics_nb(series, init, ppy):
         down = 0.0
         mdd = 0.0
         exposed = 0
-        eq_sum = 0.0
         rs = np.empty(n_bars)
         eq = init[k]
         for t in range(n_bars):
@@ -51,7 +50,6 @@ def series_metrics_nb(series, init, ppy):
                 mdd = dd
             if series[k, 2, t] > 0.0:
                 exposed += 1
-            eq_sum += eq
             prev = eq
         final = eq if n_bars else init[k]
         mean = s / n_bars if n_bars else 0.0
@@ -70,12 +68,11 @@ def series_metrics_nb(series, init, ppy):
         out[k, 6] = mdd
         out[k, 7] = cagr / abs(mdd) if mdd < 0 else np.nan
         out[k, 8] = exposed / n_bars if n_bars else 0.0
-        mean_eq[k] = eq_sum / n_bars if n_bars else init[k]
-    return out, mean_eq
+    return out
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def trade_metrics_nb(n, cols_per, trades, trade_off, n_trade, fills, fill_off, n_fill, mean_eq):
+def trade_metrics_nb(n, cols_per, trades, trade_off, n_trade, fills, fill_off, n_fill):
     """Trade and cost metrics of n portfolios, portfolio k owning columns
     ``[k * cols_per, (k + 1) * cols_per)``, read in place from the kernel's record buffers (column
     c's trades at ``trades[trade_off[c]:trade_off[c] + n_trade[c]]``, fills likewise). pnl is the
@@ -92,12 +89,11 @@ def trade_metrics_nb(n, cols_per, trades, trade_off, n_trade, fills, fill_off, n
         held = 0.0
         fees = 0.0
         slip = 0.0
-        notional = 0.0
         for c in range(k * cols_per, (k + 1) * cols_per):
             for i in range(trade_off[c], trade_off[c] + n_trade[c]):
                 tr = trades[i]
-                if tr.status != 0:
-                    n_open += 1
+                if tr.status != STATUS_CLOSED:  # open rows; partial rows count in neither (as stats())
+                    n_open += tr.status == STATUS_OPEN
                     continue
                 pnl = (tr.exit_price - tr.entry_price) * tr.quantity - (tr.entry_fees + tr.exit_fees)
                 n_closed += 1
@@ -113,7 +109,6 @@ def trade_metrics_nb(n, cols_per, trades, trade_off, n_trade, fills, fill_off, n
                 f = fills[i]
                 fees += f.fees
                 slip += f.slippage
-                notional += f.quantity * f.price
         c = n_closed
         out[k, 0] = c
         out[k, 1] = n_open
@@ -130,8 +125,4 @@ def trade_metrics_nb(n, cols_per, trades, trade_off, n_trade, fills, fill_off, n
         out[k, 7] = held / c if c else np.nan
         out[k, 8] = fees
         out[k, 9] = slip
-        if mean_eq[k] != 0:
-            out[k, 10] = notional / mean_eq[k]
-        else:
-            out[k, 10] = np.inf if notional > 0 else 0.0
     return out
