@@ -111,7 +111,11 @@ def run(executor, pending, prep, prep_kw, key, combos, cfgs, exprs, ppy, threads
         buf = io.BytesIO()
         frame.write_ipc(buf)
         data = executor.scatter(buf.getvalue(), broadcast=True)  # once per worker, not per shard
-        executor.run(warm, threads)
+        # warm each worker as a task in its own thread pool: ``Client.run`` would execute on the worker's
+        # event loop, and a compile of tens of seconds there stalls its heartbeats and comms
+        workers = list(executor.nthreads())  # every worker (scheduler_info lists a few in some versions)
+        executor.gather([executor.submit(warm, threads, workers=[w], allow_other_workers=False, pure=False)
+                         for w in workers])  # fmt: skip
         submit = executor.submit
         done = _dask_as_completed
     else:
