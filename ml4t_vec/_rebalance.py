@@ -16,6 +16,7 @@ from ml4t_vec._kernels.simulate import SimResult, _compact, _offsets
 from ml4t_vec._prepare import Prepared
 from ml4t_vec.config import BacktestConfig
 from ml4t_vec.errors import ConfigError
+from ml4t_vec.weights import HoldAwareTopK
 
 _TRUNCATE = {"W": "1w", "M": "1mo", "Q": "1q", "Y": "1y"}
 
@@ -101,7 +102,7 @@ def schedule(cfg: BacktestConfig, prep: Prepared) -> np.ndarray:
     return ts.is_in(want.implode()).to_numpy()
 
 
-def weight_params(cfg: BacktestConfig, prep: Prepared) -> WeightParams:
+def weight_params(cfg: BacktestConfig, prep: Prepared, select: HoldAwareTopK | None = None) -> WeightParams:
     n_cols = prep.sig.shape[0]
     full = lambda v: np.full(n_cols, v)  # noqa: E731
     lot = cfg.rebalance.lot_size
@@ -133,6 +134,7 @@ def weight_params(cfg: BacktestConfig, prep: Prepared) -> WeightParams:
         leverage=[1.0 if lev is None else float(lev)],
         drift_band=[0.0 if rb.drift_band is None else float(rb.drift_band)],
         cash_rule=[CASH_RULE[cfg.portfolio.cash_rule]],
+        select=[0, 0, 0] if select is None else [select.k, select.short_k, select.buffer],
     )
 
 
@@ -152,18 +154,30 @@ def _room(w: np.ndarray, rebal: np.ndarray, hold: bool) -> tuple[np.ndarray, np.
     return (nz | prev).sum(axis=1).astype(np.int64) + 2, flips.sum(axis=1).astype(np.int64)
 
 
+def _selectable(rank: np.ndarray, select: HoldAwareTopK) -> np.ndarray:
+    """For ``_room``: +1 / -1 where a hold-aware top_k might hold a long / short (within k +
+    buffer of either end), 0 elsewhere, NaN where there is no score."""
+    n = (~np.isnan(rank)).sum(axis=0)
+    w = np.where(rank < select.k + select.buffer, 1.0, 0.0)
+    if select.short_k > 0:
+        w = np.where(rank >= n - select.short_k - select.buffer, -1.0, w)
+    return np.where(np.isnan(rank), np.nan, w)
+
+
 def simulate_weights(prep: Prepared, cfg: BacktestConfig, timing: int, rebal: np.ndarray,
-                     per_column_series: bool = False) -> SimResult:  # fmt: skip
+                     per_column_series: bool = False, select: HoldAwareTopK | None = None) -> SimResult:  # fmt: skip
     """One run of the target-weight driver; records sized by ``_room`` (an order writes at most
     one trade row and one rejected row, a reversal two fills) and, if a column made more (a
-    reversal against an older target, no_next_bar rows), run again with the exact room."""
+    reversal against an older target, no_next_bar rows), run again with the exact room. With a
+    hold-aware ``select``, the weights are ranks and the kernel chooses the names."""
     n_cols, n_bars = prep.sig.shape
     w = kernel_array(prep.rule_values["weights"][prep.col_asset], np.float64)
     prio = prep.rule_values.get("priority")
     prio = kernel_array(prio[prep.col_asset] if prio is not None else np.empty((0, 0)), np.float64)
-    wp = weight_params(cfg, prep)
+    wp = weight_params(cfg, prep, select)
     rebal = kernel_array(rebal, np.bool_)
-    orders_est, flips_est = _room(w, rebal, cfg.rebalance.missing == "hold")
+    orders_est, flips_est = _room(w if select is None else _selectable(w, select), rebal,
+                                  cfg.rebalance.missing == "hold")  # fmt: skip
     caps = (orders_est + flips_est, orders_est, orders_est)
     px = prep.prices
     for _ in range(2):

@@ -26,6 +26,7 @@ from ml4t_vec.config import (
 )
 from ml4t_vec.errors import ConfigError, did_you_mean
 from ml4t_vec.metrics import Summary, compute_stats
+from ml4t_vec.weights import HoldAwareTopK
 
 _NO_ROWS = kernel_array(np.empty(0), np.int64)
 
@@ -158,6 +159,9 @@ def _backtest_weights(prices, weights, cfg, args, signals, asset_col, timestamp_
     t0 = time.perf_counter()
     notice = CompileNotice("the target-weight kernels")
     notice.check(first_bad_bar_nb)
+    select = weights if isinstance(weights, HoldAwareTopK) else None
+    if select is not None:  # the kernel reads ranks and chooses the names (the alias: k and buffer in the fingerprint)
+        weights = select.rank().alias(f"hold_aware_top_k_{select.k}_{select.short_k}_{select.buffer}")
     exprs = {"weights": weights}
     if cfg.limits.priority is not None:
         exprs["priority"] = cfg.limits.priority
@@ -171,7 +175,7 @@ def _backtest_weights(prices, weights, cfg, args, signals, asset_col, timestamp_
     notice.check(_rebalance.rebalance_nb)
 
     def run(per_column_series: bool = False) -> SimResult:
-        return _rebalance.simulate_weights(prep, cfg, timing, rebal, per_column_series)
+        return _rebalance.simulate_weights(prep, cfg, timing, rebal, per_column_series, select)
 
     sim = run()
     t2 = time.perf_counter()

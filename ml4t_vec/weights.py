@@ -58,12 +58,13 @@ from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import dataclass
 
 import polars as pl
 
 from ml4t_vec.errors import ConfigError, check_choice
 
-__all__ = ["clip", "equal", "inverse_vol", "normalize", "proportional", "quantile", "top_k"]
+__all__ = ["HoldAwareTopK", "clip", "equal", "inverse_vol", "normalize", "proportional", "quantile", "top_k"]
 
 _NAME = "weight"
 
@@ -154,7 +155,8 @@ def _total(x: pl.Expr) -> pl.Expr:
 # --- public helpers ---------------------------------------------------------------------------
 
 
-def top_k(score, k: int, short_k: int = 0, *, by: str = "timestamp", asset: str = "asset") -> pl.Expr:
+def top_k(score, k: int, short_k: int = 0, *, buffer: int = 0, by: str = "timestamp",
+          asset: str = "asset") -> pl.Expr | HoldAwareTopK:  # fmt: skip
     """Equal weights on the ``k`` highest scores (and -equal on the ``short_k`` lowest) per timestamp.
 
     Long-only (``short_k=0``): each of the k longs gets +1/k (gross 1). Long/short: each long gets
@@ -169,18 +171,28 @@ def top_k(score, k: int, short_k: int = 0, *, by: str = "timestamp", asset: str 
       still at 0.5 gross (so no name is both long and short and the book stays dollar neutral);
     - long/short, n < 2: no book, every valid row gets 0.0.
 
+    **Hold-aware selection** (``buffer=b > 0``; Qlib's TopkDropout idea, vectorbt #409): a held
+    long stays in the book while its rank stays within the top ``k + b`` (a held short within the
+    bottom ``short_k + b``), and only a name that falls out is replaced, by the best-ranked name
+    not in the book. This cuts turnover when ranks jitter around the cut-off. It depends on what
+    is held, so the selection runs in the backtest's kernel: ``top_k(..., buffer=b)`` returns a
+    ``HoldAwareTopK`` that ``backtest(weights=...)`` accepts, not an expression. The weights are
+    those above (1/k each, or +0.5/k and -0.5/short_k).
+
     Args:
         score: model score per row (``pl.Expr`` or column name); higher means more attractive.
         k: number of longs, an int >= 1.
         short_k: number of shorts, an int >= 0 (0: long-only).
+        buffer: ranks of grace for a held name, an int >= 0 (0: a plain cross-section).
         by: the timestamp column; the cross-section is the rows sharing its value.
         asset: the asset column; breaks ties between equal scores (the asset that sorts first wins).
 
     Returns:
-        A Float64 ``pl.Expr`` named ``weight``: signed fraction of equity per row.
+        A Float64 ``pl.Expr`` named ``weight``: signed fraction of equity per row; with
+        ``buffer > 0`` a ``HoldAwareTopK`` for ``backtest(weights=...)``.
 
     Raises:
-        ConfigError: ``k``, ``short_k``, ``score``, ``by`` or ``asset`` is invalid.
+        ConfigError: ``k``, ``short_k``, ``buffer``, ``score``, ``by`` or ``asset`` is invalid.
 
     Example:
         >>> df = pl.DataFrame({"timestamp": [1, 1, 1, 2, 2, 2], "asset": ["A", "B", "C"] * 2,
@@ -201,7 +213,10 @@ def top_k(score, k: int, short_k: int = 0, *, by: str = "timestamp", asset: str 
         └───────────┴───────┴───────┴──────┘
     """
     s = _expr("score", score)
-    k, short_k = _int("k", k, 1), _int("short_k", short_k, 0)
+    k, short_k, buffer = _int("k", k, 1), _int("short_k", short_k, 0), _int("buffer", buffer, 0)
+    by, asset = _column("by", by), _column("asset", asset)
+    if buffer > 0:
+        return HoldAwareTopK(s, k, short_k, buffer, by, asset)
 
     def book(position: pl.Expr, n: pl.Expr) -> pl.Expr:
         if short_k == 0:
@@ -214,7 +229,52 @@ def top_k(score, k: int, short_k: int = 0, *, by: str = "timestamp", asset: str 
         w = pl.when(position < n_long).then(0.5 / n_long).when(position >= n - n_short).then(-0.5 / n_short)
         return w.otherwise(0.0)
 
-    return _ranked(book, s, _column("by", by), _column("asset", asset)).alias(_NAME)
+    return _ranked(book, s, by, asset).alias(_NAME)
+
+
+@dataclass(frozen=True)
+class HoldAwareTopK:
+    """``top_k(score, k, short_k, buffer=b)`` with ``b > 0``: a selection that depends on what is
+    held, made by ``backtest(weights=...)`` on each rebalance bar (see ``top_k``).
+
+    On a rebalance bar, among the n names with a valid score (ranked as ``top_k`` ranks them,
+    position 0 the highest) and with n_long / n_short as ``top_k`` counts them:
+
+    1. every held long at a position < n_long + b stays long, best first, at most n_long;
+    2. every held short at a position >= n - n_short - b stays short, worst first, at most n_short;
+    3. the free long places go to the best-ranked names not kept, the free short places to the
+       worst-ranked names not chosen.
+
+    "Held" is the position at the decision bar's close (an order still waiting does not count).
+    Chosen longs get +1/n_long (long-only) or +0.5/n_long, shorts -0.5/n_short, every other
+    valid name 0.0, and a null or NaN score a null weight (``missing=`` decides).
+    """
+
+    score: pl.Expr
+    k: int
+    short_k: int
+    buffer: int
+    by: str = "timestamp"
+    asset: str = "asset"
+
+    def rank(self) -> pl.Expr:
+        """Each row's position among its timestamp's valid scores (0: the highest; ties to the
+        asset that sorts first), null where the score is null or NaN. What the kernel reads."""
+        return _ranked(lambda position, n: position.cast(pl.Float64), self.score, self.by, self.asset).alias("rank")
+
+    def without_buffer(self) -> pl.Expr:
+        """The plain ``top_k`` weights (no memory of holdings)."""
+        return top_k(self.score, self.k, self.short_k, by=self.by, asset=self.asset)
+
+    def _no_arithmetic(self, *_):
+        raise ConfigError(
+            "a hold-aware top_k (buffer > 0) is chosen in the backtest's kernel, bar by bar: it is not an expression "
+            "and cannot be combined with others. Pass it to backtest(weights=...) as it is, or use top_k without "
+            "buffer."
+        )
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _no_arithmetic
+    __neg__ = __abs__ = _no_arithmetic
 
 
 def quantile(

@@ -316,6 +316,8 @@ def weight_cases(draw, gaps: bool = True, costs: bool = True):
         drift_band=maybe(None, None, 0.05, 0.3),
         cash_rule=maybe("equity", "equity", "vectorbt", "ml4t"),
         max_gross_leverage=maybe(None, 0.5, 1.5),
+        # the weights as scores of a top_k (k, short_k, buffer); buffer 0 is the plain expression
+        top_k=maybe(None, None, None, (1, 0, 1), (2, 0, 2), (1, 1, 1), (2, 1, 0), (2, 1, 3)),
     )
     if costs:
         cfg.update(
@@ -360,4 +362,6 @@ def vec_run(panel, weights, rebalance, cfg):
     if prio is not None:
         kw["priority"] = "prio"
     kw["rebalance"] = [ts_of(t) for t in rebalance] if rebalance else pl.lit(False)
-    return vec.backtest(df, weights="w", **kw)
+    select = kw.pop("top_k", None)
+    w = "w" if select is None else vec.weights.top_k("w", select[0], select[1], buffer=select[2])
+    return vec.backtest(df, weights=w, **kw)

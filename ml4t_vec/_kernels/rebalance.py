@@ -89,6 +89,7 @@ class WeightParams(NamedTuple):
     drift_band: F64  # (1,) relative drift of a held weight that makes a bar a decision bar; <= 0: off
     cash_rule: I64  # (1,) CASH_EQUITY (reductions first, buying power), CASH_VECTORBT (``_vectorbt_orders_nb``)
     # or CASH_ML4T (``_ml4t_orders_nb``, and ml4t-backtest's sizing in ``target_qty_nb``)
+    select: I64  # (3,) k, short_k, buffer of a hold-aware top_k (``hold_aware_nb``; the weights hold ranks); k = 0: off
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -550,15 +551,79 @@ def _set_exit_fee_nb(sink, c, k_fill, k_trade, fee):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def book_sizes_nb(n, k, short_k):
+    """How many longs and shorts ``top_k(k, short_k)`` holds among n valid names (weights.top_k)."""
+    if short_k == 0:
+        return min(n, k), 0
+    total = k + short_k
+    if n >= total:
+        return k, short_k
+    if n < 2:
+        return 0, 0
+    few = min(max((2 * n * k + total) // (2 * total), 1), n - 1)  # round half up, both sides >= 1
+    return few, n - few
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def hold_aware_nb(t, c0, c1, rank, sig, k, short_k, buffer, book, out):
+    """``top_k(..., buffer=)`` at decision bar t (``weights.HoldAwareTopK``): ``out[c]`` gets each
+    column's weight, from ``rank[c, t]`` (position among the bar's valid scores, NaN: none) and
+    the sign of the position held. Held longs ranked within n_long + buffer stay, then held
+    shorts within the bottom n_short + buffer, then the free places go to the best (worst) ranked
+    names not yet chosen."""
+    n_all = c1 - c0
+    key = np.empty(n_all)
+    col = np.empty(n_all, dtype=np.int64)
+    n = 0
+    for c in range(c0, c1):
+        out[c] = np.nan
+        if (sig[c, t] & SIG_VALID) != 0 and not np.isnan(rank[c, t]):
+            key[n] = rank[c, t]
+            col[n] = c
+            out[c] = 0.0
+            n += 1
+    by_rank = stable_argsort_nb(key, n)  # ranks are distinct: the asset tie-break is in them
+    n_long, n_short = book_sizes_nb(n, k, short_k)
+    w_long = (1.0 if short_k == 0 else 0.5) / n_long if n_long > 0 else 0.0
+    w_short = -0.5 / n_short if n_short > 0 else 0.0
+    got_long = 0
+    for p in range(n):  # held longs within the buffer, best first
+        c = col[by_rank[p]]
+        if got_long < n_long and p < n_long + buffer and book[c]["qty"] > 0.0:
+            out[c] = w_long
+            got_long += 1
+    got_short = 0
+    for p in range(n - 1, -1, -1):  # held shorts within the buffer, worst first
+        c = col[by_rank[p]]
+        if got_short < n_short and n - 1 - p < n_short + buffer and book[c]["qty"] < 0.0:
+            out[c] = w_short
+            got_short += 1
+    for p in range(n):
+        c = col[by_rank[p]]
+        if got_long < n_long and out[c] == 0.0:
+            out[c] = w_long
+            got_long += 1
+    for p in range(n - 1, -1, -1):
+        c = col[by_rank[p]]
+        if got_short < n_short and out[c] == 0.0:
+            out[c] = w_short
+            got_short += 1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _decide_nb(t, c0, c1, close, off, step, col_asset, sig, weights, prio, wp, book, orders, cash):
     """Rebalance bar t: each column's order from its weight, equity and close at this bar. With
     equity <= 0 nothing is decided (orders waiting stay)."""
     equity = _equity_nb(t, c0, c1, close, off, step, col_asset, sig, book, cash)
     if equity <= 0.0:
         return
+    hold_aware = wp.select[0] > 0
+    chosen = np.empty(c1 if hold_aware else 0)
+    if hold_aware:
+        hold_aware_nb(t, c0, c1, weights, sig, wp.select[0], wp.select[1], wp.select[2], book, chosen)
     for c in range(c0, c1):
         valid = (sig[c, t] & SIG_VALID) != 0
-        w = weights[c, t] if valid else np.nan
+        w = (chosen[c] if hold_aware else weights[c, t]) if valid else np.nan
         forced = np.isnan(w)
         if forced:
             if wp.missing[0] == MISSING_HOLD:

@@ -121,6 +121,41 @@ class WeightConfig(Config):
     lot_size: float | dict | None = None
     rounding: str = "floor"  # floor | nearest
     drift_band: float | None = None  # relative drift of a held weight that makes a bar a rebalance bar
+    top_k: tuple | None = None  # (k, short_k, buffer): the weights are scores, chosen by ``hold_aware``
+
+
+def book_sizes(n: int, k: int, short_k: int) -> tuple[int, int]:
+    """Longs and shorts of ``top_k(k, short_k)`` among n valid scores: all k and short_k when
+    there are enough; long-only min(n, k); else both sides shrink in proportion (round half up,
+    each side >= 1), none below two names."""
+    if short_k == 0:
+        return min(n, k), 0
+    if n >= k + short_k:
+        return k, short_k
+    if n < 2:
+        return 0, 0
+    n_long = min(max(math.floor(n * k / (k + short_k) + 0.5), 1), n - 1)
+    return n_long, n - n_long
+
+
+def hold_aware(scores: dict, held: dict, k: int, short_k: int, buffer: int) -> dict:
+    """``top_k(score, k, short_k, buffer=buffer)`` at one bar: ``scores`` asset -> score (valid
+    ones only), ``held`` asset -> signed quantity. Ranked highest first, ties to the asset name
+    that sorts first. A held long ranked within n_long + buffer keeps its place (best first, at
+    most n_long), a held short ranked within the bottom n_short + buffer too; the free long
+    places go to the best-ranked names not kept, the free short places to the worst-ranked
+    names left. Returns asset -> weight (+1/n_long long-only, else +0.5/n_long and -0.5/n_short;
+    0.0 for the others)."""
+    ranked = sorted(scores, key=lambda a: (-scores[a], a))
+    n = len(ranked)
+    n_long, n_short = book_sizes(n, k, short_k)
+    w_long = (1.0 if short_k == 0 else 0.5) / n_long if n_long else 0.0
+    w_short = -0.5 / n_short if n_short else 0.0
+    longs = [a for p, a in enumerate(ranked) if p < n_long + buffer and held.get(a, 0.0) > 0][:n_long]
+    shorts = [a for p, a in enumerate(ranked) if n - 1 - p < n_short + buffer and held.get(a, 0.0) < 0][::-1][:n_short]
+    longs += [a for a in ranked if a not in longs and a not in shorts][: n_long - len(longs)]
+    shorts += [a for a in reversed(ranked) if a not in longs and a not in shorts][: n_short - len(shorts)]
+    return {a: w_long if a in longs else w_short if a in shorts else 0.0 for a in ranked}
 
 
 @dataclass
@@ -391,9 +426,17 @@ class WeightReference:
                 equity += self.pos[a].qty * (bars[a][t].close if t in bars[a] else self.last_close[a])
         if equity <= 0:
             return
+        chosen = None
+        if c.top_k is not None:  # the weights are scores: the names are chosen knowing what is held
+            scores = {a: self.weight(a, t) for a in self.p.assets if t in bars[a]}
+            chosen = hold_aware({a: v for a, v in scores.items() if v is not None},
+                                {a: h.qty for a, h in self.pos.items()}, *c.top_k)  # fmt: skip
         for a in self.p.assets:
             has_row = t in bars[a]
-            w = self.weight(a, t) if has_row else None
+            if chosen is not None:
+                w = chosen.get(a)
+            else:
+                w = self.weight(a, t) if has_row else None
             forced = w is None
             if forced:
                 if c.missing == "hold":
