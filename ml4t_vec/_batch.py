@@ -10,19 +10,21 @@ chunk per set, and reduces each set's portfolio series and records to the metric
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 import polars as pl
 
 from ml4t_vec import _lower
-from ml4t_vec._kernels import kernel_tuple
+from ml4t_vec._kernels import kernel_array, kernel_tuple
 from ml4t_vec._kernels.codes import EFFECT_ENTRY, TIMING
 from ml4t_vec._kernels.limits import LimitParams
 from ml4t_vec._kernels.orders import OrderParams
 from ml4t_vec._kernels.reduce import SERIES_METRICS, TRADE_METRICS, series_metrics_nb, trade_metrics_nb
 from ml4t_vec._kernels.risk import RiskParams
 from ml4t_vec._kernels.simulate import simulate
-from ml4t_vec._prepare import signal_grid
+from ml4t_vec._prepare import signal_grid, weight_grids
 from ml4t_vec.errors import DataError
 from ml4t_vec.metrics import STATS_DOC, turnover_stats
 
@@ -73,7 +75,10 @@ def run_batch(prep, combos, cfgs, exprs, index, ppy, timings, per_asset=False) -
     """One kernel call for a batch of parameter sets; returns their rows of the results.
 
     ``per_asset`` (independent accounts): each set's row (``asset`` null) is followed by one row
-    per asset, the metrics of that asset's own account on the sweep's time axis."""
+    per asset, the metrics of that asset's own account on the sweep's time axis. Sets given by
+    ``weights`` go to ``run_weight_batch``."""
+    if "weights" in exprs[0]:
+        return run_weight_batch(prep, combos, cfgs, exprs, index, ppy, timings)
     n_assets = prep.n_assets
     k = len(combos)
     t0 = time.perf_counter()
@@ -127,23 +132,80 @@ def run_batch(prep, combos, cfgs, exprs, index, ppy, timings, per_asset=False) -
             k * (n_assets + 1), -1
         )
         rows = np.repeat(rows, n_assets + 1)
+    asset = None
+    if per_asset:
+        asset = pl.concat([pl.Series([None], dtype=pl.String), prep.symbols.cast(pl.String)]).rename("asset")
+        asset = pl.concat([asset] * k)
+    out = _results(combos, index, rows, asset, series, trade, extra)
+    timings["signals_s"] += t1 - t0
+    timings["kernel_s"] += t2 - t1
+    timings["reduce_s"] += time.perf_counter() - t2
+    return out
+
+
+def _results(combos, index, rows, asset, series, trade, extra) -> pl.DataFrame:
+    """The results rows: ``combo``, the parameters, ``asset`` (per_asset), then ``METRICS``
+    from the series metrics, the trade metrics and ``extra`` (which take precedence)."""
     cols = {"combo": pl.Series("combo", index, dtype=pl.Int64).gather(rows)}
     for name in combos[0]:
         cols[name] = pl.Series(name, [c[name] for c in combos], strict=False).gather(rows)
-    if per_asset:
-        cols["asset"] = pl.concat([pl.Series([None], dtype=pl.String), prep.symbols.cast(pl.String)]).rename("asset")
-        cols["asset"] = pl.concat([cols["asset"]] * k)
+    if asset is not None:
+        cols["asset"] = asset
     for j, m in enumerate(SERIES_METRICS):
         extra.setdefault(m, series[:, j])
     for j, m in enumerate(TRADE_METRICS):
         extra.setdefault(m, trade[:, j].astype(np.int64) if m in ("n_trades", "n_open") else trade[:, j])
     for m in METRICS:
         cols[m] = extra[m]
-    t3 = time.perf_counter()
-    timings["signals_s"] += t1 - t0
-    timings["kernel_s"] += t2 - t1
-    timings["reduce_s"] += t3 - t2
     if not np.isfinite(series[:, 0]).all():
         bad = int(rows[np.flatnonzero(~np.isfinite(series[:, 0]))[0]])
         raise DataError(f"combination {index[bad]} {combos[bad]} produced a non-finite equity.")
     return pl.DataFrame(cols)
+
+
+def run_weight_batch(prep, combos, cfgs, exprs, index, ppy, timings) -> pl.DataFrame:
+    """A batch of target-weight parameter sets (``sweep(weights=...)``): each set's weights
+    evaluated in one Polars pass, then one target-weight run per set (``_rebalance``), the sets
+    spread over numba's thread count (the kernel releases the GIL), and each set's series and
+    records reduced to the metrics of ``backtest(weights=...).stats()``."""
+    from ml4t_vec._rebalance import schedule, simulate_weights
+    from ml4t_vec.weights import HoldAwareTopK
+
+    k = len(combos)
+    t0 = time.perf_counter()
+    selects = [e["weights"] if isinstance(e["weights"], HoldAwareTopK) else None for e in exprs]
+    wexprs = [s.rank() if s is not None else pl.col(e["weights"]) if isinstance(e["weights"], str) else e["weights"]
+              for s, e in zip(selects, exprs, strict=True)]  # fmt: skip
+    grids = weight_grids(prep, wexprs, [f"{i} {c}" for i, c in zip(index, combos, strict=True)])
+    t1 = time.perf_counter()
+    by_rule: dict = {}  # each distinct schedule once
+    for cfg in cfgs:
+        key = repr((cfg.rebalance.rebalance, cfg.rebalance.rebalance_at))
+        if key not in by_rule:
+            by_rule[key] = kernel_array(schedule(cfg, prep), np.bool_)
+    rebal = [by_rule[repr((c.rebalance.rebalance, c.rebalance.rebalance_at))] for c in cfgs]
+
+    def one(i):
+        return simulate_weights(prep, cfgs[i], TIMING[cfgs[i].execution.fill], rebal[i], select=selects[i],
+                                weights=grids[i], compact=False)  # fmt: skip
+
+    threads = max(1, min(numba.get_num_threads(), k))
+    if threads == 1:
+        sims = [one(i) for i in range(k)]
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            sims = list(pool.map(one, range(k)))
+    t2 = time.perf_counter()
+    n_cols = prep.sig.shape[0]
+    init = np.array([c.portfolio.init_cash for c in cfgs], dtype=np.float64)
+    series = np.stack([np.stack([s.cash, s.net, s.gross]) for s in sims])
+    sm = series_metrics_nb(series, init, ppy)
+    trade = np.concatenate([trade_metrics_nb(1, n_cols, s.trades, s.segments[2], s.segments[3], s.fills,
+                                             s.segments[0], s.segments[1]) for s in sims])  # fmt: skip
+    parts = [portfolio_metrics(s, n_cols, (s.cash + s.net)[None], init[i : i + 1], ppy) for i, s in enumerate(sims)]
+    extra = {m: np.concatenate([p[m] for p in parts]) for m in PORTFOLIO_METRICS}
+    out = _results(combos, index, np.arange(k), None, sm, trade, extra)
+    timings["signals_s"] += t1 - t0
+    timings["kernel_s"] += t2 - t1
+    timings["reduce_s"] += time.perf_counter() - t2
+    return out

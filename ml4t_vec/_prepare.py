@@ -41,6 +41,7 @@ from ml4t_vec._kernels.codes import (
 )
 from ml4t_vec._kernels.simulate import Prices
 from ml4t_vec._layout import Placement, place
+from ml4t_vec.config import expr_key
 from ml4t_vec.errors import ConfigError, DataError, DataWarning, LookAheadWarning, did_you_mean
 
 ASSET_CANDIDATES = ("asset", "symbol", "ticker", "product")
@@ -517,9 +518,11 @@ RULE_RANGES = {
 }
 
 
-def _rule_values(df: pl.DataFrame, rules: dict[str, pl.Expr], ts_col: str, asset_col: str) -> dict:
-    """Per-row rule values from expressions, each checked against ``RULE_RANGES``; null / NaN
-    mean no value (no level, or last in priority)."""
+def _rule_values(df: pl.DataFrame, rules: dict[str, pl.Expr], ts_col: str, asset_col: str,
+                 kind: str | None = None) -> dict:  # fmt: skip
+    """Per-row rule values from expressions, each checked against ``RULE_RANGES`` (of its name,
+    or of ``kind`` for all: a sweep's many weights, named after their sets); null / NaN mean no
+    value (no level, or last in priority)."""
     if not rules:
         return {}
     for k, e in rules.items():
@@ -527,9 +530,9 @@ def _rule_values(df: pl.DataFrame, rules: dict[str, pl.Expr], ts_col: str, asset
             dtype = df.lazy().select(e.alias("__x")).collect_schema().dtypes()[0]
         except Exception as err:
             raise DataError(f"`{k}` is invalid: {type(err).__name__}: {err}") from None
-        if k == "rebalance" and dtype not in (pl.Boolean, pl.Null):
+        if (kind or k) == "rebalance" and dtype not in (pl.Boolean, pl.Null):
             raise DataError(f"`rebalance` must evaluate to booleans (True on a rebalance bar); got {dtype} from {e}.")
-        if not dtype.is_numeric() and dtype != pl.Null and k != "rebalance":
+        if not dtype.is_numeric() and dtype != pl.Null and (kind or k) != "rebalance":
             raise DataError(f"`{k}` must evaluate to numbers (a fraction, a price or a rank); got {dtype} from {e}.")
     try:
         out = df.select([e.cast(pl.Float64).alias(k) for k, e in rules.items()])
@@ -542,10 +545,10 @@ def _rule_values(df: pl.DataFrame, rules: dict[str, pl.Expr], ts_col: str, asset
         col = out.get_column(k)
         if col.len() == 1:
             col = pl.repeat(col[0], df.height, dtype=pl.Float64, eager=True)
-        lo, hi, lo_open = RULE_RANGES[k]
+        lo, hi, lo_open = RULE_RANGES[kind or k]
         x = pl.col("__rule")
         bad = ((x <= lo) if lo_open else (x < lo)) | (x > hi) | (x.is_infinite() & (hi < np.inf))
-        if k.endswith("_price") or k == "weights":
+        if (kind or k).endswith("_price") or (kind or k) == "weights":
             bad = bad | x.is_infinite()
         bad = bad.fill_null(False) & ~x.is_nan()
         if col.to_frame("__rule").select(bad.any()).item():
@@ -720,6 +723,21 @@ def _shared_windows(exprs: list[pl.Expr]) -> tuple[list[pl.Expr], list[pl.Expr]]
         return [], exprs
     windows = [pl.Expr.deserialize(io.StringIO(k), format="json").alias(name) for k, name in nodes.items()]
     return windows, out
+
+
+def weight_grids(prep: Prepared, exprs: list[pl.Expr], labels: list[str]) -> list[np.ndarray]:
+    """Target weights of many parameter sets on a frame kept by ``prepare(keep_frame=True)``:
+    each distinct expression evaluated once, all in one Polars pass, checked as ``backtest``
+    checks ``weights=`` (an error names the set by its label). Returns one (n_assets, n_bars)
+    float64 grid per expression, NaN where null or without a row."""
+    first: dict[str, int] = {}
+    for i, e in enumerate(exprs):
+        first.setdefault(expr_key(e), i)
+    names = {i: f"weights (combination {labels[i]})" for i in first.values()}
+    rows = _rule_values(prep.frame, {names[i]: exprs[i] for i in first.values()}, prep.timestamps.name,
+                        prep.asset_col, kind="weights")  # fmt: skip
+    grids = {i: kernel_array(prep.placement.grid(rows[names[i]], np.nan), np.float64) for i in first.values()}
+    return [grids[first[expr_key(e)]] for e in exprs]
 
 
 def signal_grid(prep: Prepared, combos: list[dict], labels: list[str] | None = None) -> np.ndarray:

@@ -165,13 +165,17 @@ def _selectable(rank: np.ndarray, select: HoldAwareTopK) -> np.ndarray:
 
 
 def simulate_weights(prep: Prepared, cfg: BacktestConfig, timing: int, rebal: np.ndarray,
-                     per_column_series: bool = False, select: HoldAwareTopK | None = None) -> SimResult:  # fmt: skip
+                     per_column_series: bool = False, select: HoldAwareTopK | None = None,
+                     weights: np.ndarray | None = None, compact: bool = True) -> SimResult:  # fmt: skip
     """One run of the target-weight driver; records sized by ``_room`` (an order writes at most
     one trade row and one rejected row, a reversal two fills) and, if a column made more (a
     reversal against an older target, no_next_bar rows), run again with the exact room. With a
-    hold-aware ``select``, the weights are ranks and the kernel chooses the names."""
+    hold-aware ``select``, the weights are ranks and the kernel chooses the names. ``weights``
+    (n_assets, n_bars): a sweep's set's, instead of the prepared ones; ``compact=False`` keeps
+    the raw record buffers (``SimResult.segments``, for the sweep's reductions)."""
     n_cols, n_bars = prep.sig.shape
-    w = kernel_array(prep.rule_values["weights"][prep.col_asset], np.float64)
+    w = prep.rule_values["weights"] if weights is None else weights
+    w = kernel_array(w[prep.col_asset], np.float64)
     prio = prep.rule_values.get("priority")
     prio = kernel_array(prio[prep.col_asset] if prio is not None else np.empty((0, 0)), np.float64)
     wp = weight_params(cfg, prep, select)
@@ -197,6 +201,9 @@ def simulate_weights(prep: Prepared, cfg: BacktestConfig, timing: int, rebal: np
         caps = tuple(np.maximum(n, cap) for n, cap in zip(counts, caps, strict=True))
     else:  # pragma: no cover - a deterministic kernel cannot overflow exact counts
         raise RuntimeError("record buffers overflowed twice")
+    if not compact:
+        return SimResult(sink.fills, sink.trades, sink.rejected, acc[0], acc[1], acc[2], None, None, None,
+                         (fill_off, counts[0], trade_off, counts[1]))  # fmt: skip
     # compacted one kind at a time, each raw buffer dropped before the next is copied (peak memory)
     raw = list(sink[0:1]) + list(sink[3:4]) + list(sink[6:7])
     sink = None

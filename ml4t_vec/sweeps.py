@@ -26,14 +26,16 @@ import numba
 import numpy as np
 import polars as pl
 
-from ml4t_vec import _batch, _distributed, _lower, api
+from ml4t_vec import _batch, _distributed, _lower, _rebalance, api
 from ml4t_vec._kernels.grid import first_bad_bar_nb
+from ml4t_vec._kernels.rebalance import rebalance_nb
 from ml4t_vec._kernels.reduce import series_metrics_nb, trade_metrics_nb
 from ml4t_vec._kernels.simulate import count_entries_nb, driver, order_model
 from ml4t_vec._kernels.warmup import CompileNotice
 from ml4t_vec._prepare import prepare
 from ml4t_vec.errors import ConfigError, did_you_mean
 from ml4t_vec.metrics import check_periods_per_year, infer_periods_per_year
+from ml4t_vec.weights import HoldAwareTopK
 
 SIGNALS = ("entries", "exits", "short_entries", "short_exits")
 METRICS = _batch.METRICS
@@ -137,17 +139,18 @@ def _whole(x) -> bool:
 
 
 def _signals_of(spec: dict, p: dict, i: int, read: set | None = None) -> dict:
-    """The signal expressions of parameter set ``i``; ``read`` collects the parameters read."""
+    """The signal expressions (or weights) of parameter set ``i``; ``read`` collects the
+    parameters read."""
     out = {}
     for name, s in spec.items():
-        if callable(s) and not isinstance(s, pl.Expr):
+        if callable(s) and not isinstance(s, (pl.Expr, HoldAwareTopK)):
             try:
                 out[name] = s(Params(p, read))
             except AttributeError as e:
                 raise ConfigError(f"`{name}` failed for combination {i} {p}: {e}") from None
             except Exception as e:  # a user callable: name the combination, keep the cause
                 raise ConfigError(f"`{name}` failed for combination {i} {p}: {type(e).__name__}: {e}") from e
-            if not isinstance(out[name], (pl.Expr, str)):
+            if not isinstance(out[name], (pl.Expr, str, HoldAwareTopK if name == "weights" else str)):
                 raise ConfigError(
                     f"`{name}` must return a polars expression or a column name; got {type(out[name]).__name__} "
                     f"{out[name]!r} for combination {i} {p}."
@@ -235,6 +238,7 @@ def sweep(
     exits=None,
     short_entries=None,
     short_exits=None,
+    weights=None,
     params,
     where: Callable | None = None,
     sample: int | None = None,
@@ -256,6 +260,12 @@ def sweep(
         prices: as for ``backtest``.
         entries, exits, short_entries, short_exits: a ``pl.Expr`` / column name (the same for
             every set), or a callable ``p -> pl.Expr`` of the parameter set (``p.fast``).
+        weights: instead of signals, target weights (``backtest(weights=...)``): an expression
+            or column, or a callable of the parameter set (``lambda p: vec.weights.top_k(score,
+            p.k)``; a hold-aware ``top_k(..., buffer=)`` too). ``rebalance`` (not as an
+            expression), ``drift_band``, the thresholds, ``lot_size``, costs and the other
+            weight settings can be dimensions. One portfolio run per set, the sets spread over
+            the kernel threads.
         params: dict of name -> values (full product) or a list of dicts. A name that is a
             ``backtest`` keyword (``stop_loss``, ``fees``, ``size``...) sets it per combination;
             other names are for the callables.
@@ -300,8 +310,14 @@ def sweep(
         raise ConfigError(f"`sweep` got an unknown keyword argument {unknown[0]!r}.{did_you_mean(unknown[0], known)}")
     ppy_given = None if periods_per_year is None else check_periods_per_year(periods_per_year)
     spec = {k: v for k, v in zip(SIGNALS, (entries, exits, short_entries, short_exits), strict=True) if v is not None}
-    if "entries" not in spec and "short_entries" not in spec:
-        raise ConfigError("`sweep` needs `entries=` or `short_entries=` (an expression or a callable of p).")
+    if weights is not None:
+        if spec:
+            raise ConfigError(f"pass either `weights=` or signals, not both; got `weights` and {sorted(spec)}.")
+        spec = {"weights": weights}
+    elif "entries" not in spec and "short_entries" not in spec:
+        raise ConfigError(
+            "`sweep` needs `entries=` or `short_entries=` (an expression or a callable of p), or `weights=`."
+        )
     combos = param_grid(params, where, sample, seed)
     taken = [k for k in combos[0] if k in ("combo", "asset", *METRICS)]
     if taken:
@@ -316,14 +332,23 @@ def sweep(
             )
         if k in settings:
             raise ConfigError(f"`{k}` is both a sweep parameter and a fixed setting; give it once.")
+    if weights is not None and "rebalance" in swept and any(isinstance(c["rebalance"], pl.Expr) for c in combos):
+        raise ConfigError(
+            "`rebalance` as a sweep dimension takes 'every_bar', ints, 'W'/'M'/'Q'/'Y' or lists of timestamps; "
+            "an expression can be a fixed setting."
+        )
     preset = settings.pop("preset", None)
+    presets = _lower.WEIGHT_PRESETS if weights is not None else _lower.PRESETS
     # every combination's config, validated up front (an error names the combination)
     cfgs, built = [], {}  # sets with the same swept settings share one config
     for i, c in enumerate(combos):
         key = repr([c[k] for k in swept])
         if key not in built:
+            given = settings | {k: c[k] for k in swept}
             try:
-                built[key] = _lower.build_config(None, settings | {k: c[k] for k in swept}, preset)
+                built[key] = _lower.build_config(None, given, preset, presets)
+                if weights is not None:
+                    _rebalance.check(built[key], given)
             except ConfigError as e:
                 raise ConfigError(f"combination {i} {c}: {e}") from None
         cfgs.append(built[key])
@@ -339,8 +364,9 @@ def sweep(
         )
 
     # the columns every combination's signals use are kept; a missing one names its combination
-    extra = {f"{name} (combination {i} {combos[i]})": pl.col(v) if isinstance(v, str) else v
-             for i, e in enumerate(exprs) for name, v in e.items() if isinstance(v, (pl.Expr, str))}  # fmt: skip
+    extra = {f"{name} (combination {i} {combos[i]})": pl.col(v) if isinstance(v, str) else v.rank()
+             if isinstance(v, HoldAwareTopK) else v for i, e in enumerate(exprs) for name, v in e.items()
+             if isinstance(v, (pl.Expr, str, HoldAwareTopK))}  # fmt: skip
     if executor is not None:
         _distributed.check_executor(executor)
     if per_asset and base.portfolio.cash_sharing:
@@ -350,9 +376,11 @@ def sweep(
         )
     if per_asset and "asset" in combos[0]:
         raise ConfigError("a parameter named 'asset' clashes with the `asset` column of per_asset results.")
+    rules = _lower.rule_exprs(base)
+    if weights is not None and isinstance(base.rebalance.rebalance, pl.Expr):
+        rules["rebalance"] = base.rebalance.rebalance
     prep_kw = dict(fill=base.execution.fill, price=base.execution.price, asset_col=asset_col,
-                   timestamp_col=timestamp_col, rule_exprs=_lower.rule_exprs(base),
-                   session_exit=base.risk.session_exit)  # fmt: skip
+                   timestamp_col=timestamp_col, rule_exprs=rules, session_exit=base.risk.session_exit)  # fmt: skip
     notice = CompileNotice("the sweep kernels")  # a first run after installing compiles them: say so
     notice.check(first_bad_bar_nb)
     prep = prepare(prices, keep_frame=True, extra_exprs=extra, **prep_kw)
@@ -366,6 +394,8 @@ def sweep(
     # batches share more subexpressions (each batch computes a shared rolling mean once).
     if batch_size is None:  # per_asset keeps every column's series (24 B/bar each)
         per_set = n_bars * ((24 if not per_asset else 24 * n_assets) + 2 * n_assets)
+        if weights is not None:  # a weight grid, its kernel copy and about a fill per cell (a daily book)
+            per_set = n_bars * n_assets * 24
         batch_size = max(1, min(len(combos), (256 << 20) // max(1, per_set)))
     if not _whole(batch_size) or batch_size < 1:
         raise ConfigError(f"`batch_size` must be a whole number >= 1; got {batch_size!r}.")
@@ -427,7 +457,9 @@ def sweep(
                     timings[name] += v
                 yield b, df
 
-    if executor is None:  # an executor's workers compile (or load) their own
+    if executor is None and weights is not None:
+        notice.check(rebalance_nb, series_metrics_nb, trade_metrics_nb)
+    elif executor is None:  # an executor's workers compile (or load) their own
         k = len(batches[0])
         groups = k if base.portfolio.cash_sharing else k * n_assets
         model = order_model(_lower.order_params(base, 1))  # the base settings' (a swept cash rule may differ)

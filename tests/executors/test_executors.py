@@ -54,6 +54,13 @@ def test_shared_cash_and_per_set_threads(pool):
     assert vec.sweep(PRICES, executor=pool, n_jobs=2, **kw).results.equals(vec.sweep(PRICES, **kw).results)
 
 
+def test_weight_sweep_from_a_pool(pool):
+    score = pl.col("close").pct_change(10).over("asset")
+    kw = dict(weights=lambda p: vec.weights.top_k(score, p.k, buffer=p.b), params={"k": [1, 2], "b": [0, 1]},
+              rebalance=5, fees=0.001, batch_size=2, progress=False)  # fmt: skip
+    assert vec.sweep(PRICES, executor=pool, **kw).results.equals(vec.sweep(PRICES, **kw).results)
+
+
 def test_per_asset_rows_from_a_pool(pool):
     kw = SWEEP | dict(cash_sharing=False, per_asset=True)
     got, want = vec.sweep(PRICES, executor=pool, **kw), vec.sweep(PRICES, **kw)
