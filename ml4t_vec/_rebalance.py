@@ -40,8 +40,6 @@ def check(cfg: BacktestConfig, given: dict) -> None:
             f"position rules and portfolio limits are not available with `weights` yet; got {rules + limits}. "
             "See LIMITATIONS.md."
         )
-    if cfg.execution.price is not None:
-        raise ConfigError("`price=` is not available with `weights` yet; orders fill at the open or the close.")
 
 
 def _check_ml4t(cfg: BacktestConfig) -> None:

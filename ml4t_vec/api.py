@@ -167,8 +167,8 @@ def _backtest_weights(prices, weights, cfg, args, signals, asset_col, timestamp_
         exprs["priority"] = cfg.limits.priority
     if isinstance(cfg.rebalance.rebalance, pl.Expr):
         exprs["rebalance"] = cfg.rebalance.rebalance
-    prep = prepare(prices, signals=signals, fill=cfg.execution.fill, asset_col=asset_col, timestamp_col=timestamp_col,
-                   rule_exprs=exprs)  # fmt: skip
+    prep = prepare(prices, signals=signals, fill=cfg.execution.fill, price=cfg.execution.price, asset_col=asset_col,
+                   timestamp_col=timestamp_col, rule_exprs=exprs)  # fmt: skip
     rebal = _rebalance.schedule(cfg, prep)
     t1 = time.perf_counter()
     timing = TIMING[cfg.execution.fill]

@@ -293,7 +293,8 @@ def weight_cases(draw, gaps: bool = True, costs: bool = True):
         open_ = close * np.exp(rng.normal(0, 0.03, n_bars))
         high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, 0.02, n_bars)))
         low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, 0.02, n_bars)))
-        bars[a] = {t: Bar(open_[t], high[t], low[t], close[t]) for t in range(n_bars) if present[t]}
+        px = low + (high - low) * rng.random(n_bars)  # a custom fill price within the bar (price=)
+        bars[a] = {t: Bar(open_[t], high[t], low[t], close[t], price=px[t]) for t in range(n_bars) if present[t]}
         weights[a] = {}
         for t in bars[a]:
             kind = rng.integers(10)
@@ -318,6 +319,7 @@ def weight_cases(draw, gaps: bool = True, costs: bool = True):
         max_gross_leverage=maybe(None, 0.5, 1.5),
         # the weights as scores of a top_k (k, short_k, buffer); buffer 0 is the plain expression
         top_k=maybe(None, None, None, (1, 0, 1), (2, 0, 2), (1, 1, 1), (2, 1, 0), (2, 1, 3)),
+        custom_price=maybe(False, False, True),
     )
     if costs:
         cfg.update(
@@ -346,9 +348,9 @@ def frame(panel, weights, priority) -> pl.DataFrame:
             w = weights.get(a, {}).get(t)
             p = None if priority is None else priority.get(a)
             rows.append(dict(timestamp=ts_of(t), asset=a, open=b.open, high=b.high, low=b.low, close=b.close,
-                             w=None if w is None else float(w), prio=p))  # fmt: skip
+                             w=None if w is None else float(w), prio=p, px=b.price))  # fmt: skip
     schema = dict(timestamp=pl.Datetime("us"), asset=pl.String, open=pl.Float64, high=pl.Float64, low=pl.Float64,
-                  close=pl.Float64, w=pl.Float64, prio=pl.Float64)  # fmt: skip
+                  close=pl.Float64, w=pl.Float64, prio=pl.Float64, px=pl.Float64)  # fmt: skip
     return pl.DataFrame(rows, schema=schema)
 
 
@@ -362,6 +364,8 @@ def vec_run(panel, weights, rebalance, cfg):
     if prio is not None:
         kw["priority"] = "prio"
     kw["rebalance"] = [ts_of(t) for t in rebalance] if rebalance else pl.lit(False)
+    if kw.pop("custom_price", False):
+        kw["price"] = "px"
     select = kw.pop("top_k", None)
     w = "w" if select is None else vec.weights.top_k("w", select[0], select[1], buffer=select[2])
     return vec.backtest(df, weights=w, **kw)

@@ -574,7 +574,7 @@ def hold_aware_nb(t, c0, c1, rank, sig, k, short_k, buffer, book, out):
     n_all = c1 - c0
     key = np.empty(n_all)
     col = np.empty(n_all, dtype=np.int64)
-    n = 0
+    n = np.int64(0)  # not a literal: one compiled copy of the callees
     for c in range(c0, c1):
         out[c] = np.nan
         if (sig[c, t] & SIG_VALID) != 0 and not np.isnan(rank[c, t]):

@@ -55,6 +55,9 @@ for o in (dict(size_at="fill", shortfall="priority", priority="pred", lot_size={
           dict(shortfall="reject", rounding="nearest", missing="hold", rebalance=pl.col("pred") > 0.5),
           dict(preset="ml4t", slippage=0.001, lot_size=5, rebalance=3)):
     vec.backtest(p, weights=w, **o).trades
+vec.backtest(ragged, weights=vec.weights.top_k("pred", 2, 1, buffer=1), rebalance=3, price="vwap").trades
+vec.sweep(p, weights=lambda q: vec.weights.top_k("pred", q.k, buffer=q.b), params={"k": [1, 2], "b": [0, 1]},
+          progress=False)
 for cs in (True, False):
     vec.sweep(p, entries=lambda q: pl.col("pred") > q.t, exits=x, params={"t": [0.55, 0.6], "stop_loss": [None, 0.05]},
               cash_sharing=cs, progress=False)

@@ -38,7 +38,9 @@ def test_weight_sweep_metrics_equal_backtest_stats(case, n_jobs, data):
     panel, weights, _, cfg = case
     df = frame(panel, weights, None)
     swept = ("priority", "top_k", "shortfall", "min_weight_change", "lot_size", "drift_band")
-    fixed = {k: v for k, v in cfg.items() if k not in swept}
+    fixed = {k: v for k, v in cfg.items() if k not in swept and k != "custom_price"}
+    if cfg["custom_price"]:
+        fixed["price"] = "px"
     if fixed["cash_rule"] == "ml4t":
         fixed["fractional"] = False
     grid = {

@@ -194,8 +194,8 @@ def _check(panel: Panel, c: WeightConfig, rebalance) -> None:
     for name, values in allowed.items():
         if getattr(c, name) not in values:
             raise ValueError(f"{name}={getattr(c, name)!r}: one of {values}")
-    if not c.cash_sharing or c.custom_price or c.slippage_on != "all":
-        raise ValueError("weights: one shared-cash account, no custom price, slippage on all fills")
+    if not c.cash_sharing or c.slippage_on != "all":
+        raise ValueError("weights: one shared-cash account, slippage on all fills")
     missing = set(rebalance) - set(panel.timestamps)
     if missing:
         raise ValueError(f"rebalance timestamps not in the data: {sorted(missing)}")
@@ -303,8 +303,11 @@ class WeightReference:
     def px(self, ref: float, side: float) -> float:
         return ref * (1 + side * self.c.slippage) + side * self.c.slippage_per_share
 
-    @staticmethod
-    def phase_price(bar, phase: str) -> float:
+    def phase_price(self, bar, phase: str) -> float:
+        """A fill phase's reference price: the custom price (``price=``) if set, else the open or
+        the close."""
+        if self.c.custom_price:
+            return bar.price
         return bar.open if phase == "open" else bar.close
 
     def priority_order(self, assets: list) -> list:
