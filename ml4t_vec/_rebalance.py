@@ -13,6 +13,7 @@ from ml4t_vec._kernels.book import Sink, new_book, new_orders
 from ml4t_vec._kernels.codes import CASH_RULE, FILL_DT, MISSING, REJECT_DT, ROUNDING, SHORTFALL, SIZE_AT, TRADE_DT
 from ml4t_vec._kernels.rebalance import WeightParams, rebalance_nb
 from ml4t_vec._kernels.simulate import SimResult, _compact, _offsets
+from ml4t_vec._lower import risk_params
 from ml4t_vec._prepare import Prepared
 from ml4t_vec.config import BacktestConfig
 from ml4t_vec.errors import ConfigError
@@ -31,14 +32,18 @@ def check(cfg: BacktestConfig, given: dict) -> None:
     if sizing:
         raise ConfigError(f"`weights` set every position's size; {sizing} do not apply. Remove them.")
     r, lim = cfg.risk, cfg.limits
-    rules = [k for k in ("stop_loss", "take_profit", "trailing_stop", "max_bars", "stop_loss_price",
-                         "take_profit_price", "session_exit") if getattr(r, k) is not None]  # fmt: skip
+    rules = [k for k in ("stop_loss_price", "take_profit_price", "session_exit") if getattr(r, k) is not None]
     limits = [k for k in ("max_positions", "max_position_weight", "max_net_exposure", "max_drawdown",
                           "daily_loss_limit") if getattr(lim, k) is not None]  # fmt: skip
     if rules or limits:
         raise ConfigError(
-            f"position rules and portfolio limits are not available with `weights` yet; got {rules + limits}. "
-            "See LIMITATIONS.md."
+            f"absolute stop / target levels, session exits and portfolio limits (other than max_gross_leverage) are "
+            f"not available with `weights` yet; got {rules + limits}. See LIMITATIONS.md."
+        )
+    if r.stop_anchor != "fill":
+        raise ConfigError(
+            "with `weights` the position rules are anchored at the position's average cost; stop_anchor="
+            f"{r.stop_anchor!r} does not apply. Remove it."
         )
 
 
@@ -177,6 +182,7 @@ def simulate_weights(prep: Prepared, cfg: BacktestConfig, timing: int, rebal: np
     prio = prep.rule_values.get("priority")
     prio = kernel_array(prio[prep.col_asset] if prio is not None else np.empty((0, 0)), np.float64)
     wp = weight_params(cfg, prep, select)
+    rp = risk_params(cfg, n_cols, prep)
     rebal = kernel_array(rebal, np.bool_)
     orders_est, flips_est = _room(w if select is None else _selectable(w, select), rebal,
                                   cfg.rebalance.missing == "hold")  # fmt: skip
@@ -191,7 +197,7 @@ def simulate_weights(prep: Prepared, cfg: BacktestConfig, timing: int, rebal: np
         value_out = np.zeros((n_cols, n_bars) if per_column_series else (0, 0))
         init = float(cfg.portfolio.init_cash)
         rebalance_nb(kernel_array(prep.col_asset, np.int64), px.open, px.high, px.low, px.close, px.fill, px.off,
-                     np.int64(px.step[0]), prep.sig, w, prio, rebal, np.int64(timing), init, wp, new_book(n_cols),
+                     np.int64(px.step[0]), prep.sig, w, prio, rebal, np.int64(timing), init, wp, rp, new_book(n_cols),
                      new_orders(n_cols), sink, acc, value_out)  # fmt: skip
         counts = (sink.n_fill, sink.n_trade, sink.n_rej)
         if all((n <= cap).all() for n, cap in zip(counts, caps, strict=True)):

@@ -162,9 +162,7 @@ def _backtest_weights(prices, weights, cfg, args, signals, asset_col, timestamp_
     select = weights if isinstance(weights, HoldAwareTopK) else None
     if select is not None:  # the kernel reads ranks and chooses the names (the alias: k and buffer in the fingerprint)
         weights = select.rank().alias(f"hold_aware_top_k_{select.k}_{select.short_k}_{select.buffer}")
-    exprs = {"weights": weights}
-    if cfg.limits.priority is not None:
-        exprs["priority"] = cfg.limits.priority
+    exprs = {"weights": weights} | _lower.rule_exprs(cfg)  # rule_exprs: priority and rule fractions
     if isinstance(cfg.rebalance.rebalance, pl.Expr):
         exprs["rebalance"] = cfg.rebalance.rebalance
     prep = prepare(prices, signals=signals, fill=cfg.execution.fill, price=cfg.execution.price, asset_col=asset_col,

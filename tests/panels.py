@@ -275,7 +275,7 @@ def assert_rows_match(got: pl.DataFrame, want: list[dict], keys: list[str], what
 
 
 @st.composite
-def weight_cases(draw, gaps: bool = True, costs: bool = True):
+def weight_cases(draw, gaps: bool = True, costs: bool = True, rules: bool = True):
     """(panel, weights, rebalance, config kwargs) for the target-weight reference
     (tests/reference/portfolio.py) on a random small panel: timestamps are bar numbers, weights
     hold None, NaN, 0 and missing keys."""
@@ -321,6 +321,20 @@ def weight_cases(draw, gaps: bool = True, costs: bool = True):
         top_k=maybe(None, None, None, (1, 0, 1), (2, 0, 2), (1, 1, 1), (2, 1, 0), (2, 1, 3)),
         custom_price=maybe(False, False, True),
     )
+    if rules and draw(st.booleans()):  # position rules on the held positions (anchored at the average cost)
+        cfg.update(
+            stop_loss=maybe(None, 0.03, 0.1),
+            take_profit=maybe(None, 0.05, 0.2),
+            trailing_stop=maybe(None, None, 0.04),
+            trailing_activation=maybe(0.0, 0.0, 0.02),
+            trailing_source=maybe("close", "extreme"),
+            trailing_start=maybe("anchor", "first_bar"),
+            max_bars=maybe(None, None, 2, 4),
+            intrabar=maybe("pessimistic", "optimistic", "ohlc_path", "stop_first", "rule_chain"),
+            stop_on_entry_bar=draw(st.booleans()),
+            stop_slippage=maybe(None, 0.0, 0.01),
+            reenter_on_stop_bar=draw(st.booleans()),
+        )
     if costs:
         cfg.update(
             fees=maybe(0.0, 0.001, 0.01),

@@ -49,6 +49,15 @@ POSITION_DT = np.dtype(
         ("bars_seen", np.int64),
         ("last_bar", np.int64),
         ("position_id", np.int64),
+        # position rules (weights=): the trailing peak, the stop / target / trailing fractions read
+        # at the entry order's decision bar, that bar, and the bar a rule closed the position on
+        # (-1: none, or re-entry allowed on it)
+        ("peak", np.float64),
+        ("sl", np.float64),
+        ("tp", np.float64),
+        ("tsl", np.float64),
+        ("decided", np.int64),
+        ("rule_exit_bar", np.int64),
     ],
     align=True,
 )
@@ -93,6 +102,8 @@ def new_book(n_cols: int) -> np.ndarray:
     book["last_close"] = np.nan
     book["position_id"] = -1
     book["last_bar"] = -1
+    book["decided"] = -1
+    book["rule_exit_bar"] = -1
     return book
 
 

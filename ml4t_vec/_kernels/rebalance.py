@@ -5,7 +5,9 @@ Per bar, in this order:
 
 1. open phase   - targets decided on an earlier bar fill at this bar's fill price
                   (``fill="next_open"``), reductions of every asset first, then increases;
-2. intrabar     - held positions see the bar's high / low (MFE / MAE);
+2. intrabar     - position rules (stops, targets, trailing, time stops; anchored at the
+                  average cost, levels read at the entry's decision bar) close what they hit;
+                  the rest sees the bar's high / low (MFE / MAE) and moves its trailing peak;
 3. close phase  - the same for ``fill="next_close"``;
 4. decision     - on a rebalance bar, equity and each asset's close give its target holding
                   (``size_at="decision"``; with ``"fill"`` the weight waits and is sized at the
@@ -39,8 +41,11 @@ from ml4t_vec._kernels.codes import (
     EFFECT_INCREASE,
     EFFECT_REDUCE,
     MISSING_HOLD,
+    NO_EXIT,
+    PEAK_FROM_FIRST_BAR,
     REASON_END_OF_DATA,
     REASON_REBALANCE,
+    REASON_TIME_STOP,
     REJ_INSUFFICIENT_CASH,
     REJ_NO_NEXT_BAR,
     REJ_REDUCED_CASH,
@@ -63,6 +68,7 @@ from ml4t_vec._kernels.orders import (
     fee_nb,
     unit_cost_nb,
 )
+from ml4t_vec._kernels.risk import check_exit_nb, fraction_at_nb, next_peak_nb
 from ml4t_vec._kernels.sort import stable_argsort_nb
 
 TOL = 1e-9  # slack of whole-share rounding (0.999999999 shares is 1)
@@ -232,6 +238,7 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
     for i in range(n):
         c = due[i]
         o = orders[c]
+        book[c]["decided"] = o["bar"]  # the entry's rule levels are read at it
         o["bar"] = -1
         prio[i] = o["priority"]
         q = book[c]["qty"]
@@ -622,6 +629,8 @@ def _decide_nb(t, c0, c1, close, off, step, col_asset, sig, weights, prio, wp, b
     if hold_aware:
         hold_aware_nb(t, c0, c1, weights, sig, wp.select[0], wp.select[1], wp.select[2], book, chosen)
     for c in range(c0, c1):
+        if book[c]["rule_exit_bar"] == t:  # a position rule closed it on this bar: flat until the next decision
+            continue
         valid = (sig[c, t] & SIG_VALID) != 0
         w = (chosen[c] if hold_aware else weights[c, t]) if valid else np.nan
         forced = np.isnan(w)
@@ -688,8 +697,65 @@ def _no_next_bar_nb(c, o, q, sized, sink):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _start_rules_nb(t, c0, c1, rp, book):
+    """Positions entered on bar t: the trailing peak and the rule fractions of the decision
+    bar of the order that opened them (the anchor is the average cost, ``avg_price``)."""
+    for c in range(c0, c1):
+        pos = book[c]
+        if pos["qty"] == 0.0 or pos["entry_bar"] != t or not rp.rules_on[c]:
+            continue
+        d = pos["decided"]
+        pos["peak"] = pos["avg_price"]
+        if rp.trailing_start[c] == PEAK_FROM_FIRST_BAR:  # no peak until a bar is held through
+            pos["peak"] = -np.inf if pos["qty"] > 0.0 else np.inf
+        pos["sl"] = fraction_at_nb(rp.stop_loss, c, d)
+        pos["tp"] = fraction_at_nb(rp.take_profit, c, d)
+        pos["tsl"] = fraction_at_nb(rp.trailing_stop, c, d)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _held_through_nb(t, c0, c1, open_, high, low, close, off, step, col_asset, sig, wp, rp, book, orders, cash,
+                     next_pid, sink):  # fmt: skip
+    """Every held position with a row on bar t: its position rules (``risk.check_exit_nb``,
+    anchored at the average cost); a rule exit fills at once, cancels the column's order
+    still waiting and keeps the column out of this bar's decision (unless
+    ``reenter_on_stop_bar``). What is still held sees the bar's range (MFE / MAE), then its
+    trailing peak moves. Returns (cash, next position id)."""
+    for c in range(c0, c1):
+        pos = book[c]
+        q = pos["qty"]
+        if q == 0.0 or (sig[c, t] & SIG_VALID) == 0:
+            continue
+        i = off[col_asset[c]] + t * step
+        d = 1.0 if q > 0.0 else -1.0
+        if rp.rules_on[c]:
+            reason, ref = check_exit_nb(d, pos["avg_price"], pos["peak"], pos["bars_seen"] - pos["entry_count"],
+                                        rp.max_bars[c], False, open_[i], high[i], low[i], pos["entry_bar"] == t,
+                                        rp.stop_on_entry_bar[c], pos["sl"], pos["tp"], pos["tsl"],
+                                        rp.trailing_activation[c], np.nan, np.nan, rp.intrabar[c])  # fmt: skip
+            if reason != NO_EXIT:
+                side = np.int64(-1 if q > 0.0 else 1)
+                slip = wp.slippage[c] if reason == REASON_TIME_STOP else rp.stop_slippage[c]
+                px = exec_price_nb(ref, side, (slip, wp.slippage_per_share[c]))
+                got = abs(q)
+                dc, next_pid = _fill_order_nb(book, c, t, side, got, got, px, ref,
+                                              (wp.fees[c], wp.fixed_fees[c], wp.per_share[c]), np.int64(reason),
+                                              next_pid, sink)  # fmt: skip
+                cash += dc
+                orders[c]["bar"] = -1
+                if not rp.reenter_on_stop_bar[c]:
+                    pos["rule_exit_bar"] = t
+                continue
+        pos["hi"] = max(pos["hi"], high[i])
+        pos["lo"] = min(pos["lo"], low[i])
+        if rp.rules_on[c]:
+            pos["peak"] = next_peak_nb(d, pos["peak"], close[i], high[i], low[i], rp.trailing_source[c])
+    return cash, next_pid
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def rebalance_nb(col_asset, open_, high, low, close, fill_px, off, step, sig, weights, prio, rebal, timing, init_cash,
-                 wp, book, orders, sink, acc, value_out):  # fmt: skip
+                 wp, rp, book, orders, sink, acc, value_out):  # fmt: skip
     """One shared-cash portfolio of every column, rebalanced to ``weights`` (n_cols, n_bars;
     NaN = null) on the bars where ``rebal`` (n_bars,) is set. ``prio`` (n_cols, n_bars, or
     empty): each order's priority, read at its decision bar (NaN: last). ``acc`` (3, n_bars)
@@ -708,14 +774,14 @@ def rebalance_nb(col_asset, open_, high, low, close, fill_px, off, step, sig, we
         if timing == TIMING_NEXT_OPEN:
             cash, next_pid = _fill_phase_nb(t, zero, n_cols, fill_px, off, step, col_asset, sig, wp, book, orders, cash,
                                             next_pid, sink)  # fmt: skip
-        for c in range(n_cols):  # held through the bar: its range (MFE / MAE)
-            if book[c]["qty"] != 0.0 and (sig[c, t] & SIG_VALID) != 0:
-                i = off[col_asset[c]] + t * step
-                book[c]["hi"] = max(book[c]["hi"], high[i])
-                book[c]["lo"] = min(book[c]["lo"], low[i])
+            _start_rules_nb(t, zero, n_cols, rp, book)
+        # position rules, then what is held through the bar sees its range and moves its peak
+        cash, next_pid = _held_through_nb(t, zero, n_cols, open_, high, low, close, off, step, col_asset, sig, wp, rp,
+                                          book, orders, cash, next_pid, sink)  # fmt: skip
         if timing == TIMING_NEXT_CLOSE:
             cash, next_pid = _fill_phase_nb(t, zero, n_cols, fill_px, off, step, col_asset, sig, wp, book, orders, cash,
                                             next_pid, sink)  # fmt: skip
+            _start_rules_nb(t, zero, n_cols, rp, book)
         band = wp.drift_band[0]
         if rebal[t] or (band > 0.0 and _drifted_nb(t, zero, n_cols, close, off, step, col_asset, sig, band, book,
                                                     orders, cash)):  # fmt: skip
@@ -723,6 +789,7 @@ def rebalance_nb(col_asset, open_, high, low, close, fill_px, off, step, sig, we
         if timing == TIMING_SAME_CLOSE:
             cash, next_pid = _fill_phase_nb(t, zero, n_cols, fill_px, off, step, col_asset, sig, wp, book, orders, cash,
                                             next_pid, sink)  # fmt: skip
+            _start_rules_nb(t, zero, n_cols, rp, book)
         net = 0.0
         gross = 0.0
         for c in range(n_cols):

@@ -79,6 +79,19 @@ def test_rerun_and_best():
     assert r.filter(pl.col("b") == 3)["turnover"].to_list() < r.filter(pl.col("b") == 0)["turnover"].to_list()
 
 
+def test_position_rules_as_dimensions():
+    prices = vec.synthetic_prices(n_assets=8, n_bars=200, seed=6)
+    grid = {"stop_loss": [None, 0.02], "trailing_stop": [None, 0.05], "max_bars": [None, 10]}
+    g = vec.sweep(prices, weights=vec.weights.top_k("pred", 3), params=grid, rebalance="W", fees=0.001, progress=False)
+    for row in g.results.iter_rows(named=True):
+        p = {k: row[k] for k in grid}
+        want = vec.backtest(prices, weights=vec.weights.top_k("pred", 3), rebalance="W", fees=0.001, **p).stats()
+        for m in METRICS:
+            assert _same(row[m], want.row(0, named=True)[m]), (m, p)
+    assert g.results.filter(pl.col("stop_loss").is_null() & pl.col("trailing_stop").is_null()
+                            & pl.col("max_bars").is_null())["n_trades"][0] < g.results["n_trades"].max()  # fmt: skip
+
+
 def test_checkpoint_resumes(tmp_path):
     prices = vec.synthetic_prices(n_assets=6, n_bars=120, seed=5)
     kw = dict(weights=lambda p: vec.weights.top_k("pred", p.k), params={"k": [1, 2, 3]}, batch_size=1,
@@ -96,8 +109,8 @@ def test_bad_weight_grids_fail_clearly():
         vec.sweep(prices, weights="pred", entries="pred", params={"fees": [0.0, 0.001]})
     with pytest.raises(vec.ConfigError, match="`rebalance` as a sweep dimension"):
         vec.sweep(prices, weights="pred", params={"rebalance": [pl.col("pred") > 0.5, "M"]})
-    with pytest.raises(vec.ConfigError, match=r"combination 1 .*position rules"):
-        vec.sweep(prices, weights="pred", params={"stop_loss": [None, 0.05]})
+    with pytest.raises(vec.ConfigError, match=r"combination 1 .*portfolio limits"):
+        vec.sweep(prices, weights="pred", params={"max_positions": [None, 2]})
     with pytest.raises(vec.ConfigError, match=r"`weights` must return .*combination 0"):
         vec.sweep(prices, weights=lambda p: p.k, params={"k": [1, 2]})
     with pytest.raises(vec.DataError, match=r"weights \(combination 1 .*must lie"):

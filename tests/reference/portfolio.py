@@ -108,6 +108,7 @@ from dataclasses import dataclass
 
 from reference import orders
 from reference.engine import Config, Panel
+from reference.rules import rule_exit
 
 
 @dataclass
@@ -171,6 +172,18 @@ class Holding:
     entry_slippage: float
     hi: float
     lo: float
+    # position rules: the trailing peak and the fractions of the entry's decision bar (inf: off)
+    peak: float = 0.0
+    sl: float = math.inf
+    tp: float = math.inf
+    tsl: float = math.inf
+    slp = None  # no absolute levels with weights
+    tpp = None
+
+    @property
+    def anchor(self) -> float:
+        """Position rules are anchored at the average cost."""
+        return self.avg
 
 
 @dataclass
@@ -216,6 +229,7 @@ class WeightReference:
         self.count: dict = {}  # bars seen per asset
         self.next_pid = 0
         self.last_w: dict = {}  # asset -> the weight of its latest decision (drift_band)
+        self.rule_exit_time: dict = {}  # asset -> the bar a position rule closed it on (no re-entry then)
         self.trades: list[dict] = []
         self.fills: list[dict] = []
         self.rejected: list[dict] = []
@@ -363,7 +377,8 @@ class WeightReference:
         trade["pnl_percent"] = trade["pnl"] / (abs(trade["quantity"]) * trade["entry_price"])
         fill["fees"] = fee
 
-    def reduce(self, a, t, dq: float, new_q: float, ref: float, px: float, fee: float) -> tuple[dict, dict]:
+    def reduce(self, a, t, dq: float, new_q: float, ref: float, px: float, fee: float,
+               reason: str = "rebalance") -> tuple[dict, dict]:  # fmt: skip
         """Sell (buy back) dq shares of the position in a, leaving exactly new_q (0: closed)."""
         h = self.pos[a]
         held = abs(h.qty)
@@ -376,9 +391,9 @@ class WeightReference:
         self.cash += signed * px - fee
         effect, status = ("exit", "closed") if new_q == 0 else ("reduce", "partial")
         fill = dict(timestamp=t, symbol=a, side="sell" if h.qty > 0 else "buy", effect=effect, quantity=dq,
-                    price=px, fees=fee, slippage=slip, reason="rebalance", position_id=h.pid)  # fmt: skip
+                    price=px, fees=fee, slippage=slip, reason=reason, position_id=h.pid)  # fmt: skip
         self.fills.append(fill)
-        trade = self.trade_row(a, h, signed, ef, es, t, px, fee, slip, "rebalance", status)
+        trade = self.trade_row(a, h, signed, ef, es, t, px, fee, slip, reason, status)
         if new_q == 0:
             del self.pos[a]
         else:
@@ -396,7 +411,11 @@ class WeightReference:
         if a not in self.pos:
             pid = self.next_pid
             self.next_pid += 1
-            self.pos[a] = Holding(pid, d * dq, px, t, self.count[a], fee, slip, px, px)
+            h = Holding(pid, d * dq, px, t, self.count[a], fee, slip, px, px)
+            h.peak = px if self.c.trailing_start == "anchor" else -d * math.inf  # first_bar: none until a bar held
+            h.sl, h.tp, h.tsl = (math.inf if v is None else v for v in (self.c.stop_loss, self.c.take_profit,
+                                                                        self.c.trailing_stop))  # fmt: skip
+            self.pos[a] = h
             self.entries[pid] = [a, "long" if d > 0 else "short", t, d * dq]
             effect = "entry"
         else:
@@ -435,6 +454,8 @@ class WeightReference:
             chosen = hold_aware({a: v for a, v in scores.items() if v is not None},
                                 {a: h.qty for a, h in self.pos.items()}, *c.top_k)  # fmt: skip
         for a in self.p.assets:
+            if self.rule_exit_time.get(a) == t:  # a position rule closed it on this bar: flat until the next decision
+                continue
             has_row = t in bars[a]
             if chosen is not None:
                 w = chosen.get(a)
@@ -721,10 +742,24 @@ class WeightReference:
                 self.last_time[a] = t
             if c.fill == "next_open":
                 self.fill_phase(t, "open")
-            for a in live:
+            for a in live:  # position rules, then the bar's range and the trailing peak
                 if a in self.pos:
                     h, b = self.pos[a], bars[a][t]
+                    hit = rule_exit(c, h, b, self.count[a] - h.entry_count, h.entry_time == t)
+                    if hit is not None:
+                        reason, ref = hit
+                        side = -1.0 if h.qty > 0 else 1.0
+                        slip = c.slippage if reason == "time_stop" or c.stop_slippage is None else c.stop_slippage
+                        px = ref * (1 + side * slip) + side * c.slippage_per_share
+                        self.reduce(a, t, abs(h.qty), 0.0, ref, px, orders.fee(c, abs(h.qty), px), reason)
+                        self.pending.pop(a, None)  # the stop cancels an order still waiting
+                        if not c.reenter_on_stop_bar:
+                            self.rule_exit_time[a] = t
+                        continue
                     h.hi, h.lo = max(h.hi, b.high), min(h.lo, b.low)
+                    extreme = b.high if h.qty > 0 else b.low
+                    x = b.close if c.trailing_source == "close" else extreme
+                    h.peak = max(h.peak, x) if h.qty > 0 else min(h.peak, x)
             if c.fill == "next_close":
                 self.fill_phase(t, "close")
             if t in self.rebalance or (c.drift_band is not None and self.drifted(t)):

@@ -515,7 +515,7 @@ def test_scale_does_not_depend_on_asset_order(case, rnd):
     assert [e["equity"] for e in a["equity"]] == approx([e["equity"] for e in b["equity"]], rel=1e-9)
 
 
-@given(cases(gaps=False, costs=False))
+@given(cases(gaps=False, costs=False, rules=False))
 def test_exact_weights_when_sized_at_the_fill(case):
     """Zero costs, fractional shares, sized at the next open, every asset trading every bar,
     gross target weight <= 1: after the open's fills each asset holds exactly its target weight."""
