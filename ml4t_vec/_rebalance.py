@@ -33,12 +33,12 @@ def check(cfg: BacktestConfig, given: dict) -> None:
         raise ConfigError(f"`weights` set every position's size; {sizing} do not apply. Remove them.")
     r, lim = cfg.risk, cfg.limits
     rules = [k for k in ("stop_loss_price", "take_profit_price", "session_exit") if getattr(r, k) is not None]
-    limits = [k for k in ("max_positions", "max_position_weight", "max_net_exposure", "max_drawdown",
-                          "daily_loss_limit") if getattr(lim, k) is not None]  # fmt: skip
+    limits = [k for k in ("max_positions", "max_net_exposure", "max_drawdown", "daily_loss_limit")
+              if getattr(lim, k) is not None]  # fmt: skip
     if rules or limits:
         raise ConfigError(
-            f"absolute stop / target levels, session exits and portfolio limits (other than max_gross_leverage) are "
-            f"not available with `weights` yet; got {rules + limits}. See LIMITATIONS.md."
+            "absolute stop / target levels, session exits and portfolio limits other than max_gross_leverage and "
+            f"max_position_weight are not available with `weights` yet; got {rules + limits}. See LIMITATIONS.md."
         )
     if r.stop_anchor != "fill":
         raise ConfigError(
@@ -138,6 +138,7 @@ def weight_params(cfg: BacktestConfig, prep: Prepared, select: HoldAwareTopK | N
         drift_band=[0.0 if rb.drift_band is None else float(rb.drift_band)],
         cash_rule=[CASH_RULE[cfg.portfolio.cash_rule]],
         select=[0, 0, 0] if select is None else [select.k, select.short_k, select.buffer],
+        max_weight=[np.inf if cfg.limits.max_position_weight is None else float(cfg.limits.max_position_weight)],
     )
 
 

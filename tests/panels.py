@@ -320,6 +320,7 @@ def weight_cases(draw, gaps: bool = True, costs: bool = True, rules: bool = True
         # the weights as scores of a top_k (k, short_k, buffer); buffer 0 is the plain expression
         top_k=maybe(None, None, None, (1, 0, 1), (2, 0, 2), (1, 1, 1), (2, 1, 0), (2, 1, 3)),
         custom_price=maybe(False, False, True),
+        max_position_weight=maybe(None, None, 0.3),
     )
     if rules and draw(st.booleans()):  # position rules on the held positions (anchored at the average cost)
         cfg.update(

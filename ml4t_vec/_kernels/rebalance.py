@@ -96,6 +96,7 @@ class WeightParams(NamedTuple):
     cash_rule: I64  # (1,) CASH_EQUITY (reductions first, buying power), CASH_VECTORBT (``_vectorbt_orders_nb``)
     # or CASH_ML4T (``_ml4t_orders_nb``, and ml4t-backtest's sizing in ``target_qty_nb``)
     select: I64  # (3,) k, short_k, buffer of a hold-aware top_k (``hold_aware_nb``; the weights hold ranks); k = 0: off
+    max_weight: F64  # (1,) each target weight within +-this (``max_position_weight``); inf: off
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -638,6 +639,7 @@ def _decide_nb(t, c0, c1, close, off, step, col_asset, sig, weights, prio, wp, b
             if wp.missing[0] == MISSING_HOLD:
                 continue
             w = 0.0
+        w = min(max(w, -wp.max_weight[0]), wp.max_weight[0])
         o = orders[c]
         o["bar"] = -1  # a new decision replaces an order still waiting
         o["weight"] = w

@@ -466,6 +466,8 @@ class WeightReference:
                 if c.missing == "hold":
                     continue
                 w = 0.0
+            if c.max_position_weight is not None:  # each target weight within +-the cap (nothing redistributed)
+                w = min(max(w, -c.max_position_weight), c.max_position_weight)
             self.pending.pop(a, None)  # a new decision replaces an order still waiting
             self.last_w[a] = w
             q = self.qty(a)

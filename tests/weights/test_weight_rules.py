@@ -73,3 +73,10 @@ def test_refused_settings_name_themselves():
         vec.backtest(frame(), weights="w", stop_loss_price="close")
     with pytest.raises(vec.ConfigError, match="average cost"):
         vec.backtest(frame(), weights="w", stop_loss=0.05, stop_anchor="signal_close")
+
+
+def test_max_position_weight_caps_each_target_weight():
+    res = vec.backtest(frame(), weights="w", rebalance=[frame()["timestamp"][0]], max_position_weight=0.25,
+                       fractional=True, init_cash=1000.0)  # fmt: skip
+    f = res.fills.row(0, named=True)
+    assert f["quantity"] * 100.0 == pytest.approx(250.0, rel=1e-12)  # 25 % of the equity at the decision close
