@@ -11,6 +11,7 @@ import polars as pl
 from ml4t_vec._kernels import kernel_array, kernel_tuple
 from ml4t_vec._kernels.book import Sink, new_book, new_orders
 from ml4t_vec._kernels.codes import CASH_RULE, FILL_DT, MISSING, REJECT_DT, ROUNDING, SHORTFALL, SIZE_AT, TRADE_DT
+from ml4t_vec._kernels.limits import NEVER
 from ml4t_vec._kernels.rebalance import WeightParams, rebalance_nb
 from ml4t_vec._kernels.simulate import SimResult, _compact, _offsets
 from ml4t_vec._lower import risk_params
@@ -33,12 +34,17 @@ def check(cfg: BacktestConfig, given: dict) -> None:
         raise ConfigError(f"`weights` set every position's size; {sizing} do not apply. Remove them.")
     r, lim = cfg.risk, cfg.limits
     rules = [k for k in ("stop_loss_price", "take_profit_price", "session_exit") if getattr(r, k) is not None]
-    limits = [k for k in ("max_positions", "max_net_exposure", "max_drawdown", "daily_loss_limit")
-              if getattr(lim, k) is not None]  # fmt: skip
+    limits = [k for k in ("max_positions", "max_net_exposure") if getattr(lim, k) is not None]
+    breakers = [k for k in ("max_drawdown", "daily_loss_limit") if getattr(lim, k) is not None]
+    if breakers and cfg.portfolio.cash_rule != "equity":
+        raise ConfigError(
+            f"{breakers} with `weights` need cash_rule='equity' (the default order model); the peers' order models "
+            f"(cash_rule={cfg.portfolio.cash_rule!r}) have no circuit breaker."
+        )
     if rules or limits:
         raise ConfigError(
-            "absolute stop / target levels, session exits and portfolio limits other than max_gross_leverage and "
-            f"max_position_weight are not available with `weights` yet; got {rules + limits}. See LIMITATIONS.md."
+            "absolute stop / target levels, session exits, max_positions and max_net_exposure are not available with "
+            f"`weights` yet; got {rules + limits}. See LIMITATIONS.md."
         )
     if r.stop_anchor != "fill":
         raise ConfigError(
@@ -117,8 +123,10 @@ def weight_params(cfg: BacktestConfig, prep: Prepared, select: HoldAwareTopK | N
         lots = np.array([float(lot.get(a, 0.0) or 0.0) for a in names])[prep.col_asset]
     else:
         lots = full(0.0 if lot is None else float(lot))
-    lev = cfg.limits.max_gross_leverage
+    lim = cfg.limits
+    lev = lim.max_gross_leverage
     rb = cfg.rebalance
+    n_bars = prep.sig.shape[1]
     return kernel_tuple(
         WeightParams,
         fees=full(cfg.costs.fees),
@@ -138,7 +146,12 @@ def weight_params(cfg: BacktestConfig, prep: Prepared, select: HoldAwareTopK | N
         drift_band=[0.0 if rb.drift_band is None else float(rb.drift_band)],
         cash_rule=[CASH_RULE[cfg.portfolio.cash_rule]],
         select=[0, 0, 0] if select is None else [select.k, select.short_k, select.buffer],
-        max_weight=[np.inf if cfg.limits.max_position_weight is None else float(cfg.limits.max_position_weight)],
+        max_weight=[np.inf if lim.max_position_weight is None else float(lim.max_position_weight)],
+        max_drawdown=[np.inf if lim.max_drawdown is None else float(lim.max_drawdown)],
+        liquidate=[lim.drawdown_action == "liquidate"],
+        cooldown=[NEVER if lim.drawdown_cooldown is None else int(lim.drawdown_cooldown)],
+        daily_loss=[np.inf if lim.daily_loss_limit is None else float(lim.daily_loss_limit)],
+        day=prep.timestamps.dt.date().rle_id().to_numpy() if lim.daily_loss_limit is not None else np.zeros(n_bars),
     )
 
 

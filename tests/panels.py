@@ -275,7 +275,7 @@ def assert_rows_match(got: pl.DataFrame, want: list[dict], keys: list[str], what
 
 
 @st.composite
-def weight_cases(draw, gaps: bool = True, costs: bool = True, rules: bool = True):
+def weight_cases(draw, gaps: bool = True, costs: bool = True, rules: bool = True, limits: bool | None = None):
     """(panel, weights, rebalance, config kwargs) for the target-weight reference
     (tests/reference/portfolio.py) on a random small panel: timestamps are bar numbers, weights
     hold None, NaN, 0 and missing keys."""
@@ -352,7 +352,16 @@ def weight_cases(draw, gaps: bool = True, costs: bool = True, rules: bool = True
         cfg["priority"] = None
         if cfg["shortfall"] == "scale" or cfg["fractional"]:
             cfg["shortfall"] = "reject" if cfg["fractional"] else "priority"
-    return Panel(times, assets, bars), weights, rebalance, cfg
+    if limits:
+        cfg.update(cash_rule="equity", priority=None)
+    if cfg["cash_rule"] == "equity" and (limits or (limits is None and draw(st.booleans()))):
+        cfg.update(  # the breaker and the daily loss limit
+            max_drawdown=maybe(0.005, 0.02) if limits else maybe(None, 0.01, 0.03, 0.1),
+            drawdown_action=maybe("halt", "liquidate", "liquidate"),
+            drawdown_cooldown=maybe(None, 1, 3),
+            daily_loss_limit=maybe(None, None, 0.02),
+        )
+    return Panel(times, assets, bars, {i: ts_of(i).date() for i in times}), weights, rebalance, cfg
 
 
 def frame(panel, weights, priority) -> pl.DataFrame:

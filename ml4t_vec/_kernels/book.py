@@ -30,6 +30,7 @@ from ml4t_vec._kernels.codes import (
     EFFECT_EXIT,
     EFFECT_INCREASE,
     EFFECT_REDUCE,
+    REASON_REBALANCE,
     STATUS_CLOSED,
     STATUS_OPEN,
     STATUS_PARTIAL,
@@ -70,6 +71,7 @@ ORDER_DT = np.dtype(
         ("forced", np.int64),  # 1: the close of a null weight (no threshold holds it back)
         ("guess", np.float64),  # the decision's target holding (unrounded when sized at the fill)
         ("weight", np.float64),  # the weight of the column's latest decision (NaN: none; drift_band)
+        ("reason", np.int64),  # REASON_REBALANCE, or REASON_LIQUIDATION (the drawdown breaker's close)
     ],
     align=True,
 )
@@ -94,6 +96,7 @@ def new_orders(n_cols: int) -> np.ndarray:
     orders = np.zeros(n_cols, dtype=ORDER_DT)
     orders["bar"] = -1
     orders["weight"] = np.nan
+    orders["reason"] = REASON_REBALANCE
     return orders
 
 

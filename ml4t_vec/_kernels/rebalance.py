@@ -44,9 +44,12 @@ from ml4t_vec._kernels.codes import (
     NO_EXIT,
     PEAK_FROM_FIRST_BAR,
     REASON_END_OF_DATA,
+    REASON_LIQUIDATION,
     REASON_REBALANCE,
     REASON_TIME_STOP,
+    REJ_DAILY_LOSS_LIMIT,
     REJ_INSUFFICIENT_CASH,
+    REJ_MAX_DRAWDOWN,
     REJ_NO_NEXT_BAR,
     REJ_REDUCED_CASH,
     REJ_ZERO_QUANTITY,
@@ -59,6 +62,7 @@ from ml4t_vec._kernels.codes import (
     TIMING_NEXT_OPEN,
     TIMING_SAME_CLOSE,
 )
+from ml4t_vec._kernels.limits import new_limit_state_nb
 from ml4t_vec._kernels.orders import (
     ENTRY_NO_CASH,
     ENTRY_ZERO,
@@ -97,6 +101,11 @@ class WeightParams(NamedTuple):
     # or CASH_ML4T (``_ml4t_orders_nb``, and ml4t-backtest's sizing in ``target_qty_nb``)
     select: I64  # (3,) k, short_k, buffer of a hold-aware top_k (``hold_aware_nb``; the weights hold ranks); k = 0: off
     max_weight: F64  # (1,) each target weight within +-this (``max_position_weight``); inf: off
+    max_drawdown: F64  # (1,) the breaker trips at equity <= high-water mark x (1 - this); inf: off
+    liquidate: BOOL  # (1,) a tripped breaker also orders every position closed
+    cooldown: I64  # (1,) bars until the breaker resets (NEVER: stays tripped)
+    daily_loss: F64  # (1,) increases refused for the rest of a day once its loss reaches this; inf: off
+    day: I64  # (n_bars,) calendar day number of each bar (daily_loss)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -218,10 +227,12 @@ def _sizing_nb(wp, c):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orders, cash, next_pid, sink):
+def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orders, cash, next_pid, sink, block):
     """Fill every order of columns c0..c1 whose asset has a row on bar t, at ``fill_px``:
     reductions first (a reversal's closing part included), then the increases, cut by
-    ``shortfall`` to the buying power. Returns (cash, next position id)."""
+    ``shortfall`` to the buying power, or all refused with reason ``block`` (a REJ_* code, 0:
+    none) while the drawdown breaker or the daily loss limit holds. Returns (cash, next
+    position id)."""
     n = np.int64(0)
     due = np.empty(c1 - c0, dtype=np.int64)
     for c in range(c0, c1):
@@ -236,12 +247,14 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         equity = _equity_nb(t, c0, c1, fill_px, off, step, col_asset, sig, book, cash)
     tq = np.full(n, np.nan)
     prio = np.empty(n)
+    rsn = np.empty(n, dtype=np.int64)  # each order's fill reason
     for i in range(n):
         c = due[i]
         o = orders[c]
         book[c]["decided"] = o["bar"]  # the entry's rule levels are read at it
         o["bar"] = -1
         prio[i] = o["priority"]
+        rsn[i] = o["reason"]
         q = book[c]["qty"]
         if sized_at_fill:
             if equity <= 0.0:
@@ -253,8 +266,7 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
             tq[i] = o["target"]
         if tq[i] == q:
             tq[i] = np.nan
-    reason = np.int64(REASON_REBALANCE)
-    if wp.cash_rule[0] == CASH_VECTORBT:
+    if wp.cash_rule[0] == CASH_VECTORBT:  # the peers' order models (no breaker with them)
         return _vectorbt_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash, next_pid, sink)
     if wp.cash_rule[0] == CASH_ML4T:
         return _ml4t_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash, next_pid, sink)
@@ -274,7 +286,7 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         ref = fill_px[off[col_asset[c]] + t * step]
         px = exec_price_nb(ref, np.int64(1 if dq > 0.0 else -1), (wp.slippage[c], wp.slippage_per_share[c]))
         fee = fee_nb(dq, px, (wp.fees[c], wp.fixed_fees[c], wp.per_share[c]))
-        d, next_pid = apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink)
+        d, next_pid = apply_fill_nb(book, c, t, dq, px, ref, fee, rsn[i], next_pid, sink)
         cash += d
         book[c]["qty"] = keep  # exactly the target (q - (q - keep) may differ in the last bit)
         if flip:
@@ -302,6 +314,14 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         need += abs(inc[i]) * unit_cost[i] + fixed[i]
         n_inc += 1
     if n_inc == 0:
+        return cash, next_pid
+    if block != 0:  # the breaker or the day's loss limit: no increase fills
+        for i in range(n):
+            if inc[i] != 0.0:
+                c = due[i]
+                effect = np.int64(EFFECT_ENTRY if book[c]["qty"] == 0.0 else EFFECT_INCREASE)
+                write_reject_nb(sink, c, t, np.int64(1 if inc[i] > 0.0 else -1), effect, block, abs(inc[i]), 0.0,
+                                fill_px[off[col_asset[c]] + t * step])  # fmt: skip
         return cash, next_pid
     equity = cash
     gross = 0.0
@@ -370,11 +390,11 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
             total = fee_nb(flip_q[i] + got[i], px_of[i], cost)
             share_x = flip_q[i] / (flip_q[i] + got[i]) * total
             _set_exit_fee_nb(sink, c, flip_fill[i], flip_trade[i], share_x)
-            d, next_pid = apply_fill_nb(book, c, t, dq, px_of[i], ref, total - share_x, reason, next_pid, sink)
+            d, next_pid = apply_fill_nb(book, c, t, dq, px_of[i], ref, total - share_x, rsn[i], next_pid, sink)
             cash += d + (total - share_x) - (total - flip_fee[i])  # the cash pays total - the closing fee
         else:
             fee = fee_nb(dq, px_of[i], cost)
-            d, next_pid = apply_fill_nb(book, c, t, dq, px_of[i], ref, fee, reason, next_pid, sink)
+            d, next_pid = apply_fill_nb(book, c, t, dq, px_of[i], ref, fee, rsn[i], next_pid, sink)
             cash += d
     return cash, next_pid
 
@@ -632,6 +652,8 @@ def _decide_nb(t, c0, c1, close, off, step, col_asset, sig, weights, prio, wp, b
     for c in range(c0, c1):
         if book[c]["rule_exit_bar"] == t:  # a position rule closed it on this bar: flat until the next decision
             continue
+        if orders[c]["bar"] >= 0 and orders[c]["reason"] == REASON_LIQUIDATION:  # the breaker's close stays
+            continue
         valid = (sig[c, t] & SIG_VALID) != 0
         w = (chosen[c] if hold_aware else weights[c, t]) if valid else np.nan
         forced = np.isnan(w)
@@ -643,6 +665,7 @@ def _decide_nb(t, c0, c1, close, off, step, col_asset, sig, weights, prio, wp, b
         o = orders[c]
         o["bar"] = -1  # a new decision replaces an order still waiting
         o["weight"] = w
+        o["reason"] = REASON_REBALANCE
         q = book[c]["qty"]
         if w == 0.0 and q == 0.0:
             continue
@@ -756,6 +779,40 @@ def _held_through_nb(t, c0, c1, open_, high, low, close, off, step, col_asset, s
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _limits_at_close_nb(t, c0, c1, eq, wp, state, book, orders):
+    """The drawdown breaker and the daily loss limit at bar t's close, with equity ``eq``, on the
+    signal drivers' state (``limits.new_limit_state_nb``: high-water mark, tripped flag, bar it
+    tripped, current day, the day's starting equity, day whose increases are refused, previous
+    close's equity) and their rules (README "Portfolio limits"). A trip with ``liquidate`` orders
+    every position closed (``REASON_LIQUIDATION``; no decision replaces that order)."""
+    if wp.day[t] != state[3]:
+        state[3] = wp.day[t]
+        state[4] = state[6]
+    state[6] = eq
+    if wp.daily_loss[0] < np.inf and eq <= state[4] * (1.0 - wp.daily_loss[0]):
+        state[5] = wp.day[t]
+    if state[1] != 0.0 and t - state[2] >= wp.cooldown[0]:
+        state[1] = 0.0
+        state[0] = eq
+    if eq > state[0]:
+        state[0] = eq
+    if state[1] == 0.0 and wp.max_drawdown[0] < np.inf and eq <= state[0] * (1.0 - wp.max_drawdown[0]):
+        state[1] = 1.0
+        state[2] = t
+        if wp.liquidate[0]:
+            for c in range(c0, c1):
+                if book[c]["qty"] != 0.0:
+                    o = orders[c]
+                    o["bar"] = t
+                    o["target"] = 0.0
+                    o["guess"] = 0.0
+                    o["forced"] = 1
+                    o["priority"] = np.nan
+                    o["weight"] = 0.0
+                    o["reason"] = REASON_LIQUIDATION
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def rebalance_nb(col_asset, open_, high, low, close, fill_px, off, step, sig, weights, prio, rebal, timing, init_cash,
                  wp, rp, book, orders, sink, acc, value_out):  # fmt: skip
     """One shared-cash portfolio of every column, rebalanced to ``weights`` (n_cols, n_bars;
@@ -768,21 +825,28 @@ def rebalance_nb(col_asset, open_, high, low, close, fill_px, off, step, sig, we
     cash = init_cash
     next_pid = np.int64(0)
     zero = np.int64(0)  # not a literal: one compiled copy of the phase functions
+    state = new_limit_state_nb(init_cash)
+    limits_on = wp.max_drawdown[0] < np.inf or wp.daily_loss[0] < np.inf
     for t in range(n_bars):
+        block = np.int64(0)
+        if state[1] != 0.0:
+            block = np.int64(REJ_MAX_DRAWDOWN)
+        elif state[5] == wp.day[t]:
+            block = np.int64(REJ_DAILY_LOSS_LIMIT)
         for c in range(n_cols):
             if (sig[c, t] & SIG_VALID) != 0:
                 book[c]["bars_seen"] += 1
                 book[c]["last_bar"] = t
         if timing == TIMING_NEXT_OPEN:
             cash, next_pid = _fill_phase_nb(t, zero, n_cols, fill_px, off, step, col_asset, sig, wp, book, orders, cash,
-                                            next_pid, sink)  # fmt: skip
+                                            next_pid, sink, block)  # fmt: skip
             _start_rules_nb(t, zero, n_cols, rp, book)
         # position rules, then what is held through the bar sees its range and moves its peak
         cash, next_pid = _held_through_nb(t, zero, n_cols, open_, high, low, close, off, step, col_asset, sig, wp, rp,
                                           book, orders, cash, next_pid, sink)  # fmt: skip
         if timing == TIMING_NEXT_CLOSE:
             cash, next_pid = _fill_phase_nb(t, zero, n_cols, fill_px, off, step, col_asset, sig, wp, book, orders, cash,
-                                            next_pid, sink)  # fmt: skip
+                                            next_pid, sink, block)  # fmt: skip
             _start_rules_nb(t, zero, n_cols, rp, book)
         band = wp.drift_band[0]
         if rebal[t] or (band > 0.0 and _drifted_nb(t, zero, n_cols, close, off, step, col_asset, sig, band, book,
@@ -790,7 +854,7 @@ def rebalance_nb(col_asset, open_, high, low, close, fill_px, off, step, sig, we
             _decide_nb(t, zero, n_cols, close, off, step, col_asset, sig, weights, prio, wp, book, orders, cash)
         if timing == TIMING_SAME_CLOSE:
             cash, next_pid = _fill_phase_nb(t, zero, n_cols, fill_px, off, step, col_asset, sig, wp, book, orders, cash,
-                                            next_pid, sink)  # fmt: skip
+                                            next_pid, sink, block)  # fmt: skip
             _start_rules_nb(t, zero, n_cols, rp, book)
         net = 0.0
         gross = 0.0
@@ -806,6 +870,8 @@ def rebalance_nb(col_asset, open_, high, low, close, fill_px, off, step, sig, we
         acc[0, t] = cash
         acc[1, t] = net
         acc[2, t] = gross
+        if limits_on:
+            _limits_at_close_nb(t, zero, n_cols, cash + net, wp, state, book, orders)
     for c in range(n_cols):
         if orders[c]["bar"] >= 0:  # decided on the asset's last bar: nothing to fill it on
             _no_next_bar_nb(c, orders[c], book[c]["qty"], wp.size_at[0] != SIZE_AT_FILL, sink)

@@ -17,7 +17,16 @@ pytestmark = pytest.mark.filterwarnings("ignore::ml4t_vec.LookAheadWarning", "ig
 
 @given(weight_cases())
 def test_weights_kernel_matches_reference(case):
-    panel, weights, rebalance, cfg = case
+    _check(*case)
+
+
+@given(weight_cases(limits=True))
+def test_weights_kernel_matches_reference_with_the_breakers(case):
+    """The drawdown breaker (halt or liquidate, with or without a cooldown) and the daily loss limit."""
+    _check(*case)
+
+
+def _check(panel, weights, rebalance, cfg):
     want = portfolio.run(panel, WeightConfig(**cfg), weights, rebalance)
     res = vec_run(panel, weights, rebalance, cfg)
     assert_rows_match(res.trades, want["trades"], ["symbol", "position_id", "exit_time", "status"], "trades")

@@ -193,6 +193,7 @@ class Order:
     forced: bool  # a null weight's close: no threshold
     qty: float | None  # target holding (size_at="decision"); None: sized at the fill
     guess: float  # the decision's unrounded target, for a no_next_bar row of an unsized order
+    reason: str = "rebalance"  # or "liquidation": the drawdown breaker's close (no decision replaces it)
 
 
 def _check(panel: Panel, c: WeightConfig, rebalance) -> None:
@@ -230,6 +231,7 @@ class WeightReference:
         self.next_pid = 0
         self.last_w: dict = {}  # asset -> the weight of its latest decision (drift_band)
         self.rule_exit_time: dict = {}  # asset -> the bar a position rule closed it on (no re-entry then)
+        self.block = None  # None, "max_drawdown" or "daily_loss_limit": increases refused in this bar's fills
         self.trades: list[dict] = []
         self.fills: list[dict] = []
         self.rejected: list[dict] = []
@@ -456,6 +458,8 @@ class WeightReference:
         for a in self.p.assets:
             if self.rule_exit_time.get(a) == t:  # a position rule closed it on this bar: flat until the next decision
                 continue
+            if a in self.pending and self.pending[a].reason == "liquidation":  # the breaker's close stays
+                continue
             has_row = t in bars[a]
             if chosen is not None:
                 w = chosen.get(a)
@@ -514,8 +518,10 @@ class WeightReference:
                 if b in self.pos:
                     equity += self.pos[b].qty * mark(b)
         work = []  # (asset, position before, target, reference price)
+        why = {}  # asset -> its order's reason
         for a in due:
             o = self.pending.pop(a)
+            why[a] = o.reason
             ref = mark(a)
             q = self.qty(a)
             if o.qty is None:
@@ -545,7 +551,7 @@ class WeightReference:
             dq = abs(q) - abs(new_q)
             px = self.px(ref, side)
             fee = orders.fee(c, dq, px)
-            fill, trade = self.reduce(a, t, dq, new_q, ref, px, fee)
+            fill, trade = self.reduce(a, t, dq, new_q, ref, px, fee, why[a])
             if flip:
                 flips[a] = (fill, trade, dq, fee)
         # (b) increases: the buying power after the reductions
@@ -568,6 +574,10 @@ class WeightReference:
             effect = "entry" if q_now == 0 else "increase"
             incs.append((a, d, abs(qs) - abs(q_now), ref, px, orders.unit_cost(c, px), fixed, effect))
         if not incs:
+            return
+        if self.block is not None:  # the drawdown breaker or the day's loss limit: no increase fills
+            for a, d, dq, ref, *_, effect in incs:
+                self.reject(t, a, d, effect, self.block, dq, 0.0, ref)
             return
         need = 0.0
         for inc in incs:
@@ -737,7 +747,11 @@ class WeightReference:
         bars = self.p.bars
         equity_rows = []
         peak = prev = c.init_cash
-        for t in self.p.timestamps:
+        # drawdown breaker and daily loss limit (README "Portfolio limits"), checked at each close
+        hwm, tripped, trip_i, day_now, day_start, blocked_day = c.init_cash, False, 0, None, c.init_cash, None
+        for i, t in enumerate(self.p.timestamps):
+            day = self.p.day.get(t, 0)
+            self.block = "max_drawdown" if tripped else ("daily_loss_limit" if blocked_day == day else None)
             live = [a for a in self.p.assets if t in bars[a]]
             for a in live:
                 self.count[a] = self.count.get(a, 0) + 1
@@ -776,6 +790,21 @@ class WeightReference:
                 self.holdings[(a, t)] = q
                 values.append(q * self.last_close.get(a, 0.0))
             eq = self.cash + sum(values)
+            if c.max_drawdown is not None or c.daily_loss_limit is not None:
+                if day != day_now:  # a day starts with the equity of the previous close
+                    day_now, day_start = day, prev
+                if c.daily_loss_limit is not None and eq <= day_start * (1 - c.daily_loss_limit):
+                    blocked_day = day
+                if tripped and c.drawdown_cooldown is not None and i - trip_i >= c.drawdown_cooldown:
+                    tripped, hwm = False, eq  # reset: the high-water mark restarts here
+                hwm = max(hwm, eq)
+                if not tripped and c.max_drawdown is not None and eq <= hwm * (1 - c.max_drawdown):
+                    tripped, trip_i = True, i
+                    if c.drawdown_action == "liquidate":
+                        for a in self.p.assets:
+                            if a in self.pos:
+                                qty = 0.0 if c.size_at == "decision" else None
+                                self.pending[a] = Order(t, 0.0, True, qty, 0.0, "liquidation")
             peak = max(peak, eq)
             equity_rows.append(
                 dict(

@@ -474,7 +474,7 @@ def test_fills_add_up_to_the_position(case):
     for a in panel.assets:
         assert running[a] == approx(open_rows.get(a, 0.0), rel=1e-12, abs=1e-9)
     for r in res["rejected"]:
-        assert r["reason"] in ("reduced_cash", "insufficient_cash", "no_next_bar")
+        assert r["reason"] in ("reduced_cash", "insufficient_cash", "no_next_bar", "max_drawdown", "daily_loss_limit")
         if r["reason"] == "reduced_cash":
             assert 0 < r["filled_quantity"] < r["requested_quantity"]
 
@@ -515,7 +515,7 @@ def test_scale_does_not_depend_on_asset_order(case, rnd):
     assert [e["equity"] for e in a["equity"]] == approx([e["equity"] for e in b["equity"]], rel=1e-9)
 
 
-@given(cases(gaps=False, costs=False, rules=False))
+@given(cases(gaps=False, costs=False, rules=False, limits=False))
 def test_exact_weights_when_sized_at_the_fill(case):
     """Zero costs, fractional shares, sized at the next open, every asset trading every bar,
     gross target weight <= 1: after the open's fills each asset holds exactly its target weight."""
@@ -527,7 +527,7 @@ def test_exact_weights_when_sized_at_the_fill(case):
             for a, w in ws.items():
                 weights[a][t] = w / gross
     cfg = dict(cfg, fractional=True, size_at="fill", fill="next_open", missing="flat", lot_size=None,
-               max_gross_leverage=None, top_k=None, custom_price=False)  # fmt: skip
+               max_gross_leverage=None, top_k=None, custom_price=False, max_position_weight=None)  # fmt: skip
     ref, res = engine((panel, weights, rebalance, cfg))
     assert {r["reason"] for r in res["rejected"]} <= {"no_next_bar"}
     bars = panel.bars

@@ -80,3 +80,15 @@ def test_max_position_weight_caps_each_target_weight():
                        fractional=True, init_cash=1000.0)  # fmt: skip
     f = res.fills.row(0, named=True)
     assert f["quantity"] * 100.0 == pytest.approx(250.0, rel=1e-12)  # 25 % of the equity at the decision close
+
+
+def test_the_drawdown_breaker_liquidates_then_refuses_increases_until_its_cooldown():
+    # in at 100 (bar 1); bar 2 closes at 94: 6 % under the high-water mark -> tripped at its close
+    kw = dict(weights="w", max_drawdown=0.05, drawdown_action="liquidate", fractional=True, init_cash=1000.0)
+    res = vec.backtest(frame(), **kw)
+    got = [f[:4] for f in fills(res)]
+    assert got == [(1, "buy", "entry", "rebalance"), (3, "sell", "exit", "liquidation")]
+    refused = res.rejected.sort("timestamp")["reason"].to_list()
+    assert refused == ["max_drawdown"] * 3 + ["no_next_bar"]  # bars 4, 5, 6; bar 6's decision has no next bar
+    cooled = vec.backtest(frame(), **kw, drawdown_cooldown=2)  # resets at bar 4's close: back in at bar 5
+    assert [f[:4] for f in fills(cooled)][:3] == got + [(5, "buy", "entry", "rebalance")]
