@@ -171,6 +171,15 @@ def _room(w: np.ndarray, rebal: np.ndarray, hold: bool) -> tuple[np.ndarray, np.
     return (nz | prev).sum(axis=1).astype(np.int64) + 2, flips.sum(axis=1).astype(np.int64)
 
 
+def variant(cfg: BacktestConfig, prep: Prepared) -> tuple:
+    """``rebalance_nb``'s last two arguments: the position rules (``RiskParams``; None without
+    any) and the peers' order model (None under the default cash rule, else an int). A None
+    compiles a smaller kernel (the code it would run is pruned)."""
+    rp = risk_params(cfg, prep.sig.shape[0], prep)
+    peer = None if cfg.portfolio.cash_rule == "equity" else np.int64(CASH_RULE[cfg.portfolio.cash_rule])
+    return (rp if rp.rules_on.any() else None), peer
+
+
 def _selectable(rank: np.ndarray, select: HoldAwareTopK) -> np.ndarray:
     """For ``_room``: +1 / -1 where a hold-aware top_k might hold a long / short (within k +
     buffer of either end), 0 elsewhere, NaN where there is no score."""
@@ -196,7 +205,7 @@ def simulate_weights(prep: Prepared, cfg: BacktestConfig, timing: int, rebal: np
     prio = prep.rule_values.get("priority")
     prio = kernel_array(prio[prep.col_asset] if prio is not None else np.empty((0, 0)), np.float64)
     wp = weight_params(cfg, prep, select)
-    rp = risk_params(cfg, n_cols, prep)
+    rp, peer = variant(cfg, prep)
     rebal = kernel_array(rebal, np.bool_)
     orders_est, flips_est = _room(w if select is None else _selectable(w, select), rebal,
                                   cfg.rebalance.missing == "hold")  # fmt: skip
@@ -211,8 +220,8 @@ def simulate_weights(prep: Prepared, cfg: BacktestConfig, timing: int, rebal: np
         value_out = np.zeros((n_cols, n_bars) if per_column_series else (0, 0))
         init = float(cfg.portfolio.init_cash)
         rebalance_nb(kernel_array(prep.col_asset, np.int64), px.open, px.high, px.low, px.close, px.fill, px.off,
-                     np.int64(px.step[0]), prep.sig, w, prio, rebal, np.int64(timing), init, wp, rp, new_book(n_cols),
-                     new_orders(n_cols), sink, acc, value_out)  # fmt: skip
+                     np.int64(px.step[0]), prep.sig, w, prio, rebal, np.int64(timing), init, wp, new_book(n_cols),
+                     new_orders(n_cols), sink, acc, value_out, rp, peer)  # fmt: skip
         counts = (sink.n_fill, sink.n_trade, sink.n_rej)
         if all((n <= cap).all() for n, cap in zip(counts, caps, strict=True)):
             break

@@ -170,7 +170,7 @@ def _backtest_weights(prices, weights, cfg, args, signals, asset_col, timestamp_
     rebal = _rebalance.schedule(cfg, prep)
     t1 = time.perf_counter()
     timing = TIMING[cfg.execution.fill]
-    notice.check(_rebalance.rebalance_nb)
+    notice.check((_rebalance.rebalance_nb, *_rebalance.variant(cfg, prep)))
 
     def run(per_column_series: bool = False) -> SimResult:
         return _rebalance.simulate_weights(prep, cfg, timing, rebal, per_column_series, select)

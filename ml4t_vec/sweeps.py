@@ -458,7 +458,9 @@ def sweep(
                 yield b, df
 
     if executor is None and weights is not None:
-        notice.check(rebalance_nb, series_metrics_nb, trade_metrics_nb)
+        distinct = {id(c): c for c in cfgs}.values()  # sets with the same swept settings share one config
+        notice.check(*((rebalance_nb, *_rebalance.variant(c, prep)) for c in distinct), series_metrics_nb,
+                     trade_metrics_nb)  # fmt: skip
     elif executor is None:  # an executor's workers compile (or load) their own
         k = len(batches[0])
         groups = k if base.portfolio.cash_sharing else k * n_assets

@@ -227,12 +227,14 @@ def _sizing_nb(wp, c):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orders, cash, next_pid, sink, block):
+def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orders, cash, next_pid, sink, block,
+                   peer):  # fmt: skip
     """Fill every order of columns c0..c1 whose asset has a row on bar t, at ``fill_px``:
     reductions first (a reversal's closing part included), then the increases, cut by
     ``shortfall`` to the buying power, or all refused with reason ``block`` (a REJ_* code, 0:
-    none) while the drawdown breaker or the daily loss limit holds. Returns (cash, next
-    position id)."""
+    none) while the drawdown breaker or the daily loss limit holds. ``peer`` None (the default
+    cash rule): the peers' order models are pruned at compile time (a first run compiles less).
+    Returns (cash, next position id)."""
     n = np.int64(0)
     due = np.empty(c1 - c0, dtype=np.int64)
     for c in range(c0, c1):
@@ -266,10 +268,11 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
             tq[i] = o["target"]
         if tq[i] == q:
             tq[i] = np.nan
-    if wp.cash_rule[0] == CASH_VECTORBT:  # the peers' order models (no breaker with them)
-        return _vectorbt_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash, next_pid, sink)
-    if wp.cash_rule[0] == CASH_ML4T:
-        return _ml4t_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash, next_pid, sink)
+    if peer is not None:  # the peers' order models (no breaker with them)
+        if wp.cash_rule[0] == CASH_VECTORBT:
+            return _vectorbt_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash, next_pid, sink)
+        if wp.cash_rule[0] == CASH_ML4T:
+            return _ml4t_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash, next_pid, sink)
     # (a) reductions: toward the target, or to flat before a reversal (which pays the fixed fee)
     flip_fill = np.full(n, -1, dtype=np.int64)  # a reversal's closing fill / trade record, its shares and fee
     flip_trade = np.full(n, -1, dtype=np.int64)
@@ -724,7 +727,10 @@ def _no_next_bar_nb(c, o, q, sized, sink):
 @njit(cache=True, nogil=True, error_model="numpy")
 def _start_rules_nb(t, c0, c1, rp, book):
     """Positions entered on bar t: the trailing peak and the rule fractions of the decision
-    bar of the order that opened them (the anchor is the average cost, ``avg_price``)."""
+    bar of the order that opened them (the anchor is the average cost, ``avg_price``). ``rp``
+    None: no rules (pruned at compile time)."""
+    if rp is None:
+        return
     for c in range(c0, c1):
         pos = book[c]
         if pos["qty"] == 0.0 or pos["entry_bar"] != t or not rp.rules_on[c]:
@@ -745,7 +751,8 @@ def _held_through_nb(t, c0, c1, open_, high, low, close, off, step, col_asset, s
     anchored at the average cost); a rule exit fills at once, cancels the column's order
     still waiting and keeps the column out of this bar's decision (unless
     ``reenter_on_stop_bar``). What is still held sees the bar's range (MFE / MAE), then its
-    trailing peak moves. Returns (cash, next position id)."""
+    trailing peak moves. ``rp`` None: no rules (pruned at compile time). Returns (cash, next
+    position id)."""
     for c in range(c0, c1):
         pos = book[c]
         q = pos["qty"]
@@ -753,7 +760,7 @@ def _held_through_nb(t, c0, c1, open_, high, low, close, off, step, col_asset, s
             continue
         i = off[col_asset[c]] + t * step
         d = 1.0 if q > 0.0 else -1.0
-        if rp.rules_on[c]:
+        if rp is not None and rp.rules_on[c]:
             reason, ref = check_exit_nb(d, pos["avg_price"], pos["peak"], pos["bars_seen"] - pos["entry_count"],
                                         rp.max_bars[c], False, open_[i], high[i], low[i], pos["entry_bar"] == t,
                                         rp.stop_on_entry_bar[c], pos["sl"], pos["tp"], pos["tsl"],
@@ -773,7 +780,7 @@ def _held_through_nb(t, c0, c1, open_, high, low, close, off, step, col_asset, s
                 continue
         pos["hi"] = max(pos["hi"], high[i])
         pos["lo"] = min(pos["lo"], low[i])
-        if rp.rules_on[c]:
+        if rp is not None and rp.rules_on[c]:
             pos["peak"] = next_peak_nb(d, pos["peak"], close[i], high[i], low[i], rp.trailing_source[c])
     return cash, next_pid
 
@@ -814,12 +821,14 @@ def _limits_at_close_nb(t, c0, c1, eq, wp, state, book, orders):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def rebalance_nb(col_asset, open_, high, low, close, fill_px, off, step, sig, weights, prio, rebal, timing, init_cash,
-                 wp, rp, book, orders, sink, acc, value_out):  # fmt: skip
+                 wp, book, orders, sink, acc, value_out, rp, peer):  # fmt: skip
     """One shared-cash portfolio of every column, rebalanced to ``weights`` (n_cols, n_bars;
     NaN = null) on the bars where ``rebal`` (n_bars,) is set. ``prio`` (n_cols, n_bars, or
     empty): each order's priority, read at its decision bar (NaN: last). ``acc`` (3, n_bars)
     gets the cash, net and gross position value per bar; ``value_out`` (n_cols, n_bars, or
-    empty) each column's position value. Returns the final cash."""
+    empty) each column's position value; ``rp``: the position rules (``RiskParams``), None
+    without any; ``peer``: None under ``cash_rule="equity"``, else any int. A None leaves its
+    code out of the compiled kernel (a first run compiles less). Returns the final cash."""
     n_cols, n_bars = sig.shape
     per_col = value_out.shape[0] > 0
     cash = init_cash
@@ -839,14 +848,14 @@ def rebalance_nb(col_asset, open_, high, low, close, fill_px, off, step, sig, we
                 book[c]["last_bar"] = t
         if timing == TIMING_NEXT_OPEN:
             cash, next_pid = _fill_phase_nb(t, zero, n_cols, fill_px, off, step, col_asset, sig, wp, book, orders, cash,
-                                            next_pid, sink, block)  # fmt: skip
+                                            next_pid, sink, block, peer)  # fmt: skip
             _start_rules_nb(t, zero, n_cols, rp, book)
         # position rules, then what is held through the bar sees its range and moves its peak
         cash, next_pid = _held_through_nb(t, zero, n_cols, open_, high, low, close, off, step, col_asset, sig, wp, rp,
                                           book, orders, cash, next_pid, sink)  # fmt: skip
         if timing == TIMING_NEXT_CLOSE:
             cash, next_pid = _fill_phase_nb(t, zero, n_cols, fill_px, off, step, col_asset, sig, wp, book, orders, cash,
-                                            next_pid, sink, block)  # fmt: skip
+                                            next_pid, sink, block, peer)  # fmt: skip
             _start_rules_nb(t, zero, n_cols, rp, book)
         band = wp.drift_band[0]
         if rebal[t] or (band > 0.0 and _drifted_nb(t, zero, n_cols, close, off, step, col_asset, sig, band, book,
@@ -854,7 +863,7 @@ def rebalance_nb(col_asset, open_, high, low, close, fill_px, off, step, sig, we
             _decide_nb(t, zero, n_cols, close, off, step, col_asset, sig, weights, prio, wp, book, orders, cash)
         if timing == TIMING_SAME_CLOSE:
             cash, next_pid = _fill_phase_nb(t, zero, n_cols, fill_px, off, step, col_asset, sig, wp, book, orders, cash,
-                                            next_pid, sink, block)  # fmt: skip
+                                            next_pid, sink, block, peer)  # fmt: skip
             _start_rules_nb(t, zero, n_cols, rp, book)
         net = 0.0
         gross = 0.0

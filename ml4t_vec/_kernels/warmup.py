@@ -11,16 +11,16 @@ import time
 
 import numba
 
-_ANY = object()
 
-
-def is_compiled(dispatcher, last=_ANY) -> bool:
+def is_compiled(dispatcher, *tail) -> bool:
     """True when ``dispatcher`` is loaded in this process or has machine code in numba's disk
-    cache for its current source (a stale or missing cache means a compile); with ``last``, a
-    version whose last argument has that value's type (the drivers' order model)."""
+    cache for its current source (a stale or missing cache means a compile); with ``tail``, a
+    version whose last arguments have those values' types (a driver's order model; the
+    target-weight kernel's risk rules and peer order model, None when off)."""
+    want = [numba.typeof(v) for v in tail]
 
     def fits(sig) -> bool:
-        return last is _ANY or (len(sig) > 0 and sig[-1] == numba.typeof(last))
+        return not want or (len(sig) >= len(want) and list(sig[len(sig) - len(want) :]) == want)
 
     if any(fits(sig) for sig in dispatcher.signatures):
         return True
@@ -42,9 +42,9 @@ class CompileNotice:
         self.t0: float | None = None
 
     def check(self, *dispatchers) -> None:
-        """Each a dispatcher, or (dispatcher, the value of its last argument)."""
-        pairs = [d if isinstance(d, tuple) else (d, _ANY) for d in dispatchers]
-        if self.t0 is None and not all(is_compiled(d, last) for d, last in pairs):
+        """Each a dispatcher, or (dispatcher, the values of its last arguments...)."""
+        pairs = [(d[0], d[1:]) if isinstance(d, tuple) else (d, ()) for d in dispatchers]
+        if self.t0 is None and not all(is_compiled(d, *tail) for d, tail in pairs):
             print(
                 f"ml4t_vec: first run: compiling {self.what} (once; numba caches the machine code on disk and "
                 "later runs load it in well under a second)...",

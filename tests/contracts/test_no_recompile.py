@@ -56,6 +56,8 @@ for o in (dict(size_at="fill", shortfall="priority", priority="pred", lot_size={
           dict(preset="ml4t", slippage=0.001, lot_size=5, rebalance=3)):
     vec.backtest(p, weights=w, **o).trades
 vec.backtest(ragged, weights=vec.weights.top_k("pred", 2, 1, buffer=1), rebalance=3, price="vwap").trades
+for o in (dict(stop_loss=0.05, trailing_stop=0.1, max_drawdown=0.1), dict(preset="ml4t", max_bars=4)):
+    vec.backtest(p, weights=w, rebalance=3, **o).trades
 vec.sweep(p, weights=lambda q: vec.weights.top_k("pred", q.k, buffer=q.b), params={"k": [1, 2], "b": [0, 1]},
           progress=False)
 for cs in (True, False):
@@ -91,7 +93,9 @@ print(misses)
 # pruned (None) or in (vectorbt's model: one-order reversals, covers cut by cash).
 ORDER_MODEL = ("simulate_columns_nb", "simulate_groups_nb", "simulate_group_nb", "_run_group_nb", "_phase_nb")
 ORDER_MODEL += ("_rules_pass_nb", "_run_column_nb", "_column_fill_nb")
-MANY = {"to_grid_nb": 2, "_compact_nb": 3} | dict.fromkeys(ORDER_MODEL, 2)
+# the target-weight kernel: with or without position rules, and the peers' order models (None prunes them)
+WEIGHT_VARIANTS = {"rebalance_nb": 4, "_fill_phase_nb": 2, "_held_through_nb": 2, "_start_rules_nb": 2}
+MANY = {"to_grid_nb": 2, "_compact_nb": 3} | dict.fromkeys(ORDER_MODEL, 2) | WEIGHT_VARIANTS
 
 
 def test_second_process_compiles_nothing(tmp_path):
