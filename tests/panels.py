@@ -15,6 +15,17 @@ T0 = dt.datetime(2021, 1, 4)
 STEP = dt.timedelta(hours=8)  # three bars a day (00:00, 08:00, 16:00): days and sessions matter
 
 
+def same_metric(a, b) -> bool:
+    """Two metric values agree: both None, both NaN, equal infinities, or within 1e-9."""
+    if a is None or b is None:
+        return a is None and b is None
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    if math.isinf(a) or math.isinf(b):
+        return a == b
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
 def ts_of(i: int) -> dt.datetime:
     return T0 + i * STEP
 

@@ -2,7 +2,6 @@
 run; checkpoints resume after a real SIGKILL without lost or duplicated rows; bad grids fail
 clearly."""
 
-import math
 import os
 import signal
 import subprocess
@@ -14,7 +13,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from panels import panels
+from panels import panels, same_metric
 
 import ml4t_vec as vec
 from ml4t_vec import _batch as batch_mod
@@ -37,16 +36,6 @@ def entries(p):
     return pl.col("s0") & (pl.col("close") > p.lo)
 
 
-def _same(a, b) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    if math.isinf(a) or math.isinf(b):
-        return a == b
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
-
-
 @settings(max_examples=25)
 @given(
     panels(max_assets=3, max_bars=20),
@@ -66,10 +55,10 @@ def test_sweep_metrics_equal_backtest_stats(panel_df, cash_sharing, fill, fees):
         want = vec.backtest(df, entries=entries(vec.Params(p)), **fixed, stop_loss=p["stop_loss"],
                             take_profit=p["take_profit"]).stats(periods_per_year=252).row(0, named=True)  # fmt: skip
         for m in METRICS:
-            assert _same(row[m], want[m]), (m, p, row[m], want[m])
+            assert same_metric(row[m], want[m]), (m, p, row[m], want[m])
         # and SweepResult.backtest reruns exactly that set
         again = g.backtest(**p).stats(periods_per_year=252).row(0, named=True)
-        assert _same(again["final_equity"], row["final_equity"])
+        assert same_metric(again["final_equity"], row["final_equity"])
 
 
 @settings(max_examples=20)
@@ -90,7 +79,7 @@ def test_per_asset_rows_equal_each_asset_backtested_alone(panel_df, fill, one_ba
         p = vec.Params({k: row[k] for k in grid})
         want = vec.backtest(one, entries=entries(p), **fixed, stop_loss=p.stop_loss).stats(periods_per_year=252)
         for m in METRICS:
-            assert _same(row[m], want.row(0, named=True)[m]), (m, row["asset"], dict(p))
+            assert same_metric(row[m], want.row(0, named=True)[m]), (m, row["asset"], dict(p))
 
 
 def test_window_conditions_evaluate_as_in_backtest():
@@ -104,7 +93,7 @@ def test_window_conditions_evaluate_as_in_backtest():
                   params={"fast": [5, 10], "slow": [60]}, per_asset=True, **kw)  # fmt: skip
     for row in g.results.iter_rows(named=True):
         bt = vec.backtest(prices, entries=up(ma(row["fast"]), ma(60)), exits=up(ma(60), ma(row["fast"])), **kw)
-        assert _same(row["total_return"], bt.stats()["total_return"][0])
+        assert same_metric(row["total_return"], bt.stats()["total_return"][0])
         trades = bt.trades.group_by("symbol").len().sort("symbol")
         mine = g.asset_results.filter(pl.col("combo") == row["combo"]).sort("asset")
         assert (mine["n_trades"] + mine["n_open"]).to_list() == trades["len"].to_list()
@@ -129,7 +118,7 @@ def test_shared_window_rewrite_keeps_meaning(panel_df, kind):
     for row in g.results.iter_rows(named=True):
         want = vec.backtest(df, entries=sig(vec.Params({"k": row["k"]})), **kw).stats(periods_per_year=252)
         for m in ("final_equity", "n_trades", "n_open", "total_fees"):
-            assert _same(row[m], want[m][0]), (kind, row["k"], m)
+            assert same_metric(row[m], want[m][0]), (kind, row["k"], m)
 
 
 def test_per_asset_needs_independent_accounts():

@@ -2,28 +2,16 @@
 run (random panels with gaps; swept schedules, thresholds, lots, shortfall, hold-aware buffers
 and costs; one thread and several); a checkpoint resumes; bad grids fail clearly."""
 
-import math
-
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from panels import frame, weight_cases
+from panels import frame, same_metric, weight_cases
 
 import ml4t_vec as vec
 from ml4t_vec.sweeps import METRICS
 
 pytestmark = pytest.mark.filterwarnings("ignore::ml4t_vec.LookAheadWarning", "ignore::ml4t_vec.DataWarning")
-
-
-def _same(a, b) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    if math.isinf(a) or math.isinf(b):
-        return a == b
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
 def weights_of(p):
@@ -63,7 +51,7 @@ def test_weight_sweep_metrics_equal_backtest_stats(case, n_jobs, data):
         want = vec.backtest(df, weights=weights_of(vec.Params(p)), **fixed, **swept).stats(periods_per_year=252)
         want = want.row(0, named=True)
         for m in METRICS:
-            assert _same(row[m], want[m]), (m, p, row[m], want[m])
+            assert same_metric(row[m], want[m]), (m, p, row[m], want[m])
 
 
 def test_rerun_and_best():
@@ -87,7 +75,7 @@ def test_position_rules_as_dimensions():
         p = {k: row[k] for k in grid}
         want = vec.backtest(prices, weights=vec.weights.top_k("pred", 3), rebalance="W", fees=0.001, **p).stats()
         for m in METRICS:
-            assert _same(row[m], want.row(0, named=True)[m]), (m, p)
+            assert same_metric(row[m], want.row(0, named=True)[m]), (m, p)
     assert g.results.filter(pl.col("stop_loss").is_null() & pl.col("trailing_stop").is_null()
                             & pl.col("max_bars").is_null())["n_trades"][0] < g.results["n_trades"].max()  # fmt: skip
 
