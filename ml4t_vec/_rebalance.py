@@ -34,17 +34,17 @@ def check(cfg: BacktestConfig, given: dict) -> None:
         raise ConfigError(f"`weights` set every position's size; {sizing} do not apply. Remove them.")
     r, lim = cfg.risk, cfg.limits
     rules = [k for k in ("stop_loss_price", "take_profit_price", "session_exit") if getattr(r, k) is not None]
-    limits = [k for k in ("max_positions", "max_net_exposure") if getattr(lim, k) is not None]
-    breakers = [k for k in ("max_drawdown", "daily_loss_limit") if getattr(lim, k) is not None]
+    limits = [k for k in ("max_net_exposure",) if getattr(lim, k) is not None]
+    breakers = [k for k in ("max_drawdown", "daily_loss_limit", "max_positions") if getattr(lim, k) is not None]
     if breakers and cfg.portfolio.cash_rule != "equity":
         raise ConfigError(
             f"{breakers} with `weights` need cash_rule='equity' (the default order model); the peers' order models "
-            f"(cash_rule={cfg.portfolio.cash_rule!r}) have no circuit breaker."
+            f"(cash_rule={cfg.portfolio.cash_rule!r}) have no such limits."
         )
     if rules or limits:
         raise ConfigError(
-            "absolute stop / target levels, session exits, max_positions and max_net_exposure are not available with "
-            f"`weights` yet; got {rules + limits}. See LIMITATIONS.md."
+            "absolute stop / target levels, session exits and max_net_exposure are not available with `weights` yet; "
+            f"got {rules + limits}. See LIMITATIONS.md."
         )
     if r.stop_anchor != "fill":
         raise ConfigError(
@@ -152,6 +152,7 @@ def weight_params(cfg: BacktestConfig, prep: Prepared, select: HoldAwareTopK | N
         cooldown=[NEVER if lim.drawdown_cooldown is None else int(lim.drawdown_cooldown)],
         daily_loss=[np.inf if lim.daily_loss_limit is None else float(lim.daily_loss_limit)],
         day=prep.timestamps.dt.date().rle_id().to_numpy() if lim.daily_loss_limit is not None else np.zeros(n_bars),
+        max_positions=[NEVER if lim.max_positions is None else int(lim.max_positions)],
     )
 
 

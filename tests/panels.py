@@ -371,6 +371,7 @@ def weight_cases(draw, gaps: bool = True, costs: bool = True, rules: bool = True
             drawdown_action=maybe("halt", "liquidate", "liquidate"),
             drawdown_cooldown=maybe(None, 1, 3),
             daily_loss_limit=maybe(None, None, 0.02),
+            max_positions=maybe(None, 1, 2),
         )
     return Panel(times, assets, bars, {i: ts_of(i).date() for i in times}), weights, rebalance, cfg
 

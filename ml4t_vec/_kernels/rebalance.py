@@ -50,6 +50,7 @@ from ml4t_vec._kernels.codes import (
     REJ_DAILY_LOSS_LIMIT,
     REJ_INSUFFICIENT_CASH,
     REJ_MAX_DRAWDOWN,
+    REJ_MAX_POSITIONS,
     REJ_NO_NEXT_BAR,
     REJ_REDUCED_CASH,
     REJ_ZERO_QUANTITY,
@@ -62,7 +63,7 @@ from ml4t_vec._kernels.codes import (
     TIMING_NEXT_OPEN,
     TIMING_SAME_CLOSE,
 )
-from ml4t_vec._kernels.limits import new_limit_state_nb
+from ml4t_vec._kernels.limits import NEVER, new_limit_state_nb
 from ml4t_vec._kernels.orders import (
     ENTRY_NO_CASH,
     ENTRY_ZERO,
@@ -106,6 +107,7 @@ class WeightParams(NamedTuple):
     cooldown: I64  # (1,) bars until the breaker resets (NEVER: stays tripped)
     daily_loss: F64  # (1,) increases refused for the rest of a day once its loss reaches this; inf: off
     day: I64  # (n_bars,) calendar day number of each bar (daily_loss)
+    max_positions: I64  # (1,) open positions after an entry fills (entries in priority order); NEVER: off
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -326,6 +328,31 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
                 write_reject_nb(sink, c, t, np.int64(1 if inc[i] > 0.0 else -1), effect, block, abs(inc[i]), 0.0,
                                 fill_px[off[col_asset[c]] + t * step])  # fmt: skip
         return cash, next_pid
+    if wp.max_positions[0] < NEVER:  # new positions (from flat), in priority order, while there is room
+        held = 0
+        for c in range(c0, c1):
+            if book[c]["qty"] != 0.0:
+                held += 1
+        keys = np.empty(n)
+        for i in range(n):
+            keys[i] = np.inf if np.isinf(prio[i]) or np.isnan(prio[i]) else -prio[i]
+        by_prio = stable_argsort_nb(keys, n)
+        for j in range(n):
+            i = by_prio[j]
+            c = due[i]
+            if inc[i] == 0.0 or book[c]["qty"] != 0.0:
+                continue
+            if held < wp.max_positions[0]:
+                held += 1
+                continue
+            ref = fill_px[off[col_asset[c]] + t * step]
+            write_reject_nb(sink, c, t, np.int64(1 if inc[i] > 0.0 else -1), np.int64(EFFECT_ENTRY),
+                            np.int64(REJ_MAX_POSITIONS), abs(inc[i]), 0.0, ref)  # fmt: skip
+            need -= abs(inc[i]) * unit_cost[i] + fixed[i]
+            inc[i] = 0.0
+            n_inc -= 1
+        if n_inc == 0:
+            return cash, next_pid
     equity = cash
     gross = 0.0
     for c in range(c0, c1):

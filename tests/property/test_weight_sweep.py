@@ -97,8 +97,8 @@ def test_bad_weight_grids_fail_clearly():
         vec.sweep(prices, weights="pred", entries="pred", params={"fees": [0.0, 0.001]})
     with pytest.raises(vec.ConfigError, match="`rebalance` as a sweep dimension"):
         vec.sweep(prices, weights="pred", params={"rebalance": [pl.col("pred") > 0.5, "M"]})
-    with pytest.raises(vec.ConfigError, match=r"combination 1 .*max_positions .*not available"):
-        vec.sweep(prices, weights="pred", params={"max_positions": [None, 2]})
+    with pytest.raises(vec.ConfigError, match=r"combination 1 .*max_net_exposure .*not available"):
+        vec.sweep(prices, weights="pred", params={"max_net_exposure": [None, 0.5]})
     with pytest.raises(vec.ConfigError, match=r"`weights` must return .*combination 0"):
         vec.sweep(prices, weights=lambda p: p.k, params={"k": [1, 2]})
     with pytest.raises(vec.DataError, match=r"weights \(combination 1 .*must lie"):

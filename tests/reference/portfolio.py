@@ -579,6 +579,22 @@ class WeightReference:
             for a, d, dq, ref, *_, effect in incs:
                 self.reject(t, a, d, effect, self.block, dq, 0.0, ref)
             return
+        if c.max_positions is not None:  # new positions (from flat) in priority order while there is room
+            held = len(self.pos)
+            refused = set()
+            by_asset = {inc[0]: inc for inc in incs}
+            for a in self.priority_order([inc[0] for inc in incs]):
+                if self.qty(a) != 0:
+                    continue
+                if held < c.max_positions:
+                    held += 1
+                else:
+                    _, d, dq, ref, *_, effect = by_asset[a]
+                    self.reject(t, a, d, effect, "max_positions", dq, 0.0, ref)
+                    refused.add(a)
+            incs = [inc for inc in incs if inc[0] not in refused]
+            if not incs:
+                return
         need = 0.0
         for inc in incs:
             need += inc[2] * inc[5] + inc[6]

@@ -92,3 +92,14 @@ def test_the_drawdown_breaker_liquidates_then_refuses_increases_until_its_cooldo
     assert refused == ["max_drawdown"] * 3 + ["no_next_bar"]  # bars 4, 5, 6; bar 6's decision has no next bar
     cooled = vec.backtest(frame(), **kw, drawdown_cooldown=2)  # resets at bar 4's close: back in at bar 5
     assert [f[:4] for f in fills(cooled)][:3] == got + [(5, "buy", "entry", "rebalance")]
+
+
+def test_max_positions_admits_new_names_in_priority_order():
+    two = pl.concat([frame().with_columns(w=pl.lit(0.5)), frame().with_columns(asset=pl.lit("B"), w=pl.lit(0.5))])
+    res = vec.backtest(two, weights="w", rebalance=[two["timestamp"][0]], max_positions=1, fractional=True)
+    assert res.fills["symbol"].to_list() == ["A"]  # asset order
+    r = res.rejected.row(0, named=True)
+    assert (r["symbol"], r["reason"], r["filled_quantity"]) == ("B", "max_positions", 0.0)
+    prio = two.with_columns(score=pl.when(pl.col("asset") == "B").then(1.0).otherwise(0.0))
+    res = vec.backtest(prio, weights="w", rebalance=[two["timestamp"][0]], max_positions=1, priority="score")
+    assert res.fills["symbol"].to_list() == ["B"]
