@@ -7,7 +7,11 @@ unless ``ML4T_VEC_REQUIRE_EXTRAS=1`` (CI), where a missing extra is a failure.""
 
 import multiprocessing as mp
 import os
+import subprocess
+import sys
+import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -111,8 +115,11 @@ def _worker_state():
     return numba.get_num_threads(), pl.thread_pool_size(), os.environ.get("POLARS_MAX_THREADS")
 
 
-def test_dask_local_cluster_equals_local(local, tmp_path):
-    distributed = _dask()
+def _dask_checks(tmp_path: Path) -> None:
+    """The Dask checks, run in a subprocess by the test below."""
+    import distributed
+
+    local = vec.sweep(PRICES, **SWEEP).results
     with (
         distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                                  env={"POLARS_MAX_THREADS": "1"}) as cluster,
@@ -130,3 +137,35 @@ def test_dask_local_cluster_equals_local(local, tmp_path):
         assert again.results.equals(local)
         assert not (tmp_path / "data.parquet").exists()
         assert vec.sweep(PRICES, executor=client, checkpoint=tmp_path, **SWEEP).timings["batches_resumed"] == 4
+
+
+HANG_S = 300  # the checks take about a minute from a cold numba cache
+
+_DASK_SCRIPT = f"""
+import faulthandler, pathlib, sys, tempfile
+faulthandler.dump_traceback_later({HANG_S}, exit=True)  # a hang: every thread's stack, then exit
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+import test_executors
+test_executors._dask_checks(pathlib.Path(tempfile.mkdtemp()))
+print("DASK OK")
+"""
+
+
+def test_dask_local_cluster_equals_local():
+    """In a subprocess with a time limit: a LocalCluster that hangs (it happened once in CI, not
+    reproduced in ten runs here; dask/distributed#1628 reports sporadic LocalCluster hangs) is
+    retried once, with the hung attempt's stacks in a warning; a wrong result fails at once."""
+    _dask()
+    for attempt in (1, 2):
+        try:
+            p = subprocess.run([sys.executable, "-c", _DASK_SCRIPT], capture_output=True, text=True,
+                               timeout=HANG_S + 60)  # fmt: skip
+            out, err, hung = p.stdout, p.stderr, "Timeout (" in p.stderr
+        except subprocess.TimeoutExpired as e:
+            out, err, hung = str(e.stdout or ""), str(e.stderr or ""), True
+        if "DASK OK" in out:
+            return
+        if not hung or attempt == 2:
+            pytest.fail(f"the Dask checks failed (attempt {attempt}):\n{err[-6000:]}")
+        warnings.warn(f"the Dask LocalCluster checks hung for {HANG_S} s; retrying once. Stacks:\n{err[-6000:]}",
+                      stacklevel=1)  # fmt: skip
