@@ -252,15 +252,17 @@ def risk_params(cfg: BacktestConfig, n_cols: int, prep: Prepared) -> RiskParams:
     )
 
 
+def day_numbers(prep: Prepared) -> np.ndarray:
+    """The calendar day number of each bar of the time axis (``daily_loss_limit``)."""
+    return prep.timestamps.dt.date().rle_id().to_numpy()
+
+
 def limit_params(cfg: BacktestConfig, n_groups: int, n_cols: int, prep: Prepared) -> LimitParams:
     """Lower LimitsConfig to per-group arrays; a limit that is off is unreachable."""
     lim = cfg.limits
     full = lambda v: np.full(n_groups, v)  # noqa: E731
     off = lambda v: np.inf if v is None else float(v)  # noqa: E731
-    if lim.daily_loss_limit is not None:  # day number of each bar of the time axis
-        day = prep.timestamps.dt.date().rle_id().to_numpy()
-    else:
-        day = np.zeros(prep.n_bars)
+    day = day_numbers(prep) if lim.daily_loss_limit is not None else np.zeros(prep.n_bars)
     return kernel_tuple(
         LimitParams,
         max_positions=full(NEVER if lim.max_positions is None else int(lim.max_positions)),

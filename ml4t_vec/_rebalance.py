@@ -14,7 +14,7 @@ from ml4t_vec._kernels.codes import CASH_RULE, FILL_DT, MISSING, REJECT_DT, ROUN
 from ml4t_vec._kernels.limits import NEVER
 from ml4t_vec._kernels.rebalance import WeightParams, rebalance_nb
 from ml4t_vec._kernels.simulate import SimResult, _compact, _offsets
-from ml4t_vec._lower import risk_params
+from ml4t_vec._lower import day_numbers, risk_params
 from ml4t_vec._prepare import Prepared
 from ml4t_vec.config import BacktestConfig
 from ml4t_vec.errors import ConfigError
@@ -151,7 +151,7 @@ def weight_params(cfg: BacktestConfig, prep: Prepared, select: HoldAwareTopK | N
         liquidate=[lim.drawdown_action == "liquidate"],
         cooldown=[NEVER if lim.drawdown_cooldown is None else int(lim.drawdown_cooldown)],
         daily_loss=[np.inf if lim.daily_loss_limit is None else float(lim.daily_loss_limit)],
-        day=prep.timestamps.dt.date().rle_id().to_numpy() if lim.daily_loss_limit is not None else np.zeros(n_bars),
+        day=day_numbers(prep) if lim.daily_loss_limit is not None else np.zeros(n_bars),
         max_positions=[NEVER if lim.max_positions is None else int(lim.max_positions)],
     )
 
@@ -181,6 +181,14 @@ def variant(cfg: BacktestConfig, prep: Prepared) -> tuple:
     return (rp if rp.rules_on.any() else None), peer
 
 
+def _per_column(x: np.ndarray, col_asset: np.ndarray) -> np.ndarray:
+    """Rows of an (n_assets, n_bars) grid in column order: the grid itself (no copy) when the
+    columns are the assets in order, as in every target-weight run."""
+    if col_asset.shape[0] == x.shape[0] and np.array_equal(col_asset, np.arange(x.shape[0])):
+        return x
+    return x[col_asset]
+
+
 def _selectable(rank: np.ndarray, select: HoldAwareTopK) -> np.ndarray:
     """For ``_room``: +1 / -1 where a hold-aware top_k might hold a long / short (within k +
     buffer of either end), 0 elsewhere, NaN where there is no score."""
@@ -193,20 +201,22 @@ def _selectable(rank: np.ndarray, select: HoldAwareTopK) -> np.ndarray:
 
 def simulate_weights(prep: Prepared, cfg: BacktestConfig, timing: int, rebal: np.ndarray,
                      per_column_series: bool = False, select: HoldAwareTopK | None = None,
-                     weights: np.ndarray | None = None, compact: bool = True) -> SimResult:  # fmt: skip
+                     weights: np.ndarray | None = None, compact: bool = True,
+                     kernel_variant: tuple | None = None) -> SimResult:  # fmt: skip
     """One run of the target-weight driver; records sized by ``_room`` (an order writes at most
     one trade row and one rejected row, a reversal two fills) and, if a column made more (a
     reversal against an older target, no_next_bar rows), run again with the exact room. With a
     hold-aware ``select``, the weights are ranks and the kernel chooses the names. ``weights``
     (n_assets, n_bars): a sweep's set's, instead of the prepared ones; ``compact=False`` keeps
-    the raw record buffers (``SimResult.segments``, for the sweep's reductions)."""
+    the raw record buffers (``SimResult.segments``, for the sweep's reductions);
+    ``kernel_variant``: ``variant(cfg, prep)`` if the caller has it already."""
     n_cols, n_bars = prep.sig.shape
     w = prep.rule_values["weights"] if weights is None else weights
-    w = kernel_array(w[prep.col_asset], np.float64)
+    w = kernel_array(_per_column(w, prep.col_asset), np.float64)
     prio = prep.rule_values.get("priority")
-    prio = kernel_array(prio[prep.col_asset] if prio is not None else np.empty((0, 0)), np.float64)
+    prio = kernel_array(_per_column(prio, prep.col_asset) if prio is not None else np.empty((0, 0)), np.float64)
     wp = weight_params(cfg, prep, select)
-    rp, peer = variant(cfg, prep)
+    rp, peer = variant(cfg, prep) if kernel_variant is None else kernel_variant
     rebal = kernel_array(rebal, np.bool_)
     orders_est, flips_est = _room(w if select is None else _selectable(w, select), rebal,
                                   cfg.rebalance.missing == "hold")  # fmt: skip

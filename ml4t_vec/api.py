@@ -170,10 +170,12 @@ def _backtest_weights(prices, weights, cfg, args, signals, asset_col, timestamp_
     rebal = _rebalance.schedule(cfg, prep)
     t1 = time.perf_counter()
     timing = TIMING[cfg.execution.fill]
-    notice.check((_rebalance.rebalance_nb, *_rebalance.variant(cfg, prep)))
+    kernel_variant = _rebalance.variant(cfg, prep)
+    notice.check((_rebalance.rebalance_nb, *kernel_variant))
 
     def run(per_column_series: bool = False) -> SimResult:
-        return _rebalance.simulate_weights(prep, cfg, timing, rebal, per_column_series, select)
+        return _rebalance.simulate_weights(prep, cfg, timing, rebal, per_column_series, select,
+                                           kernel_variant=kernel_variant)  # fmt: skip
 
     sim = run()
     t2 = time.perf_counter()
