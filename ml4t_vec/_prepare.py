@@ -515,6 +515,7 @@ RULE_RANGES = {
     "priority": (-np.inf, np.inf, False),
     "weights": (-np.inf, np.inf, False),  # signed fractions of equity; infinite values are refused
     "rebalance": (0.0, 1.0, False),  # a boolean per timestamp (True = 1)
+    "benchmark": (-1.0, np.inf, True),  # a return per timestamp (ml4t_vec.benchmark), finite
 }
 
 
@@ -548,7 +549,7 @@ def _rule_values(df: pl.DataFrame, rules: dict[str, pl.Expr], ts_col: str, asset
         lo, hi, lo_open = RULE_RANGES[kind or k]
         x = pl.col("__rule")
         bad = ((x <= lo) if lo_open else (x < lo)) | (x > hi) | (x.is_infinite() & (hi < np.inf))
-        if (kind or k).endswith("_price") or (kind or k) == "weights":
+        if (kind or k).endswith("_price") or (kind or k) in ("weights", "benchmark"):
             bad = bad | x.is_infinite()
         bad = bad.fill_null(False) & ~x.is_nan()
         if col.to_frame("__rule").select(bad.any()).item():

@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 
 from ml4t_vec import _frames, _lower, _rebalance
+from ml4t_vec import benchmark as _benchmark
 from ml4t_vec._kernels import kernel_array
 from ml4t_vec._kernels.codes import (
     TIMING,
@@ -25,7 +26,8 @@ from ml4t_vec.config import (
     expr_key,
 )
 from ml4t_vec.errors import ConfigError, did_you_mean
-from ml4t_vec.metrics import Summary, compute_stats
+from ml4t_vec.metrics import Summary, check_periods_per_year, compute_stats, infer_periods_per_year
+from ml4t_vec.rolling import monthly_table, periodic_returns, rolling_metrics
 from ml4t_vec.weights import HoldAwareTopK
 
 _NO_ROWS = kernel_array(np.empty(0), np.int64)
@@ -70,7 +72,8 @@ class BacktestResult:
         timings: seconds spent in prepare / kernel (frames are timed on access).
     """
 
-    def __init__(self, prep: Prepared, sim: SimResult, config: BacktestConfig, timings: dict, rerun, signals: dict):
+    def __init__(self, prep: Prepared, sim: SimResult, config: BacktestConfig, timings: dict, rerun, signals: dict,
+                 benchmark=None):  # fmt: skip
         self._prep = prep
         self._sim = sim
         self._rerun = rerun  # the same simulation with per-column series (asset_equity)
@@ -81,6 +84,20 @@ class BacktestResult:
         self._fb = _frames.FrameBuilder(prep.timestamps, prep.symbols, prep.col_asset)
         n_accounts = 1 if config.portfolio.cash_sharing else prep.sig.shape[0]
         self.init_cash_total = float(config.portfolio.init_cash) * n_accounts
+        if isinstance(benchmark, pl.Expr):  # evaluated by Prepare with the rule values: one return per bar
+            name = benchmark.meta.output_name(raise_if_undetermined=False) or "benchmark"
+            benchmark = _benchmark.Benchmark(name, _benchmark.collapse_per_bar(prep.rule_values["benchmark"], prep))
+        self._benchmark = _benchmark.resolve(benchmark, self)  # checked now: a bad benchmark fails at once
+
+    @property
+    def benchmark(self) -> pl.DataFrame | None:
+        """The benchmark given to ``backtest(benchmark=...)`` on this result's time axis:
+        (timestamp, return, equity as the growth of 1), or None (``ml4t_vec.benchmark``)."""
+        return None if self._benchmark is None else self._benchmark.frame(self._prep.timestamps)
+
+    def _bench(self, spec) -> _benchmark.Benchmark | None:
+        """``spec`` resolved on the time axis; the result's own benchmark when None."""
+        return self._benchmark if spec is None else _benchmark.resolve(spec, self)
 
     @cached_property
     def trades(self) -> pl.DataFrame:
@@ -134,15 +151,46 @@ class BacktestResult:
         return _frames.holdings(self._sim.fills, p.prices.close, p.prices.off, int(p.prices.step[0]), p.sig,
                                 p.col_asset)  # fmt: skip
 
-    def stats(self, periods_per_year: float | None = None) -> pl.DataFrame:
-        """One-row frame of return, trade and portfolio metrics (``ml4t_vec.metrics.STATS_DOC``)."""
-        return compute_stats(self.equity, self.trades, self.fills, self.init_cash_total, periods_per_year,
-                             self._holdings)  # fmt: skip
+    def stats(self, periods_per_year: float | None = None, benchmark=None) -> pl.DataFrame:
+        """One-row frame of return, risk, trade, cost, portfolio and benchmark metrics
+        (``ml4t_vec.metrics.STATS_DOC`` defines each one).
 
-    def summary(self, periods_per_year: float | None = None) -> Summary:
-        """The metrics of ``stats()`` grouped (period, returns, risk, trades, costs, portfolio), one
-        per line; ``print(res.summary())`` or its ``.frame``."""
-        return Summary(self.stats(periods_per_year))
+        Args:
+            periods_per_year: bars per year to annualise with; inferred from the timestamps by default.
+            benchmark: compare with this instead of the result's own benchmark: a symbol of the
+                panel (bought and held), a frame (timestamp, return) or another result. Without
+                any, the benchmark metrics are NaN.
+        """
+        b = self._bench(benchmark)
+        return compute_stats(self.equity, self.trades, self.fills, self.init_cash_total, periods_per_year,
+                             self._holdings, int((self._sim.rejected["filled_quantity"] == 0).sum()),
+                             None if b is None else b.returns)  # fmt: skip
+
+    def _ppy(self, periods_per_year: float | None) -> float:
+        if periods_per_year is None:
+            return infer_periods_per_year(self._prep.timestamps)
+        return check_periods_per_year(periods_per_year)
+
+    def rolling(self, window: int = 63, periods_per_year: float | None = None, benchmark=None) -> pl.DataFrame:
+        """Rolling return, volatility, Sharpe, drawdown and (with a benchmark) beta over the last
+        ``window`` bars, one row per bar (``ml4t_vec.rolling``)."""
+        b = self._bench(benchmark)
+        return rolling_metrics(self.equity, window, self._ppy(periods_per_year), None if b is None else b.returns)
+
+    def returns_table(self, period: str = "M", benchmark=None) -> pl.DataFrame:
+        """Returns compounded per calendar period (``"W"``, ``"M"``, ``"Q"``, ``"Y"``), with the
+        benchmark's over the same bars when there is one (``ml4t_vec.rolling``)."""
+        b = self._bench(benchmark)
+        return periodic_returns(self.equity, period, None if b is None else b.returns)
+
+    def monthly_returns(self) -> pl.DataFrame:
+        """Monthly returns as a year x month table with each year's return (``ml4t_vec.rolling``)."""
+        return monthly_table(self.equity)
+
+    def summary(self, periods_per_year: float | None = None, benchmark=None) -> Summary:
+        """The metrics of ``stats()`` grouped (period, returns, risk, trades, costs, portfolio and,
+        with a benchmark, benchmark), one per line; ``print(res.summary())`` or its ``.frame``."""
+        return Summary(self.stats(periods_per_year, benchmark))
 
     def __repr__(self) -> str:
         p = self._prep
@@ -162,7 +210,7 @@ def _backtest_weights(prices, weights, cfg, args, signals, asset_col, timestamp_
     select = weights if isinstance(weights, HoldAwareTopK) else None
     if select is not None:  # the kernel reads ranks and chooses the names (the alias: k and buffer in the fingerprint)
         weights = select.rank().alias(f"hold_aware_top_k_{select.k}_{select.short_k}_{select.buffer}")
-    exprs = {"weights": weights} | _lower.rule_exprs(cfg)  # rule_exprs: priority and rule fractions
+    exprs = {"weights": weights} | _lower.rule_exprs(cfg) | _bench_expr(args["benchmark"])
     if isinstance(cfg.rebalance.rebalance, pl.Expr):
         exprs["rebalance"] = cfg.rebalance.rebalance
     prep = prepare(prices, signals=signals, fill=cfg.execution.fill, price=cfg.execution.price, asset_col=asset_col,
@@ -181,7 +229,12 @@ def _backtest_weights(prices, weights, cfg, args, signals, asset_col, timestamp_
     t2 = time.perf_counter()
     notice.done()
     return BacktestResult(prep, sim, cfg, {"prepare_s": t1 - t0, "kernel_s": t2 - t1}, lambda: run(True),
-                          {"weights": weights})  # fmt: skip
+                          {"weights": weights}, args["benchmark"])  # fmt: skip
+
+
+def _bench_expr(benchmark) -> dict:
+    """A benchmark expression for Prepare to evaluate with the rule values (``ml4t_vec.benchmark``)."""
+    return {"benchmark": benchmark} if isinstance(benchmark, pl.Expr) else {}
 
 
 def backtest(
@@ -247,6 +300,7 @@ def backtest(
     percent_of=None,
     reversal=None,
     preset: str | None = None,
+    benchmark=None,
     asset_col: str | None = None,
     timestamp_col: str = "timestamp",
     config: BacktestConfig | None = None,
@@ -291,6 +345,10 @@ def backtest(
             shared-cash portfolio, all off by default (``LimitsConfig``; README "Portfolio limits").
         preset: ``"vectorbt"``, ``"ml4t"`` or ``"backtesting"``: start from that peer's
             conventions (README "Presets"); keywords given override them.
+        benchmark: what ``stats()``, ``summary()`` and the plots compare with: a symbol of the
+            panel (bought and held from the first close), a per-timestamp returns expression
+            (``pl.col("spy_ret")``), a frame (timestamp, return) or another result
+            (``ml4t_vec.benchmark``). Not part of the config: it changes no trade.
         config: a ``BacktestConfig`` instead of the keyword settings.
 
     Returns:
@@ -337,7 +395,7 @@ def backtest(
         price=cfg.execution.price,
         asset_col=asset_col,
         timestamp_col=timestamp_col,
-        rule_exprs=_lower.rule_exprs(cfg),
+        rule_exprs=_lower.rule_exprs(cfg) | _bench_expr(benchmark),
         session_exit=cfg.risk.session_exit,
     )
     t1 = time.perf_counter()
@@ -363,4 +421,5 @@ def backtest(
     notice.done()
     given = {k: v for k, v in (("entries", entries), ("exits", exits), ("short_entries", short_entries),
                                ("short_exits", short_exits)) if v is not None}  # fmt: skip
-    return BacktestResult(prep, sim, cfg, {"prepare_s": t1 - t0, "kernel_s": t2 - t1}, lambda: run(True), given)
+    return BacktestResult(prep, sim, cfg, {"prepare_s": t1 - t0, "kernel_s": t2 - t1}, lambda: run(True), given,
+                          benchmark)  # fmt: skip

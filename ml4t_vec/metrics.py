@@ -6,6 +6,24 @@ bars counts 252 trading days a year, data with weekend bars 365 (crypto); intrad
 the median number of bars per day times 252 (or 365 with weekend bars).
 Sharpe and Sortino use a zero risk-free rate on per-bar returns, annualised by sqrt(periods).
 
+Whose definitions (the peers differ; ``STATS_DOC`` states each formula):
+- Return and risk metrics follow empyrical (arithmetic per-bar statistics annualised by
+  ``periods_per_year``): sharpe, sortino, volatility, cagr, calmar, omega (threshold 0),
+  tail_ratio, stability, var_95 and cvar_95 (historical), alpha, beta, up/down capture.
+  backtesting.py instead compounds its Sharpe, Sortino and volatility from geometric daily
+  means, and vectorbt annualises with 365 days: their numbers differ from these by definition.
+- skew and kurtosis are pandas' sample-adjusted estimators (what quantstats reports).
+- Drawdown episodes (avg_drawdown, the durations) follow backtesting.py: from the last bar at a
+  peak to the bar that regains it, or to the last bar; durations are counted in bars.
+- Trade metrics follow ml4t-backtest's names where the concept matches (winning_trades,
+  losing_trades, payoff_ratio, largest_win, largest_loss, avg_cost_drag, total_gross_pnl), on
+  closed round trips; ``sqn`` and ``kelly`` follow backtesting.py (on cash pnl), best/worst
+  trade backtesting.py and vectorbt (on pnl_percent). Three older names stay: ``init_cash``,
+  ``final_equity`` and ``n_trades`` (ml4t-backtest: initial_cash, final_value, num_trades),
+  matching the ``init_cash`` setting and the sweeps' result columns.
+- information_ratio and tracking_error are annualised by sqrt(periods) (quantstats reports the
+  information ratio per bar: ours / sqrt(periods_per_year)).
+
 Portfolio metrics. One-sided turnover of a bar: half its traded notional (sum of quantity x
 executed price of its fills, buys and sells) over the portfolio equity at the previous bar's
 close (initial cash on the first bar; with ``cash_sharing=False`` the sum of the accounts), i.e.
@@ -28,39 +46,95 @@ import polars as pl
 from ml4t_vec.errors import ConfigError
 
 STATS_DOC = {
+    # period
     "start": "first timestamp",
     "end": "last timestamp",
     "bars": "number of bars on the time axis",
     "periods_per_year": "bars per year used to annualise",
+    # returns
     "init_cash": "initial cash (all accounts)",
     "final_equity": "equity at the last bar",
+    "peak_equity": "highest equity at a close",
     "total_return": "final_equity / init_cash - 1",
-    "cagr": "compound annual growth rate",
-    "volatility": "annualised standard deviation of bar returns",
+    "cagr": "compound annual growth rate: (final_equity / init_cash) ** (1 / years) - 1, "
+    "years = bars / periods_per_year",
+    "best_return": "best bar return",
+    "worst_return": "worst bar return",
+    # risk
+    "volatility": "annualised standard deviation of bar returns (ddof 1)",
     "sharpe": "annualised mean / std of bar returns (risk-free 0)",
-    "sortino": "annualised mean / downside deviation of bar returns",
-    "max_drawdown": "largest peak-to-trough fall, a fraction <= 0",
+    "sortino": "annualised mean / downside deviation sqrt(mean(min(r, 0)^2)) of bar returns",
     "calmar": "cagr / |max_drawdown|",
+    "omega": "sum of positive bar returns / |sum of negative bar returns| (threshold 0)",
+    "tail_ratio": "|95th percentile| / |5th percentile| of bar returns (linear interpolation)",
+    "stability": "R^2 of a straight line fitted to the cumulative log returns",
+    "skew": "skewness of bar returns (sample-adjusted, as pandas)",
+    "kurtosis": "excess kurtosis of bar returns (sample-adjusted, as pandas)",
+    "var_95": "historical value at risk: the 5th percentile of bar returns (linear interpolation)",
+    "cvar_95": "conditional value at risk: mean of the int((bars - 1) * 0.05) + 1 worst bar returns",
+    "max_drawdown": "largest peak-to-trough fall, a fraction <= 0 (the peak starts at the initial cash)",
+    "avg_drawdown": "mean depth of the drawdown episodes (peak to recovery, or to the end), a fraction <= 0",
+    "max_drawdown_duration": "longest drawdown episode in bars, from the peak's bar to the recovery bar "
+    "(or the last bar)",
+    "avg_drawdown_duration": "mean length of the drawdown episodes in bars",
     "exposure": "fraction of bars with an open position",
+    "avg_gross_exposure": "mean over bars of gross exposure / equity at the close",
+    "max_gross_exposure": "largest gross exposure / equity at a close",
+    # trades
     "n_trades": "closed round trips",
     "n_open": "positions still open at the end",
     "n_positions": "positions opened, flat to flat (rows of res.positions, open ones included)",
     "n_trade_rows": "rows of res.trades: closed, partial (a resized position's reductions) and open",
+    "winning_trades": "closed trades with pnl > 0",
+    "losing_trades": "closed trades with pnl < 0",
     "win_rate": "share of closed trades with pnl > 0",
     "profit_factor": "gross profits / gross losses of closed trades",
     "expectancy": "mean pnl per closed trade",
     "avg_win": "mean pnl of winning closed trades",
     "avg_loss": "mean pnl of losing closed trades",
+    "payoff_ratio": "avg_win / |avg_loss|",
+    "largest_win": "largest pnl of a closed trade",
+    "largest_loss": "smallest (most negative) pnl of a closed trade",
+    "best_trade": "largest pnl_percent of a closed trade",
+    "worst_trade": "smallest pnl_percent of a closed trade",
+    "avg_trade_return": "mean pnl_percent of closed trades",
     "avg_bars_held": "mean bars_held of closed trades",
+    "avg_winning_bars": "mean bars_held of winning closed trades",
+    "avg_losing_bars": "mean bars_held of losing closed trades",
+    "max_bars_held": "longest bars_held of a closed trade",
+    "max_win_streak": "most consecutive winning closed trades (ordered by exit time, then symbol)",
+    "max_loss_streak": "most consecutive losing closed trades (a trade with pnl 0 ends both streaks)",
+    "sqn": "system quality number: sqrt(n) * mean(pnl) / std(pnl, ddof 1) of closed trades",
+    "kelly": "Kelly fraction: win_rate - (1 - win_rate) / (avg_win / |avg_loss|)",
+    "open_pnl": "pnl of the positions open at the end (marked at the last close, entry fees deducted)",
+    # costs
     "total_fees": "fees paid on all fills",
     "total_slippage": "slippage cost of all fills",
+    "total_costs": "total_fees + total_slippage",
+    "avg_cost_drag": "mean over closed trades of (fees + slippage) / (|quantity| * entry_price)",
+    "total_gross_pnl": "gross pnl (before fees) of all trade rows, open ones included",
+    # portfolio
+    "n_fills": "fills (executed orders)",
+    "n_rejected": "orders rejected outright (reduced orders are not counted)",
+    "traded_notional": "sum of quantity * executed price over all fills",
     "turnover": "one-sided turnover per year: sum over bars of traded notional / 2 / equity at the previous close, "
     "divided by the years",
     "turnover_per_rebalance": "mean one-sided turnover of the bars with fills (traded notional / 2 / equity at "
     "the previous close)",
     "avg_names_held": "mean over bars of the number of assets held (a position not zero) at the close",
+    "max_names_held": "largest number of assets held at a close",
     "effective_n": "mean over bars with a holding of 1 / sum w_i^2, w_i = |position value_i| / gross exposure "
     "(gross-normalised weights)",
+    # benchmark (NaN without one)
+    "benchmark_return": "total return of the benchmark over the bars: prod(1 + b) - 1",
+    "excess_return": "total_return - benchmark_return",
+    "alpha": "annualised Jensen alpha: (1 + mean(r - beta * b)) ** periods_per_year - 1 (risk-free 0)",
+    "beta": "cov(r, b) / var(b) of bar returns",
+    "correlation": "Pearson correlation of bar returns r and b",
+    "tracking_error": "annualised std of r - b (ddof 1)",
+    "information_ratio": "annualised mean / std of r - b (ddof 1)",
+    "up_capture": "annualised return of r over the bars with b > 0 / that of b over them",
+    "down_capture": "annualised return of r over the bars with b < 0 / that of b over them",
 }
 
 
@@ -114,6 +188,195 @@ def turnover_stats(notional: np.ndarray, equity: np.ndarray, init_cash: np.ndarr
     return out
 
 
+def _nan_if_empty(f, x: np.ndarray) -> float:
+    return float(f(x)) if x.shape[0] else math.nan
+
+
+def return_metrics(r: np.ndarray, eq: np.ndarray, dd: np.ndarray, init_cash: float, ppy: float) -> dict:
+    """Metrics of bar returns ``r``, equity ``eq`` and drawdown ``dd`` (STATS_DOC: returns, risk)."""
+    n = r.shape[0]
+    final = float(eq[-1]) if n else init_cash
+    years = n / ppy
+    cagr = (final / init_cash) ** (1.0 / years) - 1.0 if years > 0 and final > 0 else -1.0
+    sd = float(np.std(r, ddof=1)) if n > 1 else 0.0
+    mean = float(np.mean(r)) if n else 0.0
+    downside = float(np.sqrt(np.mean(np.minimum(r, 0.0) ** 2))) if n else 0.0
+    mdd = float(dd.min()) if n else 0.0
+    gains, losses = float(r[r > 0].sum()), float(-r[r < 0].sum())
+    if n:
+        p5, p95 = np.percentile(r, [5.0, 95.0])
+        cut = int((n - 1) * 0.05)
+        cvar = float(np.mean(np.partition(r, cut)[: cut + 1]))
+    else:
+        p5 = p95 = cvar = math.nan
+    m2 = float(np.mean((r - mean) ** 2)) if n else 0.0
+    if n > 2 and m2 > 0:
+        g1 = float(np.mean((r - mean) ** 3)) / m2**1.5
+        skew = g1 * math.sqrt(n * (n - 1)) / (n - 2)
+    else:
+        skew = math.nan
+    if n > 3 and m2 > 0:
+        g2 = float(np.mean((r - mean) ** 4)) / m2**2 - 3.0
+        kurt = ((n + 1) * g2 + 6.0) * (n - 1) / ((n - 2) * (n - 3))
+    else:
+        kurt = math.nan
+    stability = math.nan
+    if n > 1 and np.all(r > -1.0):
+        cum = np.cumsum(np.log1p(r))
+        if np.std(cum) > 0:
+            stability = float(np.corrcoef(np.arange(n), cum)[0, 1] ** 2)
+    depth, length = drawdown_episodes(dd)
+    return {
+        "final_equity": final,
+        "peak_equity": _nan_if_empty(np.max, eq),
+        "total_return": final / init_cash - 1.0,
+        "cagr": cagr,
+        "best_return": _nan_if_empty(np.max, r),
+        "worst_return": _nan_if_empty(np.min, r),
+        "volatility": sd * math.sqrt(ppy),
+        "sharpe": mean / sd * math.sqrt(ppy) if sd > 0 else math.nan,
+        "sortino": mean / downside * math.sqrt(ppy) if downside > 0 else math.nan,
+        "calmar": cagr / abs(mdd) if mdd < 0 else math.nan,
+        "omega": gains / losses if losses > 0 else math.nan,
+        "tail_ratio": abs(float(p95)) / abs(float(p5)) if n and p5 != 0 else math.nan,
+        "stability": stability,
+        "skew": skew,
+        "kurtosis": kurt,
+        "var_95": float(p5),
+        "cvar_95": cvar,
+        "max_drawdown": mdd,
+        "avg_drawdown": float(depth.mean()) if depth.shape[0] else 0.0,
+        "max_drawdown_duration": int(length.max()) if length.shape[0] else 0,
+        "avg_drawdown_duration": float(length.mean()) if length.shape[0] else 0.0,
+    }
+
+
+def drawdown_episodes(dd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(depth, length in bars) of each drawdown episode of a drawdown series (<= 0, the peak
+    starting at the initial cash, a virtual bar -1): an episode runs from the last bar at a
+    peak to the bar that reaches the peak again, or to the last bar when it never does."""
+    n = dd.shape[0]
+    at_peak = np.flatnonzero(dd >= 0.0)
+    tail = [n - 1] if n and dd[-1] < 0.0 else []
+    ends = np.concatenate(([-1], at_peak, tail)).astype(np.int64)
+    gap = np.flatnonzero(ends[1:] > ends[:-1] + 1)
+    if gap.shape[0] == 0:
+        return np.zeros(0), np.zeros(0, dtype=np.int64)
+    peak, recover = ends[gap], ends[gap + 1]
+    # min over dd[p + 1 : q + 1] of each episode: reduceat over (start, end) pairs, every other slice
+    bounds = np.column_stack((peak + 1, recover + 1)).ravel()
+    depth = np.minimum.reduceat(np.append(dd, 0.0), bounds)[::2]
+    return depth, recover - peak
+
+
+def _streak(flags: np.ndarray) -> int:
+    """Longest run of True."""
+    if not flags.any():
+        return 0
+    x = np.concatenate(([0], flags.astype(np.int8), [0]))
+    edges = np.flatnonzero(np.diff(x))
+    return int((edges[1::2] - edges[::2]).max())
+
+
+def trade_metrics(trades: pl.DataFrame, fills: pl.DataFrame) -> dict:
+    """Metrics of the trade rows and fills (STATS_DOC: trades, costs), one pass over each frame."""
+    is_closed, is_open = pl.col("status") == "closed", pl.col("status") == "open"
+    # closed rows' columns, and the order for streaks: exit time, a stable sort keeping the
+    # frame's (symbol, entry) order within a bar
+    closed = trades.lazy().filter(is_closed).select(
+        "pnl", "pnl_percent", "bars_held", pl.arg_sort_by("exit_time", maintain_order=True).alias("order"),
+        ((pl.col("fees") + pl.col("entry_slippage") + pl.col("exit_slippage"))
+         / (pl.col("quantity").abs() * pl.col("entry_price"))).alias("drag"),
+    ).collect(engine="in-memory")  # fmt: skip
+    pnl, pct, bars, order, drag = (closed.get_column(c).to_numpy() for c in closed.columns)
+    win, loss = pnl > 0, pnl < 0
+    wins, losses = pnl[win], pnl[loss]
+    n = pnl.shape[0]
+    avg_win = float(wins.mean()) if wins.shape[0] else math.nan
+    avg_loss = float(losses.mean()) if losses.shape[0] else math.nan
+    win_rate = float(wins.shape[0] / n) if n else math.nan
+    payoff = avg_win / abs(avg_loss) if wins.shape[0] and losses.shape[0] else math.nan
+    sd = float(np.std(pnl, ddof=1)) if n > 1 else 0.0
+    n_open, open_pnl, gross = trades.select(
+        is_open.sum(), pl.col("pnl").filter(is_open).sum(), pl.col("gross_pnl").sum()
+    ).row(0)
+    fees, slippage, notional, n_entries = fills.select(
+        pl.col("fees").sum(), pl.col("slippage").sum(), (pl.col("quantity") * pl.col("price")).sum(),
+        (pl.col("effect") == "entry").sum(),
+    ).row(0)  # fmt: skip
+    return {
+        "n_trades": n,
+        "n_open": int(n_open),  # not partial rows
+        "n_positions": int(n_entries),
+        "n_trade_rows": int(trades.height),
+        "winning_trades": int(wins.shape[0]),
+        "losing_trades": int(losses.shape[0]),
+        "win_rate": win_rate,
+        "profit_factor": _safe_div(float(wins.sum()), float(-losses.sum())) if n else math.nan,
+        "expectancy": float(pnl.mean()) if n else math.nan,
+        "avg_win": avg_win,
+        "avg_loss": avg_loss,
+        "payoff_ratio": payoff,
+        "largest_win": _nan_if_empty(np.max, pnl),
+        "largest_loss": _nan_if_empty(np.min, pnl),
+        "best_trade": _nan_if_empty(np.max, pct),
+        "worst_trade": _nan_if_empty(np.min, pct),
+        "avg_trade_return": _nan_if_empty(np.mean, pct),
+        "avg_bars_held": _nan_if_empty(np.mean, bars),
+        "avg_winning_bars": _nan_if_empty(np.mean, bars[win]),
+        "avg_losing_bars": _nan_if_empty(np.mean, bars[loss]),
+        "max_bars_held": int(bars.max()) if n else 0,
+        "max_win_streak": _streak(win[order]),
+        "max_loss_streak": _streak(loss[order]),
+        "sqn": math.sqrt(n) * float(pnl.mean()) / sd if sd > 0 else math.nan,
+        "kelly": win_rate - (1.0 - win_rate) / (avg_win / -avg_loss) if payoff == payoff else math.nan,
+        "open_pnl": float(open_pnl),
+        "total_fees": float(fees),
+        "total_slippage": float(slippage),
+        "total_costs": float(fees + slippage),
+        "avg_cost_drag": _nan_if_empty(np.mean, drag),
+        "total_gross_pnl": float(gross),
+        "n_fills": int(fills.height),
+        "traded_notional": float(notional),
+    }
+
+
+def _annual(x: np.ndarray, ppy: float) -> float:
+    return float(np.prod(1.0 + x)) ** (ppy / x.shape[0]) - 1.0 if x.shape[0] else math.nan
+
+
+def relative_metrics(r: np.ndarray, b: np.ndarray | None, total_return: float, ppy: float) -> dict:
+    """Metrics of bar returns ``r`` against benchmark returns ``b`` (STATS_DOC: benchmark);
+    NaN everywhere without a benchmark. Formulas follow empyrical (alpha, beta, capture) with a
+    zero risk-free rate; tracking error and information ratio are annualised by sqrt(ppy)."""
+    names = ("benchmark_return", "excess_return", "alpha", "beta", "correlation", "tracking_error",
+             "information_ratio", "up_capture", "down_capture")  # fmt: skip
+    out = dict.fromkeys(names, math.nan)
+    if b is None:
+        return out
+    n = r.shape[0]
+    bench = float(np.prod(1.0 + b)) - 1.0 if n else 0.0
+    out["benchmark_return"] = bench
+    out["excess_return"] = total_return - bench
+    if n < 2:
+        return out
+    vb = float(np.var(b))
+    if vb > 0:
+        beta = float(np.mean((r - r.mean()) * (b - b.mean()))) / vb
+        out["beta"] = beta
+        out["alpha"] = (1.0 + float(np.mean(r - beta * b))) ** ppy - 1.0
+        if np.std(r) > 0:
+            out["correlation"] = float(np.corrcoef(r, b)[0, 1])
+    active = r - b
+    te = float(np.std(active, ddof=1))
+    out["tracking_error"] = te * math.sqrt(ppy)
+    out["information_ratio"] = float(np.mean(active)) / te * math.sqrt(ppy) if te > 0 else math.nan
+    for key, sel in (("up_capture", b > 0), ("down_capture", b < 0)):
+        denom = _annual(b[sel], ppy)
+        out[key] = _annual(r[sel], ppy) / denom if sel.any() and denom != 0 else math.nan
+    return out
+
+
 def compute_stats(
     equity: pl.DataFrame,
     trades: pl.DataFrame,
@@ -121,99 +384,74 @@ def compute_stats(
     init_cash: float,
     periods_per_year: float | None = None,
     holdings: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    n_rejected: int = 0,
+    benchmark: np.ndarray | None = None,
 ) -> pl.DataFrame:
-    """One-row frame of the metrics in ``STATS_DOC``.
+    """One-row frame of the metrics in ``STATS_DOC``, in that order.
 
     ``holdings``: per bar at the close, the number of assets held, the sum of |position value|
-    and the sum of position value squared (``_frames.holdings``); without it ``avg_names_held``
-    and ``effective_n`` are NaN."""
+    and the sum of position value squared (``_frames.holdings``); without it ``avg_names_held``,
+    ``max_names_held`` and ``effective_n`` are NaN. ``benchmark``: one return per bar (aligned
+    with ``equity``), else the benchmark metrics are NaN."""
     if periods_per_year is None:
         ppy = infer_periods_per_year(equity.get_column("timestamp"))
     else:
         ppy = check_periods_per_year(periods_per_year)
     eq = equity.get_column("equity").to_numpy()
     r = equity.get_column("return").to_numpy()
+    dd = equity.get_column("drawdown").to_numpy()
+    gross = equity.get_column("gross_exposure").to_numpy()
     n = eq.shape[0]
-    final = float(eq[-1]) if n else init_cash
-    total = final / init_cash - 1.0
-    years = n / ppy
-    cagr = (final / init_cash) ** (1.0 / years) - 1.0 if years > 0 and final > 0 else -1.0
-    sd = float(np.std(r, ddof=1)) if n > 1 else 0.0
-    mean = float(np.mean(r)) if n else 0.0
-    downside = float(np.sqrt(np.mean(np.minimum(r, 0.0) ** 2))) if n else 0.0
-    mdd = float(equity.get_column("drawdown").min()) if n else 0.0
-    closed = trades.filter(pl.col("status") == "closed")
-    pnl = closed.get_column("pnl").to_numpy()
-    wins, losses = pnl[pnl > 0], pnl[pnl < 0]
     ts = equity.get_column("timestamp")
+    row = {"start": ts.first(), "end": ts.last(), "bars": n, "periods_per_year": ppy, "init_cash": float(init_cash)}
+    row |= return_metrics(r, eq, dd, init_cash, ppy)
+    lev = np.divide(gross, eq, out=np.full(n, np.nan), where=eq > 0)
+    row["exposure"] = float((gross > 0).mean()) if n else 0.0
+    row["avg_gross_exposure"] = float(np.nanmean(lev)) if np.isfinite(lev).any() else math.nan
+    row["max_gross_exposure"] = float(np.nanmax(lev)) if np.isfinite(lev).any() else math.nan
+    row |= trade_metrics(trades, fills)
+    row["n_rejected"] = int(n_rejected)
     traded = fills.group_by("timestamp").agg(n=(pl.col("quantity") * pl.col("price")).sum())
     notional = ts.to_frame().join(traded, on="timestamp", how="left").get_column("n").fill_null(0.0).to_numpy()
     turnover, per_rebalance = turnover_stats(notional[None, :], eq[None, :], np.array([init_cash]), ppy)[0]
+    row["turnover"], row["turnover_per_rebalance"] = float(turnover), float(per_rebalance)
     if holdings is not None:
-        names, gross, sumsq = holdings
+        names, gross_h, sumsq = holdings
         held = sumsq > 0.0
-        avg_names = float(names.mean()) if n else float("nan")
-        eff_n = float(np.mean(gross[held] ** 2 / sumsq[held])) if held.any() else float("nan")
+        row["avg_names_held"] = float(names.mean()) if n else math.nan
+        row["max_names_held"] = int(names.max()) if n else 0
+        row["effective_n"] = float(np.mean(gross_h[held] ** 2 / sumsq[held])) if held.any() else math.nan
     else:
-        avg_names = eff_n = float("nan")
-    row = {
-        "start": equity.get_column("timestamp").first(),
-        "end": equity.get_column("timestamp").last(),
-        "bars": n,
-        "periods_per_year": ppy,
-        "init_cash": float(init_cash),
-        "final_equity": final,
-        "total_return": total,
-        "cagr": cagr,
-        "volatility": sd * math.sqrt(ppy),
-        "sharpe": mean / sd * math.sqrt(ppy) if sd > 0 else float("nan"),
-        "sortino": mean / downside * math.sqrt(ppy) if downside > 0 else float("nan"),
-        "max_drawdown": mdd,
-        "calmar": cagr / abs(mdd) if mdd < 0 else float("nan"),
-        "exposure": float((equity.get_column("gross_exposure") > 0).mean()) if n else 0.0,
-        "n_trades": int(pnl.shape[0]),
-        "n_open": int((trades.get_column("status") == "open").sum()),  # not partial rows
-        "n_positions": int((fills.get_column("effect") == "entry").sum()),
-        "n_trade_rows": int(trades.height),
-        "win_rate": float(wins.shape[0] / pnl.shape[0]) if pnl.shape[0] else float("nan"),
-        "profit_factor": _safe_div(float(wins.sum()), float(-losses.sum())) if pnl.shape[0] else float("nan"),
-        "expectancy": float(pnl.mean()) if pnl.shape[0] else float("nan"),
-        "avg_win": float(wins.mean()) if wins.shape[0] else float("nan"),
-        "avg_loss": float(losses.mean()) if losses.shape[0] else float("nan"),
-        "avg_bars_held": float(closed.get_column("bars_held").mean()) if closed.height else float("nan"),
-        "total_fees": float(fills.get_column("fees").sum()),
-        "total_slippage": float(fills.get_column("slippage").sum()),
-        "turnover": float(turnover),
-        "turnover_per_rebalance": float(per_rebalance),
-        "avg_names_held": avg_names,
-        "effective_n": eff_n,
-    }
-    return pl.DataFrame([row])
+        row["avg_names_held"] = row["effective_n"] = math.nan
+        row["max_names_held"] = None
+    row |= relative_metrics(r, benchmark, row["total_return"], ppy)
+    return pl.DataFrame([{k: row[k] for k in STATS_DOC}], schema_overrides={"max_names_held": pl.Int64})
 
 
 # res.summary(): the metrics of stats(), grouped, one per line
 SUMMARY_SECTIONS = {
     "period": ("start", "end", "bars", "periods_per_year"),
-    "returns": ("init_cash", "final_equity", "total_return", "cagr"),
-    "risk": ("volatility", "sharpe", "sortino", "max_drawdown", "calmar", "exposure"),
-    "trades": (
-        "n_trades",
-        "n_open",
-        "n_positions",
-        "n_trade_rows",
-        "win_rate",
-        "profit_factor",
-        "expectancy",
-        "avg_win",
-        "avg_loss",
-        "avg_bars_held",
-    ),  # fmt: skip
-    "costs": ("total_fees", "total_slippage"),
-    "portfolio": ("turnover", "turnover_per_rebalance", "avg_names_held", "effective_n"),
-}
-_PERCENT = {"total_return", "cagr", "volatility", "max_drawdown", "exposure", "win_rate", "turnover",
-            "turnover_per_rebalance"}  # fmt: skip
-_CASH = {"init_cash", "final_equity", "expectancy", "avg_win", "avg_loss", "total_fees", "total_slippage"}
+    "returns": ("init_cash", "final_equity", "peak_equity", "total_return", "cagr", "best_return", "worst_return"),
+    "risk": ("volatility", "sharpe", "sortino", "calmar", "omega", "tail_ratio", "stability", "skew", "kurtosis",
+             "var_95", "cvar_95", "max_drawdown", "avg_drawdown", "max_drawdown_duration", "avg_drawdown_duration",
+             "exposure", "avg_gross_exposure", "max_gross_exposure"),
+    "trades": ("n_trades", "n_open", "n_positions", "n_trade_rows", "winning_trades", "losing_trades", "win_rate",
+               "profit_factor", "expectancy", "avg_win", "avg_loss", "payoff_ratio", "largest_win", "largest_loss",
+               "best_trade", "worst_trade", "avg_trade_return", "avg_bars_held", "avg_winning_bars",
+               "avg_losing_bars", "max_bars_held", "max_win_streak", "max_loss_streak", "sqn", "kelly", "open_pnl"),
+    "costs": ("total_fees", "total_slippage", "total_costs", "avg_cost_drag", "total_gross_pnl"),
+    "portfolio": ("n_fills", "n_rejected", "traded_notional", "turnover", "turnover_per_rebalance", "avg_names_held",
+                  "max_names_held", "effective_n"),
+    "benchmark": ("benchmark_return", "excess_return", "alpha", "beta", "correlation", "tracking_error",
+                  "information_ratio", "up_capture", "down_capture"),
+}  # fmt: skip
+_PERCENT = {"total_return", "cagr", "best_return", "worst_return", "volatility", "var_95", "cvar_95", "max_drawdown",
+            "avg_drawdown", "exposure", "avg_gross_exposure", "max_gross_exposure", "win_rate", "best_trade",
+            "worst_trade", "avg_trade_return", "avg_cost_drag", "turnover", "turnover_per_rebalance",
+            "benchmark_return", "excess_return", "alpha", "tracking_error"}  # fmt: skip
+_CASH = {"init_cash", "final_equity", "peak_equity", "expectancy", "avg_win", "avg_loss", "largest_win",
+         "largest_loss", "open_pnl", "total_fees", "total_slippage", "total_costs", "total_gross_pnl",
+         "traded_notional"}  # fmt: skip
 
 
 def _fmt(name: str, v) -> str:
@@ -236,8 +474,13 @@ class Summary:
 
     def __init__(self, stats: pl.DataFrame):
         row = stats.row(0, named=True)
+        sections = {
+            k: v
+            for k, v in SUMMARY_SECTIONS.items()
+            if k != "benchmark" or row["benchmark_return"] == row["benchmark_return"]
+        }
         self.frame = pl.DataFrame(
-            [(sec, m, _fmt(m, row[m])) for sec, names in SUMMARY_SECTIONS.items() for m in names],
+            [(sec, m, _fmt(m, row[m])) for sec, names in sections.items() for m in names],
             schema={"section": pl.String, "metric": pl.String, "value": pl.String},
             orient="row",
         )
@@ -246,7 +489,7 @@ class Summary:
         w = max(self.frame.get_column("metric").str.len_chars().max(), 8)
         v = max(self.frame.get_column("value").str.len_chars().max(), 8)
         lines = []
-        for sec in SUMMARY_SECTIONS:
+        for sec in self.frame.get_column("section").unique(maintain_order=True):
             lines.append(sec)
             for _, m, val in self.frame.filter(pl.col("section") == sec).iter_rows():
                 lines.append(f"  {m:<{w}}  {val:>{v}}")

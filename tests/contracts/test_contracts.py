@@ -200,6 +200,7 @@ def test_every_setting_keyword_reaches_its_config_section():
         "timestamp_col",
         "config",
         "preset",  # BacktestConfig.preset, routed by _build_config
+        "benchmark",  # analysis only: kept by the result, changes no trade
         "unknown",
     }
     keywords = set(inspect.signature(api.backtest).parameters) - not_settings
