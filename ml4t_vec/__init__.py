@@ -4,7 +4,7 @@ Long Polars frames and signal expressions in; trades, fills and equity frames ou
 kernels in between. Start with ``ml4t_vec.backtest``.
 """
 
-from ml4t_vec import weights
+from ml4t_vec import analysis, weights
 from ml4t_vec.api import BacktestResult, backtest
 from ml4t_vec.config import (
     BacktestConfig,
@@ -40,6 +40,7 @@ __all__ = [
     "SizingConfig",
     "SweepResult",
     "__version__",
+    "analysis",
     "backtest",
     "round_trips",
     "sweep",

@@ -21,6 +21,7 @@ from ml4t_vec._kernels.grid import first_bad_bar_nb, to_grid_nb
 from ml4t_vec._kernels.simulate import SimResult, count_entries_nb, driver, order_model, simulate
 from ml4t_vec._kernels.warmup import CompileNotice
 from ml4t_vec._prepare import Prepared, prepare
+from ml4t_vec.analysis import TradeAnalysis, analyze_trades
 from ml4t_vec.config import (
     BacktestConfig,
     expr_key,
@@ -186,6 +187,37 @@ class BacktestResult:
     def monthly_returns(self) -> pl.DataFrame:
         """Monthly returns as a year x month table with each year's return (``ml4t_vec.rolling``)."""
         return monthly_table(self.equity)
+
+    def analyze(self, **kwargs) -> TradeAnalysis:
+        """Trade analysis of ``trades``: pnl, win rate and more by exit reason, symbol, side,
+        holding period and entry month / weekday / hour; MFE/MAE; R-multiples; best and worst
+        trades (``ml4t_vec.analysis.analyze_trades`` takes the keyword arguments). R-multiples
+        use the run's ``stop_loss`` when it is a number or a per-asset dict."""
+        stop = self.config.risk.stop_loss
+        kwargs.setdefault("stop_loss", stop if isinstance(stop, (int, float, dict)) else None)
+        return analyze_trades(self.trades, **kwargs)
+
+    def plot(self, kind: str = "equity", **kwargs):
+        """A plotly figure (extra ``plot``): ``kind`` one of ``"equity"`` (with drawdown and the
+        benchmark), ``"trades"`` (``symbol=``), ``"returns"``, ``"monthly"``, ``"excursions"``,
+        ``"exposure"``, ``"rolling"`` (``window=``); ``ml4t_vec.figures``."""
+        from ml4t_vec import figures
+
+        kinds = {"equity": figures.equity_figure, "trades": figures.trades_figure, "returns": figures.returns_figure,
+                 "monthly": figures.monthly_figure, "excursions": figures.excursions_figure,
+                 "exposure": figures.exposure_figure, "rolling": figures.rolling_figure}  # fmt: skip
+        if kind not in kinds:
+            raise ConfigError(f"`kind` must be one of {list(kinds)}; got {kind!r}.{did_you_mean(kind, list(kinds))}")
+        return kinds[kind](self, **kwargs)
+
+    def report(self, path, *, benchmark=None, symbol: str | None = None, title: str | None = None,
+               window: int = 63):  # fmt: skip
+        """Write a self-contained HTML report (summary, figures, trades, config, versions) to
+        ``path`` and return its ``Path``; needs the ``plot`` extra (``ml4t_vec.report``)."""
+        from ml4t_vec import figures, report
+
+        figures._go()  # a clear ImportError without plotly
+        return report.build(self, path, benchmark=benchmark, symbol=symbol, title=title, window=window)
 
     def summary(self, periods_per_year: float | None = None, benchmark=None) -> Summary:
         """The metrics of ``stats()`` grouped (period, returns, risk, trades, costs, portfolio and,

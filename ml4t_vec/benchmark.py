@@ -41,17 +41,22 @@ class Benchmark:
         return pl.DataFrame({"timestamp": timestamps, "return": self.returns, "equity": np.cumprod(1.0 + self.returns)})
 
 
+def asset_close(prep, a: int) -> tuple[np.ndarray, np.ndarray]:
+    """(close per bar, has a row) of asset ``a`` of a prepared panel, on its time axis."""
+    p = prep.prices
+    close = p.close[p.off[a] + np.arange(prep.n_bars, dtype=np.int64) * p.step[0]]
+    cols = np.flatnonzero(prep.col_asset == a)
+    valid = (prep.sig[cols[0]] & SIG_VALID) != 0 if cols.shape[0] else np.isfinite(close)
+    return close, valid
+
+
 def asset_returns(prep, symbol: str) -> np.ndarray:
     """Buy-and-hold returns of one asset of a prepared panel (module doc)."""
     symbols = prep.symbols.cast(pl.String).to_list()
     if symbol not in symbols:
         raise ConfigError(f"`benchmark` {symbol!r} is not an asset of the panel.{did_you_mean(symbol, symbols)}")
-    a = symbols.index(symbol)
+    close, valid = asset_close(prep, symbols.index(symbol))
     n_bars = prep.n_bars
-    cols = np.flatnonzero(prep.col_asset == a)
-    p = prep.prices
-    close = p.close[p.off[a] + np.arange(n_bars, dtype=np.int64) * p.step[0]]
-    valid = (prep.sig[cols[0]] & SIG_VALID) != 0 if cols.shape[0] else np.isfinite(close)
     idx = np.where(valid, np.arange(n_bars), -1)
     np.maximum.accumulate(idx, out=idx)  # the last bar with a row, -1 before the first
     held = np.where(idx >= 0, close[np.maximum(idx, 0)], np.nan)

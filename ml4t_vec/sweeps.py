@@ -227,6 +227,15 @@ class SweepResult:
 
         return heatmap(self.results, x, y, metric, fixed=fixed, agg=agg, ax=ax, **kw)
 
+    def heatmap(self, x: str, y: str, metric: str = "sharpe", *, slider: str | None = None,
+                fixed: dict | None = None, agg: str | None = None):  # fmt: skip
+        """``metric`` over the (x, y) parameter grid as an interactive plotly heatmap (extra
+        ``plot``); ``slider="stop_loss"`` adds a slider over a third parameter. ``fixed`` and
+        ``agg`` as in ``plot_heatmap`` (the matplotlib version, kept for static figures)."""
+        from ml4t_vec.figures import sweep_heatmap
+
+        return sweep_heatmap(self.results, x, y, metric, slider=slider, fixed=fixed, agg=agg)
+
     def __repr__(self) -> str:
         return f"SweepResult({self.results.height} parameter sets, metrics {', '.join(METRICS[:4])}, ...)"
 

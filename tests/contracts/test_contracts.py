@@ -34,6 +34,7 @@ def test_public_all_is_exact():
             "SizingConfig",
             "SweepResult",
             "__version__",
+            "analysis",
             "backtest",
             "round_trips",
             "sweep",

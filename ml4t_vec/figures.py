@@ -1,0 +1,237 @@
+"""Plotly figures of a backtest (optional extra ``ml4t-vec[plot]``). Polars in, no pandas.
+
+Every function takes a ``BacktestResult`` (or the frames it names) and returns a
+``plotly.graph_objects.Figure``: show it in a notebook, ``fig.write_html(...)``, or let
+``res.report(...)`` put them all in one file. Long series are thinned for display only
+(``MAX_POINTS`` per trace: each bucket of bars keeps its first, lowest and highest point, so
+drawdowns and peaks stay visible); every number in tables and metrics uses all bars.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from ml4t_vec.errors import ConfigError, did_you_mean
+
+MAX_POINTS = 4000  # per trace, after thinning
+GREEN, RED, BLUE, GREY, ORANGE = "#1a9850", "#d73027", "#2c7fb8", "#969696", "#fd8d3c"
+
+
+def _go():
+    try:
+        import plotly.graph_objects as go
+        from plotly.subplots import make_subplots
+    except ImportError:
+        raise ImportError("figures need plotly: pip install 'ml4t-vec[plot]'") from None
+    return go, make_subplots
+
+
+def thin(n: int, y: np.ndarray | None = None, max_points: int = MAX_POINTS) -> np.ndarray:
+    """Indices of the points to draw of a series of ``n``: all when ``n <= max_points``, else per
+    bucket its first point and (with ``y``) its lowest and highest, in time order."""
+    if n <= max_points:
+        return np.arange(n)
+    buckets = max(1, max_points // 3)
+    edges = np.linspace(0, n, buckets + 1).astype(np.int64)
+    keep = [edges[:-1], [n - 1]]
+    if y is not None:
+        y = np.nan_to_num(np.asarray(y, dtype=np.float64), nan=0.0)
+        for i in range(buckets):
+            seg = y[edges[i] : edges[i + 1]]
+            if seg.shape[0]:
+                keep.append([edges[i] + int(np.argmin(seg)), edges[i] + int(np.argmax(seg))])
+    return np.unique(np.concatenate([np.asarray(k, dtype=np.int64) for k in keep]))
+
+
+def _xy(ts: pl.Series, y: np.ndarray):
+    idx = thin(ts.len(), y)
+    return ts.gather(idx).to_list(), np.asarray(y)[idx]
+
+
+def _layout(fig, title: str, height: int = 420):
+    fig.update_layout(title=title, height=height, template="plotly_white", margin=dict(l=60, r=20, t=50, b=40),
+                      legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"))  # fmt: skip
+    return fig
+
+
+def equity_figure(res, benchmark=None):
+    """Equity (and the benchmark, scaled to the initial cash) above a drawdown panel."""
+    go, make_subplots = _go()
+    eq = res.equity
+    ts = eq.get_column("timestamp")
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.04)
+    x, y = _xy(ts, eq.get_column("equity").to_numpy())
+    fig.add_trace(go.Scatter(x=x, y=y, name="equity", line=dict(color=BLUE, width=1.6)), row=1, col=1)
+    b = res._bench(benchmark)
+    if b is not None:
+        x, y = _xy(ts, res.init_cash_total * np.cumprod(1.0 + b.returns))
+        fig.add_trace(go.Scatter(x=x, y=y, name=f"benchmark ({b.name})", line=dict(color=GREY, width=1.2)), row=1,
+                      col=1)  # fmt: skip
+    x, y = _xy(ts, eq.get_column("drawdown").to_numpy())
+    fig.add_trace(go.Scatter(x=x, y=y, name="drawdown", fill="tozeroy", line=dict(color=RED, width=1)), row=2, col=1)
+    fig.update_yaxes(title_text="equity", row=1, col=1)
+    fig.update_yaxes(title_text="drawdown", tickformat=".0%", row=2, col=1)
+    return _layout(fig, "Equity and drawdown", 520)
+
+
+def default_symbol(res) -> str | None:
+    """The symbol whose trades made the largest absolute pnl (None without trades)."""
+    t = res.trades
+    if t.height == 0:
+        return None
+    by = t.group_by("symbol").agg(pl.col("pnl").sum().abs().alias("v")).sort("v", "symbol", descending=[True, False])
+    return by.item(0, "symbol")
+
+
+def trades_figure(res, symbol: str | None = None):
+    """One asset's close with its entry (triangles) and exit (circles) fills, coloured by the
+    trade's pnl (green profit, red loss, grey open)."""
+    go, _ = _go()
+    symbols = res._prep.symbols.cast(pl.String).to_list()
+    symbol = symbol if symbol is not None else default_symbol(res) or symbols[0]
+    if symbol not in symbols:
+        raise ConfigError(f"`symbol` {symbol!r} is not an asset of the panel.{did_you_mean(symbol, symbols)}")
+    from ml4t_vec.benchmark import asset_close
+
+    close, has_row = asset_close(res._prep, symbols.index(symbol))
+    ts = res._prep.timestamps
+    fig = go.Figure()
+    x, y = _xy(ts.filter(pl.Series(has_row)), close[has_row])
+    fig.add_trace(go.Scatter(x=x, y=y, name=f"{symbol} close", line=dict(color=GREY, width=1.2)))
+    t = res.trades.filter(pl.col("symbol") == symbol).with_columns(
+        pl.when(pl.col("status") == "open").then(pl.lit(GREY))
+        .when(pl.col("pnl") > 0).then(pl.lit(GREEN)).otherwise(pl.lit(RED)).alias("colour"),
+        pl.format("{} {} pnl {} ({})", "direction", pl.col("quantity").round(4), pl.col("pnl").round(2),
+                  "exit_reason").alias("text"),
+    )  # fmt: skip
+    done = t.filter(pl.col("status") != "open")
+    for frame, when, price, name, marker in ((t, "entry_time", "entry_price", "entry", "triangle-up"),
+                                             (done, "exit_time", "exit_price", "exit", "circle")):  # fmt: skip
+        fig.add_trace(go.Scatter(
+            x=frame.get_column(when).to_list(), y=frame.get_column(price).to_list(), mode="markers", name=name,
+            text=frame.get_column("text").to_list(),
+            marker=dict(symbol=marker, size=9, color=frame.get_column("colour").to_list(), line=dict(width=0.5)),
+        ))  # fmt: skip
+    return _layout(fig, f"{symbol}: fills coloured by trade pnl")
+
+
+def returns_figure(res):
+    """Histogram of bar returns with the mean and the 5% value at risk marked."""
+    go, _ = _go()
+    r = res.equity.get_column("return").to_numpy()
+    fig = go.Figure(go.Histogram(x=r, nbinsx=80, name="bar returns", marker_color=BLUE))
+    if r.shape[0]:
+        for v, name, c in ((float(r.mean()), "mean", GREEN), (float(np.percentile(r, 5)), "VaR 95%", RED)):
+            fig.add_vline(x=v, line=dict(color=c, dash="dash"), annotation_text=name)
+    fig.update_xaxes(tickformat=".1%")
+    return _layout(fig, "Distribution of bar returns")
+
+
+def monthly_figure(res):
+    """Monthly returns heatmap (years x months), with each year's return on the right."""
+    go, _ = _go()
+    from ml4t_vec.rolling import MONTHS
+
+    tab = res.monthly_returns()
+    z = tab.select(MONTHS).to_numpy().astype(np.float64)
+    years = [str(y) for y in tab.get_column("year").to_list()]
+    text = [["" if not np.isfinite(v) else f"{v:.1%}" for v in row] for row in z]
+    lim = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
+    fig = go.Figure(go.Heatmap(z=z, x=[m.title() for m in MONTHS], y=years, text=text, texttemplate="%{text}",
+                               colorscale="RdYlGn", zmin=-lim, zmax=lim, colorbar=dict(tickformat=".0%")))  # fmt: skip
+    yr = tab.get_column("year_return").to_list()
+    fig.add_trace(go.Scatter(x=["Year"] * len(years), y=years, mode="text", text=[f"{v:.1%}" for v in yr],
+                             showlegend=False))  # fmt: skip
+    fig.update_yaxes(autorange="reversed", type="category")
+    return _layout(fig, "Monthly returns", 160 + 28 * max(len(years), 1))
+
+
+def excursions_figure(res):
+    """MFE against MAE of closed and partial trade rows, coloured by pnl."""
+    go, _ = _go()
+    t = res.trades.filter(pl.col("status") != "open")
+    fig = go.Figure(go.Scatter(
+        x=t.get_column("mae").to_list(), y=t.get_column("mfe").to_list(), mode="markers", name="trades",
+        marker=dict(color=t.get_column("pnl").to_list(), colorscale="RdYlGn", cmid=0.0, size=6, opacity=0.7,
+                    colorbar=dict(title="pnl")),
+        text=[f"{s} pnl {v:,.2f}" for s, v in t.select("symbol", "pnl").iter_rows()],
+    ))  # fmt: skip
+    fig.update_xaxes(title_text="MAE (adverse excursion)", tickformat=".0%")
+    fig.update_yaxes(title_text="MFE (favourable excursion)", tickformat=".0%")
+    return _layout(fig, "Trade excursions")
+
+
+def exposure_figure(res):
+    """Gross and net exposure as fractions of equity, and the number of assets held."""
+    go, make_subplots = _go()
+    eq = res.equity
+    ts = eq.get_column("timestamp")
+    e = eq.get_column("equity").to_numpy()
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.6, 0.4], vertical_spacing=0.05)
+    for col, c in (("gross_exposure", BLUE), ("net_exposure", ORANGE)):
+        v = np.divide(eq.get_column(col).to_numpy(), e, out=np.full(e.shape[0], np.nan), where=e > 0)
+        x, y = _xy(ts, v)
+        fig.add_trace(go.Scatter(x=x, y=y, name=col.replace("_", " "), line=dict(color=c, width=1.2)), row=1, col=1)
+    x, y = _xy(ts, res._holdings[0].astype(np.float64))
+    fig.add_trace(go.Scatter(x=x, y=y, name="names held", line=dict(color=GREY, width=1.2, shape="hv")), row=2, col=1)
+    fig.update_yaxes(title_text="of equity", tickformat=".0%", row=1, col=1)
+    fig.update_yaxes(title_text="names", row=2, col=1)
+    return _layout(fig, "Exposure and positions", 460)
+
+
+def rolling_figure(res, window: int = 63, benchmark=None):
+    """Rolling Sharpe (and beta, with a benchmark) over ``window`` bars."""
+    go, make_subplots = _go()
+    roll = res.rolling(window, benchmark=benchmark)
+    ts = roll.get_column("timestamp")
+    beta = "rolling_beta" in roll.columns
+    fig = make_subplots(rows=2 if beta else 1, cols=1, shared_xaxes=True, vertical_spacing=0.06)
+    x, y = _xy(ts, roll.get_column("rolling_sharpe").fill_null(np.nan).to_numpy())
+    fig.add_trace(go.Scatter(x=x, y=y, name=f"Sharpe ({window} bars)", line=dict(color=BLUE, width=1.2)), row=1, col=1)
+    if beta:
+        x, y = _xy(ts, roll.get_column("rolling_beta").fill_null(np.nan).to_numpy())
+        fig.add_trace(go.Scatter(x=x, y=y, name=f"beta ({window} bars)", line=dict(color=ORANGE, width=1.2)), row=2,
+                      col=1)  # fmt: skip
+    return _layout(fig, f"Rolling metrics ({window} bars)", 460 if beta else 360)
+
+
+def sweep_heatmap(results: pl.DataFrame, x: str, y: str, metric: str = "sharpe", *, slider: str | None = None,
+                  fixed: dict | None = None, agg: str | None = None):  # fmt: skip
+    """A sweep's ``metric`` over the (x, y) grid as a plotly heatmap; with ``slider=`` a third
+    parameter gets a slider (one frame per value). Other parameters: ``fixed`` / ``agg`` as in
+    ``SweepResult.plot_heatmap``."""
+    go, _ = _go()
+    from ml4t_vec.plots import heatmap_grid
+
+    if slider is None:
+        ys, xs, grid = heatmap_grid(results, x, y, metric, fixed, agg)
+        fig = go.Figure(go.Heatmap(z=grid, x=[str(v) for v in xs], y=[str(v) for v in ys], colorscale="RdYlGn",
+                                   colorbar=dict(title=metric)))  # fmt: skip
+    else:
+        if slider not in results.columns:
+            raise ConfigError(f"unknown column {slider!r}.{did_you_mean(slider, list(results.columns))}")
+        values = results.get_column(slider).unique().sort().to_list()
+        grids = [heatmap_grid(results, x, y, metric, {**(fixed or {}), slider: v}, agg) for v in values]
+        finite = np.concatenate([g[2][np.isfinite(g[2])] for g in grids]) if grids else np.zeros(0)
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        traces = [go.Heatmap(z=g, x=[str(v) for v in xs], y=[str(v) for v in ys], colorscale="RdYlGn", zmin=lo,
+                             zmax=hi, colorbar=dict(title=metric)) for ys, xs, g in grids]  # fmt: skip
+        fig = go.Figure(
+            data=[traces[0]], frames=[go.Frame(data=[t], name=str(v)) for t, v in zip(traces, values, strict=True)]
+        )
+        steps = [dict(method="animate", label=str(v), args=[[str(v)], dict(mode="immediate", frame=dict(duration=0))])
+                 for v in values]  # fmt: skip
+        fig.update_layout(sliders=[dict(steps=steps, currentvalue=dict(prefix=f"{slider} = "))])
+    fig.update_xaxes(title_text=x, type="category")
+    fig.update_yaxes(title_text=y, type="category")
+    return _layout(fig, f"{metric} over {x} x {y}", 480)
+
+
+def save_png(fig, path, *, scale: float = 2.0) -> None:
+    """Write a figure as PNG (needs kaleido and a Chrome/Chromium browser)."""
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        raise ImportError("PNG export needs kaleido: pip install kaleido (and a Chrome or Chromium browser)") from None
+    fig.write_image(str(path), scale=scale)
