@@ -19,6 +19,7 @@ from ml4t_vec.config import (
 from ml4t_vec.data import synthetic_prices
 from ml4t_vec.errors import ConfigError, DataError, DataWarning, LookAheadWarning
 from ml4t_vec.lots import round_trips
+from ml4t_vec.prediction import SignalReport, signal_report
 from ml4t_vec.sweeps import Params, SweepResult, sweep
 
 __version__ = "0.1.0"
@@ -37,12 +38,14 @@ __all__ = [
     "PortfolioConfig",
     "RebalanceConfig",
     "RiskConfig",
+    "SignalReport",
     "SizingConfig",
     "SweepResult",
     "__version__",
     "analysis",
     "backtest",
     "round_trips",
+    "signal_report",
     "sweep",
     "synthetic_prices",
     "weights",

@@ -211,13 +211,16 @@ class BacktestResult:
         return kinds[kind](self, **kwargs)
 
     def report(self, path, *, benchmark=None, symbol: str | None = None, title: str | None = None,
-               window: int = 63):  # fmt: skip
+               window: int = 63, signal_report=None):  # fmt: skip
         """Write a self-contained HTML report (summary, figures, trades, config, versions) to
-        ``path`` and return its ``Path``; needs the ``plot`` extra (``ml4t_vec.report``)."""
+        ``path`` and return its ``Path``; needs the ``plot`` extra (``ml4t_vec.report``).
+        ``signal_report``: a ``vec.signal_report(...)`` of the score behind the strategy, shown
+        with its IC and quantile figures."""
         from ml4t_vec import figures, report
 
         figures._go()  # a clear ImportError without plotly
-        return report.build(self, path, benchmark=benchmark, symbol=symbol, title=title, window=window)
+        return report.build(self, path, benchmark=benchmark, symbol=symbol, title=title, window=window,
+                            signal_report=signal_report)  # fmt: skip
 
     def summary(self, periods_per_year: float | None = None, benchmark=None) -> Summary:
         """The metrics of ``stats()`` grouped (period, returns, risk, trades, costs, portfolio and,

@@ -216,6 +216,52 @@ def rolling_figure(res, window: int = 63, benchmark=None):
     return _layout(fig, f"Rolling metrics ({window} bars)", 460 if beta else 360)
 
 
+def ic_figure(report, horizon: int | None = None, smooth: int = 21):
+    """A ``signal_report``'s rank IC per date for one horizon (default the first), with its
+    mean over the last ``smooth`` dates, above the IC decay across horizons (mean IC and mean
+    rank IC per horizon)."""
+    go, make_subplots = _go()
+    h = report.horizons[0] if horizon is None else horizon
+    if h not in report.horizons:
+        raise ConfigError(f"`horizon` must be one of the report's horizons {list(report.horizons)}; got {h!r}.")
+    ic = report.ic.filter(pl.col("horizon") == h).drop_nulls("rank_ic")
+    ts, v = ic.get_column("timestamp"), ic.get_column("rank_ic").to_numpy()
+    fig = make_subplots(rows=2, cols=1, row_heights=[0.62, 0.38], vertical_spacing=0.12,
+                        subplot_titles=(f"rank IC per date, horizon {h}", "IC decay: mean over dates"))  # fmt: skip
+    x, y = _xy(ts, v)
+    fig.add_trace(go.Bar(x=x, y=y, name="rank IC", marker_color=GREY, opacity=0.6), row=1, col=1)
+    rolled = ic.select(pl.col("rank_ic").rolling_mean(smooth, min_samples=1)).to_series().to_numpy()
+    x, y = _xy(ts, rolled)
+    fig.add_trace(go.Scatter(x=x, y=y, name=f"mean of {smooth} dates", line=dict(color=BLUE, width=1.6)), row=1,
+                  col=1)  # fmt: skip
+    s = report.summary
+    hs = [str(v) for v in s.get_column("horizon").to_list()]
+    for col, name, c in (("mean_ic", "IC", ORANGE), ("mean_rank_ic", "rank IC", BLUE)):
+        fig.add_trace(go.Bar(x=hs, y=s.get_column(col).to_numpy(), name=f"mean {name}", marker_color=c), row=2,
+                      col=1)  # fmt: skip
+    fig.update_xaxes(title_text="horizon (bars)", type="category", row=2, col=1)
+    return _layout(fig, "Information coefficient", 560)
+
+
+def quantile_figure(report, demeaned: bool = True):
+    """A ``signal_report``'s mean forward return per score quantile, one group of bars per
+    horizon (demeaned by the date's mean, as alphalens shows it, unless ``demeaned=False``)."""
+    go, _ = _go()
+    col = "mean_return_demeaned" if demeaned else "mean_return"
+    q = report.quantile_returns
+    fig = go.Figure()
+    palette = [BLUE, ORANGE, GREEN, RED, GREY]
+    for i, h in enumerate(report.horizons):
+        part = q.filter(pl.col("horizon") == h)
+        fig.add_trace(go.Bar(x=[str(v) for v in part.get_column("quantile").to_list()],
+                             y=part.get_column(col).to_numpy(), name=f"{h} bars",
+                             marker_color=palette[i % len(palette)]))  # fmt: skip
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(title_text="quantile (1 = lowest score)", type="category")
+    fig.update_yaxes(title_text="mean forward return" + (" (demeaned)" if demeaned else ""), tickformat=".2%")
+    return _layout(fig, "Forward return by score quantile")
+
+
 def sweep_heatmap(results: pl.DataFrame, x: str, y: str, metric: str = "sharpe", *, slider: str | None = None,
                   fixed: dict | None = None, agg: str | None = None):  # fmt: skip
     """A sweep's ``metric`` over the (x, y) grid as a plotly heatmap; with ``slider=`` a third

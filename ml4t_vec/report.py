@@ -4,7 +4,8 @@ Contents: the metrics of ``summary()`` grouped by section; the figures of ``ml4t
 (equity and drawdown with the benchmark, rolling Sharpe and beta, monthly returns, the return
 distribution, exposure and names held, one asset's fills, trade excursions); the trade analysis
 of ``res.analyze()`` (all realised rows, by exit reason, by direction, excursions, the best and
-worst trades); the config, its hash, the data fingerprint, the
+worst trades); with ``signal_report=`` the score's IC summary, its rank IC over time and
+decay, and the quantile returns; the config, its hash, the data fingerprint, the
 signals and the package versions. plotly.js is embedded once (no network needed to open it).
 
 The page marks its own health on ``<body>`` once loaded (``data-figures``: figures drawn,
@@ -109,7 +110,7 @@ TRADE_COLS = ("symbol", "direction", "entry_time", "exit_time", "entry_price", "
 
 
 def build(res, path, *, benchmark=None, symbol: str | None = None, title: str | None = None, window: int = 63,
-          n_trades: int = 10) -> Path:  # fmt: skip
+          n_trades: int = 10, signal_report=None) -> Path:  # fmt: skip
     """Write the report of ``res`` to ``path`` (module doc); returns the path."""
     import plotly.io as pio
     from plotly.offline import get_plotlyjs
@@ -125,6 +126,10 @@ def build(res, path, *, benchmark=None, symbol: str | None = None, title: str | 
     ]
     if res.trades.height:
         figs += [figures.trades_figure(res, symbol), figures.excursions_figure(res)]
+    prediction = ""
+    if signal_report is not None:  # the score's own quality: IC over time and decay, quantile returns
+        figs += [figures.ic_figure(signal_report), figures.quantile_figure(signal_report)]
+        prediction = "<h2>Prediction quality</h2>" + _table(signal_report.summary, "IC summary per horizon")
     blocks = [f'<div class="fig">{pio.to_html(f, full_html=False, include_plotlyjs=False)}</div>' for f in figs]
     analysis = res.analyze(n_best=n_trades)
     best, worst = (f.select(TRADE_COLS).with_columns(pl.col("direction", "exit_reason", "status").cast(pl.String))
@@ -151,6 +156,7 @@ def build(res, path, *, benchmark=None, symbol: str | None = None, title: str | 
 {_summary_tables(summary)}
 <h2>Figures</h2>
 {"".join(blocks)}
+{prediction}
 <h2>Trades</h2>
 {_table(analysis.overall, "all realised rows (closed and partial)")}
 {_table(by_reason, "by exit reason")}

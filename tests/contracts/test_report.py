@@ -129,6 +129,24 @@ def test_plot_kinds_and_errors(result):
         result.plot("trades", symbol="ZZZ")
 
 
+def test_signal_report_figures_in_the_report(tmp_path):
+    """signal_report's IC and quantile figures, alone and in the report (two more figures, drawn)."""
+    need("plotly")
+    prices = vec.synthetic_prices(n_assets=30, n_bars=300, seed=5)
+    rep = vec.signal_report(prices, "pred", horizons=(1, 5), quantiles=5)
+    ic = rep.plot("ic", horizon=5)
+    assert len(ic.data) == 4 and len(ic.data[0].x) == rep.ic.filter(pl.col("horizon") == 5)["rank_ic"].count()
+    q = rep.plot("quantiles")
+    assert [t.name for t in q.data] == ["1 bars", "5 bars"] and len(q.data[0].y) == 5
+    with pytest.raises(vec.ConfigError, match="`horizon` must be one of"):
+        rep.plot("ic", horizon=3)
+    res = vec.backtest(prices, entries=pl.col("pred") > 0.6, exits=pl.col("pred") < 0.45)
+    page = res.report(tmp_path / "with_signal.html", signal_report=rep)
+    assert "Prediction quality" in page.read_text()
+    health = browser_health(page)
+    assert int(health["figures"]) == N_FIGURES + 2 and int(health["empty"]) == 0, health
+
+
 def test_sweep_heatmap_with_a_slider():
     need("plotly")
     from ml4t_vec.figures import sweep_heatmap
