@@ -26,6 +26,14 @@ def same_metric(a, b) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
+def flat_prices(closes: dict, start: dt.date = dt.date(2024, 1, 1)) -> pl.DataFrame:
+    """Flat daily bars (open = high = low = close) from {asset: closes}; None = no row for that
+    asset on that bar."""
+    rows = [dict(timestamp=start + dt.timedelta(days=t), asset=a, open=c, high=c, low=c, close=c)
+            for a, cs in closes.items() for t, c in enumerate(cs) if c is not None]  # fmt: skip
+    return pl.DataFrame(rows)
+
+
 def ts_of(i: int) -> dt.datetime:
     return T0 + i * STEP
 

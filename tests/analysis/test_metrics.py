@@ -10,19 +10,13 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from panels import flat_prices
 
 import ml4t_vec as vec
 from ml4t_vec.metrics import STATS_DOC, drawdown_episodes, relative_metrics, return_metrics, trade_metrics
 
 pytestmark = pytest.mark.filterwarnings("ignore::ml4t_vec.LookAheadWarning")
 D0 = dt.date(2024, 1, 1)
-
-
-def _prices(closes: dict) -> pl.DataFrame:
-    """Flat bars (open = high = low = close); None = no row for that asset on that bar."""
-    rows = [dict(timestamp=D0 + dt.timedelta(days=t), asset=a, open=c, high=c, low=c, close=c)
-            for a, cs in closes.items() for t, c in enumerate(cs) if c is not None]  # fmt: skip
-    return pl.DataFrame(rows)
 
 
 def test_drawdown_episodes_by_hand():
@@ -110,7 +104,7 @@ def test_relative_metrics_by_hand():
 
 def test_stats_columns_and_an_empty_run():
     """Every metric of STATS_DOC in order; a run without trades gives numbers or NaN, no error."""
-    prices = _prices({"A": [10, 11, 12, 11], "B": [20, 20, 21, 22]})
+    prices = flat_prices({"A": [10, 11, 12, 11], "B": [20, 20, 21, 22]})
     res = vec.backtest(prices, entries=pl.lit(False), benchmark="B")
     s = res.stats()
     assert s.columns == list(STATS_DOC)
@@ -123,16 +117,16 @@ def test_stats_columns_and_an_empty_run():
 
 def test_benchmark_asset_with_a_gap():
     """B has no row on bar 2: it keeps its close (0 return), then the return runs from its last close."""
-    prices = _prices({"A": [10, 11, 12, 13], "B": [20, 22, None, 33]})
+    prices = flat_prices({"A": [10, 11, 12, 13], "B": [20, 22, None, 33]})
     res = vec.backtest(prices, entries=pl.lit(True), benchmark="B")
     assert res.benchmark.get_column("return").to_list() == pytest.approx([0.0, 0.1, 0.0, 0.5])
-    late = vec.backtest(_prices({"A": [10, 11, 12, 13], "B": [None, 20, 22, 22]}), entries=pl.lit(True),
+    late = vec.backtest(flat_prices({"A": [10, 11, 12, 13], "B": [None, 20, 22, 22]}), entries=pl.lit(True),
                         benchmark="B")  # fmt: skip
     assert late.benchmark.get_column("return").to_list() == pytest.approx([0.0, 0.0, 0.1, 0.0])
 
 
 def test_benchmark_errors_and_policies():
-    prices = _prices({"A": [10, 11, 12, 13], "B": [20, 22, 21, 23]})
+    prices = flat_prices({"A": [10, 11, 12, 13], "B": [20, 22, 21, 23]})
     with pytest.raises(vec.ConfigError, match="not an asset of the panel"):
         vec.backtest(prices, entries=pl.lit(True), benchmark="C")
     bad = pl.when(pl.col("asset") == "A").then(0.01).otherwise(0.02)

@@ -9,7 +9,7 @@ import math
 import polars as pl
 import pytest
 from hypothesis import given, settings
-from panels import configs, panels, vec_kwargs, vec_run, weight_cases
+from panels import configs, flat_prices, panels, vec_kwargs, vec_run, weight_cases
 from reference import engine, portfolio
 from reference.portfolio import WeightConfig
 
@@ -19,13 +19,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::ml4t_vec.LookAheadWarning", "ig
 
 PORTFOLIO = ("turnover", "turnover_per_rebalance", "avg_names_held", "effective_n")
 D0 = dt.date(2024, 1, 1)
-
-
-def _prices(closes: dict) -> pl.DataFrame:
-    """Flat bars (open = high = low = close); None = no row for that asset on that bar."""
-    rows = [dict(timestamp=D0 + dt.timedelta(days=t), asset=a, open=c, high=c, low=c, close=c)
-            for a, cs in closes.items() for t, c in enumerate(cs) if c is not None]  # fmt: skip
-    return pl.DataFrame(rows)
 
 
 def test_weights_by_hand():
@@ -43,7 +36,7 @@ def test_weights_by_hand():
     turnover: (0.5 + 0.5625) / (4 / 252) = 66.9375 a year, 0.53125 per rebalance;
     names 2; effective N (2 + 2 + 1.8 + 1.8) / 4 = 1.9.
     Positions A, B, C; trade rows: A's partial and open rows, B closed, C open."""
-    prices = _prices({"A": [10.0, 10.0, 20.0, 20.0], "B": [20.0, None, 20.0, 10.0], "C": [50.0, 50.0, 50.0, None]})
+    prices = flat_prices({"A": [10.0, 10.0, 20.0, 20.0], "B": [20.0, None, 20.0, 10.0], "C": [50.0, 50.0, 50.0, None]})
     w = {0: {"A": 0.5, "B": 0.5, "C": 0.0}, 2: {"A": 0.5, "B": 0.0, "C": -0.25}}
     prices = prices.with_columns(
         w=pl.struct("timestamp", "asset").map_elements(
@@ -72,7 +65,7 @@ def test_signals_independent_accounts_by_hand():
     Y: entry signal bar 1, buys 50 @20 on bar 2, held to the end.
     Traded 1,000 on bars 1, 2 and 3, each over equity 2,000: 0.25 per trading bar, 0.75 in all.
     Names 0, 1, 2, 1: 1 on average; effective N over bars 1-3: (1 + 2 + 1) / 3."""
-    prices = _prices({"X": [10.0] * 4, "Y": [20.0] * 4}).with_columns(
+    prices = flat_prices({"X": [10.0] * 4, "Y": [20.0] * 4}).with_columns(
         e=pl.col("timestamp").dt.day().is_in([1]) & (pl.col("asset") == "X")
         | pl.col("timestamp").dt.day().is_in([2]) & (pl.col("asset") == "Y"),
         x=pl.col("timestamp").dt.day().is_in([3]) & (pl.col("asset") == "X"),
@@ -88,7 +81,7 @@ def test_signals_independent_accounts_by_hand():
 
 
 def test_no_trades():
-    prices = _prices({"X": [10.0, 11.0, 12.0]}).with_columns(e=pl.lit(False))
+    prices = flat_prices({"X": [10.0, 11.0, 12.0]}).with_columns(e=pl.lit(False))
     s = vec.backtest(prices, entries="e").stats(periods_per_year=252).row(0, named=True)
     assert s["turnover"] == 0.0 and s["avg_names_held"] == 0.0
     assert math.isnan(s["turnover_per_rebalance"]) and math.isnan(s["effective_n"])
