@@ -101,8 +101,9 @@ def default_symbol(res) -> str | None:
 
 
 def trades_figure(res, symbol: str | None = None):
-    """One asset's close with its entry (triangles) and exit (circles) fills, coloured by the
-    trade's pnl (green profit, red loss, grey open)."""
+    """One asset's close with its entry (triangles: up long, down short) and exit (circles) fills, coloured by the
+    trade's pnl (green profit, red loss, grey open), and each trade's stop-loss and take-profit
+    levels where the run set them as a fraction anchored at the fill."""
     go, _ = _go()
     symbols = res._prep.symbols.cast(pl.String).to_list()
     symbol = symbol if symbol is not None else default_symbol(res) or symbols[0]
@@ -122,14 +123,39 @@ def trades_figure(res, symbol: str | None = None):
                   "exit_reason").alias("text"),
     )  # fmt: skip
     done = t.filter(pl.col("status") != "open")
-    for frame, when, price, name, marker in ((t, "entry_time", "entry_price", "entry", "triangle-up"),
+    up = (t.get_column("direction") == "long").to_list()
+    entry_marker = ["triangle-up" if u else "triangle-down" for u in up]  # a long's entry buys, a short's sells
+    for frame, when, price, name, marker in ((t, "entry_time", "entry_price", "entry", entry_marker),
                                              (done, "exit_time", "exit_price", "exit", "circle")):  # fmt: skip
         fig.add_trace(go.Scatter(
             x=_times(frame.get_column(when)), y=frame.get_column(price).to_numpy(), mode="markers", name=name,
             text=frame.get_column("text").to_list(),
             marker=dict(symbol=marker, size=9, color=frame.get_column("colour").to_list(), line=dict(width=0.5)),
         ))  # fmt: skip
+    _levels(fig, go, res, t)
     return _layout(fig, f"{symbol}: fills coloured by trade pnl")
+
+
+def _levels(fig, go, res, t: pl.DataFrame) -> None:
+    """Stop-loss and take-profit levels of each trade, from entry to exit, where the run set
+    them as one fraction anchored at the fill (the default ``stop_anchor``): dotted segments."""
+    risk = res.config.risk
+    if risk.stop_anchor != "fill" or t.height == 0:
+        return
+    sign = pl.when(pl.col("direction") == "long").then(1.0).otherwise(-1.0)
+    for name, frac, side, colour in (("stop_loss", risk.stop_loss, -1.0, RED),
+                                     ("take_profit", risk.take_profit, 1.0, GREEN)):  # fmt: skip
+        if not isinstance(frac, (int, float)) or isinstance(frac, bool):
+            continue
+        lv = t.select("entry_time", "exit_time", (pl.col("entry_price") * (1.0 + side * sign * frac)).alias("v"))
+        n = lv.height
+        x = np.empty(3 * n, dtype=object)
+        y = np.full(3 * n, np.nan)
+        x[0::3], x[1::3] = _times(lv.get_column("entry_time")), _times(lv.get_column("exit_time"))
+        x[2::3] = None
+        y[0::3] = y[1::3] = lv.get_column("v").to_numpy()
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"{name} {frac:g}", connectgaps=False,
+                                 line=dict(color=colour, width=1, dash="dot")))  # fmt: skip
 
 
 def returns_figure(res):

@@ -122,6 +122,12 @@ def test_plot_kinds_and_errors(result):
         fig = result.plot(kind)
         assert fig.data and any(len(t.x if t.x is not None else t.z) for t in fig.data), kind
     assert len(result.plot("equity").data) == 3  # equity, benchmark, drawdown
+    fig = result.plot("trades")  # the run has stop_loss=0.05 anchored at the fill: one segment per trade
+    stops = next(t for t in fig.data if t.name == "stop_loss 0.05")
+    trades = result.trades.filter(pl.col("symbol") == fig.layout.title.text.split(":")[0])
+    assert len(stops.y) == 3 * trades.height
+    assert stops.y[0] == pytest.approx(trades.item(0, "entry_price") * (0.95 if trades.item(0, "direction") == "long"
+                                                                        else 1.05))  # fmt: skip
     assert result.plot("trades", symbol="A3").layout.title.text.startswith("A3")
     with pytest.raises(vec.ConfigError, match="`kind` must be one of"):
         result.plot("equty")
