@@ -56,7 +56,7 @@ def fingerprint(prep: Prepared, config: BacktestConfig, signals: dict) -> str:
             g = a
         h.update(np.ascontiguousarray(g).data)
     h.update(prep.sig.data)
-    for k in sorted(prep.rule_values):
+    for k in sorted(set(prep.rule_values) - {"benchmark"}):  # a benchmark changes no trade
         h.update(k.encode())
         h.update(prep.rule_values[k].data)
     h.update(prep.timestamps.to_physical().cast(pl.Int64).to_numpy().tobytes())
@@ -152,7 +152,7 @@ class BacktestResult:
         return _frames.holdings(self._sim.fills, p.prices.close, p.prices.off, int(p.prices.step[0]), p.sig,
                                 p.col_asset)  # fmt: skip
 
-    def stats(self, periods_per_year: float | None = None, benchmark=None) -> pl.DataFrame:
+    def stats(self, periods_per_year: float | None = None, *, benchmark=None) -> pl.DataFrame:
         """One-row frame of return, risk, trade, cost, portfolio and benchmark metrics
         (``ml4t_vec.metrics.STATS_DOC`` defines each one).
 
@@ -172,13 +172,13 @@ class BacktestResult:
             return infer_periods_per_year(self._prep.timestamps)
         return check_periods_per_year(periods_per_year)
 
-    def rolling(self, window: int = 63, periods_per_year: float | None = None, benchmark=None) -> pl.DataFrame:
+    def rolling(self, window: int = 63, periods_per_year: float | None = None, *, benchmark=None) -> pl.DataFrame:
         """Rolling return, volatility, Sharpe, drawdown and (with a benchmark) beta over the last
         ``window`` bars, one row per bar (``ml4t_vec.rolling``)."""
         b = self._bench(benchmark)
         return rolling_metrics(self.equity, window, self._ppy(periods_per_year), None if b is None else b.returns)
 
-    def returns_table(self, period: str = "M", benchmark=None) -> pl.DataFrame:
+    def returns_table(self, period: str = "M", *, benchmark=None) -> pl.DataFrame:
         """Returns compounded per calendar period (``"W"``, ``"M"``, ``"Q"``, ``"Y"``), with the
         benchmark's over the same bars when there is one (``ml4t_vec.rolling``)."""
         b = self._bench(benchmark)
@@ -193,6 +193,7 @@ class BacktestResult:
         holding period and entry month / weekday / hour; MFE/MAE; R-multiples; best and worst
         trades (``ml4t_vec.analysis.analyze_trades`` takes the keyword arguments). R-multiples
         use the run's ``stop_loss`` when it is a number or a per-asset dict."""
+        _check_keywords("analyze", analyze_trades, kwargs)
         stop = self.config.risk.stop_loss
         kwargs.setdefault("stop_loss", stop if isinstance(stop, (int, float, dict)) else None)
         return analyze_trades(self.trades, **kwargs)
@@ -208,6 +209,7 @@ class BacktestResult:
                  "exposure": figures.exposure_figure, "rolling": figures.rolling_figure}  # fmt: skip
         if kind not in kinds:
             raise ConfigError(f"`kind` must be one of {list(kinds)}; got {kind!r}.{did_you_mean(kind, list(kinds))}")
+        _check_keywords(f"plot({kind!r})", kinds[kind], kwargs)
         return kinds[kind](self, **kwargs)
 
     def report(self, path, *, benchmark=None, symbol: str | None = None, title: str | None = None,
@@ -222,10 +224,10 @@ class BacktestResult:
         return report.build(self, path, benchmark=benchmark, symbol=symbol, title=title, window=window,
                             signal_report=signal_report)  # fmt: skip
 
-    def summary(self, periods_per_year: float | None = None, benchmark=None) -> Summary:
+    def summary(self, periods_per_year: float | None = None, *, benchmark=None) -> Summary:
         """The metrics of ``stats()`` grouped (period, returns, risk, trades, costs, portfolio and,
         with a benchmark, benchmark), one per line; ``print(res.summary())`` or its ``.frame``."""
-        return Summary(self.stats(periods_per_year, benchmark))
+        return Summary(self.stats(periods_per_year, benchmark=benchmark))
 
     def __repr__(self) -> str:
         p = self._prep
@@ -265,6 +267,15 @@ def _backtest_weights(prices, weights, cfg, args, signals, asset_col, timestamp_
     notice.done()
     return BacktestResult(prep, sim, cfg, {"prepare_s": t1 - t0, "kernel_s": t2 - t1}, lambda: run(True),
                           {"weights": weights}, args["benchmark"])  # fmt: skip
+
+
+def _check_keywords(where: str, func, kwargs: dict) -> None:
+    """A ``ConfigError`` with a suggestion for a keyword ``func`` does not take."""
+    known = [p for p in inspect.signature(func).parameters if p not in ("res", "trades", "report")]
+    for k in kwargs:
+        if k not in known:
+            raise ConfigError(f"`{where}` got an unknown keyword argument {k!r}.{did_you_mean(k, known)} "
+                              f"Known keywords: {', '.join(known)}.")  # fmt: skip
 
 
 def _bench_expr(benchmark) -> dict:

@@ -4,9 +4,9 @@ Every function takes a ``BacktestResult`` (or the frames it names) and returns a
 ``plotly.graph_objects.Figure``: show it in a notebook, ``fig.write_html(...)``, or let
 ``res.report(...)`` put them all in one file. Long series are thinned for display only
 (``MAX_POINTS`` per trace: each bucket of bars keeps its first, lowest and highest point, so
-drawdowns and peaks stay visible), and a trade scatter shows at most ``MAX_TRADES`` trades,
-evenly spaced in pnl order (the title says so); every number in tables and metrics uses all
-bars and trades.
+drawdowns and peaks stay visible), and a trade chart shows at most ``MAX_TRADES`` trades,
+evenly spaced in pnl order (excursions) or in time (one asset's fills); the title says so.
+Every number in tables and metrics uses all bars and trades.
 """
 
 from __future__ import annotations
@@ -116,7 +116,11 @@ def trades_figure(res, symbol: str | None = None):
     fig = go.Figure()
     x, y = _xy(ts.filter(pl.Series(has_row)), close[has_row])
     fig.add_trace(go.Scatter(x=x, y=y, name=f"{symbol} close", line=dict(color=GREY, width=1.2)))
-    t = res.trades.filter(pl.col("symbol") == symbol).with_columns(
+    t = res.trades.filter(pl.col("symbol") == symbol)
+    n_all = t.height
+    if n_all > MAX_TRADES:  # for display: evenly spaced in time (the tables and metrics keep all)
+        t = t.gather(np.unique(np.linspace(0, n_all - 1, MAX_TRADES).astype(np.int64)))
+    t = t.with_columns(
         pl.when(pl.col("status") == "open").then(pl.lit(GREY))
         .when(pl.col("pnl") > 0).then(pl.lit(GREEN)).otherwise(pl.lit(RED)).alias("colour"),
         pl.format("{} {} pnl {} ({})", "direction", pl.col("quantity").round(4), pl.col("pnl").round(2),
@@ -133,7 +137,8 @@ def trades_figure(res, symbol: str | None = None):
             marker=dict(symbol=marker, size=9, color=frame.get_column("colour").to_list(), line=dict(width=0.5)),
         ))  # fmt: skip
     _levels(fig, go, res, t)
-    return _layout(fig, f"{symbol}: fills coloured by trade pnl")
+    shown = f" ({t.height:,} of {n_all:,} trades, evenly spaced in time)" if t.height < n_all else ""
+    return _layout(fig, f"{symbol}: fills coloured by trade pnl{shown}")
 
 
 def _levels(fig, go, res, t: pl.DataFrame) -> None:

@@ -39,11 +39,12 @@ sum_j |value_j| (the inverse Herfindahl index: n for n equal positions, long or 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import polars as pl
 
-from ml4t_vec.errors import ConfigError
+from ml4t_vec.errors import ConfigError, DataWarning
 
 STATS_DOC = {
     # period
@@ -233,7 +234,7 @@ def return_metrics(r: np.ndarray, eq: np.ndarray, dd: np.ndarray, init_cash: flo
         "cagr": cagr,
         "best_return": _nan_if_empty(np.max, r),
         "worst_return": _nan_if_empty(np.min, r),
-        "volatility": sd * math.sqrt(ppy),
+        "volatility": sd * math.sqrt(ppy) if n > 1 else math.nan,
         "sharpe": mean / sd * math.sqrt(ppy) if sd > 0 else math.nan,
         "sortino": mean / downside * math.sqrt(ppy) if downside > 0 else math.nan,
         "calmar": cagr / abs(mdd) if mdd < 0 else math.nan,
@@ -257,16 +258,16 @@ def drawdown_episodes(dd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     peak to the bar that reaches the peak again, or to the last bar when it never does."""
     n = dd.shape[0]
     at_peak = np.flatnonzero(dd >= 0.0)
-    tail = [n - 1] if n and dd[-1] < 0.0 else []
+    tail = [n] if n and dd[-1] < 0.0 else []  # a virtual bar n ends a drawdown still open
     ends = np.concatenate(([-1], at_peak, tail)).astype(np.int64)
     gap = np.flatnonzero(ends[1:] > ends[:-1] + 1)
     if gap.shape[0] == 0:
         return np.zeros(0), np.zeros(0, dtype=np.int64)
     peak, recover = ends[gap], ends[gap + 1]
-    # min over dd[p + 1 : q + 1] of each episode: reduceat over (start, end) pairs, every other slice
-    bounds = np.column_stack((peak + 1, recover + 1)).ravel()
+    # min over dd[p + 1 : q] of each episode: reduceat over (start, end) pairs, every other slice
+    bounds = np.column_stack((peak + 1, recover)).ravel()
     depth = np.minimum.reduceat(np.append(dd, 0.0), bounds)[::2]
-    return depth, recover - peak
+    return depth, np.minimum(recover, n - 1) - peak
 
 
 def _streak(flags: np.ndarray) -> int:
@@ -325,7 +326,7 @@ def trade_metrics(trades: pl.DataFrame, fills: pl.DataFrame) -> dict:
         "avg_bars_held": _nan_if_empty(np.mean, bars),
         "avg_winning_bars": _nan_if_empty(np.mean, bars[win]),
         "avg_losing_bars": _nan_if_empty(np.mean, bars[loss]),
-        "max_bars_held": int(bars.max()) if n else 0,
+        "max_bars_held": int(bars.max()) if n else None,
         "max_win_streak": _streak(win[order]),
         "max_loss_streak": _streak(loss[order]),
         "sqn": math.sqrt(n) * float(pnl.mean()) / sd if sd > 0 else math.nan,
@@ -354,11 +355,12 @@ def relative_metrics(r: np.ndarray, b: np.ndarray | None, total_return: float, p
     out = dict.fromkeys(names, math.nan)
     if b is None:
         return out
-    n = r.shape[0]
-    bench = float(np.prod(1.0 + b)) - 1.0 if n else 0.0
+    both = np.isfinite(b) & np.isfinite(r)  # bars without a benchmark return are left out (empyrical: NaN pairs)
+    bench = float(np.prod(1.0 + b[np.isfinite(b)])) - 1.0
     out["benchmark_return"] = bench
     out["excess_return"] = total_return - bench
-    if n < 2:
+    r, b = r[both], b[both]
+    if r.shape[0] < 2:
         return out
     vb = float(np.var(b))
     if vb > 0:
@@ -404,6 +406,16 @@ def compute_stats(
     n = eq.shape[0]
     ts = equity.get_column("timestamp")
     row = {"start": ts.first(), "end": ts.last(), "bars": n, "periods_per_year": ppy, "init_cash": float(init_cash)}
+    ruined = np.flatnonzero(eq <= 0.0)
+    if ruined.shape[0]:  # a return over a bar that starts at equity <= 0 means nothing (its sign flips)
+        k = int(ruined[0])
+        warnings.warn(
+            f"the equity reaches {eq[k]:,.2f} at {ts[k]}: return and risk metrics use the bars up to then.",
+            DataWarning,
+            stacklevel=3,
+        )
+        r = r[: k + 1]
+        benchmark = None if benchmark is None else benchmark[: k + 1]
     row |= return_metrics(r, eq, dd, init_cash, ppy)
     lev = np.divide(gross, eq, out=np.full(n, np.nan), where=eq > 0)
     row["exposure"] = float((gross > 0).mean()) if n else 0.0
@@ -425,7 +437,8 @@ def compute_stats(
         row["avg_names_held"] = row["effective_n"] = math.nan
         row["max_names_held"] = None
     row |= relative_metrics(r, benchmark, row["total_return"], ppy)
-    return pl.DataFrame([{k: row[k] for k in STATS_DOC}], schema_overrides={"max_names_held": pl.Int64})
+    return pl.DataFrame([{k: row[k] for k in STATS_DOC}],
+                        schema_overrides={"max_names_held": pl.Int64, "max_bars_held": pl.Int64})  # fmt: skip
 
 
 # res.summary(): the metrics of stats(), grouped, one per line

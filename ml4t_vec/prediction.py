@@ -20,6 +20,9 @@ assets' forward returns. Anchors: alphalens(-reloaded) ``factor_information_coef
 - Summary (one row per horizon: the IC decay table), over the dates with an IC: mean, std
   (ddof=1), IR = mean / std, t-stat = mean / std * sqrt(n_dates), hit rate = share of dates with
   IC > 0; the same for rank IC and the spread. IR and t-stat are null when std is 0 or null.
+  The t-stat treats the dates as independent: for h > 1 consecutive dates' windows overlap
+  (h - 1 bars shared), which overstates it by up to about sqrt(h); judge long horizons by the
+  mean and IR, or by every h-th date.
 - Quantile (per timestamp, over every asset with a score): with n such assets and r the "min"
   rank of its score (ties share the lowest), ``max(1, ceil((r - 1) * q / (n - 1)))``, 1 = lowest
   score, q = highest. This equals alphalens' ``pd.qcut(score, q, labels=False) + 1`` (qcut of

@@ -42,7 +42,7 @@ def rolling_metrics(equity: pl.DataFrame, window: int, ppy: float, benchmark: np
     ]
     df = equity.select("timestamp", "return", "equity")
     if benchmark is not None:
-        df = df.with_columns(pl.Series("__b", benchmark, dtype=pl.Float64))
+        df = df.with_columns(pl.Series("__b", benchmark, dtype=pl.Float64, nan_to_null=True))
         b = pl.col("__b")
         var_b = b.rolling_var(window, ddof=1)
         cov = (r * b).rolling_mean(window) - mean * b.rolling_mean(window)
@@ -57,7 +57,7 @@ def periodic_returns(equity: pl.DataFrame, period: str = "M", benchmark: np.ndar
     df = equity.select("timestamp", "return")
     aggs = [pl.len().alias("bars"), ((pl.col("return") + 1.0).product() - 1.0).alias("return")]
     if benchmark is not None:
-        df = df.with_columns(pl.Series("__b", benchmark, dtype=pl.Float64))
+        df = df.with_columns(pl.Series("__b", benchmark, dtype=pl.Float64, nan_to_null=True))
         aggs.append(((pl.col("__b") + 1.0).product() - 1.0).alias("benchmark_return"))
     start = pl.col("timestamp").dt.truncate(PERIODS[period]).alias("period_start")
     return df.group_by(start, maintain_order=True).agg(aggs).with_columns(pl.col("bars").cast(pl.Int64))

@@ -27,6 +27,10 @@ def test_drawdown_episodes_by_hand():
     assert depth.tolist() == [-0.2, -0.05, -0.3]
     assert length.tolist() == [3, 2, 2]  # bar -1 -> 2, bar 3 -> 5, bar 5 -> 7 (the end)
     assert [a.tolist() for a in drawdown_episodes(np.zeros(4))] == [[], []]
+    # a drawdown that starts on the last bar is an episode of one bar (backtesting.py drops it)
+    assert [a.tolist() for a in drawdown_episodes(np.array([0.0, 0.0, -0.1]))] == [[-0.1], [1]]
+    assert [a.tolist() for a in drawdown_episodes(np.array([-0.1]))] == [[-0.1], [1]]
+    assert [a.tolist() for a in drawdown_episodes(np.array([0.0, -0.1, 0.0, -0.2]))] == [[-0.1, -0.2], [2, 1]]
 
 
 def test_return_metrics_by_hand():
@@ -120,9 +124,53 @@ def test_benchmark_asset_with_a_gap():
     prices = flat_prices({"A": [10, 11, 12, 13], "B": [20, 22, None, 33]})
     res = vec.backtest(prices, entries=pl.lit(True), benchmark="B")
     assert res.benchmark.get_column("return").to_list() == pytest.approx([0.0, 0.1, 0.0, 0.5])
-    late = vec.backtest(flat_prices({"A": [10, 11, 12, 13], "B": [None, 20, 22, 22]}), entries=pl.lit(True),
-                        benchmark="B")  # fmt: skip
-    assert late.benchmark.get_column("return").to_list() == pytest.approx([0.0, 0.0, 0.1, 0.0])
+    with pytest.warns(vec.DataWarning, match="no return on 1 of 4 bars"):
+        late = vec.backtest(flat_prices({"A": [10, 11, 12, 13], "B": [None, 20, 22, 22]}), entries=pl.lit(True),
+                            benchmark="B")  # fmt: skip
+    assert late.benchmark.get_column("return").to_list() == [None, 0.0, pytest.approx(0.1), 0.0]
+    assert late.benchmark.get_column("equity").to_list() == pytest.approx([1.0, 1.0, 1.1, 1.1])
+
+
+def test_relative_metrics_skip_bars_without_a_benchmark_return():
+    """Bars before the benchmark lists are left out of beta etc., not counted as 0 returns."""
+    r = np.array([0.05, -0.03, 0.01, 0.02, -0.01, 0.03])
+    b = np.array([np.nan, np.nan, 0.01, 0.015, -0.004, 0.02])
+    m = relative_metrics(r, b, 0.0, 252.0)
+    want = relative_metrics(r[2:], b[2:], 0.0, 252.0)
+    assert m["beta"] == pytest.approx(want["beta"]) and m["correlation"] == pytest.approx(want["correlation"])
+    assert m["benchmark_return"] == pytest.approx(np.prod(1 + b[2:]) - 1)
+
+
+def test_benchmark_frames_on_other_calendars():
+    """A daily returns frame against weekly bars compounds each week's days into the bar (the
+    first bar is 0: the benchmark is held from its close); a Date frame against a zoned
+    Datetime axis counts at the first bar on or after its date; an intraday frame against a
+    Date axis counts on its date."""
+    days = [D0 + dt.timedelta(days=i) for i in range(21)]
+    daily = pl.DataFrame({"timestamp": days, "ret": [0.01 * ((i % 3) - 1) + 0.002 for i in range(21)]})
+    week = [dt.datetime(2024, 1, 1) + dt.timedelta(days=7 * i) for i in range(3)]
+    closes = {"A": [10, 11, 12], "B": [5, 5, 6]}
+    weekly = pl.DataFrame([dict(timestamp=w, asset=a, open=c, high=c, low=c, close=c)
+                           for a, cs in closes.items() for w, c in zip(week, cs, strict=True)])  # fmt: skip
+    res = vec.backtest(weekly, entries=pl.lit(True))
+    bars = res.equity.get_column("timestamp").cast(pl.Date).to_list()  # 01-01, 01-08, 01-15
+    got = res.stats(benchmark=daily).item(0, "benchmark_return")
+    want = np.prod([1 + r for d, r in daily.iter_rows() if bars[0] < d <= bars[-1]]) - 1
+    assert got == pytest.approx(want, rel=1e-12)
+    zoned = weekly.with_columns(pl.col("timestamp").dt.replace_time_zone("America/New_York") + pl.duration(hours=16))
+    zres = vec.backtest(zoned, entries=pl.lit(True))
+    assert zres.stats(benchmark=daily).item(0, "benchmark_return") == pytest.approx(want, rel=1e-12)
+    hourly = pl.DataFrame({"timestamp": [dt.datetime(2024, 1, 2, 10), dt.datetime(2024, 1, 2, 15)], "r": [0.01, 0.02]})
+    date_axis = vec.backtest(flat_prices({"A": [10, 11, 12]}), entries=pl.lit(True))
+    with pytest.warns(vec.DataWarning):
+        rets = date_axis.stats(benchmark=hourly)
+    assert rets.item(0, "benchmark_return") == pytest.approx(1.01 * 1.02 - 1)
+    with pytest.raises(vec.DataError, match="both have a time zone or both have none"):
+        zres.stats(benchmark=hourly)
+    with pytest.raises(vec.DataError, match="no row of the `benchmark` frame falls on the backtest's bars"):
+        res.stats(benchmark=daily.with_columns(pl.col("timestamp") + pl.duration(days=400)))
+    with pytest.raises(vec.DataError, match="repeats timestamp"):
+        res.stats(benchmark=pl.concat([daily, daily]))
 
 
 def test_benchmark_errors_and_policies():
@@ -135,7 +183,7 @@ def test_benchmark_errors_and_policies():
     with pytest.raises(vec.DataError, match="benchmark"):
         vec.backtest(prices, entries=pl.lit(True), benchmark=pl.lit(-1.5))
     res = vec.backtest(prices, entries=pl.lit(True), benchmark=pl.lit(0.01).alias("mkt"))
-    assert res.benchmark.get_column("return").to_list() == [0.01] * 4
+    assert res.benchmark.get_column("return").to_list() == [0.0, 0.01, 0.01, 0.01]  # held from the first close
     with pytest.raises(vec.ConfigError, match="pass it to `backtest"):
         res.stats(benchmark=pl.col("close"))
     frame = pl.DataFrame({"timestamp": [D0, D0 + dt.timedelta(days=2)], "ret": [0.0, 0.05]})
@@ -178,3 +226,17 @@ def test_rolling_and_periodic_against_loops():
     assert months.get_column("year_return").to_list() == pytest.approx(yearly, rel=1e-12)
     with pytest.raises(vec.ConfigError, match="`period` must be one of"):
         res.returns_table("D")
+
+
+def test_ruin_keywords_and_fingerprint():
+    """Equity <= 0: return metrics stop at that bar (warned). Unknown keywords of analyze / plot
+    get a ConfigError with a suggestion. A benchmark expression does not change the fingerprint."""
+    prices = flat_prices({"A": [10, 30, 60, 50, 40]})
+    with pytest.warns(vec.DataWarning, match="the equity reaches"):
+        s = vec.backtest(prices, short_entries=pl.lit(True), size=1.0, fill="same_close").stats()
+    assert s.item(0, "best_return") <= 0.0  # no sign-flipped return after the ruin
+    res = vec.backtest(prices, entries=pl.lit(True))
+    with pytest.raises(vec.ConfigError, match="unknown keyword argument 'stop_los'.*stop_loss"):
+        res.analyze(stop_los=0.05)
+    bench = vec.backtest(prices, entries=pl.lit(True), benchmark=pl.lit(0.001))
+    assert bench.fingerprint == res.fingerprint
