@@ -1,7 +1,10 @@
-"""Command line: ``python -m ml4t_vec demo`` runs a backtest on generated data and prints it.
+"""Command line (``ml4t-vec`` or ``python -m ml4t_vec``): a demo, and batch pipelines from config files.
 
-python -m ml4t_vec demo [--assets 500] [--bars 2520] [--seed 42]
-python -m ml4t_vec schema-docs      # the README output tables, from ml4t_vec.schema
+ml4t-vec demo [--assets 500] [--bars 2520] [--seed 42]   # a backtest on generated data, printed
+ml4t-vec run strategy.toml --out results/ [--force]       # each strategy to results/<name>/
+ml4t-vec sweep sweep.toml --out results/ [--force]        # each grid to results/<name>/ (resumable)
+ml4t-vec report results/                                  # one line per results directory
+ml4t-vec schema-docs                                      # the README output tables, from ml4t_vec.schema
 """
 
 from __future__ import annotations
@@ -79,18 +82,40 @@ def schema_docs() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ml4t_vec", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="ml4t-vec", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("demo", help="backtest a seeded synthetic panel and print trades, stats and timing")
     d.add_argument("--assets", type=int, default=500)
     d.add_argument("--bars", type=int, default=2520)
     d.add_argument("--seed", type=int, default=42)
     sub.add_parser("schema-docs", help="print the README output tables")
+    for cmd, what in (("run", "backtest each strategy of a config file"), ("sweep", "run each sweep of a config file")):
+        p = sub.add_parser(cmd, help=f"{what} into --out/<name>/ (README 'Batch pipelines')")
+        p.add_argument("config", help="a .toml file (or .yaml with pyyaml)")
+        p.add_argument("--out", required=True, help="the results directory")
+        p.add_argument("--force", action="store_true", help="run again even when the results are up to date")
+    r = sub.add_parser("report", help="summarise a results directory (one line per strategy or sweep)")
+    r.add_argument("results")
     a = ap.parse_args(argv)
     if a.cmd == "demo":
         demo(a.assets, a.bars, a.seed)
-    else:
+    elif a.cmd == "schema-docs":
         schema_docs()
+    else:
+        from ml4t_vec import pipeline
+        from ml4t_vec.errors import ConfigError, DataError
+
+        try:
+            if a.cmd == "report":
+                import polars as pl
+
+                with pl.Config(tbl_rows=100, tbl_cols=12, fmt_str_lengths=40, tbl_width_chars=200):
+                    print(pipeline.report(a.results))
+            else:
+                getattr(pipeline, a.cmd)(a.config, a.out, force=a.force)
+        except (ConfigError, DataError) as err:  # a config or data problem: its message, no traceback
+            print(f"ml4t-vec {a.cmd}: {err}", file=sys.stderr)
+            return 2
     return 0
 
 
