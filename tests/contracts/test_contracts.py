@@ -97,7 +97,8 @@ def test_kernels_import_no_polars():
 
 
 # the frontend: entry points that call the layers in order (they may import each other)
-FRONTEND = {"ml4t_vec", "ml4t_vec.__main__", "ml4t_vec.api", "ml4t_vec.sweeps"}
+FRONTEND = {"ml4t_vec", "ml4t_vec.__main__", "ml4t_vec.api", "ml4t_vec.sweeps", "ml4t_vec.pipeline",
+            "ml4t_vec.namespace"}  # fmt: skip
 
 
 def test_layers_import_downwards_only():
