@@ -21,6 +21,7 @@ from ml4t_vec.errors import ConfigError, DataError, DataWarning, LookAheadWarnin
 from ml4t_vec.lots import round_trips
 from ml4t_vec.prediction import SignalReport, signal_report
 from ml4t_vec.sweeps import Params, SweepResult, sweep
+from ml4t_vec.walkforward import WalkForwardResult, walk_forward
 
 __version__ = "0.1.0"
 
@@ -41,6 +42,7 @@ __all__ = [
     "SignalReport",
     "SizingConfig",
     "SweepResult",
+    "WalkForwardResult",
     "__version__",
     "analysis",
     "backtest",
@@ -48,5 +50,6 @@ __all__ = [
     "signal_report",
     "sweep",
     "synthetic_prices",
+    "walk_forward",
     "weights",
 ]

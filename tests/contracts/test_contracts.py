@@ -34,6 +34,7 @@ def test_public_all_is_exact():
             "SignalReport",
             "SizingConfig",
             "SweepResult",
+            "WalkForwardResult",
             "__version__",
             "analysis",
             "backtest",
@@ -41,6 +42,7 @@ def test_public_all_is_exact():
             "signal_report",
             "sweep",
             "synthetic_prices",
+            "walk_forward",
             "weights",
         ]
     )
@@ -98,7 +100,7 @@ def test_kernels_import_no_polars():
 
 # the frontend: entry points that call the layers in order (they may import each other)
 FRONTEND = {"ml4t_vec", "ml4t_vec.__main__", "ml4t_vec.api", "ml4t_vec.sweeps", "ml4t_vec.pipeline",
-            "ml4t_vec.namespace"}  # fmt: skip
+            "ml4t_vec.namespace", "ml4t_vec.walkforward"}  # fmt: skip
 
 
 def test_layers_import_downwards_only():
