@@ -5,6 +5,7 @@ kernels in between. Start with ``ml4t_vec.backtest``.
 """
 
 from ml4t_vec import analysis, weights
+from ml4t_vec import namespace as _namespace  # noqa: F401  registers `.vec` on Polars frames
 from ml4t_vec.api import BacktestResult, backtest
 from ml4t_vec.config import (
     BacktestConfig,
@@ -20,6 +21,7 @@ from ml4t_vec.data import synthetic_prices
 from ml4t_vec.errors import ConfigError, DataError, DataWarning, LookAheadWarning
 from ml4t_vec.lots import round_trips
 from ml4t_vec.prediction import SignalReport, signal_report
+from ml4t_vec.samples import load_sample
 from ml4t_vec.sweeps import Params, SweepResult, sweep
 from ml4t_vec.walkforward import WalkForwardResult, walk_forward
 
@@ -46,6 +48,7 @@ __all__ = [
     "__version__",
     "analysis",
     "backtest",
+    "load_sample",
     "round_trips",
     "signal_report",
     "sweep",

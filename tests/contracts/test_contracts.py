@@ -38,6 +38,7 @@ def test_public_all_is_exact():
             "__version__",
             "analysis",
             "backtest",
+            "load_sample",
             "round_trips",
             "signal_report",
             "sweep",
