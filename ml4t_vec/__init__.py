@@ -4,7 +4,7 @@ Long Polars frames and signal expressions in; trades, fills and equity frames ou
 kernels in between. Start with ``ml4t_vec.backtest``.
 """
 
-from ml4t_vec import analysis, weights
+from ml4t_vec import analysis, splits, weights
 from ml4t_vec import namespace as _namespace  # noqa: F401  registers `.vec` on Polars frames
 from ml4t_vec.api import BacktestResult, backtest
 from ml4t_vec.config import (
@@ -51,6 +51,7 @@ __all__ = [
     "load_sample",
     "round_trips",
     "signal_report",
+    "splits",
     "sweep",
     "synthetic_prices",
     "walk_forward",

@@ -41,6 +41,7 @@ def test_public_all_is_exact():
             "load_sample",
             "round_trips",
             "signal_report",
+            "splits",
             "sweep",
             "synthetic_prices",
             "walk_forward",
