@@ -165,3 +165,15 @@ def test_sweep_heatmap_with_a_slider():
     assert z.shape == (3, 2) and z[0, 1] == pytest.approx(10 * 0.1 - 20 * 0.01 + 0.05)
     plain = sweep_heatmap(pl.DataFrame(rows), "fast", "slow", agg="max")
     assert np.array(plain.data[0].z)[2, 0] == pytest.approx(0.5 - 0.6 + 0.05)
+
+
+def test_png_export_where_kaleido_is_installed(result, tmp_path):
+    """``figures.save_png``: kaleido is optional (in no extra); it drives a Chrome/Chromium."""
+    need("plotly")
+    pytest.importorskip("kaleido", reason="kaleido not installed: pip install kaleido")
+    chromium()
+    from ml4t_vec.figures import save_png
+
+    save_png(result.plot("equity"), tmp_path / "equity.png", scale=1.0)
+    data = (tmp_path / "equity.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
