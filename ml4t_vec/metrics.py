@@ -234,7 +234,7 @@ def return_metrics(r: np.ndarray, eq: np.ndarray, dd: np.ndarray, init_cash: flo
         "cagr": cagr,
         "best_return": _nan_if_empty(np.max, r),
         "worst_return": _nan_if_empty(np.min, r),
-        "volatility": sd * math.sqrt(ppy) if n > 1 else math.nan,
+        "volatility": sd * math.sqrt(ppy),  # 0 for a one-bar run, as the sweeps reduce it
         "sharpe": mean / sd * math.sqrt(ppy) if sd > 0 else math.nan,
         "sortino": mean / downside * math.sqrt(ppy) if downside > 0 else math.nan,
         "calmar": cagr / abs(mdd) if mdd < 0 else math.nan,
