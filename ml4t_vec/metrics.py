@@ -280,65 +280,76 @@ def _streak(flags: np.ndarray) -> int:
 
 
 def trade_metrics(trades: pl.DataFrame, fills: pl.DataFrame) -> dict:
-    """Metrics of the trade rows and fills (STATS_DOC: trades, costs), one pass over each frame."""
+    """Metrics of the trade rows and fills (STATS_DOC: trades, costs): one Polars aggregation
+    over the closed rows, one over all rows, one over the fills, and the closed rows' pnl signs
+    in exit-time order for the streaks (a stable sort: the frame's symbol, entry order within a
+    bar), all run together."""
     is_closed, is_open = pl.col("status") == "closed", pl.col("status") == "open"
-    # closed rows' columns, and the order for streaks: exit time, a stable sort keeping the
-    # frame's (symbol, entry) order within a bar
-    closed = trades.lazy().filter(is_closed).select(
-        "pnl", "pnl_percent", "bars_held", pl.arg_sort_by("exit_time", maintain_order=True).alias("order"),
-        ((pl.col("fees") + pl.col("entry_slippage") + pl.col("exit_slippage"))
-         / (pl.col("quantity").abs() * pl.col("entry_price"))).alias("drag"),
-    ).collect(engine="in-memory")  # fmt: skip
-    pnl, pct, bars, order, drag = (closed.get_column(c).to_numpy() for c in closed.columns)
+    pnl, bars = pl.col("pnl"), pl.col("bars_held")
     win, loss = pnl > 0, pnl < 0
-    wins, losses = pnl[win], pnl[loss]
-    n = pnl.shape[0]
-    avg_win = float(wins.mean()) if wins.shape[0] else math.nan
-    avg_loss = float(losses.mean()) if losses.shape[0] else math.nan
-    win_rate = float(wins.shape[0] / n) if n else math.nan
-    payoff = avg_win / abs(avg_loss) if wins.shape[0] and losses.shape[0] else math.nan
-    sd = float(np.std(pnl, ddof=1)) if n > 1 else 0.0
-    n_open, open_pnl, gross = trades.select(
-        is_open.sum(), pl.col("pnl").filter(is_open).sum(), pl.col("gross_pnl").sum()
-    ).row(0)
-    fees, slippage, notional, n_entries = fills.select(
-        pl.col("fees").sum(), pl.col("slippage").sum(), (pl.col("quantity") * pl.col("price")).sum(),
-        (pl.col("effect") == "entry").sum(),
-    ).row(0)  # fmt: skip
+    drag = (pl.col("fees") + pl.col("entry_slippage") + pl.col("exit_slippage")) / (
+        pl.col("quantity").abs() * pl.col("entry_price"))  # fmt: skip
+    closed = trades.lazy().filter(is_closed)
+    agg = closed.select(
+        n=pl.len(), n_win=win.sum(), n_loss=loss.sum(), win_sum=pnl.filter(win).sum(),
+        loss_sum=pnl.filter(loss).sum(), mean=pnl.mean(), std=pnl.std(), max=pnl.max(), min=pnl.min(),
+        pct_max=pl.col("pnl_percent").max(), pct_min=pl.col("pnl_percent").min(),
+        pct_mean=pl.col("pnl_percent").mean(), bars_mean=bars.mean(), bars_max=bars.max(),
+        bars_win=bars.filter(win).mean(), bars_loss=bars.filter(loss).mean(), drag=drag.mean(),
+    )  # fmt: skip
+    signs = closed.select(pnl.sign().cast(pl.Int8).sort_by("exit_time", maintain_order=True).alias("sign"))
+    rows = trades.lazy().select(
+        n_open=is_open.sum(), open_pnl=pnl.filter(is_open).sum(), gross=pl.col("gross_pnl").sum()
+    )
+    fsum = fills.lazy().select(
+        fees=pl.col("fees").sum(), slippage=pl.col("slippage").sum(),
+        notional=(pl.col("quantity") * pl.col("price")).sum(), entries=(pl.col("effect") == "entry").sum(),
+    )  # fmt: skip
+    a, s, t, f = (x.row(0, named=True) if i != 1 else x for i, x in
+                  enumerate(pl.collect_all([agg, signs, rows, fsum], engine="in-memory")))  # fmt: skip
+    n = int(a["n"])
+    sign = s.get_column("sign").to_numpy()
+    nan = lambda v: math.nan if v is None else float(v)  # noqa: E731
+    n_win, n_loss = int(a["n_win"] or 0), int(a["n_loss"] or 0)
+    avg_win = a["win_sum"] / n_win if n_win else math.nan
+    avg_loss = a["loss_sum"] / n_loss if n_loss else math.nan
+    win_rate = n_win / n if n else math.nan
+    payoff = avg_win / abs(avg_loss) if n_win and n_loss else math.nan
+    sd = nan(a["std"]) if n > 1 else 0.0
     return {
         "n_trades": n,
-        "n_open": int(n_open),  # not partial rows
-        "n_positions": int(n_entries),
+        "n_open": int(t["n_open"]),  # not partial rows
+        "n_positions": int(f["entries"]),
         "n_trade_rows": int(trades.height),
-        "winning_trades": int(wins.shape[0]),
-        "losing_trades": int(losses.shape[0]),
+        "winning_trades": n_win,
+        "losing_trades": n_loss,
         "win_rate": win_rate,
-        "profit_factor": _safe_div(float(wins.sum()), float(-losses.sum())) if n else math.nan,
-        "expectancy": float(pnl.mean()) if n else math.nan,
+        "profit_factor": _safe_div(float(a["win_sum"] or 0.0), -float(a["loss_sum"] or 0.0)) if n else math.nan,
+        "expectancy": nan(a["mean"]),
         "avg_win": avg_win,
         "avg_loss": avg_loss,
         "payoff_ratio": payoff,
-        "largest_win": _nan_if_empty(np.max, pnl),
-        "largest_loss": _nan_if_empty(np.min, pnl),
-        "best_trade": _nan_if_empty(np.max, pct),
-        "worst_trade": _nan_if_empty(np.min, pct),
-        "avg_trade_return": _nan_if_empty(np.mean, pct),
-        "avg_bars_held": _nan_if_empty(np.mean, bars),
-        "avg_winning_bars": _nan_if_empty(np.mean, bars[win]),
-        "avg_losing_bars": _nan_if_empty(np.mean, bars[loss]),
-        "max_bars_held": int(bars.max()) if n else None,
-        "max_win_streak": _streak(win[order]),
-        "max_loss_streak": _streak(loss[order]),
-        "sqn": math.sqrt(n) * float(pnl.mean()) / sd if sd > 0 else math.nan,
+        "largest_win": nan(a["max"]),
+        "largest_loss": nan(a["min"]),
+        "best_trade": nan(a["pct_max"]),
+        "worst_trade": nan(a["pct_min"]),
+        "avg_trade_return": nan(a["pct_mean"]),
+        "avg_bars_held": nan(a["bars_mean"]),
+        "avg_winning_bars": nan(a["bars_win"]),
+        "avg_losing_bars": nan(a["bars_loss"]),
+        "max_bars_held": a["bars_max"],
+        "max_win_streak": _streak(sign > 0),
+        "max_loss_streak": _streak(sign < 0),
+        "sqn": math.sqrt(n) * float(a["mean"]) / sd if sd > 0 else math.nan,
         "kelly": win_rate - (1.0 - win_rate) / (avg_win / -avg_loss) if payoff == payoff else math.nan,
-        "open_pnl": float(open_pnl),
-        "total_fees": float(fees),
-        "total_slippage": float(slippage),
-        "total_costs": float(fees + slippage),
-        "avg_cost_drag": _nan_if_empty(np.mean, drag),
-        "total_gross_pnl": float(gross),
+        "open_pnl": float(t["open_pnl"] or 0.0),
+        "total_fees": float(f["fees"] or 0.0),
+        "total_slippage": float(f["slippage"] or 0.0),
+        "total_costs": float((f["fees"] or 0.0) + (f["slippage"] or 0.0)),
+        "avg_cost_drag": nan(a["drag"]),
+        "total_gross_pnl": float(t["gross"] or 0.0),
         "n_fills": int(fills.height),
-        "traded_notional": float(notional),
+        "traded_notional": float(f["notional"] or 0.0),
     }
 
 
