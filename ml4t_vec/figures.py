@@ -38,12 +38,13 @@ def thin(n: int, y: np.ndarray | None = None, max_points: int = MAX_POINTS) -> n
     buckets = max(1, max_points // 3)
     edges = np.linspace(0, n, buckets + 1).astype(np.int64)
     keep = [edges[:-1], [n - 1]]
-    if y is not None:
+    if y is not None:  # each bucket's lowest and highest point: one pass over all buckets
         y = np.nan_to_num(np.asarray(y, dtype=np.float64), nan=0.0)
-        for i in range(buckets):
-            seg = y[edges[i] : edges[i + 1]]
-            if seg.shape[0]:
-                keep.append([edges[i] + int(np.argmin(seg)), edges[i] + int(np.argmax(seg))])
+        seg = np.repeat(np.arange(buckets), np.diff(edges))
+        for extreme in (np.minimum, np.maximum):
+            value = extreme.reduceat(y, edges[:-1])
+            hit = np.flatnonzero(y == value[seg])
+            keep.append(hit[np.unique(seg[hit], return_index=True)[1]])  # the first such point per bucket
     return np.unique(np.concatenate([np.asarray(k, dtype=np.int64) for k in keep]))
 
 

@@ -22,6 +22,7 @@ date, and running again does nothing unless ``--force``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -38,15 +39,13 @@ from pathlib import Path
 import polars as pl
 
 from ml4t_vec.errors import ConfigError, did_you_mean
+from ml4t_vec.report import versions
 
 SIGNAL_KEYS = ("entries", "exits", "short_entries", "short_exits")
 TOP_KEYS = ("name", "data", "signals", "weights", "backtest", "output", "strategies", "sweep")
 DATA_KEYS = ("source", "n_assets", "n_bars", "seed", "asset_col", "timestamp_col", "start", "end")
 OUTPUT_KEYS = ("report", "benchmark", "periods_per_year", "title")
 SWEEP_KEYS = ("params", "where", "metric", "top", "batch_size", "checkpoint", "executor", "n_jobs", "sample", "seed")
-# backtest keywords a config cannot set: the data and the signals have their own tables
-NOT_SETTINGS = ("prices", "entries", "exits", "short_entries", "short_exits", "weights", "signals", "config",
-                "asset_col", "timestamp_col", "benchmark", "unknown")  # fmt: skip
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
@@ -123,11 +122,10 @@ def _check_keys(src: Source, table: dict, known, where: tuple, index: int = 0) -
 
 
 def _settings() -> tuple[str, ...]:
-    import inspect
+    """The keys of ``[backtest]``: every backtest setting (``_lower.SETTINGS``) and ``preset``."""
+    from ml4t_vec._lower import SETTINGS
 
-    from ml4t_vec import api
-
-    return tuple(p for p in inspect.signature(api.backtest).parameters if p not in NOT_SETTINGS)
+    return (*SETTINGS, "preset")
 
 
 def strategies(raw: dict, src: Source, sweep: bool = False) -> list[dict]:
@@ -278,12 +276,6 @@ def run_key(s: dict, data_key: str) -> str:
     return hashlib.sha256((blob + data_key).encode()).hexdigest()[:24]
 
 
-def versions() -> dict:
-    from ml4t_vec.report import versions as v
-
-    return v()
-
-
 def up_to_date(target: Path, key: str) -> bool:
     m = target / "manifest.json"
     if not m.is_file():
@@ -305,6 +297,41 @@ def publish(tmp: Path, target: Path) -> None:
         os.replace(tmp, target)
 
 
+def _start(src: Source, s: dict, out: Path, force: bool):
+    """(prices, run key, target directory) of a strategy, or None when its results are up to
+    date (and not ``force``)."""
+    prices, data_key = load_data(src, s["data"])
+    key = run_key(s, data_key)
+    target = out / s["name"]
+    if up_to_date(target, key) and not force:
+        _say(f"{s['name']}: up to date ({target}); --force runs it again")
+        return None
+    return prices, key, target
+
+
+def _keywords(s: dict) -> dict:
+    """The ``backtest`` / ``sweep`` keywords of a strategy: ``[backtest]`` and the data's key columns."""
+    return dict(s["backtest"]) | {k: s["data"][k] for k in ("asset_col", "timestamp_col") if k in s["data"]}
+
+
+@contextlib.contextmanager
+def _staging(out: Path, name: str):
+    """A temporary directory beside the results, removed whatever happens (``_complete``
+    moves it into place first when all went well)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=out))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _complete(tmp: Path, target: Path, manifest: dict) -> None:
+    """Write the manifest (the files written so far, the versions) last, then publish."""
+    files = sorted(p.name for p in tmp.iterdir())
+    _write_json(tmp / "manifest.json", {**manifest, "versions": versions(), "files": files})
+    publish(tmp, target)
+
+
 def _write_json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, indent=2, default=str, allow_nan=True) + "\n", encoding="utf-8")
 
@@ -324,24 +351,16 @@ def run(config, out, *, force: bool = False) -> list[Path]:
     written = []
     for s in strategies(raw, src):
         t0 = time.perf_counter()
-        prices, data_key = load_data(src, s["data"])
-        key = run_key(s, data_key)
-        target = out / s["name"]
-        if up_to_date(target, key) and not force:
-            _say(f"{s['name']}: up to date ({target}); --force runs it again")
-            written.append(target)
+        started = _start(src, s, out, force)
+        if started is None:
+            written.append(out / s["name"])
             continue
+        prices, key, target = started
         exprs = _signals(src, s)
-        kw = dict(s["backtest"])
-        for k in ("asset_col", "timestamp_col"):
-            if k in s["data"]:
-                kw[k] = s["data"][k]
-        bench = s["output"].get("benchmark")
         t1 = time.perf_counter()
-        res = vec.backtest(prices, **exprs, **kw, benchmark=bench)
+        res = vec.backtest(prices, **exprs, **_keywords(s), benchmark=s["output"].get("benchmark"))
         t2 = time.perf_counter()
-        tmp = Path(tempfile.mkdtemp(prefix=f".{s['name']}.tmp-", dir=out))
-        try:
+        with _staging(out, s["name"]) as tmp:
             frames = {"trades": res.trades, "fills": res.fills, "rejected": res.rejected, "positions": res.positions,
                       "equity": res.equity}  # fmt: skip
             stats = res.stats(s["output"].get("periods_per_year"))
@@ -358,13 +377,8 @@ def run(config, out, *, force: bool = False) -> list[Path]:
                 t4 = time.perf_counter()
                 res.report(tmp / "report.html", title=s["output"].get("title") or s["name"])
                 timings["report_s"] = time.perf_counter() - t4
-            _write_json(tmp / "manifest.json", {
-                "run_key": key, "fingerprint": res.fingerprint, "name": s["name"], "kind": "backtest",
-                "versions": versions(), "timings": timings, "files": sorted(p.name for p in tmp.iterdir()),
-            })  # fmt: skip
-            publish(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            _complete(tmp, target, {"run_key": key, "fingerprint": res.fingerprint, "name": s["name"],
+                                    "kind": "backtest", "timings": timings})  # fmt: skip
         row = stats.row(0, named=True)
         _say(f"{s['name']}: {len(res.trades)} trade rows, total return {row['total_return']:.2%}, "
              f"sharpe {row['sharpe']:.2f} -> {target}")  # fmt: skip
@@ -422,19 +436,13 @@ def sweep(config, out, *, force: bool = False) -> list[Path]:
                            unused[0])  # fmt: skip
         for k, t in texts.items():  # every set's expressions parse: check with the first values
             sql(src, t, (), k, {n: v[0] for n, v in params.items()})
-        prices, data_key = load_data(src, s["data"])
-        key = run_key(s, data_key)
-        target = out / s["name"]
-        if up_to_date(target, key) and not force:
-            _say(f"{s['name']}: up to date ({target}); --force runs it again")
-            written.append(target)
+        started = _start(src, s, out, force)
+        if started is None:
+            written.append(out / s["name"])
             continue
+        prices, key, target = started
         where = _where(src, sw.get("where"), params)
         funcs = {k: (lambda p, t=t, k=k: sql(src, t, (), k, dict(p))) for k, t in texts.items()}
-        kw = dict(s["backtest"])
-        for k in ("asset_col", "timestamp_col"):
-            if k in s["data"]:
-                kw[k] = s["data"][k]
         checkpoint = None
         if sw.get("checkpoint", True):
             checkpoint = out / ".checkpoints" / f"{s['name']}-{key[:12]}"
@@ -443,26 +451,19 @@ def sweep(config, out, *, force: bool = False) -> list[Path]:
             res = vec.sweep(prices, **funcs, params=params, where=where, sample=sw.get("sample"),
                             seed=sw.get("seed", 0), batch_size=sw.get("batch_size"), checkpoint=checkpoint,
                             n_jobs=sw.get("n_jobs"), executor=executor,
-                            periods_per_year=s["output"].get("periods_per_year"), **kw)  # fmt: skip
+                            periods_per_year=s["output"].get("periods_per_year"), **_keywords(s))  # fmt: skip
         finally:
             if client is not None:
                 client.close()
         t1 = time.perf_counter()
         metric = sw.get("metric", "sharpe")
         best = res.best(metric, n=int(sw.get("top", 10)))
-        tmp = Path(tempfile.mkdtemp(prefix=f".{s['name']}.tmp-", dir=out))
-        try:
+        with _staging(out, s["name"]) as tmp:
             res.results.write_parquet(tmp / "results.parquet")
             best.write_parquet(tmp / "best.parquet")
             _write_json(tmp / "config.json", {"strategy": s, "config_file": str(src.path)})
-            _write_json(tmp / "manifest.json", {
-                "run_key": key, "name": s["name"], "kind": "sweep", "sets": res.results.height, "metric": metric,
-                "versions": versions(), "timings": {"sweep_s": t1 - t0, **res.timings},
-                "files": sorted(p.name for p in tmp.iterdir()),
-            })  # fmt: skip
-            publish(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            _complete(tmp, target, {"run_key": key, "name": s["name"], "kind": "sweep", "sets": res.results.height,
+                                    "metric": metric, "timings": {"sweep_s": t1 - t0, **res.timings}})  # fmt: skip
         if checkpoint is not None:
             shutil.rmtree(checkpoint, ignore_errors=True)
         top = best.row(0, named=True) if best.height else {}
@@ -480,13 +481,12 @@ def _where(src: Source, text, params: dict):
     if not isinstance(text, str):
         raise src.fail(f"`sweep.where` must be a Polars SQL condition over the parameters; got {text!r}.",
                        ("sweep",), "where")  # fmt: skip
-    try:
-        cond = pl.sql_expr(text)
-        import itertools
+    from ml4t_vec.sweeps import param_grid
 
-        names = list(params)
-        grid = pl.DataFrame([dict(zip(names, c, strict=True)) for c in itertools.product(*params.values())])
-        keep = {tuple(r) for r in grid.filter(cond).select(names).iter_rows()}
+    names = list(params)
+    try:
+        grid = pl.DataFrame(param_grid(params))  # the sweep's own product of the values
+        keep = {tuple(r) for r in grid.filter(pl.sql_expr(text)).select(names).iter_rows()}
     except Exception as err:
         raise src.fail(f"`sweep.where` is not a condition over {list(params)}: {type(err).__name__}: {err}",
                        ("sweep",), "where") from None  # fmt: skip

@@ -72,6 +72,17 @@ _DURATION_HELP = "a Polars duration string such as '5d', '3mo', '1y6mo', or a da
 # ---------------------------------------------------------------------------------------------
 # parameters
 # ---------------------------------------------------------------------------------------------
+def rolling_windows(n: int, train: int, test: int, step: int) -> list[tuple[int, int, int]]:
+    """(train start, test start, test end exclusive) of rolling windows over ``n`` timestamps:
+    ``train`` then ``test`` timestamps, moved on by ``step``, laid out from the start; a last
+    test window shorter than ``test`` is kept. Shared with ``vec.walk_forward``."""
+    out, s = [], 0
+    while s + train < n:
+        out.append((s, s + train, min(s + train + test, n)))
+        s += step
+    return out
+
+
 def _duration(param: str, value, *, positive: bool) -> list[tuple[int, str]] | None:
     """``value`` as [(count, unit), ...] if it is a duration (str, timedelta, np.timedelta64), else None."""
     if isinstance(value, np.timedelta64):
@@ -572,10 +583,7 @@ class WalkForward(_Splitter):
         train, test = _size("train_size", self.train_size), _size("test_size", self.test_size)
         step = test if self.step is None else _size("step", self.step)
         if isinstance(train, int):  # the windows of vec.walk_forward (walkforward.fold_windows)
-            out, s = [], 0
-            while s + train < tl.n:
-                out.append((s, s + train, min(s + train + test, tl.n) - 1))
-                s += step
+            out = [(a, b, c - 1) for a, b, c in rolling_windows(tl.n, train, test, step)]
         else:
             out = self._calendar_windows(tl, train, test, step)
         if self.n_splits is not None:

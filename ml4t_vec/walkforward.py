@@ -37,6 +37,7 @@ from ml4t_vec import api, sweeps
 from ml4t_vec._prepare import _as_lazy, _collect, _resolve_keys, _schema_names
 from ml4t_vec.errors import ConfigError
 from ml4t_vec.metrics import infer_periods_per_year
+from ml4t_vec.splits import rolling_windows
 
 SIGNALS = ("entries", "exits", "short_entries", "short_exits")
 PER_BAR = ("stop_loss", "take_profit", "trailing_stop")  # settings a fold can set per bar
@@ -72,13 +73,9 @@ def fold_windows(n: int, train: int, test: int, step: int | None, anchored: bool
             raise ConfigError(f"`{name}` must be an int >= {lo} (bars); got {v!r}.")
     if train + 1 > n:
         raise ConfigError(f"`train` + 1 test bar must fit in the {n} bars of the data; got train={train}.")
-    step = test if step is None else step
-    out, s = [], 0
-    while s + train < n:
-        a = 0 if anchored else s
-        out.append((a, s + train, s + train, min(s + train + test, n)))
-        s += step
-    return out
+    return [
+        (0 if anchored else a, b, b, c) for a, b, c in rolling_windows(n, train, test, test if step is None else step)
+    ]
 
 
 def walk_forward(prices, *, entries=None, exits=None, short_entries=None, short_exits=None, weights=None,
