@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 
 from ml4t_vec._kernels import kernel_array, kernel_tuple
-from ml4t_vec._kernels.book import Sink, new_book, new_orders
+from ml4t_vec._kernels.book import Sink, new_book, new_orders, room_nb
 from ml4t_vec._kernels.codes import CASH_RULE, FILL_DT, MISSING, REJECT_DT, ROUNDING, SHORTFALL, SIZE_AT, TRADE_DT
 from ml4t_vec._kernels.limits import NEVER
 from ml4t_vec._kernels.rebalance import WeightParams, rebalance_nb
@@ -159,17 +159,11 @@ def weight_params(cfg: BacktestConfig, prep: Prepared, select: HoldAwareTopK | N
 def _room(w: np.ndarray, rebal: np.ndarray, hold: bool) -> tuple[np.ndarray, np.ndarray]:
     """Per column, about how many orders the run makes (rebalance bars whose weight, or the
     previous rebalance's, is nonzero: a held position is resized at every rebalance) and how
-    many of them reverse the position (the weight's sign flips: two fills)."""
-    wr = w[:, rebal]
-    if not hold:
-        wr = np.nan_to_num(wr)
-    nz = ~np.isnan(wr) & (wr != 0.0)
-    prev = np.zeros_like(nz)
-    prev[:, 1:] = nz[:, :-1]
-    sign = np.sign(np.where(nz, wr, 0.0))
-    flips = np.zeros_like(nz)
-    flips[:, 1:] = sign[:, 1:] * sign[:, :-1] < 0
-    return (nz | prev).sum(axis=1).astype(np.int64) + 2, flips.sum(axis=1).astype(np.int64)
+    many of them reverse the position (the weight's sign flips: two fills). One pass over the
+    weights (``room_nb``)."""
+    orders, flips = np.empty(w.shape[0], dtype=np.int64), np.empty(w.shape[0], dtype=np.int64)
+    room_nb(kernel_array(w, np.float64), kernel_array(rebal, np.bool_), hold, orders, flips)
+    return orders, flips
 
 
 def variant(cfg: BacktestConfig, prep: Prepared) -> tuple:

@@ -240,3 +240,34 @@ def close_open_nb(book, c, reason, sink):
     if pos["qty"] != 0.0:
         write_trade_nb(sink, c, pos, pos["qty"], pos["entry_fees"], pos["entry_slippage"], pos["last_bar"],
                        pos["last_close"], 0.0, 0.0, reason, np.int64(STATUS_OPEN))  # fmt: skip
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def room_nb(w, rebal, hold, orders, flips):
+    """Record room of a target-weight run, per column (``_rebalance._room``): ``orders[c]`` =
+    2 + the rebalance bars whose weight, or the previous rebalance's, is nonzero (a held
+    position is resized at every rebalance); ``flips[c]`` = the rebalance bars where the
+    weight's sign flips against the previous rebalance's (a reversal: two fills). ``w``
+    (n_cols, n_bars), NaN = null: no order with ``hold``, else a close (a zero weight)."""
+    n_cols, n_bars = w.shape
+    for c in range(n_cols):
+        n = np.int64(2)
+        f = np.int64(0)
+        prev_nz = False
+        prev_sign = 0.0
+        for t in range(n_bars):
+            if not rebal[t]:
+                continue
+            x = w[c, t]
+            if np.isnan(x):
+                x = np.nan if hold else 0.0
+            nz = not np.isnan(x) and x != 0.0
+            sign = (1.0 if x > 0.0 else -1.0) if nz else 0.0
+            if nz or prev_nz:
+                n += 1
+            if sign * prev_sign < 0.0:
+                f += 1
+            prev_nz = nz
+            prev_sign = sign
+        orders[c] = n
+        flips[c] = f

@@ -195,7 +195,7 @@ def target_qty_nb(w, forced, equity, price, q, unit, rounding, min_weight_change
     return tq
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _mark_nb(book, c, t, price, off, step, col_asset, sig):
     if (sig[c, t] & SIG_VALID) != 0:
         return price[off[col_asset[c]] + t * step]
@@ -213,14 +213,14 @@ def _equity_nb(t, c0, c1, price, off, step, col_asset, sig, book, cash):
     return equity
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _unit_nb(wp, c):
     if wp.lot[c] > 0.0:
         return wp.lot[c]
     return 0.0 if wp.fractional[0] else 1.0
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _sizing_nb(wp, c):
     """``target_qty_nb``'s model for column c."""
     if wp.cash_rule[0] != CASH_ML4T:
