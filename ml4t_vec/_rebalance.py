@@ -9,11 +9,11 @@ import numpy as np
 import polars as pl
 
 from ml4t_vec._kernels import kernel_array, kernel_tuple
-from ml4t_vec._kernels.book import Sink, new_book, new_orders, room_nb
-from ml4t_vec._kernels.codes import CASH_RULE, FILL_DT, MISSING, REJECT_DT, ROUNDING, SHORTFALL, SIZE_AT, TRADE_DT
+from ml4t_vec._kernels.book import column_order, new_book, new_orders, new_sink, room_nb
+from ml4t_vec._kernels.codes import CASH_RULE, MISSING, ROUNDING, SHORTFALL, SIZE_AT
 from ml4t_vec._kernels.limits import NEVER
 from ml4t_vec._kernels.rebalance import WeightParams, rebalance_nb
-from ml4t_vec._kernels.simulate import SimResult, _compact, _offsets
+from ml4t_vec._kernels.simulate import SimResult
 from ml4t_vec._lower import day_numbers, risk_params
 from ml4t_vec._prepare import Prepared
 from ml4t_vec.config import BacktestConfig
@@ -214,33 +214,33 @@ def simulate_weights(prep: Prepared, cfg: BacktestConfig, timing: int, rebal: np
     rebal = kernel_array(rebal, np.bool_)
     orders_est, flips_est = _room(w if select is None else _selectable(w, select), rebal,
                                   cfg.rebalance.missing == "hold")  # fmt: skip
-    caps = (orders_est + flips_est, orders_est, orders_est)
+    n_orders = int(orders_est.sum())
+    room = (n_orders + int(flips_est.sum()), n_orders, n_orders)
     px = prep.prices
     for _ in range(2):
-        fill_off, trade_off, rej_off = (_offsets(c) for c in caps)
-        z = lambda: np.zeros(n_cols, dtype=np.int64)  # noqa: E731
-        sink = Sink(np.empty(int(fill_off[-1]), dtype=FILL_DT), fill_off, z(), np.empty(int(trade_off[-1]), TRADE_DT),
-                    trade_off, z(), np.empty(int(rej_off[-1]), REJECT_DT), rej_off, z())  # fmt: skip
+        sink = new_sink(room)
         acc = np.zeros((3, n_bars))
         value_out = np.zeros((n_cols, n_bars) if per_column_series else (0, 0))
         init = float(cfg.portfolio.init_cash)
         rebalance_nb(kernel_array(prep.col_asset, np.int64), px.open, px.high, px.low, px.close, px.fill, px.off,
                      np.int64(px.step[0]), prep.sig, w, prio, rebal, np.int64(timing), init, wp, new_book(n_cols),
                      new_orders(n_cols), sink, acc, value_out, rp, peer)  # fmt: skip
-        counts = (sink.n_fill, sink.n_trade, sink.n_rej)
-        if all((n <= cap).all() for n, cap in zip(counts, caps, strict=True)):
+        written = tuple(int(n) for n in sink.n)
+        if all(n <= r for n, r in zip(written, room, strict=True)):
             break
-        caps = tuple(np.maximum(n, cap) for n, cap in zip(counts, caps, strict=True))
+        room = written
     else:  # pragma: no cover - a deterministic kernel cannot overflow exact counts
         raise RuntimeError("record buffers overflowed twice")
-    if not compact:
-        return SimResult(sink.fills, sink.trades, sink.rejected, acc[0], acc[1], acc[2], None, None, None,
-                         (fill_off, counts[0], trade_off, counts[1]))  # fmt: skip
-    # compacted one kind at a time, each raw buffer dropped before the next is copied (peak memory)
-    raw = list(sink[0:1]) + list(sink[3:4]) + list(sink[6:7])
+    # grouped by column (the records' layout everywhere else), one kind at a time, each buffer
+    # in time order dropped before the next is sorted (peak memory)
+    raw = list(sink[:3])
     sink = None
-    out = []
-    for k, (off, n) in enumerate(((fill_off, counts[0]), (trade_off, counts[1]), (rej_off, counts[2]))):
-        out.append(_compact(raw[k], off, n))
+    out, segments = [], []
+    for k in range(3):
+        rec, off, counts = column_order(raw[k], written[k], n_cols)
         raw[k] = None
+        out.append(rec)
+        segments += [off, counts]
+    if not compact:
+        return SimResult(*out, acc[0], acc[1], acc[2], None, None, None, tuple(segments[:4]))
     return SimResult(*out, acc[0], acc[1], acc[2], None, value_out if per_column_series else None, None, None)

@@ -30,10 +30,13 @@ from ml4t_vec._kernels.codes import (
     EFFECT_EXIT,
     EFFECT_INCREASE,
     EFFECT_REDUCE,
+    FILL_DT,
     REASON_REBALANCE,
+    REJECT_DT,
     STATUS_CLOSED,
     STATUS_OPEN,
     STATUS_PARTIAL,
+    TRADE_DT,
 )
 
 POSITION_DT = np.dtype(
@@ -78,18 +81,25 @@ ORDER_DT = np.dtype(
 
 
 class Sink(NamedTuple):
-    """Record buffers and counts. Column c writes fills from ``fill_off[c]`` (and so on); a
-    count past its room is still counted, never written (``simulate`` runs again with room)."""
+    """Record buffers, each written in the order the records happen (bar by bar, a bar's in
+    column order), and ``n`` (3,) int64: the fills, trade rows and rejected rows written so far.
+    A record past its buffer's room is counted, never written (the run is repeated with room).
+
+    Appending in order keeps the writes sequential. One slice per column, as the records are
+    read later, made each fill write into its own column's slice: a thousand columns, three
+    buffers, a cache miss per record; 85 ns per record at daily rebalancing (about 45% of the
+    kernel). ``column_order`` makes the per-column layout once, after the run."""
 
     fills: np.ndarray
-    fill_off: np.ndarray
-    n_fill: np.ndarray
     trades: np.ndarray
-    trade_off: np.ndarray
-    n_trade: np.ndarray
     rejected: np.ndarray
-    rej_off: np.ndarray
-    n_rej: np.ndarray
+    n: np.ndarray
+
+
+def new_sink(room: tuple[int, int, int]) -> Sink:
+    """Empty buffers with ``room`` = (fills, trade rows, rejected rows)."""
+    return Sink(np.empty(room[0], dtype=FILL_DT), np.empty(room[1], dtype=TRADE_DT), np.empty(room[2], dtype=REJECT_DT),
+                np.zeros(3, dtype=np.int64))  # fmt: skip
 
 
 def new_orders(n_cols: int) -> np.ndarray:
@@ -112,9 +122,9 @@ def new_book(n_cols: int) -> np.ndarray:
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def write_fill_nb(sink, c, t, side, effect, reason, q, px, fee, slip, pid):
-    k = sink.fill_off[c] + sink.n_fill[c]
-    sink.n_fill[c] += 1
-    if k >= sink.fill_off[c + 1]:
+    k = sink.n[0]
+    sink.n[0] += 1
+    if k >= sink.fills.shape[0]:
         return
     r = sink.fills[k]
     r["col"] = c
@@ -131,9 +141,9 @@ def write_fill_nb(sink, c, t, side, effect, reason, q, px, fee, slip, pid):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def write_reject_nb(sink, c, t, side, effect, reason, req, filled, px):
-    k = sink.rej_off[c] + sink.n_rej[c]
-    sink.n_rej[c] += 1
-    if k >= sink.rej_off[c + 1]:
+    k = sink.n[2]
+    sink.n[2] += 1
+    if k >= sink.rejected.shape[0]:
         return
     r = sink.rejected[k]
     r["col"] = c
@@ -149,9 +159,9 @@ def write_reject_nb(sink, c, t, side, effect, reason, req, filled, px):
 @njit(cache=True, nogil=True, error_model="numpy")
 def write_trade_nb(sink, c, pos, q, entry_fees, entry_slip, exit_bar, exit_px, exit_fee, exit_slip, reason, status):
     """A trade row of ``q`` signed shares of position ``pos`` (a ``POSITION_DT`` record)."""
-    k = sink.trade_off[c] + sink.n_trade[c]
-    sink.n_trade[c] += 1
-    if k >= sink.trade_off[c + 1]:
+    k = sink.n[1]
+    sink.n[1] += 1
+    if k >= sink.trades.shape[0]:
         return
     ep = pos["avg_price"]
     hi = max(pos["hi"], exit_px)
@@ -271,3 +281,23 @@ def room_nb(w, rebal, hold, orders, flips):
             prev_sign = sign
         orders[c] = n
         flips[c] = f
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _column_order_nb(src, n_cols, off, dst):
+    pos = off[:-1].copy()
+    for i in range(dst.shape[0]):
+        c = src[i]["col"]
+        dst[pos[c]] = src[i]
+        pos[c] += 1
+
+
+def column_order(src: np.ndarray, n: int, n_cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the first ``n`` records of ``src`` grouped by column, each column's in the order written;
+    each column's first record (n_cols + 1,); its number of records): a counting sort, O(n)."""
+    counts = np.bincount(src["col"][:n], minlength=n_cols).astype(np.int64)
+    off = np.zeros(n_cols + 1, dtype=np.int64)
+    np.cumsum(counts, out=off[1:])
+    dst = np.empty(n, dtype=src.dtype)
+    _column_order_nb(src[:n], n_cols, off, dst)
+    return dst, off, counts

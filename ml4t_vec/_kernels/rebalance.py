@@ -295,8 +295,8 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         cash += d
         book[c]["qty"] = keep  # exactly the target (q - (q - keep) may differ in the last bit)
         if flip:
-            flip_fill[i] = sink.fill_off[c] + sink.n_fill[c] - 1
-            flip_trade[i] = sink.trade_off[c] + sink.n_trade[c] - 1
+            flip_fill[i] = sink.n[0] - 1
+            flip_trade[i] = sink.n[1] - 1
             flip_q[i] = abs(dq)
             flip_fee[i] = fee
     # (b) increases, against the buying power left after the reductions
@@ -419,7 +419,7 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         if flip_q[i] > 0.0:  # one order: its fee on both parts, split by shares
             total = fee_nb(flip_q[i] + got[i], px_of[i], cost)
             share_x = flip_q[i] / (flip_q[i] + got[i]) * total
-            _set_exit_fee_nb(sink, c, flip_fill[i], flip_trade[i], share_x)
+            _set_exit_fee_nb(sink, flip_fill[i], flip_trade[i], share_x)
             d, next_pid = apply_fill_nb(book, c, t, dq, px_of[i], ref, total - share_x, rsn[i], next_pid, sink)
             cash += d + (total - share_x) - (total - flip_fee[i])  # the cash pays total - the closing fee
         else:
@@ -599,12 +599,12 @@ def _ml4t_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _set_exit_fee_nb(sink, c, k_fill, k_trade, fee):
+def _set_exit_fee_nb(sink, k_fill, k_trade, fee):
     """A reversal's closing fill (record ``k_fill``) and its trade row (``k_trade``) take the
     closing part's share of the order's fee, known once the new side has filled."""
-    if k_fill < sink.fill_off[c + 1]:
+    if k_fill < sink.fills.shape[0]:
         sink.fills[k_fill]["fees"] = fee
-    if k_trade < sink.trade_off[c + 1]:
+    if k_trade < sink.trades.shape[0]:
         sink.trades[k_trade]["exit_fees"] = fee
 
 
