@@ -218,7 +218,7 @@ def simulate_weights(prep: Prepared, cfg: BacktestConfig, timing: int, rebal: np
     room = (n_orders + int(flips_est.sum()), n_orders, n_orders)
     px = prep.prices
     for _ in range(2):
-        sink = new_sink(room)
+        sink = new_sink(room, n_cols)
         acc = np.zeros((3, n_bars))
         value_out = np.zeros((n_cols, n_bars) if per_column_series else (0, 0))
         init = float(cfg.portfolio.init_cash)
@@ -233,14 +233,14 @@ def simulate_weights(prep: Prepared, cfg: BacktestConfig, timing: int, rebal: np
         raise RuntimeError("record buffers overflowed twice")
     # grouped by column (the records' layout everywhere else), one kind at a time, each buffer
     # in time order dropped before the next is sorted (peak memory)
-    raw = list(sink[:3])
+    raw, per_col = list(sink[:3]), sink.per_col
     sink = None
     out, segments = [], []
     for k in range(3):
-        rec, off, counts = column_order(raw[k], written[k], n_cols)
+        rec, off = column_order(raw[k], per_col[k])
         raw[k] = None
         out.append(rec)
-        segments += [off, counts]
+        segments += [off, per_col[k]]
     if not compact:
         return SimResult(*out, acc[0], acc[1], acc[2], None, None, None, tuple(segments[:4]))
     return SimResult(*out, acc[0], acc[1], acc[2], None, value_out if per_column_series else None, None, None)

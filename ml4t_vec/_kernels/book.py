@@ -82,7 +82,8 @@ ORDER_DT = np.dtype(
 
 class Sink(NamedTuple):
     """Record buffers, each written in the order the records happen (bar by bar, a bar's in
-    column order), and ``n`` (3,) int64: the fills, trade rows and rejected rows written so far.
+    column order); ``n`` (3,) int64: the fills, trade rows and rejected rows written so far, and
+    ``per_col`` (3, n_cols) int64 the same per column.
     A record past its buffer's room is counted, never written (the run is repeated with room).
 
     Appending in order keeps the writes sequential. One slice per column, as the records are
@@ -94,12 +95,13 @@ class Sink(NamedTuple):
     trades: np.ndarray
     rejected: np.ndarray
     n: np.ndarray
+    per_col: np.ndarray
 
 
-def new_sink(room: tuple[int, int, int]) -> Sink:
+def new_sink(room: tuple[int, int, int], n_cols: int) -> Sink:
     """Empty buffers with ``room`` = (fills, trade rows, rejected rows)."""
     return Sink(np.empty(room[0], dtype=FILL_DT), np.empty(room[1], dtype=TRADE_DT), np.empty(room[2], dtype=REJECT_DT),
-                np.zeros(3, dtype=np.int64))  # fmt: skip
+                np.zeros(3, dtype=np.int64), np.zeros((3, n_cols), dtype=np.int64))  # fmt: skip
 
 
 def new_orders(n_cols: int) -> np.ndarray:
@@ -124,6 +126,7 @@ def new_book(n_cols: int) -> np.ndarray:
 def write_fill_nb(sink, c, t, side, effect, reason, q, px, fee, slip, pid):
     k = sink.n[0]
     sink.n[0] += 1
+    sink.per_col[0, c] += 1
     if k >= sink.fills.shape[0]:
         return
     r = sink.fills[k]
@@ -143,6 +146,7 @@ def write_fill_nb(sink, c, t, side, effect, reason, q, px, fee, slip, pid):
 def write_reject_nb(sink, c, t, side, effect, reason, req, filled, px):
     k = sink.n[2]
     sink.n[2] += 1
+    sink.per_col[2, c] += 1
     if k >= sink.rejected.shape[0]:
         return
     r = sink.rejected[k]
@@ -161,6 +165,7 @@ def write_trade_nb(sink, c, pos, q, entry_fees, entry_slip, exit_bar, exit_px, e
     """A trade row of ``q`` signed shares of position ``pos`` (a ``POSITION_DT`` record)."""
     k = sink.n[1]
     sink.n[1] += 1
+    sink.per_col[1, c] += 1
     if k >= sink.trades.shape[0]:
         return
     ep = pos["avg_price"]
@@ -292,12 +297,13 @@ def _column_order_nb(src, n_cols, off, dst):
         pos[c] += 1
 
 
-def column_order(src: np.ndarray, n: int, n_cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(the first ``n`` records of ``src`` grouped by column, each column's in the order written;
-    each column's first record (n_cols + 1,); its number of records): a counting sort, O(n)."""
-    counts = np.bincount(src["col"][:n], minlength=n_cols).astype(np.int64)
+def column_order(src: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the records of ``src`` grouped by column, each column's in the order written; each
+    column's first record (n_cols + 1,)): a counting sort, O(n). ``counts``: records per column
+    (``Sink.per_col``), ``src`` holds their sum."""
+    n, n_cols = int(counts.sum()), counts.shape[0]
     off = np.zeros(n_cols + 1, dtype=np.int64)
     np.cumsum(counts, out=off[1:])
     dst = np.empty(n, dtype=src.dtype)
     _column_order_nb(src[:n], n_cols, off, dst)
-    return dst, off, counts
+    return dst, off

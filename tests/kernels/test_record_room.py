@@ -32,3 +32,30 @@ def test_too_little_room_reruns_with_exact_room(monkeypatch, cash_sharing):
     assert runs and len(passes) == 2 and want.trades.height > 6  # the first pass ran out of room
     for name in ("trades", "fills", "rejected", "equity"):
         assert getattr(got, name).equals(getattr(want, name)), name
+
+
+def test_weights_too_little_room_reruns_with_exact_room(monkeypatch):
+    """The target-weight driver appends records in time order and groups them by column after
+    the run: with room for one record of each kind, the run repeats once with exact room and
+    gives the same frames (the records of a reversal's two fills and of a reduction included)."""
+    from ml4t_vec import _rebalance
+
+    prices = vec.synthetic_prices(n_assets=4, n_bars=80, seed=5)
+    score = pl.col("pred").rank().over("timestamp")
+    w = pl.when(score == 4).then(0.5).when(score == 1).then(-0.4).otherwise(0.1)
+    kw = dict(weights=w, rebalance=3, fees=0.001, fixed_fees=0.5)
+    want = vec.backtest(prices, **kw)
+    real_room, real_kernel = _rebalance._room, _rebalance.rebalance_nb
+    runs = []
+    monkeypatch.setattr(_rebalance, "_room", lambda *a: tuple(np.zeros_like(x) for x in real_room(*a)))
+
+    def counting(*args):
+        runs.append(1)
+        return real_kernel(*args)
+
+    counting.signatures = real_kernel.signatures  # the compile notice asks
+    monkeypatch.setattr(_rebalance, "rebalance_nb", counting)
+    got = vec.backtest(prices, **kw)
+    assert len(runs) == 2 and want.trades.height > 10 and (want.fills["effect"] == "reduce").any()
+    for name in ("trades", "fills", "rejected", "equity", "positions"):
+        assert getattr(got, name).equals(getattr(want, name)), name
