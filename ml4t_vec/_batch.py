@@ -92,7 +92,7 @@ def run_batch(prep, combos, cfgs, exprs, index, ppy, timings, per_asset=False) -
     which = np.array([distinct.setdefault(repr([c[n] for n in swept]), (len(distinct), cfg))[0]
                       for c, cfg in zip(combos, cfgs, strict=True)], dtype=np.int64)  # fmt: skip
     uniq = [cfg for _, cfg in distinct.values()]
-    parts_o = [_lower.order_params(c, n_assets) for c in uniq]
+    parts_o = [_lower.order_params(c, n_assets, prep) for c in uniq]
     parts_r = [_lower.risk_params(c, n_assets, prep) for c in uniq]
     parts_l = [_lower.limit_params(c, groups_per, n_assets, prep) for c in uniq]
     params = kernel_tuple(OrderParams, **{f: stack(parts_o, which, f) for f in OrderParams._fields})

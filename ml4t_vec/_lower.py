@@ -158,11 +158,19 @@ def build_config(config: BacktestConfig | None, kwargs: dict, preset: str | None
     return BacktestConfig(**parts, preset=preset)
 
 
-def order_params(cfg: BacktestConfig, n_cols: int) -> OrderParams:
+def order_params(cfg: BacktestConfig, n_cols: int, prep: Prepared | None = None) -> OrderParams:
+    """Lower the order settings to per-column arrays; ``size`` is (n_cols, 1), or (n_cols,
+    n_bars) for a size expression (``prep``'s rule value; NaN without ``prep``: a caller that
+    only reads the order model)."""
     full = lambda v: np.full(n_cols, v)  # noqa: E731
+    size = cfg.sizing.size
+    if isinstance(size, (pl.Expr, str)):
+        size = per_bar(prep, "size", n_cols, np.nan) if prep is not None else np.full((n_cols, 1), np.nan)
+    else:
+        size = np.full((n_cols, 1), size)
     return kernel_tuple(
         OrderParams,
-        size=full(cfg.sizing.size),
+        size=size,
         size_type=full(SIZE_TYPE[cfg.sizing.size_type]),
         fees=full(cfg.costs.fees),
         fixed_fees=full(cfg.costs.fixed_fees),
@@ -198,6 +206,8 @@ RULE_EXPRS = ("stop_loss", "take_profit", "trailing_stop", "stop_loss_price", "t
 def rule_exprs(cfg: BacktestConfig) -> dict:
     """Per-bar rule values given as expressions or column names (Prepare evaluates them)."""
     out = {k: v for k in RULE_EXPRS if isinstance(v := getattr(cfg.risk, k), (pl.Expr, str, dict))}
+    if isinstance(cfg.sizing.size, (pl.Expr, str)):
+        out["size"] = cfg.sizing.size
     if cfg.limits.priority is not None:
         out["priority"] = cfg.limits.priority
     return out

@@ -512,6 +512,7 @@ RULE_RANGES = {
     "take_profit": (0.0, 100.0, True),
     "stop_loss_price": (0.0, np.inf, True),
     "take_profit_price": (0.0, np.inf, True),
+    "size": (0.0, np.inf, True),  # an entry's size per bar (finite; null: no shares)
     "priority": (-np.inf, np.inf, False),
     "weights": (-np.inf, np.inf, False),  # signed fractions of equity; infinite values are refused
     "rebalance": (0.0, 1.0, False),  # a boolean per timestamp (True = 1)
@@ -549,12 +550,13 @@ def _rule_values(df: pl.DataFrame, rules: dict[str, pl.Expr], ts_col: str, asset
         lo, hi, lo_open = RULE_RANGES[kind or k]
         x = pl.col("__rule")
         bad = ((x <= lo) if lo_open else (x < lo)) | (x > hi) | (x.is_infinite() & (hi < np.inf))
-        if (kind or k).endswith("_price") or (kind or k) in ("weights", "benchmark"):
+        finite = (kind or k).endswith("_price") or (kind or k) in ("weights", "benchmark", "size")
+        if finite:
             bad = bad | x.is_infinite()
         bad = bad.fill_null(False) & ~x.is_nan()
         if col.to_frame("__rule").select(bad.any()).item():
             where = _where(df.with_columns(col.alias("__rule")), bad, ts_col, asset_col)
-            span = f"{'(' if lo_open else '['}{lo}, {hi}]"
+            span = f"{'(' if lo_open else '['}{lo}, {hi}{')' if finite and hi == np.inf else ']'}"
             raise DataError(
                 f"`{k}` must lie in {span} at every bar (null or NaN: no value); found values outside in {where}."
             )

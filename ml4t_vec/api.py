@@ -370,7 +370,7 @@ def backtest(
         signals: optional second long frame with the same keys; its columns are joined in.
         size, size_type, fractional, size_rule, percent_of: entry size (default: equal weight,
             ``1 / n_assets`` of equity per entry in a shared-cash panel, else all of it; see
-            ``SizingConfig``).
+            ``SizingConfig``). ``size`` may be an expression or column, read at the signal bar.
         fill: ``"next_open"`` (default), ``"next_close"`` or ``"same_close"``; ``price`` an
             optional column/expression to fill at instead, with the same timing; ``signal_rules``
             how signals become orders (``"reverse"`` default, or ``"flat_only"``); ``fill_order``
@@ -452,7 +452,7 @@ def backtest(
     else:
         groups = np.arange(n_cols + 1, dtype=np.int64)
     init = np.full(groups.shape[0] - 1, float(cfg.portfolio.init_cash))
-    params = _lower.order_params(cfg, n_cols)
+    params = _lower.order_params(cfg, n_cols, prep)
 
     risk = _lower.risk_params(cfg, n_cols, prep)
     limits = _lower.limit_params(cfg, groups.shape[0] - 1, n_cols, prep)

@@ -122,7 +122,7 @@ class SizingConfig:
             other size types.
     """
 
-    size: float | None = None
+    size: float | pl.Expr | str | None = None
     size_type: str = "percent"
     fractional: bool = True
     size_rule: str = "fees_included"
@@ -137,6 +137,8 @@ class SizingConfig:
         if self.size is None:
             if self.size_type != "percent":
                 raise ConfigError(f"size_type={self.size_type!r} needs `size=` (shares or cash per entry).")
+            return _check_bool("fractional", self.fractional)
+        if isinstance(self.size, (pl.Expr, str)):  # a size per bar: its values are checked by Prepare
             return _check_bool("fractional", self.fractional)
         _check_number("size", self.size, lo=0.0, lo_open=True, allow_inf=self.size_type in ("value", "notional"))
         if self.size_type == "percent" and self.size > 10:
@@ -156,6 +158,8 @@ class SizingConfig:
         if self.fractional:
             raise ConfigError("size_rule='backtesting' trades whole units: pass fractional=False.")
         s = self.size
+        if isinstance(s, (pl.Expr, str)):
+            raise ConfigError("size_rule='backtesting' takes one number for `size`, not an expression per bar.")
         if s is not None and self.size_type == "percent" and not 0 < s < 1:
             raise ConfigError(f"size_rule='backtesting' takes a fraction of buying power in (0, 1); got size={s!r}.")
         if s is not None and self.size_type == "shares" and (s < 1 or s != int(s)):

@@ -341,6 +341,13 @@ def sweep(
             )
         if k in settings:
             raise ConfigError(f"`{k}` is both a sweep parameter and a fixed setting; give it once.")
+    per_bar = [k for k in swept if k in (*_lower.RULE_EXPRS, "size", "priority")
+               and any(isinstance(c[k], (pl.Expr, str, dict)) for c in combos)]  # fmt: skip
+    if per_bar:  # Prepare evaluates one expression per setting, for every set
+        raise ConfigError(
+            f"`{per_bar[0]}` as a sweep dimension takes numbers (or None); an expression, a column name or a dict "
+            "by asset can be a fixed setting (one sweep per expression)."
+        )
     if weights is not None and "rebalance" in swept and any(isinstance(c["rebalance"], pl.Expr) for c in combos):
         raise ConfigError(
             "`rebalance` as a sweep dimension takes 'every_bar', ints, 'W'/'M'/'Q'/'Y' or lists of timestamps; "

@@ -66,6 +66,7 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
         tpp = close * (1 + rng.uniform(0.01, 0.1, n_bars) * rng.choice([1, 1, 1, -1], n_bars))
         level_null = rng.random((2, n_bars)) < 0.15
         prio = rng.choice([0.0, 1.0, 2.0, 3.0, np.nan], n_bars)  # ties and nulls on purpose
+        szm = np.where(rng.random(n_bars) < 0.08, np.nan, rng.uniform(0.2, 1.5, n_bars))  # size multipliers
         sig = rng.random((4, n_bars)) < p_sig
         null = rng.random((4, n_bars)) < 0.05
         if not with_shorts:
@@ -79,8 +80,9 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
             sp = None if level_null[0, i] else float(slp[i])
             tp = None if level_null[1, i] else float(tpp[i])
             pr = None if np.isnan(prio[i]) else float(prio[i])
+            sz = None if np.isnan(szm[i]) else float(szm[i])
             ohlc = (open_[i], high[i], low[i], close[i])
-            bars[a][i] = Bar(*ohlc, *val, price=vwap[i], rulev=rv, slp=sp, tpp=tp, prio=pr)
+            bars[a][i] = Bar(*ohlc, *val, price=vwap[i], rulev=rv, slp=sp, tpp=tp, prio=pr, szm=sz)
             rows.append(
                 dict(
                     timestamp=ts_of(i),
@@ -94,6 +96,7 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
                     slp=sp,
                     tpp=tp,
                     prio=pr,
+                    szm=sz,
                     **{f"s{k}": (None if null[k, i] else bool(sig[k, i])) for k in range(4)},
                 )
             )
@@ -110,6 +113,7 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
         "slp": pl.Float64,
         "tpp": pl.Float64,
         "prio": pl.Float64,
+        "szm": pl.Float64,
         **{f"s{k}": pl.Boolean for k in range(4)},
     }
     df = pl.DataFrame(rows, schema=schema)
@@ -121,7 +125,13 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
 
 
 @st.composite
-def configs(draw, cash_sharing: bool | None = None, fill: str | None = None, limits: bool | None = None):
+def configs(
+    draw,
+    cash_sharing: bool | None = None,
+    fill: str | None = None,
+    limits: bool | None = None,
+    size_by_bar: bool | None = None,
+):
     size_type = draw(st.sampled_from(["shares", "value", "percent", "notional"]))
     if size_type == "shares":
         size = draw(st.sampled_from([1.0, 7.0, 33.5, 400.0]))
@@ -142,6 +152,12 @@ def configs(draw, cash_sharing: bool | None = None, fill: str | None = None, lim
         size = min(size, 0.9999999) if size_type == "percent" else float(int(size))
         percent_of = "equity"  # its own rule: a fraction of the buying power
         cash_rule = "equity" if cash_rule == "vectorbt" else cash_rule  # vectorbt's order model is apart
+    # a size per bar (a column times the drawn size; its nulls request nothing)
+    if size_by_bar:  # always: a finite size, not backtesting.py's sizing (which takes one number)
+        size = 5000.0 if math.isinf(size) else size
+        size_rule, fractional = "fees_included", draw(st.booleans())
+    by_bar = draw(st.sampled_from([False, False, True])) if size_by_bar is None else size_by_bar
+    size_by_bar = size_rule != "backtesting" and math.isfinite(size) and by_bar
     slippage_on = draw(st.sampled_from(["all", "all", "entries"]))
     reversal = draw(st.sampled_from(["two_orders", "one_order"]))
     if cash_rule == "ml4t" or size_rule == "backtesting" or slippage_on == "entries" or fill_order == "ml4t":
@@ -155,6 +171,7 @@ def configs(draw, cash_sharing: bool | None = None, fill: str | None = None, lim
         percent_of=percent_of,
         fractional=fractional,
         size_rule=size_rule,
+        size_by_bar=size_by_bar,
         slippage_on=slippage_on,
         fees=draw(st.sampled_from([0.0, 0.001, 0.01])),
         fixed_fees=draw(st.sampled_from([0.0, 0.0, 2.5])),
@@ -219,7 +236,7 @@ def vec_kwargs(cfg: Config) -> dict:
         exits="s1",
         short_entries="s2",
         short_exits="s3",
-        size=cfg.size,
+        size=pl.col("szm") * cfg.size if cfg.size_by_bar else cfg.size,
         size_type=cfg.size_type,
         percent_of=cfg.percent_of,
         fractional=cfg.fractional,

@@ -38,7 +38,7 @@ class OrderParams(NamedTuple):
     Built with ``kernel_tuple`` (declared dtypes, read-only), so the kernel compiles once.
     """
 
-    size: F64  # shares, cash value, or fraction of equity (see size_type)
+    size: F64  # (n_cols, 1), or (n_cols, n_bars) for a size expression: shares, cash value or fraction
     size_type: I64  # codes.SIZE_*
     fees: F64  # fraction of notional
     fixed_fees: F64  # cash per fill
@@ -138,6 +138,14 @@ def fee_nb(quantity, price, cost):
 def unit_cost_nb(exec_price, cost):
     """Cash one more share costs, fees included: price * (1 + fees) + per-share commission."""
     return exec_price * (1.0 + cost[0]) + cost[2]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def size_at_nb(size, c, t):
+    """Column c's entry size for a signal on bar t: ``size`` is (n_cols, 1), or (n_cols, n_bars)
+    for a size expression; a null size (NaN) requests nothing (a ``zero_quantity`` rejection)."""
+    x = size[c, t] if size.shape[1] > 1 else size[c, 0]
+    return x if x == x else 0.0
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -89,6 +89,7 @@ from ml4t_vec._kernels.orders import (
     exit_fill_nb,
     is_exit_action_nb,
     order_nb,
+    size_at_nb,
 )
 from ml4t_vec._kernels.risk import RiskParams, check_exit_nb, fraction_at_nb, level_at_nb, next_peak_nb
 from ml4t_vec._kernels.sort import stable_argsort_nb
@@ -499,6 +500,7 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
         pending[c] = ACT_NONE
         ref = price[off[col_asset[c]] + t * step]
         cost = (fees_a[c], fixed_a[c], cps_a[c])
+        size = size_at_nb(size_a, c, is_[c, I_PENDING_BAR])  # read at the signal bar
         pct = pct_a[c] == PERCENT_OF_CASH
         q0 = pos[c]  # != 0: a one-order reversal, whose closing part fills here
         free = cash
@@ -511,13 +513,13 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
             reason = REJ_MAX_POSITIONS
         cap, cap_reason = entry_cap_nb(d, equity, net - q0 * ref, w_cap, net_cap)
         if reason >= 0:
-            side, px, req = entry_request_nb(d, ref, size_a[c], stype_a[c], cost, (slip_a[c], sps_a[c]), frac_a[c],
+            side, px, req = entry_request_nb(d, ref, size, stype_a[c], cost, (slip_a[c], sps_a[c]), frac_a[c],
                                              equity, pct, cash, free)  # fmt: skip
             _write_reject_nb(rejected, rej_off, n_rej, c, t, side, np.int64(EFFECT_ENTRY), reason, req, 0.0, ref)
             if q0 == 0.0:
                 continue
         if order_model is not None and (q0 != 0.0 or vbt):  # vectorbt's order model (one order, its cash rule)
-            o = order_nb(q0, q0 != 0.0, 0.0 if reason >= 0 else d, ref, size_a[c], stype_a[c], pct, cost,
+            o = order_nb(q0, q0 != 0.0, 0.0 if reason >= 0 else d, ref, size, stype_a[c], pct, cost,
                          (slip_a[c], sps_a[c]), frac_a[c], vbt, cash, free, equity, avail, cap)  # fmt: skip
             (pos[c], dcash, fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES], fs[c, F_ENTRY_SLIP], fs[c, F_HI], fs[c, F_LO],
              opened) = _apply_order_nb(c, t, is_[c, I_FORCE], o, ref, q0, fs[c, F_ENTRY_PRICE], fs[c, F_ENTRY_FEES],
@@ -546,7 +548,7 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, p, slip_a, ca
         status, side, px, q, req, fee, slip, dcash = entry_fill_nb(
             d,
             ref,
-            size_a[c],
+            size,
             stype_a[c],
             cost,
             (slip_a[c], sps_a[c]),
@@ -977,8 +979,9 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
             if pending != ACT_NONE and timing == TIMING_NEXT_OPEN:
                 pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt = _column_fill_nb(
                     c, t, pending, fill_price[i], pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt,
-                    nvalid, size, size_type, cost, slip_f, frac, (bits & SIG_SESSION_CLOSED) != 0, fills, fill_off,
-                    n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej, modes, order_model,
+                    nvalid, size_at_nb(size, c, pending_bar), size_type, cost, slip_f, frac,
+                    (bits & SIG_SESSION_CLOSED) != 0, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected,
+                    rej_off, n_rej, modes, order_model,
                 )  # fmt: skip
                 if entry_bar == t:  # entered now: anchor the levels, start the trailing peak
                     anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, pos, anchor_mode,
@@ -1021,8 +1024,9 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
             if pending != ACT_NONE and timing == TIMING_NEXT_CLOSE:
                 pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt = _column_fill_nb(
                     c, t, pending, fill_price[i], pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt,
-                    nvalid, size, size_type, cost, slip_f, frac, (bits & SIG_SESSION_CLOSED) != 0, fills, fill_off,
-                    n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej, modes, order_model,
+                    nvalid, size_at_nb(size, c, pending_bar), size_type, cost, slip_f, frac,
+                    (bits & SIG_SESSION_CLOSED) != 0, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected,
+                    rej_off, n_rej, modes, order_model,
                 )  # fmt: skip
                 if entry_bar == t:  # entered now: anchor the levels, start the trailing peak
                     anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, pos, anchor_mode,
@@ -1039,7 +1043,8 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
                     if timing == TIMING_SAME_CLOSE:
                         pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt = _column_fill_nb(
                             c, t, pending, fill_price[i], pos, cash, ep, efee, eslip, hi, lo, entry_bar,
-                            entry_cnt, nvalid, size, size_type, cost, slip_f, frac, (bits & SIG_SESSION_CLOSED) != 0,
+                            entry_cnt, nvalid, size_at_nb(size, c, pending_bar), size_type, cost, slip_f, frac,
+                            (bits & SIG_SESSION_CLOSED) != 0,
                             fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
                             modes, order_model,
                         )  # fmt: skip
@@ -1137,7 +1142,7 @@ def _columns_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timin
         for g in range(b0, b1):
             c0 = group_offsets[g]
             _run_column_nb(g, c0, col_asset, o_, f_, c_, h_, l_, off_, step_, sig, timing,
-                           init_cash[g], p.size[c0], p.size_type[c0],
+                           init_cash[g], p.size, p.size_type[c0],
                            (p.fees[c0], p.fixed_fees[c0], p.per_share[c0]),
                            (p.slippage[c0], p.slippage_per_share[c0], p.exit_slippage[c0],
                             p.exit_slippage_per_share[c0]), p.fractional[c0], p.signal_rules[c0], rp,

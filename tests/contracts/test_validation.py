@@ -267,6 +267,34 @@ def test_rule_expressions_are_validated(prices):
         bt(prices, trailing_stop=1.5)
 
 
+def test_size_expressions(prices):
+    """A size per bar is read at the signal bar; it must be finite and > 0 where not null; a null
+    size at an entry signal requests no shares (a zero_quantity row); backtesting.py's sizing
+    takes one number."""
+    with raises(DataError, r"`size` must lie in \(0.0, inf\)", "asset="):
+        bt(prices, size=pl.col("pred") - 0.5)
+    with raises(DataError, r"`size` must lie in", "asset="):
+        bt(prices, size=pl.when(pl.col("pred") > 0.5).then(float("inf")).otherwise(0.1))
+    with raises(ConfigError, "size_rule='backtesting' takes one number"):
+        bt(prices, size=pl.col("pred"), size_rule="backtesting", fractional=False)
+    entries = pl.col("pred") > 0.6
+    none = vec.backtest(prices, entries=entries, exits=pl.col("pred") < 0.4, size=pl.lit(None, pl.Float64))
+    assert none.fills.height == 0 and (none.rejected["reason"] == "zero_quantity").all() and none.rejected.height > 0
+    # shares proportional to the score at the signal bar (next-open fills): quantity == 100 * pred
+    res = vec.backtest(prices, entries=entries, exits=pl.col("pred") < 0.4, size=pl.col("pred") * 100,
+                       size_type="shares", cash_sharing=False, init_cash=1e9)  # fmt: skip
+    signal = (
+        prices.select("timestamp", "asset", "pred")
+        .sort("asset", "timestamp")
+        .with_columns(fill_time=pl.col("timestamp").shift(-1).over("asset"))
+    )
+    entry = res.fills.filter(pl.col("effect") == "entry").join(
+        signal, left_on=["symbol", "timestamp"], right_on=["asset", "fill_time"]
+    )
+    assert entry.height == res.fills.filter(pl.col("effect") == "entry").height > 5
+    assert (entry["quantity"] - entry["pred"] * 100).abs().max() < 1e-9
+
+
 @pytest.mark.parametrize(
     "kw, patterns",
     [

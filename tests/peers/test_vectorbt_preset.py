@@ -4,7 +4,8 @@ vectorbt is an optional test dependency (Apache-2.0 + Commons Clause: never vend
 it these tests are skipped; run them in a venv that has it (README "Development").
 
 Every draw covers vectorbt's three size types (amount, value, percent; ``inf`` = all available
-cash), fees, fixed fees and slippage, stop-loss / trailing stop / take-profit, and (on panels with
+cash), one size or a size per bar (vectorbt's size array; ml4t_vec's ``size=`` expression),
+fees, fixed fees and slippage, stop-loss / trailing stop / take-profit, and (on panels with
 short signals) shorts and one-order reversals. The preset supplies vectorbt's conventions; the
 drawn settings are passed as the ml4t_vec keywords they map to (``_vec_kwargs``):
 
@@ -80,7 +81,17 @@ def vbt_settings(draw):
         stop=stop,
         trail=draw(st.booleans()) if stop is not None else False,
         tp=draw(st.sampled_from([None, 0.03, 0.1])),
+        by_bar=draw(st.booleans()),  # a size per bar (finite sizes): ml4t_vec's size expression
     )
+
+
+def _size_expr(s: dict) -> pl.Expr | None:
+    """The per-bar size of a draw (None: one size): the panel's multiplier column times the drawn
+    size, nulls as 1, a percent capped at 1.0 (vectorbt's maximum)."""
+    if not s["by_bar"] or math.isinf(s["size"]):
+        return None
+    e = pl.col("szm").fill_null(1.0) * s["size"]
+    return e.clip(upper_bound=1.0) if s["size_type"] == "percent" else e
 
 
 def _vec_kwargs(s: dict) -> dict:
@@ -88,7 +99,8 @@ def _vec_kwargs(s: dict) -> dict:
     if math.isinf(s["size"]):  # amount inf == value inf in vectorbt: all available cash
         sizing = dict(size=math.inf, size_type="notional")
     else:
-        sizing = dict(size=s["size"], size_type=VEC_SIZE_TYPE[s["size_type"]])
+        by_bar = _size_expr(s)
+        sizing = dict(size=s["size"] if by_bar is None else by_bar, size_type=VEC_SIZE_TYPE[s["size_type"]])
     kw = dict(sizing, fees=s["fees"], fixed_fees=s["fixed_fees"], slippage=s["slippage"])
     if s["stop"] is not None:
         kw["trailing_stop" if s["trail"] else "stop_loss"] = s["stop"]
@@ -107,8 +119,14 @@ def _vbt_portfolio(df: pl.DataFrame, s: dict, cash_sharing: bool):
     no effect on the real columns, in shared cash either)."""
     close = _wide(df, "close")
     sig = [_wide(df, f"s{k}", False, pad=False).astype(bool) for k in range(4)]
+    by_bar = _size_expr(s)  # a size array always (one compiled signature), constant or per bar
+    if by_bar is None:
+        const = np.asfortranarray(np.full(close.shape, s["size"]))
+        size = pd.DataFrame(const, index=close.index, columns=close.columns)
+    else:
+        size = _wide(df.with_columns(size=by_bar), "size")
     vkw = dict(
-        size=s["size"],
+        size=size,
         size_type=s["size_type"],
         fees=s["fees"],
         fixed_fees=s["fixed_fees"],

@@ -42,3 +42,9 @@ def test_kernel_matches_reference(panel_df, cfg):
 @given(panels(max_assets=6, gaps=True), configs(cash_sharing=True))
 def test_shared_cash_ragged_matches_reference(panel_df, cfg):
     _check(panel_df, cfg)
+
+
+@given(panels(), configs(size_by_bar=True))
+def test_size_per_bar_matches_reference(panel_df, cfg):
+    """``size=`` as an expression, read at each entry's signal bar (nulls request nothing)."""
+    _check(panel_df, cfg)

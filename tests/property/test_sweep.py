@@ -167,6 +167,26 @@ def test_bad_grids_fail_clearly():
         vec.sweep(prices, entries=pl.col("pred") > 0.5, params={"stop_loss": [0.05, -1.0]})
     with pytest.raises(vec.ConfigError, match="Did you mean 'fees'"):
         vec.sweep(prices, entries=pl.col("pred") > 0.5, params={"a": [1]}, fess=0.1)
+    # an expression per set would be evaluated once, for the first set: refused
+    for k, v in (("stop_loss", pl.col("pred") * 0.1), ("size", "pred"), ("take_profit", {"A0": 0.1, "A1": 0.2})):
+        with pytest.raises(vec.ConfigError, match=f"`{k}` as a sweep dimension takes numbers"):
+            vec.sweep(prices, entries=pl.col("pred") > 0.5, params={k: [v, 0.05]})
+
+
+@settings(max_examples=15)
+@given(panels(max_assets=3, max_bars=20), st.booleans(), st.sampled_from(["next_open", "same_close"]))
+def test_sweep_with_a_size_expression_equals_backtest(panel_df, cash_sharing, fill):
+    """A fixed ``size=`` expression is read at each entry's signal bar in every set, as in backtest."""
+    _, df = panel_df
+    fixed = dict(exits="s1", fill=fill, cash_sharing=cash_sharing, size=pl.col("szm") * 0.4, init_cash=10_000.0,
+                 fees=0.001)  # fmt: skip
+    g = vec.sweep(df, entries=entries, params={"lo": [0.0, 60.0], "stop_loss": [None, 0.03]}, periods_per_year=252,
+                  **fixed)  # fmt: skip
+    for row in g.results.iter_rows(named=True):
+        p = {"lo": row["lo"], "stop_loss": row["stop_loss"]}
+        want = vec.backtest(df, entries=entries(vec.Params(p)), stop_loss=p["stop_loss"], **fixed)
+        got_eq = row["final_equity"]
+        assert same_metric(got_eq, want.stats(periods_per_year=252)["final_equity"][0]), (p, got_eq)
 
 
 def test_checkpoint_resumes_and_refuses_another_sweep(tmp_path, monkeypatch):

@@ -35,6 +35,7 @@ class Bar:
     slp: float | None = None  # a per-bar absolute stop level
     tpp: float | None = None  # a per-bar absolute target level
     prio: float | None = None  # a per-bar entry priority
+    szm: float | None = None  # a per-bar size multiplier (``Config.size_by_bar``)
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Config:
     reversal: str = "two_orders"  # two_orders | one_order
     cash_rule: str = "equity"  # equity | ml4t | vectorbt
     size_rule: str = "fees_included"  # fees_included | backtesting
+    size_by_bar: bool = False  # an entry's size is size x the signal bar's szm (None: no shares)
     slippage_on: str = "all"  # all | entries
     trailing_start: str = "anchor"  # anchor | first_bar
     init_cash: float = 100_000.0
@@ -358,7 +360,11 @@ class Reference:
                     if b in acc.pos and acc.pos[b].qty < 0:
                         debt += -acc.pos[b].qty * acc.pos[b].entry_price
                 free = acc.cash - 2.0 * debt
-            req = orders.requested(c, d, ref, px, equity, acc.cash, free)
+            cs = c  # sized at the signal bar: a size per bar, its null requesting nothing
+            if c.size_by_bar:
+                m = self.p.bars[a][signal_time].szm
+                cs = dataclasses.replace(c, size=0.0 if m is None else c.size * m)
+            req = orders.requested(cs, d, ref, px, equity, acc.cash, free)
             base = dict(timestamp=t, symbol=a, side="buy" if d > 0 else "sell", effect="entry", requested_quantity=req,
                         price=ref)  # fmt: skip
             refuse = block
@@ -421,7 +427,7 @@ class Reference:
                 n_open += 1
                 continue
             # the equity and vectorbt rules: one order (a one-order reversal closes and opens)
-            o = orders.order(c, q0, q0 != 0, 0.0 if refuse is not None else d, ref, (c.slippage, c.slippage_per_share),
+            o = orders.order(cs, q0, q0 != 0, 0.0 if refuse is not None else d, ref, (c.slippage, c.slippage_per_share),
                              acc.cash, free, equity, available, cap)  # fmt: skip
             self.record(acc, a, t, ref, o, acc.force.pop(a, "signal"), signal_time, cap_reason)
             if o.qx > 0:  # the closing part releases its exposure and pays its costs
