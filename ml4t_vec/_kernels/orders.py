@@ -253,7 +253,7 @@ def entry_request_nb(d, ref, size, size_type, cost, slippage, fractional, equity
     req = requested_quantity_nb(size, size_type, d, ref, px, cost, equity, pct_cash, cash, free)
     if not fractional and req < np.inf:
         req = whole_nb(req)
-    return side, px, req
+    return side, px, max(req, 0.0)  # nothing to ask for (no equity, a size below the fixed fee): 0, not < 0
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -420,6 +420,7 @@ def order_nb(pos, close_part, d, ref, size, size_type, pct_cash, cost, slippage,
         req = requested_quantity_nb(size, size_type, d, ref, px, cost, equity, pct_cash, cash1, free1)
         if not fractional and req < np.inf:
             req = whole_nb(req)
+        req = max(req, 0.0)
         if not vbt:
             st_n, new = limit_entry_nb(req, px, cost, fractional, equity, avail1, cap_value)
         else:

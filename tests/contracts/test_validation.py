@@ -321,3 +321,11 @@ def test_weights_preset_ml4t_sets_its_conventions(prices):
     assert res.fills.height > 0 and (res.fills["quantity"] % 1 == 0).all()
     frac = vec.backtest(prices, weights=pl.lit(0.3), preset="ml4t", fractional=True, shortfall="reject")
     assert (frac.fills["quantity"] % 1 != 0).any()
+
+
+def test_requested_quantity_is_never_negative(prices):
+    """An entry that asks for nothing (a value size below the fixed fee; percent of an equity at or
+    below 0) is a zero_quantity row with requested_quantity 0, not a negative quantity."""
+    res = bt(prices, size=1.0, size_type="value", fixed_fees=2.5)
+    assert res.fills.height == 0 and res.rejected.height > 0
+    assert (res.rejected["reason"] == "zero_quantity").all() and (res.rejected["requested_quantity"] == 0).all()

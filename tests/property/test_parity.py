@@ -24,6 +24,7 @@ def _check(panel_df, cfg):
     ref_fills = [dict(f, _e=f["effect"]) for f in want["fills"]]
     assert_rows_match(fills, ref_fills, ["symbol", "timestamp", "_e"], "fills")
     assert_rows_match(res.rejected, want["rejected"], ["symbol", "timestamp", "effect", "reason"], "rejected")
+    assert (res.rejected["requested_quantity"].drop_nulls() >= 0).all()  # nothing asked for is 0, never < 0
     # positions: one per entry fill, with the pnl of its trade rows
     pos = res.positions
     assert pos.height == res.fills.filter(pl.col("effect") == "entry").height

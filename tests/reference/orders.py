@@ -74,7 +74,7 @@ def requested(cfg, d: float, ref: float, px: float, equity: float, cash: float, 
         req = math.inf if math.isinf(target) else (target - cfg.fixed_fees) / unit_cost(cfg, px)
     if not cfg.fractional and not math.isinf(req):
         req = whole(req)
-    return req
+    return max(req, 0.0)  # nothing to ask for (no equity, a size below the fixed fee): 0, not < 0
 
 
 def equity_limit(cfg, req: float, px: float, equity: float, available: float, cap: float) -> tuple[str, float]:
