@@ -21,8 +21,9 @@ assets' forward returns. Anchors: alphalens(-reloaded) ``factor_information_coef
   (ddof=1), IR = mean / std, t-stat = mean / std * sqrt(n_dates), hit rate = share of dates with
   IC > 0; the same for rank IC and the spread. IR and t-stat are null when std is 0 or null.
   The t-stat treats the dates as independent: for h > 1 consecutive dates' windows overlap
-  (h - 1 bars shared), which overstates it by up to about sqrt(h); judge long horizons by the
-  mean and IR, or by every h-th date.
+  (h - 1 bars shared), which overstates it by up to about sqrt(h). ``*_nw_t_stat`` divides the
+  mean by its Newey-West standard error with h - 1 lags (Bartlett weights) instead: the one to
+  read for h > 1 (for h = 1 it is the t-stat with a 1/n variance instead of 1/(n - 1)).
 - Quantile (per timestamp, over every asset with a score): with n such assets and r the "min"
   rank of its score (ties share the lowest), ``max(1, ceil((r - 1) * q / (n - 1)))``, 1 = lowest
   score, q = highest. This equals alphalens' ``pd.qcut(score, q, labels=False) + 1`` (qcut of
@@ -88,8 +89,8 @@ class SignalReport:
     Attributes:
         ic: per (timestamp, horizon): ``n`` (pairs), ``ic`` (Pearson), ``rank_ic`` (Spearman).
         summary: per horizon (the IC decay): ``n_dates``, ``mean_ic``, ``std_ic``, ``ic_ir``,
-            ``ic_t_stat``, ``ic_hit_rate``, the same for ``rank_ic``, and ``mean_spread``,
-            ``std_spread``, ``spread_t_stat``.
+            ``ic_t_stat``, ``ic_nw_t_stat``, ``ic_hit_rate``, the same for ``rank_ic``, and
+            ``mean_spread``, ``std_spread``, ``spread_t_stat``, ``spread_nw_t_stat``.
         quantile_returns: per (horizon, quantile): ``mean_return``, ``mean_return_demeaned``,
             ``n_dates`` (dates on which the quantile had a return). Returns are fractions per h bars.
         spread: per (timestamp, horizon): ``spread`` = top minus bottom quantile mean return.
@@ -255,11 +256,18 @@ def _tables(by_date: pl.DataFrame, by_q: pl.DataFrame, horizons, q: int, ts: str
         .join(leg(1, "bottom"), on=[ts, "horizon"], how="left", maintain_order="left")
         .select(ts, "horizon", (pl.col("top") - pl.col("bottom")).alias("spread"))
     )
-    stats = (
-        ic.join(spread, on=[ts, "horizon"])
-        .group_by("horizon")
-        .agg(pl.col("ic").count().cast(pl.Int64).alias("n_dates"), *_stats("ic"), *_stats("rank_ic"), *_stats("spread"))
+    both = ic.join(spread, on=[ts, "horizon"])
+    stats = both.group_by("horizon").agg(
+        pl.col("ic").count().cast(pl.Int64).alias("n_dates"), *_stats("ic"), *_stats("rank_ic"), *_stats("spread")
     )
+    # Newey-West t-stats: each horizon's dates in time order, h - 1 lags (the windows' overlap)
+    nw = pl.concat(
+        both.filter(pl.col("horizon") == h)
+        .sort(ts)
+        .select(pl.lit(h, pl.Int64).alias("horizon"), *(_nw_t_stat(c, h - 1) for c in ("ic", "rank_ic", "spread")))
+        for h in horizons
+    )
+    stats = stats.join(nw, on="horizon", how="left")
     means = qret.group_by("horizon", "quantile").agg(
         pl.col("ret").mean().alias("mean_return"),
         pl.col("dm").mean().alias("mean_return_demeaned"),
@@ -344,6 +352,23 @@ def _stats(col: str) -> list[pl.Expr]:
     if col != "spread":
         out.append((x > 0).mean().alias(f"{col}_hit_rate"))
     return out
+
+
+def _nw_t_stat(col: str, lags: int) -> pl.Expr:
+    """mean / its Newey-West standard error over a per-date series in time order (nulls
+    skipped): variance of the mean ``(g0 + 2 sum_{l=1..L} (1 - l / (L + 1)) g_l) / n`` with
+    autocovariances ``g_l = sum_t d_t d_{t-l} / n`` of the demeaned series (Bartlett weights; no
+    small-sample correction: statsmodels' HAC of a regression on a constant). With ``L = h - 1``
+    it allows for the h - 1 bars that consecutive dates' forward windows share. Null when the
+    variance is not > 0."""
+    x = pl.col(col).drop_nulls()
+    d = x - x.mean()
+    n = x.count().cast(pl.Float64)
+    s = (d * d).sum()
+    for lag in range(1, lags + 1):
+        s = s + 2.0 * (1.0 - lag / (lags + 1)) * (d * d.shift(lag)).sum()
+    var = s / n / n
+    return pl.when(var > 0).then(x.mean() / var.sqrt()).alias(f"{col}_nw_t_stat")
 
 
 def _check_horizons(horizons) -> tuple[int, ...]:

@@ -249,8 +249,8 @@ def test_matches_per_date_loop(seed, n_assets, n_bars, p_gap, ties, horizons, q)
     df = frame(rows)
     rep = signal_report(df, "score", horizons, q)
     ref = reference(rows, horizons, q)
-    for name in FRAMES:
-        assert_rows(getattr(rep, name), ref[name])
+    for name in FRAMES:  # the Newey-West t-stats: test_newey_west_t_stats
+        assert_rows(getattr(rep, name).drop(pl.selectors.ends_with("_nw_t_stat")), ref[name])
     for other in (df.sample(fraction=1.0, shuffle=True, seed=seed % 1000), df.sort("timestamp", "symbol")):
         again = signal_report(other, "score", horizons, q)
         for name in FRAMES:
@@ -482,3 +482,42 @@ def test_data_errors():
         signal_report(pl.concat([df, df.head(1)]), "score")
     with pytest.raises(DataError, match=r"must be Date or Datetime"):
         signal_report(df.with_columns(pl.col("timestamp").cast(pl.String)), "score")
+
+
+def _nw_t(x: np.ndarray, lags: int) -> float:
+    """mean / Newey-West standard error (Bartlett weights, no small-sample correction), by loops."""
+    n = x.shape[0]
+    d = x - x.mean()
+    s = sum(d[t] * d[t] for t in range(n))
+    for lag in range(1, lags + 1):
+        s += 2.0 * (1.0 - lag / (lags + 1)) * sum(d[t] * d[t - lag] for t in range(lag, n))
+    var = s / n / n
+    return x.mean() / math.sqrt(var) if var > 0 else float("nan")
+
+
+@given(seed=st.integers(0, 2**32 - 1), horizons=st.sampled_from([(1,), (2, 5), (3, 8)]))
+def test_newey_west_t_stats(seed, horizons):
+    """``*_nw_t_stat``: the mean over each horizon's dates (in time order, nulls skipped) divided
+    by its Newey-West standard error with h - 1 lags, as a loop computes it and as statsmodels'
+    HAC regression on a constant reports it."""
+    rows = random_rows(seed, 7, 40, 0.2, False)
+    rep = signal_report(frame(rows), "score", horizons, 3)
+    series = rep.ic.join(rep.spread, on=["timestamp", "horizon"]).sort("horizon", "timestamp")
+    sm = importlib.util.find_spec("statsmodels") is not None
+    for h in horizons:
+        row = rep.summary.filter(pl.col("horizon") == h).row(0, named=True)
+        for col in ("ic", "rank_ic", "spread"):
+            x = series.filter(pl.col("horizon") == h)[col].drop_nulls().drop_nans().to_numpy()
+            got = row[f"{col}_nw_t_stat"]
+            want = _nw_t(x, h - 1) if x.shape[0] else float("nan")
+            if got is None or math.isnan(want):
+                assert got is None and (math.isnan(want) or x.shape[0] < 2 or np.ptp(x) == 0), (h, col, got, want)
+                continue
+            assert got == pytest.approx(want, rel=1e-9), (h, col)
+            if sm and x.shape[0] > h + 1:
+                import statsmodels.api as smapi
+
+                fit = smapi.OLS(x, np.ones_like(x)).fit(
+                    cov_type="HAC", cov_kwds={"maxlags": h - 1, "use_correction": False}
+                )
+                assert got == pytest.approx(float(fit.tvalues[0]), rel=1e-9), (h, col)
