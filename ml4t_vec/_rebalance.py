@@ -231,16 +231,19 @@ def simulate_weights(prep: Prepared, cfg: BacktestConfig, timing: int, rebal: np
         room = written
     else:  # pragma: no cover - a deterministic kernel cannot overflow exact counts
         raise RuntimeError("record buffers overflowed twice")
-    # grouped by column (the records' layout everywhere else), one kind at a time, each buffer
-    # in time order dropped before the next is sorted (peak memory)
+    # fills and trade rows grouped by column (the records' layout everywhere else), one kind at a
+    # time, each buffer in time order dropped before the next is sorted (peak memory)
+    # (rejected rows stay in time order: their frame is sorted by timestamp and symbol anyway)
     raw, per_col = list(sink[:3]), sink.per_col
     sink = None
     out, segments = [], []
-    for k in range(3):
+    for k in range(2):
         rec, off = column_order(raw[k], per_col[k])
         raw[k] = None
         out.append(rec)
         segments += [off, per_col[k]]
+    out.append(raw[2][: written[2]].copy())
+    raw[2] = None
     if not compact:
-        return SimResult(*out, acc[0], acc[1], acc[2], None, None, None, tuple(segments[:4]))
+        return SimResult(*out, acc[0], acc[1], acc[2], None, None, None, tuple(segments))
     return SimResult(*out, acc[0], acc[1], acc[2], None, value_out if per_column_series else None, None, None)
