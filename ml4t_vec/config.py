@@ -138,6 +138,11 @@ class SizingConfig:
             if self.size_type != "percent":
                 raise ConfigError(f"size_type={self.size_type!r} needs `size=` (shares or cash per entry).")
             return _check_bool("fractional", self.fractional)
+        if isinstance(self.size, str) and _parses_as_number(self.size):
+            raise ConfigError(
+                f"`size` must be a number, or a Polars expression / column name for a size per bar; got the string "
+                f"{self.size!r}. For a number pass size={float(self.size)!r}."
+            )
         if isinstance(self.size, (pl.Expr, str)):  # a size per bar: its values are checked by Prepare
             return _check_bool("fractional", self.fractional)
         _check_number("size", self.size, lo=0.0, lo_open=True, allow_inf=self.size_type in ("value", "notional"))
@@ -234,6 +239,14 @@ def _check_optional_fraction(name: str, value, hi: float) -> None:
                 _check_number(f"{name}[{asset!r}]", v, lo=0.0, hi=hi, lo_open=True)
         return
     _check_number(name, value, lo=0.0, hi=hi, lo_open=True)
+
+
+def _parses_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_expression(name: str, value) -> None:
