@@ -456,7 +456,8 @@ def backtest(
 
     risk = _lower.risk_params(cfg, n_cols, prep)
     limits = _lower.limit_params(cfg, groups.shape[0] - 1, n_cols, prep)
-    notice.check((driver(groups.shape[0] - 1, n_cols, cfg.limits.active), order_model(params)), count_entries_nb)
+    notice.check((driver(groups.shape[0] - 1, n_cols, cfg.limits.active, params.size.shape[1] > 1),
+                  order_model(params)), count_entries_nb)  # fmt: skip
 
     def run(per_column_series: bool = False) -> SimResult:
         return simulate(groups, prep.col_asset, prep.prices, prep.sig, TIMING[cfg.execution.fill], init, params, risk,

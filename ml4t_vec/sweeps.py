@@ -481,8 +481,9 @@ def sweep(
         k = len(batches[0])
         groups = k if base.portfolio.cash_sharing else k * n_assets
         model = order_model(_lower.order_params(base, 1))  # the base settings' (a swept cash rule may differ)
-        notice.check((driver(groups, k * n_assets, base.limits.active), model), count_entries_nb, series_metrics_nb,
-                     trade_metrics_nb)  # fmt: skip
+        per_bar = isinstance(base.sizing.size, (pl.Expr, str))
+        notice.check((driver(groups, k * n_assets, base.limits.active, per_bar), model), count_entries_nb,
+                     series_metrics_nb, trade_metrics_nb)  # fmt: skip
     threads = numba.get_num_threads()
     if n_jobs is not None and executor is None:
         numba.set_num_threads(min(n_jobs, numba.config.NUMBA_NUM_THREADS))

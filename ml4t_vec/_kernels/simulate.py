@@ -975,13 +975,15 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
             nvalid += 1
             last_bar = t
             # three explicit fill sites (not a loop over phases as in the group path): straight-line
-            # code keeps this, the hot path of every sweep, 15% faster (benchmarks/bench_core.py)
+            # code keeps this, the hot path of every sweep, 15% faster (benchmarks/bench_core.py).
+            # Keep their argument lists wrapped as they are: moving `(bits & SIG_SESSION_CLOSED) != 0`
+            # to the start of a continuation line made scenario A's kernel 27 -> 54 ms (numba 0.68,
+            # Python 3.11; the bytecode's line table changes how numba builds this loop)
             if pending != ACT_NONE and timing == TIMING_NEXT_OPEN:
                 pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt = _column_fill_nb(
                     c, t, pending, fill_price[i], pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt,
-                    nvalid, size_at_nb(size, c, pending_bar), size_type, cost, slip_f, frac,
-                    (bits & SIG_SESSION_CLOSED) != 0, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected,
-                    rej_off, n_rej, modes, order_model,
+                    nvalid, size, size_type, cost, slip_f, frac, (bits & SIG_SESSION_CLOSED) != 0, fills, fill_off,
+                    n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej, modes, order_model,
                 )  # fmt: skip
                 if entry_bar == t:  # entered now: anchor the levels, start the trailing peak
                     anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, pos, anchor_mode,
@@ -1024,9 +1026,8 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
             if pending != ACT_NONE and timing == TIMING_NEXT_CLOSE:
                 pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt = _column_fill_nb(
                     c, t, pending, fill_price[i], pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt,
-                    nvalid, size_at_nb(size, c, pending_bar), size_type, cost, slip_f, frac,
-                    (bits & SIG_SESSION_CLOSED) != 0, fills, fill_off, n_fill, trades, trade_off, n_trade, rejected,
-                    rej_off, n_rej, modes, order_model,
+                    nvalid, size, size_type, cost, slip_f, frac, (bits & SIG_SESSION_CLOSED) != 0, fills, fill_off,
+                    n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej, modes, order_model,
                 )  # fmt: skip
                 if entry_bar == t:  # entered now: anchor the levels, start the trailing peak
                     anchor, peak, sl, tp, tsl, slp, tpp = _open_rules_nb(ep, pos, anchor_mode,
@@ -1043,8 +1044,7 @@ def _run_column_nb(g, c, col_asset, open_, fill_price, close, high, low, off, st
                     if timing == TIMING_SAME_CLOSE:
                         pos, cash, ep, efee, eslip, hi, lo, entry_bar, entry_cnt = _column_fill_nb(
                             c, t, pending, fill_price[i], pos, cash, ep, efee, eslip, hi, lo, entry_bar,
-                            entry_cnt, nvalid, size_at_nb(size, c, pending_bar), size_type, cost, slip_f, frac,
-                            (bits & SIG_SESSION_CLOSED) != 0,
+                            entry_cnt, nvalid, size, size_type, cost, slip_f, frac, (bits & SIG_SESSION_CLOSED) != 0,
                             fills, fill_off, n_fill, trades, trade_off, n_trade, rejected, rej_off, n_rej,
                             modes, order_model,
                         )  # fmt: skip
@@ -1142,7 +1142,7 @@ def _columns_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timin
         for g in range(b0, b1):
             c0 = group_offsets[g]
             _run_column_nb(g, c0, col_asset, o_, f_, c_, h_, l_, off_, step_, sig, timing,
-                           init_cash[g], p.size, p.size_type[c0],
+                           init_cash[g], p.size[c0, 0], p.size_type[c0],
                            (p.fees[c0], p.fixed_fees[c0], p.per_share[c0]),
                            (p.slippage[c0], p.slippage_per_share[c0], p.exit_slippage[c0],
                             p.exit_slippage_per_share[c0]), p.fractional[c0], p.signal_rules[c0], rp,
@@ -1260,10 +1260,14 @@ def order_model(params: OrderParams):
     return np.int64(1) if vbt else None
 
 
-def driver(n_groups: int, n_cols: int, limits_on: bool):
+def driver(n_groups: int, n_cols: int, limits_on: bool, size_per_bar: bool = False):
     """The driver a run uses: one-column groups without limits (independent accounts) run in
-    parallel over columns; one shared-cash group runs serially; many run in parallel."""
-    if n_groups == n_cols and not limits_on:
+    parallel over columns; one shared-cash group runs serially; many run in parallel.
+
+    A size per bar (``size=`` an expression) takes the group path for one-column groups too:
+    the one-column loop keeps its state in registers, and reading a size grid inside it made
+    scenario A's kernel 1.8x slower (27 -> 48 ms) even where the size was one number."""
+    if n_groups == n_cols and not limits_on and not size_per_bar:
         return simulate_columns_nb
     return simulate_group_nb if n_groups == 1 else simulate_groups_nb
 
@@ -1284,7 +1288,7 @@ def _run(args, caps, n_bars, per_column_series):
     cash_out = np.empty(shape_c)
     value_out = np.empty(shape_v)
     tail = (timing, init_cash, params, risk, limits, st, rec, acc, cash_out, value_out)
-    run = driver(n_groups, n_cols, bool(limits.on.any()))
+    run = driver(n_groups, n_cols, bool(limits.on.any()), params.size.shape[1] > 1)
     run(group_offsets, chunk_offsets, col_asset, prices, sig, *tail, order_model(params))
     return rec, st, acc, cash_out, value_out
 
