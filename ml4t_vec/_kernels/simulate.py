@@ -1260,6 +1260,12 @@ def order_model(params: OrderParams):
     return np.int64(1) if vbt else None
 
 
+def size_per_bar(size: np.ndarray) -> bool:
+    """``OrderParams.size`` comes from a size expression: a grid per bar, or one bar that may
+    hold NaN (a null size). One number per column is never NaN (``SizingConfig`` checks it)."""
+    return size.shape[1] > 1 or bool(np.isnan(size).any())
+
+
 def driver(n_groups: int, n_cols: int, limits_on: bool, size_per_bar: bool = False):
     """The driver a run uses: one-column groups without limits (independent accounts) run in
     parallel over columns; one shared-cash group runs serially; many run in parallel.
@@ -1288,7 +1294,7 @@ def _run(args, caps, n_bars, per_column_series):
     cash_out = np.empty(shape_c)
     value_out = np.empty(shape_v)
     tail = (timing, init_cash, params, risk, limits, st, rec, acc, cash_out, value_out)
-    run = driver(n_groups, n_cols, bool(limits.on.any()), params.size.shape[1] > 1)
+    run = driver(n_groups, n_cols, bool(limits.on.any()), size_per_bar(params.size))
     run(group_offsets, chunk_offsets, col_asset, prices, sig, *tail, order_model(params))
     return rec, st, acc, cash_out, value_out
 

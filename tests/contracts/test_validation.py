@@ -293,6 +293,12 @@ def test_size_expressions(prices):
     )
     assert entry.height == res.fills.filter(pl.col("effect") == "entry").height > 5
     assert (entry["quantity"] - entry["pred"] * 100).abs().max() < 1e-9
+    # one bar, independent accounts: a null size is still refused (it used to fill NaN shares)
+    one = prices.filter(pl.col("timestamp") == pl.col("timestamp").min())
+    with pytest.warns(vec.LookAheadWarning):
+        res = vec.backtest(one, entries=pl.lit(True), size=pl.lit(None, pl.Float64), fill="same_close",
+                           cash_sharing=False)  # fmt: skip
+    assert res.fills.height == 0 and (res.rejected["reason"] == "zero_quantity").all() and res.rejected.height == 3
 
 
 @pytest.mark.parametrize(
