@@ -6,8 +6,9 @@ import numpy as np
 import polars as pl
 
 from ml4t_vec import schema as S
+from ml4t_vec._kernels.book import transpose_words_nb
 from ml4t_vec._kernels.codes import DIRECTION, EFFECT, EXIT_REASON, REJECT_REASON, SIDE, SIG_VALID, STATUS
-from ml4t_vec._kernels.series import drawdown_nb, transpose_words_nb
+from ml4t_vec._kernels.series import drawdown_nb
 
 
 def columns(rec: np.ndarray) -> dict[str, np.ndarray]:

@@ -201,6 +201,8 @@ def ml4t_cycle(cfg: BacktestConfig) -> bool:
 
 
 RULE_EXPRS = ("stop_loss", "take_profit", "trailing_stop", "stop_loss_price", "take_profit_price")
+# every setting that may be an expression, a column name or a dict by asset (``rule_exprs``)
+PER_BAR = (*RULE_EXPRS, "size", "priority")
 
 
 def rule_exprs(cfg: BacktestConfig) -> dict:

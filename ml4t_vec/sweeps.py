@@ -341,8 +341,7 @@ def sweep(
             )
         if k in settings:
             raise ConfigError(f"`{k}` is both a sweep parameter and a fixed setting; give it once.")
-    per_bar = [k for k in swept if k in (*_lower.RULE_EXPRS, "size", "priority")
-               and any(isinstance(c[k], (pl.Expr, str, dict)) for c in combos)]  # fmt: skip
+    per_bar = [k for k in swept if k in _lower.PER_BAR and any(isinstance(c[k], (pl.Expr, str, dict)) for c in combos)]
     if per_bar:  # Prepare evaluates one expression per setting, for every set
         raise ConfigError(
             f"`{per_bar[0]}` as a sweep dimension takes numbers (or None); an expression, a column name or a dict "

@@ -289,7 +289,7 @@ def room_nb(w, rebal, hold, orders, flips):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _column_order_nb(src, n_cols, off, dst):
+def _column_order_nb(src, off, dst):
     pos = off[:-1].copy()
     for i in range(dst.shape[0]):
         c = src[i]["col"]
@@ -305,5 +305,15 @@ def column_order(src: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.nd
     off = np.zeros(n_cols + 1, dtype=np.int64)
     np.cumsum(counts, out=off[1:])
     dst = np.empty(n, dtype=src.dtype)
-    _column_order_nb(src[:n], n_cols, off, dst)
+    _column_order_nb(src[:n], off, dst)
     return dst, off
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def transpose_words_nb(src, out):
+    """``out[j, i] = src[i, j]``: a record buffer viewed as (records, 8-byte words) into
+    (words, records), the records read once in order (``_frames.columns``)."""
+    n, w = src.shape
+    for i in range(n):
+        for j in range(w):
+            out[j, i] = src[i, j]

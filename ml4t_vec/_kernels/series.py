@@ -16,12 +16,3 @@ def drawdown_nb(equity, start):
             peak = equity[t]
         out[t] = equity[t] / peak - 1.0 if peak > 0.0 else 0.0
     return out
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def transpose_words_nb(src, out):
-    """``out[j, i] = src[i, j]``: (records, words) -> (words, records), the records read once in order."""
-    n, w = src.shape
-    for i in range(n):
-        for j in range(w):
-            out[j, i] = src[i, j]
