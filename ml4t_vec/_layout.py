@@ -13,8 +13,9 @@ long column at ``off[a] + t * step``):
 - timestamp-major blocks, the assets in the same order at every timestamp (``step`` = the
   number of assets): ml4t-data's layout and what a join usually produces.
 Any other placement (a ragged panel) is scattered onto a grid by (asset code, bar index).
-Only a frame whose rows of some asset go back in time is sorted, into asset-major blocks: each
-row's (asset code, bar) cell is unique, so a scatter into the cells orders the rows in O(rows).
+Only a frame whose rows of some asset go back in time is sorted, into asset-major blocks, by two
+counting sorts (by bar, then by asset code) in O(rows); its asset and timestamp columns are then
+rebuilt from the distinct symbols and timestamps instead of gathered.
 """
 
 from __future__ import annotations
@@ -34,15 +35,13 @@ _NO_RUNS = np.empty((0, 2), dtype=np.int64)
 # a ragged panel's price columns are placed by block copies while its rows form runs of at least
 # this many on average (an asset-major panel, or a timestamp-major one with few missing cells)
 RUN_ROWS = 16
-# an unsorted frame is ordered by scattering rows into its asset x bar cells while there are at
-# most 4 cells per row (plus this many); a sparser panel sorts the cell numbers instead
-SPARSE_CELLS = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
 class Placement:
-    """Rows -> grid cells. Complete panels: cell (a, t) is row ``off[a] + t * step`` and
-    ``codes`` / ``bars`` are empty. Ragged panels: row i is cell (codes[i], bars[i])."""
+    """Rows -> grid cells. Complete panels in place: cell (a, t) is row ``off[a] + t * step`` and
+    ``codes`` / ``bars`` are empty. Otherwise (a ragged panel, or an unsorted frame left as it
+    is): row i is cell (codes[i], bars[i]), and price grids are built."""
 
     n_assets: int
     n_bars: int
@@ -51,6 +50,7 @@ class Placement:
     codes: np.ndarray = field(default_factory=lambda: _EMPTY)  # int64 per row (ragged only)
     bars: np.ndarray = field(default_factory=lambda: _EMPTY)  # int64 per row (ragged only)
     runs: np.ndarray = field(default_factory=lambda: _NO_RUNS)  # ragged: ``grid.runs_nb`` or empty
+    cells: np.ndarray = field(default_factory=lambda: _EMPTY)  # each row's cell, if found already
 
     @property
     def complete(self) -> bool:
@@ -72,8 +72,8 @@ class Placement:
         parallel threads (numba's thread count: 1 keeps it serial)."""
         if self.complete:
             return list(values)
-        runs, cells = self.runs, kernel_array(_EMPTY, np.int64)
-        if runs.shape[0] == 0:
+        runs, cells = kernel_array(self.runs, np.int64), kernel_array(self.cells, np.int64)
+        if runs.shape[0] == 0 and cells.shape[0] == 0:
             cells = np.empty(self.codes.shape[0], dtype=np.int64)
             grid.cells_nb(self.codes, self.bars, self.off, self.step, cells)
             cells = kernel_array(cells, np.int64)
@@ -108,22 +108,26 @@ def _ts_int(s: pl.Series) -> np.ndarray:
 def _codes(a: pl.Series) -> tuple[np.ndarray, pl.Series]:
     """(code of every row, the distinct assets in asset order) for any row order."""
     if isinstance(a.dtype, (pl.Categorical, pl.Enum)):
-        keys, exact = a.to_physical().cast(pl.UInt64).to_numpy(), True
+        keys, keys2 = a.to_physical().cast(pl.UInt64).to_numpy(), None
     elif a.dtype.is_integer():
-        keys, exact = a.cast(pl.Int64).to_numpy().view(np.uint64), True
-    else:
-        keys, exact = a.hash(seed=0x6D6C3474).to_numpy(), False
+        keys, keys2 = a.cast(pl.Int64).to_numpy().view(np.uint64), None
+    else:  # two independent 64-bit hashes, computed side by side; the second checks the first
+        h = pl.DataFrame([a]).select(pl.col(a.name).hash(seed=0x6D6C3474).alias("h1"),
+                                     pl.col(a.name).hash(seed=0x2545F491).alias("h2"))  # fmt: skip
+        keys, keys2 = h.get_column("h1").to_numpy(), kernel_array(h.get_column("h2").to_numpy(), np.uint64)
     seen = np.empty(keys.shape[0], dtype=np.int64)
     first = grid.first_seen_codes_nb(kernel_array(keys, np.uint64), seen)
     reps = a.gather(first)
-    if not exact and not grid.same_codes_nb(kernel_array(a.hash(seed=0x2545F491).to_numpy(), np.uint64), seen, first):
-        # two symbols share the first 64-bit hash (the second tells them apart): be exact
-        reps = a.unique()
-        seen = a.cast(pl.Enum(reps.cast(pl.String))).to_physical().cast(pl.Int64).to_numpy()
     order = reps.arg_sort().to_numpy()
     rank = np.empty(order.shape[0], dtype=np.int64)
     rank[order] = np.arange(order.shape[0])
-    return rank[seen], reps.gather(order)
+    if keys2 is None:
+        return rank[seen], reps.gather(order)
+    if grid.rank_codes_nb(keys2, seen, first, kernel_array(rank, np.int64)):
+        return seen, reps.gather(order)
+    # two symbols share the first 64-bit hash (the second tells them apart): be exact
+    reps = a.unique().sort()
+    return a.cast(pl.Enum(reps.cast(pl.String))).to_physical().cast(pl.Int64).to_numpy(), reps
 
 
 def _duplicate(df: pl.DataFrame, row: int, ts_col: str, asset_col: str) -> DataError:
@@ -146,10 +150,14 @@ def _time_axis(ts: np.ndarray, s: pl.Series, codes: np.ndarray, n_assets: int):
     return union, pl.Series(s.name, union).cast(phys).cast(s.dtype), bars
 
 
-def place(df: pl.DataFrame, ts_col: str, asset_col: str) -> tuple[pl.DataFrame, pl.Series, pl.Series, Placement]:
-    """(the frame, every asset's rows in time order; symbols in asset order; the time axis;
-    where each row goes). The frame is returned as given unless some asset's rows go back in
-    time: then it is sorted by timestamp (stable)."""
+def place(
+    df: pl.DataFrame, ts_col: str, asset_col: str, reorder: bool = True
+) -> tuple[pl.DataFrame, pl.Series, pl.Series, Placement]:
+    """(the frame; symbols in asset order; the time axis; where each row goes). The frame is
+    returned as given unless some asset's rows go back in time: then, with ``reorder``, its rows
+    are put in (asset, timestamp) order (expressions with windows need each asset's rows in time
+    order); without it (every expression reads each row alone) the frame stays as it is and each
+    row is scattered to its cell."""
     if df.height == 0:
         raise DataError("`prices` has no rows.")
     a = df.get_column(asset_col)
@@ -165,9 +173,11 @@ def place(df: pl.DataFrame, ts_col: str, asset_col: str) -> tuple[pl.DataFrame, 
             timestamps = s_ts.gather(np.arange(0, df.height, width))
             return df, head.gather(order), timestamps, Placement(width, df.height // width, order, width)
 
-    # asset-major blocks (any block order): run starts of the asset column
-    starts_rows = a.ne_missing(a.shift(1)).arg_true().cast(pl.Int64).to_numpy()
-    if starts_rows.shape[0] <= df.height // 2 or df.height < 4:
+    # asset-major blocks (any block order): run starts of the asset column (not looked for when
+    # the timestamps fall back at more rows than such blocks could have)
+    blocks = df.height < 4 or grid.time_resets_nb(ts) < df.height // 2
+    starts_rows = a.ne_missing(a.shift(1)).arg_true().cast(pl.Int64).to_numpy() if blocks else _EMPTY
+    if blocks and (starts_rows.shape[0] <= df.height // 2 or df.height < 4):
         run_values = a.gather(starts_rows)
         if run_values.n_unique() == run_values.len():
             starts = np.append(starts_rows, df.height).astype(np.int64)
@@ -193,28 +203,42 @@ def place(df: pl.DataFrame, ts_col: str, asset_col: str) -> tuple[pl.DataFrame, 
     status, row = grid.time_order_nb(codes, ts, n_assets)
     if status == grid.ORDER_DUPLICATE:
         raise _duplicate(df, row, ts_col, asset_col)
-    if status == grid.ORDER_UNSORTED:  # only now is a sort needed: into asset-major blocks, in O(rows)
+    if status == grid.ORDER_UNSORTED and not reorder:  # rows stay where they are, scattered to cells
         union, timestamps, bars = _time_axis(ts, s_ts, codes, n_assets)
-        if n_assets * union.shape[0] <= 4 * df.height + SPARSE_CELLS:  # cells ~ rows: O(cells) scatter
-            order = np.empty(codes.shape[0], dtype=np.int64)
-            dup = grid.cell_order_nb(codes, kernel_array(bars, np.int64), union.shape[0],
-                                     np.full(n_assets * union.shape[0], -1, dtype=np.int64), order)  # fmt: skip
-        else:  # a sparse panel (few rows per asset on a long time axis): sort the cell numbers
-            cell = codes * union.shape[0] + bars
-            order = np.argsort(cell, kind="stable")
-            rep = np.flatnonzero(cell[order][1:] == cell[order][:-1])
-            dup = int(order[rep[0] + 1]) if rep.shape[0] else -1
+        n_bars = union.shape[0]
+        cells = np.empty(codes.shape[0], dtype=np.int64)
+        dup = grid.first_repeat_cell_nb(codes, kernel_array(bars, np.int64), n_bars,
+                                        np.zeros((n_assets * n_bars + 7) // 8, dtype=np.uint8), cells)  # fmt: skip
         if dup >= 0:
             raise _duplicate(df, dup, ts_col, asset_col)
-        df = df[order]
-        n_bars = union.shape[0]
-        if df.height == n_assets * n_bars:  # every asset at every timestamp: read in place
+        off = kernel_array(np.arange(n_assets, dtype=np.int64) * n_bars, np.int64)
+        return df, symbols, timestamps, Placement(n_assets, n_bars, off, 1, codes, kernel_array(bars, np.int64),
+                                                  cells=kernel_array(cells, np.int64))  # fmt: skip
+    if status == grid.ORDER_UNSORTED:  # only now is a sort needed: into asset-major blocks, in O(rows)
+        union, timestamps, bars = _time_axis(ts, s_ts, codes, n_assets)
+        n, n_bars = codes.shape[0], union.shape[0]
+        order, sorted_bars = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+        if n >= 2**32:  # the counting sort packs a row number in 32 bits
+            raise DataError(f"`prices` has {n:,} rows out of time order; sort it by ({asset_col}, {ts_col}) first.")
+        dup = grid.cell_order_nb(codes, kernel_array(bars, np.int64), n_assets, n_bars, np.empty(n, dtype=np.int64),
+                                 order, sorted_bars)  # fmt: skip
+        if dup >= 0:
+            raise _duplicate(df, dup, ts_col, asset_col)
+        codes = np.repeat(np.arange(n_assets, dtype=np.int64), np.bincount(codes, minlength=n_assets))
+        df = _reordered(df, order, {asset_col: symbols.gather(codes), ts_col: timestamps.gather(sorted_bars)})
+        if n == n_assets * n_bars:  # every asset at every timestamp: read in place
             off = np.arange(n_assets, dtype=np.int64) * n_bars
             return df, symbols, timestamps, Placement(n_assets, n_bars, off, 1)
-        # rows now in (code, bar) order: codes are runs of 0, 1, ...; the bars move with the rows
-        codes = np.repeat(np.arange(n_assets, dtype=np.int64), np.bincount(codes, minlength=n_assets))
-        return _ragged(df, symbols, codes, union, timestamps, bars[order])
+        return _ragged(df, symbols, codes, union, timestamps, sorted_bars)
     return _ragged(df, symbols, codes, *_time_axis(ts, s_ts, codes, n_assets))
+
+
+def _reordered(df: pl.DataFrame, order: np.ndarray, keys: dict[str, pl.Series]) -> pl.DataFrame:
+    """``df``'s rows in ``order``. The key columns are given already in that order (built from the
+    few distinct symbols and timestamps: no gather of a string column); the others are gathered."""
+    rest = df.drop(list(keys))[pl.Series(order)] if df.width > len(keys) else None
+    cols = {**keys, **({c.name: c for c in rest.get_columns()} if rest is not None else {})}
+    return pl.DataFrame([cols[c].alias(c) for c in df.columns])
 
 
 def _ragged(df, symbols, codes, union, timestamps, bars):

@@ -8,9 +8,11 @@ Steps, in order (each documented in README "Data"):
 3. validate every price and key column in one pass; locate the first bad row only on failure;
    NaN in other columns the expressions read counts as missing (null), with a ``DataWarning``;
 4. find where every row sits on the asset x bar grid (``_layout.place``): any row order in which
-   each asset's rows are in time order is used as it is; otherwise the frame is sorted by time.
-   Duplicate (timestamp, asset) rows are refused;
-5. evaluate every signal expression in one ``select`` over that frame (so ``.over("asset")``
+   each asset's rows are in time order is used as it is. Otherwise, if every expression reads
+   each row alone (``_order_free``: columns, literals, arithmetic, comparisons, when/then...)
+   the frame is still used as it is and its rows are scattered to their cells; else it is put
+   in (asset, timestamp) order. Duplicate (timestamp, asset) rows are refused;
+5. evaluate ``price=`` and every signal expression over that frame (so ``.over("asset")``
    windows see each asset in time order); nulls mean False;
 6. hand the kernels the price columns in place for complete panels (asset-major or
    timestamp-major), a grid for ragged ones (a cell with no row is a bar the asset does not
@@ -242,6 +244,57 @@ def _as_expr(name: str, value) -> pl.Expr | None:
             "column of `prices` (or of `signals=`) and pass its name."
         )
     raise ConfigError(f"`{name}` must be a polars expression or a column name; got {type(value).__name__} {value!r}.")
+
+
+# plan nodes that read each row alone, whatever the other rows and their order
+_ROW_FUNCTIONS = {"Abs", "FillNull", "Negate", "ReplaceStrict", "Replace"}
+_ROW_BOOLEAN = {"IsNull", "IsNotNull", "IsNan", "IsNotNan", "Not", "IsFinite", "IsInfinite", "AnyHorizontal",
+                "AllHorizontal", "IsBetween", "IsIn"}  # fmt: skip
+
+
+def _order_free(expr: pl.Expr) -> bool:
+    """Does ``expr`` give each row a value from that row alone (columns, scalar literals,
+    arithmetic, comparisons, casts, when/then, null and NaN tests, ...)? Then the row order of
+    the frame does not matter and an unsorted frame need not be put in time order. Walks the
+    serialized plan against an allow-list: anything else (windows, shifts, aggregations, Python
+    functions, a plan this Polars serializes differently) counts as needing the order."""
+    try:
+        tree = json.loads(expr.meta.serialize(format="json"))
+    except Exception:  # not serializable (a Python function)
+        return False
+
+    def ok(node) -> bool:
+        if not isinstance(node, dict) or len(node) != 1:
+            return False
+        ((kind, body),) = node.items()
+        if kind == "Column":
+            return isinstance(body, str)
+        if kind == "Literal":
+            return isinstance(body, dict) and set(body) <= {"Dyn", "Scalar"}
+        if kind == "BinaryExpr":
+            return ok(body["left"]) and ok(body["right"])
+        if kind == "Cast":
+            return ok(body["expr"])
+        if kind == "Alias":
+            return ok(body[0])
+        if kind == "Ternary":
+            return ok(body["predicate"]) and ok(body["truthy"]) and ok(body["falsy"])
+        if kind == "Function":
+            f = body["function"]
+            name = f if isinstance(f, str) else next(iter(f)) if isinstance(f, dict) and len(f) == 1 else None
+            if name == "Boolean":
+                b = f["Boolean"]
+                name = b if isinstance(b, str) else next(iter(b)) if isinstance(b, dict) and len(b) == 1 else None
+                allowed = name in _ROW_BOOLEAN
+            else:
+                allowed = name in _ROW_FUNCTIONS
+            return allowed and all(ok(x) for x in body["input"])
+        return False
+
+    try:
+        return ok(tree)
+    except (KeyError, TypeError, IndexError, StopIteration):
+        return False
 
 
 def _per_asset_expr(asset_col: str, mapping: dict) -> pl.Expr:
@@ -614,18 +667,22 @@ def prepare(
     if synthetic:
         df = df.with_columns(pl.col("close").alias(c) for c in synthetic)
 
-    if price_expr is not None:
+    _check_schema(df, timestamp_col, asset_col, None)
+    key_and_prices = [timestamp_col, asset_col, *PRICE_COLS]
+    if sum(df.select(pl.col(key_and_prices).null_count()).row(0)):  # O(1): Arrow keeps null counts
+        _explain_bad_rows(df, timestamp_col, asset_col, None)
+    df = _nan_as_missing(df, [c for c in read if c not in key_and_prices], timestamp_col, asset_col)
+    # an unsorted frame is put in (asset, timestamp) order only if some expression needs it
+    order_free = not keep_frame and session_exit is None and all(_order_free(e) for _, e in checked)
+    df, symbols, timestamps, where = place(df, timestamp_col, asset_col, reorder=not order_free)
+    extra = _PRICE_ALIAS if price_expr is not None else None
+    if price_expr is not None:  # evaluated on rows in time order per asset (it may have windows)
         try:
             df = df.with_columns(price_expr.cast(pl.Float64).alias(_PRICE_ALIAS))
         except pl.exceptions.PolarsError as e:
             raise DataError(f"`price` failed to evaluate: {e}") from None
-    extra = _PRICE_ALIAS if price_expr is not None else None
-    _check_schema(df, timestamp_col, asset_col, extra)
-    key_and_prices = [timestamp_col, asset_col, *PRICE_COLS, *([extra] if extra else [])]
-    if sum(df.select(pl.col(key_and_prices).null_count()).row(0)):  # O(1): Arrow keeps null counts
-        _explain_bad_rows(df, timestamp_col, asset_col, extra)
-    df = _nan_as_missing(df, [c for c in read if c not in key_and_prices], timestamp_col, asset_col)
-    df, symbols, timestamps, where = place(df, timestamp_col, asset_col)
+        if df.get_column(extra).null_count():
+            _explain_bad_rows(df, timestamp_col, asset_col, extra)
     for k, mapping in per_asset.items():
         _check_assets_known(k, mapping, symbols)
     if fill == "same_close":

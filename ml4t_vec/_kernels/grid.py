@@ -33,43 +33,46 @@ def _slot_nb(key, cap):
 @njit(cache=True, nogil=True, error_model="numpy")
 def first_seen_codes_nb(keys, out):
     """Number distinct ``keys`` (uint64) in order of first appearance: the code of every row
-    into ``out``; returns the first row of every code. An open-addressing hash table that
-    doubles when half full: O(rows), no sort."""
+    into ``out``; returns the first row of every code. An open-addressing hash table holding
+    each slot's key beside its code (one probe reads one place), kept at most a quarter full
+    (few collisions: a shuffled frame's lookups then rarely mispredict); O(rows), no sort."""
     n = keys.shape[0]
-    cap = 1024
-    table = np.full(cap, -1, dtype=np.int64)  # slot -> code
-    rep = np.empty(16, dtype=np.uint64)  # code -> key
+    cap = 4096
+    slot_key = np.zeros(cap, dtype=np.uint64)
+    slot_code = np.full(cap, -1, dtype=np.int64)
     first = np.empty(16, dtype=np.int64)  # code -> first row
     k = 0
     for i in range(n):
         key = keys[i]
         s = _slot_nb(key, cap)
         while True:
-            code = table[s]
+            code = slot_code[s]
+            if code >= 0 and slot_key[s] == key:
+                out[i] = code
+                break
             if code < 0:
-                if k == rep.shape[0]:  # grow the code arrays
-                    rep2 = np.empty(2 * k, dtype=np.uint64)
-                    rep2[:k] = rep
-                    rep = rep2
+                if k == first.shape[0]:  # grow the code array
                     first2 = np.empty(2 * k, dtype=np.int64)
                     first2[:k] = first
                     first = first2
-                rep[k] = key
                 first[k] = i
-                table[s] = k
+                slot_key[s] = key
+                slot_code[s] = k
                 out[i] = k
                 k += 1
-                if 2 * k > cap:  # rehash into a table twice the size
+                if 4 * k > cap:  # rehash into a table twice the size
                     cap *= 2
-                    table = np.full(cap, -1, dtype=np.int64)
-                    for j in range(k):
-                        sj = _slot_nb(rep[j], cap)
-                        while table[sj] >= 0:
-                            sj = (sj + 1) & (cap - 1)
-                        table[sj] = j
-                break
-            if rep[code] == key:
-                out[i] = code
+                    key2 = np.zeros(cap, dtype=np.uint64)
+                    code2 = np.full(cap, -1, dtype=np.int64)
+                    for j in range(slot_key.shape[0]):
+                        if slot_code[j] >= 0:
+                            sj = _slot_nb(slot_key[j], cap)
+                            while code2[sj] >= 0:
+                                sj = (sj + 1) & (cap - 1)
+                            key2[sj] = slot_key[j]
+                            code2[sj] = slot_code[j]
+                    slot_key = key2
+                    slot_code = code2
                 break
             s = (s + 1) & (cap - 1)
     return first[:k].copy()
@@ -98,30 +101,92 @@ def scan_blocks_nb(ts, starts):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def same_codes_nb(keys2, seen, first):
-    """Does a second, independent hash of every row equal that of its code's first row? (Two
-    strings that share the first 64-bit hash are told apart here.)"""
+def rank_codes_nb(keys2, seen, first, rank):
+    """Codes by first appearance (``seen``) -> codes in asset order (``rank``), in place. Returns
+    False (``seen`` then partly rewritten) if a second, independent hash of some row differs
+    from that of its code's first row: two strings shared the first 64-bit hash."""
     for i in range(seen.shape[0]):
-        if keys2[i] != keys2[first[seen[i]]]:
+        c = seen[i]
+        if keys2[i] != keys2[first[c]]:
             return False
+        seen[i] = rank[c]
     return True
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def cell_order_nb(codes, bars, n_bars, slot, order):
-    """Rows in (asset, bar) order into ``order``, without a comparison sort: each row's cell
-    ``code * n_bars + bar`` is unique, so a scatter into the cells (``slot``, all -1) and a
-    compaction order them in O(cells). Returns the first row whose cell repeats, or -1."""
+def time_resets_nb(ts):
+    """How many rows have a timestamp <= the row before: at most one per block in an asset-major
+    frame, nearly every row in a timestamp-major or shuffled one."""
+    k = 0
+    for i in range(1, ts.shape[0]):
+        k += ts[i] <= ts[i - 1]
+    return k
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def cell_order_nb(codes, bars, n_assets, n_bars, tmp, order, sorted_bars):
+    """Rows in (asset, bar) order into ``order`` (and their bars into ``sorted_bars``), without a
+    comparison sort: a stable counting sort by bar, then one by asset code (two passes over the
+    rows, each writing to n_bars or n_assets sequential streams). The first pass leaves each
+    row's code and row number packed in one int64 of ``tmp`` (code << 32 | row: fewer than 2**32
+    rows), so the second reads one array in order. O(rows + n_assets + n_bars) whatever the
+    number of cells. Returns the first row (in row order) whose (asset, bar) cell another row
+    holds already, or -1."""
+    n = codes.shape[0]
+    by_bar = np.zeros(n_bars + 1, dtype=np.int64)
+    by_code = np.zeros(n_assets + 1, dtype=np.int64)
+    for i in range(n):
+        by_bar[bars[i] + 1] += 1
+        by_code[codes[i] + 1] += 1
+    for t in range(n_bars):
+        by_bar[t + 1] += by_bar[t]
+    for a in range(n_assets):
+        by_code[a + 1] += by_code[a]
+    for i in range(n):
+        p = by_bar[bars[i]]
+        by_bar[bars[i]] = p + 1
+        tmp[p] = (codes[i] << 32) | i
+    # the first pass left by_bar[t] at the end of bar t's rows; the second writes (bar << 32 |
+    # row) to one stream per code (two arrays there cost 1.5x), unpacked in order after
+    low = np.int64(0xFFFFFFFF)
+    p = 0
+    for t in range(n_bars):
+        while p < by_bar[t]:
+            v = tmp[p]
+            c = v >> 32
+            q = by_code[c]
+            by_code[c] = q + 1
+            order[q] = (np.int64(t) << 32) | (v & low)
+            p += 1
+    for q in range(n):
+        v = order[q]
+        sorted_bars[q] = v >> 32
+        order[q] = v & low
+    # equal cells are adjacent within an asset's segment (by_code[a] is now its end), in row
+    # order: the first repeat in row order is the smallest second row of a run
+    dup = np.int64(-1)
+    start = np.int64(0)
+    for a in range(n_assets):
+        for q in range(start + 1, by_code[a]):
+            if sorted_bars[q] == sorted_bars[q - 1] and (dup < 0 or order[q] < dup):
+                dup = order[q]
+        start = by_code[a]
+    return dup
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def first_repeat_cell_nb(codes, bars, n_bars, seen, cells):
+    """Each row's cell ``code * n_bars + bar`` of an asset-major grid into ``cells``; returns the
+    first row (in row order) whose cell an earlier row holds, or -1: a bitmap of the cells
+    (``seen``: zeroed uint8, one bit per cell; 1/64 of a price grid)."""
     for i in range(codes.shape[0]):
         c = codes[i] * n_bars + bars[i]
-        if slot[c] >= 0:
+        byte = c >> 3
+        bit = np.uint8(1) << np.uint8(c & 7)
+        if seen[byte] & bit:
             return i
-        slot[c] = i
-    k = 0
-    for c in range(slot.shape[0]):
-        if slot[c] >= 0:
-            order[k] = slot[c]
-            k += 1
+        seen[byte] |= bit
+        cells[i] = c
     return -1
 
 
@@ -302,14 +367,16 @@ def to_grid_nb(values, off, step, codes, bars, fill, out):
 
     A complete panel (``codes`` empty): cell (a, t) is row ``off[a] + t * step``. Otherwise
     row i goes to cell (codes[i], bars[i]) and cells without a row get ``fill`` (a scatter in
-    row order was faster than writing the grid in order from a timestamp-major input)."""
+    row order was faster than writing the grid in order from a timestamp-major input). Every
+    row has a cell of its own (``place`` refuses duplicates)."""
     n_assets, n_bars = out.shape
     if codes.shape[0] == 0:
         for a in range(n_assets):
             for t in range(n_bars):
                 out[a, t] = values[off[a] + t * step]
         return
-    out[:] = fill
+    if codes.shape[0] < out.size:  # as many rows as cells (each its own): every cell is written
+        out[:] = fill
     for i in range(codes.shape[0]):
         out[codes[i], bars[i]] = values[i]
 
@@ -360,7 +427,8 @@ def place_column_nb(values, cells, runs, out):
     which backs large arrays with huge pages: a fresh 20 MB grid allocated here costs 3x the
     page faults.)"""
     if runs.shape[0] == 0:
-        out[:] = np.nan
+        if cells.shape[0] < out.shape[0]:  # as many rows as cells (each its own): every cell is written
+            out[:] = np.nan
         for i in range(cells.shape[0]):
             out[cells[i]] = values[i]
         return

@@ -1,5 +1,6 @@
 """A ragged panel's price columns on their grid: block copies of runs of rows, or a scatter,
-equal a plain per-row scatter, in both grid orientations and any row order."""
+equal a plain per-row scatter, in both grid orientations and any row order; the counting sort
+that orders an unsorted frame, the duplicate-cell checks and the asset codes, against NumPy."""
 
 from datetime import datetime, timedelta
 
@@ -9,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ml4t_vec import _layout
-from ml4t_vec._kernels import kernel_array
+from ml4t_vec._kernels import grid, kernel_array
 
 
 @st.composite
@@ -38,13 +39,14 @@ def ragged_frames(draw):
     return df, n_assets, n_bars
 
 
-@given(ragged_frames(), st.sampled_from([_layout.RUN_ROWS, 1]))
-def test_columns_equal_a_per_row_scatter(drawn, run_rows):
-    """RUN_ROWS = 1 takes the block copies whenever the rows rise through the grid."""
+@given(ragged_frames(), st.sampled_from([_layout.RUN_ROWS, 1]), st.booleans())
+def test_columns_equal_a_per_row_scatter(drawn, run_rows, reorder):
+    """RUN_ROWS = 1 takes the block copies whenever the rows rise through the grid; without
+    ``reorder`` a shuffled frame keeps its row order and is scattered."""
     df, n_assets, n_bars = drawn
     old, _layout.RUN_ROWS = _layout.RUN_ROWS, run_rows
     try:
-        df, symbols, _, where = _layout.place(df, "timestamp", "asset")
+        df, symbols, _, where = _layout.place(df, "timestamp", "asset", reorder=reorder)
     finally:
         _layout.RUN_ROWS = old
     assert not where.complete and where.n_assets == n_assets
@@ -68,3 +70,47 @@ def test_timestamp_major_rows_get_a_timestamp_major_grid_copied_by_runs():
     _, _, _, where = _layout.place(df, "timestamp", "asset")
     assert where.step == 4 and where.off.tolist() == [0, 1, 2, 3]
     assert 0 < where.runs.shape[0] <= 12  # one run per bar with a missing cell, then one to the end
+
+
+def _first_repeat(codes, bars):
+    seen = set()
+    for i, cell in enumerate(zip(codes.tolist(), bars.tolist(), strict=True)):
+        if cell in seen:
+            return i
+        seen.add(cell)
+    return -1
+
+
+@given(st.integers(1, 6), st.integers(1, 40), st.data())
+def test_cell_order_is_a_stable_lexsort_and_finds_the_first_repeat(n_assets, n_bars, data):
+    n = data.draw(st.integers(1, 3 * n_assets * n_bars))
+    codes = np.array(data.draw(st.lists(st.integers(0, n_assets - 1), min_size=n, max_size=n)), dtype=np.int64)
+    bars = np.array(data.draw(st.lists(st.integers(0, n_bars - 1), min_size=n, max_size=n)), dtype=np.int64)
+    order, sorted_bars = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    dup = grid.cell_order_nb(codes, bars, n_assets, n_bars, np.empty(n, dtype=np.int64), order, sorted_bars)
+    np.testing.assert_array_equal(order, np.lexsort((bars, codes)))
+    np.testing.assert_array_equal(sorted_bars, bars[order])
+    assert dup == _first_repeat(codes, bars)
+    seen, cells = np.zeros((n_assets * n_bars + 7) // 8, dtype=np.uint8), np.full(n, -1, dtype=np.int64)
+    assert grid.first_repeat_cell_nb(codes, bars, n_bars, seen, cells) == dup
+    k = n if dup < 0 else dup
+    np.testing.assert_array_equal(cells[:k], codes[:k] * n_bars + bars[:k])
+    resets = int(np.sum(bars[1:] <= bars[:-1]))
+    assert grid.time_resets_nb(bars) == resets
+
+
+@given(st.lists(st.sampled_from(["b", "a", "c10", "c9", "zz", ""]), min_size=1, max_size=60))
+def test_asset_codes_rank_the_symbols_and_the_exact_fallback_agrees(symbols):
+    """Codes rank the distinct symbols in sort order; the path taken when two symbols share the
+    first hash (forced here) gives the same codes."""
+    a = pl.Series("asset", symbols)
+    codes, reps = _layout._codes(a)
+    want = sorted(set(symbols))
+    assert reps.to_list() == want
+    assert codes.tolist() == [want.index(x) for x in symbols]
+    real, grid.rank_codes_nb = grid.rank_codes_nb, lambda *args: False
+    try:
+        codes2, reps2 = _layout._codes(a)
+    finally:
+        grid.rank_codes_nb = real
+    assert reps2.to_list() == want and codes2.tolist() == codes.tolist()

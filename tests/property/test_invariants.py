@@ -260,23 +260,34 @@ def test_row_order_and_asset_dtype_never_change_results(panel_df, cfg, layout):
                                                                "integer")  # fmt: skip
 
 
-@given(panels(max_assets=4, max_bars=30), st.booleans())
-def test_unsorted_frames_sort_the_same_either_way(panel_df, dup):
-    """A shuffled frame is ordered by scattering rows into their cells, or (a sparse panel) by
-    sorting the cell numbers: the same backtest, and the same duplicate-row error."""
-    import ml4t_vec._layout as layout
-
+@given(panels(max_assets=4, max_bars=30), st.booleans(), st.integers(0, 2**32 - 1))
+def test_unsorted_frames_scatter_or_sort_the_same(panel_df, dup, seed):
+    """A shuffled frame whose expressions read each row alone is left as it is (rows scattered to
+    their cells); one with a window expression is put in (asset, timestamp) order first. Both
+    give the backtest of the sorted frame, and the same duplicate-row error."""
     _, df = panel_df
     if dup:
         df = pl.concat([df, df.head(1)])
+    shuffled = df.sample(fraction=1.0, shuffle=True, seed=seed)
+    stop = pl.when(pl.col("s2")).then(0.05)  # a per-bar stop: 5% where s2, else none
     outcomes = []
-    for sparse in (layout.SPARSE_CELLS, -(10**9)):  # -1e9: every panel counts as sparse
-        old, layout.SPARSE_CELLS = layout.SPARSE_CELLS, sparse
+    windowed = (pl.col("s0").shift(0).over("asset"), stop.shift(0).over("asset"))  # needs the rows in order
+    for frame, entries, rule in ((df, "s0", stop), (shuffled, "s0", stop), (shuffled, *windowed)):
         try:
-            outcomes.append(vec.backtest(df, entries="s0", exits="s1", fees=0.001).fills)
+            outcomes.append(vec.backtest(frame, entries=entries, exits="s1", stop_loss=rule, fees=0.001).fills)
         except vec.DataError as e:
             outcomes.append(str(e))
-        finally:
-            layout.SPARSE_CELLS = old
     assert isinstance(outcomes[0], str) == dup or df.height == 1
-    assert (outcomes[0] == outcomes[1]) if isinstance(outcomes[0], str) else outcomes[0].equals(outcomes[1])
+    for other in outcomes[1:]:
+        assert (other == outcomes[0]) if isinstance(outcomes[0], str) else outcomes[0].equals(other)
+
+
+@given(panels(max_assets=4, max_bars=30), st.integers(0, 2**32 - 1))
+def test_a_window_price_expression_sees_each_asset_in_time_order(panel_df, seed):
+    """``price=`` with a window is evaluated once the rows are in time order per asset: a shuffled
+    frame gives the sorted frame's fills (it was evaluated on the shuffled rows before)."""
+    _, df = panel_df
+    price = pl.col("close").shift(1).over("asset").fill_null(pl.col("close"))
+    kw = dict(entries="s0", exits="s1", price=price, fees=0.001)
+    base = vec.backtest(df.sort("asset", "timestamp"), **kw).fills
+    assert vec.backtest(df.sample(fraction=1.0, shuffle=True, seed=seed), **kw).fills.equals(base)
