@@ -27,7 +27,14 @@ from ml4t_vec.config import (
     expr_key,
 )
 from ml4t_vec.errors import ConfigError, did_you_mean
-from ml4t_vec.metrics import Summary, check_periods_per_year, compute_stats, infer_periods_per_year
+from ml4t_vec.metrics import (
+    Summary,
+    check_periods_per_year,
+    check_risk_free,
+    compute_stats,
+    infer_periods_per_year,
+    per_bar_rate,
+)
 from ml4t_vec.rolling import monthly_table, periodic_returns, rolling_metrics
 from ml4t_vec.weights import HoldAwareTopK
 
@@ -152,7 +159,7 @@ class BacktestResult:
         return _frames.holdings(self._sim.fills, p.prices.close, p.prices.off, int(p.prices.step[0]), p.sig,
                                 p.col_asset)  # fmt: skip
 
-    def stats(self, periods_per_year: float | None = None, *, benchmark=None) -> pl.DataFrame:
+    def stats(self, periods_per_year: float | None = None, *, benchmark=None, risk_free: float = 0.0) -> pl.DataFrame:
         """One-row frame of return, risk, trade, cost, portfolio and benchmark metrics
         (``ml4t_vec.metrics.STATS_DOC`` defines each one).
 
@@ -161,22 +168,28 @@ class BacktestResult:
             benchmark: compare with this instead of the result's own benchmark: a symbol of the
                 panel (bought and held), a frame (timestamp, return) or another result. Without
                 any, the benchmark metrics are NaN.
+            risk_free: annual risk-free rate (0.04 for 4%) of the Sharpe, Sortino and alpha, taken
+                per bar as ``(1 + risk_free) ** (1 / periods_per_year) - 1``.
         """
         b = self._bench(benchmark)
         return compute_stats(self.equity, self.trades, self.fills, self.init_cash_total, periods_per_year,
                              self._holdings, int((self._sim.rejected["filled_quantity"] == 0).sum()),
-                             None if b is None else b.returns)  # fmt: skip
+                             None if b is None else b.returns, risk_free)  # fmt: skip
 
     def _ppy(self, periods_per_year: float | None) -> float:
         if periods_per_year is None:
             return infer_periods_per_year(self._prep.timestamps)
         return check_periods_per_year(periods_per_year)
 
-    def rolling(self, window: int = 63, periods_per_year: float | None = None, *, benchmark=None) -> pl.DataFrame:
-        """Rolling return, volatility, Sharpe, drawdown and (with a benchmark) beta over the last
-        ``window`` bars, one row per bar (``ml4t_vec.rolling``)."""
+    def rolling(self, window: int = 63, periods_per_year: float | None = None, *, benchmark=None,
+                risk_free: float = 0.0) -> pl.DataFrame:  # fmt: skip
+        """Rolling return, volatility, Sharpe (over ``risk_free``, an annual rate, as in ``stats()``),
+        drawdown and (with a benchmark) beta over the last ``window`` bars, one row per bar
+        (``ml4t_vec.rolling``)."""
         b = self._bench(benchmark)
-        return rolling_metrics(self.equity, window, self._ppy(periods_per_year), None if b is None else b.returns)
+        ppy = self._ppy(periods_per_year)
+        return rolling_metrics(self.equity, window, ppy, None if b is None else b.returns,
+                               per_bar_rate(check_risk_free(risk_free), ppy))  # fmt: skip
 
     def returns_table(self, period: str = "M", *, benchmark=None) -> pl.DataFrame:
         """Returns compounded per calendar period (``"W"``, ``"M"``, ``"Q"``, ``"Y"``), with the
@@ -213,21 +226,23 @@ class BacktestResult:
         return kinds[kind](self, **kwargs)
 
     def report(self, path, *, benchmark=None, symbol: str | None = None, title: str | None = None,
-               window: int = 63, signal_report=None):  # fmt: skip
+               window: int = 63, signal_report=None, risk_free: float = 0.0):  # fmt: skip
         """Write a self-contained HTML report (summary, figures, trades, config, versions) to
         ``path`` and return its ``Path``; needs the ``plot`` extra (``ml4t_vec.report``).
         ``signal_report``: a ``vec.signal_report(...)`` of the score behind the strategy, shown
-        with its IC and quantile figures."""
+        with its IC and quantile figures. ``risk_free``: as for ``stats()`` (the summary and the
+        rolling Sharpe)."""
         from ml4t_vec import figures, report
 
         figures._go()  # a clear ImportError without plotly
+        check_risk_free(risk_free)
         return report.build(self, path, benchmark=benchmark, symbol=symbol, title=title, window=window,
-                            signal_report=signal_report)  # fmt: skip
+                            signal_report=signal_report, risk_free=risk_free)  # fmt: skip
 
-    def summary(self, periods_per_year: float | None = None, *, benchmark=None) -> Summary:
+    def summary(self, periods_per_year: float | None = None, *, benchmark=None, risk_free: float = 0.0) -> Summary:
         """The metrics of ``stats()`` grouped (period, returns, risk, trades, costs, portfolio and,
         with a benchmark, benchmark), one per line; ``print(res.summary())`` or its ``.frame``."""
-        return Summary(self.stats(periods_per_year, benchmark=benchmark))
+        return Summary(self.stats(periods_per_year, benchmark=benchmark, risk_free=risk_free))
 
     def __repr__(self) -> str:
         p = self._prep

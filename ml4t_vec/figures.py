@@ -232,10 +232,11 @@ def exposure_figure(res):
     return _layout(fig, "Exposure and positions", 460)
 
 
-def rolling_figure(res, window: int = 63, benchmark=None):
-    """Rolling Sharpe (and beta, with a benchmark) over ``window`` bars."""
+def rolling_figure(res, window: int = 63, benchmark=None, risk_free: float = 0.0):
+    """Rolling Sharpe (over ``risk_free``, an annual rate) and, with a benchmark, beta over
+    ``window`` bars."""
     go, make_subplots = _go()
-    roll = res.rolling(window, benchmark=benchmark)
+    roll = res.rolling(window, benchmark=benchmark, risk_free=risk_free)
     ts = roll.get_column("timestamp")
     beta = "rolling_beta" in roll.columns
     fig = make_subplots(rows=2 if beta else 1, cols=1, shared_xaxes=True, vertical_spacing=0.06)

@@ -4,7 +4,9 @@ Annualisation (``periods_per_year``): given explicitly, or inferred from the tim
 the median spacing of bars gives bars per calendar day; daily or slower data with no weekend
 bars counts 252 trading days a year, data with weekend bars 365 (crypto); intraday data counts
 the median number of bars per day times 252 (or 365 with weekend bars).
-Sharpe and Sortino use a zero risk-free rate on per-bar returns, annualised by sqrt(periods).
+Sharpe, Sortino and alpha use ``risk_free`` (an annual rate, 0 by default) as a per-bar rate
+``(1 + risk_free) ** (1 / periods_per_year) - 1`` (quantstats' conversion) subtracted from the
+bar returns, annualised by sqrt(periods); the Sortino's downside is that of the excess returns.
 
 Whose definitions (the peers differ; ``STATS_DOC`` states each formula):
 - Return and risk metrics follow empyrical (arithmetic per-bar statistics annualised by
@@ -52,6 +54,7 @@ STATS_DOC = {
     "end": "last timestamp",
     "bars": "number of bars on the time axis",
     "periods_per_year": "bars per year used to annualise",
+    "risk_free": "annual risk-free rate of sharpe, sortino and alpha (0 unless given)",
     # returns
     "init_cash": "initial cash (all accounts)",
     "final_equity": "equity at the last bar",
@@ -63,8 +66,8 @@ STATS_DOC = {
     "worst_return": "worst bar return",
     # risk
     "volatility": "annualised standard deviation of bar returns (ddof 1)",
-    "sharpe": "annualised mean / std of bar returns (risk-free 0)",
-    "sortino": "annualised mean / downside deviation sqrt(mean(min(r, 0)^2)) of bar returns",
+    "sharpe": "annualised mean / std of bar excess returns r - rf (rf: risk_free per bar)",
+    "sortino": "annualised mean / downside deviation sqrt(mean(min(r - rf, 0)^2)) of bar excess returns",
     "calmar": "cagr / |max_drawdown|",
     "omega": "sum of positive bar returns / |sum of negative bar returns| (threshold 0)",
     "tail_ratio": "|95th percentile| / |5th percentile| of bar returns (linear interpolation)",
@@ -129,7 +132,7 @@ STATS_DOC = {
     # benchmark (NaN without one)
     "benchmark_return": "total return of the benchmark over the bars: prod(1 + b) - 1",
     "excess_return": "total_return - benchmark_return",
-    "alpha": "annualised Jensen alpha: (1 + mean(r - beta * b)) ** periods_per_year - 1 (risk-free 0)",
+    "alpha": "annualised Jensen alpha: (1 + mean(r - rf - beta * (b - rf))) ** periods_per_year - 1",
     "beta": "cov(r, b) / var(b) of bar returns",
     "correlation": "Pearson correlation of bar returns r and b",
     "tracking_error": "annualised std of r - b (ddof 1)",
@@ -145,6 +148,19 @@ def check_periods_per_year(value) -> float:
     if not ok or not math.isfinite(value) or value <= 0:
         raise ConfigError(f"`periods_per_year` must be a finite number > 0 (252 for daily bars); got {value!r}.")
     return float(value)
+
+
+def check_risk_free(value) -> float:
+    """``risk_free`` as a float: an annual rate, a finite number > -1 (0.04 for 4% a year)."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    if not ok or not math.isfinite(value) or value <= -1:
+        raise ConfigError(f"`risk_free` must be an annual rate, a finite number > -1 (0.04 for 4%); got {value!r}.")
+    return float(value)
+
+
+def per_bar_rate(risk_free: float, ppy: float) -> float:
+    """An annual rate as a rate per bar: (1 + rate) ** (1 / periods_per_year) - 1."""
+    return (1.0 + risk_free) ** (1.0 / ppy) - 1.0
 
 
 def infer_periods_per_year(timestamps: pl.Series) -> float:
@@ -193,15 +209,18 @@ def _nan_if_empty(f, x: np.ndarray) -> float:
     return float(f(x)) if x.shape[0] else math.nan
 
 
-def return_metrics(r: np.ndarray, eq: np.ndarray, dd: np.ndarray, init_cash: float, ppy: float) -> dict:
-    """Metrics of bar returns ``r``, equity ``eq`` and drawdown ``dd`` (STATS_DOC: returns, risk)."""
+def return_metrics(r: np.ndarray, eq: np.ndarray, dd: np.ndarray, init_cash: float, ppy: float,
+                   rf: float = 0.0) -> dict:  # fmt: skip
+    """Metrics of bar returns ``r``, equity ``eq`` and drawdown ``dd`` (STATS_DOC: returns, risk);
+    ``rf``: the risk-free rate per bar of the Sharpe and Sortino."""
     n = r.shape[0]
     final = float(eq[-1]) if n else init_cash
     years = n / ppy
     cagr = (final / init_cash) ** (1.0 / years) - 1.0 if years > 0 and final > 0 else -1.0
     sd = float(np.std(r, ddof=1)) if n > 1 else 0.0
     mean = float(np.mean(r)) if n else 0.0
-    downside = float(np.sqrt(np.mean(np.minimum(r, 0.0) ** 2))) if n else 0.0
+    excess = float(np.mean(r - rf)) if n else 0.0
+    downside = float(np.sqrt(np.mean(np.minimum(r - rf, 0.0) ** 2))) if n else 0.0
     mdd = float(dd.min()) if n else 0.0
     gains, losses = float(r[r > 0].sum()), float(-r[r < 0].sum())
     if n:
@@ -235,8 +254,8 @@ def return_metrics(r: np.ndarray, eq: np.ndarray, dd: np.ndarray, init_cash: flo
         "best_return": _nan_if_empty(np.max, r),
         "worst_return": _nan_if_empty(np.min, r),
         "volatility": sd * math.sqrt(ppy),  # 0 for a one-bar run, as the sweeps reduce it
-        "sharpe": mean / sd * math.sqrt(ppy) if sd > 0 else math.nan,
-        "sortino": mean / downside * math.sqrt(ppy) if downside > 0 else math.nan,
+        "sharpe": excess / sd * math.sqrt(ppy) if sd > 0 else math.nan,
+        "sortino": excess / downside * math.sqrt(ppy) if downside > 0 else math.nan,
         "calmar": cagr / abs(mdd) if mdd < 0 else math.nan,
         "omega": gains / losses if losses > 0 else math.nan,
         "tail_ratio": abs(float(p95)) / abs(float(p5)) if n and p5 != 0 else math.nan,
@@ -357,10 +376,11 @@ def _annual(x: np.ndarray, ppy: float) -> float:
     return float(np.prod(1.0 + x)) ** (ppy / x.shape[0]) - 1.0 if x.shape[0] else math.nan
 
 
-def relative_metrics(r: np.ndarray, b: np.ndarray | None, total_return: float, ppy: float) -> dict:
+def relative_metrics(r: np.ndarray, b: np.ndarray | None, total_return: float, ppy: float, rf: float = 0.0) -> dict:
     """Metrics of bar returns ``r`` against benchmark returns ``b`` (STATS_DOC: benchmark);
-    NaN everywhere without a benchmark. Formulas follow empyrical (alpha, beta, capture) with a
-    zero risk-free rate; tracking error and information ratio are annualised by sqrt(ppy)."""
+    NaN everywhere without a benchmark. Formulas follow empyrical (alpha, beta, capture), with
+    ``rf`` the risk-free rate per bar of the alpha; tracking error and information ratio are
+    annualised by sqrt(ppy)."""
     names = ("benchmark_return", "excess_return", "alpha", "beta", "correlation", "tracking_error",
              "information_ratio", "up_capture", "down_capture")  # fmt: skip
     out = dict.fromkeys(names, math.nan)
@@ -377,7 +397,7 @@ def relative_metrics(r: np.ndarray, b: np.ndarray | None, total_return: float, p
     if vb > 0:
         beta = float(np.mean((r - r.mean()) * (b - b.mean()))) / vb
         out["beta"] = beta
-        out["alpha"] = (1.0 + float(np.mean(r - beta * b))) ** ppy - 1.0
+        out["alpha"] = (1.0 + float(np.mean(r - rf - beta * (b - rf)))) ** ppy - 1.0
         if np.std(r) > 0:
             out["correlation"] = float(np.corrcoef(r, b)[0, 1])
     active = r - b
@@ -399,24 +419,28 @@ def compute_stats(
     holdings: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     n_rejected: int = 0,
     benchmark: np.ndarray | None = None,
+    risk_free: float = 0.0,
 ) -> pl.DataFrame:
     """One-row frame of the metrics in ``STATS_DOC``, in that order.
 
     ``holdings``: per bar at the close, the number of assets held, the sum of |position value|
     and the sum of position value squared (``_frames.holdings``); without it ``avg_names_held``,
     ``max_names_held`` and ``effective_n`` are NaN. ``benchmark``: one return per bar (aligned
-    with ``equity``), else the benchmark metrics are NaN."""
+    with ``equity``), else the benchmark metrics are NaN. ``risk_free``: an annual rate."""
     if periods_per_year is None:
         ppy = infer_periods_per_year(equity.get_column("timestamp"))
     else:
         ppy = check_periods_per_year(periods_per_year)
+    risk_free = check_risk_free(risk_free)
+    rf = per_bar_rate(risk_free, ppy)
     eq = equity.get_column("equity").to_numpy()
     r = equity.get_column("return").to_numpy()
     dd = equity.get_column("drawdown").to_numpy()
     gross = equity.get_column("gross_exposure").to_numpy()
     n = eq.shape[0]
     ts = equity.get_column("timestamp")
-    row = {"start": ts.first(), "end": ts.last(), "bars": n, "periods_per_year": ppy, "init_cash": float(init_cash)}
+    row = {"start": ts.first(), "end": ts.last(), "bars": n, "periods_per_year": ppy, "risk_free": risk_free,
+           "init_cash": float(init_cash)}  # fmt: skip
     ruined = np.flatnonzero(eq <= 0.0)
     if ruined.shape[0]:  # a return over a bar that starts at equity <= 0 means nothing (its sign flips)
         k = int(ruined[0])
@@ -427,7 +451,7 @@ def compute_stats(
         )
         r = r[: k + 1]
         benchmark = None if benchmark is None else benchmark[: k + 1]
-    row |= return_metrics(r, eq, dd, init_cash, ppy)
+    row |= return_metrics(r, eq, dd, init_cash, ppy, rf)
     lev = np.divide(gross, eq, out=np.full(n, np.nan), where=eq > 0)
     row["exposure"] = float((gross > 0).mean()) if n else 0.0
     row["avg_gross_exposure"] = float(np.nanmean(lev)) if np.isfinite(lev).any() else math.nan
@@ -447,14 +471,14 @@ def compute_stats(
     else:
         row["avg_names_held"] = row["effective_n"] = math.nan
         row["max_names_held"] = None
-    row |= relative_metrics(r, benchmark, row["total_return"], ppy)
+    row |= relative_metrics(r, benchmark, row["total_return"], ppy, rf)
     return pl.DataFrame([{k: row[k] for k in STATS_DOC}],
                         schema_overrides={"max_names_held": pl.Int64, "max_bars_held": pl.Int64})  # fmt: skip
 
 
 # res.summary(): the metrics of stats(), grouped, one per line
 SUMMARY_SECTIONS = {
-    "period": ("start", "end", "bars", "periods_per_year"),
+    "period": ("start", "end", "bars", "periods_per_year", "risk_free"),
     "returns": ("init_cash", "final_equity", "peak_equity", "total_return", "cagr", "best_return", "worst_return"),
     "risk": ("volatility", "sharpe", "sortino", "calmar", "omega", "tail_ratio", "stability", "skew", "kurtosis",
              "var_95", "cvar_95", "max_drawdown", "avg_drawdown", "max_drawdown_duration", "avg_drawdown_duration",

@@ -44,7 +44,7 @@ from ml4t_vec.report import versions
 SIGNAL_KEYS = ("entries", "exits", "short_entries", "short_exits")
 TOP_KEYS = ("name", "data", "signals", "weights", "backtest", "output", "strategies", "sweep")
 DATA_KEYS = ("source", "n_assets", "n_bars", "seed", "asset_col", "timestamp_col", "start", "end")
-OUTPUT_KEYS = ("report", "benchmark", "periods_per_year", "title")
+OUTPUT_KEYS = ("report", "benchmark", "periods_per_year", "risk_free", "title")
 SWEEP_KEYS = ("params", "where", "metric", "top", "batch_size", "checkpoint", "executor", "n_jobs", "sample", "seed")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -363,7 +363,7 @@ def run(config, out, *, force: bool = False) -> list[Path]:
         with _staging(out, s["name"]) as tmp:
             frames = {"trades": res.trades, "fills": res.fills, "rejected": res.rejected, "positions": res.positions,
                       "equity": res.equity}  # fmt: skip
-            stats = res.stats(s["output"].get("periods_per_year"))
+            stats = res.stats(s["output"].get("periods_per_year"), risk_free=s["output"].get("risk_free", 0.0))
             t3 = time.perf_counter()
             for name, f in frames.items():
                 f.write_parquet(tmp / f"{name}.parquet")
@@ -375,7 +375,8 @@ def run(config, out, *, force: bool = False) -> list[Path]:
             timings = {"load_s": t1 - t0, "backtest_s": t2 - t1, "frames_and_stats_s": t3 - t2}
             if s["output"].get("report", True) and _has_plotly():
                 t4 = time.perf_counter()
-                res.report(tmp / "report.html", title=s["output"].get("title") or s["name"])
+                res.report(tmp / "report.html", title=s["output"].get("title") or s["name"],
+                           risk_free=s["output"].get("risk_free", 0.0))  # fmt: skip
                 timings["report_s"] = time.perf_counter() - t4
             _complete(tmp, target, {"run_key": key, "fingerprint": res.fingerprint, "name": s["name"],
                                     "kind": "backtest", "timings": timings})  # fmt: skip
@@ -416,6 +417,9 @@ def sweep(config, out, *, force: bool = False) -> list[Path]:
         if not isinstance(params, dict) or not params or not all(isinstance(v, list) and v for v in params.values()):
             raise src.fail("[sweep.params] must map each parameter to a non-empty array of values.", ("sweep",),
                            "params")  # fmt: skip
+        if s["output"].get("risk_free", 0.0) != 0.0:
+            raise src.fail("`risk_free` applies to a backtest's stats and report; sweeps rank with a risk-free rate "
+                           "of 0.", ("output",), "risk_free")  # fmt: skip
         settings = _settings()
         for name, values in params.items():
             if name not in settings:  # it enters expressions: numbers only

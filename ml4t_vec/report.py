@@ -110,16 +110,16 @@ TRADE_COLS = ("symbol", "direction", "entry_time", "exit_time", "entry_price", "
 
 
 def build(res, path, *, benchmark=None, symbol: str | None = None, title: str | None = None, window: int = 63,
-          n_trades: int = 10, signal_report=None) -> Path:  # fmt: skip
+          n_trades: int = 10, signal_report=None, risk_free: float = 0.0) -> Path:  # fmt: skip
     """Write the report of ``res`` to ``path`` (module doc); returns the path."""
     import plotly.io as pio
     from plotly.offline import get_plotlyjs
 
     path = Path(path)
-    summary = Summary(res.stats(benchmark=benchmark))
+    summary = Summary(res.stats(benchmark=benchmark, risk_free=risk_free))
     figs = [
         figures.equity_figure(res, benchmark),
-        figures.rolling_figure(res, window, benchmark),
+        figures.rolling_figure(res, window, benchmark, risk_free),
         figures.monthly_figure(res),
         figures.returns_figure(res),
         figures.exposure_figure(res),

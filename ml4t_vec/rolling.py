@@ -4,7 +4,8 @@ Rolling (over the last ``window`` bars, a bar's value uses that bar and the ``wi
 before it; null until ``window`` bars exist):
 - ``rolling_return``: compounded return, prod(1 + r) - 1;
 - ``rolling_volatility``: std of bar returns (ddof 1) * sqrt(periods_per_year);
-- ``rolling_sharpe``: mean / std of bar returns * sqrt(periods_per_year) (risk-free 0);
+- ``rolling_sharpe``: mean / std of bar excess returns (``risk_free``, an annual rate, per bar as
+  in ``stats()``) * sqrt(periods_per_year);
 - ``rolling_drawdown``: equity / its highest close within the window - 1;
 - ``rolling_beta`` (with a benchmark): cov(r, b) / var(b) over the window.
 
@@ -26,9 +27,10 @@ PERIODS = {"W": "1w", "M": "1mo", "Q": "1q", "Y": "1y"}
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
-def rolling_metrics(equity: pl.DataFrame, window: int, ppy: float, benchmark: np.ndarray | None = None) -> pl.DataFrame:
+def rolling_metrics(equity: pl.DataFrame, window: int, ppy: float, benchmark: np.ndarray | None = None,
+                    rf: float = 0.0) -> pl.DataFrame:  # fmt: skip
     """(timestamp, rolling_return, rolling_volatility, rolling_sharpe, rolling_drawdown[,
-    rolling_beta]) over ``window`` bars (module doc)."""
+    rolling_beta]) over ``window`` bars (module doc); ``rf``: the risk-free rate per bar."""
     if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 2:
         raise ConfigError(f"`window` must be an int >= 2 (bars); got {window!r}.")
     r = pl.col("return")
@@ -37,7 +39,7 @@ def rolling_metrics(equity: pl.DataFrame, window: int, ppy: float, benchmark: np
         pl.col("timestamp"),
         ((r.log1p().rolling_sum(window)).exp() - 1.0).alias("rolling_return"),
         (std * math.sqrt(ppy)).alias("rolling_volatility"),
-        pl.when(std > 0).then(mean / std * math.sqrt(ppy)).alias("rolling_sharpe"),
+        pl.when(std > 0).then((mean - rf) / std * math.sqrt(ppy)).alias("rolling_sharpe"),
         (pl.col("equity") / pl.col("equity").rolling_max(window) - 1.0).alias("rolling_drawdown"),
     ]
     df = equity.select("timestamp", "return", "equity")

@@ -106,6 +106,31 @@ def test_relative_metrics_by_hand():
     assert all(math.isnan(v) for v in relative_metrics(r, None, 0.0, 252.0).values())
 
 
+def test_risk_free_by_hand_and_refused_values():
+    """r = 2 b + 0.001 with a per-bar risk-free rate of 0.0004: the alpha is then per bar
+    0.001 - 0.0004 + 2 * 0.0004 = 0.0014; the Sharpe and Sortino use r - rf."""
+    b = np.array([0.01, -0.02, 0.015, 0.0, -0.005])
+    r = 2 * b + 0.001
+    m = relative_metrics(r, b, float(np.prod(1 + r) - 1), 252.0, 0.0004)
+    assert math.isclose(m["alpha"], 1.0014**252 - 1)
+    eq = 100.0 * np.cumprod(1 + r)
+    dd = eq / np.maximum.accumulate(np.maximum(eq, 100.0)) - 1
+    m = return_metrics(r, eq, dd, 100.0, 252.0, 0.0004)
+    x = r - 0.0004
+    assert math.isclose(m["sharpe"], x.mean() / r.std(ddof=1) * math.sqrt(252))
+    assert math.isclose(m["sortino"], x.mean() / math.sqrt(np.mean(np.minimum(x, 0) ** 2)) * math.sqrt(252))
+    res = vec.backtest(flat_prices({"A": [10.0, 11.0, 10.5, 12.0, 11.5, 12.5]}), entries=pl.col("close") > 0,
+                       exits=pl.col("close") < 0)  # fmt: skip
+    assert res.stats(risk_free=0.0).equals(res.stats())
+    row = res.stats(periods_per_year=12, risk_free=0.05).row(0, named=True)
+    assert row["risk_free"] == 0.05
+    for bad in (-1.0, float("nan"), "0.04", True, None):
+        with pytest.raises(vec.ConfigError, match="risk_free"):
+            res.stats(risk_free=bad)
+        with pytest.raises(vec.ConfigError, match="risk_free"):
+            res.rolling(risk_free=bad)
+
+
 def test_stats_columns_and_an_empty_run():
     """Every metric of STATS_DOC in order; a run without trades gives numbers or NaN, no error."""
     prices = flat_prices({"A": [10, 11, 12, 11], "B": [20, 20, 21, 22]})

@@ -170,6 +170,19 @@ def test_sweep_and_report(tmp_path, capsys):
     with pytest.raises(vec.ConfigError, match="sweep parameter 'hi' enters an expression"):
         pipeline.sweep(write(tmp_path, text.replace("hi = [0.55, 0.6, 0.7]", 'hi = ["x"]'), "bad2.toml"),
                        tmp_path / "out")  # fmt: skip
+    with pytest.raises(vec.ConfigError, match="`risk_free` applies to a backtest's stats"):
+        pipeline.sweep(write(tmp_path, text.replace("report = false", "report = false\n    risk_free = 0.03"),
+                             "bad3.toml"), tmp_path / "out")  # fmt: skip
+
+
+def test_risk_free_reaches_the_stats(tmp_path):
+    cfg = write(tmp_path, SMALL.replace("report = false", "report = false\n    risk_free = 0.03"))
+    [d] = pipeline.run(cfg, tmp_path / "out")
+    res = vec.backtest(vec.synthetic_prices(n_assets=4, n_bars=200, seed=1), entries=pl.col("pred") > 0.6,
+                       exits=pl.col("pred") < 0.45, fees=0.001, stop_loss=0.05)  # fmt: skip
+    got = json.loads((d / "stats.json").read_text())
+    assert got["risk_free"] == 0.03 and got["sharpe"] == pytest.approx(res.stats(risk_free=0.03).item(0, "sharpe"))
+    assert got["sharpe"] != pytest.approx(res.stats().item(0, "sharpe"))
 
 
 def test_yaml_configs_where_pyyaml_is_installed(tmp_path):

@@ -105,6 +105,27 @@ def test_quantstats(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+def test_a_risk_free_rate_against_empyrical_and_quantstats(seed):
+    """``risk_free`` (annual) is subtracted per bar as (1 + rf)^(1/ppy) - 1 from the returns of the
+    Sharpe, the Sortino and the alpha: empyrical given that per-bar rate, quantstats given the
+    annual one (it converts the same way)."""
+    ep, qs, pd = need("empyrical"), need("quantstats"), need("pandas")
+    res, _, r, b, ppy = scenario(seed)
+    rf_year = 0.01 * (seed % 5) + 0.005
+    row = res.stats(risk_free=rf_year).row(0, named=True)
+    rf = (1.0 + rf_year) ** (1.0 / ppy) - 1.0
+    assert row["risk_free"] == rf_year
+    close(row["sharpe"], float(ep.sharpe_ratio(r, risk_free=rf, annualization=ppy)), "sharpe")
+    close(row["sortino"], float(ep.sortino_ratio(r, required_return=rf, annualization=ppy)), "sortino")
+    close(row["alpha"], float(ep.alpha(r, b, risk_free=rf, annualization=ppy)), "alpha")
+    idx = pd.DatetimeIndex(res.equity.get_column("timestamp").cast(pl.Datetime("ns")).to_numpy())
+    close(row["sharpe"], float(qs.stats.sharpe(pd.Series(r, index=idx), rf=rf_year, periods=ppy)), "sharpe (qs)")
+    # the full-window rolling Sharpe is the same number
+    last = res.rolling(window=len(r), risk_free=rf_year).get_column("rolling_sharpe")[-1]
+    close(last, row["sharpe"], "rolling_sharpe")
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_backtesting_stats(seed):
     """backtesting.py's compute_stats on our closed trades and equity. Its equity starts with
     the initial cash (our drawdown peak starts there too), on a daily index so that its
