@@ -72,7 +72,7 @@ class Prepared:
     prices: Prices
     sig: np.ndarray
     col_asset: np.ndarray  # (n_cols,) int64
-    placement: Placement  # where each row of ``frame`` sits on the grid
+    placement: Placement | None  # where each row of ``frame`` sits on the grid (``keep_frame=True`` only)
     rule_values: dict  # rule name -> (n_assets, n_bars) float64 per-bar rule values (NaN = no value)
     frame: pl.DataFrame | None = None  # the validated frame (``keep_frame=True``: sweeps evaluate more signals)
     session: tuple = ()  # (expression, bit) session flags packed with every signal
@@ -727,7 +727,7 @@ def prepare(
         prices=px,
         sig=kernel_array(where.grid(bits, 0), np.uint8),
         col_asset=np.arange(where.n_assets, dtype=np.int64),
-        placement=where,
+        placement=where if keep_frame else None,  # its per-row arrays go with the frame
         rule_values={k: kernel_array(where.grid(v, np.nan), np.float64) for k, v in rule_rows.items()},
         frame=df if keep_frame else None,
         session=session,
