@@ -14,7 +14,7 @@ numba function costs about three times the page faults (measured 18 vs 6 ms on 2
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, types
+from numba import njit, types
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 
@@ -326,18 +326,19 @@ def timestamp_blocks_nb(ts, width):
     return True
 
 
-@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def first_bad_bar_nb(open_, high, low, close, extra):
     """Row of the first invalid bar, or -1: a price not finite or <= 0, high < low, or open/close
     outside [low, high]. ``extra`` (a custom fill price, or an empty array) must be finite > 0.
 
-    Checks chunks in parallel (a validation pass, not a simulation: no state crosses rows).
-    """
+    Checks chunks of rows with a branch-free test that vectorises, then looks for the row in
+    the first bad chunk. Serial: 5 ms on 2.5 M rows, and a parallel loop cost every first run
+    about a second more of compiling (measured 2026-11-27)."""
     n = close.shape[0]
     chunk = 1 << 14
     n_chunks = (n + chunk - 1) // chunk
     bad = np.zeros(n_chunks, dtype=np.bool_)
-    for k in prange(n_chunks):
+    for k in range(n_chunks):
         ok = True
         for i in range(k * chunk, min(n, (k + 1) * chunk)):
             ok &= _bar_ok(open_[i], high[i], low[i], close[i])
