@@ -4,9 +4,13 @@ runs ``--repeat`` times on fresh copies of its state. Prints min, p25 and median
     python benchmarks/bench_kernel.py --mode indep_A                  # this checkout
     python benchmarks/bench_kernel.py --mode indep_A --against ../old # and another checkout, same machine
 
-End-to-end medians on a noisy machine hide kernel regressions of 1.5-2x: the minimum of many
-calls of the kernel alone on fixed inputs does not (a re-wrapped argument list in the one-column
-driver made scenario A 27 -> 54 ms; this found it). ``--against`` runs the same mode in fresh
+Each timed call gets a copy of the arguments as they were before the backtest's own call (state,
+record cursors and buffers untouched), and the record counts it leaves must equal the
+backtest's (before 2026-11-27 the copy was taken after that call: the cursors were already at
+the end and the timed calls wrote no records). End-to-end medians on a noisy machine hide
+kernel regressions of 1.5-2x: the minimum of many calls of the kernel alone on fixed inputs does
+not (a re-wrapped argument list in the one-column driver made scenario A 27 -> 54 ms; this
+found it). ``--against`` runs the same mode in fresh
 processes with that checkout first on ``PYTHONPATH``, alternating, and prints the ratio of the
 minimums. Modes: ``bench_core.MODES`` (signals, 2,520 x 1,000) and ``weights_daily`` /
 ``weights_monthly`` (``bench_weights``' decile portfolio). Single-threaded unless ``--threads``.
@@ -56,7 +60,8 @@ def run_here(mode: str, repeat: int, threads: int) -> list[float]:
 
     def capture(real):
         def wrapper(*a):
-            captured["call"] = (real, a)
+            captured["call"] = (real, _copy_state(a))  # untouched: the call below fills the state and buffers
+            captured["after"] = a
             return real(*a)
 
         return wrapper
@@ -84,7 +89,19 @@ def run_here(mode: str, repeat: int, threads: int) -> list[float]:
         t0 = time.perf_counter()
         kernel(*fresh)
         times.append(time.perf_counter() - t0)
+    want, got = _record_counts(captured["after"]), _record_counts(fresh)
+    if want != got:  # a timed call that wrote other records than the backtest's timed something else
+        raise SystemExit(f"{mode}: the timed call's record counts {got} differ from the backtest's {want}")
     return sorted(np.array(times) * 1e3)
+
+
+def _record_counts(args: tuple) -> list[int]:
+    """The record cursors (``n_*`` / ``n`` fields of the state and sink tuples) a driver call left."""
+    import numpy as np
+
+    tuples = [t for t in args if isinstance(t, tuple) and hasattr(t, "_fields")]
+    return [int(np.sum(x)) for t in tuples for f, x in zip(t._fields, t, strict=True)
+            if (f == "n" or f.startswith("n_")) and isinstance(x, np.ndarray)]  # fmt: skip
 
 
 def main() -> int:
