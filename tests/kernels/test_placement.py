@@ -114,3 +114,21 @@ def test_asset_codes_rank_the_symbols_and_the_exact_fallback_agrees(symbols):
     finally:
         grid.rank_codes_nb = real
     assert reps2.to_list() == want and codes2.tolist() == codes.tolist()
+
+
+@given(st.integers(1, 6000), st.integers(0, 2**32 - 1))
+def test_first_seen_codes_grow_and_rehash_like_a_dict(n_keys, seed):
+    """Codes in order of first appearance, past the table's growth points (16 codes, 1,024 keys
+    per 4,096 slots), with keys that collide in the low bits."""
+    rng = np.random.default_rng(seed)
+    distinct = rng.choice(2**62, n_keys, replace=False).astype(np.uint64) << np.uint64(rng.integers(0, 2))
+    keys = distinct[rng.integers(0, n_keys, 3 * n_keys)]
+    out = np.empty(keys.shape[0], dtype=np.int64)
+    first = grid.first_seen_codes_nb(keys, out)
+    seen: dict[int, int] = {}
+    want = [seen.setdefault(int(k), len(seen)) for k in keys]
+    assert out.tolist() == want
+    firsts = {}
+    for i, c in enumerate(want):
+        firsts.setdefault(c, i)
+    assert first.tolist() == [firsts[c] for c in range(len(seen))]
