@@ -203,24 +203,24 @@ def place(
     status, row = grid.time_order_nb(codes, ts, n_assets)
     if status == grid.ORDER_DUPLICATE:
         raise _duplicate(df, row, ts_col, asset_col)
-    if status == grid.ORDER_UNSORTED and not reorder:  # rows stay where they are, scattered to cells
-        union, timestamps, bars = _time_axis(ts, s_ts, codes, n_assets)
-        n_bars = union.shape[0]
-        cells = np.empty(codes.shape[0], dtype=np.int64)
-        dup = grid.first_repeat_cell_nb(codes, kernel_array(bars, np.int64), n_bars,
-                                        np.zeros((n_assets * n_bars + 7) // 8, dtype=np.uint8), cells)  # fmt: skip
-        if dup >= 0:
-            raise _duplicate(df, dup, ts_col, asset_col)
-        off = kernel_array(np.arange(n_assets, dtype=np.int64) * n_bars, np.int64)
-        return df, symbols, timestamps, Placement(n_assets, n_bars, off, 1, codes, kernel_array(bars, np.int64),
-                                                  cells=kernel_array(cells, np.int64))  # fmt: skip
-    if status == grid.ORDER_UNSORTED:  # only now is a sort needed: into asset-major blocks, in O(rows)
+    if status == grid.ORDER_UNSORTED:
         union, timestamps, bars = _time_axis(ts, s_ts, codes, n_assets)
         n, n_bars = codes.shape[0], union.shape[0]
+        bars = kernel_array(bars, np.int64)
+        if not reorder:  # rows stay where they are, each scattered to its cell of an asset-major grid
+            cells = np.empty(n, dtype=np.int64)
+            dup = grid.first_repeat_cell_nb(codes, bars, n_bars, np.zeros((n_assets * n_bars + 7) // 8, dtype=np.uint8),
+                                            cells)  # fmt: skip
+            if dup >= 0:
+                raise _duplicate(df, dup, ts_col, asset_col)
+            off = kernel_array(np.arange(n_assets, dtype=np.int64) * n_bars, np.int64)
+            return df, symbols, timestamps, Placement(n_assets, n_bars, off, 1, codes, bars,
+                                                      cells=kernel_array(cells, np.int64))  # fmt: skip
+        # a sort into asset-major blocks, in O(rows)
         order, sorted_bars = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
         if n >= 2**32:  # the counting sort packs a row number in 32 bits
             raise DataError(f"`prices` has {n:,} rows out of time order; sort it by ({asset_col}, {ts_col}) first.")
-        dup = grid.cell_order_nb(codes, kernel_array(bars, np.int64), n_assets, n_bars, np.empty(n, dtype=np.int64),
+        dup = grid.cell_order_nb(codes, bars, n_assets, n_bars, np.empty(n, dtype=np.int64),
                                  order, sorted_bars)  # fmt: skip
         if dup >= 0:
             raise _duplicate(df, dup, ts_col, asset_col)
