@@ -96,12 +96,12 @@ def run_here(mode: str, repeat: int, threads: int) -> list[float]:
 
 
 def _record_counts(args: tuple) -> list[int]:
-    """The record cursors (``n_*`` / ``n`` fields of the state and sink tuples) a driver call left."""
+    """The record counts (``n`` / ``per_col`` fields of the sink) a driver call left."""
     import numpy as np
 
     tuples = [t for t in args if isinstance(t, tuple) and hasattr(t, "_fields")]
     return [int(np.sum(x)) for t in tuples for f, x in zip(t._fields, t, strict=True)
-            if (f == "n" or f.startswith("n_")) and isinstance(x, np.ndarray)]  # fmt: skip
+            if f in ("n", "per_col") and isinstance(x, np.ndarray)]  # fmt: skip
 
 
 def main() -> int:

@@ -30,7 +30,7 @@ from ml4t_vec import _batch, _distributed, _lower, _rebalance, api
 from ml4t_vec._kernels.grid import first_bad_bar_nb
 from ml4t_vec._kernels.rebalance import rebalance_nb
 from ml4t_vec._kernels.reduce import series_metrics_nb, trade_metrics_nb
-from ml4t_vec._kernels.simulate import count_entries_nb, driver, order_model, size_per_bar
+from ml4t_vec._kernels.simulate import count_entries_nb, driver, order_model
 from ml4t_vec._kernels.warmup import CompileNotice
 from ml4t_vec._prepare import prepare
 from ml4t_vec.errors import ConfigError, did_you_mean
@@ -481,7 +481,7 @@ def sweep(
         groups = k if base.portfolio.cash_sharing else k * n_assets
         base_params = _lower.order_params(base, 1)  # the base settings' (a swept cash rule may differ)
         model = order_model(base_params)
-        notice.check((driver(groups, k * n_assets, base.limits.active, size_per_bar(base_params.size)), model),
+        notice.check((driver(groups, k * n_assets), model),
                      count_entries_nb,
                      series_metrics_nb, trade_metrics_nb)  # fmt: skip
     threads = numba.get_num_threads()

@@ -41,27 +41,32 @@ from ml4t_vec._kernels.codes import (
 
 POSITION_DT = np.dtype(
     [
+        # what every bar reads first (the bookkeeping, the signal decision, the valuation): one
+        # cache line, so a shared-cash group's passes over its columns touch one line per column
         ("qty", np.float64),  # signed shares
+        ("last_close", np.float64),  # the asset's latest close (marks bars it has no row on)
+        ("bars_seen", np.int64),
+        ("last_bar", np.int64),
+        ("rule_exit_bar", np.int64),  # the bar a rule closed the position on (-1: none)
+        ("entry_bar", np.int64),
+        ("entry_count", np.int64),  # bars_seen at the entry (bars_held counts the asset's own bars)
+        ("position_id", np.int64),
         ("avg_price", np.float64),  # average cost of the open quantity (executed prices)
         ("entry_fees", np.float64),  # entry fees of the open quantity
         ("entry_slippage", np.float64),
         ("hi", np.float64),  # highest / lowest price since the position opened (MFE / MAE)
         ("lo", np.float64),
-        ("last_close", np.float64),  # the asset's latest close (marks bars it has no row on)
-        ("entry_bar", np.int64),
-        ("entry_count", np.int64),  # bars_seen at the entry (bars_held counts the asset's own bars)
-        ("bars_seen", np.int64),
-        ("last_bar", np.int64),
-        ("position_id", np.int64),
-        # position rules (weights=): the trailing peak, the stop / target / trailing fractions read
-        # at the entry order's decision bar, that bar, and the bar a rule closed the position on
-        # (-1: none, or re-entry allowed on it)
+        # position rules: the trailing peak, the stop / target / trailing fractions read at the
+        # entry order's decision bar, that bar (weights=), the anchor (the entry's fill price or
+        # its signal bar's close) and the absolute stop / target levels (NaN: none)
         ("peak", np.float64),
         ("sl", np.float64),
         ("tp", np.float64),
         ("tsl", np.float64),
         ("decided", np.int64),
-        ("rule_exit_bar", np.int64),
+        ("anchor", np.float64),
+        ("slp", np.float64),
+        ("tpp", np.float64),
     ],
     align=True,
 )
@@ -74,7 +79,9 @@ ORDER_DT = np.dtype(
         ("forced", np.int64),  # 1: the close of a null weight (no threshold holds it back)
         ("guess", np.float64),  # the decision's target holding (unrounded when sized at the fill)
         ("weight", np.float64),  # the weight of the column's latest decision (NaN: none; drift_band)
-        ("reason", np.int64),  # REASON_REBALANCE, or REASON_LIQUIDATION (the drawdown breaker's close)
+        ("reason", np.int64),  # REASON_REBALANCE, or REASON_LIQUIDATION (the drawdown breaker's close);
+        # signal mode: the exit reason a portfolio limit forced on the order (REASON_SIGNAL: none)
+        ("action", np.int64),  # signal mode: ACT_* (ACT_NONE: no order)
     ],
     align=True,
 )
@@ -86,6 +93,10 @@ class Sink(NamedTuple):
     ``per_col`` (3, n_cols) int64 the same per column.
     A record past its buffer's room is counted, never written (the run is repeated with room).
 
+    With ``off`` (3, n_cols + 1) not empty (``slice_sink``), column c writes its records of kind
+    k into its own slice ``[off[k, c], off[k, c + 1])`` instead, and ``n`` is not touched: the
+    signal drivers run columns on several threads, each owning its columns' slices.
+
     Appending in order keeps the writes sequential. One slice per column, as the records are
     read later, made each fill write into its own column's slice: a thousand columns, three
     buffers, a cache miss per record; 85 ns per record at daily rebalancing (about 45% of the
@@ -96,19 +107,35 @@ class Sink(NamedTuple):
     rejected: np.ndarray
     n: np.ndarray
     per_col: np.ndarray
+    off: np.ndarray
 
 
 def new_sink(room: tuple[int, int, int], n_cols: int) -> Sink:
-    """Empty buffers with ``room`` = (fills, trade rows, rejected rows)."""
+    """Empty buffers with ``room`` = (fills, trade rows, rejected rows), appended in order."""
     return Sink(np.empty(room[0], dtype=FILL_DT), np.empty(room[1], dtype=TRADE_DT), np.empty(room[2], dtype=REJECT_DT),
-                np.zeros(3, dtype=np.int64), np.zeros((3, n_cols), dtype=np.int64))  # fmt: skip
+                np.zeros(3, dtype=np.int64), np.zeros((3, n_cols), dtype=np.int64),
+                np.zeros((3, 0), dtype=np.int64))  # fmt: skip
 
 
-def new_orders(n_cols: int) -> np.ndarray:
+def slice_sink(caps: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Sink:
+    """Empty buffers with one slice per column: ``caps`` = room per column for (fills, trade
+    rows, rejected rows)."""
+    n_cols = caps[0].shape[0]
+    off = np.zeros((3, n_cols + 1), dtype=np.int64)
+    for k in range(3):
+        np.cumsum(caps[k], out=off[k, 1:])
+    return Sink(np.empty(int(off[0, -1]), dtype=FILL_DT), np.empty(int(off[1, -1]), dtype=TRADE_DT),
+                np.empty(int(off[2, -1]), dtype=REJECT_DT), np.zeros(3, dtype=np.int64),
+                np.zeros((3, n_cols), dtype=np.int64), off)  # fmt: skip
+
+
+def new_orders(n_cols: int, reason: int = REASON_REBALANCE) -> np.ndarray:
+    """No order in any column (``action`` ACT_NONE = 0, ``bar`` -1); ``reason``: the exit reason
+    of an order nothing forced (REASON_REBALANCE, or REASON_SIGNAL in signal mode)."""
     orders = np.zeros(n_cols, dtype=ORDER_DT)
     orders["bar"] = -1
     orders["weight"] = np.nan
-    orders["reason"] = REASON_REBALANCE
+    orders["reason"] = reason
     return orders
 
 
@@ -119,15 +146,30 @@ def new_book(n_cols: int) -> np.ndarray:
     book["last_bar"] = -1
     book["decided"] = -1
     book["rule_exit_bar"] = -1
+    book["slp"] = np.nan
+    book["tpp"] = np.nan
     return book
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def _slot_nb(sink, kind, c, room):
+    """The buffer index column c's next record of ``kind`` (0 fills, 1 trade rows, 2 rejected)
+    goes to, or -1 past the room (the record is counted, not written)."""
+    i = sink.per_col[kind, c]
+    sink.per_col[kind, c] = i + 1
+    if sink.off.shape[1] == 0:
+        k = sink.n[kind]
+        sink.n[kind] = k + 1
+    else:
+        k = sink.off[kind, c] + i
+        room = sink.off[kind, c + 1]
+    return k if k < room else -1
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def write_fill_nb(sink, c, t, side, effect, reason, q, px, fee, slip, pid):
-    k = sink.n[0]
-    sink.n[0] += 1
-    sink.per_col[0, c] += 1
-    if k >= sink.fills.shape[0]:
+    k = _slot_nb(sink, np.int64(0), c, sink.fills.shape[0])  # not literals: one compiled copy
+    if k < 0:
         return
     r = sink.fills[k]
     r["col"] = c
@@ -142,12 +184,10 @@ def write_fill_nb(sink, c, t, side, effect, reason, q, px, fee, slip, pid):
     r["position_id"] = pid
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def write_reject_nb(sink, c, t, side, effect, reason, req, filled, px):
-    k = sink.n[2]
-    sink.n[2] += 1
-    sink.per_col[2, c] += 1
-    if k >= sink.rejected.shape[0]:
+    k = _slot_nb(sink, np.int64(2), c, sink.rejected.shape[0])
+    if k < 0:
         return
     r = sink.rejected[k]
     r["col"] = c
@@ -160,13 +200,11 @@ def write_reject_nb(sink, c, t, side, effect, reason, req, filled, px):
     r["price"] = px
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def write_trade_nb(sink, c, pos, q, entry_fees, entry_slip, exit_bar, exit_px, exit_fee, exit_slip, reason, status):
     """A trade row of ``q`` signed shares of position ``pos`` (a ``POSITION_DT`` record)."""
-    k = sink.n[1]
-    sink.n[1] += 1
-    sink.per_col[1, c] += 1
-    if k >= sink.trades.shape[0]:
+    k = _slot_nb(sink, np.int64(1), c, sink.trades.shape[0])
+    if k < 0:
         return
     ep = pos["avg_price"]
     hi = max(pos["hi"], exit_px)

@@ -24,7 +24,6 @@ from ml4t_vec._kernels.codes import (
     REJ_MAX_POSITION_WEIGHT,
 )
 from ml4t_vec._kernels.sort import stable_argsort_nb
-from ml4t_vec._kernels.state import I_FORCE, I_PENDING_BAR
 
 NEVER = np.iinfo(np.int64).max  # an int64 rule or limit that is off (max_bars, max_positions, cooldown)
 
@@ -67,25 +66,27 @@ def entry_cap_nb(d, equity, net, w_cap, net_cap):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _force_exit_nb(c, t, reason, pending, is_):
+def _force_exit_nb(c, t, reason, orders):
     """Order column c's position closed on its next bar with ``reason``; returns 1 if a new order."""
-    is_[c, I_FORCE] = reason
-    if pending[c] == ACT_NONE:
-        pending[c] = ACT_CLOSE
-        is_[c, I_PENDING_BAR] = t
+    o = orders[c]
+    o["reason"] = reason
+    if o["action"] == ACT_NONE:
+        o["action"] = ACT_CLOSE
+        o["bar"] = t
         return 1
     return 0  # a pending close or reversal: its exit takes the forced reason
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def close_of_bar_nb(t, c0, c1, eq, gross, values, pos, pending, is_, day, lev, lev_set, max_dd, dd_action, cooldown,
+def close_of_bar_nb(t, c0, c1, eq, gross, values, book, orders, day, lev, lev_set, max_dd, dd_action, cooldown,
                     daily_loss, state):  # fmt: skip
     """Limit checks on the group's equity ``eq`` and gross exposure ``gross`` at bar t's close.
 
     ``state`` (float64[7]): high-water mark, halted flag, bar the breaker tripped, current day,
     the day's starting equity, day whose entries are halted (-1 none), equity at the previous
-    close (``new_limit_state``); ``values`` holds each
-    column's position value at the close. Places forced exit orders; returns how many new orders.
+    close (``new_limit_state``); ``values[c - c0]`` holds
+    column c's position value at the close; ``book`` / ``orders`` the position and order records.
+    Places forced exit orders; returns how many new orders.
 
     - daily loss: ``eq <= day start * (1 - daily_loss)`` halts entries for the rest of the day;
       the day starts with the equity at the previous bar's close.
@@ -112,17 +113,18 @@ def close_of_bar_nb(t, c0, c1, eq, gross, values, pos, pending, is_, day, lev, l
         state[2] = t
         if dd_action == DD_LIQUIDATE:
             for c in range(c0, c1):
-                if pos[c] != 0.0:
-                    n_new += _force_exit_nb(c, t, REASON_LIQUIDATION, pending, is_)
+                if book[c]["qty"] != 0.0:
+                    n_new += _force_exit_nb(c, t, REASON_LIQUIDATION, orders)
     if lev_set and gross > lev * eq * (1.0 + 1e-12):
         # largest first (ties in column order); positions already ordered closed count as gone
         n = c1 - c0
         keys = np.empty(n)
         for i in range(n):
-            c = c0 + i
-            keys[i] = -abs(values[c]) if (pos[c] != 0.0 and is_[c, I_FORCE] == REASON_SIGNAL) else 0.0
-            if pos[c] != 0.0 and is_[c, I_FORCE] != REASON_SIGNAL:
-                gross -= abs(values[c])
+            held = book[c0 + i]["qty"] != 0.0
+            forced = orders[c0 + i]["reason"] != REASON_SIGNAL
+            keys[i] = -abs(values[i]) if (held and not forced) else 0.0
+            if held and forced:
+                gross -= abs(values[i])
         order = stable_argsort_nb(keys, n)
         for i in range(n):
             if gross <= lev * eq * (1.0 + 1e-12) and eq > 0.0:
@@ -130,8 +132,8 @@ def close_of_bar_nb(t, c0, c1, eq, gross, values, pos, pending, is_, day, lev, l
             c = c0 + order[i]
             if keys[order[i]] == 0.0:
                 break
-            n_new += _force_exit_nb(c, t, REASON_RISK_LIMIT, pending, is_)
-            gross -= abs(values[c])
+            n_new += _force_exit_nb(c, t, REASON_RISK_LIMIT, orders)
+            gross -= abs(values[order[i]])
     return n_new
 
 

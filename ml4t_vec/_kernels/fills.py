@@ -1,0 +1,233 @@
+"""Signal-mode fills (numba): where the signal driver's orders land on a position.
+
+Each function takes the column's position record (``book.POSITION_DT``, read and written by
+field name) and the record sink (``book.Sink``), applies one order, and returns the cash it
+moved:
+
+- ``exit_nb``: close a position (signal exits, position rules, forced exits), under the
+  default cash rule (``close_nb``) or vectorbt's, where a cover may be cut or refused
+  (``apply_order_nb`` of an ``orders.order_nb`` result);
+- ``apply_order_nb``: an ``orders.order_nb`` result, i.e. vectorbt's order model (a one-order
+  reversal, a cover cut by cash) with its rejected rows;
+- ``enter_nb``: an entry order of a flat column, sized against the account's equity, buying
+  power and limits, or refused, with its rejected rows; ``open_nb`` records the position.
+
+Every record goes through ``book``'s writers, which the target-weight driver shares.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ml4t_vec._kernels.book import write_fill_nb, write_reject_nb, write_trade_nb
+from ml4t_vec._kernels.codes import (
+    ANCHOR_FILL,
+    EFFECT_ENTRY,
+    EFFECT_EXIT,
+    PEAK_FROM_FIRST_BAR,
+    PERCENT_OF_CASH,
+    REASON_SIGNAL,
+    REASON_TIME_STOP,
+    REJ_INSUFFICIENT_CASH,
+    REJ_MAX_GROSS_LEVERAGE,
+    REJ_REDUCED_CASH,
+    REJ_ZERO_QUANTITY,
+    STATUS_CLOSED,
+)
+from ml4t_vec._kernels.orders import (
+    ENTRY_CAP_NONE,
+    ENTRY_CAPPED,
+    ENTRY_NO_CASH,
+    ENTRY_OK,
+    ENTRY_REDUCED,
+    ENTRY_ZERO,
+    entry_fill_nb,
+    entry_request_nb,
+    exit_fill_nb,
+    order_nb,
+)
+from ml4t_vec._kernels.risk import fraction_at_nb, level_at_nb
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def open_nb(book, c, t, q, px, fee, slip, sink):
+    """Column c (flat) opens ``q`` signed shares at executed price ``px`` on bar t: its entry fill."""
+    b = book[c]
+    b["qty"] = q
+    b["avg_price"] = px
+    b["entry_fees"] = fee
+    b["entry_slippage"] = slip
+    b["hi"] = px
+    b["lo"] = px
+    b["entry_bar"] = t
+    b["entry_count"] = b["bars_seen"]
+    side = np.int64(1) if q > 0.0 else np.int64(-1)
+    write_fill_nb(sink, c, t, side, np.int64(EFFECT_ENTRY), np.int64(REASON_SIGNAL), abs(q), px, fee, slip,
+                  b["position_id"])  # fmt: skip
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def open_rules_nb(book, c, signal_bar, signal_close, cs, levels):
+    """Column c's new position's rule state: its anchor, trailing peak, stop / target / trailing
+    fractions and absolute stop / target levels, all read at the bar whose signal opened it
+    (its close is ``signal_close``). ``cs``: the column's settings (``columns.COLUMN_DT``);
+    ``levels``: RiskParams' (stop_loss, take_profit, trailing_stop, stop_loss_price,
+    take_profit_price)."""
+    b = book[c]
+    anchor = b["avg_price"] if cs["stop_anchor"] == ANCHOR_FILL else signal_close
+    b["anchor"] = anchor
+    b["peak"] = anchor
+    if cs["trailing_start"] == PEAK_FROM_FIRST_BAR:  # no peak until a bar is held through
+        b["peak"] = -np.inf if b["qty"] > 0.0 else np.inf
+    b["sl"] = fraction_at_nb(levels[0], c, signal_bar)
+    b["tp"] = fraction_at_nb(levels[1], c, signal_bar)
+    b["tsl"] = fraction_at_nb(levels[2], c, signal_bar)
+    b["slp"] = level_at_nb(levels[3], c, signal_bar)
+    b["tpp"] = level_at_nb(levels[4], c, signal_bar)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def close_nb(book, c, t, ref, slip_f, cost, reason, sink):
+    """Close column c's whole position at reference price ``ref``: one exit fill, one closed
+    trade. ``cost`` = (fees, fixed fees, per-share commission). Returns the cash change."""
+    b = book[c]
+    q = b["qty"]
+    side, px, fee, slip, dcash = exit_fill_nb(q, ref, slip_f, cost)
+    write_fill_nb(sink, c, t, np.int64(side), np.int64(EFFECT_EXIT), reason, abs(q), px, fee, slip, b["position_id"])
+    write_trade_nb(sink, c, b, q, b["entry_fees"], b["entry_slippage"], t, px, fee, slip, reason,
+                   np.int64(STATUS_CLOSED))  # fmt: skip
+    b["qty"] = 0.0
+    b["entry_fees"] = 0.0
+    b["entry_slippage"] = 0.0
+    return dcash
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def apply_order_nb(book, c, t, reason, o, ref, lev_set, cap_reason, sink):
+    """Record one ``orders.order_nb`` result ``o`` of column c on bar t (reference price ``ref``).
+
+    - rejected rows: a closing part cut or refused by the cash rule (``reduced_cash`` /
+      ``insufficient_cash``, effect exit), a new part reduced or refused (as for any entry;
+      ``cap_reason`` names the binding portfolio limit);
+    - the closing part: one exit fill and one closed trade for the shares it closes, with the
+      position's entry fees and slippage pro rata (a partial cover leaves the rest open with its
+      entry bar and price);
+    - the new part: one entry fill (a one-order reversal is reported as its exit and entry fills,
+      at one price, its fees split by shares).
+    Returns (cash change, whether a position opened).
+    """
+    side, px, qx, fee_x, st_x, qn, fee_n, req, st_n = o
+    b = book[c]
+    pos = b["qty"]
+    exit_ = np.int64(EFFECT_EXIT)  # not literals: one compiled copy of each writer
+    entry = np.int64(EFFECT_ENTRY)
+    side = np.int64(side)
+    if st_x == ENTRY_REDUCED or st_x == ENTRY_NO_CASH:
+        why = np.int64(REJ_REDUCED_CASH if st_x == ENTRY_REDUCED else REJ_INSUFFICIENT_CASH)
+        write_reject_nb(sink, c, t, side, exit_, why, abs(pos), qx, ref)
+    if st_n > ENTRY_OK:
+        if st_n == ENTRY_CAPPED or st_n == ENTRY_CAP_NONE:
+            why = cap_reason
+        elif st_n == ENTRY_ZERO:
+            why = REJ_ZERO_QUANTITY
+        elif lev_set:
+            why = REJ_MAX_GROSS_LEVERAGE
+        else:
+            why = REJ_REDUCED_CASH if st_n == ENTRY_REDUCED else REJ_INSUFFICIENT_CASH
+        write_reject_nb(sink, c, t, side, entry, np.int64(why), req, qn, ref)
+    dcash = 0.0
+    if qx > 0.0:
+        slip = qx * abs(px - ref)
+        write_fill_nb(sink, c, t, side, exit_, reason, qx, px, fee_x, slip, b["position_id"])
+        a = abs(pos)
+        q = qx if pos > 0.0 else -qx
+        if qx == a:
+            part_fee = b["entry_fees"]
+            part_slip = b["entry_slippage"]
+        else:  # a partial cover: the trade takes its share of the entry costs
+            part_fee = qx / a * b["entry_fees"]
+            part_slip = qx / a * b["entry_slippage"]
+        write_trade_nb(sink, c, b, q, part_fee, part_slip, t, px, fee_x, slip, reason, np.int64(STATUS_CLOSED))
+        if qx == a:
+            b["qty"] = 0.0
+            b["entry_fees"] = 0.0
+            b["entry_slippage"] = 0.0
+        else:
+            b["qty"] = pos - q
+            b["entry_fees"] = b["entry_fees"] * ((a - qx) / a)
+            b["entry_slippage"] = b["entry_slippage"] * ((a - qx) / a)
+        dcash = q * px - fee_x
+    if qn > 0.0:
+        dcash -= side * qn * px + fee_n
+        open_nb(book, c, t, side * qn, px, fee_n, qn * abs(px - ref), sink)
+    return dcash, qn > 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def exit_nb(book, c, t, reason, ref, slip_f, cost, frac, vbt, cash, sink, order_model):
+    """Close column c's position by one order at reference price ``ref``; returns the cash change.
+    Under vectorbt's cash rule (``vbt``, compiled only when ``order_model`` is not None) a cover
+    may be cut or refused, and a sale whose proceeds do not pay its fees is refused: the rest
+    stays open."""
+    if order_model is not None and vbt:
+        pos = book[c]["qty"]
+        # np.int64() / bool(), not literals: numba compiles a callee once per literal argument value
+        o = order_nb(pos, pos != 0.0, 0.0, ref, 0.0, np.int64(0), bool(0), cost, slip_f, frac, vbt, cash, cash, 0.0,
+                     0.0, np.inf)  # fmt: skip
+        dcash, _ = apply_order_nb(book, c, t, reason, o, ref, bool(0), np.int64(0), sink)
+        return dcash
+    return close_nb(book, c, t, ref, slip_f, cost, reason, sink)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def rule_exit_nb(book, c, t, reason, ref, cs, vbt, cash, sink, order_model):
+    """A position rule's exit of column c (``reason``) at ``ref``: time stops pay the exits'
+    slippage, price rules ``stop_slippage``; ``cs``: the column's settings; ``vbt``: the
+    group's cash rule is vectorbt's. Returns the cash change."""
+    slip_x = (cs["exit_slippage"] if reason == REASON_TIME_STOP else cs["stop_slippage"], cs["exit_slippage_per_share"])
+    return exit_nb(book, c, t, reason, ref, slip_x, (cs["fees"], cs["fixed_fees"], cs["per_share"]), cs["fractional"],
+                   vbt, cash, sink, order_model)  # fmt: skip
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def enter_nb(book, c, t, d, reason, cs, ref, size, equity, avail, cap, cap_reason, lev_set, cash, free, sink):
+    """Column c (flat) enters in direction ``d`` (+1 long, -1 short) at reference price ``ref``,
+    ``size`` read at the signal bar, under the column's settings ``cs``.
+
+    The account: ``equity`` (sizing), ``avail`` (buying power), ``cap`` (largest notional the
+    portfolio limits allow, ``cap_reason`` the binding one), ``cash`` and ``free`` cash (percent
+    of cash sizes, vectorbt's short sales); ``lev_set``: the user set a gross leverage cap (a cut
+    is recorded as ``max_gross_leverage``). ``reason`` >= 0 refuses the entry with that reason
+    (breaker, daily loss, session end, max positions). Every refusal or cut leaves a rejected
+    row (README "Cash limit", "Portfolio limits"). Returns (cash change, shares, executed price,
+    fees); shares 0 when nothing filled.
+    """
+    cost = (cs["fees"], cs["fixed_fees"], cs["per_share"])
+    slip = (cs["slippage"], cs["slippage_per_share"])
+    pct = cs["percent_of"] == PERCENT_OF_CASH
+    entry = np.int64(EFFECT_ENTRY)
+    if reason >= 0:
+        side, px, req = entry_request_nb(d, ref, size, cs["size_type"], cost, slip, cs["fractional"], equity, pct, cash,
+                                         free)  # fmt: skip
+        write_reject_nb(sink, c, t, np.int64(side), entry, np.int64(reason), req, 0.0, ref)
+        return 0.0, 0.0, 0.0, 0.0
+    status, side, px, q, req, fee, slip_cost, dcash = entry_fill_nb(
+        d, ref, size, cs["size_type"], cost, slip, cs["fractional"], equity, avail, cap, cs["cash_rule"],
+        cs["size_rule"], pct, cash, free,
+    )  # fmt: skip
+    why = np.int64(-1)
+    if status == ENTRY_REDUCED or status == ENTRY_NO_CASH:
+        why = REJ_MAX_GROSS_LEVERAGE if lev_set else (REJ_REDUCED_CASH if status == ENTRY_REDUCED
+                                                      else REJ_INSUFFICIENT_CASH)  # fmt: skip
+    elif status == ENTRY_CAPPED or status == ENTRY_CAP_NONE:
+        why = cap_reason
+    elif status == ENTRY_ZERO:
+        why = REJ_ZERO_QUANTITY
+    if status >= ENTRY_NO_CASH:
+        write_reject_nb(sink, c, t, np.int64(side), entry, np.int64(why), req, 0.0, ref)
+        return 0.0, 0.0, 0.0, 0.0
+    if status != ENTRY_OK:
+        write_reject_nb(sink, c, t, np.int64(side), entry, np.int64(why), req, q, ref)
+    open_nb(book, c, t, d * q, px, fee, slip_cost, sink)
+    return dcash, q, px, fee
