@@ -294,7 +294,7 @@ def run_kernel_vs_floor(bars: int, assets: int, repeat: int, scenario: str = "A"
 
     import ml4t_vec as vec
     from ml4t_vec._kernels.codes import TIMING
-    from ml4t_vec._kernels.simulate import simulate
+    from ml4t_vec._kernels.launch import simulate
 
     warnings.simplefilter("ignore", vec.LookAheadWarning)
     w, df = workload(bars, assets)

@@ -52,7 +52,12 @@ def run_here(mode: str, repeat: int, threads: int) -> list[float]:
 
     import ml4t_vec as vec
     from ml4t_vec import _rebalance
-    from ml4t_vec._kernels import simulate, warmup
+    from ml4t_vec._kernels import warmup
+
+    try:
+        from ml4t_vec._kernels import launch  # the driver choice (since 2026-11-27)
+    except ImportError:  # an older checkout (--against): it was in simulate
+        from ml4t_vec._kernels import simulate as launch
 
     warnings.simplefilter("ignore")
     warmup.is_compiled = lambda *a, **k: True  # the wrappers below are not dispatchers
@@ -78,8 +83,8 @@ def run_here(mode: str, repeat: int, threads: int) -> list[float]:
         _, df = bench_core.workload(2520, 1000)
         df = bench_core.layout(df, bench_core._layout_of(mode))
         kw = bench_core.MODES[mode][0]
-        real_driver = simulate.driver
-        simulate.driver = lambda *a: capture(real_driver(*a))
+        real_driver = launch.driver
+        launch.driver = lambda *a: capture(real_driver(*a))
     vec.backtest(df, **kw)
     kernel, args = captured["call"]
     numba.set_num_threads(threads)
@@ -96,12 +101,13 @@ def run_here(mode: str, repeat: int, threads: int) -> list[float]:
 
 
 def _record_counts(args: tuple) -> list[int]:
-    """The record counts (``n`` / ``per_col`` fields of the sink) a driver call left."""
+    """The record counts a driver call left: the sink's ``n`` / ``per_col`` fields (an older
+    checkout's state tuple: its ``n_*`` fields)."""
     import numpy as np
 
     tuples = [t for t in args if isinstance(t, tuple) and hasattr(t, "_fields")]
     return [int(np.sum(x)) for t in tuples for f, x in zip(t._fields, t, strict=True)
-            if f in ("n", "per_col") and isinstance(x, np.ndarray)]  # fmt: skip
+            if (f in ("n", "per_col") or f.startswith("n_")) and isinstance(x, np.ndarray)]  # fmt: skip
 
 
 def main() -> int:

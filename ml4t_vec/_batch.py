@@ -19,11 +19,11 @@ import polars as pl
 from ml4t_vec import _lower
 from ml4t_vec._kernels import kernel_array, kernel_tuple
 from ml4t_vec._kernels.codes import EFFECT_ENTRY, TIMING
+from ml4t_vec._kernels.launch import simulate
 from ml4t_vec._kernels.limits import LimitParams
 from ml4t_vec._kernels.orders import OrderParams
 from ml4t_vec._kernels.reduce import SERIES_METRICS, TRADE_METRICS, series_metrics_nb, trade_metrics_nb
 from ml4t_vec._kernels.risk import RiskParams
-from ml4t_vec._kernels.simulate import simulate
 from ml4t_vec._prepare import signal_grid, weight_grids
 from ml4t_vec.errors import DataError
 from ml4t_vec.metrics import STATS_DOC, turnover_stats

@@ -11,9 +11,9 @@ import polars as pl
 from ml4t_vec._kernels import kernel_array, kernel_tuple
 from ml4t_vec._kernels.book import column_order, new_book, new_orders, new_sink, room_nb
 from ml4t_vec._kernels.codes import CASH_RULE, MISSING, ROUNDING, SHORTFALL, SIZE_AT
+from ml4t_vec._kernels.launch import SimResult
 from ml4t_vec._kernels.limits import NEVER
 from ml4t_vec._kernels.rebalance import WeightParams, rebalance_nb
-from ml4t_vec._kernels.simulate import SimResult
 from ml4t_vec._lower import day_numbers, risk_params
 from ml4t_vec._prepare import Prepared
 from ml4t_vec.config import BacktestConfig

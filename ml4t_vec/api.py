@@ -18,7 +18,7 @@ from ml4t_vec._kernels.codes import (
     TIMING,
 )
 from ml4t_vec._kernels.grid import first_bad_bar_nb, to_grid_nb
-from ml4t_vec._kernels.simulate import SimResult, count_entries_nb, driver, order_model, simulate
+from ml4t_vec._kernels.launch import SimResult, count_entries_nb, driver, order_model, simulate
 from ml4t_vec._kernels.warmup import CompileNotice
 from ml4t_vec._prepare import Prepared, prepare
 from ml4t_vec.analysis import TradeAnalysis, analyze_trades

@@ -28,9 +28,9 @@ import polars as pl
 
 from ml4t_vec import _batch, _distributed, _lower, _rebalance, api
 from ml4t_vec._kernels.grid import first_bad_bar_nb
+from ml4t_vec._kernels.launch import count_entries_nb, driver, order_model
 from ml4t_vec._kernels.rebalance import rebalance_nb
 from ml4t_vec._kernels.reduce import series_metrics_nb, trade_metrics_nb
-from ml4t_vec._kernels.simulate import count_entries_nb, driver, order_model
 from ml4t_vec._kernels.warmup import CompileNotice
 from ml4t_vec._prepare import prepare
 from ml4t_vec.errors import ConfigError, did_you_mean

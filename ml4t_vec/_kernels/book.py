@@ -1,4 +1,4 @@
-"""The book: named state records and the one function that applies a fill to a position (numba).
+"""The book: named state records, the record writers and the fills of a position (numba).
 
 Positions carry a signed quantity and an average cost: an increase and a partial decrease are
 ordinary fills. State is held in NumPy structured arrays (one record per column, read and
@@ -15,7 +15,10 @@ weights", "Outputs"):
   entry fees and slippage pro rata (the rest stays with the position);
 - exit (to flat): a ``closed`` row for what is left.
 
-The reference: ``tests/reference/portfolio.py``.
+The reference: ``tests/reference/portfolio.py``. The signal driver shares the records
+(``POSITION_DT``, ``ORDER_DT``), the writers and ``open_position_nb``; its exits are in
+``fills.py``. The writers and fills compile with ``_nrt=False`` (no reference counting of their
+array arguments; none allocates): README "Kernel layout".
 """
 
 from __future__ import annotations
@@ -232,7 +235,24 @@ def write_trade_nb(sink, c, pos, q, entry_fees, entry_slip, exit_bar, exit_px, e
     r["position_id"] = pos["position_id"]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def open_position_nb(book, c, t, q, px, fee, slip, reason, sink):
+    """Column c (flat) opens ``q`` signed shares at executed price ``px`` on bar t, paying ``fee``
+    and ``slip``: the position's entry state and its entry fill (exit reason ``reason``)."""
+    b = book[c]
+    b["qty"] = q
+    b["avg_price"] = px
+    b["entry_fees"] = fee
+    b["entry_slippage"] = slip
+    b["hi"] = px
+    b["lo"] = px
+    b["entry_bar"] = t
+    b["entry_count"] = b["bars_seen"]
+    side = np.int64(1) if q > 0.0 else np.int64(-1)
+    write_fill_nb(sink, c, t, side, np.int64(EFFECT_ENTRY), reason, abs(q), px, fee, slip, b["position_id"])
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink):
     """Column c buys (``dq`` > 0) or sells ``|dq|`` shares at executed price ``px`` (reference
     ``ref``), paying ``fee``. ``dq`` either adds to the position (or opens it from flat) or takes
@@ -242,27 +262,18 @@ def apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink):
     a = abs(dq)
     slip = a * abs(px - ref)
     side = np.int64(1) if dq > 0.0 else np.int64(-1)
-    if q == 0.0 or (q > 0.0) == (dq > 0.0):  # entry or increase
-        if q == 0.0:
-            pos["position_id"] = next_pid
-            next_pid += 1
-            pos["avg_price"] = px
-            pos["entry_fees"] = fee
-            pos["entry_slippage"] = slip
-            pos["hi"] = px
-            pos["lo"] = px
-            pos["entry_bar"] = t
-            pos["entry_count"] = pos["bars_seen"]
-            effect = np.int64(EFFECT_ENTRY)
-        else:
-            pos["avg_price"] = (abs(q) * pos["avg_price"] + a * px) / (abs(q) + a)
-            pos["entry_fees"] += fee
-            pos["entry_slippage"] += slip
-            pos["hi"] = max(pos["hi"], px)
-            pos["lo"] = min(pos["lo"], px)
-            effect = np.int64(EFFECT_INCREASE)
+    if q == 0.0:  # entry
+        pos["position_id"] = next_pid
+        open_position_nb(book, c, t, dq, px, fee, slip, reason, sink)
+        return -(dq * px) - fee, next_pid + 1
+    if (q > 0.0) == (dq > 0.0):  # increase
+        pos["avg_price"] = (abs(q) * pos["avg_price"] + a * px) / (abs(q) + a)
+        pos["entry_fees"] += fee
+        pos["entry_slippage"] += slip
+        pos["hi"] = max(pos["hi"], px)
+        pos["lo"] = min(pos["lo"], px)
         pos["qty"] = q + dq
-        write_fill_nb(sink, c, t, side, effect, reason, a, px, fee, slip, pos["position_id"])
+        write_fill_nb(sink, c, t, side, np.int64(EFFECT_INCREASE), reason, a, px, fee, slip, pos["position_id"])
         return -(dq * px) - fee, next_pid
     held = abs(q)
     closes = a >= held * (1.0 - 1e-12)
@@ -286,7 +297,7 @@ def apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink):
     return signed * px - fee, next_pid
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def close_open_nb(book, c, reason, sink):
     """An ``open`` trade row for what column c still holds, marked at its last close (no exit costs)."""
     pos = book[c]

@@ -10,7 +10,8 @@ moved:
 - ``apply_order_nb``: an ``orders.order_nb`` result, i.e. vectorbt's order model (a one-order
   reversal, a cover cut by cash) with its rejected rows;
 - ``enter_nb``: an entry order of a flat column, sized against the account's equity, buying
-  power and limits, or refused, with its rejected rows; ``open_nb`` records the position.
+  power and limits, or refused, with its rejected rows (``book.open_position_nb`` records
+  the new position and its fill, as for the target-weight driver's entries).
 
 Every record goes through ``book``'s writers, which the target-weight driver shares.
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ml4t_vec._kernels.book import write_fill_nb, write_reject_nb, write_trade_nb
+from ml4t_vec._kernels.book import open_position_nb, write_fill_nb, write_reject_nb, write_trade_nb
 from ml4t_vec._kernels.codes import (
     ANCHOR_FILL,
     EFFECT_ENTRY,
@@ -48,23 +49,6 @@ from ml4t_vec._kernels.orders import (
     order_nb,
 )
 from ml4t_vec._kernels.risk import fraction_at_nb, level_at_nb
-
-
-@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def open_nb(book, c, t, q, px, fee, slip, sink):
-    """Column c (flat) opens ``q`` signed shares at executed price ``px`` on bar t: its entry fill."""
-    b = book[c]
-    b["qty"] = q
-    b["avg_price"] = px
-    b["entry_fees"] = fee
-    b["entry_slippage"] = slip
-    b["hi"] = px
-    b["lo"] = px
-    b["entry_bar"] = t
-    b["entry_count"] = b["bars_seen"]
-    side = np.int64(1) if q > 0.0 else np.int64(-1)
-    write_fill_nb(sink, c, t, side, np.int64(EFFECT_ENTRY), np.int64(REASON_SIGNAL), abs(q), px, fee, slip,
-                  b["position_id"])  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
@@ -160,7 +144,7 @@ def apply_order_nb(book, c, t, reason, o, ref, lev_set, cap_reason, sink):
         dcash = q * px - fee_x
     if qn > 0.0:
         dcash -= side * qn * px + fee_n
-        open_nb(book, c, t, side * qn, px, fee_n, qn * abs(px - ref), sink)
+        open_position_nb(book, c, t, side * qn, px, fee_n, qn * abs(px - ref), np.int64(REASON_SIGNAL), sink)
     return dcash, qn > 0.0
 
 
@@ -229,5 +213,5 @@ def enter_nb(book, c, t, d, reason, cs, ref, size, equity, avail, cap, cap_reaso
         return 0.0, 0.0, 0.0, 0.0
     if status != ENTRY_OK:
         write_reject_nb(sink, c, t, np.int64(side), entry, np.int64(why), req, q, ref)
-    open_nb(book, c, t, d * q, px, fee, slip_cost, sink)
+    open_position_nb(book, c, t, d * q, px, fee, slip_cost, np.int64(REASON_SIGNAL), sink)
     return dcash, q, px, fee

@@ -8,7 +8,7 @@ loop over columns). Every group, of one column or many, runs ``_run_group_nb``.
 State lives in named records (``book``): a position record per column (``POSITION_DT``:
 signed quantity, average price, entry costs, excursions, rule levels) and an order record per
 column (``ORDER_DT``: the action waiting for the column's next bar, its signal bar, the exit
-reason a limit forced on it). Every fill lands in ``fills.py`` (``exit_nb``, ``open_nb``,
+reason a limit forced on it). Every fill lands in ``fills.py`` (``exit_nb``, ``enter_nb``,
 ``apply_order_nb``) and every record goes through ``book``'s writers.
 
 Per bar, in this order (the fill rules documented in README "Fill rules"):
@@ -29,12 +29,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numba
 import numpy as np
 from numba import njit, prange
 
-from ml4t_vec._kernels import F64, I64, kernel_array
-from ml4t_vec._kernels.book import close_open_nb, new_book, new_orders, slice_sink, write_reject_nb
+from ml4t_vec._kernels import F64, I64
+from ml4t_vec._kernels.book import close_open_nb, write_reject_nb
 from ml4t_vec._kernels.codes import (
     ACT_CLOSE,
     ACT_NONE,
@@ -56,24 +55,18 @@ from ml4t_vec._kernels.codes import (
     REJ_NO_NEXT_BAR,
     REJ_SESSION_END,
     REVERSAL_ONE_ORDER,
-    SIG_ENTRY,
-    SIG_EXIT,
     SIG_ORDERS,
     SIG_SESSION_CLOSED,
     SIG_SESSION_EXIT,
-    SIG_SHORT_ENTRY,
-    SIG_SHORT_EXIT,
     SIG_VALID,
     TIMING_NEXT_CLOSE,
     TIMING_NEXT_OPEN,
     TIMING_SAME_CLOSE,
 )
-from ml4t_vec._kernels.columns import COLUMN_DT, column_settings
 from ml4t_vec._kernels.fills import apply_order_nb, enter_nb, exit_nb, open_rules_nb, rule_exit_nb
 from ml4t_vec._kernels.grid import gather_assets_nb, readonly_nb
-from ml4t_vec._kernels.limits import LimitParams, close_of_bar_nb, entry_cap_nb, new_limit_state_nb
+from ml4t_vec._kernels.limits import close_of_bar_nb, entry_cap_nb, new_limit_state_nb
 from ml4t_vec._kernels.orders import (
-    OrderParams,
     decide_nb,
     entry_direction_nb,
     entry_request_nb,
@@ -81,7 +74,7 @@ from ml4t_vec._kernels.orders import (
     order_nb,
     size_at_nb,
 )
-from ml4t_vec._kernels.risk import RiskParams, check_exit_nb, fraction_at_nb, next_peak_nb
+from ml4t_vec._kernels.risk import check_exit_nb, fraction_at_nb, next_peak_nb
 from ml4t_vec._kernels.sort import stable_argsort_nb
 
 
@@ -460,7 +453,9 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
             e0 = c0 + j if by_asset else c0
             e1 = e0 + 1 if by_asset else c1
             # by asset, only a column with an order has anything to fill (the phase marks the whole
-            # group, so calling it for every column would cost assets^2 per bar)
+            # group, so calling it for every column would cost assets^2 per bar). Three explicit
+            # fill sites in bar-cycle order (TIMING_* codes 0, 1, 2), not a loop over phases: the
+            # loop made fill="next_open" 1.4x slower (benchmarks/bench_kernel.py, 2026-11-27)
             due = n_pending > 0 and (not by_asset or orders[e0]["action"] != ACT_NONE)
             if timing == TIMING_NEXT_OPEN and due and one:  # 1. the open's fills
                 cash, n_pending = _fill_one_nb(book, orders, c0, t, cols[c0], fill_price[off[col_asset[c0]] + t * step],
@@ -596,19 +591,19 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
 
 
 # Three drivers over the same per-group body, so a run compiles only the one it needs (cold
-# compile is what a new user waits for; README "Performance"): independent one-column accounts
-# (parallel over chunks of columns), one shared-cash portfolio (serial: one group), and many
-# shared-cash groups (a sweep; parallel over chunks of groups). Each takes the same arguments:
-# ``px`` the ``Prices`` columns (cell (a, t) at ``off[a] + t * step``); sig (n_cols, n_bars)
-# uint8; col_asset (n_cols,) int64; group_offsets (n_groups + 1,); chunk_offsets (n_chunks + 1,)
-# over groups; init_cash (n_groups,); ``cols`` the columns' settings (``columns.COLUMN_DT``),
-# ``size`` OrderParams' size and ``levels`` RiskParams' five rule fractions and levels (2-D,
-# per bar when given as expressions); ``lp`` LimitParams, arrays per group; ``book`` / ``orders`` the state records per
-# column; ``sink`` the record buffers, one slice per column (``book.slice_sink``), so threads
-# never share a slot. ``acc`` (n_chunks, 3, n_bars) accumulates each chunk's cash, net and gross
-# position value per bar (the portfolio series, O(bars) memory). ``cash_out`` (n_groups,
-# n_bars) and ``value_out`` (n_cols, n_bars) get per-group / per-column series only when they
-# are not empty (``asset_equity``).
+# compile is what a new user waits for; README "Performance"; ``launch.driver`` picks one):
+# independent one-column accounts (parallel over chunks of columns), one shared-cash portfolio
+# (serial: one group), and many shared-cash groups (a sweep; parallel over chunks of groups).
+# Each takes the same arguments: ``px`` the ``Prices`` columns (cell (a, t) at ``off[a] + t *
+# step``); sig (n_cols, n_bars) uint8; col_asset (n_cols,) int64; group_offsets (n_groups + 1,);
+# chunk_offsets (n_chunks + 1,) over groups; init_cash (n_groups,); ``cols`` the columns'
+# settings (``columns.COLUMN_DT``), ``size`` OrderParams' size and ``levels`` RiskParams' five
+# rule fractions and levels (2-D, per bar when given as expressions); ``lp`` LimitParams, arrays
+# per group; ``book`` / ``orders`` the state records per column; ``sink`` the record buffers, one
+# slice per column (``book.slice_sink``), so threads never share a slot. ``acc`` (n_chunks, 3,
+# n_bars) accumulates each chunk's cash, net and gross position value per bar (the portfolio
+# series, O(bars) memory). ``cash_out`` (n_groups, n_bars) and ``value_out`` (n_cols, n_bars) get
+# per-group / per-column series only when they are not empty (``asset_equity``).
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -694,181 +689,3 @@ def simulate_group_nb(group_offsets, chunk_offsets, col_asset, px, sig, timing, 
     for k in range(chunk_offsets.shape[0] - 1):
         _groups_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, levels,
                          lp, book, orders, sink, acc, cash_out, value_out, order_model)  # fmt: skip
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def count_entries_nb(sig, signal_exits_only):
-    """Per column: bars carrying an entry bit (bounds the rejected orders), and a bound on its
-    round trips (trades; fills are at most twice as many).
-
-    Every trade opens on an entry bar, so the entry bars bound the trades. A column whose
-    positions close only on exit signals (``signal_exits_only``: no position rule, no portfolio
-    limit) does better: after a position opens, the next one needs an exit bit or an opposite
-    entry in between, so a run of entry bars with neither opens at most one position. Level-type
-    signals (an MA above another) are entry bits on half the bars but a few hundred trades.
-    Serial (3 ms on 1,000 x 2,520): a parallel loop made a first run compile longer.
-    """
-    n_cols, n_bars = sig.shape
-    entries = np.zeros(n_cols, dtype=np.int64)
-    trades = np.zeros(n_cols, dtype=np.int64)
-    exit_mask = SIG_EXIT | SIG_SHORT_EXIT
-    for c in range(n_cols):
-        k = 0
-        b = 0
-        armed = True
-        side = 0
-        for t in range(n_bars):
-            s = sig[c, t]
-            long_e = (s & SIG_ENTRY) != 0
-            short_e = (s & SIG_SHORT_ENTRY) != 0
-            if (s & exit_mask) != 0:
-                armed = True
-            if long_e or short_e:
-                k += 1
-                d = 1 if long_e else -1
-                if armed or d != side or (long_e and short_e):
-                    b += 1
-                    armed = False
-                    side = d
-        entries[c] = k
-        trades[c] = b if signal_exits_only[c] else k
-    return entries, trades
-
-
-def _offsets(counts: np.ndarray) -> np.ndarray:
-    off = np.zeros(counts.shape[0] + 1, dtype=np.int64)
-    np.cumsum(counts, out=off[1:])
-    return off
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _compact_nb(src, off, counts, dst):
-    k = 0
-    for c in range(counts.shape[0]):
-        for i in range(counts[c]):
-            dst[k] = src[off[c] + i]
-            k += 1
-
-
-def _compact(src: np.ndarray, off: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    dst = np.empty(int(counts.sum()), dtype=src.dtype)
-    _compact_nb(src, off, counts, dst)
-    return dst
-
-
-def order_model(params: OrderParams):
-    """The drivers' last argument: None for the default order model, so numba prunes vectorbt's
-    (one-order reversals, covers cut by cash) and compiles a run without it; else 1. A run
-    with vectorbt's model compiles its own copy of the driver, once."""
-    vbt = bool((params.cash_rule == CASH_VECTORBT).any() or (params.reversal == REVERSAL_ONE_ORDER).any())
-    return np.int64(1) if vbt else None
-
-
-def driver(n_groups: int, n_cols: int):
-    """The driver a run uses: one-column groups (independent accounts) run in parallel over
-    chunks of columns; one shared-cash group runs serially; many run in parallel."""
-    if n_groups == n_cols:
-        return simulate_columns_nb
-    return simulate_group_nb if n_groups == 1 else simulate_groups_nb
-
-
-def _run(args, caps, n_bars, per_column_series):
-    """One run of the driver with ``caps`` = room for (fills, trades, rejected) per column."""
-    group_offsets, chunk_offsets, col_asset, prices, sig, timing, init_cash, params, risk, limits = args
-    n_cols = sig.shape[0]
-    n_groups = group_offsets.shape[0] - 1
-    sink = slice_sink(caps)
-    n_chunks = chunk_offsets.shape[0] - 1
-    acc = np.zeros((n_chunks, 3, n_bars))
-    shape_c, shape_v = ((n_groups, n_bars), (n_cols, n_bars)) if per_column_series else ((0, 0), (0, 0))
-    cash_out = np.empty(shape_c)
-    value_out = np.empty(shape_v)
-    cols = kernel_array(column_settings(params, risk), COLUMN_DT)
-    levels = (risk.stop_loss, risk.take_profit, risk.trailing_stop, risk.stop_loss_price, risk.take_profit_price)
-    run = driver(n_groups, n_cols)
-    run(group_offsets, chunk_offsets, col_asset, prices, sig, timing, init_cash, cols, params.size, levels, limits,
-        new_book(n_cols), new_orders(n_cols, REASON_SIGNAL), sink, acc, cash_out, value_out,
-        order_model(params))  # fmt: skip
-    return sink, acc, cash_out, value_out
-
-
-class SimResult(NamedTuple):
-    fills: np.ndarray
-    trades: np.ndarray
-    rejected: np.ndarray
-    cash: np.ndarray  # (n_bars,) portfolio cash (all groups; empty when chunk_offsets are given)
-    net: np.ndarray  # (n_bars,) sum of signed position values at the close
-    gross: np.ndarray  # (n_bars,) sum of |position value|
-    group_cash: np.ndarray | None  # (n_groups, n_bars) when per-column series were asked for
-    col_value: np.ndarray | None  # (n_cols, n_bars)
-    chunk_series: np.ndarray | None  # (n_chunks, 3, n_bars) cash / net / gross per given chunk
-    segments: tuple | None  # (fill_off, n_fill, trade_off, n_trade) of raw records (compact=False)
-
-
-def simulate(
-    group_offsets: np.ndarray,
-    col_asset: np.ndarray,
-    prices: Prices,
-    sig: np.ndarray,
-    timing: int,
-    init_cash: np.ndarray,
-    params: OrderParams,
-    risk: RiskParams,
-    limits: LimitParams,
-    per_column_series: bool = False,
-    chunk_offsets: np.ndarray | None = None,
-    record_rejected: bool = True,
-    compact: bool = True,
-) -> SimResult:
-    """Allocate state and outputs, run a driver and return compact records (numpy only).
-
-    ``chunk_offsets`` (over groups) sets the parallel chunks instead of a few per thread, and the
-    per-chunk series come back as ``chunk_series``: a sweep makes one chunk per parameter
-    combination, so each combination's portfolio series is its own row (memory O(chunks x bars)).
-    ``record_rejected=False`` keeps no rejected orders (a sweep reports none).
-    ``compact=False`` skips copying the records into contiguous arrays: ``fills`` and ``trades``
-    are the raw buffers, column c's records at ``segments`` = (fill_off, n_fill, trade_off,
-    n_trade) ``[off[c], off[c] + n[c])`` (a sweep reduces them in place).
-    """
-    sig = kernel_array(sig, np.uint8)
-    n_cols, n_bars = sig.shape
-    n_groups = group_offsets.shape[0] - 1
-    group_of = np.repeat(np.arange(n_groups), np.diff(group_offsets))
-    n_entry, n_trade_max = count_entries_nb(sig, ~risk.rules_on & ~limits.on[group_of])
-    caps = (2 * n_trade_max, n_trade_max, n_entry + 2 if record_rejected else np.zeros_like(n_entry))
-    # a few chunks per thread balance the load; each chunk owns one row of the accumulators
-    keep_chunks = chunk_offsets is not None
-    if chunk_offsets is None:
-        n_chunks = max(1, min(n_groups, 4 * numba.get_num_threads()))
-        chunk_offsets = np.linspace(0, n_groups, n_chunks + 1).round().astype(np.int64)
-    args = (kernel_array(group_offsets, np.int64), kernel_array(chunk_offsets, np.int64),
-            kernel_array(col_asset, np.int64), prices, sig, np.int64(timing), kernel_array(init_cash, np.float64),
-            params, risk, limits)  # fmt: skip
-    for _ in range(2):  # the bounds above are exact or generous; a second run gets the exact room
-        sink, acc, cash_out, value_out = _run(args, caps, n_bars, per_column_series)
-        counts = (sink.per_col[0], sink.per_col[1], sink.per_col[2] if record_rejected else caps[2])
-        if all((n <= cap).all() for n, cap in zip(counts, caps, strict=True)):
-            break
-        caps = tuple(np.maximum(n, cap) for n, cap in zip(counts, caps, strict=True))
-    else:  # pragma: no cover - a deterministic kernel cannot overflow exact counts
-        raise RuntimeError("record buffers overflowed twice")
-    (fill_off, trade_off, rej_off), (n_fill, n_trade, n_rej) = sink.off, sink.per_col
-    tot = np.zeros((3, 0)) if keep_chunks else acc.sum(axis=0)  # a sweep keeps the chunks' own series
-    if compact:
-        fills = _compact(sink.fills, fill_off, n_fill)
-        trades = _compact(sink.trades, trade_off, n_trade)
-        rejected = _compact(sink.rejected, rej_off, np.minimum(n_rej, caps[2]))
-    else:
-        fills, trades, rejected = sink.fills, sink.trades, sink.rejected
-    return SimResult(
-        fills,
-        trades,
-        rejected,
-        tot[0],
-        tot[1],
-        tot[2],
-        cash_out if per_column_series else None,
-        value_out if per_column_series else None,
-        acc if keep_chunks else None,
-        None if compact else (fill_off, n_fill, trade_off, n_trade),
-    )

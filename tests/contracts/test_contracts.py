@@ -60,7 +60,7 @@ def test_code_tables_are_one_to_one():
 
 
 def test_timing_codes_are_bar_cycle_phases():
-    # simulate._run_group_nb loops over phases 0..2 and fills when timing == phase
+    # simulate._run_group_nb's fill sites are in this order (open, close, same bar's close)
     assert codes.TIMING == {"next_open": 0, "next_close": 1, "same_close": 2}
 
 

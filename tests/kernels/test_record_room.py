@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 import ml4t_vec as vec
-from ml4t_vec._kernels import simulate as sim_mod
+from ml4t_vec._kernels import launch as sim_mod
 
 
 @pytest.mark.parametrize("cash_sharing", [True, False])
