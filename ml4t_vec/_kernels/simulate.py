@@ -128,7 +128,7 @@ def _reorder_nb(order, keys, n):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a, cash, book, orders, lim, block, prio,
-              prio_on, sink, part, order, order_model):  # fmt: skip
+              prio_on, sink, part, order, close, high, low, levels, rules, order_model):  # fmt: skip
     """Fill the orders of columns e0..e1 pending for bar t at ``price``: exits, then entries.
     The group is columns c0..c1 (its equity and exposures); ``fill_order="asset"`` calls this
     once per column (e1 = e0 + 1), exits-first once for the whole group.
@@ -141,7 +141,11 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a,
     columns' settings (``columns.COLUMN_DT``); ``size_a``: OrderParams' size. ``part``:
     PHASE_ALL, or only the exits (PHASE_EXITS) or only the entries (PHASE_ENTRIES) of the phase
     (``fill_order="ml4t"`` runs the position rules in between). ``order``: scratch room for the
-    entries' fill order (at least e1 - e0). Returns the group's new cash.
+    entries' fill order (at least e1 - e0). ``rules``: 0, or 1 to start the rule levels of the
+    positions this phase opened (``_start_rules_nb``, from the ``close`` / ``high`` / ``low``
+    columns and RiskParams' fractions and ``levels``), 2 to start them and let the bar's range
+    reach them (held through it). Returns (cash, the group's columns with an order still
+    waiting).
 
     A one-order reversal (``reversal="one_order"``) is one order: it fills with the entries, in
     their order. Under ``cash_rule="vectorbt"`` a cover may be cut or refused (the rest of the
@@ -149,7 +153,6 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a,
     cash instead of the buying power (``orders.order_nb``). Both are compiled only when
     ``order_model`` is not None (see ``order_model``).
     """
-    max_pos, w_cap, lev, lev_set, net_cap = lim
     vbt = cols[c0]["cash_rule"] == CASH_VECTORBT
     has_entry = False
     for c in range(e0, e1):
@@ -185,9 +188,20 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a,
                 o["action"] = ACT_NONE
                 continue
         has_entry = True
-    if not has_entry or part == PHASE_EXITS:
-        return cash
+    if has_entry and part != PHASE_EXITS:
+        cash = _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a, cash, book, orders, lim,
+                           block, prio, prio_on, sink, order, vbt, order_model)  # fmt: skip
+    if rules > 0:
+        _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders, rules == 2)
+    return cash, _count_pending_nb(orders, c0, c1)
 
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a, cash, book, orders, lim, block, prio,
+                prio_on, sink, order, vbt, order_model):  # fmt: skip
+    """The entries of ``_phase_nb`` (after its exits); returns the cash. Its own function: the
+    phase in one piece took numba's optimizer longer (the first run's compile)."""
+    max_pos, w_cap, lev, lev_set, net_cap = lim
     # Sizing equity, exposures and buying power after the exits, marked at this phase's prices.
     equity = cash
     gross = 0.0
@@ -338,10 +352,49 @@ def _count_pending_nb(orders, c0, c1):
     return n
 
 
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def _rules_nb(t, e0, e1, col_asset, open_, high, low, close, off, step, sig, cols, book, vbt, cash, sink, order_model):
+    """Bar t's position rules for columns e0..e1 (rule exits at their levels, ``risk.py``), then
+    the excursions and trailing peak of what is held through the bar. Returns the cash.
+
+    Its own function, called once per bar a group runs the whole cycle on: written out in
+    ``_run_group_nb`` beside the quiet-bar loop's copy, it made the demo's first-run compile
+    about 5 s longer (numba's optimizer pays for a function's size more than linearly)."""
+    for c in range(e0, e1):
+        b = book[c]
+        q = b["qty"]
+        if q == 0.0 or (sig[c, t] & SIG_VALID) == 0:
+            continue
+        i = off[col_asset[c]] + t * step
+        cs = cols[c]
+        if cs["rules_on"]:
+            d = 1.0 if q > 0.0 else -1.0
+            reason, ref = check_exit_nb(
+                d, b["anchor"], b["peak"], b["bars_seen"] - b["entry_count"], cs["max_bars"],
+                cs["session_exit"] and (sig[c, t] & SIG_SESSION_EXIT) != 0, open_[i], high[i], low[i],
+                b["entry_bar"] == t, cs["stop_on_entry_bar"], b["sl"], b["tp"], b["tsl"], cs["trailing_activation"],
+                b["slp"], b["tpp"], cs["intrabar"],
+            )  # fmt: skip
+            if reason != NO_EXIT:
+                b["rule_exit_bar"] = t  # this bar's signals are ignored, even if the exit is refused
+                cash += rule_exit_nb(book, c, t, reason, ref, cs, vbt, cash, sink, order_model)
+                if b["qty"] == 0.0:  # vectorbt's cash rule may cut a cover: the rest is held
+                    continue
+            b["peak"] = next_peak_nb(d, b["peak"], close[i], high[i], low[i], cs["trailing_source"])
+        b["hi"] = max(b["hi"], high[i])
+        b["lo"] = min(b["lo"], low[i])
+    return cash
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off, step, sig, timing, cash, cols, size,
-                  levels, lp, book, orders, sink, cash_out, value_out, acc, k, order_model):  # fmt: skip
+                  levels, lp, book, orders, sink, cash_out, value_out, acc, k, order_buf, one_column,
+                  order_model):  # fmt: skip
     """Simulate group g (columns c0..c1, sharing ``cash``) over every bar; returns its final cash.
+
+    ``one_column``: None in the shared-cash drivers, whose groups have several columns (numba
+    leaves the one-column paths below out of that compiled copy: the demo's first-run compile
+    19.7 -> 16 s), any int in the independent-accounts driver.
 
     A one-column group (an independent account) runs the same loops, each of one column: the
     records equal a shared-cash group's whenever cash never binds (tests/kernels/test_paths.py).
@@ -359,7 +412,6 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
     day = lp.day
     lstate = new_limit_state_nb(cash)
     values = np.zeros(c1 - c0 if lim_on else 0)
-    order_buf = np.empty(c1 - c0, dtype=np.int64)
     n_bars = sig.shape[1]
     n_pending = 0
     per_col = value_out.shape[0] > 0
@@ -367,15 +419,20 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
     any_rules = False
     for c in range(c0, c1):
         any_rules = any_rules or cols[c]["rules_on"]
+    start = np.int64(1) if any_rules else np.int64(0)  # a phase starts the rule levels of its entries
     # a one-column account skips ahead over quiet bars (below); portfolio limits check every close
-    skips = c1 - c0 == 1 and not lim_on
+    skips = one_column is not None and c1 - c0 == 1 and not lim_on
     # and fills its orders through a lean call (the default order model; fill_order="ml4t" runs
     # the position rules between an order's exit and its entry: the group phases do that)
     one = skips and order_model is None and not ml4t_order
+    ruled = np.int64(-1)  # the bar whose rules step the quiet-bar loop ran before it stopped
+    fired = np.int64(-1)  # the bar the quiet-bar loop found a rule exit on, its reason and price
+    fired_reason = np.int64(NO_EXIT)
+    fired_ref = 0.0
     t = np.int64(-1)
     while t < n_bars - 1:
         t += 1
-        if skips and orders[c0]["action"] == ACT_NONE:
+        if one_column is not None and skips and orders[c0]["action"] == ACT_NONE:
             # Quiet bars: no order waits, and the bar has no signal to decide on and no rule exit.
             # Such a bar only counts, marks and (if held) moves the excursions and the trailing
             # peak; a tight loop with the state in locals does that until the next bar with
@@ -401,23 +458,25 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
             while t < n_bars:
                 bits = sig[c0, t]
                 if (bits & SIG_VALID) != 0:
-                    if (bits & SIG_ORDERS) != 0 and decide_nb(bits, q, signal_rules) != ACT_NONE:
-                        break  # a signal that orders something (an entry while flat, say)
                     i = base + t * step
-                    if rules:
-                        reason, _ = check_exit_nb(d, anchor, peak, seen + 1 - entered, max_bars,
+                    if rules:  # the bar's rules step (as _rules_nb): a rule exit runs the whole cycle
+                        reason, ref = check_exit_nb(d, anchor, peak, seen + 1 - entered, max_bars,
                                                   session and (bits & SIG_SESSION_EXIT) != 0, open_[i], high[i], low[i],
                                                   entry_bar == t, on_entry, sl, tp, tsl, ta, slp, tpp,
                                                   intrabar)  # fmt: skip
                         if reason != NO_EXIT:
+                            fired, fired_reason, fired_ref = t, reason, ref
                             break
                         peak = next_peak_nb(d, peak, close[i], high[i], low[i], tsrc)
-                    seen += 1
-                    last = t
-                    lc = close[i]
                     if q != 0.0:
                         hi = max(hi, high[i])
                         lo = min(lo, low[i])
+                    if (bits & SIG_ORDERS) != 0 and decide_nb(bits, q, signal_rules) != ACT_NONE:
+                        ruled = t  # a signal that orders something: the cycle goes on from its decision
+                        break
+                    seen += 1
+                    last = t
+                    lc = close[i]
                 v = q * lc if q != 0.0 else 0.0
                 acc[k, 0, t] += cash
                 acc[k, 1, t] += v
@@ -457,7 +516,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
             # fill sites in bar-cycle order (TIMING_* codes 0, 1, 2), not a loop over phases: the
             # loop made fill="next_open" 1.4x slower (benchmarks/bench_kernel.py, 2026-11-27)
             due = n_pending > 0 and (not by_asset or orders[e0]["action"] != ACT_NONE)
-            if timing == TIMING_NEXT_OPEN and due and one:  # 1. the open's fills
+            if timing == TIMING_NEXT_OPEN and due and one_column is not None and one:  # 1. the open's fills
                 cash, n_pending = _fill_one_nb(book, orders, c0, t, cols[c0], fill_price[off[col_asset[c0]] + t * step],
                                                sig[c0, t], size, lim[2], cash, sink, order_model)  # fmt: skip
                 if any_rules:
@@ -465,57 +524,47 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                                     bool(0))  # fmt: skip
             elif timing == TIMING_NEXT_OPEN and due:
                 part = np.int64(PHASE_EXITS) if ml4t_order else no_part
-                cash = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size, cash, book,
-                                 orders, lim, block, prio, prio_on, sink, part, order_buf, order_model)  # fmt: skip
-                n_pending = _count_pending_nb(orders, c0, c1)
-                if any_rules:
-                    _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders,
-                                    bool(0))  # fmt: skip
-            # 2. position rules, then what is held through the bar sees its range and moves its peak
-            for c in range(e0, e1):
-                b = book[c]
-                q = b["qty"]
-                if q == 0.0 or (sig[c, t] & SIG_VALID) == 0:
-                    continue
-                i = off[col_asset[c]] + t * step
-                cs = cols[c]
-                if cs["rules_on"]:
-                    d = 1.0 if q > 0.0 else -1.0
-                    reason, ref = check_exit_nb(
-                        d, b["anchor"], b["peak"], b["bars_seen"] - b["entry_count"], cs["max_bars"],
-                        cs["session_exit"] and (sig[c, t] & SIG_SESSION_EXIT) != 0, open_[i], high[i], low[i],
-                        b["entry_bar"] == t, cs["stop_on_entry_bar"], b["sl"], b["tp"], b["tsl"],
-                        cs["trailing_activation"], b["slp"], b["tpp"], cs["intrabar"],
-                    )  # fmt: skip
-                    if reason != NO_EXIT:
-                        b["rule_exit_bar"] = t  # this bar's signals are ignored, even if the exit is refused
-                        cash += rule_exit_nb(book, c, t, reason, ref, cs, vbt, cash, sink, order_model)
-                        if b["qty"] == 0.0:  # under vectorbt's cash rule a cover may be cut: the rest is held
-                            continue
-                    b["peak"] = next_peak_nb(d, b["peak"], close[i], high[i], low[i], cs["trailing_source"])
-                b["hi"] = max(b["hi"], high[i])
-                b["lo"] = min(b["lo"], low[i])
+                cash, n_pending = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size, cash,
+                                            book, orders, lim, block, prio, prio_on, sink, part, order_buf, close,
+                                            high, low, levels, start, order_model)  # fmt: skip
+            # 2. position rules, then what is held through the bar sees its range and moves its peak.
+            # A one-column account's quiet-bar loop ran this step for the bar it stopped at, or
+            # found the rule exit it takes here; without rules the step only moves the excursions.
+            if one_column is not None and skips and fired == t:
+                b = book[c0]
+                b["rule_exit_bar"] = t  # this bar's signals are ignored, even if the exit is refused
+                cash += rule_exit_nb(book, c0, t, fired_reason, fired_ref, cols[c0], vbt, cash, sink, order_model)
+                if b["qty"] != 0.0:  # vectorbt's cash rule cut the cover: the rest is held through the bar
+                    i = off[col_asset[c0]] + t * step
+                    b["peak"] = next_peak_nb(1.0 if b["qty"] > 0.0 else -1.0, b["peak"], close[i], high[i], low[i],
+                                             cols[c0]["trailing_source"])  # fmt: skip
+                    b["hi"] = max(b["hi"], high[i])
+                    b["lo"] = min(b["lo"], low[i])
+            elif one_column is not None and skips and not any_rules:
+                b = book[c0]
+                if b["qty"] != 0.0 and (sig[c0, t] & SIG_VALID) != 0:
+                    i = off[col_asset[c0]] + t * step
+                    b["hi"] = max(b["hi"], high[i])
+                    b["lo"] = min(b["lo"], low[i])
+            elif ruled != t and (not skips or book[c0]["qty"] != 0.0):
+                cash = _rules_nb(t, e0, e1, col_asset, open_, high, low, close, off, step, sig, cols, book, vbt, cash,
+                                 sink, order_model)  # fmt: skip
             if ml4t_order and n_pending > 0:  # the open's entries, after the bar's rule exits
-                cash = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size, cash, book,
-                                 orders, lim, block, prio, prio_on, sink, np.int64(PHASE_ENTRIES), order_buf,
-                                 order_model)  # fmt: skip
-                n_pending = _count_pending_nb(orders, c0, c1)
-                # new positions: rule levels, then the bar they were held through
-                _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders, bool(1))
+                # new positions: rule levels, then the bar they were held through (rules 2)
+                cash, n_pending = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size, cash,
+                                            book, orders, lim, block, prio, prio_on, sink, np.int64(PHASE_ENTRIES),
+                                            order_buf, close, high, low, levels, np.int64(2), order_model)  # fmt: skip
             due = n_pending > 0 and (not by_asset or orders[e0]["action"] != ACT_NONE)
-            if timing == TIMING_NEXT_CLOSE and due and one:  # 3. the close's fills
+            if timing == TIMING_NEXT_CLOSE and due and one_column is not None and one:  # 3. the close's fills
                 cash, n_pending = _fill_one_nb(book, orders, c0, t, cols[c0], fill_price[off[col_asset[c0]] + t * step],
                                                sig[c0, t], size, lim[2], cash, sink, order_model)  # fmt: skip
                 if any_rules:
                     _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders,
                                     bool(0))  # fmt: skip
             elif timing == TIMING_NEXT_CLOSE and due:
-                cash = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size, cash, book,
-                                 orders, lim, block, prio, prio_on, sink, no_part, order_buf, order_model)  # fmt: skip
-                n_pending = _count_pending_nb(orders, c0, c1)
-                if any_rules:
-                    _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders,
-                                    bool(0))  # fmt: skip
+                cash, n_pending = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size, cash,
+                                            book, orders, lim, block, prio, prio_on, sink, no_part, order_buf, close,
+                                            high, low, levels, start, order_model)  # fmt: skip
             # 4. signals: an action waits for the column's next bar (or fills now at the close)
             for c in range(e0, e1):
                 bits = sig[c, t]
@@ -533,19 +582,16 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                         o["action"] = act
                         o["bar"] = t
             due = n_pending > 0 and (not by_asset or orders[e0]["action"] != ACT_NONE)
-            if timing == TIMING_SAME_CLOSE and due and one:
+            if timing == TIMING_SAME_CLOSE and due and one_column is not None and one:
                 cash, n_pending = _fill_one_nb(book, orders, c0, t, cols[c0], fill_price[off[col_asset[c0]] + t * step],
                                                sig[c0, t], size, lim[2], cash, sink, order_model)  # fmt: skip
                 if any_rules:
                     _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders,
                                     bool(0))  # fmt: skip
             elif timing == TIMING_SAME_CLOSE and due:
-                cash = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size, cash, book,
-                                 orders, lim, block, prio, prio_on, sink, no_part, order_buf, order_model)  # fmt: skip
-                n_pending = _count_pending_nb(orders, c0, c1)
-                if any_rules:
-                    _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders,
-                                    bool(0))  # fmt: skip
+                cash, n_pending = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size, cash,
+                                            book, orders, lim, block, prio, prio_on, sink, no_part, order_buf, close,
+                                            high, low, levels, start, order_model)  # fmt: skip
         # 5. valuation at the close
         net_v = 0.0
         gross_v = 0.0
@@ -620,6 +666,7 @@ def _columns_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timin
     step = px.step[0]
     g_lo, g_hi = chunk_offsets[k], chunk_offsets[k + 1]
     n_bars = sig.shape[1]
+    order_buf = np.empty(1, dtype=np.int64)  # the phases' scratch
     width = 32 if step != 1 else g_hi - g_lo  # columns per scratch block
     if step != 1:
         scratch = np.empty((5, width * n_bars))
@@ -648,8 +695,8 @@ def _columns_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timin
         for g in range(b0, b1):
             c0 = group_offsets[g]
             _run_group_nb(g, c0, c0 + 1, col_asset, o_, f_, c_, h_, l_, off_, step_, sig, timing, init_cash[g], cols,
-                          size, levels, lp, book, orders, sink, cash_out, value_out, acc, np.int64(k),
-                          order_model)  # fmt: skip
+                          size, levels, lp, book, orders, sink, cash_out, value_out, acc, np.int64(k), order_buf,
+                          np.int64(1), order_model)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -658,10 +705,14 @@ def _groups_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing
     """Chunk k of shared-cash groups."""
     open_, high, low, close, fill_price, off = px.open, px.high, px.low, px.close, px.fill, px.off
     step = px.step[0]
+    width = 1
+    for g in range(chunk_offsets[k], chunk_offsets[k + 1]):
+        width = max(width, group_offsets[g + 1] - group_offsets[g])
+    order_buf = np.empty(width, dtype=np.int64)  # the phases' scratch
     for g in range(chunk_offsets[k], chunk_offsets[k + 1]):
         _run_group_nb(g, group_offsets[g], group_offsets[g + 1], col_asset, open_, fill_price, close, high, low, off,
                       step, sig, timing, init_cash[g], cols, size, levels, lp, book, orders, sink, cash_out,
-                      value_out, acc, np.int64(k), order_model)  # fmt: skip
+                      value_out, acc, np.int64(k), order_buf, None, order_model)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
