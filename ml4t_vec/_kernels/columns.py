@@ -12,49 +12,30 @@ The settings that vary per bar (size, rule fractions and levels, priority) stay 
 
 from __future__ import annotations
 
+import typing
+
 import numpy as np
 
 from ml4t_vec._kernels.orders import OrderParams
 from ml4t_vec._kernels.risk import RiskParams
 
-_ORDER_FIELDS = (
-    ("size_type", np.int64),
-    ("fees", np.float64),
-    ("fixed_fees", np.float64),
-    ("per_share", np.float64),
-    ("signal_rules", np.int64),
-    ("fill_order", np.int64),
-    ("slippage", np.float64),
-    ("slippage_per_share", np.float64),
-    ("fractional", np.bool_),
-    ("cash_rule", np.int64),
-    ("percent_of", np.int64),
-    ("reversal", np.int64),
-    ("size_rule", np.int64),
-    ("exit_slippage", np.float64),
-    ("exit_slippage_per_share", np.float64),
-)
-_RISK_FIELDS = (
-    ("trailing_activation", np.float64),
-    ("trailing_source", np.int64),
-    ("trailing_start", np.int64),
-    ("max_bars", np.int64),
-    ("stop_anchor", np.int64),
-    ("intrabar", np.int64),
-    ("stop_on_entry_bar", np.bool_),
-    ("stop_slippage", np.float64),
-    ("reenter_on_stop_bar", np.bool_),
-    ("session_exit", np.bool_),
-    ("rules_on", np.bool_),
-)
-COLUMN_DT = np.dtype(list(_ORDER_FIELDS + _RISK_FIELDS), align=True)
+# the per-bar settings stay arrays; every other field of the two tuples is one value per column
+PER_BAR = ("size", "stop_loss", "take_profit", "trailing_stop", "stop_loss_price", "take_profit_price")
+
+
+def _fields(cls) -> list[tuple[str, type]]:
+    """(name, dtype) of ``cls``'s one-value-per-column fields, from their declared dtypes."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    return [(k, hints[k].__metadata__[0]) for k in cls._fields if k not in PER_BAR]
+
+
+COLUMN_DT = np.dtype(_fields(OrderParams) + _fields(RiskParams), align=True)
 
 
 def column_settings(p: OrderParams, rp: RiskParams) -> np.ndarray:
     """(n_cols,) ``COLUMN_DT`` records from the per-column arrays of ``p`` and ``rp``."""
     out = np.empty(p.fees.shape[0], dtype=COLUMN_DT)
-    for name, _ in _ORDER_FIELDS:
-        out[name] = getattr(p, name)
-    for name, _ in _RISK_FIELDS:
-        out[name] = getattr(rp, name)
+    for params in (p, rp):
+        for name, _ in _fields(type(params)):
+            out[name] = getattr(params, name)
     return out

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ml4t_vec._kernels.book import open_position_nb, write_fill_nb, write_reject_nb, write_trade_nb
+from ml4t_vec._kernels.book import apply_fill_nb, open_position_nb, write_fill_nb, write_reject_nb, write_trade_nb
 from ml4t_vec._kernels.codes import (
     ANCHOR_FILL,
     EFFECT_ENTRY,
@@ -74,16 +74,12 @@ def open_rules_nb(book, c, signal_bar, signal_close, cs, levels):
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def close_nb(book, c, t, ref, slip_f, cost, reason, sink):
     """Close column c's whole position at reference price ``ref``: one exit fill, one closed
-    trade. ``cost`` = (fees, fixed fees, per-share commission). Returns the cash change."""
-    b = book[c]
-    q = b["qty"]
-    side, px, fee, slip, dcash = exit_fill_nb(q, ref, slip_f, cost)
-    write_fill_nb(sink, c, t, np.int64(side), np.int64(EFFECT_EXIT), reason, abs(q), px, fee, slip, b["position_id"])
-    write_trade_nb(sink, c, b, q, b["entry_fees"], b["entry_slippage"], t, px, fee, slip, reason,
-                   np.int64(STATUS_CLOSED))  # fmt: skip
-    b["qty"] = 0.0
-    b["entry_fees"] = 0.0
-    b["entry_slippage"] = 0.0
+    trade (``book.apply_fill_nb``, as the target-weight driver's closes; signal mode numbers its
+    positions after the run). ``cost`` = (fees, fixed fees, per-share commission). Returns the
+    cash change."""
+    q = book[c]["qty"]
+    _, px, fee, _, _ = exit_fill_nb(q, ref, slip_f, cost)
+    dcash, _ = apply_fill_nb(book, c, t, -q, px, ref, fee, reason, np.int64(-1), sink)
     return dcash
 
 
