@@ -75,7 +75,7 @@ WEIGHT_PRESETS = {
 
 # the keyword settings of `backtest`, by config section
 CONFIG_KEYS = {
-    "sizing": ("size", "size_type", "fractional", "size_rule", "percent_of"),
+    "sizing": ("size", "size_type", "fractional", "size_rule", "percent_of", "accumulate", "max_entries"),
     "costs": ("fees", "fixed_fees", "slippage", "commission_per_share", "slippage_per_share", "slippage_on"),
     "execution": ("fill", "price", "signal_rules", "fill_order", "reversal"),
     "portfolio": ("init_cash", "cash_sharing", "cash_rule"),
@@ -186,6 +186,8 @@ def order_params(cfg: BacktestConfig, n_cols: int, prep: Prepared | None = None)
         exit_slippage_per_share=full(0.0 if cfg.costs.slippage_on == "entries" else cfg.costs.slippage_per_share),
         percent_of=full(PERCENT_OF[cfg.sizing.percent_of]),
         reversal=full(REVERSAL[cfg.execution.reversal]),
+        accumulate=full(bool(cfg.sizing.accumulate)),
+        max_entries=full(NEVER if cfg.sizing.max_entries is None else int(cfg.sizing.max_entries)),
     )
 
 

@@ -29,7 +29,8 @@ def check(cfg: BacktestConfig, given: dict) -> None:
         raise ConfigError("`weights` describe one portfolio: they need cash_sharing=True (the default).")
     if cfg.portfolio.cash_rule == "ml4t":
         _check_ml4t(cfg)
-    sizing = [k for k in ("size", "size_type", "percent_of", "size_rule") if given.get(k) is not None]
+    sizing = [k for k in ("size", "size_type", "percent_of", "size_rule", "accumulate", "max_entries")
+              if given.get(k) is not None]  # fmt: skip
     if sizing:
         raise ConfigError(f"`weights` set every position's size; {sizing} do not apply. Remove them.")
     r, lim = cfg.risk, cfg.limits

@@ -360,6 +360,8 @@ def backtest(
     priority=None,
     percent_of=None,
     reversal=None,
+    accumulate=None,
+    max_entries=None,
     preset: str | None = None,
     benchmark=None,
     asset_col: str | None = None,
@@ -386,6 +388,9 @@ def backtest(
         size, size_type, fractional, size_rule, percent_of: entry size (default: equal weight,
             ``1 / n_assets`` of equity per entry in a shared-cash panel, else all of it; see
             ``SizingConfig``). ``size`` may be an expression or column, read at the signal bar.
+        accumulate, max_entries: pyramiding: an entry signal on the side already held adds
+            ``size`` to the position (an ``increase`` fill at average cost), up to
+            ``max_entries`` entries per position (``SizingConfig``; README "Fill rules").
         fill: ``"next_open"`` (default), ``"next_close"`` or ``"same_close"``; ``price`` an
             optional column/expression to fill at instead, with the same timing; ``signal_rules``
             how signals become orders (``"reverse"`` default, or ``"flat_only"``); ``fill_order``

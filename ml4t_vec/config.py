@@ -120,6 +120,16 @@ class SizingConfig:
             including fees; a short sells ``size`` x the largest short the free cash pays for
             (free cash = cash - 2 x the short positions at their entry prices). Ignored by the
             other size types.
+        accumulate: pyramiding (signal mode). False (default): an entry signal on the side
+            already held is ignored. True: it adds ``size`` (read at its signal bar, sized as
+            an entry against the equity and buying power of its fill) to the position, an
+            ``increase`` fill at average cost: no new position, no trade row; the entry time,
+            the time stop and the rule fractions and levels stay the first entry's, the stop
+            anchor becomes the share-weighted average of the entries' anchors (the average
+            cost with ``stop_anchor="fill"``). ``max_position_weight`` counts what is held,
+            ``max_positions`` does not refuse an increase.
+        max_entries: with ``accumulate``, the most entries a position takes, its first
+            included (None: no cap); entry signals past it are ignored.
     """
 
     size: float | pl.Expr | str | None = None
@@ -127,8 +137,20 @@ class SizingConfig:
     fractional: bool = True
     size_rule: str = "fees_included"
     percent_of: str = "equity"
+    accumulate: bool = False
+    max_entries: int | None = None
 
     def __post_init__(self):
+        _check_bool("accumulate", self.accumulate)
+        v = self.max_entries
+        if v is not None:
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"`max_entries` must be a whole number >= 1; got {v!r}.")
+            if not self.accumulate:
+                raise ConfigError(
+                    f"max_entries={v!r} caps the entries of a position that accumulates; pass accumulate=True "
+                    "(without it a position has one entry)."
+                )
         check_choice("size_type", self.size_type, SIZE_TYPES)
         check_choice("size_rule", self.size_rule, tuple(SIZE_RULE))
         check_choice("percent_of", self.percent_of, tuple(PERCENT_OF))

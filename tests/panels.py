@@ -131,6 +131,7 @@ def configs(
     fill: str | None = None,
     limits: bool | None = None,
     size_by_bar: bool | None = None,
+    accumulate: bool | None = None,
 ):
     size_type = draw(st.sampled_from(["shares", "value", "percent", "notional"]))
     if size_type == "shares":
@@ -162,6 +163,8 @@ def configs(
     reversal = draw(st.sampled_from(["two_orders", "one_order"]))
     if cash_rule == "ml4t" or size_rule == "backtesting" or slippage_on == "entries" or fill_order == "ml4t":
         reversal = "two_orders"  # one order at one price is vectorbt's (ConfigError with these)
+    accumulate = draw(st.sampled_from([False, False, True])) if accumulate is None else accumulate
+    max_entries = draw(st.sampled_from([None, 2, 3])) if accumulate else None
     limits = draw(portfolio_limits(fill_order)) if with_limits else {}
     if cash_rule != "equity":  # no borrowing under the cash rules (ConfigError)
         limits["max_gross_leverage"] = None
@@ -172,6 +175,8 @@ def configs(
         fractional=fractional,
         size_rule=size_rule,
         size_by_bar=size_by_bar,
+        accumulate=accumulate,
+        max_entries=max_entries,
         slippage_on=slippage_on,
         fees=draw(st.sampled_from([0.0, 0.001, 0.01])),
         fixed_fees=draw(st.sampled_from([0.0, 0.0, 2.5])),
@@ -241,6 +246,8 @@ def vec_kwargs(cfg: Config) -> dict:
         percent_of=cfg.percent_of,
         fractional=cfg.fractional,
         size_rule=cfg.size_rule,
+        accumulate=cfg.accumulate or None,
+        max_entries=cfg.max_entries,
         slippage_on=cfg.slippage_on,
         fees=cfg.fees,
         fixed_fees=cfg.fixed_fees,

@@ -4,9 +4,9 @@ Positions carry a signed quantity and an average cost: an increase and a partial
 ordinary fills. State is held in NumPy structured arrays (one record per column, read and
 written by field name: ``book[c]["qty"]``), not in index-addressed columns.
 
-``apply_fill_nb`` is where every fill of the target-weight driver lands; it writes the fill
-record and, for a fill that takes quantity off, the trade row of that quantity (README "Target
-weights", "Outputs"):
+``apply_fill_nb`` is where every fill lands, of either driver (signal entries, increases and
+exits, position-rule and forced exits, rebalances); it writes the fill record and, for a fill
+that takes quantity off, the trade row of that quantity (README "Target weights", "Outputs"):
 
 - entry (flat -> open): a new position id; the average price is the fill price;
 - increase: the average price is size-weighted, entry fees and slippage accumulate, no trade
@@ -15,10 +15,10 @@ weights", "Outputs"):
   entry fees and slippage pro rata (the rest stays with the position);
 - exit (to flat): a ``closed`` row for what is left.
 
-The reference: ``tests/reference/portfolio.py``. The signal driver shares the records
-(``POSITION_DT``, ``ORDER_DT``), the writers and ``open_position_nb``; its exits are in
-``fills.py``. The writers and fills compile with ``_nrt=False`` (no reference counting of their
-array arguments; none allocates): README "Kernel layout".
+The reference: ``tests/reference/portfolio.py`` (target weights) and ``engine.py`` (signals).
+The signal driver's orders are sized in ``fills.py`` and filled here. The writers and fills
+compile with ``_nrt=False`` (no reference counting of their array arguments; none allocates):
+README "Kernel layout".
 """
 
 from __future__ import annotations
@@ -70,6 +70,12 @@ POSITION_DT = np.dtype(
         ("anchor", np.float64),
         ("slp", np.float64),
         ("tpp", np.float64),
+        # signal mode's pyramiding (``accumulate``): the position's entries (its first and its
+        # increases), the bar of its latest increase and that increase's share of the position
+        # after it (the stop anchor is the share-weighted average of the entries' anchors)
+        ("entries", np.int64),
+        ("added", np.int64),
+        ("add_w", np.float64),
     ],
     align=True,
 )
@@ -148,6 +154,7 @@ def new_book(n_cols: int) -> np.ndarray:
     book["position_id"] = -1
     book["last_bar"] = -1
     book["decided"] = -1
+    book["added"] = -1
     book["rule_exit_bar"] = -1
     book["slp"] = np.nan
     book["tpp"] = np.nan
@@ -248,15 +255,21 @@ def open_position_nb(book, c, t, q, px, fee, slip, reason, sink):
     b["lo"] = px
     b["entry_bar"] = t
     b["entry_count"] = b["bars_seen"]
+    b["entries"] = 1
     side = np.int64(1) if q > 0.0 else np.int64(-1)
     write_fill_nb(sink, c, t, side, np.int64(EFFECT_ENTRY), reason, abs(q), px, fee, slip, b["position_id"])
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink):
+def apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink, as_close):
     """Column c buys (``dq`` > 0) or sells ``|dq|`` shares at executed price ``px`` (reference
-    ``ref``), paying ``fee``. ``dq`` either adds to the position (or opens it from flat) or takes
-    off at most what is held: a reversal is two calls. Returns (cash change, next position id)."""
+    ``ref``), paying ``fee``: every fill of both drivers lands here (signal entries, increases,
+    exits and position-rule exits, vectorbt's one-order reversals and cut covers, rebalances).
+    ``dq`` either adds to the position (or opens it from flat) or takes off at most what is
+    held: a reversal is two calls. ``next_pid``: the id a new position gets (-1 in signal mode,
+    which numbers positions after the run). ``as_close``: a reduction is recorded as vectorbt
+    reports a cover its cash rule cut, an exit fill and a ``closed`` trade row for the shares
+    it covered (else a reduce fill and a ``partial`` row). Returns (cash change, next position id)."""
     pos = book[c]
     q = pos["qty"]
     a = abs(dq)
@@ -273,6 +286,9 @@ def apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink):
         pos["hi"] = max(pos["hi"], px)
         pos["lo"] = min(pos["lo"], px)
         pos["qty"] = q + dq
+        pos["entries"] += 1
+        pos["added"] = t
+        pos["add_w"] = a / (abs(q) + a)
         write_fill_nb(sink, c, t, side, np.int64(EFFECT_INCREASE), reason, a, px, fee, slip, pos["position_id"])
         return -(dq * px) - fee, next_pid
     held = abs(q)
@@ -282,10 +298,10 @@ def apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink):
     part_fee = pos["entry_fees"] if closes else a / held * pos["entry_fees"]
     part_slip = pos["entry_slippage"] if closes else a / held * pos["entry_slippage"]
     signed = a if q > 0.0 else -a
-    write_fill_nb(sink, c, t, side, np.int64(EFFECT_EXIT if closes else EFFECT_REDUCE), reason, a, px, fee, slip,
-                  pos["position_id"])  # fmt: skip
-    write_trade_nb(sink, c, pos, signed, part_fee, part_slip, t, px, fee, slip, reason,
-                   np.int64(STATUS_CLOSED if closes else STATUS_PARTIAL))  # fmt: skip
+    effect = np.int64(EFFECT_EXIT if closes or as_close else EFFECT_REDUCE)
+    status = np.int64(STATUS_CLOSED if closes or as_close else STATUS_PARTIAL)
+    write_fill_nb(sink, c, t, side, effect, reason, a, px, fee, slip, pos["position_id"])
+    write_trade_nb(sink, c, pos, signed, part_fee, part_slip, t, px, fee, slip, reason, status)
     if closes:
         pos["qty"] = 0.0
         pos["entry_fees"] = 0.0

@@ -9,11 +9,11 @@ moved:
   (``apply_order_nb`` of an ``orders.order_nb`` result);
 - ``apply_order_nb``: an ``orders.order_nb`` result, i.e. vectorbt's order model (a one-order
   reversal, a cover cut by cash) with its rejected rows;
-- ``enter_nb``: an entry order of a flat column, sized against the account's equity, buying
-  power and limits, or refused, with its rejected rows (``book.open_position_nb`` records
-  the new position and its fill, as for the target-weight driver's entries).
+- ``enter_nb``: an entry order (from flat, or an increase of a held position under
+  ``accumulate``), sized against the account's equity, buying power and limits, or refused,
+  with its rejected rows.
 
-Every record goes through ``book``'s writers, which the target-weight driver shares.
+Every fill goes through ``book.apply_fill_nb``, as the target-weight driver's do.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ml4t_vec._kernels.book import apply_fill_nb, open_position_nb, write_fill_nb, write_reject_nb, write_trade_nb
+from ml4t_vec._kernels.book import apply_fill_nb, write_reject_nb
 from ml4t_vec._kernels.codes import (
     ANCHOR_FILL,
     EFFECT_ENTRY,
     EFFECT_EXIT,
+    EFFECT_INCREASE,
     PEAK_FROM_FIRST_BAR,
     PERCENT_OF_CASH,
     REASON_SIGNAL,
@@ -34,7 +35,6 @@ from ml4t_vec._kernels.codes import (
     REJ_MAX_GROSS_LEVERAGE,
     REJ_REDUCED_CASH,
     REJ_ZERO_QUANTITY,
-    STATUS_CLOSED,
 )
 from ml4t_vec._kernels.orders import (
     ENTRY_CAP_NONE,
@@ -79,7 +79,7 @@ def close_nb(book, c, t, ref, slip_f, cost, reason, sink):
     cash change."""
     q = book[c]["qty"]
     _, px, fee, _, _ = exit_fill_nb(q, ref, slip_f, cost)
-    dcash, _ = apply_fill_nb(book, c, t, -q, px, ref, fee, reason, np.int64(-1), sink)
+    dcash, _ = apply_fill_nb(book, c, t, -q, px, ref, fee, reason, np.int64(-1), sink, bool(0))
     return dcash
 
 
@@ -93,16 +93,17 @@ def apply_order_nb(book, c, t, reason, o, ref, lev_set, cap_reason, sink):
     - the closing part: one exit fill and one closed trade for the shares it closes, with the
       position's entry fees and slippage pro rata (a partial cover leaves the rest open with its
       entry bar and price);
-    - the new part: one entry fill (a one-order reversal is reported as its exit and entry fills,
-      at one price, its fees split by shares).
+    - the new part: one entry fill, or an increase of a held position (a one-order reversal is
+      reported as its exit and entry fills, at one price, its fees split by shares).
+    Both parts fill through ``book.apply_fill_nb``.
     Returns (cash change, whether a position opened).
     """
     side, px, qx, fee_x, st_x, qn, fee_n, req, st_n = o
     b = book[c]
     pos = b["qty"]
     exit_ = np.int64(EFFECT_EXIT)  # not literals: one compiled copy of each writer
-    entry = np.int64(EFFECT_ENTRY)
     side = np.int64(side)
+    entry = np.int64(EFFECT_INCREASE if pos * side > 0.0 else EFFECT_ENTRY)  # adding to the side held
     if st_x == ENTRY_REDUCED or st_x == ENTRY_NO_CASH:
         why = np.int64(REJ_REDUCED_CASH if st_x == ENTRY_REDUCED else REJ_INSUFFICIENT_CASH)
         write_reject_nb(sink, c, t, side, exit_, why, abs(pos), qx, ref)
@@ -117,30 +118,13 @@ def apply_order_nb(book, c, t, reason, o, ref, lev_set, cap_reason, sink):
             why = REJ_REDUCED_CASH if st_n == ENTRY_REDUCED else REJ_INSUFFICIENT_CASH
         write_reject_nb(sink, c, t, side, entry, np.int64(why), req, qn, ref)
     dcash = 0.0
-    if qx > 0.0:
-        slip = qx * abs(px - ref)
-        write_fill_nb(sink, c, t, side, exit_, reason, qx, px, fee_x, slip, b["position_id"])
-        a = abs(pos)
+    none = np.int64(-1)
+    if qx > 0.0:  # a partial cover is recorded as vectorbt reports it (an exit, a closed row)
         q = qx if pos > 0.0 else -qx
-        if qx == a:
-            part_fee = b["entry_fees"]
-            part_slip = b["entry_slippage"]
-        else:  # a partial cover: the trade takes its share of the entry costs
-            part_fee = qx / a * b["entry_fees"]
-            part_slip = qx / a * b["entry_slippage"]
-        write_trade_nb(sink, c, b, q, part_fee, part_slip, t, px, fee_x, slip, reason, np.int64(STATUS_CLOSED))
-        if qx == a:
-            b["qty"] = 0.0
-            b["entry_fees"] = 0.0
-            b["entry_slippage"] = 0.0
-        else:
-            b["qty"] = pos - q
-            b["entry_fees"] = b["entry_fees"] * ((a - qx) / a)
-            b["entry_slippage"] = b["entry_slippage"] * ((a - qx) / a)
-        dcash = q * px - fee_x
-    if qn > 0.0:
-        dcash -= side * qn * px + fee_n
-        open_position_nb(book, c, t, side * qn, px, fee_n, qn * abs(px - ref), np.int64(REASON_SIGNAL), sink)
+        dcash, _ = apply_fill_nb(book, c, t, -q, px, ref, fee_x, reason, none, sink, bool(1))
+    if qn > 0.0:  # an entry from flat, or an increase (``accumulate``)
+        d, _ = apply_fill_nb(book, c, t, side * qn, px, ref, fee_n, np.int64(REASON_SIGNAL), none, sink, bool(0))
+        dcash += d
     return dcash, qn > 0.0
 
 
@@ -172,27 +156,29 @@ def rule_exit_nb(book, c, t, reason, ref, cs, vbt, cash, sink, order_model):
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def enter_nb(book, c, t, d, reason, cs, ref, size, equity, avail, cap, cap_reason, lev_set, cash, free, sink):
-    """Column c (flat) enters in direction ``d`` (+1 long, -1 short) at reference price ``ref``,
-    ``size`` read at the signal bar, under the column's settings ``cs``.
+    """Column c enters in direction ``d`` (+1 long, -1 short) at reference price ``ref``,
+    ``size`` read at the signal bar, under the column's settings ``cs``: from flat, or adding to
+    a position on the same side (``accumulate``; an increase at average cost).
 
     The account: ``equity`` (sizing), ``avail`` (buying power), ``cap`` (largest notional the
     portfolio limits allow, ``cap_reason`` the binding one), ``cash`` and ``free`` cash (percent
     of cash sizes, vectorbt's short sales); ``lev_set``: the user set a gross leverage cap (a cut
     is recorded as ``max_gross_leverage``). ``reason`` >= 0 refuses the entry with that reason
     (breaker, daily loss, session end, max positions). Every refusal or cut leaves a rejected
-    row (README "Cash limit", "Portfolio limits"). Returns (cash change, shares, executed price,
-    fees); shares 0 when nothing filled.
+    row, effect ``entry`` or ``increase`` (README "Cash limit", "Portfolio limits"). The fill
+    goes through ``book.apply_fill_nb``. Returns (cash change, shares, executed price, fees);
+    shares 0 when nothing filled.
     """
     cost = (cs["fees"], cs["fixed_fees"], cs["per_share"])
     slip = (cs["slippage"], cs["slippage_per_share"])
     pct = cs["percent_of"] == PERCENT_OF_CASH
-    entry = np.int64(EFFECT_ENTRY)
+    entry = np.int64(EFFECT_INCREASE if book[c]["qty"] != 0.0 else EFFECT_ENTRY)
     if reason >= 0:
         side, px, req = entry_request_nb(d, ref, size, cs["size_type"], cost, slip, cs["fractional"], equity, pct, cash,
                                          free)  # fmt: skip
         write_reject_nb(sink, c, t, np.int64(side), entry, np.int64(reason), req, 0.0, ref)
         return 0.0, 0.0, 0.0, 0.0
-    status, side, px, q, req, fee, slip_cost, dcash = entry_fill_nb(
+    status, side, px, q, req, fee, _, dcash = entry_fill_nb(
         d, ref, size, cs["size_type"], cost, slip, cs["fractional"], equity, avail, cap, cs["cash_rule"],
         cs["size_rule"], pct, cash, free,
     )  # fmt: skip
@@ -209,5 +195,5 @@ def enter_nb(book, c, t, d, reason, cs, ref, size, equity, avail, cap, cap_reaso
         return 0.0, 0.0, 0.0, 0.0
     if status != ENTRY_OK:
         write_reject_nb(sink, c, t, np.int64(side), entry, np.int64(why), req, q, ref)
-    open_position_nb(book, c, t, d * q, px, fee, slip_cost, np.int64(REASON_SIGNAL), sink)
+    apply_fill_nb(book, c, t, d * q, px, ref, fee, np.int64(REASON_SIGNAL), np.int64(-1), sink, bool(0))
     return dcash, q, px, fee

@@ -165,7 +165,9 @@ def simulate(
     n_groups = group_offsets.shape[0] - 1
     group_of = np.repeat(np.arange(n_groups), np.diff(group_offsets))
     n_entry, n_trade_max = count_entries_nb(sig, ~risk.rules_on & ~limits.on[group_of])
-    caps = (2 * n_trade_max, n_trade_max, n_entry + 2 if record_rejected else np.zeros_like(n_entry))
+    # fills: an entry and an exit per trade, and an increase per entry bar of a column that accumulates
+    n_fill_max = 2 * n_trade_max + np.where(params.accumulate, n_entry, 0)
+    caps = (n_fill_max, n_trade_max, n_entry + 2 if record_rejected else np.zeros_like(n_entry))
     # a few chunks per thread balance the load; each chunk owns one row of the accumulators
     keep_chunks = chunk_offsets is not None
     if chunk_offsets is None:

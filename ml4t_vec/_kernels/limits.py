@@ -50,15 +50,16 @@ class LimitParams(NamedTuple):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def entry_cap_nb(d, equity, net, w_cap, net_cap):
+def entry_cap_nb(d, equity, net, w_cap, net_cap, held):
     """(largest entry notional the limits allow, the reason code of the binding limit).
 
-    The weight cap allows ``w_cap * equity``; the net cap allows what keeps
+    The weight cap allows ``w_cap * equity - held`` (``held``: the notional of the position an
+    increase adds to, else 0); the net cap allows what keeps
     ``|net + d * notional| <= net_cap * equity`` (``d`` = +1 long, -1 short). Ties name the weight.
     A limit that is off allows any notional, also at equity <= 0 (``inf * equity`` would be -inf
     there: cash_rule="vectorbt" buys with negative equity when short proceeds pay for them).
     """
-    by_weight = w_cap * equity if w_cap < np.inf else np.inf
+    by_weight = w_cap * equity - held if w_cap < np.inf else np.inf
     by_net = net_cap * equity - d * net if net_cap < np.inf else np.inf
     if by_weight <= by_net:
         return by_weight, REJ_MAX_POSITION_WEIGHT

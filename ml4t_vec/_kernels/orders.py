@@ -54,10 +54,12 @@ class OrderParams(NamedTuple):
     size_rule: I64  # SIZE_FEES_INCLUDED or SIZE_BACKTESTING: how a size becomes a quantity
     exit_slippage: F64  # fraction, adverse, of signal exits, time stops and forced exits
     exit_slippage_per_share: F64  # cash per share, adverse, of every exit
+    accumulate: BOOL  # an entry on the side held adds to the position (pyramiding)
+    max_entries: I64  # a position's entries, its first included, under accumulate (NEVER: no cap)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def decide_nb(bits, pos, rules):
+def decide_nb(bits, pos, rules, can_add):
     """Action for a column whose signal bits are ``bits`` while holding ``pos`` shares.
 
     ``rules=RULES_FLAT_ONLY`` (ml4t-backtest's templates): flat, a long entry opens a long (it
@@ -69,8 +71,12 @@ def decide_nb(bits, pos, rules):
     - a long entry and a short entry on one bar cancel each other (both ignored);
     - flat: an entry opens that side;
     - long: a short entry reverses (close, then open short), else a long exit closes;
-      a long entry while long is ignored (no pyramiding);
+      a long entry while long is ignored, unless ``can_add``;
     - short: mirror image.
+
+    ``can_add`` (``accumulate=True`` and fewer entries than ``max_entries``): an entry on the
+    side already held is an order to add to the position (ACT_OPEN_LONG / ACT_OPEN_SHORT while
+    holding that side); under flat-only rules that side's exit still wins over it.
     """
     e = (bits & SIG_ENTRY) != 0
     x = (bits & SIG_EXIT) != 0
@@ -80,8 +86,8 @@ def decide_nb(bits, pos, rules):
         if pos == 0.0:
             return ACT_OPEN_LONG if e else (ACT_OPEN_SHORT if se else ACT_NONE)
         if pos > 0.0:
-            return ACT_CLOSE if x else ACT_NONE
-        return ACT_CLOSE if sx else ACT_NONE
+            return ACT_CLOSE if x else (ACT_OPEN_LONG if e and can_add else ACT_NONE)
+        return ACT_CLOSE if sx else (ACT_OPEN_SHORT if se and can_add else ACT_NONE)
     le = e and not x
     lx = x and not e
     sen = se and not sx
@@ -100,12 +106,12 @@ def decide_nb(bits, pos, rules):
             return ACT_REVERSE_TO_SHORT
         if lx:
             return ACT_CLOSE
-        return ACT_NONE
+        return ACT_OPEN_LONG if le and can_add else ACT_NONE
     if le:
         return ACT_REVERSE_TO_LONG
     if sxn:
         return ACT_CLOSE
-    return ACT_NONE
+    return ACT_OPEN_SHORT if sen and can_add else ACT_NONE
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -291,7 +291,7 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         ref = fill_px[off[col_asset[c]] + t * step]
         px = exec_price_nb(ref, np.int64(1 if dq > 0.0 else -1), (wp.slippage[c], wp.slippage_per_share[c]))
         fee = fee_nb(dq, px, (wp.fees[c], wp.fixed_fees[c], wp.per_share[c]))
-        d, next_pid = apply_fill_nb(book, c, t, dq, px, ref, fee, rsn[i], next_pid, sink)
+        d, next_pid = apply_fill_nb(book, c, t, dq, px, ref, fee, rsn[i], next_pid, sink, bool(0))
         cash += d
         book[c]["qty"] = keep  # exactly the target (q - (q - keep) may differ in the last bit)
         if flip:
@@ -420,11 +420,11 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
             total = fee_nb(flip_q[i] + got[i], px_of[i], cost)
             share_x = flip_q[i] / (flip_q[i] + got[i]) * total
             _set_exit_fee_nb(sink, flip_fill[i], flip_trade[i], share_x)
-            d, next_pid = apply_fill_nb(book, c, t, dq, px_of[i], ref, total - share_x, rsn[i], next_pid, sink)
+            d, next_pid = apply_fill_nb(book, c, t, dq, px_of[i], ref, total - share_x, rsn[i], next_pid, sink, bool(0))
             cash += d + (total - share_x) - (total - flip_fee[i])  # the cash pays total - the closing fee
         else:
             fee = fee_nb(dq, px_of[i], cost)
-            d, next_pid = apply_fill_nb(book, c, t, dq, px_of[i], ref, fee, rsn[i], next_pid, sink)
+            d, next_pid = apply_fill_nb(book, c, t, dq, px_of[i], ref, fee, rsn[i], next_pid, sink, bool(0))
             cash += d
     return cash, next_pid
 
@@ -436,14 +436,16 @@ def _fill_order_nb(book, c, t, side, got, closing, px, ref, cost, reason, next_p
     Returns (cash change, next position id)."""
     fee = fee_nb(got, px, cost)
     if closing <= 0.0:
-        return apply_fill_nb(book, c, t, side * got, px, ref, fee, reason, next_pid, sink)
+        return apply_fill_nb(book, c, t, side * got, px, ref, fee, reason, next_pid, sink, bool(0))
     whole = closing == abs(book[c]["qty"])
     fee_x = closing / got * fee
-    d, next_pid = apply_fill_nb(book, c, t, side * closing, px, ref, fee_x, reason, next_pid, sink)
+    d, next_pid = apply_fill_nb(book, c, t, side * closing, px, ref, fee_x, reason, next_pid, sink, bool(0))
     if whole:
         book[c]["qty"] = 0.0  # exactly flat (q - q may differ from 0 in the last bit)
     if got > closing:
-        d2, next_pid = apply_fill_nb(book, c, t, side * (got - closing), px, ref, fee - fee_x, reason, next_pid, sink)
+        d2, next_pid = apply_fill_nb(
+            book, c, t, side * (got - closing), px, ref, fee - fee_x, reason, next_pid, sink, bool(0)
+        )
         d += d2
     return d, next_pid
 
@@ -559,7 +561,7 @@ def _ml4t_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash
         ref = fill_px[off[col_asset[c]] + t * step]
         px = exec_price_nb(ref, np.int64(1 if dq > 0.0 else -1), (wp.slippage[c], wp.slippage_per_share[c]))
         fee = fee_nb(dq, px, (wp.fees[c], wp.fixed_fees[c], wp.per_share[c]))
-        d, next_pid = apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink)
+        d, next_pid = apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink, bool(0))
         cash += d
         book[c]["qty"] = tq[i]  # exactly the target
         tq[i] = np.nan

@@ -38,10 +38,12 @@ from ml4t_vec._kernels.codes import (
     ACT_CLOSE,
     ACT_NONE,
     ACT_REVERSE_TO_LONG,
+    ANCHOR_FILL,
     CASH_ML4T,
     CASH_VECTORBT,
     EFFECT_ENTRY,
     EFFECT_EXIT,
+    EFFECT_INCREASE,
     NO_EXIT,
     ORDER_BY_ASSET,
     ORDER_ML4T,
@@ -244,27 +246,31 @@ def _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_
         oc["action"] = ACT_NONE
         ref = price[off[col_asset[c]] + t * step]
         size = size_at_nb(size_a, c, oc["bar"])  # read at the signal bar
-        q0 = book[c]["qty"]  # != 0: a one-order reversal, whose closing part fills here
+        q0 = book[c]["qty"]
+        flip = q0 * d < 0.0  # a one-order reversal, whose closing part fills here
+        add = q0 * d > 0.0  # an increase (accumulate): no new position, its weight counts what is held
         free = cash
         if d < 0.0 and (cs["percent_of"] == PERCENT_OF_CASH or vbt):
             free = _free_cash_nb(cash, book, c0, c1)
         reason = block
         if reason < 0 and (sig[c, t] & SIG_SESSION_CLOSED) != 0:
             reason = REJ_SESSION_END
-        if reason < 0 and n_open - (1 if q0 != 0.0 else 0) >= max_pos:
+        if reason < 0 and not add and n_open - (1 if flip else 0) >= max_pos:
             reason = REJ_MAX_POSITIONS
-        cap, cap_reason = entry_cap_nb(d, equity, net - q0 * ref, w_cap, net_cap)
-        if order_model is not None and (q0 != 0.0 or vbt):  # vectorbt's order model (one order, its cash rule)
+        cap, cap_reason = entry_cap_nb(d, equity, net - (q0 * ref if flip else 0.0), w_cap, net_cap,
+                                       abs(q0) * ref if add else 0.0)  # fmt: skip
+        if order_model is not None and (flip or vbt):  # vectorbt's order model (one order, its cash rule)
             cost = (cs["fees"], cs["fixed_fees"], cs["per_share"])
             slip = (cs["slippage"], cs["slippage_per_share"])
             pct = cs["percent_of"] == PERCENT_OF_CASH
             if reason >= 0:  # the new part is refused; a reversal's closing part still fills
                 side, px, req = entry_request_nb(d, ref, size, cs["size_type"], cost, slip, cs["fractional"], equity,
                                                  pct, cash, free)  # fmt: skip
-                write_reject_nb(sink, c, t, np.int64(side), np.int64(EFFECT_ENTRY), np.int64(reason), req, 0.0, ref)
-                if q0 == 0.0:
+                write_reject_nb(sink, c, t, np.int64(side), np.int64(EFFECT_INCREASE if add else EFFECT_ENTRY),
+                                np.int64(reason), req, 0.0, ref)  # fmt: skip
+                if not flip:
                     continue
-            o = order_nb(q0, q0 != 0.0, 0.0 if reason >= 0 else d, ref, size, cs["size_type"], pct, cost, slip,
+            o = order_nb(q0, flip, 0.0 if reason >= 0 else d, ref, size, cs["size_type"], pct, cost, slip,
                          cs["fractional"], vbt, cash, free, equity, avail, cap)  # fmt: skip
             dcash, opened = apply_order_nb(book, c, t, oc["reason"], o, ref, lev_set, np.int64(cap_reason), sink)
             oc["reason"] = REASON_SIGNAL
@@ -282,7 +288,7 @@ def _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_
                 avail -= qn * px + o[6]
                 gross += qn * px
                 net += d * qn * px
-                n_open += 1
+                n_open += 0 if add else 1
             continue
         dcash, q, px, fee = enter_nb(book, c, t, d, reason, cs, ref, size, equity, avail, cap, np.int64(cap_reason),
                                      lev_set, cash, free, sink)  # fmt: skip
@@ -291,7 +297,7 @@ def _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_
             avail = cash if cs["cash_rule"] == CASH_ML4T else avail - (q * px + fee)
             gross += q * px
             net += d * q * px
-            n_open += 1
+            n_open += 0 if add else 1
     return cash
 
 
@@ -315,9 +321,12 @@ def _fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, lev, cash, sink, ord
     o["reason"] = REASON_SIGNAL
     if act != ACT_CLOSE:
         reason = np.int64(REJ_SESSION_END) if (bits & SIG_SESSION_CLOSED) != 0 else np.int64(-1)
-        avail = cash if cs["cash_rule"] == CASH_ML4T else lev * cash
+        q = book[c]["qty"]  # 0, or the position an increase adds to (accumulate), marked at ``ref``
+        equity = cash + q * ref
+        avail = cash if cs["cash_rule"] == CASH_ML4T else lev * equity - abs(q) * ref
+        free = cash + 2.0 * q * book[c]["avg_price"] if q < 0.0 else cash
         dcash, _, _, _ = enter_nb(book, c, t, entry_direction_nb(act), reason, cs, ref, size_at_nb(size_a, c, o["bar"]),
-                                  cash, avail, np.inf, np.int64(0), bool(0), cash, cash, sink)  # fmt: skip
+                                  equity, avail, np.inf, np.int64(0), bool(0), cash, free, sink)  # fmt: skip
         cash += dcash
     return cash, 0
 
@@ -326,10 +335,23 @@ def _fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, lev, cash, sink, ord
 def _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders, held):
     """Positions of columns e0..e1 entered at bar t: anchor, trailing peak and rule levels, read
     at their signal bar; with ``held`` (entries at the open under fill_order="ml4t") also the
-    bar they are held through."""
+    bar they are held through. A position increased at bar t (``accumulate``) keeps its rule
+    fractions, levels, trailing peak and time stop; its anchor moves to the share-weighted
+    average of its entries' anchors (the average cost under ``stop_anchor="fill"``)."""
     for c in range(e0, e1):
         b = book[c]
-        if b["entry_bar"] != t or b["qty"] == 0.0:
+        if b["qty"] == 0.0:
+            continue
+        if b["entry_bar"] != t:
+            if b["added"] == t:  # an increase: the anchor becomes the share-weighted average of the entries'
+                b["anchor"] = (
+                    b["avg_price"]
+                    if cols[c]["stop_anchor"] == ANCHOR_FILL
+                    else (
+                        (1.0 - b["add_w"]) * b["anchor"]
+                        + b["add_w"] * close[off[col_asset[c]] + orders[c]["bar"] * step]
+                    )
+                )
             continue
         sb = orders[c]["bar"]
         open_rules_nb(book, c, sb, close[off[col_asset[c]] + sb * step], cols[c], levels)
@@ -455,6 +477,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
             max_bars, session, on_entry = cs["max_bars"], cs["session_exit"], cs["stop_on_entry_bar"]
             ta, intrabar, tsrc = cs["trailing_activation"], cs["intrabar"], cs["trailing_source"]
             signal_rules = cs["signal_rules"]
+            can_add = cs["accumulate"] and b["entries"] < cs["max_entries"]
             while t < n_bars:
                 bits = sig[c0, t]
                 if (bits & SIG_VALID) != 0:
@@ -471,7 +494,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                     if q != 0.0:
                         hi = max(hi, high[i])
                         lo = min(lo, low[i])
-                    if (bits & SIG_ORDERS) != 0 and decide_nb(bits, q, signal_rules) != ACT_NONE:
+                    if (bits & SIG_ORDERS) != 0 and decide_nb(bits, q, signal_rules, can_add) != ACT_NONE:
                         ruled = t  # a signal that orders something: the cycle goes on from its decision
                         break
                     seen += 1
@@ -571,7 +594,10 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                 if (bits & SIG_VALID) != 0 and (bits & SIG_ORDERS) != 0:
                     b = book[c]
                     o = orders[c]
-                    act = decide_nb(bits, b["qty"], cols[c]["signal_rules"])
+                    cs = cols[c]
+                    act = decide_nb(
+                        bits, b["qty"], cs["signal_rules"], cs["accumulate"] and b["entries"] < cs["max_entries"]
+                    )
                     if act != ACT_NONE and b["rule_exit_bar"] == t and not cols[c]["reenter_on_stop_bar"]:
                         act = ACT_NONE  # no re-entry on the bar a position rule closed (flat now)
                     if act != ACT_NONE and o["reason"] != REASON_SIGNAL and act < ACT_REVERSE_TO_LONG:

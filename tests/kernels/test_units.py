@@ -288,14 +288,14 @@ def status_of(x: dict, out: dict) -> set:
 
 # --- signal decisions ----------------------------------------------------------------------------
 def decide_kernel(fn, x):
-    return {"action": ACTION[fn(np.uint8(x["bits"]), x["pos"], SIGNAL_RULES[x["rules"]])]}
+    return {"action": ACTION[fn(np.uint8(x["bits"]), x["pos"], SIGNAL_RULES[x["rules"]], x["can_add"])]}
 
 
 def decide_reference(fn, x):
     b = x["bits"]
     bar = Bar(1.0, 1.0, 1.0, 1.0, entry=bool(b & SIG_ENTRY), exit=bool(b & SIG_EXIT),
               short_entry=bool(b & SIG_SHORT_ENTRY), short_exit=bool(b & SIG_SHORT_EXIT))  # fmt: skip
-    return {"action": fn(bar, x["pos"], x["rules"])}
+    return {"action": fn(bar, x["pos"], x["rules"], x["can_add"])}
 
 
 DECIDE = Case(
@@ -307,15 +307,20 @@ DECIDE = Case(
             "bits": st.integers(0, 255),  # the four order bits and the others (session, valid), which it ignores
             "pos": mix([0.0, -0.0, 1.0, -1.0, 1e-9, -1e-9, 250.5, -250.5], st.floats(-1e6, 1e6)),
             "rules": st.sampled_from(sorted(SIGNAL_RULES)),
+            "can_add": st.booleans(),  # accumulate, below max_entries
         }
     ),
     decide_kernel,
     decide_reference,
     outcomes=lambda x, out: {out["action"]},
     must_see=frozenset(ACTION.values()),
-    # every bit combination, flat / long / short (and -0.0), both rule modes
+    # every bit combination, flat / long / short (and -0.0), both rule modes, adding or not
     exhaustive=lambda: (
-        dict(bits=b, pos=p, rules=r) for b in range(256) for p in (0.0, -0.0, 3.0, -3.0) for r in SIGNAL_RULES
+        dict(bits=b, pos=p, rules=r, can_add=k)
+        for b in range(256)
+        for p in (0.0, -0.0, 3.0, -3.0)
+        for r in SIGNAL_RULES
+        for k in (False, True)
     ),
     scale=2,
 )

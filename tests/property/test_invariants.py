@@ -169,7 +169,8 @@ def test_rule_exits_fill_inside_the_bar_or_at_the_open(panel_df, cfg):
 @given(panels(), configs(cash_sharing=False))
 def test_tighter_stop_never_lengthens_a_trade(panel_df, cfg):
     """Per asset, the runs with a loose and a tight stop agree trade by trade until the first trade
-    that differs; that trade starts at the same time and ends no later with the tighter stop.
+    that differs; that trade starts at the same time and ends no later with the tighter stop
+    (holding no more shares, under ``accumulate``).
     (After that the histories diverge: later trades are not comparable.)"""
     _, df = panel_df
     kw = vec_kwargs(cfg) | dict(size_type="shares", size=5.0, init_cash=1e9)
@@ -182,7 +183,9 @@ def test_tighter_stop_never_lengthens_a_trade(panel_df, cfg):
         for x, y in zip(a, b, strict=False):
             if x == y:
                 continue
-            assert y[1] == x[1] and y[3] == x[3], (x, y)  # same entry, same position
+            assert y[1] == x[1], (x, y)  # same entry
+            # same position; with accumulate, the earlier exit may come before some of the adds
+            assert y[3] == x[3] or (cfg.accumulate and 0 < y[3] / x[3] < 1), (x, y)
             assert y[2] <= x[2], (x, y)  # no later exit
             break
 

@@ -30,6 +30,10 @@ def _check(panel_df, cfg):
     assert pos.height == res.fills.filter(pl.col("effect") == "entry").height
     assert pos.get_column("pnl").sum() == pytest.approx(res.trades.get_column("pnl").sum(), rel=1e-9, abs=1e-6)
     assert pos.get_column("position_id").n_unique() == pos.height
+    # the pnl identity: every trade row (open ones marked at the last close) sums to the equity change
+    n_accounts = 1 if cfg.cash_sharing else len(panel.assets)
+    change = res.equity.get_column("equity")[-1] - cfg.init_cash * n_accounts
+    assert res.trades.get_column("pnl").sum() == pytest.approx(change, rel=1e-9, abs=1e-6)
     eq = res.equity.rename({"return": "ret"})
     assert eq.get_column("timestamp").to_list() == [ts_of(t) for t in panel.timestamps]
     assert_rows_match(eq, want["equity"], ["timestamp"], "equity")
@@ -48,4 +52,11 @@ def test_shared_cash_ragged_matches_reference(panel_df, cfg):
 @given(panels(), configs(size_by_bar=True))
 def test_size_per_bar_matches_reference(panel_df, cfg):
     """``size=`` as an expression, read at each entry's signal bar (nulls request nothing)."""
+    _check(panel_df, cfg)
+
+
+@given(panels(), configs(accumulate=True))
+def test_accumulate_matches_reference(panel_df, cfg):
+    """``accumulate=True`` (and ``max_entries``): entries on the side held are increases at
+    average cost, in every cash rule, order model and fill timing."""
     _check(panel_df, cfg)

@@ -64,6 +64,8 @@ class Config:
     cash_rule: str = "equity"  # equity | ml4t | vectorbt
     size_rule: str = "fees_included"  # fees_included | backtesting
     size_by_bar: bool = False  # an entry's size is size x the signal bar's szm (None: no shares)
+    accumulate: bool = False  # an entry on the side held adds to the position
+    max_entries: int | None = None  # a position's entries under accumulate, its first included
     slippage_on: str = "all"  # all | entries
     trailing_start: str = "anchor"  # anchor | first_bar
     init_cash: float = 100_000.0
@@ -113,6 +115,7 @@ class Position:
     tsl: float = math.inf
     slp: float | None = None  # absolute levels, fixed at entry
     tpp: float | None = None
+    entries: int = 1  # its first entry and its increases (accumulate)
 
 
 @dataclass
@@ -175,6 +178,7 @@ class Reference:
             self.rejected.append(dict(base, effect="exit", reason=why, requested_quantity=abs(acc.pos[a].qty),
                                       filled_quantity=o.qx))  # fmt: skip
         if o.st_n is not None and o.st_n != "ok":
+            adds = a in acc.pos and acc.pos[a].qty * o.side > 0  # an increase (accumulate)
             if o.st_n in ("capped", "cap_none"):
                 why = cap_reason
             elif o.st_n == "zero":
@@ -183,8 +187,8 @@ class Reference:
                 why = "max_gross_leverage"
             else:
                 why = "reduced_cash" if o.st_n == "reduced" else "insufficient_cash"
-            self.rejected.append(dict(base, effect="entry", reason=why, requested_quantity=o.req,
-                                      filled_quantity=o.qn))  # fmt: skip
+            self.rejected.append(dict(base, effect="increase" if adds else "entry", reason=why,
+                                      requested_quantity=o.req, filled_quantity=o.qn))  # fmt: skip
         dcash = 0.0
         if o.qx > 0:
             p = acc.pos[a]
@@ -219,14 +223,27 @@ class Reference:
             acc.cash -= d * q * px + fee
         slip = q * abs(px - ref)
         signal_bar = self.p.bars[a][signal_time]
+        side = "buy" if d > 0 else "sell"
+        fill = dict(timestamp=t, symbol=a, side=side, quantity=q, price=px, fees=fee, slippage=slip, reason="signal")
+        if a in acc.pos:  # an increase (accumulate): average cost; the anchor averages the entries' anchors
+            p = acc.pos[a]
+            held = abs(p.qty)
+            p.entry_price = (held * p.entry_price + q * px) / (held + q)
+            p.entry_fees += fee
+            p.entry_slippage += slip
+            p.hi, p.lo = max(p.hi, px), min(p.lo, px)
+            p.qty += d * q
+            p.entries += 1
+            w = q / (held + q)
+            p.anchor = p.entry_price if c.stop_anchor == "fill" else (1.0 - w) * p.anchor + w * signal_bar.close
+            self.fills.append(dict(fill, effect="increase"))
+            return
         anchor = px if c.stop_anchor == "fill" else signal_bar.close
         fr = [self.fraction(v, signal_bar, a) for v in (c.stop_loss, c.take_profit, c.trailing_stop)]
         levels = (signal_bar.slp, signal_bar.tpp) if c.price_levels else (None, None)
         peak = anchor if c.trailing_start == "anchor" else -d * math.inf  # first_bar: none until a bar is held
         acc.pos[a] = Position(d * q, t, px, fee, slip, acc.count[a], px, px, anchor, peak, *fr, *levels)
-        side = "buy" if d > 0 else "sell"
-        fill = dict(timestamp=t, symbol=a, side=side, effect="entry", quantity=q, price=px, fees=fee, slippage=slip)
-        self.fills.append(dict(fill, reason="signal"))
+        self.fills.append(dict(fill, effect="entry"))
 
     def held_through(self, p: Position, b: Bar) -> None:
         """A position held through bar b: its range, then the trailing peak."""
@@ -352,7 +369,9 @@ class Reference:
             d = 1.0 if action in ("open_long", "reverse_to_long") else -1.0
             ref = self.fill_price(self.p.bars[a][t])
             px = ref * (1 + d * c.slippage) + d * c.slippage_per_share
-            q0 = acc.pos[a].qty if a in acc.pos else 0.0  # != 0: a one-order reversal
+            q0 = acc.pos[a].qty if a in acc.pos else 0.0
+            flip = q0 * d < 0  # a one-order reversal
+            add = q0 * d > 0  # an increase (accumulate)
             free = acc.cash
             if d < 0 and (c.percent_of == "cash" or c.cash_rule == "vectorbt"):  # cash - 2 x short debt
                 debt = 0.0
@@ -365,22 +384,25 @@ class Reference:
                 m = self.p.bars[a][signal_time].szm
                 cs = dataclasses.replace(c, size=0.0 if m is None else c.size * m)
             req = orders.requested(cs, d, ref, px, equity, acc.cash, free)
-            base = dict(timestamp=t, symbol=a, side="buy" if d > 0 else "sell", effect="entry", requested_quantity=req,
-                        price=ref)  # fmt: skip
+            base = dict(timestamp=t, symbol=a, side="buy" if d > 0 else "sell", effect="increase" if add else "entry",
+                        requested_quantity=req, price=ref)  # fmt: skip
             refuse = block
             if refuse is None and self.session_flags(a, t)[0]:
                 refuse = "session_end"
-            if refuse is None and c.max_positions is not None and n_open - (1 if q0 != 0 else 0) >= c.max_positions:
+            if (refuse is None and not add and c.max_positions is not None
+                    and n_open - (1 if flip else 0) >= c.max_positions):  # fmt: skip
                 refuse = "max_positions"
             cash_reason = ("max_gross_leverage", "max_gross_leverage") if c.max_gross_leverage is not None else (
                 "insufficient_cash", "reduced_cash")  # fmt: skip
-            by_weight = math.inf if c.max_position_weight is None else c.max_position_weight * equity
-            by_net = math.inf if c.max_net_exposure is None else c.max_net_exposure * equity - d * (net - q0 * ref)
+            held = abs(q0) * ref if add else 0.0  # the weight cap counts what an increase adds to
+            by_weight = math.inf if c.max_position_weight is None else c.max_position_weight * equity - held
+            by_net = math.inf if c.max_net_exposure is None else (
+                c.max_net_exposure * equity - d * (net - (q0 * ref if flip else 0.0)))  # fmt: skip
             cap, cap_reason = (by_weight, "max_position_weight") if by_weight <= by_net else (
                 by_net, "max_net_exposure")  # fmt: skip
             if refuse is not None:
                 self.rejected.append(dict(base, reason=refuse, filled_quantity=0.0))
-                if q0 == 0:
+                if not flip:
                     continue
             elif c.size_rule == "backtesting":  # backtesting.py: whole units of a fraction of the buying power
                 unit = px + (c.fixed_fees + c.size * ref * c.fees + c.size * c.commission_per_share) / c.size
@@ -401,7 +423,7 @@ class Reference:
                 available = acc.cash if c.cash_rule == "ml4t" else available - (q * px + fee)  # ml4t: the cash
                 gross += q * px
                 net += d * q * px
-                n_open += 1
+                n_open += 0 if add else 1
                 continue
             elif c.cash_rule == "ml4t":  # all or nothing at the worse of the reference and executed price
                 worse = max(ref, px)
@@ -424,10 +446,10 @@ class Reference:
                 self.open_position(acc, a, t, d, req, px, ref, signal_time)
                 gross += req * px
                 net += d * req * px
-                n_open += 1
+                n_open += 0 if add else 1
                 continue
             # the equity and vectorbt rules: one order (a one-order reversal closes and opens)
-            o = orders.order(cs, q0, q0 != 0, 0.0 if refuse is not None else d, ref, (c.slippage, c.slippage_per_share),
+            o = orders.order(cs, q0, flip, 0.0 if refuse is not None else d, ref, (c.slippage, c.slippage_per_share),
                              acc.cash, free, equity, available, cap)  # fmt: skip
             self.record(acc, a, t, ref, o, acc.force.pop(a, "signal"), signal_time, cap_reason)
             if o.qx > 0:  # the closing part releases its exposure and pays its costs
@@ -440,7 +462,7 @@ class Reference:
                 available -= o.qn * o.px + o.fee_n
                 gross += o.qn * o.px
                 net += d * o.qn * o.px
-                n_open += 1
+                n_open += 0 if add else 1
 
     def force_exit(self, acc: Account, a, t, reason: str) -> None:
         acc.force[a] = reason
@@ -521,7 +543,10 @@ class Reference:
                 if fill == "next_close":
                     self.execute_some(acc, t, block, group)
                 for a in [x for x in live if x in group]:
-                    action = decide(self.p.bars[a][t], acc.pos[a].qty if a in acc.pos else 0.0, self.cfg.signal_rules)
+                    p = acc.pos.get(a)
+                    me = self.cfg.max_entries
+                    can_add = self.cfg.accumulate and p is not None and (me is None or p.entries < me)
+                    action = decide(self.p.bars[a][t], p.qty if p is not None else 0.0, self.cfg.signal_rules, can_add)
                     if acc.rule_exit_time.get(a) == t and not self.cfg.reenter_on_stop_bar:
                         action = None  # no re-entry on the bar a position rule closed the position
                     if action is not None and a in acc.force and not action.startswith("reverse"):
