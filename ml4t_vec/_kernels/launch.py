@@ -88,10 +88,11 @@ def _compact(src: np.ndarray, off: np.ndarray, counts: np.ndarray) -> np.ndarray
 
 def order_model(params: OrderParams):
     """The drivers' last argument: None for the default order model, so numba prunes vectorbt's
-    (one-order reversals, covers cut by cash) and compiles a run without it; else 1. A run
-    with vectorbt's model compiles its own copy of the driver, once."""
+    (one-order reversals, covers cut by cash) and pyramiding (``accumulate``) and compiles a run
+    without them; else 1. A run with either compiles its own copy of the driver, once. (A
+    runtime ``accumulate`` test on every signal bar made scenario A's kernel 19.3 -> 22.4 ms.)"""
     vbt = bool((params.cash_rule == CASH_VECTORBT).any() or (params.reversal == REVERSAL_ONE_ORDER).any())
-    return np.int64(1) if vbt else None
+    return np.int64(1) if vbt or bool(params.accumulate.any()) else None
 
 
 def driver(n_groups: int, n_cols: int):

@@ -477,7 +477,8 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
             max_bars, session, on_entry = cs["max_bars"], cs["session_exit"], cs["stop_on_entry_bar"]
             ta, intrabar, tsrc = cs["trailing_activation"], cs["intrabar"], cs["trailing_source"]
             signal_rules = cs["signal_rules"]
-            can_add = cs["accumulate"] and b["entries"] < cs["max_entries"]
+            # pyramiding is compiled only when order_model is not None (a run without it folds this to False)
+            can_add = order_model is not None and cs["accumulate"] and b["entries"] < cs["max_entries"]
             while t < n_bars:
                 bits = sig[c0, t]
                 if (bits & SIG_VALID) != 0:
@@ -595,9 +596,8 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                     b = book[c]
                     o = orders[c]
                     cs = cols[c]
-                    act = decide_nb(
-                        bits, b["qty"], cs["signal_rules"], cs["accumulate"] and b["entries"] < cs["max_entries"]
-                    )
+                    can_add = order_model is not None and cs["accumulate"] and b["entries"] < cs["max_entries"]
+                    act = decide_nb(bits, b["qty"], cs["signal_rules"], can_add)
                     if act != ACT_NONE and b["rule_exit_bar"] == t and not cols[c]["reenter_on_stop_bar"]:
                         act = ACT_NONE  # no re-entry on the bar a position rule closed (flat now)
                     if act != ACT_NONE and o["reason"] != REASON_SIGNAL and act < ACT_REVERSE_TO_LONG:
