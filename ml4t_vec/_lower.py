@@ -30,6 +30,7 @@ from ml4t_vec._kernels.risk import RiskParams
 from ml4t_vec._prepare import Prepared
 from ml4t_vec.config import (
     PRESETS,
+    SCALE_OUT_STEPS,
     BacktestConfig,
     CostConfig,
     ExecutionConfig,
@@ -95,6 +96,7 @@ CONFIG_KEYS = {
         "stop_loss_price",
         "take_profit_price",
         "session_exit",
+        "scale_out",
     ),
     "limits": (
         "max_positions",
@@ -239,9 +241,14 @@ def risk_params(cfg: BacktestConfig, n_cols: int, prep: Prepared) -> RiskParams:
     slp, tpp = (per_bar(prep, k, n_cols, np.nan) for k in RULE_EXPRS[3:])
     max_bars = full(NEVER if r.max_bars is None else int(r.max_bars))
     session = r.session_exit is not None
+    steps = np.full((n_cols, 2 * SCALE_OUT_STEPS), np.nan)  # gains, then fractions; NaN: no step
+    if r.scale_out is not None:
+        k = len(r.scale_out)
+        steps[:, :k] = [g for g, _ in r.scale_out]
+        steps[:, SCALE_OUT_STEPS : SCALE_OUT_STEPS + k] = [f for _, f in r.scale_out]
     rules_on = (np.isfinite(sl).any(axis=1) | np.isfinite(tp).any(axis=1) | np.isfinite(tsl).any(axis=1)
                 | ~np.isnan(slp).all(axis=1) | ~np.isnan(tpp).all(axis=1) | (max_bars < NEVER)
-                | session)  # fmt: skip
+                | session | (r.scale_out is not None))  # fmt: skip
     return kernel_tuple(
         RiskParams,
         stop_loss=sl,
@@ -263,6 +270,7 @@ def risk_params(cfg: BacktestConfig, n_cols: int, prep: Prepared) -> RiskParams:
         reenter_on_stop_bar=full(bool(r.reenter_on_stop_bar)),
         session_exit=full(session),
         rules_on=rules_on,
+        scale_out=steps,
     )
 
 

@@ -34,7 +34,9 @@ def check(cfg: BacktestConfig, given: dict) -> None:
     if sizing:
         raise ConfigError(f"`weights` set every position's size; {sizing} do not apply. Remove them.")
     r, lim = cfg.risk, cfg.limits
-    rules = [k for k in ("stop_loss_price", "take_profit_price", "session_exit") if getattr(r, k) is not None]
+    rules = [
+        k for k in ("stop_loss_price", "take_profit_price", "session_exit", "scale_out") if getattr(r, k) is not None
+    ]
     limits = [k for k in ("max_net_exposure",) if getattr(lim, k) is not None]
     breakers = [k for k in ("max_drawdown", "daily_loss_limit", "max_positions") if getattr(lim, k) is not None]
     if breakers and cfg.portfolio.cash_rule != "equity":

@@ -345,6 +345,7 @@ def backtest(
     stop_loss_price=None,
     take_profit_price=None,
     session_exit=None,
+    scale_out=None,
     commission_per_share=None,
     slippage_per_share=None,
     slippage_on=None,
@@ -404,8 +405,9 @@ def backtest(
             ``PortfolioConfig``; README "Cash limit").
         stop_loss, take_profit, trailing_stop, trailing_activation, trailing_source, trailing_start, max_bars,
             stop_anchor, intrabar, stop_on_entry_bar, stop_slippage, reenter_on_stop_bar, stop_loss_price,
-            take_profit_price, session_exit: position rules, all off by default (``RiskConfig``;
-            README "Position rules").
+            take_profit_price, session_exit, scale_out: position rules, all off by default
+            (``RiskConfig``; README "Position rules"); ``scale_out=[(0.05, 0.5), (0.10, 1.0)]``
+            takes profit in steps (half at +5%, the rest at +10%).
         max_positions, max_position_weight, max_gross_leverage, max_net_exposure, max_drawdown,
             drawdown_action, drawdown_cooldown, daily_loss_limit, priority: portfolio limits of a
             shared-cash portfolio, all off by default (``LimitsConfig``; README "Portfolio limits").

@@ -326,6 +326,16 @@ class RiskConfig:
             at the open of each day's first bar at or after it (exit reason ``time_stop``), and
             entries do not fill from then until the day ends (rejected ``session_end``).
             Needs Datetime timestamps.
+        scale_out: take-profit in steps (signal mode): a list of up to 8 ``(gain, fraction)``
+            pairs, gains increasing, e.g. ``[(0.05, 0.5), (0.10, 1.0)]``: sell half at +5% from
+            the anchor, the rest at +10%. A step sells ``fraction`` x the largest quantity the
+            position reached (rounded down to whole shares unless ``fractional``; all that is
+            left when that covers it), a ``reduce`` fill and a ``partial`` trade row with exit
+            reason ``scale_out``, at the step's level (the open when the bar opens beyond it),
+            with ``stop_slippage``. Each step fires once per position; it is a nearer
+            take-profit for the ``intrabar`` rules, and the rest of its bar is checked again
+            from the step's price (the next step, the target or a stop). A step at or beyond
+            the ``take_profit`` target never fires before it.
     """
 
     stop_loss: float | pl.Expr | str | dict | None = None
@@ -343,8 +353,10 @@ class RiskConfig:
     stop_loss_price: pl.Expr | str | None = None
     take_profit_price: pl.Expr | str | None = None
     session_exit: dt.time | str | None = None
+    scale_out: list | tuple | None = None
 
     def __post_init__(self):
+        object.__setattr__(self, "scale_out", _check_scale_out(self.scale_out))
         _check_expression("stop_loss_price", self.stop_loss_price)
         _check_expression("take_profit_price", self.take_profit_price)
         object.__setattr__(self, "session_exit", _parse_time("session_exit", self.session_exit))
@@ -366,6 +378,31 @@ class RiskConfig:
             _check_number("stop_slippage", self.stop_slippage, lo=0.0, hi=0.5)
         if not isinstance(self.reenter_on_stop_bar, (bool, np.bool_)):
             raise ConfigError(f"`reenter_on_stop_bar` must be True or False; got {self.reenter_on_stop_bar!r}.")
+
+
+SCALE_OUT_STEPS = 8  # the most steps a scale-out schedule takes (the kernel's fixed width)
+
+
+def _check_scale_out(value) -> tuple | None:
+    """None, or the steps as a tuple of (gain, fraction) float pairs."""
+    if value is None:
+        return None
+    example = "e.g. scale_out=[(0.05, 0.5), (0.10, 1.0)]"
+    if not isinstance(value, (list, tuple)) or not value or len(value) > SCALE_OUT_STEPS:
+        raise ConfigError(
+            f"`scale_out` must be a list of 1 to {SCALE_OUT_STEPS} (gain, fraction) pairs, {example}; got {value!r}."
+        )
+    steps = []
+    for step in value:
+        if not isinstance(step, (list, tuple)) or len(step) != 2:
+            raise ConfigError(f"each `scale_out` step is a (gain, fraction) pair, {example}; got {step!r}.")
+        gain, frac = step
+        _check_number("scale_out gain", gain, lo=0.0, hi=100.0, lo_open=True)
+        _check_number("scale_out fraction", frac, lo=0.0, hi=1.0, lo_open=True)
+        if steps and gain <= steps[-1][0]:
+            raise ConfigError(f"`scale_out` gains must increase step by step; got {gain!r} after {steps[-1][0]!r}.")
+        steps.append((float(gain), float(frac)))
+    return tuple(steps)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -647,6 +684,11 @@ class BacktestConfig:
                 "`max_gross_leverage` (use cash_rule='equity')."
             )
         self._check_order_model()
+        if self.risk.scale_out is not None and self.portfolio.cash_rule == "vectorbt":
+            raise ConfigError(
+                "`scale_out` takes part of a position off; cash_rule='vectorbt' may cut a cover by cash, which a "
+                "step does not model. Use cash_rule='equity' or 'ml4t'."
+            )
         if self.limits.active and not self.portfolio.cash_sharing:
             on = [f.name for f in dataclasses.fields(self.limits) if f.name != "drawdown_action"
                   and getattr(self.limits, f.name) is not None]  # fmt: skip
@@ -689,6 +731,8 @@ class BacktestConfig:
                 return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
             if v is None or isinstance(v, (bool, int, float, str)):
                 return v
+            if isinstance(v, tuple):  # scale_out's steps
+                return [conv(x) for x in v]
             return str(v)
 
         return conv(self)

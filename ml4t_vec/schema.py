@@ -40,8 +40,8 @@ TRADES = {
     "mae": (pl.Float64, "maximum adverse excursion vs entry price, a fraction <= 0"),
     "exit_reason": (
         ExitReason,
-        "why the position was closed: signal, stop_loss, take_profit, trailing_stop, time_stop, "
-        "risk_limit, liquidation, rebalance, end_of_data",
+        "why the position was closed (or, for a partial row, reduced): signal, stop_loss, take_profit, "
+        "trailing_stop, time_stop, scale_out, risk_limit, liquidation, rebalance, end_of_data",
     ),
     "status": (
         Status,

@@ -132,6 +132,7 @@ def configs(
     limits: bool | None = None,
     size_by_bar: bool | None = None,
     accumulate: bool | None = None,
+    scale_out: bool | None = None,
 ):
     size_type = draw(st.sampled_from(["shares", "value", "percent", "notional"]))
     if size_type == "shares":
@@ -168,6 +169,13 @@ def configs(
     limits = draw(portfolio_limits(fill_order)) if with_limits else {}
     if cash_rule != "equity":  # no borrowing under the cash rules (ConfigError)
         limits["max_gross_leverage"] = None
+    if scale_out and cash_rule == "vectorbt":
+        cash_rule = "equity"
+    rules = draw(risk_rules())
+    if scale_out and rules["scale_out"] is None:
+        rules["scale_out"] = [(0.01, 0.3), (0.03, 0.5), (0.06, 1.0)]
+    if cash_rule == "vectorbt":  # a scale-out step is not cut by cash (ConfigError)
+        rules["scale_out"] = None
     return Config(
         size=size,
         size_type=size_type,
@@ -191,7 +199,7 @@ def configs(
         cash_sharing=cash_sharing,
         fill=draw(st.sampled_from(["next_open", "next_close", "same_close"])) if fill is None else fill,
         custom_price=draw(st.sampled_from([False, False, True])),
-        **draw(risk_rules()),
+        **rules,
         **limits,
     )
 
@@ -232,6 +240,7 @@ def risk_rules(draw):
         reenter_on_stop_bar=draw(st.booleans()),
         price_levels=draw(st.booleans()),
         session_exit=draw(st.sampled_from([None, None, dt.time(8), dt.time(12), dt.time(16)])),
+        scale_out=maybe([[(0.01, 0.5)], [(0.01, 0.3), (0.03, 0.5), (0.06, 1.0)], [(0.02, 0.25), (0.05, 0.25)]]),
     )
 
 
@@ -277,6 +286,7 @@ def vec_kwargs(cfg: Config) -> dict:
         stop_loss_price="slp" if cfg.price_levels else None,
         take_profit_price="tpp" if cfg.price_levels else None,
         session_exit=cfg.session_exit,
+        scale_out=cfg.scale_out,
         max_positions=cfg.max_positions,
         max_position_weight=cfg.max_position_weight,
         max_gross_leverage=cfg.max_gross_leverage,

@@ -76,6 +76,11 @@ POSITION_DT = np.dtype(
         ("entries", np.int64),
         ("added", np.int64),
         ("add_w", np.float64),
+        # ``scale_out``: the largest |quantity| the position reached (a step's fraction is of it),
+        # the steps taken and the next step's gain (inf: none left)
+        ("max_qty", np.float64),
+        ("steps_done", np.int64),
+        ("step_gain", np.float64),
     ],
     align=True,
 )
@@ -155,6 +160,7 @@ def new_book(n_cols: int) -> np.ndarray:
     book["last_bar"] = -1
     book["decided"] = -1
     book["added"] = -1
+    book["step_gain"] = np.inf
     book["rule_exit_bar"] = -1
     book["slp"] = np.nan
     book["tpp"] = np.nan
@@ -256,6 +262,7 @@ def open_position_nb(book, c, t, q, px, fee, slip, reason, sink):
     b["entry_bar"] = t
     b["entry_count"] = b["bars_seen"]
     b["entries"] = 1
+    b["max_qty"] = abs(q)
     side = np.int64(1) if q > 0.0 else np.int64(-1)
     write_fill_nb(sink, c, t, side, np.int64(EFFECT_ENTRY), reason, abs(q), px, fee, slip, b["position_id"])
 
@@ -286,6 +293,7 @@ def apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink, as_close
         pos["hi"] = max(pos["hi"], px)
         pos["lo"] = min(pos["lo"], px)
         pos["qty"] = q + dq
+        pos["max_qty"] = max(pos["max_qty"], abs(q + dq))
         pos["entries"] += 1
         pos["added"] = t
         pos["add_w"] = a / (abs(q) + a)

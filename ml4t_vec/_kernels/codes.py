@@ -92,6 +92,7 @@ REASON_TIME_STOP = 5
 REASON_RISK_LIMIT = 6  # forced by a portfolio limit (gross leverage above its cap at a close)
 REASON_LIQUIDATION = 7  # the drawdown circuit breaker closed everything
 REASON_REBALANCE = 8  # a target-weight rebalance
+REASON_SCALE_OUT = 9  # a step of a take-profit in steps (``scale_out``)
 EXIT_REASON = {
     "signal": REASON_SIGNAL,
     "end_of_data": REASON_END_OF_DATA,
@@ -102,6 +103,7 @@ EXIT_REASON = {
     "risk_limit": REASON_RISK_LIMIT,
     "liquidation": REASON_LIQUIDATION,
     "rebalance": REASON_REBALANCE,
+    "scale_out": REASON_SCALE_OUT,
 }
 NO_EXIT = -1  # a risk check that did not trigger
 

@@ -19,8 +19,9 @@ import numpy as np
 from ml4t_vec._kernels.orders import OrderParams
 from ml4t_vec._kernels.risk import RiskParams
 
-# the per-bar settings stay arrays; every other field of the two tuples is one value per column
-PER_BAR = ("size", "stop_loss", "take_profit", "trailing_stop", "stop_loss_price", "take_profit_price")
+# the per-bar settings and the scale-out steps stay arrays; every other field of the two tuples is
+# one value per column
+PER_BAR = ("size", "stop_loss", "take_profit", "trailing_stop", "stop_loss_price", "take_profit_price", "scale_out")
 
 
 def _fields(cls) -> list[tuple[str, type]]:

@@ -29,7 +29,9 @@ from ml4t_vec._kernels.codes import (
     EFFECT_INCREASE,
     PEAK_FROM_FIRST_BAR,
     PERCENT_OF_CASH,
+    REASON_SCALE_OUT,
     REASON_SIGNAL,
+    REASON_TAKE_PROFIT,
     REASON_TIME_STOP,
     REJ_INSUFFICIENT_CASH,
     REJ_MAX_GROSS_LEVERAGE,
@@ -47,6 +49,7 @@ from ml4t_vec._kernels.orders import (
     entry_request_nb,
     exit_fill_nb,
     order_nb,
+    whole_nb,
 )
 from ml4t_vec._kernels.risk import fraction_at_nb, level_at_nb
 
@@ -57,7 +60,7 @@ def open_rules_nb(book, c, signal_bar, signal_close, cs, levels):
     fractions and absolute stop / target levels, all read at the bar whose signal opened it
     (its close is ``signal_close``). ``cs``: the column's settings (``columns.COLUMN_DT``);
     ``levels``: RiskParams' (stop_loss, take_profit, trailing_stop, stop_loss_price,
-    take_profit_price)."""
+    take_profit_price, scale_out); the first scale-out step waits (``step_gain``)."""
     b = book[c]
     anchor = b["avg_price"] if cs["stop_anchor"] == ANCHOR_FILL else signal_close
     b["anchor"] = anchor
@@ -69,6 +72,72 @@ def open_rules_nb(book, c, signal_bar, signal_close, cs, levels):
     b["tsl"] = fraction_at_nb(levels[2], c, signal_bar)
     b["slp"] = level_at_nb(levels[3], c, signal_bar)
     b["tpp"] = level_at_nb(levels[4], c, signal_bar)
+    b["steps_done"] = 0
+    b["step_gain"] = next_step_nb(levels[5], c, np.int64(0))
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def next_step_nb(steps, c, k):
+    """The gain of column c's scale-out step k (``steps``: RiskParams.scale_out), inf if none."""
+    if k >= steps.shape[1] // 2:
+        return np.inf
+    g = steps[c, k]
+    return g if g == g else np.inf
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def step_is_nearer_nb(b):
+    """The position's next scale-out step (``b["step_gain"]``) lies strictly before its full
+    take-profit target (the nearer of the ``take_profit`` fraction and ``take_profit_price``)."""
+    a = b["anchor"]
+    if b["qty"] > 0.0:
+        full = a * (1.0 + b["tp"])
+        if b["tpp"] < full:
+            full = b["tpp"]
+        return a * (1.0 + b["step_gain"]) < full
+    full = a * (1.0 - b["tp"])
+    if b["tpp"] > full:
+        full = b["tpp"]
+    return a * (1.0 - b["step_gain"]) > full
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def rule_fired_nb(book, c, t, reason, ref, cs, steps, vbt, cash, sink, order_model):
+    """A position rule of column c fired on bar t (``reason``, reference price ``ref``, from
+    ``risk.check_exit_nb`` with the next scale-out step as a nearer take-profit). Returns (cash,
+    whether the rest of the bar is to be checked again from ``ref``).
+
+    - A take-profit at the next scale-out step's level (strictly before the full target): the
+      step sells its fraction of the largest quantity the position reached (whole shares unless
+      ``fractional``) at ``ref`` with ``stop_slippage``, a reduce fill and a ``partial`` row
+      (exit reason ``scale_out``); a step that covers what is left closes it (a rule exit). The
+      next step waits; the rest of the bar is checked again unless the position closed.
+    - Anything else closes the position (``rule_exit_nb``); the bar's signals are then ignored
+      (``rule_exit_bar``), even if vectorbt's cash rule refuses or cuts the exit.
+    """
+    b = book[c]
+    if reason == REASON_TAKE_PROFIT and step_is_nearer_nb(b):
+        k = b["steps_done"]
+        frac = steps[c, steps.shape[1] // 2 + k]
+        b["steps_done"] = k + 1
+        b["step_gain"] = next_step_nb(steps, c, k + 1)
+        q = frac * b["max_qty"]
+        if not cs["fractional"]:
+            q = whole_nb(q)
+        held = abs(b["qty"])
+        if q < held * (1.0 - 1e-12):
+            if q > 0.0:
+                signed = q if b["qty"] > 0.0 else -q
+                _, px, fee, _, _ = exit_fill_nb(signed, ref, (cs["stop_slippage"], cs["exit_slippage_per_share"]),
+                                                (cs["fees"], cs["fixed_fees"], cs["per_share"]))  # fmt: skip
+                dcash, _ = apply_fill_nb(book, c, t, -signed, px, ref, fee, np.int64(REASON_SCALE_OUT), np.int64(-1),
+                                         sink, bool(0))  # fmt: skip
+                cash += dcash
+            return cash, True
+        reason = REASON_SCALE_OUT
+    b["rule_exit_bar"] = t  # this bar's signals are ignored, even if the exit is refused
+    cash += rule_exit_nb(book, c, t, reason, ref, cs, vbt, cash, sink, order_model)
+    return cash, False
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)

@@ -115,7 +115,8 @@ def _run(args, caps, n_bars, per_column_series):
     cash_out = np.empty(shape_c)
     value_out = np.empty(shape_v)
     cols = kernel_array(column_settings(params, risk), COLUMN_DT)
-    levels = (risk.stop_loss, risk.take_profit, risk.trailing_stop, risk.stop_loss_price, risk.take_profit_price)
+    levels = (risk.stop_loss, risk.take_profit, risk.trailing_stop, risk.stop_loss_price, risk.take_profit_price,
+              risk.scale_out)  # fmt: skip
     run = driver(n_groups, n_cols)
     run(group_offsets, chunk_offsets, col_asset, prices, sig, timing, init_cash, cols, params.size, levels, limits,
         new_book(n_cols), new_orders(n_cols, REASON_SIGNAL), sink, acc, cash_out, value_out,
@@ -166,9 +167,11 @@ def simulate(
     n_groups = group_offsets.shape[0] - 1
     group_of = np.repeat(np.arange(n_groups), np.diff(group_offsets))
     n_entry, n_trade_max = count_entries_nb(sig, ~risk.rules_on & ~limits.on[group_of])
-    # fills: an entry and an exit per trade, and an increase per entry bar of a column that accumulates
-    n_fill_max = 2 * n_trade_max + np.where(params.accumulate, n_entry, 0)
-    caps = (n_fill_max, n_trade_max, n_entry + 2 if record_rejected else np.zeros_like(n_entry))
+    # fills: an entry and an exit per trade, an increase per entry bar of a column that accumulates
+    # and a reduce per scale-out step of each trade (each step also writes a partial trade row)
+    n_steps = np.isfinite(risk.scale_out[:, : risk.scale_out.shape[1] // 2]).sum(axis=1)
+    n_fill_max = (2 + n_steps) * n_trade_max + np.where(params.accumulate, n_entry, 0)
+    caps = (n_fill_max, (1 + n_steps) * n_trade_max, n_entry + 2 if record_rejected else np.zeros_like(n_entry))
     # a few chunks per thread balance the load; each chunk owns one row of the accumulators
     keep_chunks = chunk_offsets is not None
     if chunk_offsets is None:

@@ -51,6 +51,7 @@ class RiskParams(NamedTuple):
     reenter_on_stop_bar: BOOL  # entry signals on the bar of a rule exit are acted on
     session_exit: BOOL  # close positions at the session exit time (signal bit SIG_SESSION_EXIT)
     rules_on: BOOL  # the column has any rule at all (else the checks are skipped)
+    scale_out: F64  # (n_cols, 2 x SCALE_OUT_STEPS): the scale-out steps' gains, then their fractions (NaN: none)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")

@@ -65,7 +65,7 @@ from ml4t_vec._kernels.codes import (
     TIMING_NEXT_OPEN,
     TIMING_SAME_CLOSE,
 )
-from ml4t_vec._kernels.fills import apply_order_nb, enter_nb, exit_nb, open_rules_nb, rule_exit_nb
+from ml4t_vec._kernels.fills import apply_order_nb, enter_nb, exit_nb, open_rules_nb, rule_fired_nb
 from ml4t_vec._kernels.grid import gather_assets_nb, readonly_nb
 from ml4t_vec._kernels.limits import close_of_bar_nb, entry_cap_nb, new_limit_state_nb
 from ml4t_vec._kernels.orders import (
@@ -375,9 +375,13 @@ def _count_pending_nb(orders, c0, c1):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def _rules_nb(t, e0, e1, col_asset, open_, high, low, close, off, step, sig, cols, book, vbt, cash, sink, order_model):
-    """Bar t's position rules for columns e0..e1 (rule exits at their levels, ``risk.py``), then
-    the excursions and trailing peak of what is held through the bar. Returns the cash.
+def _rules_nb(t, e0, e1, col_asset, open_, high, low, close, off, step, sig, cols, book, vbt, cash, sink, order_model,
+              steps, from_px):  # fmt: skip
+    """Bar t's position rules for columns e0..e1 (rule exits at their levels, ``risk.py``; the
+    next scale-out step is a nearer take-profit, ``fills.rule_fired_nb``, after which the rest of
+    the bar is checked again from the step's price), then the excursions and trailing peak of
+    what is held through the bar. ``from_px``: NaN, or the price the bar goes on from (the rest
+    of a bar whose scale-out step the quiet-bar loop found). Returns the cash.
 
     Its own function, called once per bar a group runs the whole cycle on: written out in
     ``_run_group_nb`` beside the quiet-bar loop's copy, it made the demo's first-run compile
@@ -391,17 +395,24 @@ def _rules_nb(t, e0, e1, col_asset, open_, high, low, close, off, step, sig, col
         cs = cols[c]
         if cs["rules_on"]:
             d = 1.0 if q > 0.0 else -1.0
-            reason, ref = check_exit_nb(
-                d, b["anchor"], b["peak"], b["bars_seen"] - b["entry_count"], cs["max_bars"],
-                cs["session_exit"] and (sig[c, t] & SIG_SESSION_EXIT) != 0, open_[i], high[i], low[i],
-                b["entry_bar"] == t, cs["stop_on_entry_bar"], b["sl"], b["tp"], b["tsl"], cs["trailing_activation"],
-                b["slp"], b["tpp"], cs["intrabar"],
-            )  # fmt: skip
-            if reason != NO_EXIT:
-                b["rule_exit_bar"] = t  # this bar's signals are ignored, even if the exit is refused
-                cash += rule_exit_nb(book, c, t, reason, ref, cs, vbt, cash, sink, order_model)
-                if b["qty"] == 0.0:  # vectorbt's cash rule may cut a cover: the rest is held
-                    continue
+            fresh = from_px != from_px  # the whole bar (not the rest of it after a scale-out step)
+            o = open_[i] if fresh else from_px
+            session = fresh and cs["session_exit"] and (sig[c, t] & SIG_SESSION_EXIT) != 0
+            while True:
+                reason, ref = check_exit_nb(
+                    d, b["anchor"], b["peak"], b["bars_seen"] - b["entry_count"], cs["max_bars"], session, o, high[i],
+                    low[i], b["entry_bar"] == t, cs["stop_on_entry_bar"], b["sl"], min(b["tp"], b["step_gain"]),
+                    b["tsl"], cs["trailing_activation"], b["slp"], b["tpp"], cs["intrabar"],
+                )  # fmt: skip
+                if reason == NO_EXIT:
+                    break
+                cash, more = rule_fired_nb(book, c, t, reason, ref, cs, steps, vbt, cash, sink, order_model)
+                if not more:
+                    break
+                o = ref  # a scale-out step: the rest of the bar goes on from its price
+                session = False
+            if b["qty"] == 0.0:  # (vectorbt's cash rule may cut a cover: the rest is held)
+                continue
             b["peak"] = next_peak_nb(d, b["peak"], close[i], high[i], low[i], cs["trailing_source"])
         b["hi"] = max(b["hi"], high[i])
         b["lo"] = min(b["lo"], low[i])
@@ -433,6 +444,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
     prio_on = lp.priority_on[g]
     day = lp.day
     lstate = new_limit_state_nb(cash)
+    steps = levels[5]  # RiskParams.scale_out
     values = np.zeros(c1 - c0 if lim_on else 0)
     n_bars = sig.shape[1]
     n_pending = 0
@@ -472,13 +484,17 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
             hi = b["hi"]
             lo = b["lo"]
             peak = b["peak"]
-            anchor, sl, tp, tsl, slp, tpp = b["anchor"], b["sl"], b["tp"], b["tsl"], b["slp"], b["tpp"]
+            anchor, sl, tsl, slp, tpp = b["anchor"], b["sl"], b["tsl"], b["slp"], b["tpp"]
+            tp = min(b["tp"], b["step_gain"])  # the next scale-out step is a nearer take-profit
             entered, entry_bar = b["entry_count"], b["entry_bar"]
             max_bars, session, on_entry = cs["max_bars"], cs["session_exit"], cs["stop_on_entry_bar"]
             ta, intrabar, tsrc = cs["trailing_activation"], cs["intrabar"], cs["trailing_source"]
             signal_rules = cs["signal_rules"]
-            # pyramiding is compiled only when order_model is not None (a run without it folds this to False)
-            can_add = order_model is not None and cs["accumulate"] and b["entries"] < cs["max_entries"]
+            # pyramiding is compiled only when order_model is not None (a run without it folds this to False;
+            # bool(0), not a literal: numba would compile decide_nb once per literal value)
+            can_add = bool(0)
+            if order_model is not None:
+                can_add = cs["accumulate"] and b["entries"] < cs["max_entries"]
             while t < n_bars:
                 bits = sig[c0, t]
                 if (bits & SIG_VALID) != 0:
@@ -556,9 +572,12 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
             # found the rule exit it takes here; without rules the step only moves the excursions.
             if one_column is not None and skips and fired == t:
                 b = book[c0]
-                b["rule_exit_bar"] = t  # this bar's signals are ignored, even if the exit is refused
-                cash += rule_exit_nb(book, c0, t, fired_reason, fired_ref, cols[c0], vbt, cash, sink, order_model)
-                if b["qty"] != 0.0:  # vectorbt's cash rule cut the cover: the rest is held through the bar
+                cash, more = rule_fired_nb(book, c0, t, fired_reason, fired_ref, cols[c0], steps, vbt, cash, sink,
+                                           order_model)  # fmt: skip
+                if more:  # a scale-out step: the rest of the bar, from its price
+                    cash = _rules_nb(t, c0, c0 + 1, col_asset, open_, high, low, close, off, step, sig, cols, book,
+                                     vbt, cash, sink, order_model, steps, fired_ref)  # fmt: skip
+                elif b["qty"] != 0.0:  # vectorbt's cash rule cut the cover: the rest is held through the bar
                     i = off[col_asset[c0]] + t * step
                     b["peak"] = next_peak_nb(1.0 if b["qty"] > 0.0 else -1.0, b["peak"], close[i], high[i], low[i],
                                              cols[c0]["trailing_source"])  # fmt: skip
@@ -572,7 +591,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                     b["lo"] = min(b["lo"], low[i])
             elif ruled != t and (not skips or book[c0]["qty"] != 0.0):
                 cash = _rules_nb(t, e0, e1, col_asset, open_, high, low, close, off, step, sig, cols, book, vbt, cash,
-                                 sink, order_model)  # fmt: skip
+                                 sink, order_model, steps, np.nan)  # fmt: skip
             if ml4t_order and n_pending > 0:  # the open's entries, after the bar's rule exits
                 # new positions: rule levels, then the bar they were held through (rules 2)
                 cash, n_pending = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size, cash,
@@ -596,7 +615,9 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                     b = book[c]
                     o = orders[c]
                     cs = cols[c]
-                    can_add = order_model is not None and cs["accumulate"] and b["entries"] < cs["max_entries"]
+                    can_add = bool(0)
+                    if order_model is not None:
+                        can_add = cs["accumulate"] and b["entries"] < cs["max_entries"]
                     act = decide_nb(bits, b["qty"], cs["signal_rules"], can_add)
                     if act != ACT_NONE and b["rule_exit_bar"] == t and not cols[c]["reenter_on_stop_bar"]:
                         act = ACT_NONE  # no re-entry on the bar a position rule closed (flat now)
@@ -670,12 +691,13 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
 # step``); sig (n_cols, n_bars) uint8; col_asset (n_cols,) int64; group_offsets (n_groups + 1,);
 # chunk_offsets (n_chunks + 1,) over groups; init_cash (n_groups,); ``cols`` the columns'
 # settings (``columns.COLUMN_DT``), ``size`` OrderParams' size and ``levels`` RiskParams' five
-# rule fractions and levels (2-D, per bar when given as expressions); ``lp`` LimitParams, arrays
-# per group; ``book`` / ``orders`` the state records per column; ``sink`` the record buffers, one
-# slice per column (``book.slice_sink``), so threads never share a slot. ``acc`` (n_chunks, 3,
-# n_bars) accumulates each chunk's cash, net and gross position value per bar (the portfolio
-# series, O(bars) memory). ``cash_out`` (n_groups, n_bars) and ``value_out`` (n_cols, n_bars) get
-# per-group / per-column series only when they are not empty (``asset_equity``).
+# rule fractions and levels (2-D, per bar when given as expressions) and its scale-out steps;
+# ``lp`` LimitParams, arrays per group; ``book`` / ``orders`` the state records per column;
+# ``sink`` the record buffers, one slice per column (``book.slice_sink``), so threads never share
+# a slot. ``acc`` (n_chunks, 3, n_bars) accumulates each chunk's cash, net and gross position
+# value per bar (the portfolio series, O(bars) memory). ``cash_out`` (n_groups, n_bars) and
+# ``value_out`` (n_cols, n_bars) get per-group / per-column series only when they are not empty
+# (``asset_equity``).
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")

@@ -60,3 +60,10 @@ def test_accumulate_matches_reference(panel_df, cfg):
     """``accumulate=True`` (and ``max_entries``): entries on the side held are increases at
     average cost, in every cash rule, order model and fill timing."""
     _check(panel_df, cfg)
+
+
+@given(panels(), configs(scale_out=True))
+def test_scale_out_matches_reference(panel_df, cfg):
+    """``scale_out``: take-profit steps (partial rows, the rest of the bar checked again from the
+    step's price), with every other rule, intrabar mode, order model and fill timing."""
+    _check(panel_df, cfg)

@@ -65,6 +65,7 @@ class Config:
     size_rule: str = "fees_included"  # fees_included | backtesting
     size_by_bar: bool = False  # an entry's size is size x the signal bar's szm (None: no shares)
     accumulate: bool = False  # an entry on the side held adds to the position
+    scale_out: list | None = None  # [(gain, fraction of the largest quantity), ...]: take-profit in steps
     max_entries: int | None = None  # a position's entries under accumulate, its first included
     slippage_on: str = "all"  # all | entries
     trailing_start: str = "anchor"  # anchor | first_bar
@@ -116,6 +117,8 @@ class Position:
     slp: float | None = None  # absolute levels, fixed at entry
     tpp: float | None = None
     entries: int = 1  # its first entry and its increases (accumulate)
+    max_qty: float = 0.0  # the largest |quantity| it reached (scale-out fractions are of it)
+    steps_done: int = 0  # scale-out steps taken
 
 
 @dataclass
@@ -233,6 +236,7 @@ class Reference:
             p.entry_slippage += slip
             p.hi, p.lo = max(p.hi, px), min(p.lo, px)
             p.qty += d * q
+            p.max_qty = max(p.max_qty, abs(p.qty))
             p.entries += 1
             w = q / (held + q)
             p.anchor = p.entry_price if c.stop_anchor == "fill" else (1.0 - w) * p.anchor + w * signal_bar.close
@@ -242,8 +246,75 @@ class Reference:
         fr = [self.fraction(v, signal_bar, a) for v in (c.stop_loss, c.take_profit, c.trailing_stop)]
         levels = (signal_bar.slp, signal_bar.tpp) if c.price_levels else (None, None)
         peak = anchor if c.trailing_start == "anchor" else -d * math.inf  # first_bar: none until a bar is held
-        acc.pos[a] = Position(d * q, t, px, fee, slip, acc.count[a], px, px, anchor, peak, *fr, *levels)
+        acc.pos[a] = Position(d * q, t, px, fee, slip, acc.count[a], px, px, anchor, peak, *fr, *levels, max_qty=q)
         self.fills.append(dict(fill, effect="entry"))
+
+    def position_rules(self, acc: Account, a, t, p: Position, b: Bar) -> None:
+        """Bar t's position rules for ``p``. The next scale-out step is a nearer take-profit: when
+        it is what the bar reaches (strictly before the full target), it sells its fraction of
+        the largest quantity (all that is left when that covers it), and the rest of the bar is
+        checked again from the step's price, for the next step, the target or a stop."""
+        c = self.cfg
+        steps = c.scale_out or []
+        bar, session = b, self.session_flags(a, t)[1]
+        while True:
+            g = steps[p.steps_done][0] if p.steps_done < len(steps) else math.inf
+            hit = rule_exit(c, dataclasses.replace(p, tp=min(p.tp, g)), bar, acc.count[a] - p.entry_count,
+                            p.entry_time == t, session)  # fmt: skip
+            if hit is None:
+                return
+            reason, ref = hit
+            stop_slip = c.stop_slippage if reason != "time_stop" else None  # None: the exits' own
+            if reason == "take_profit" and self.step_is_nearer(p, g):
+                frac = steps[p.steps_done][1]
+                p.steps_done += 1
+                q = frac * p.max_qty
+                q = q if c.fractional else orders.whole(q)
+                if q >= abs(p.qty) * (1 - 1e-12):  # the step covers what is left: a rule exit
+                    acc.rule_exit_time[a] = t
+                    self.exit_order(acc, a, t, ref, "scale_out", stop_slip)
+                    return
+                if q > 0:
+                    self.reduce(acc, a, t, ref, q, "scale_out", stop_slip)
+                bar, session = dataclasses.replace(b, open=ref), False  # the rest of the bar, from the step
+                continue
+            acc.rule_exit_time[a] = t  # the bar's signals are ignored, even if the exit is refused
+            self.exit_order(acc, a, t, ref, reason, stop_slip)
+            return
+
+    @staticmethod
+    def step_is_nearer(p: Position, g: float) -> bool:
+        """The scale-out step at gain g lies strictly before the position's full target."""
+        if p.qty > 0:
+            target = p.anchor * (1 + p.tp) if p.tpp is None else min(p.anchor * (1 + p.tp), p.tpp)
+            return p.anchor * (1 + g) < target
+        target = p.anchor * (1 - p.tp) if p.tpp is None else max(p.anchor * (1 - p.tp), p.tpp)
+        return p.anchor * (1 - g) > target
+
+    def reduce(self, acc: Account, a, t, ref: float, q: float, reason: str, slippage) -> None:
+        """Sell (or cover) q of the position in ``a`` (less than it holds) at ``ref``: a reduce
+        fill and a partial trade row with the entry costs pro rata."""
+        c = self.cfg
+        p = acc.pos[a]
+        entries_only = c.slippage_on == "entries"
+        if slippage is None:
+            slippage = 0.0 if entries_only else c.slippage
+        sps = 0.0 if entries_only else c.slippage_per_share
+        side = -1 if p.qty > 0 else 1
+        px = ref * (1 + side * slippage) + side * sps
+        fee = orders.fee(c, q, px)
+        slip = q * abs(px - ref)
+        held = abs(p.qty)
+        signed = q if p.qty > 0 else -q
+        part = dataclasses.replace(p, qty=signed, entry_fees=q / held * p.entry_fees,
+                                   entry_slippage=q / held * p.entry_slippage)  # fmt: skip
+        p.entry_fees -= part.entry_fees
+        p.entry_slippage -= part.entry_slippage
+        p.qty -= signed
+        self.fills.append(dict(timestamp=t, symbol=a, side="buy" if side > 0 else "sell", effect="reduce", quantity=q,
+                               price=px, fees=fee, slippage=slip, reason=reason))  # fmt: skip
+        self.add_trade(a, part, t, px, fee, slip, acc.count[a] - p.entry_count, reason, "partial")
+        acc.cash += signed * px - fee
 
     def held_through(self, p: Position, b: Bar) -> None:
         """A position held through bar b: its range, then the trailing peak."""
@@ -525,16 +596,9 @@ class Reference:
                     if a not in acc.pos:
                         continue
                     p, b = acc.pos[a], self.p.bars[a][t]
-                    hit = rule_exit(
-                        self.cfg, p, b, acc.count[a] - p.entry_count, p.entry_time == t, self.session_flags(a, t)[1]
-                    )
-                    if hit is not None:
-                        reason, ref = hit
-                        stop_slip = self.cfg.stop_slippage if reason != "time_stop" else None  # None: the exits' own
-                        acc.rule_exit_time[a] = t  # the bar's signals are ignored, even if the exit is refused
-                        self.exit_order(acc, a, t, ref, reason, stop_slip)
-                        if a not in acc.pos:
-                            continue
+                    self.position_rules(acc, a, t, p, b)
+                    if a not in acc.pos:
+                        continue
                     self.held_through(p, b)
                 if ml4t_order:
                     self.execute_some(acc, t, block, group, "entries")
