@@ -29,8 +29,8 @@ def check(cfg: BacktestConfig, given: dict) -> None:
         raise ConfigError("`weights` describe one portfolio: they need cash_sharing=True (the default).")
     if cfg.portfolio.cash_rule == "ml4t":
         _check_ml4t(cfg)
-    sizing = [k for k in ("size", "size_type", "percent_of", "size_rule", "accumulate", "max_entries")
-              if given.get(k) is not None]  # fmt: skip
+    sizing = [k for k in ("size", "size_type", "percent_of", "size_rule", "max_entries") if given.get(k) is not None]
+    sizing += ["accumulate"] if given.get("accumulate") else []  # (accumulate=False is what weights do)
     if sizing:
         raise ConfigError(f"`weights` set every position's size; {sizing} do not apply. Remove them.")
     r, lim = cfg.risk, cfg.limits

@@ -129,7 +129,8 @@ class SizingConfig:
             cost with ``stop_anchor="fill"``). ``max_position_weight`` counts what is held,
             ``max_positions`` does not refuse an increase.
         max_entries: with ``accumulate``, the most entries a position takes, its first
-            included (None: no cap); entry signals past it are ignored.
+            included (None: no cap); entry signals past it are ignored. A sweep of pyramiding
+            sweeps ``max_entries=[1, 2, ...]`` with ``accumulate=True`` (1: no adds).
     """
 
     size: float | pl.Expr | str | None = None

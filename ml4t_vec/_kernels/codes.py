@@ -68,6 +68,8 @@ ACT_OPEN_SHORT = 2
 ACT_CLOSE = 3
 ACT_REVERSE_TO_LONG = 4
 ACT_REVERSE_TO_SHORT = 5
+ACT_ADD_LONG = 6  # accumulate: add to the long held
+ACT_ADD_SHORT = 7
 
 # --- sides and position direction --------------------------------------------------------------
 SIDE_BUY = 1
@@ -152,6 +154,7 @@ REJ_MAX_NET_EXPOSURE = 7
 REJ_MAX_DRAWDOWN = 8  # the drawdown circuit breaker is tripped
 REJ_DAILY_LOSS_LIMIT = 9  # the day's loss limit is hit
 REJ_SESSION_END = 10  # the bar is at/after the session exit time
+REJ_POSITION_CLOSED = 11  # an increase whose position was closed (by a position rule) before it could fill
 REJECT_REASON = {
     "insufficient_cash": REJ_INSUFFICIENT_CASH,
     "reduced_cash": REJ_REDUCED_CASH,
@@ -164,6 +167,7 @@ REJECT_REASON = {
     "max_drawdown": REJ_MAX_DRAWDOWN,
     "daily_loss_limit": REJ_DAILY_LOSS_LIMIT,
     "session_end": REJ_SESSION_END,
+    "position_closed": REJ_POSITION_CLOSED,
 }
 
 # --- target-weight portfolios (README "Target weights") ----------------------------------------

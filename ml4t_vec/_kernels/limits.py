@@ -14,6 +14,7 @@ from numba import njit
 
 from ml4t_vec._kernels import BOOL, F64, I64
 from ml4t_vec._kernels.codes import (
+    ACT_ADD_LONG,
     ACT_CLOSE,
     ACT_NONE,
     DD_LIQUIDATE,
@@ -68,13 +69,15 @@ def entry_cap_nb(d, equity, net, w_cap, net_cap, held):
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _force_exit_nb(c, t, reason, orders):
-    """Order column c's position closed on its next bar with ``reason``; returns 1 if a new order."""
+    """Order column c's position closed on its next bar with ``reason``; returns 1 if a new order.
+    A pending increase (``accumulate``) is replaced by the close."""
     o = orders[c]
     o["reason"] = reason
-    if o["action"] == ACT_NONE:
+    if o["action"] == ACT_NONE or o["action"] >= ACT_ADD_LONG:
+        new = 1 if o["action"] == ACT_NONE else 0
         o["action"] = ACT_CLOSE
         o["bar"] = t
-        return 1
+        return new
     return 0  # a pending close or reversal: its exit takes the forced reason
 
 

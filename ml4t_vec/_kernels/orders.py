@@ -13,6 +13,8 @@ from numba import njit
 
 from ml4t_vec._kernels import BOOL, F64, I64
 from ml4t_vec._kernels.codes import (
+    ACT_ADD_LONG,
+    ACT_ADD_SHORT,
     ACT_CLOSE,
     ACT_NONE,
     ACT_OPEN_LONG,
@@ -75,8 +77,8 @@ def decide_nb(bits, pos, rules, can_add):
     - short: mirror image.
 
     ``can_add`` (``accumulate=True`` and fewer entries than ``max_entries``): an entry on the
-    side already held is an order to add to the position (ACT_OPEN_LONG / ACT_OPEN_SHORT while
-    holding that side); under flat-only rules that side's exit still wins over it.
+    side already held is an order to add to the position (ACT_ADD_LONG / ACT_ADD_SHORT); under
+    flat-only rules that side's exit still wins over it.
     """
     e = (bits & SIG_ENTRY) != 0
     x = (bits & SIG_EXIT) != 0
@@ -86,8 +88,8 @@ def decide_nb(bits, pos, rules, can_add):
         if pos == 0.0:
             return ACT_OPEN_LONG if e else (ACT_OPEN_SHORT if se else ACT_NONE)
         if pos > 0.0:
-            return ACT_CLOSE if x else (ACT_OPEN_LONG if e and can_add else ACT_NONE)
-        return ACT_CLOSE if sx else (ACT_OPEN_SHORT if se and can_add else ACT_NONE)
+            return ACT_CLOSE if x else (ACT_ADD_LONG if e and can_add else ACT_NONE)
+        return ACT_CLOSE if sx else (ACT_ADD_SHORT if se and can_add else ACT_NONE)
     le = e and not x
     lx = x and not e
     sen = se and not sx
@@ -106,22 +108,22 @@ def decide_nb(bits, pos, rules, can_add):
             return ACT_REVERSE_TO_SHORT
         if lx:
             return ACT_CLOSE
-        return ACT_OPEN_LONG if le and can_add else ACT_NONE
+        return ACT_ADD_LONG if le and can_add else ACT_NONE
     if le:
         return ACT_REVERSE_TO_LONG
     if sxn:
         return ACT_CLOSE
-    return ACT_OPEN_SHORT if sen and can_add else ACT_NONE
+    return ACT_ADD_SHORT if sen and can_add else ACT_NONE
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def is_exit_action_nb(act):
-    return act == ACT_CLOSE or act >= ACT_REVERSE_TO_LONG
+    return act == ACT_CLOSE or act == ACT_REVERSE_TO_LONG or act == ACT_REVERSE_TO_SHORT
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def entry_direction_nb(act):
-    if act == ACT_OPEN_LONG or act == ACT_REVERSE_TO_LONG:
+    if act == ACT_OPEN_LONG or act == ACT_REVERSE_TO_LONG or act == ACT_ADD_LONG:
         return 1.0
     return -1.0
 
@@ -314,7 +316,7 @@ def entry_fill_nb(d, ref, size, size_type, cost, slippage, fractional, equity, a
             return ENTRY_ZERO, side, px, 0.0, req, 0.0, 0.0, 0.0
         worse = max(ref, px)
         if not req < np.inf:  # size=inf: all the cash
-            req = max_affordable_nb(avail, worse, cost)
+            req = max(max_affordable_nb(avail, worse, cost), 0.0)  # (no cash left: 0, not -1e-14)
             req = req if fractional else whole_nb(req)
             if req <= 0.0:
                 return ENTRY_NO_CASH, side, px, 0.0, req, 0.0, 0.0, 0.0

@@ -35,9 +35,9 @@ from numba import njit, prange
 from ml4t_vec._kernels import F64, I64
 from ml4t_vec._kernels.book import close_open_nb, write_reject_nb
 from ml4t_vec._kernels.codes import (
+    ACT_ADD_LONG,
     ACT_CLOSE,
     ACT_NONE,
-    ACT_REVERSE_TO_LONG,
     ANCHOR_FILL,
     CASH_ML4T,
     CASH_VECTORBT,
@@ -55,6 +55,7 @@ from ml4t_vec._kernels.codes import (
     REJ_MAX_DRAWDOWN,
     REJ_MAX_POSITIONS,
     REJ_NO_NEXT_BAR,
+    REJ_POSITION_CLOSED,
     REJ_SESSION_END,
     REVERSAL_ONE_ORDER,
     SIG_ORDERS,
@@ -171,7 +172,7 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a,
             q = book[c]["qty"]
             cs = cols[c]
             one_order = cs["reversal"] == REVERSAL_ONE_ORDER
-            if order_model is not None and q != 0.0 and act >= ACT_REVERSE_TO_LONG and one_order:
+            if order_model is not None and q != 0.0 and act != ACT_CLOSE and one_order:
                 has_entry = True  # one order: its closing part fills with the entries
                 continue
             if q != 0.0:
@@ -242,11 +243,16 @@ def _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_
         c = order[i]
         oc = orders[c]
         cs = cols[c]
-        d = entry_direction_nb(oc["action"])
+        act = oc["action"]
+        d = entry_direction_nb(act)
         oc["action"] = ACT_NONE
         ref = price[off[col_asset[c]] + t * step]
         size = size_at_nb(size_a, c, oc["bar"])  # read at the signal bar
         q0 = book[c]["qty"]
+        if act >= ACT_ADD_LONG and q0 == 0.0:  # an increase whose position a rule closed first
+            write_reject_nb(sink, c, t, np.int64(1 if d > 0.0 else -1), np.int64(EFFECT_INCREASE),
+                            np.int64(REJ_POSITION_CLOSED), np.nan, 0.0, ref)  # fmt: skip
+            continue
         flip = q0 * d < 0.0  # a one-order reversal, whose closing part fills here
         add = q0 * d > 0.0  # an increase (accumulate): no new position, its weight counts what is held
         free = cash
@@ -321,12 +327,9 @@ def _fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, lev, cash, sink, ord
     o["reason"] = REASON_SIGNAL
     if act != ACT_CLOSE:
         reason = np.int64(REJ_SESSION_END) if (bits & SIG_SESSION_CLOSED) != 0 else np.int64(-1)
-        q = book[c]["qty"]  # 0, or the position an increase adds to (accumulate), marked at ``ref``
-        equity = cash + q * ref
-        avail = cash if cs["cash_rule"] == CASH_ML4T else lev * equity - abs(q) * ref
-        free = cash + 2.0 * q * book[c]["avg_price"] if q < 0.0 else cash
+        avail = cash if cs["cash_rule"] == CASH_ML4T else lev * cash
         dcash, _, _, _ = enter_nb(book, c, t, entry_direction_nb(act), reason, cs, ref, size_at_nb(size_a, c, o["bar"]),
-                                  equity, avail, np.inf, np.int64(0), bool(0), cash, free, sink)  # fmt: skip
+                                  cash, avail, np.inf, np.int64(0), bool(0), cash, cash, sink)  # fmt: skip
         cash += dcash
     return cash, 0
 
@@ -621,7 +624,11 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                     act = decide_nb(bits, b["qty"], cs["signal_rules"], can_add)
                     if act != ACT_NONE and b["rule_exit_bar"] == t and not cols[c]["reenter_on_stop_bar"]:
                         act = ACT_NONE  # no re-entry on the bar a position rule closed (flat now)
-                    if act != ACT_NONE and o["reason"] != REASON_SIGNAL and act < ACT_REVERSE_TO_LONG:
+                    if (
+                        act != ACT_NONE
+                        and o["reason"] != REASON_SIGNAL
+                        and (act == ACT_CLOSE or not is_exit_action_nb(act))
+                    ):
                         act = ACT_NONE  # a forced close stays; only a reversal (exit + entry) replaces it
                     if act != ACT_NONE:
                         if o["action"] == ACT_NONE:
@@ -676,8 +683,8 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                                 np.nan)  # fmt: skip
             if act != ACT_CLOSE:
                 side = np.int64(1) if entry_direction_nb(act) > 0.0 else np.int64(-1)
-                write_reject_nb(sink, c, pb, side, np.int64(EFFECT_ENTRY), np.int64(REJ_NO_NEXT_BAR), np.nan, 0.0,
-                                np.nan)  # fmt: skip
+                effect = np.int64(EFFECT_INCREASE if act >= ACT_ADD_LONG else EFFECT_ENTRY)
+                write_reject_nb(sink, c, pb, side, effect, np.int64(REJ_NO_NEXT_BAR), np.nan, 0.0, np.nan)
             o["action"] = ACT_NONE
         close_open_nb(book, c, np.int64(REASON_END_OF_DATA), sink)  # still open: at the last close, no exit costs
     return cash

@@ -130,3 +130,42 @@ def test_config_round_trip():
     cfg = vec.backtest(one({0: {"e": True}}, BARS), accumulate=True, max_entries=3, **KW).config
     assert (cfg.sizing.accumulate, cfg.sizing.max_entries) == (True, 3)
     assert dataclasses.replace(cfg.sizing, max_entries=None).max_entries is None
+
+
+def test_a_forced_exit_replaces_a_waiting_add():
+    # entry signals on every bar: buy 5 at bar 1's open (100), add 5 at bar 2's open (100); bar 2
+    # closes at 80, a 20% drawdown: the breaker's liquidation replaces the add decided on bar 2,
+    # and closes all 10 at bar 3's open; later entries are refused while it holds
+    bars = [(100, 100.1, 99.9, 100)] * 2 + [(100, 100, 80, 80)] + [(80, 80.1, 79.9, 80)] * 3
+    kw = dict(KW, size=5, accumulate=True, max_drawdown=0.02, drawdown_action="liquidate")
+    res = vec.backtest(one({i: {"e": True} for i in range(6)}, bars), **kw)
+    f = res.fills.with_columns(pl.col(pl.Enum).cast(pl.String))
+    assert f.select("timestamp", "effect", "quantity", "reason").rows() == [
+        (D[1], "entry", 5.0, "signal"),
+        (D[2], "increase", 5.0, "signal"),
+        (D[3], "exit", 10.0, "liquidation"),
+    ]
+    assert set(res.rejected.get_column("reason").cast(pl.String)) == {"max_drawdown", "no_next_bar"}
+
+
+@pytest.mark.parametrize("kw", [dict(fill="next_close"), dict(fill_order="ml4t")])
+def test_an_add_whose_position_a_stop_closed_is_dropped(kw):
+    # long 10 (signal bar 0); the add decided on bar 1 would fill on bar 2 after the bar's stop (at
+    # its close, or at its open after the rules under fill_order="ml4t"): a position_closed row
+    bars = [(100, 100.5, 99.5, 100), (100, 101, 99.5, 100), (100, 100.5, 90, 91), (91, 92, 90, 91)]
+    res = vec.backtest(one({0: {"e": True}, 1: {"e": True}}, bars), **dict(KW, accumulate=True, stop_loss=0.05), **kw)
+    assert res.fills.get_column("effect").cast(pl.String).to_list() == ["entry", "exit"]
+    assert res.trades.get_column("exit_reason").cast(pl.String).to_list() == ["stop_loss"]
+    r = res.rejected.with_columns(pl.col(pl.Enum).cast(pl.String)).row(0, named=True)
+    assert (r["timestamp"], r["effect"], r["reason"], r["filled_quantity"]) == (
+        D[2],
+        "increase",
+        "position_closed",
+        0.0,
+    )
+
+
+def test_an_add_on_the_last_bar_is_an_increase_without_a_bar():
+    res = vec.backtest(one({0: {"e": True}, 3: {"e": True}}, BARS[:4]), **dict(KW, accumulate=True))
+    r = res.rejected.with_columns(pl.col(pl.Enum).cast(pl.String)).row(0, named=True)
+    assert (r["timestamp"], r["effect"], r["reason"]) == (D[3], "increase", "no_next_bar")

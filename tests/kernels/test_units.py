@@ -38,6 +38,8 @@ from ml4t_vec._kernels import kernel_array
 from ml4t_vec._kernels import orders as nb_orders
 from ml4t_vec._kernels import risk as nb_risk
 from ml4t_vec._kernels.codes import (
+    ACT_ADD_LONG,
+    ACT_ADD_SHORT,
     ACT_CLOSE,
     ACT_NONE,
     ACT_OPEN_LONG,
@@ -70,6 +72,8 @@ ACTION = {
     ACT_CLOSE: "close",
     ACT_REVERSE_TO_LONG: "reverse_to_long",
     ACT_REVERSE_TO_SHORT: "reverse_to_short",
+    ACT_ADD_LONG: "add_long",
+    ACT_ADD_SHORT: "add_short",
 }
 STATUS = {
     nb_orders.NO_PART: None,

@@ -437,8 +437,13 @@ class Reference:
             available = acc.cash
         for a in entries:
             action, signal_time = acc.pending.pop(a)
-            d = 1.0 if action in ("open_long", "reverse_to_long") else -1.0
+            d = 1.0 if action in ("open_long", "reverse_to_long", "add_long") else -1.0
             ref = self.fill_price(self.p.bars[a][t])
+            if action.startswith("add") and a not in acc.pos:  # a rule closed the position it was to add to
+                self.rejected.append(dict(timestamp=t, symbol=a, side="buy" if d > 0 else "sell", effect="increase",
+                                          reason="position_closed", requested_quantity=None, filled_quantity=0.0,
+                                          price=ref))  # fmt: skip
+                continue
             px = ref * (1 + d * c.slippage) + d * c.slippage_per_share
             q0 = acc.pos[a].qty if a in acc.pos else 0.0
             flip = q0 * d < 0  # a one-order reversal
@@ -499,7 +504,7 @@ class Reference:
             elif c.cash_rule == "ml4t":  # all or nothing at the worse of the reference and executed price
                 worse = max(ref, px)
                 if math.isinf(req):  # all the cash
-                    req = (acc.cash - c.fixed_fees) / orders.unit_cost(c, worse)
+                    req = max((acc.cash - c.fixed_fees) / orders.unit_cost(c, worse), 0.0)
                     req = req if c.fractional else math.floor(req + 1e-9)
                     base["requested_quantity"] = req
                     if req <= 0:
@@ -537,7 +542,7 @@ class Reference:
 
     def force_exit(self, acc: Account, a, t, reason: str) -> None:
         acc.force[a] = reason
-        if a not in acc.pending:
+        if a not in acc.pending or acc.pending[a][0].startswith("add"):  # a waiting increase gives way
             acc.pending[a] = ("close", t)
 
     def close_of_bar(self, acc: Account, i: int, t) -> None:
@@ -645,13 +650,13 @@ class Reference:
                         )
                     )
                 if action != "close":
-                    d = action in ("open_long", "reverse_to_long")
+                    d = action in ("open_long", "reverse_to_long", "add_long")
                     self.rejected.append(
                         dict(
                             timestamp=ts,
                             symbol=a,
                             side="buy" if d else "sell",
-                            effect="entry",
+                            effect="increase" if action.startswith("add") else "entry",
                             reason="no_next_bar",
                             requested_quantity=None,
                             filled_quantity=0.0,

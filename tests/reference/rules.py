@@ -6,14 +6,13 @@ from __future__ import annotations
 
 def decide(bar, qty: float, rules: str = "reverse", can_add: bool = False) -> str | None:
     """The documented signal rules, spelled out. ``can_add`` (accumulate, entries below
-    max_entries): an entry on the side held adds to it ("open_long" / "open_short" while
-    holding that side)."""
+    max_entries): an entry on the side held adds to it ("add_long" / "add_short")."""
     if rules == "flat_only":  # ml4t-backtest's templates
         if qty == 0:
             return "open_long" if bar.entry else ("open_short" if bar.short_entry else None)
         if qty > 0:
-            return "close" if bar.exit else ("open_long" if bar.entry and can_add else None)
-        return "close" if bar.short_exit else ("open_short" if bar.short_entry and can_add else None)
+            return "close" if bar.exit else ("add_long" if bar.entry and can_add else None)
+        return "close" if bar.short_exit else ("add_short" if bar.short_entry and can_add else None)
     long_entry = bar.entry and not bar.exit
     long_exit = bar.exit and not bar.entry
     short_entry = bar.short_entry and not bar.short_exit
@@ -31,12 +30,12 @@ def decide(bar, qty: float, rules: str = "reverse", can_add: bool = False) -> st
             return "reverse_to_short"
         if long_exit:
             return "close"
-        return "open_long" if long_entry and can_add else None
+        return "add_long" if long_entry and can_add else None
     if long_entry:
         return "reverse_to_long"
     if short_exit:
         return "close"
-    return "open_short" if short_entry and can_add else None
+    return "add_short" if short_entry and can_add else None
 
 
 def rule_exit(c, p, b, held: int, entered_now: bool, session_exit: bool = False):
