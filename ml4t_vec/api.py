@@ -479,7 +479,7 @@ def backtest(
     risk = _lower.risk_params(cfg, n_cols, prep)
     limits = _lower.limit_params(cfg, groups.shape[0] - 1, n_cols, prep)
     notice.check((driver(groups.shape[0] - 1, n_cols),
-                  order_model(params)), count_entries_nb)  # fmt: skip
+                  order_model(params, cfg.risk.scale_out is not None)), count_entries_nb)  # fmt: skip
 
     def run(per_column_series: bool = False) -> SimResult:
         return simulate(groups, prep.col_asset, prep.prices, prep.sig, TIMING[cfg.execution.fill], init, params, risk,

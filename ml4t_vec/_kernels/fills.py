@@ -116,7 +116,7 @@ def rule_fired_nb(book, c, t, reason, ref, cs, steps, vbt, cash, sink, order_mod
       (``rule_exit_bar``), even if vectorbt's cash rule refuses or cuts the exit.
     """
     b = book[c]
-    if reason == REASON_TAKE_PROFIT and step_is_nearer_nb(b):
+    if order_model is not None and reason == REASON_TAKE_PROFIT and step_is_nearer_nb(b):
         k = b["steps_done"]
         frac = steps[c, steps.shape[1] // 2 + k]
         b["steps_done"] = k + 1

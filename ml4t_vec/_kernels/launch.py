@@ -86,13 +86,15 @@ def _compact(src: np.ndarray, off: np.ndarray, counts: np.ndarray) -> np.ndarray
     return dst
 
 
-def order_model(params: OrderParams):
+def order_model(params: OrderParams, scale_out: bool):
     """The drivers' last argument: None for the default order model, so numba prunes vectorbt's
-    (one-order reversals, covers cut by cash) and pyramiding (``accumulate``) and compiles a run
-    without them; else 1. A run with either compiles its own copy of the driver, once. (A
-    runtime ``accumulate`` test on every signal bar made scenario A's kernel 19.3 -> 22.4 ms.)"""
+    (one-order reversals, covers cut by cash), pyramiding (``accumulate``) and scale-out steps
+    and compiles a run without them; else 1. A run with any of them compiles its own copy of
+    the driver, once. (A runtime ``accumulate`` test on every signal bar made scenario A's
+    kernel 19.3 -> 22.4 ms; pyramiding and scale-out written into the default copy made the
+    demo's first-run compile about 1.1 s longer.)"""
     vbt = bool((params.cash_rule == CASH_VECTORBT).any() or (params.reversal == REVERSAL_ONE_ORDER).any())
-    return np.int64(1) if vbt or bool(params.accumulate.any()) else None
+    return np.int64(1) if vbt or scale_out or bool(params.accumulate.any()) else None
 
 
 def driver(n_groups: int, n_cols: int):
@@ -120,7 +122,7 @@ def _run(args, caps, n_bars, per_column_series):
     run = driver(n_groups, n_cols)
     run(group_offsets, chunk_offsets, col_asset, prices, sig, timing, init_cash, cols, params.size, levels, limits,
         new_book(n_cols), new_orders(n_cols, REASON_SIGNAL), sink, acc, cash_out, value_out,
-        order_model(params))  # fmt: skip
+        order_model(params, bool(np.isfinite(risk.scale_out).any())))  # fmt: skip
     return sink, acc, cash_out, value_out
 
 

@@ -249,12 +249,12 @@ def _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_
         ref = price[off[col_asset[c]] + t * step]
         size = size_at_nb(size_a, c, oc["bar"])  # read at the signal bar
         q0 = book[c]["qty"]
-        if act >= ACT_ADD_LONG and q0 == 0.0:  # an increase whose position a rule closed first
+        if order_model is not None and act >= ACT_ADD_LONG and q0 == 0.0:  # an increase whose position a rule closed
             write_reject_nb(sink, c, t, np.int64(1 if d > 0.0 else -1), np.int64(EFFECT_INCREASE),
                             np.int64(REJ_POSITION_CLOSED), np.nan, 0.0, ref)  # fmt: skip
             continue
         flip = q0 * d < 0.0  # a one-order reversal, whose closing part fills here
-        add = q0 * d > 0.0  # an increase (accumulate): no new position, its weight counts what is held
+        add = order_model is not None and q0 * d > 0.0  # an increase (accumulate): its weight counts what is held
         free = cash
         if d < 0.0 and (cs["percent_of"] == PERCENT_OF_CASH or vbt):
             free = _free_cash_nb(cash, book, c0, c1)
@@ -404,7 +404,8 @@ def _rules_nb(t, e0, e1, col_asset, open_, high, low, close, off, step, sig, col
             while True:
                 reason, ref = check_exit_nb(
                     d, b["anchor"], b["peak"], b["bars_seen"] - b["entry_count"], cs["max_bars"], session, o, high[i],
-                    low[i], b["entry_bar"] == t, cs["stop_on_entry_bar"], b["sl"], min(b["tp"], b["step_gain"]),
+                    low[i], b["entry_bar"] == t, cs["stop_on_entry_bar"], b["sl"],
+                    min(b["tp"], b["step_gain"]) if order_model is not None else b["tp"],
                     b["tsl"], cs["trailing_activation"], b["slp"], b["tpp"], cs["intrabar"],
                 )  # fmt: skip
                 if reason == NO_EXIT:
@@ -488,7 +489,9 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
             lo = b["lo"]
             peak = b["peak"]
             anchor, sl, tsl, slp, tpp = b["anchor"], b["sl"], b["tsl"], b["slp"], b["tpp"]
-            tp = min(b["tp"], b["step_gain"])  # the next scale-out step is a nearer take-profit
+            tp = b["tp"]
+            if order_model is not None:  # the next scale-out step is a nearer take-profit
+                tp = min(tp, b["step_gain"])
             entered, entry_bar = b["entry_count"], b["entry_bar"]
             max_bars, session, on_entry = cs["max_bars"], cs["session_exit"], cs["stop_on_entry_bar"]
             ta, intrabar, tsrc = cs["trailing_activation"], cs["intrabar"], cs["trailing_source"]
