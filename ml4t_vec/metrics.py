@@ -97,6 +97,10 @@ STATS_DOC = {
     "avg_win": "mean pnl of winning closed trades",
     "avg_loss": "mean pnl of losing closed trades",
     "payoff_ratio": "avg_win / |avg_loss|",
+    "position_win_rate": "share of closed positions (a closed row and the partial rows before it: a resized or "
+    "scaled-out position's whole pnl) with pnl > 0",
+    "position_profit_factor": "gross profits / gross losses of closed positions",
+    "avg_position_pnl": "mean pnl per closed position",
     "largest_win": "largest pnl of a closed trade",
     "largest_loss": "smallest (most negative) pnl of a closed trade",
     "best_trade": "largest pnl_percent of a closed trade",
@@ -317,6 +321,17 @@ def trade_metrics(trades: pl.DataFrame, fills: pl.DataFrame) -> dict:
         bars_win=bars.filter(win).mean(), bars_loss=bars.filter(loss).mean(), drag=drag.mean(),
     )  # fmt: skip
     signs = closed.select(pnl.sign().cast(pl.Int8).sort_by("exit_time", maintain_order=True).alias("sign"))
+    # closed positions: per symbol, in row order, a closed row and the partial rows before it
+    whole = (
+        trades.lazy()
+        .filter(pl.col("status") != "open")
+        .with_columns(seg=is_closed.cum_sum().shift(1, fill_value=0).over("symbol"))
+        .group_by("symbol", "seg")
+        .agg(pnl.sum(), done=is_closed.last())
+        .filter(pl.col("done"))
+        .select(n=pl.len(), n_win=(pnl > 0).sum(), win_sum=pnl.filter(pnl > 0).sum(),
+                loss_sum=pnl.filter(pnl < 0).sum(), mean=pnl.mean())
+    )  # fmt: skip
     rows = trades.lazy().select(
         n_open=is_open.sum(), open_pnl=pnl.filter(is_open).sum(), gross=pl.col("gross_pnl").sum()
     )
@@ -324,8 +339,9 @@ def trade_metrics(trades: pl.DataFrame, fills: pl.DataFrame) -> dict:
         fees=pl.col("fees").sum(), slippage=pl.col("slippage").sum(),
         notional=(pl.col("quantity") * pl.col("price")).sum(), entries=(pl.col("effect") == "entry").sum(),
     )  # fmt: skip
-    a, s, t, f = (x.row(0, named=True) if i != 1 else x for i, x in
-                  enumerate(pl.collect_all([agg, signs, rows, fsum], engine="in-memory")))  # fmt: skip
+    a, s, t, f, w = (x.row(0, named=True) if i != 1 else x for i, x in
+                     enumerate(pl.collect_all([agg, signs, rows, fsum, whole], engine="in-memory")))  # fmt: skip
+    n_pos = int(w["n"])
     n = int(a["n"])
     sign = s.get_column("sign").to_numpy()
     nan = lambda v: math.nan if v is None else float(v)  # noqa: E731
@@ -348,6 +364,11 @@ def trade_metrics(trades: pl.DataFrame, fills: pl.DataFrame) -> dict:
         "avg_win": avg_win,
         "avg_loss": avg_loss,
         "payoff_ratio": payoff,
+        "position_win_rate": int(w["n_win"] or 0) / n_pos if n_pos else math.nan,
+        "position_profit_factor": _safe_div(float(w["win_sum"] or 0.0), -float(w["loss_sum"] or 0.0))
+        if n_pos
+        else math.nan,
+        "avg_position_pnl": nan(w["mean"]),
         "largest_win": nan(a["max"]),
         "largest_loss": nan(a["min"]),
         "best_trade": nan(a["pct_max"]),
@@ -484,7 +505,8 @@ SUMMARY_SECTIONS = {
              "var_95", "cvar_95", "max_drawdown", "avg_drawdown", "max_drawdown_duration", "avg_drawdown_duration",
              "exposure", "avg_gross_exposure", "max_gross_exposure"),
     "trades": ("n_trades", "n_open", "n_positions", "n_trade_rows", "winning_trades", "losing_trades", "win_rate",
-               "profit_factor", "expectancy", "avg_win", "avg_loss", "payoff_ratio", "largest_win", "largest_loss",
+               "profit_factor", "expectancy", "avg_win", "avg_loss", "payoff_ratio", "position_win_rate",
+               "position_profit_factor", "avg_position_pnl", "largest_win", "largest_loss",
                "best_trade", "worst_trade", "avg_trade_return", "avg_bars_held", "avg_winning_bars",
                "avg_losing_bars", "max_bars_held", "max_win_streak", "max_loss_streak", "sqn", "kelly", "open_pnl"),
     "costs": ("total_fees", "total_slippage", "total_costs", "avg_cost_drag", "total_gross_pnl"),
@@ -494,10 +516,12 @@ SUMMARY_SECTIONS = {
                   "information_ratio", "up_capture", "down_capture"),
 }  # fmt: skip
 _PERCENT = {"total_return", "cagr", "best_return", "worst_return", "volatility", "var_95", "cvar_95", "max_drawdown",
-            "avg_drawdown", "exposure", "avg_gross_exposure", "max_gross_exposure", "win_rate", "best_trade",
+            "avg_drawdown", "exposure", "avg_gross_exposure", "max_gross_exposure", "win_rate", "position_win_rate",
+            "best_trade",
             "worst_trade", "avg_trade_return", "avg_cost_drag", "turnover", "turnover_per_rebalance",
             "benchmark_return", "excess_return", "alpha", "tracking_error"}  # fmt: skip
-_CASH = {"init_cash", "final_equity", "peak_equity", "expectancy", "avg_win", "avg_loss", "largest_win",
+_CASH = {"init_cash", "final_equity", "peak_equity", "expectancy", "avg_position_pnl", "avg_win", "avg_loss",
+         "largest_win",
          "largest_loss", "open_pnl", "total_fees", "total_slippage", "total_costs", "total_gross_pnl",
          "traded_notional"}  # fmt: skip
 

@@ -18,7 +18,8 @@ SERIES_METRICS = ("final_equity", "total_return", "cagr", "volatility", "sharpe"
                   "calmar", "exposure")  # fmt: skip
 # columns of the trade metrics, in this order
 TRADE_METRICS = ("n_trades", "n_open", "win_rate", "profit_factor", "expectancy", "avg_win", "avg_loss",
-                 "avg_bars_held", "total_fees", "total_slippage")  # fmt: skip
+                 "avg_bars_held", "total_fees", "total_slippage", "position_win_rate", "position_profit_factor",
+                 "avg_position_pnl")  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
@@ -76,7 +77,9 @@ def trade_metrics_nb(n, cols_per, trades, trade_off, n_trade, fills, fill_off, n
     """Trade and cost metrics of n portfolios, portfolio k owning columns
     ``[k * cols_per, (k + 1) * cols_per)``, read in place from the kernel's record buffers (column
     c's trades at ``trades[trade_off[c]:trade_off[c] + n_trade[c]]``, fills likewise). pnl is the
-    trades frame's: (exit - entry) x signed quantity - both fees. Returns (n, len(TRADE_METRICS))."""
+    trades frame's: (exit - entry) x signed quantity - both fees. A closed position's pnl is its
+    closed row's plus the partial rows before it in its column (``metrics.trade_metrics``).
+    Returns (n, len(TRADE_METRICS))."""
     out = np.zeros((n, len(TRADE_METRICS)))
     for k in prange(n):
         n_closed = 0
@@ -89,13 +92,29 @@ def trade_metrics_nb(n, cols_per, trades, trade_off, n_trade, fills, fill_off, n
         held = 0.0
         fees = 0.0
         slip = 0.0
+        n_pos = 0  # closed positions: a closed row and the partial rows before it
+        n_pos_wins = 0
+        pos_wins = 0.0
+        pos_losses = 0.0
+        pos_sum = 0.0
         for c in range(k * cols_per, (k + 1) * cols_per):
+            part = 0.0  # the pnl of the column's partial rows since its last closed row
             for i in range(trade_off[c], trade_off[c] + n_trade[c]):
                 tr = trades[i]
+                pnl = (tr.exit_price - tr.entry_price) * tr.quantity - (tr.entry_fees + tr.exit_fees)
                 if tr.status != STATUS_CLOSED:  # open rows; partial rows count in neither (as stats())
                     n_open += tr.status == STATUS_OPEN
+                    part = part + pnl if tr.status != STATUS_OPEN else 0.0
                     continue
-                pnl = (tr.exit_price - tr.entry_price) * tr.quantity - (tr.entry_fees + tr.exit_fees)
+                whole = part + pnl
+                part = 0.0
+                n_pos += 1
+                pos_sum += whole
+                if whole > 0:
+                    pos_wins += whole
+                    n_pos_wins += 1
+                elif whole < 0:
+                    pos_losses += whole
                 n_closed += 1
                 pnl_sum += pnl
                 held += tr.bars_held
@@ -125,4 +144,12 @@ def trade_metrics_nb(n, cols_per, trades, trade_off, n_trade, fills, fill_off, n
         out[k, 7] = held / c if c else np.nan
         out[k, 8] = fees
         out[k, 9] = slip
+        out[k, 10] = n_pos_wins / n_pos if n_pos else np.nan
+        if n_pos == 0:
+            out[k, 11] = np.nan
+        elif pos_losses != 0:
+            out[k, 11] = pos_wins / -pos_losses
+        else:
+            out[k, 11] = np.inf if pos_wins > 0 else 0.0
+        out[k, 12] = pos_sum / n_pos if n_pos else np.nan
     return out

@@ -1,6 +1,8 @@
 """Take-profit in steps (``scale_out``): hand-computed cases and the setting's errors. The random
 cases are in tests/property/test_parity.py (``test_scale_out_matches_reference``)."""
 
+import math
+
 import polars as pl
 import pytest
 from test_golden import KW, D, one
@@ -135,3 +137,15 @@ def test_sweep_over_schedules_equals_single_runs():
     want = [vec.backtest(prices, scale_out=s, **kw).stats()["total_return"][0] for s in schedules]
     assert got == pytest.approx(want, rel=1e-12)
     assert len(set(got)) == 3
+
+
+def test_position_metrics_count_the_steps():
+    # half sold at +5% (11.55: +2.75), the rest closed by an exit signal at bar 3's open (10.9:
+    # -0.5): the closed row loses, the position wins 2.25
+    bars = [*BARS[:3], (10.9, 11, 10.5, 10.9), (10.9, 11, 10.5, 10.9)]
+    res = vec.backtest(one({0: {"e": True}, 2: {"x": True}}, bars), scale_out=[(0.05, 0.5)], **KW)
+    assert res.trades.get_column("pnl").to_list() == pytest.approx([2.75, -0.5])
+    s = res.stats().row(0, named=True)
+    assert (s["n_trades"], s["win_rate"], s["expectancy"]) == (1, 0.0, pytest.approx(-0.5))
+    assert (s["position_win_rate"], s["avg_position_pnl"]) == (1.0, pytest.approx(2.25))
+    assert s["position_profit_factor"] == math.inf
