@@ -72,6 +72,16 @@ def series_metrics_nb(series, init, ppy):
     return out
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _profit_factor_nb(n, wins, losses):
+    """Gross profits / gross losses of n trades (losses <= 0): NaN without trades, inf without losses."""
+    if n == 0:
+        return np.nan
+    if losses != 0:
+        return wins / -losses
+    return np.inf if wins > 0 else 0.0
+
+
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def trade_metrics_nb(n, cols_per, trades, trade_off, n_trade, fills, fill_off, n_fill):
     """Trade and cost metrics of n portfolios, portfolio k owning columns
@@ -132,12 +142,7 @@ def trade_metrics_nb(n, cols_per, trades, trade_off, n_trade, fills, fill_off, n
         out[k, 0] = c
         out[k, 1] = n_open
         out[k, 2] = n_wins / c if c else np.nan
-        if c == 0:
-            out[k, 3] = np.nan
-        elif losses != 0:
-            out[k, 3] = wins / -losses
-        else:
-            out[k, 3] = np.inf if wins > 0 else 0.0
+        out[k, 3] = _profit_factor_nb(np.int64(c), wins, losses)  # (not a literal: one compiled copy)
         out[k, 4] = pnl_sum / c if c else np.nan
         out[k, 5] = wins / n_wins if n_wins else np.nan
         out[k, 6] = losses / n_losses if n_losses else np.nan
@@ -145,11 +150,6 @@ def trade_metrics_nb(n, cols_per, trades, trade_off, n_trade, fills, fill_off, n
         out[k, 8] = fees
         out[k, 9] = slip
         out[k, 10] = n_pos_wins / n_pos if n_pos else np.nan
-        if n_pos == 0:
-            out[k, 11] = np.nan
-        elif pos_losses != 0:
-            out[k, 11] = pos_wins / -pos_losses
-        else:
-            out[k, 11] = np.inf if pos_wins > 0 else 0.0
+        out[k, 11] = _profit_factor_nb(np.int64(n_pos), pos_wins, pos_losses)
         out[k, 12] = pos_sum / n_pos if n_pos else np.nan
     return out
