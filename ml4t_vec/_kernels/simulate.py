@@ -326,10 +326,22 @@ def _fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, lev, cash, sink, ord
                         order_model)  # fmt: skip
     o["reason"] = REASON_SIGNAL
     if act != ACT_CLOSE:
+        d = entry_direction_nb(act)
         reason = np.int64(REJ_SESSION_END) if (bits & SIG_SESSION_CLOSED) != 0 else np.int64(-1)
+        equity = cash
         avail = cash if cs["cash_rule"] == CASH_ML4T else lev * cash
-        dcash, _, _, _ = enter_nb(book, c, t, entry_direction_nb(act), reason, cs, ref, size_at_nb(size_a, c, o["bar"]),
-                                  cash, avail, np.inf, np.int64(0), bool(0), cash, cash, sink)  # fmt: skip
+        free = cash
+        if order_model is not None and act >= ACT_ADD_LONG:  # an increase (accumulate), as _entries_nb
+            q = book[c]["qty"]
+            if q == 0.0:  # a rule closed the position first
+                write_reject_nb(sink, c, t, np.int64(1 if d > 0.0 else -1), np.int64(EFFECT_INCREASE),
+                                np.int64(REJ_POSITION_CLOSED), np.nan, 0.0, ref)  # fmt: skip
+                return cash, 0
+            equity = cash + q * ref  # the position marked at ``ref``
+            avail = cash if cs["cash_rule"] == CASH_ML4T else lev * equity - abs(q) * ref
+            free = cash + 2.0 * q * book[c]["avg_price"] if q < 0.0 else cash
+        dcash, _, _, _ = enter_nb(book, c, t, d, reason, cs, ref, size_at_nb(size_a, c, o["bar"]), equity, avail,
+                                  np.inf, np.int64(0), bool(0), cash, free, sink)  # fmt: skip
         cash += dcash
     return cash, 0
 
@@ -460,9 +472,11 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
     start = np.int64(1) if any_rules else np.int64(0)  # a phase starts the rule levels of its entries
     # a one-column account skips ahead over quiet bars (below); portfolio limits check every close
     skips = one_column is not None and c1 - c0 == 1 and not lim_on
-    # and fills its orders through a lean call (the default order model; fill_order="ml4t" runs
-    # the position rules between an order's exit and its entry: the group phases do that)
-    one = skips and order_model is None and not ml4t_order
+    # and fills its orders through a lean call (the default order model, also in the copy compiled
+    # for vectorbt's model when this column does not use it: pyramiding and scale-out runs took
+    # 2.5x longer through the group phases; fill_order="ml4t" runs the position rules between an
+    # order's exit and its entry: the group phases do that)
+    one = skips and not ml4t_order and (order_model is None or (not vbt and cols[c0]["reversal"] != REVERSAL_ONE_ORDER))
     ruled = np.int64(-1)  # the bar whose rules step the quiet-bar loop ran before it stopped
     fired = np.int64(-1)  # the bar the quiet-bar loop found a rule exit on, its reason and price
     fired_reason = np.int64(NO_EXIT)
