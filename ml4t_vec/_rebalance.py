@@ -245,7 +245,7 @@ def simulate_weights(prep: Prepared, cfg: BacktestConfig, timing: int, rebal: np
         raw[k] = None
         out.append(rec)
         segments += [off, per_col[k]]
-    out.append(raw[2][: written[2]].copy())
+    out.append(raw[2][: written[2]])  # a view: the room past the rows written is never touched (not resident)
     raw[2] = None
     if not compact:
         return SimResult(*out, acc[0], acc[1], acc[2], None, None, None, tuple(segments))

@@ -321,6 +321,13 @@ def apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink, as_close
     return signed * px - fee, next_pid
 
 
+# ``apply_fill_nb`` inlined into its caller (numba IR) for the target-weight fill phase, which
+# makes nearly every fill of a daily rebalance: a call passes about 60 machine words (the book,
+# the sink's six arrays), which cost 10% of that phase (``benchmarks/bench_kernel.py --mode
+# weights_daily``). Never compiled on its own, so not cached under its own name.
+apply_fill_inline_nb = njit(nogil=True, error_model="numpy", _nrt=False, inline="always")(apply_fill_nb.py_func)
+
+
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def close_open_nb(book, c, reason, sink):
     """An ``open`` trade row for what column c still holds, marked at its last close (no exit costs)."""

@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit
 
 from ml4t_vec._kernels import BOOL, F64, I64
-from ml4t_vec._kernels.book import apply_fill_nb, close_open_nb, write_reject_nb
+from ml4t_vec._kernels.book import apply_fill_inline_nb, apply_fill_nb, close_open_nb, write_reject_nb
 from ml4t_vec._kernels.codes import (
     CASH_ML4T,
     CASH_VECTORBT,
@@ -291,7 +291,7 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         ref = fill_px[off[col_asset[c]] + t * step]
         px = exec_price_nb(ref, np.int64(1 if dq > 0.0 else -1), (wp.slippage[c], wp.slippage_per_share[c]))
         fee = fee_nb(dq, px, (wp.fees[c], wp.fixed_fees[c], wp.per_share[c]))
-        d, next_pid = apply_fill_nb(book, c, t, dq, px, ref, fee, rsn[i], next_pid, sink, bool(0))
+        d, next_pid = apply_fill_inline_nb(book, c, t, dq, px, ref, fee, rsn[i], next_pid, sink, bool(0))
         cash += d
         book[c]["qty"] = keep  # exactly the target (q - (q - keep) may differ in the last bit)
         if flip:
@@ -416,16 +416,17 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
             continue
         dq = got[i] if inc[i] > 0.0 else -got[i]
         cost = (wp.fees[c], wp.fixed_fees[c], wp.per_share[c])
+        owed = 0.0  # a reversal's closing part paid flip_fee[i] in (a), its share of the order's fee is share_x
         if flip_q[i] > 0.0:  # one order: its fee on both parts, split by shares
             total = fee_nb(flip_q[i] + got[i], px_of[i], cost)
             share_x = flip_q[i] / (flip_q[i] + got[i]) * total
             _set_exit_fee_nb(sink, flip_fill[i], flip_trade[i], share_x)
-            d, next_pid = apply_fill_nb(book, c, t, dq, px_of[i], ref, total - share_x, rsn[i], next_pid, sink, bool(0))
-            cash += d + (total - share_x) - (total - flip_fee[i])  # the cash pays total - the closing fee
+            fee = total - share_x
+            owed = (total - share_x) - (total - flip_fee[i])  # the cash pays total - the closing fee
         else:
             fee = fee_nb(dq, px_of[i], cost)
-            d, next_pid = apply_fill_nb(book, c, t, dq, px_of[i], ref, fee, rsn[i], next_pid, sink, bool(0))
-            cash += d
+        d, next_pid = apply_fill_inline_nb(book, c, t, dq, px_of[i], ref, fee, rsn[i], next_pid, sink, bool(0))
+        cash += d + owed
     return cash, next_pid
 
 
