@@ -66,7 +66,15 @@ from ml4t_vec._kernels.codes import (
     TIMING_NEXT_OPEN,
     TIMING_SAME_CLOSE,
 )
-from ml4t_vec._kernels.fills import apply_order_nb, enter_nb, exit_nb, open_rules_nb, rule_fired_nb
+from ml4t_vec._kernels.fills import (
+    apply_order_nb,
+    enter_nb,
+    exit_nb,
+    fill_one_nb,
+    free_cash_nb,
+    open_rules_nb,
+    rule_fired_nb,
+)
 from ml4t_vec._kernels.grid import gather_assets_nb, readonly_nb
 from ml4t_vec._kernels.limits import close_of_bar_nb, entry_cap_nb, new_limit_state_nb
 from ml4t_vec._kernels.orders import (
@@ -107,17 +115,6 @@ PHASE_ENTRIES = 2
 # of a NamedTuple inside the bar loop costs an atomic incref/decref pair per access. The rule
 # check itself is inlined (``risk.check_exit_nb``, scalars only). What runs once per fill
 # (``fills.py``, the phases, the record writers) is a plain call taking the records and tuples.
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _free_cash_nb(cash, book, c0, c1):
-    """Free cash of a group (vectorbt): cash minus twice the short positions at their entry prices."""
-    debt = 0.0
-    for c in range(c0, c1):
-        q = book[c]["qty"]
-        if q < 0.0:
-            debt += -q * book[c]["avg_price"]
-    return cash - 2.0 * debt
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -257,7 +254,7 @@ def _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_
         add = order_model is not None and q0 * d > 0.0  # an increase (accumulate): its weight counts what is held
         free = cash
         if d < 0.0 and (cs["percent_of"] == PERCENT_OF_CASH or vbt):
-            free = _free_cash_nb(cash, book, c0, c1)
+            free = free_cash_nb(cash, book, c0, c1)
         reason = block
         if reason < 0 and (sig[c, t] & SIG_SESSION_CLOSED) != 0:
             reason = REJ_SESSION_END
@@ -305,45 +302,6 @@ def _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_
             net += d * q * px
             n_open += 0 if add else 1
     return cash
-
-
-@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def _fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, lev, cash, sink, order_model):
-    """The waiting order of a one-column account without portfolio limits, under the default
-    order model, at reference price ``ref`` of bar t (signal bits ``bits``): its exit, then its
-    entry (``fills.exit_nb``, ``fills.enter_nb``), as ``_phase_nb`` fills it for a group of one
-    (equity and free cash are the cash once flat; the buying power ``lev`` x equity, or the cash
-    under ``cash_rule="ml4t"``). A call with a dozen arguments instead of the group phase's
-    two dozen: scenario A's kernel 38 -> 29 ms. Returns (cash, orders still waiting)."""
-    o = orders[c]
-    act = o["action"]
-    if (bits & SIG_VALID) == 0:
-        return cash, 1
-    o["action"] = ACT_NONE
-    if is_exit_action_nb(act) and book[c]["qty"] != 0.0:
-        cash += exit_nb(book, c, t, o["reason"], ref, (cs["exit_slippage"], cs["exit_slippage_per_share"]),
-                        (cs["fees"], cs["fixed_fees"], cs["per_share"]), cs["fractional"], bool(0), cash, sink,
-                        order_model)  # fmt: skip
-    o["reason"] = REASON_SIGNAL
-    if act != ACT_CLOSE:
-        d = entry_direction_nb(act)
-        reason = np.int64(REJ_SESSION_END) if (bits & SIG_SESSION_CLOSED) != 0 else np.int64(-1)
-        equity = cash
-        avail = cash if cs["cash_rule"] == CASH_ML4T else lev * cash
-        free = cash
-        if order_model is not None and act >= ACT_ADD_LONG:  # an increase (accumulate), as _entries_nb
-            q = book[c]["qty"]
-            if q == 0.0:  # a rule closed the position first
-                write_reject_nb(sink, c, t, np.int64(1 if d > 0.0 else -1), np.int64(EFFECT_INCREASE),
-                                np.int64(REJ_POSITION_CLOSED), np.nan, 0.0, ref)  # fmt: skip
-                return cash, 0
-            equity = cash + q * ref  # the position marked at ``ref``
-            avail = cash if cs["cash_rule"] == CASH_ML4T else lev * equity - abs(q) * ref
-            free = cash + 2.0 * q * book[c]["avg_price"] if q < 0.0 else cash
-        dcash, _, _, _ = enter_nb(book, c, t, d, reason, cs, ref, size_at_nb(size_a, c, o["bar"]), equity, avail,
-                                  np.inf, np.int64(0), bool(0), cash, free, sink)  # fmt: skip
-        cash += dcash
-    return cash, 0
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
@@ -472,11 +430,11 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
     start = np.int64(1) if any_rules else np.int64(0)  # a phase starts the rule levels of its entries
     # a one-column account skips ahead over quiet bars (below); portfolio limits check every close
     skips = one_column is not None and c1 - c0 == 1 and not lim_on
-    # and fills its orders through a lean call (the default order model, also in the copy compiled
-    # for vectorbt's model when this column does not use it: pyramiding and scale-out runs took
-    # 2.5x longer through the group phases; fill_order="ml4t" runs the position rules between an
-    # order's exit and its entry: the group phases do that)
-    one = skips and not ml4t_order and (order_model is None or (not vbt and cols[c0]["reversal"] != REVERSAL_ONE_ORDER))
+    # and fills its orders through a lean call (``fills.fill_one_nb``, every order model: the group
+    # phases made pyramiding and scale-out runs 2.5x, and vectorbt's model 1.9x slower;
+    # fill_order="ml4t" runs the position rules between an order's exit and its entry: the group
+    # phases do that)
+    one = skips and not ml4t_order
     ruled = np.int64(-1)  # the bar whose rules step the quiet-bar loop ran before it stopped
     fired = np.int64(-1)  # the bar the quiet-bar loop found a rule exit on, its reason and price
     fired_reason = np.int64(NO_EXIT)
@@ -577,7 +535,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
             # loop made fill="next_open" 1.4x slower (benchmarks/bench_kernel.py, 2026-11-27)
             due = n_pending > 0 and (not by_asset or orders[e0]["action"] != ACT_NONE)
             if timing == TIMING_NEXT_OPEN and due and one_column is not None and one:  # 1. the open's fills
-                cash, n_pending = _fill_one_nb(book, orders, c0, t, cols[c0], fill_price[off[col_asset[c0]] + t * step],
+                cash, n_pending = fill_one_nb(book, orders, c0, t, cols[c0], fill_price[off[col_asset[c0]] + t * step],
                                                sig[c0, t], size, lim[2], cash, sink, order_model)  # fmt: skip
                 if any_rules:
                     _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders,
@@ -619,7 +577,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                                             order_buf, close, high, low, levels, np.int64(2), order_model)  # fmt: skip
             due = n_pending > 0 and (not by_asset or orders[e0]["action"] != ACT_NONE)
             if timing == TIMING_NEXT_CLOSE and due and one_column is not None and one:  # 3. the close's fills
-                cash, n_pending = _fill_one_nb(book, orders, c0, t, cols[c0], fill_price[off[col_asset[c0]] + t * step],
+                cash, n_pending = fill_one_nb(book, orders, c0, t, cols[c0], fill_price[off[col_asset[c0]] + t * step],
                                                sig[c0, t], size, lim[2], cash, sink, order_model)  # fmt: skip
                 if any_rules:
                     _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders,
@@ -654,7 +612,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                         o["bar"] = t
             due = n_pending > 0 and (not by_asset or orders[e0]["action"] != ACT_NONE)
             if timing == TIMING_SAME_CLOSE and due and one_column is not None and one:
-                cash, n_pending = _fill_one_nb(book, orders, c0, t, cols[c0], fill_price[off[col_asset[c0]] + t * step],
+                cash, n_pending = fill_one_nb(book, orders, c0, t, cols[c0], fill_price[off[col_asset[c0]] + t * step],
                                                sig[c0, t], size, lim[2], cash, sink, order_model)  # fmt: skip
                 if any_rules:
                     _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders,
