@@ -6,31 +6,15 @@ import numpy as np
 import polars as pl
 
 from ml4t_vec import schema as S
-from ml4t_vec._kernels.book import transpose_words_nb
+from ml4t_vec._kernels.book import n_records, record_columns
 from ml4t_vec._kernels.codes import DIRECTION, EFFECT, EXIT_REASON, REJECT_REASON, SIDE, SIG_VALID, STATUS
 from ml4t_vec._kernels.series import drawdown_nb
 
 
-def columns(rec: np.ndarray) -> dict[str, np.ndarray]:
-    """Every field of a kernel record buffer as its own array, in one pass over the buffer.
-
-    Copying the fields one by one reads the whole buffer once per field (a 120-byte trade
-    record holds 16 of them): 80-110 ms for 478k trade rows, against about 15 ms for one
-    transposing pass into 8-byte words (``transpose_words_nb``). Every record dtype
-    (``_kernels/codes.py``) is aligned to 8 bytes, its 1-byte codes packed into one word: those
-    are strided views of their word's bytes."""
-    n, dt = rec.shape[0], rec.dtype
-    if n == 0 or dt.itemsize % 8 or not rec.flags.c_contiguous:
-        return {name: np.ascontiguousarray(rec[name]) for name in dt.names}
-    w = dt.itemsize // 8
-    words = np.empty((w, n), dtype=np.uint64)
-    transpose_words_nb(rec.view(np.uint64).reshape(n, w), words)
-    out = {}
-    for name in dt.names:
-        f, at = dt.fields[name][:2]
-        row = words[at // 8]
-        out[name] = row.view(f) if f.itemsize == 8 else row.view(np.uint8).reshape(n, 8)[:, at % 8].view(f)
-    return out
+def columns(rec: np.ndarray | dict) -> dict[str, np.ndarray]:
+    """Every field of a kernel record buffer as its own array (``book.record_columns``); records
+    that are columns already (a backtest's, ``SimResult``) as they are."""
+    return rec if isinstance(rec, dict) else record_columns(rec)
 
 
 def _decode(codes: np.ndarray, table: dict[str, int], dtype: pl.Enum) -> pl.Series:
@@ -90,7 +74,7 @@ def holdings(fills: np.ndarray, close: np.ndarray, off: np.ndarray, step: int, s
     names = np.zeros(n_bars, dtype=np.int64)
     gross = np.zeros(n_bars)
     sumsq = np.zeros(n_bars)
-    if fills.shape[0] == 0 or n_bars == 0:
+    if n_records(fills) == 0 or n_bars == 0:
         return names, gross, sumsq
     effect = fills["effect"]
     # a column's holding after each fill: fills come per column in time order (the records'
@@ -154,7 +138,7 @@ class FrameBuilder:
         return pl.DataFrame({k: cols[k] for k in spec})
 
     def trades(self, rec: np.ndarray, fills: np.ndarray) -> pl.DataFrame:
-        if rec.shape[0] == 0:
+        if n_records(rec) == 0:
             return S.empty(S.TRADES, self.time_dtype)
         rec = columns(rec)
         pid = rec["position_id"]
@@ -191,7 +175,7 @@ class FrameBuilder:
         )
 
     def fills(self, rec: np.ndarray) -> pl.DataFrame:
-        if rec.shape[0] == 0:
+        if n_records(rec) == 0:
             return S.empty(S.FILLS, self.time_dtype)
         rec = columns(rec)
         return self._finish(
@@ -235,7 +219,7 @@ class FrameBuilder:
         return out.select(list(S.POSITIONS))
 
     def rejected(self, rec: np.ndarray) -> pl.DataFrame:
-        if rec.shape[0] == 0:
+        if n_records(rec) == 0:
             return S.empty(S.REJECTED, self.time_dtype)
         rec = columns(rec)
         df = self._finish(

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 
 from ml4t_vec._kernels import kernel_array, kernel_tuple
-from ml4t_vec._kernels.book import column_order, new_book, new_orders, new_sink, room_nb
+from ml4t_vec._kernels.book import column_order, new_book, new_orders, new_sink, record_columns, room_nb
 from ml4t_vec._kernels.codes import CASH_RULE, MISSING, ROUNDING, SHORTFALL, SIZE_AT
 from ml4t_vec._kernels.launch import SimResult
 from ml4t_vec._kernels.limits import NEVER
@@ -234,10 +234,17 @@ def simulate_weights(prep: Prepared, cfg: BacktestConfig, timing: int, rebal: np
         room = written
     else:  # pragma: no cover - a deterministic kernel cannot overflow exact counts
         raise RuntimeError("record buffers overflowed twice")
-    # fills and trade rows grouped by column (the records' layout everywhere else), one kind at a
-    # time, each buffer in time order dropped before the next is sorted (peak memory)
-    # (rejected rows stay in time order: their frame is sorted by timestamp and symbol anyway)
-    raw, per_col = list(sink[:3]), sink.per_col
+    rejected = record_columns(sink.rejected[: written[2]])  # in time order (their frame is sorted by time)
+    if compact:  # fills and trade rows grouped by column (the records' layout everywhere else) as columns
+        per_col = sink.per_col
+        out = [sink.fills, sink.trades]
+        sink = None
+        for k in range(2):  # one kind at a time, its buffer dropped before the next (peak memory)
+            out[k] = record_columns(out[k], per_col[k])
+        return SimResult(*out, rejected, acc[0], acc[1], acc[2], None, value_out if per_column_series else None,
+                         None, None)  # fmt: skip
+    # a sweep's reductions read each column's records as one segment of a grouped buffer
+    raw, per_col = list(sink[:2]), sink.per_col
     sink = None
     out, segments = [], []
     for k in range(2):
@@ -245,8 +252,4 @@ def simulate_weights(prep: Prepared, cfg: BacktestConfig, timing: int, rebal: np
         raw[k] = None
         out.append(rec)
         segments += [off, per_col[k]]
-    out.append(raw[2][: written[2]])  # a view: the room past the rows written is never touched (not resident)
-    raw[2] = None
-    if not compact:
-        return SimResult(*out, acc[0], acc[1], acc[2], None, None, None, tuple(segments))
-    return SimResult(*out, acc[0], acc[1], acc[2], None, value_out if per_column_series else None, None, None)
+    return SimResult(*out, rejected, acc[0], acc[1], acc[2], None, None, None, tuple(segments))

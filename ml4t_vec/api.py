@@ -14,6 +14,7 @@ import polars as pl
 from ml4t_vec import _frames, _lower, _rebalance
 from ml4t_vec import benchmark as _benchmark
 from ml4t_vec._kernels import kernel_array
+from ml4t_vec._kernels.book import n_records
 from ml4t_vec._kernels.codes import (
     TIMING,
 )
@@ -247,8 +248,8 @@ class BacktestResult:
     def __repr__(self) -> str:
         p = self._prep
         return (
-            f"BacktestResult({p.n_assets} assets x {p.n_bars} bars, {self._sim.trades.shape[0]} trades, "
-            f"{self._sim.fills.shape[0]} fills, {self._sim.rejected.shape[0]} rejected, "
+            f"BacktestResult({p.n_assets} assets x {p.n_bars} bars, {n_records(self._sim.trades)} trades, "
+            f"{n_records(self._sim.fills)} fills, {n_records(self._sim.rejected)} rejected, "
             f"config {self.config_hash})"
         )
 

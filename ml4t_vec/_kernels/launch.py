@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit
 
 from ml4t_vec._kernels import kernel_array
-from ml4t_vec._kernels.book import new_book, new_orders, slice_sink
+from ml4t_vec._kernels.book import new_book, new_orders, record_columns, slice_sink
 from ml4t_vec._kernels.codes import (
     CASH_VECTORBT,
     REASON_SIGNAL,
@@ -71,21 +71,6 @@ def count_entries_nb(sig, signal_exits_only):
     return entries, trades
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _compact_nb(src, off, counts, dst):
-    k = 0
-    for c in range(counts.shape[0]):
-        for i in range(counts[c]):
-            dst[k] = src[off[c] + i]
-            k += 1
-
-
-def _compact(src: np.ndarray, off: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    dst = np.empty(int(counts.sum()), dtype=src.dtype)
-    _compact_nb(src, off, counts, dst)
-    return dst
-
-
 def order_model(params: OrderParams, scale_out: bool):
     """The drivers' last argument: None for the default order model, so numba prunes vectorbt's
     (one-order reversals, covers cut by cash), pyramiding (``accumulate``) and scale-out steps
@@ -127,9 +112,12 @@ def _run(args, caps, n_bars, per_column_series):
 
 
 class SimResult(NamedTuple):
-    fills: np.ndarray
-    trades: np.ndarray
-    rejected: np.ndarray
+    # the records: columns (``book.record_columns``: field -> array, grouped by column, each
+    # column's in time order; the rejected rows of the target-weight driver in time order), or
+    # with ``compact=False`` the raw buffers (``segments``)
+    fills: np.ndarray | dict
+    trades: np.ndarray | dict
+    rejected: np.ndarray | dict
     cash: np.ndarray  # (n_bars,) portfolio cash (all groups; empty when chunk_offsets are given)
     net: np.ndarray  # (n_bars,) sum of signed position values at the close
     gross: np.ndarray  # (n_bars,) sum of |position value|
@@ -160,9 +148,9 @@ def simulate(
     per-chunk series come back as ``chunk_series``: a sweep makes one chunk per parameter
     combination, so each combination's portfolio series is its own row (memory O(chunks x bars)).
     ``record_rejected=False`` keeps no rejected orders (a sweep reports none).
-    ``compact=False`` skips copying the records into contiguous arrays: ``fills`` and ``trades``
-    are the raw buffers, column c's records at ``segments`` = (fill_off, n_fill, trade_off,
-    n_trade) ``[off[c], off[c] + n[c])`` (a sweep reduces them in place).
+    The records come back as columns (``book.record_columns``). ``compact=False`` keeps the raw
+    buffers instead: column c's records at ``segments`` = (fill_off, n_fill, trade_off, n_trade)
+    ``[off[c], off[c] + n[c])`` (a sweep reduces them in place).
     """
     sig = kernel_array(sig, np.uint8)
     n_cols, n_bars = sig.shape
@@ -192,10 +180,10 @@ def simulate(
         raise RuntimeError("record buffers overflowed twice")
     (fill_off, trade_off, rej_off), (n_fill, n_trade, n_rej) = sink.off, sink.per_col
     tot = np.zeros((3, 0)) if keep_chunks else acc.sum(axis=0)  # a sweep keeps the chunks' own series
-    if compact:
-        fills = _compact(sink.fills, fill_off, n_fill)
-        trades = _compact(sink.trades, trade_off, n_trade)
-        rejected = _compact(sink.rejected, rej_off, np.minimum(n_rej, caps[2]))
+    if compact:  # each column's slice, one after another, as columns (one pass; the sink is dropped)
+        fills = record_columns(sink.fills, n_fill, fill_off)
+        trades = record_columns(sink.trades, n_trade, trade_off)
+        rejected = record_columns(sink.rejected, np.minimum(n_rej, caps[2]), rej_off)
     else:
         fills, trades, rejected = sink.fills, sink.trades, sink.rejected
     return SimResult(

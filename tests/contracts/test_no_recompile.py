@@ -96,7 +96,7 @@ ORDER_MODEL = ("simulate_columns_nb", "simulate_groups_nb", "simulate_group_nb",
 ORDER_MODEL += ("fill_one_nb", "exit_nb", "rule_exit_nb", "rule_fired_nb", "_entries_nb", "_rules_nb")
 # the target-weight kernel: with or without position rules, and the peers' order models (None prunes them)
 WEIGHT_VARIANTS = {"rebalance_nb": 4, "_fill_phase_nb": 2, "_held_through_nb": 2, "_start_rules_nb": 2}
-MANY = {"to_grid_nb": 2, "_compact_nb": 3, "_column_order_nb": 2} | dict.fromkeys(ORDER_MODEL, 2) | WEIGHT_VARIANTS
+MANY = {"to_grid_nb": 2, "_column_order_nb": 2} | dict.fromkeys(ORDER_MODEL, 2) | WEIGHT_VARIANTS
 MANY["_run_group_nb"] = 4  # also with or without its one-column paths (the independent-accounts driver's copy)
 
 

@@ -1,13 +1,15 @@
 """Record buffers to columns: ``_frames.columns`` (one transposing pass) gives every field exactly
-as NumPy's field access does, for every record dtype the kernels write; the target-weight
-driver's record room (``room_nb``, one pass) equals its NumPy definition."""
+as NumPy's field access does, for every record dtype the kernels write, also grouping records
+by column on the way (``book.record_columns``: a buffer written in time order, or a slice
+sink's slices); the target-weight driver's record room (``room_nb``, one pass) equals its NumPy
+definition."""
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ml4t_vec._frames import columns
-from ml4t_vec._kernels.book import POSITION_DT
+from ml4t_vec._kernels.book import POSITION_DT, record_columns
 from ml4t_vec._kernels.codes import FILL_DT, REJECT_DT, TRADE_DT
 from ml4t_vec._rebalance import _room
 
@@ -23,6 +25,43 @@ def test_columns_equal_field_access(dt, n, seed):
         want = rec[name]
         assert got[name].dtype == want.dtype and got[name].shape == want.shape, name
         assert got[name].tobytes() == np.ascontiguousarray(want).tobytes(), name
+
+
+def _random_records(rng, dt, n, n_cols):
+    rec = np.frombuffer(rng.bytes(n * dt.itemsize), dtype=dt).copy()
+    rec["col"] = rng.integers(0, n_cols, n)
+    return rec
+
+
+def _same(got, want):
+    assert list(got) == list(want.dtype.names)
+    for name in want.dtype.names:
+        assert got[name].tobytes() == np.ascontiguousarray(want[name]).tobytes(), name
+
+
+RECORD_DTS = st.sampled_from([FILL_DT, TRADE_DT, REJECT_DT])
+
+
+@settings(max_examples=40)
+@given(RECORD_DTS, st.integers(0, 60), st.integers(1, 5), st.integers(0, 2**32 - 1))
+def test_columns_grouped_by_column_equal_a_stable_sort(dt, n, n_cols, seed):
+    rng = np.random.default_rng(seed)
+    rec = _random_records(rng, dt, n, n_cols)
+    room = np.concatenate([rec, _random_records(rng, dt, 3, n_cols)])  # rows past the counts are not read
+    counts = np.bincount(rec["col"], minlength=n_cols).astype(np.int64)
+    _same(record_columns(room, counts), rec[np.argsort(rec["col"], kind="stable")])
+
+
+@settings(max_examples=40)
+@given(RECORD_DTS, st.lists(st.integers(0, 6), min_size=1, max_size=5), st.integers(0, 2**32 - 1))
+def test_columns_of_a_slice_sink(dt, counts, seed):
+    rng = np.random.default_rng(seed)
+    caps = np.array(counts) + rng.integers(0, 3, len(counts))  # each slice has room past its records
+    off = np.concatenate([[0], np.cumsum(caps)]).astype(np.int64)
+    rec = _random_records(rng, dt, int(off[-1]), len(counts))
+    counts = np.array(counts, dtype=np.int64)
+    want = np.concatenate([rec[off[c] : off[c] + counts[c]] for c in range(len(counts))])
+    _same(record_columns(rec, counts, off), want)
 
 
 def test_columns_of_a_strided_buffer():
