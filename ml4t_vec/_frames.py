@@ -60,8 +60,8 @@ def trade_positions(trades: np.ndarray, fills: np.ndarray) -> np.ndarray:
     return rank[np.minimum(np.searchsorted(keys, want), idx.shape[0] - 1)]
 
 
-def holdings(fills: np.ndarray, close: np.ndarray, off: np.ndarray, step: int, sig: np.ndarray, col_asset: np.ndarray,
-             cells: int = 1 << 18) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+def holdings(fills: np.ndarray | dict, close: np.ndarray, off: np.ndarray, step: int, sig: np.ndarray,
+             col_asset: np.ndarray, cells: int = 1 << 18) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Per bar at the close: (number of columns holding a position, sum of |position value|,
     sum of position value squared), rebuilt from the fill records without re-running the
     kernel: a column's holding after a fill is the running sum of its position's signed fill
@@ -137,7 +137,7 @@ class FrameBuilder:
         tests/property/test_parity.py checks every frame against ``schema.py``."""
         return pl.DataFrame({k: cols[k] for k in spec})
 
-    def trades(self, rec: np.ndarray, fills: np.ndarray) -> pl.DataFrame:
+    def trades(self, rec: np.ndarray | dict, fills: np.ndarray | dict) -> pl.DataFrame:
         if n_records(rec) == 0:
             return S.empty(S.TRADES, self.time_dtype)
         rec = columns(rec)
@@ -174,7 +174,7 @@ class FrameBuilder:
             S.TRADES,
         )
 
-    def fills(self, rec: np.ndarray) -> pl.DataFrame:
+    def fills(self, rec: np.ndarray | dict) -> pl.DataFrame:
         if n_records(rec) == 0:
             return S.empty(S.FILLS, self.time_dtype)
         rec = columns(rec)
@@ -218,7 +218,7 @@ class FrameBuilder:
         out = rows.join(held, on="position_id", how="left").sort("position_id")
         return out.select(list(S.POSITIONS))
 
-    def rejected(self, rec: np.ndarray) -> pl.DataFrame:
+    def rejected(self, rec: np.ndarray | dict) -> pl.DataFrame:
         if n_records(rec) == 0:
             return S.empty(S.REJECTED, self.time_dtype)
         rec = columns(rec)

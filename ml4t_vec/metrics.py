@@ -326,7 +326,7 @@ def trade_metrics(trades: pl.DataFrame, fills: pl.DataFrame) -> dict:
         trades.lazy()
         .filter(pl.col("status") != "open")
         .with_columns(seg=is_closed.cum_sum().shift(1, fill_value=0).over("symbol"))
-        .group_by("symbol", "seg")
+        .group_by("symbol", "seg", maintain_order=True)  # sums in row order: the same bits every call
         .agg(pnl.sum(), done=is_closed.last())
         .filter(pl.col("done"))
         .select(n=pl.len(), n_win=(pnl > 0).sum(), win_sum=pnl.filter(pnl > 0).sum(),

@@ -440,10 +440,16 @@ def record_columns(rec: np.ndarray, counts: np.ndarray | None = None, off: np.nd
     transposing pass into 8-byte words. Grouping by column in the same pass saves a grouped copy
     of the buffer (61 MB for the 957k fills of a daily rebalance, which the run held with the
     buffer). Every record dtype (``codes.py``) is aligned to 8 bytes, its 1-byte codes packed
-    into one word: those are strided views of their word's bytes."""
+    into one word: those are strided views of their word's bytes (other dtypes go field by
+    field)."""
     dt = rec.dtype
     n = rec.shape[0] if counts is None else int(counts.sum())
-    if dt.itemsize % 8 or not rec.flags.c_contiguous or (n == 0 and counts is None):
+    words_ok = dt.itemsize % 8 == 0 and all(dt.fields[f][0].itemsize in (1, 8) for f in dt.names)
+    if not words_ok or not rec.flags.c_contiguous:  # field by field (no kernel record is like this)
+        if counts is not None and off is None:
+            rec = rec[:n][np.argsort(rec["col"][:n], kind="stable")]
+        elif counts is not None:
+            rec = np.concatenate([rec[off[c] : off[c] + counts[c]] for c in range(counts.shape[0])])
         return {name: np.ascontiguousarray(rec[name]) for name in dt.names}
     w = dt.itemsize // 8
     words = np.empty((w, n), dtype=np.uint64)

@@ -42,6 +42,7 @@ from ml4t_vec._kernels.codes import (
     REASON_TIME_STOP,
     REJ_INSUFFICIENT_CASH,
     REJ_MAX_GROSS_LEVERAGE,
+    REJ_MAX_POSITION_WEIGHT,
     REJ_POSITION_CLOSED,
     REJ_REDUCED_CASH,
     REJ_SESSION_END,
@@ -57,6 +58,7 @@ from ml4t_vec._kernels.orders import (
     ENTRY_OK,
     ENTRY_REDUCED,
     ENTRY_ZERO,
+    cost_of_nb,
     entry_direction_nb,
     entry_fill_nb,
     entry_request_nb,
@@ -144,7 +146,7 @@ def rule_fired_nb(book, c, t, reason, ref, cs, steps, vbt, cash, sink, order_mod
             if q > 0.0:
                 signed = q if b["qty"] > 0.0 else -q
                 _, px, fee, _, _ = exit_fill_nb(signed, ref, (cs["stop_slippage"], cs["exit_slippage_per_share"]),
-                                                (cs["fees"], cs["fixed_fees"], cs["per_share"]))  # fmt: skip
+                                                cost_of_nb(cs))  # fmt: skip
                 dcash, _ = apply_fill_nb(book, c, t, -signed, px, ref, fee, np.int64(REASON_SCALE_OUT), np.int64(-1),
                                          sink, bool(0))  # fmt: skip
                 cash += dcash
@@ -234,7 +236,7 @@ def rule_exit_nb(book, c, t, reason, ref, cs, vbt, cash, sink, order_model):
     slippage, price rules ``stop_slippage``; ``cs``: the column's settings; ``vbt``: the
     group's cash rule is vectorbt's. Returns the cash change."""
     slip_x = (cs["exit_slippage"] if reason == REASON_TIME_STOP else cs["stop_slippage"], cs["exit_slippage_per_share"])
-    return exit_nb(book, c, t, reason, ref, slip_x, (cs["fees"], cs["fixed_fees"], cs["per_share"]), cs["fractional"],
+    return exit_nb(book, c, t, reason, ref, slip_x, cost_of_nb(cs), cs["fractional"],
                    vbt, cash, sink, order_model)  # fmt: skip
 
 
@@ -253,7 +255,7 @@ def enter_nb(book, c, t, d, reason, cs, ref, size, equity, avail, cap, cap_reaso
     goes through ``book.apply_fill_nb``. Returns (cash change, shares, executed price, fees);
     shares 0 when nothing filled.
     """
-    cost = (cs["fees"], cs["fixed_fees"], cs["per_share"])
+    cost = cost_of_nb(cs)
     slip = (cs["slippage"], cs["slippage_per_share"])
     pct = cs["percent_of"] == PERCENT_OF_CASH
     entry = np.int64(EFFECT_INCREASE if book[c]["qty"] != 0.0 else EFFECT_ENTRY)
@@ -322,7 +324,7 @@ def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, lev, cash, sink, orde
     whole = order_model is not None and exits and q != 0.0 and act != ACT_CLOSE and cs["reversal"] == REVERSAL_ONE_ORDER
     if exits and q != 0.0 and not whole:
         cash += exit_nb(book, c, t, o["reason"], ref, (cs["exit_slippage"], cs["exit_slippage_per_share"]),
-                        (cs["fees"], cs["fixed_fees"], cs["per_share"]), cs["fractional"], vbt, cash, sink,
+                        cost_of_nb(cs), cs["fractional"], vbt, cash, sink,
                         order_model)  # fmt: skip
         if order_model is not None and act != ACT_CLOSE and book[c]["qty"] != 0.0:  # the cash rule cut the cover
             o["reason"] = REASON_SIGNAL
@@ -353,7 +355,7 @@ def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, lev, cash, sink, orde
             free = free_cash_nb(cash, book, c, c + 1)
         if whole or vbt:  # vectorbt's order model
             add = q * d > 0.0
-            cost = (cs["fees"], cs["fixed_fees"], cs["per_share"])
+            cost = cost_of_nb(cs)
             slip = (cs["slippage"], cs["slippage_per_share"])
             if reason >= 0:  # the new part is refused; a reversal's closing part still fills
                 side, px, req = entry_request_nb(d, ref, size, cs["size_type"], cost, slip, cs["fractional"], equity,
@@ -364,9 +366,11 @@ def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, lev, cash, sink, orde
                     return cash, 0
             od = order_nb(q, whole, 0.0 if reason >= 0 else d, ref, size, cs["size_type"], pct, cost, slip,
                           cs["fractional"], vbt, cash, free, equity, avail, np.inf)  # fmt: skip
-            dcash, _ = apply_order_nb(book, c, t, o["reason"], od, ref, bool(0), np.int64(0), sink)
+            dcash, _ = apply_order_nb(book, c, t, o["reason"], od, ref, bool(0), np.int64(REJ_MAX_POSITION_WEIGHT),
+                                      sink)  # fmt: skip
             o["reason"] = REASON_SIGNAL
             return cash + dcash, 0
-    dcash, _, _, _ = enter_nb(book, c, t, d, reason, cs, ref, size, equity, avail, np.inf, np.int64(0), bool(0), cash,
-                              free, sink)  # fmt: skip
+    # no limit (cap inf, named as the group phases' entry_cap_nb names it), no leverage cap set
+    dcash, _, _, _ = enter_nb(book, c, t, d, reason, cs, ref, size, equity, avail, np.inf,
+                              np.int64(REJ_MAX_POSITION_WEIGHT), bool(0), cash, free, sink)  # fmt: skip
     return cash + dcash, 0

@@ -135,6 +135,14 @@ def exec_price_nb(ref_price, side, slippage):
     return ref_price * (1.0 + side * slippage[0]) + side * slippage[1]
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def cost_of_nb(cs):
+    """The fee schedule ``fee_nb`` takes, from a column's settings (``columns.COLUMN_DT``): every
+    fill of the signal drivers reads it here, so a new fee component is added in one place (and
+    in ``rebalance._cost_nb`` for the target-weight driver)."""
+    return (cs["fees"], cs["fixed_fees"], cs["per_share"])
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def fee_nb(quantity, price, cost):
     """Fees of one fill. ``cost`` = (fraction of notional, fixed cash per fill, cash per share)."""

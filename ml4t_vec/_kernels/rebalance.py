@@ -221,6 +221,13 @@ def _unit_nb(wp, c):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _cost_nb(wp, c):
+    """Column c's fee schedule as ``orders.fee_nb`` takes it (every fill of this driver reads it
+    here, as the signal drivers' ``orders.cost_of_nb``)."""
+    return (wp.fees[c], wp.fixed_fees[c], wp.per_share[c])
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _sizing_nb(wp, c):
     """``target_qty_nb``'s model for column c."""
     if wp.cash_rule[0] != CASH_ML4T:
@@ -290,7 +297,7 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         dq = keep - q
         ref = fill_px[off[col_asset[c]] + t * step]
         px = exec_price_nb(ref, np.int64(1 if dq > 0.0 else -1), (wp.slippage[c], wp.slippage_per_share[c]))
-        fee = fee_nb(dq, px, (wp.fees[c], wp.fixed_fees[c], wp.per_share[c]))
+        fee = fee_nb(dq, px, _cost_nb(wp, c))
         d, next_pid = apply_fill_inline_nb(book, c, t, dq, px, ref, fee, rsn[i], next_pid, sink, bool(0))
         cash += d
         book[c]["qty"] = keep  # exactly the target (q - (q - keep) may differ in the last bit)
@@ -314,7 +321,7 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         inc[i] = tq[i] - q
         ref = fill_px[off[col_asset[c]] + t * step]
         px_of[i] = exec_price_nb(ref, np.int64(1 if inc[i] > 0.0 else -1), (wp.slippage[c], wp.slippage_per_share[c]))
-        unit_cost[i] = unit_cost_nb(px_of[i], (wp.fees[c], 0.0, wp.per_share[c]))
+        unit_cost[i] = unit_cost_nb(px_of[i], _cost_nb(wp, c))  # per share (the fixed fee is fixed[i])
         fixed[i] = 0.0 if flip_q[i] > 0.0 else wp.fixed_fees[c]  # a reversal paid it in (a)
         need += abs(inc[i]) * unit_cost[i] + fixed[i]
         n_inc += 1
@@ -415,18 +422,19 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         if got[i] <= 0.0:
             continue
         dq = got[i] if inc[i] > 0.0 else -got[i]
-        cost = (wp.fees[c], wp.fixed_fees[c], wp.per_share[c])
-        owed = 0.0  # a reversal's closing part paid flip_fee[i] in (a), its share of the order's fee is share_x
-        if flip_q[i] > 0.0:  # one order: its fee on both parts, split by shares
+        cost = _cost_nb(wp, c)
+        flip = flip_q[i] > 0.0
+        closing_fee = 0.0  # a reversal's closing part paid flip_fee[i] in (a): the order owes total - that
+        if flip:  # one order: its fee on both parts, split by shares
             total = fee_nb(flip_q[i] + got[i], px_of[i], cost)
             share_x = flip_q[i] / (flip_q[i] + got[i]) * total
             _set_exit_fee_nb(sink, flip_fill[i], flip_trade[i], share_x)
             fee = total - share_x
-            owed = (total - share_x) - (total - flip_fee[i])  # the cash pays total - the closing fee
+            closing_fee = total - flip_fee[i]
         else:
             fee = fee_nb(dq, px_of[i], cost)
         d, next_pid = apply_fill_inline_nb(book, c, t, dq, px_of[i], ref, fee, rsn[i], next_pid, sink, bool(0))
-        cash += d + owed
+        cash += (d + fee - closing_fee) if flip else d  # (d + fee) - closing_fee: the bits of the two-call form
     return cash, next_pid
 
 
@@ -474,7 +482,7 @@ def _vectorbt_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, 
         dq = tq[i] - q
         side = np.int64(1 if dq > 0.0 else -1)
         ref = fill_px[off[col_asset[c]] + t * step]
-        cost = (wp.fees[c], wp.fixed_fees[c], wp.per_share[c])
+        cost = _cost_nb(wp, c)
         px = exec_price_nb(ref, side, (wp.slippage[c], wp.slippage_per_share[c]))
         want = abs(dq)
         if side > 0:
@@ -561,7 +569,7 @@ def _ml4t_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash
             continue
         ref = fill_px[off[col_asset[c]] + t * step]
         px = exec_price_nb(ref, np.int64(1 if dq > 0.0 else -1), (wp.slippage[c], wp.slippage_per_share[c]))
-        fee = fee_nb(dq, px, (wp.fees[c], wp.fixed_fees[c], wp.per_share[c]))
+        fee = fee_nb(dq, px, _cost_nb(wp, c))
         d, next_pid = apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink, bool(0))
         cash += d
         book[c]["qty"] = tq[i]  # exactly the target
@@ -578,7 +586,7 @@ def _ml4t_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash
             if (dq > 0.0) != (side > 0):
                 continue
             ref = fill_px[off[col_asset[c]] + t * step]
-            cost = (wp.fees[c], wp.fixed_fees[c], wp.per_share[c])
+            cost = _cost_nb(wp, c)
             px = exec_price_nb(ref, side, (wp.slippage[c], wp.slippage_per_share[c]))
             want = abs(dq)
             got = want
@@ -801,7 +809,7 @@ def _held_through_nb(t, c0, c1, open_, high, low, close, off, step, col_asset, s
                 px = exec_price_nb(ref, side, (slip, wp.slippage_per_share[c]))
                 got = abs(q)
                 dc, next_pid = _fill_order_nb(book, c, t, side, got, got, px, ref,
-                                              (wp.fees[c], wp.fixed_fees[c], wp.per_share[c]), np.int64(reason),
+                                              _cost_nb(wp, c), np.int64(reason),
                                               next_pid, sink)  # fmt: skip
                 cash += dc
                 orders[c]["bar"] = -1

@@ -78,6 +78,7 @@ from ml4t_vec._kernels.fills import (
 from ml4t_vec._kernels.grid import gather_assets_nb, readonly_nb
 from ml4t_vec._kernels.limits import close_of_bar_nb, entry_cap_nb, new_limit_state_nb
 from ml4t_vec._kernels.orders import (
+    cost_of_nb,
     decide_nb,
     entry_direction_nb,
     entry_request_nb,
@@ -175,7 +176,7 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a,
             if q != 0.0:
                 ref = price[off[col_asset[c]] + t * step]
                 cash += exit_nb(book, c, t, o["reason"], ref, (cs["exit_slippage"], cs["exit_slippage_per_share"]),
-                                (cs["fees"], cs["fixed_fees"], cs["per_share"]), cs["fractional"], vbt, cash, sink,
+                                cost_of_nb(cs), cs["fractional"], vbt, cash, sink,
                                 order_model)  # fmt: skip
             o["reason"] = REASON_SIGNAL
             if act == ACT_CLOSE:
@@ -263,7 +264,7 @@ def _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_
         cap, cap_reason = entry_cap_nb(d, equity, net - (q0 * ref if flip else 0.0), w_cap, net_cap,
                                        abs(q0) * ref if add else 0.0)  # fmt: skip
         if order_model is not None and (flip or vbt):  # vectorbt's order model (one order, its cash rule)
-            cost = (cs["fees"], cs["fixed_fees"], cs["per_share"])
+            cost = cost_of_nb(cs)
             slip = (cs["slippage"], cs["slippage_per_share"])
             pct = cs["percent_of"] == PERCENT_OF_CASH
             if reason >= 0:  # the new part is refused; a reversal's closing part still fills

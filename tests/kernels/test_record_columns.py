@@ -64,6 +64,19 @@ def test_columns_of_a_slice_sink(dt, counts, seed):
     _same(record_columns(rec, counts, off), want)
 
 
+def test_other_record_dtypes_group_field_by_field():
+    """A dtype the word pass cannot split (a 4-byte field) is grouped and copied field by field."""
+    dt = np.dtype([("col", np.int64), ("x", np.float32), ("k", np.int8)], align=True)
+    rec = np.zeros(7, dtype=dt)
+    rec["col"] = [2, 0, 1, 0, 2, 9, 9]  # the last two: room past the counts
+    rec["x"] = np.arange(7)
+    got = record_columns(rec, np.array([2, 1, 2], dtype=np.int64))
+    assert got["col"].tolist() == [0, 0, 1, 2, 2] and got["x"].tolist() == [1.0, 3.0, 2.0, 0.0, 4.0]
+    off = np.array([0, 3, 5], dtype=np.int64)  # slices: column 0 at rows 0.., 1 at 3.., 2 at 5..
+    got = record_columns(rec, np.array([2, 1, 1], dtype=np.int64), off)
+    assert got["x"].tolist() == [0.0, 1.0, 3.0, 5.0]
+
+
 def test_columns_of_a_strided_buffer():
     rec = np.zeros(6, dtype=FILL_DT)
     rec["col"] = np.arange(6)
