@@ -30,6 +30,23 @@ def test_group_path_equals_column_path(panel_df, cfg):
     assert diff == pytest.approx([(n - 1) * 1e12] * len(diff), rel=1e-12)
 
 
+@given(panels(max_assets=1), configs(cash_sharing=False))
+def test_one_column_account_fills_as_the_group_phases(panel_df, cfg):
+    """One traded asset, cash binding or not, every order model: an independent account fills
+    through the lean call (``fills.fill_one_nb``) and skips quiet bars; the same asset in a
+    shared-cash portfolio beside an asset that never trades fills through the group phases
+    (``simulate._phase_nb``, ``_entries_nb``) on every bar. Same records, same equity."""
+    _, df = panel_df
+    idle = df.with_columns(pl.lit("ZZ").alias("asset"), *(pl.lit(False).alias(s) for s in ("s0", "s1", "s2", "s3")))
+    kw = vec_kwargs(cfg)
+    indep = vec.backtest(df, **(kw | dict(cash_sharing=False)))
+    group = vec.backtest(pl.concat([df, idle]), **(kw | dict(cash_sharing=True)))
+    assert group.trades.equals(indep.trades)
+    assert group.fills.equals(indep.fills)
+    assert group.rejected.equals(indep.rejected)
+    assert group.equity.equals(indep.equity)
+
+
 def test_one_asset_shared_equals_independent():
     p = vec.synthetic_prices(n_assets=1, n_bars=300, seed=5)
     kw = dict(
