@@ -241,6 +241,18 @@ def rule_exit_nb(book, c, t, reason, ref, cs, vbt, cash, sink, order_model):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def refuse_entry_nb(sink, c, t, d, add, reason, cs, ref, size, equity, pct, cash, free):
+    """Column c's entry in direction ``d`` (``add``: an increase of the position held) refused
+    with ``reason`` (breaker, daily loss, session end, max positions) at reference price ``ref``:
+    its rejected row, with the shares it asked for (``orders.entry_request_nb``)."""
+    side, _, req = entry_request_nb(d, ref, size, cs["size_type"], cost_of_nb(cs),
+                                    (cs["slippage"], cs["slippage_per_share"]), cs["fractional"], equity, pct, cash,
+                                    free)  # fmt: skip
+    write_reject_nb(sink, c, t, np.int64(side), np.int64(EFFECT_INCREASE if add else EFFECT_ENTRY), reason, req, 0.0,
+                    ref)  # fmt: skip
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def enter_nb(book, c, t, d, reason, cs, ref, size, equity, avail, cap, cap_reason, lev_set, cash, free, sink):
     """Column c enters in direction ``d`` (+1 long, -1 short) at reference price ``ref``,
     ``size`` read at the signal bar, under the column's settings ``cs``: from flat, or adding to
@@ -260,9 +272,7 @@ def enter_nb(book, c, t, d, reason, cs, ref, size, equity, avail, cap, cap_reaso
     pct = cs["percent_of"] == PERCENT_OF_CASH
     entry = np.int64(EFFECT_INCREASE if book[c]["qty"] != 0.0 else EFFECT_ENTRY)
     if reason >= 0:
-        side, px, req = entry_request_nb(d, ref, size, cs["size_type"], cost, slip, cs["fractional"], equity, pct, cash,
-                                         free)  # fmt: skip
-        write_reject_nb(sink, c, t, np.int64(side), entry, np.int64(reason), req, 0.0, ref)
+        refuse_entry_nb(sink, c, t, d, book[c]["qty"] != 0.0, np.int64(reason), cs, ref, size, equity, pct, cash, free)
         return 0.0, 0.0, 0.0, 0.0
     status, side, px, q, req, fee, _, dcash = entry_fill_nb(
         d, ref, size, cs["size_type"], cost, slip, cs["fractional"], equity, avail, cap, cs["cash_rule"],
@@ -358,10 +368,7 @@ def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, lev, cash, sink, orde
             cost = cost_of_nb(cs)
             slip = (cs["slippage"], cs["slippage_per_share"])
             if reason >= 0:  # the new part is refused; a reversal's closing part still fills
-                side, px, req = entry_request_nb(d, ref, size, cs["size_type"], cost, slip, cs["fractional"], equity,
-                                                 pct, cash, free)  # fmt: skip
-                write_reject_nb(sink, c, t, np.int64(side), np.int64(EFFECT_INCREASE if add else EFFECT_ENTRY),
-                                np.int64(reason), req, 0.0, ref)  # fmt: skip
+                refuse_entry_nb(sink, c, t, d, add, reason, cs, ref, size, equity, pct, cash, free)
                 if not whole:
                     return cash, 0
             od = order_nb(q, whole, 0.0 if reason >= 0 else d, ref, size, cs["size_type"], pct, cost, slip,

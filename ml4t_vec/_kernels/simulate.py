@@ -73,6 +73,7 @@ from ml4t_vec._kernels.fills import (
     fill_one_nb,
     free_cash_nb,
     open_rules_nb,
+    refuse_entry_nb,
     rule_fired_nb,
 )
 from ml4t_vec._kernels.grid import gather_assets_nb, readonly_nb
@@ -81,7 +82,6 @@ from ml4t_vec._kernels.orders import (
     cost_of_nb,
     decide_nb,
     entry_direction_nb,
-    entry_request_nb,
     is_exit_action_nb,
     order_nb,
     size_at_nb,
@@ -268,10 +268,7 @@ def _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_
             slip = (cs["slippage"], cs["slippage_per_share"])
             pct = cs["percent_of"] == PERCENT_OF_CASH
             if reason >= 0:  # the new part is refused; a reversal's closing part still fills
-                side, px, req = entry_request_nb(d, ref, size, cs["size_type"], cost, slip, cs["fractional"], equity,
-                                                 pct, cash, free)  # fmt: skip
-                write_reject_nb(sink, c, t, np.int64(side), np.int64(EFFECT_INCREASE if add else EFFECT_ENTRY),
-                                np.int64(reason), req, 0.0, ref)  # fmt: skip
+                refuse_entry_nb(sink, c, t, d, add, np.int64(reason), cs, ref, size, equity, pct, cash, free)
                 if not flip:
                     continue
             o = order_nb(q0, flip, 0.0 if reason >= 0 else d, ref, size, cs["size_type"], pct, cost, slip,
