@@ -234,8 +234,9 @@ def simulate_weights(prep: Prepared, cfg: BacktestConfig, timing: int, rebal: np
         room = written
     else:  # pragma: no cover - a deterministic kernel cannot overflow exact counts
         raise RuntimeError("record buffers overflowed twice")
-    rejected = record_columns(sink.rejected[: written[2]])  # in time order (their frame is sorted by time)
+    rejected = sink.rejected[: written[2]]  # in time order (their frame is sorted by time); a sweep reads none
     if compact:  # fills and trade rows grouped by column (the records' layout everywhere else) as columns
+        rejected = record_columns(rejected)
         per_col = sink.per_col
         out = [sink.fills, sink.trades]
         sink = None

@@ -517,12 +517,10 @@ SUMMARY_SECTIONS = {
 }  # fmt: skip
 _PERCENT = {"total_return", "cagr", "best_return", "worst_return", "volatility", "var_95", "cvar_95", "max_drawdown",
             "avg_drawdown", "exposure", "avg_gross_exposure", "max_gross_exposure", "win_rate", "position_win_rate",
-            "best_trade",
-            "worst_trade", "avg_trade_return", "avg_cost_drag", "turnover", "turnover_per_rebalance",
+            "best_trade", "worst_trade", "avg_trade_return", "avg_cost_drag", "turnover", "turnover_per_rebalance",
             "benchmark_return", "excess_return", "alpha", "tracking_error"}  # fmt: skip
 _CASH = {"init_cash", "final_equity", "peak_equity", "expectancy", "avg_position_pnl", "avg_win", "avg_loss",
-         "largest_win",
-         "largest_loss", "open_pnl", "total_fees", "total_slippage", "total_costs", "total_gross_pnl",
+         "largest_win", "largest_loss", "open_pnl", "total_fees", "total_slippage", "total_costs", "total_gross_pnl",
          "traded_notional"}  # fmt: skip
 
 

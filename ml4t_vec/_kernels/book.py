@@ -390,20 +390,11 @@ def column_order(src: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def transpose_words_nb(src, out):
-    """``out[j, i] = src[i, j]``: a record buffer viewed as (records, 8-byte words) into
-    (words, records), the records read once in order (``record_columns``)."""
-    n, w = src.shape
-    for i in range(n):
-        for j in range(w):
-            out[j, i] = src[i, j]
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
 def group_words_nb(src, off, out):
-    """``transpose_words_nb`` of records written in time order, grouped by column on the way
-    (the column is word 0 of every record dtype; ``off``: each column's first place): the
-    buffer read once in order, each column's words written where its next record goes."""
+    """``out[j, k] = src[i, j]``: records viewed as (records, 8-byte words), written in time
+    order, into (words, records) grouped by column on the way (the column is word 0 of every
+    record dtype; ``off``: each column's first place): the buffer read once in order, each
+    column's words written where its next record goes."""
     pos = off[:-1].copy()
     n, w = src.shape
     for i in range(n):
@@ -416,8 +407,9 @@ def group_words_nb(src, off, out):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def slice_words_nb(src, off, counts, out):
-    """``transpose_words_nb`` of a slice sink's records: column c's are ``src[off[c]:off[c] +
-    counts[c]]``, one column after another."""
+    """``out[j, k] = src[i, j]``: records viewed as (records, 8-byte words) into (words,
+    records), column c's records ``src[off[c]:off[c] + counts[c]]`` (a slice sink's) one column
+    after another, each read once in order (a plain buffer: one column of all its records)."""
     w = src.shape[1]
     k = 0
     for c in range(counts.shape[0]):
@@ -454,8 +446,8 @@ def record_columns(rec: np.ndarray, counts: np.ndarray | None = None, off: np.nd
     w = dt.itemsize // 8
     words = np.empty((w, n), dtype=np.uint64)
     src = rec.view(np.uint64).reshape(rec.shape[0], w)
-    if counts is None:
-        transpose_words_nb(src, words)
+    if counts is None:  # the records in order: one slice of all of them
+        slice_words_nb(src, np.zeros(1, dtype=np.int64), np.full(1, n, dtype=np.int64), words)
     elif off is None:
         first = np.zeros(counts.shape[0] + 1, dtype=np.int64)
         np.cumsum(counts, out=first[1:])

@@ -114,8 +114,7 @@ def _run(args, caps, n_bars, per_column_series):
 class SimResult(NamedTuple):
     # the records: columns (``book.record_columns``: field -> array, grouped by column, each
     # column's in time order; the rejected rows of the target-weight driver in time order), or
-    # with ``compact=False`` the raw fill and trade buffers (``segments``; the rejected rows: the
-    # signal drivers' raw buffer, the target-weight driver's columns)
+    # with ``compact=False`` the raw buffers (``segments``)
     fills: np.ndarray | dict
     trades: np.ndarray | dict
     rejected: np.ndarray | dict
