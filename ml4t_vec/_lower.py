@@ -40,7 +40,7 @@ from ml4t_vec.config import (
     RiskConfig,
     SizingConfig,
 )
-from ml4t_vec.errors import ConfigError, check_choice
+from ml4t_vec.errors import ConfigError, DataError, check_choice, did_you_mean
 
 # target weights: vectorbt 1.2 Portfolio.from_orders(size_type="targetpercent", cash_sharing=True,
 # group_by=True, call_seq="auto"): fills and sizing at the bar's close, NaN = no order, its call
@@ -174,18 +174,18 @@ def order_params(cfg: BacktestConfig, n_cols: int, prep: Prepared | None = None)
         OrderParams,
         size=size,
         size_type=full(SIZE_TYPE[cfg.sizing.size_type]),
-        fees=full(cfg.costs.fees),
-        fixed_fees=full(cfg.costs.fixed_fees),
-        slippage=full(cfg.costs.slippage),
+        fees=cost(cfg, "fees", n_cols, prep),
+        fixed_fees=cost(cfg, "fixed_fees", n_cols, prep),
+        slippage=cost(cfg, "slippage", n_cols, prep),
         fractional=full(bool(cfg.sizing.fractional)),
-        per_share=full(cfg.costs.commission_per_share),
-        slippage_per_share=full(cfg.costs.slippage_per_share),
+        per_share=cost(cfg, "commission_per_share", n_cols, prep),
+        slippage_per_share=cost(cfg, "slippage_per_share", n_cols, prep),
         signal_rules=full(SIGNAL_RULES[cfg.execution.signal_rules]),
         fill_order=full(FILL_ORDER[cfg.execution.fill_order]),
         cash_rule=full(CASH_RULE[cfg.portfolio.cash_rule]),
         size_rule=full(SIZE_RULE[cfg.sizing.size_rule]),
-        exit_slippage=full(exit_slippage(cfg)),
-        exit_slippage_per_share=full(0.0 if cfg.costs.slippage_on == "entries" else cfg.costs.slippage_per_share),
+        exit_slippage=exit_slippage(cfg, n_cols, prep),
+        exit_slippage_per_share=exit_slippage(cfg, n_cols, prep, "slippage_per_share"),
         percent_of=full(PERCENT_OF[cfg.sizing.percent_of]),
         reversal=full(REVERSAL[cfg.execution.reversal]),
         accumulate=full(bool(cfg.sizing.accumulate)),
@@ -193,10 +193,40 @@ def order_params(cfg: BacktestConfig, n_cols: int, prep: Prepared | None = None)
     )
 
 
-def exit_slippage(cfg: BacktestConfig) -> float:
-    """Slippage fraction of signal exits, time stops and forced exits (``slippage_on``); also
-    the default of ``stop_slippage``."""
-    return 0.0 if cfg.costs.slippage_on == "entries" else cfg.costs.slippage
+def cost(cfg: BacktestConfig, name: str, n_cols: int, prep: Prepared | None) -> np.ndarray:
+    """One cost of ``CostConfig`` per column: a number for every column, or a dict by asset
+    mapped through the columns' assets. The dict must name every asset of the data and no
+    other. Without ``prep`` (a caller that only reads the order model) a dict lowers to 0."""
+    v = getattr(cfg.costs, name)
+    if not isinstance(v, dict):
+        return np.full(n_cols, float(v))
+    if prep is None:
+        return np.zeros(n_cols)
+    names = prep.symbols.cast(pl.String).to_list()
+    given = {str(k): float(x) for k, x in v.items()}
+    unknown = sorted(k for k in given if k not in set(names))
+    if unknown:
+        raise DataError(
+            f"`{name}` names assets that are not in the data: {unknown[:5]!r}.{did_you_mean(unknown[0], names)} "
+            f"Assets look like {names[:5]!r}."
+        )
+    missing = [a for a in names if a not in given]
+    if missing:
+        raise ConfigError(
+            f"`{name}` has no value for {len(missing)} of the {len(names)} assets: {missing[:5]!r}"
+            f"{' ...' if len(missing) > 5 else ''}. Give every asset a value (an asset left out would trade "
+            f"without it), e.g. {{a: 0.0 for a in assets}} | {{{missing[0]!r}: ...}}."
+        )
+    per_asset = np.array([given[a] for a in names])
+    col_asset = prep.col_asset if prep.col_asset.shape[0] == n_cols else np.arange(n_cols) % len(names)
+    return per_asset[col_asset]
+
+
+def exit_slippage(cfg: BacktestConfig, n_cols: int, prep: Prepared | None, name: str = "slippage") -> np.ndarray:
+    """Slippage (the fraction, or per share with ``name``) of signal exits, time stops and forced
+    exits, per column (``slippage_on``: none with "entries"); the fraction is also the default
+    of ``stop_slippage``."""
+    return np.zeros(n_cols) if cfg.costs.slippage_on == "entries" else cost(cfg, name, n_cols, prep)
 
 
 def ml4t_cycle(cfg: BacktestConfig) -> bool:
@@ -266,7 +296,7 @@ def risk_params(cfg: BacktestConfig, n_cols: int, prep: Prepared) -> RiskParams:
         # not checked against its entry bar; said here, it holds in both drivers (the one-column
         # driver has no bar cycle to reorder)
         stop_on_entry_bar=full(bool(r.stop_on_entry_bar) and not ml4t_cycle(cfg)),
-        stop_slippage=full(exit_slippage(cfg) if r.stop_slippage is None else float(r.stop_slippage)),
+        stop_slippage=exit_slippage(cfg, n_cols, prep) if r.stop_slippage is None else full(float(r.stop_slippage)),
         reenter_on_stop_bar=full(bool(r.reenter_on_stop_bar)),
         session_exit=full(session),
         rules_on=rules_on,

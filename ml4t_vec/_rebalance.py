@@ -14,7 +14,7 @@ from ml4t_vec._kernels.codes import CASH_RULE, MISSING, ROUNDING, SHORTFALL, SIZ
 from ml4t_vec._kernels.launch import SimResult
 from ml4t_vec._kernels.limits import NEVER
 from ml4t_vec._kernels.rebalance import WeightParams, rebalance_nb
-from ml4t_vec._lower import day_numbers, risk_params
+from ml4t_vec._lower import cost, day_numbers, risk_params
 from ml4t_vec._prepare import Prepared
 from ml4t_vec.config import BacktestConfig
 from ml4t_vec.errors import ConfigError
@@ -132,11 +132,11 @@ def weight_params(cfg: BacktestConfig, prep: Prepared, select: HoldAwareTopK | N
     n_bars = prep.sig.shape[1]
     return kernel_tuple(
         WeightParams,
-        fees=full(cfg.costs.fees),
-        fixed_fees=full(cfg.costs.fixed_fees),
-        per_share=full(cfg.costs.commission_per_share),
-        slippage=full(cfg.costs.slippage),
-        slippage_per_share=full(cfg.costs.slippage_per_share),
+        fees=cost(cfg, "fees", n_cols, prep),
+        fixed_fees=cost(cfg, "fixed_fees", n_cols, prep),
+        per_share=cost(cfg, "commission_per_share", n_cols, prep),
+        slippage=cost(cfg, "slippage", n_cols, prep),
+        slippage_per_share=cost(cfg, "slippage_per_share", n_cols, prep),
         lot=lots,
         fractional=[bool(cfg.sizing.fractional)],
         missing=[MISSING[rb.missing]],

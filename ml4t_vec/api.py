@@ -400,7 +400,8 @@ def backtest(
             ``"ml4t"``); ``reversal`` ``"two_orders"`` (default) or ``"one_order"``
             (``ExecutionConfig``).
         fees, fixed_fees, slippage, commission_per_share, slippage_per_share, slippage_on: costs
-            per fill (``CostConfig``), default 0; ``slippage_on="entries"`` slips entries only.
+            per fill (``CostConfig``), default 0; each a number or a dict with one number per
+            asset; ``slippage_on="entries"`` slips entries only.
         init_cash: default 100_000; cash_sharing: default True (one portfolio); cash_rule: what
             limits orders by cash (``"equity"`` default, ``"ml4t"`` or ``"vectorbt"``;
             ``PortfolioConfig``; README "Cash limit").

@@ -65,6 +65,11 @@ def _check_number(
 class CostConfig:
     """Trading costs, charged on every fill.
 
+    Every cost but ``slippage_on`` is a number for all assets or a dict with one number per
+    asset (``{"AAPL": 0.0005, "TSLA": 0.001}``: a per-asset commission or a wider spread on
+    illiquid names). A dict names every asset of the data (``ConfigError`` listing the missing
+    ones: an asset left out would trade for free) and no other (``DataError``).
+
     Attributes:
         fees: fraction of notional per fill (0.001 = 10 bps), charged on the executed price.
         fixed_fees: cash per fill.
@@ -79,20 +84,33 @@ class CostConfig:
             default 0 then).
     """
 
-    fees: float = 0.0
-    fixed_fees: float = 0.0
-    slippage: float = 0.0
-    commission_per_share: float = 0.0
-    slippage_per_share: float = 0.0
+    fees: float | dict = 0.0
+    fixed_fees: float | dict = 0.0
+    slippage: float | dict = 0.0
+    commission_per_share: float | dict = 0.0
+    slippage_per_share: float | dict = 0.0
     slippage_on: str = "all"
 
     def __post_init__(self):
         check_choice("slippage_on", self.slippage_on, tuple(SLIPPAGE_ON))
-        _check_number("fees", self.fees, lo=0.0, hi=0.5)
-        _check_number("fixed_fees", self.fixed_fees, lo=0.0)
-        _check_number("slippage", self.slippage, lo=0.0, hi=0.5)
-        _check_number("commission_per_share", self.commission_per_share, lo=0.0, hi=100.0)
-        _check_number("slippage_per_share", self.slippage_per_share, lo=0.0, hi=100.0)
+        for name, hi in COST_BOUNDS.items():
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                if not value:
+                    raise ConfigError(f"`{name}` as a dict needs one number per asset; got {{}}.")
+                for asset, v in value.items():
+                    _check_number(f"{name}[{asset!r}]", v, lo=0.0, hi=hi)
+            else:
+                _check_number(name, value, lo=0.0, hi=hi)
+
+    def per_asset(self) -> dict:
+        """The costs given as a dict by asset (name -> dict)."""
+        return {name: v for name in COST_BOUNDS if isinstance(v := getattr(self, name), dict)}
+
+
+# the costs that take a number or a dict by asset, and their upper bounds
+COST_BOUNDS = {"fees": 0.5, "fixed_fees": math.inf, "slippage": 0.5, "commission_per_share": 100.0,
+               "slippage_per_share": 100.0}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

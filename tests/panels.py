@@ -3,6 +3,7 @@ reference engine (tests/reference), plus the comparison helpers."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 
@@ -10,6 +11,7 @@ import numpy as np
 import polars as pl
 from hypothesis import strategies as st
 from reference.engine import Bar, Config, Panel
+from reference.orders import COSTS
 
 T0 = dt.datetime(2021, 1, 4)
 STEP = dt.timedelta(hours=8)  # three bars a day (00:00, 08:00, 16:00): days and sessions matter
@@ -133,7 +135,10 @@ def configs(
     size_by_bar: bool | None = None,
     accumulate: bool | None = None,
     scale_out: bool | None = None,
+    asset_costs: bool | None = False,
 ):
+    """A reference ``Config``. ``asset_costs`` (None: drawn): each cost may be a tuple, one value
+    per asset in turn (``by_asset`` turns it into the dict by asset both engines take)."""
     size_type = draw(st.sampled_from(["shares", "value", "percent", "notional"]))
     if size_type == "shares":
         size = draw(st.sampled_from([1.0, 7.0, 33.5, 400.0]))
@@ -176,6 +181,12 @@ def configs(
         rules["scale_out"] = [(0.01, 0.3), (0.03, 0.5), (0.06, 1.0)]
     if cash_rule == "vectorbt":  # a scale-out step is not cut by cash (ConfigError)
         rules["scale_out"] = None
+    per_asset = draw(st.booleans()) if asset_costs is None else asset_costs
+
+    def cost(values):  # one value, or (per_asset) one per asset in turn
+        one = st.sampled_from(values)
+        return st.tuples(one, one, one) if per_asset else one
+
     return Config(
         size=size,
         size_type=size_type,
@@ -186,15 +197,15 @@ def configs(
         accumulate=accumulate,
         max_entries=max_entries,
         slippage_on=slippage_on,
-        fees=draw(st.sampled_from([0.0, 0.001, 0.01])),
-        fixed_fees=draw(st.sampled_from([0.0, 0.0, 2.5])),
-        commission_per_share=draw(st.sampled_from([0.0, 0.0, 0.01])),
-        slippage_per_share=draw(st.sampled_from([0.0, 0.0, 0.05])),
+        fees=draw(cost([0.0, 0.001, 0.01])),
+        fixed_fees=draw(cost([0.0, 0.0, 2.5])),
+        commission_per_share=draw(cost([0.0, 0.0, 0.01])),
+        slippage_per_share=draw(cost([0.0, 0.0, 0.05])),
         signal_rules=draw(st.sampled_from(["reverse", "reverse", "flat_only"])),
         fill_order=fill_order,
         reversal=reversal,
         cash_rule=cash_rule,
-        slippage=draw(st.sampled_from([0.0, 0.0005, 0.01])),
+        slippage=draw(cost([0.0, 0.0005, 0.01])),
         init_cash=draw(st.sampled_from([1_000.0, 10_000.0, 100_000.0])),
         cash_sharing=cash_sharing,
         fill=draw(st.sampled_from(["next_open", "next_close", "same_close"])) if fill is None else fill,
@@ -202,6 +213,14 @@ def configs(
         **rules,
         **limits,
     )
+
+
+def by_asset(cfg, assets: list):
+    """``cfg`` with every tuple-valued cost (``configs(asset_costs=...)``) as a dict by asset:
+    asset i takes the tuple's value i mod its length."""
+    per = {k: {a: v[i % len(v)] for i, a in enumerate(assets)} for k in COSTS
+           if isinstance(v := getattr(cfg, k), tuple)}  # fmt: skip
+    return dataclasses.replace(cfg, **per) if per else cfg
 
 
 @st.composite
@@ -390,12 +409,17 @@ def weight_cases(draw, gaps: bool = True, costs: bool = True, rules: bool = True
             reenter_on_stop_bar=draw(st.booleans()),
         )
     if costs:
+        per_asset = draw(st.booleans())  # each cost one number, or a dict by asset
+
+        def cost(*values):
+            return {a: maybe(*values) for a in assets} if per_asset else maybe(*values)
+
         cfg.update(
-            fees=maybe(0.0, 0.001, 0.01),
-            fixed_fees=maybe(0.0, 1.5),
-            commission_per_share=maybe(0.0, 0.01),
-            slippage=maybe(0.0, 0.002, 0.02),
-            slippage_per_share=maybe(0.0, 0.05),
+            fees=cost(0.0, 0.001, 0.01),
+            fixed_fees=cost(0.0, 1.5),
+            commission_per_share=cost(0.0, 0.01),
+            slippage=cost(0.0, 0.002, 0.02),
+            slippage_per_share=cost(0.0, 0.05),
             min_weight_change=maybe(0.0, 0.0, 0.03),
             min_trade_value=maybe(0.0, 0.0, 50.0),
         )

@@ -171,6 +171,29 @@ def test_absurd_parameters(prices, kw, patterns):
         bt(prices, **kw)
 
 
+def test_costs_by_asset_must_name_every_asset_and_no_other(prices):
+    """A cost given as a dict by asset: an asset left out would trade without the cost (a
+    ConfigError naming it), an unknown asset is a typo (a DataError naming it), and each
+    number is checked like the scalar."""
+    full = {"A0": 0.001, "A1": 0.002, "A2": 0.0}
+    w = pl.col("pred") - pl.col("pred").mean().over("timestamp")
+    for run in (lambda **kw: bt(prices, **kw), lambda **kw: vec.backtest(prices, weights=w, **kw)):
+        with raises(ConfigError, "`fees` has no value for 1 of the 3 assets", "'A2'", "trade without it"):
+            run(fees={"A0": 0.001, "A1": 0.002})
+        with raises(DataError, "`commission_per_share` names assets that are not in the data", "'A7'"):
+            run(commission_per_share=full | {"A7": 0.01})
+        with raises(ConfigError, r"`slippage\['A1'\]` must be in \[0.0, 0.5\]"):
+            run(slippage=full | {"A1": -0.01})
+        with raises(ConfigError, r"`fixed_fees\['A0'\]` must be a number"):
+            run(fixed_fees=full | {"A0": "1.0"})
+        with raises(ConfigError, "`slippage_per_share` as a dict needs one number per asset"):
+            run(slippage_per_share={})
+        fills = run(fees=full).fills  # each fill pays its own asset's rate
+        rate = fills.select("symbol", (pl.col("fees") / (pl.col("quantity") * pl.col("price"))).alias("r"))
+        assert fills.height > 0
+        assert all(abs(r - full[a]) < 1e-12 for a, r in rate.iter_rows())
+
+
 def test_config_and_keywords_together(prices):
     with raises(ConfigError, "either `config=` or keyword"):
         bt(prices, config=vec.BacktestConfig(), fees=0.001)

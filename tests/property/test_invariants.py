@@ -5,7 +5,8 @@ import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from panels import configs, panels, vec_kwargs
+from panels import by_asset, configs, panels, vec_kwargs
+from reference.orders import COSTS
 
 import ml4t_vec as vec
 from ml4t_vec import schema
@@ -128,6 +129,26 @@ def test_permuting_asset_names_permutes_results(panel_df, cfg):
     # position's rows (scale-out's partial rows) share its entry time: every column sorts
     same = back.drop("position_id")
     assert same.sort(same.columns).equals(a.trades.drop("position_id").sort(same.columns))
+
+
+@given(panels(max_assets=4), configs(cash_sharing=False, asset_costs=True))
+def test_costs_by_asset_equal_each_assets_own_run(panel_df, cfg):
+    """Costs given as a dict by asset: in independent accounts, each asset's trades, fills and
+    equity are those of a run on that asset alone with its own numbers."""
+    panel, df = panel_df
+    cfg = by_asset(cfg, panel.assets)
+    kw = vec_kwargs(cfg)
+    res = vec.backtest(df, **kw)
+    for a in panel.assets:
+        alone = {k: v if not isinstance(v, dict) else v[a] if k in COSTS else {a: v[a]} if a in v else None
+                 for k, v in kw.items()}  # a cost: the asset's number; a rule by asset: its own, or none  # fmt: skip
+        one = vec.backtest(df.filter(pl.col("asset") == a), **alone)
+        mine = res.trades.filter(pl.col("symbol") == a).drop("position_id")
+        assert mine.equals(one.trades.drop("position_id")), a
+        fills = res.fills.filter(pl.col("symbol") == a).drop("position_id")
+        assert fills.equals(one.fills.drop("position_id")), a
+        eq = res.asset_equity.filter(pl.col("symbol") == a).get_column("equity")
+        assert np.allclose(eq.to_numpy()[-1], one.equity.get_column("equity").to_numpy()[-1], rtol=1e-12), a
 
 
 def test_timestamp_dtypes_and_time_zones_are_kept():

@@ -4,7 +4,7 @@ rejected orders, equity), in both account modes and every fill timing."""
 import polars as pl
 import pytest
 from hypothesis import given
-from panels import assert_rows_match, configs, panels, ts_of, vec_kwargs
+from panels import assert_rows_match, by_asset, configs, panels, ts_of, vec_kwargs
 from reference import engine
 
 import ml4t_vec as vec
@@ -15,6 +15,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::ml4t_vec.LookAheadWarning")
 
 def _check(panel_df, cfg):
     panel, df = panel_df
+    cfg = by_asset(cfg, panel.assets)
     want = engine.run(panel, cfg)
     res = vec.backtest(df, **vec_kwargs(cfg))
     for name in ("trades", "fills", "rejected", "equity", "asset_equity"):
@@ -39,12 +40,13 @@ def _check(panel_df, cfg):
     assert_rows_match(eq, want["equity"], ["timestamp"], "equity")
 
 
-@given(panels(), configs())
+@given(panels(), configs(asset_costs=None))
 def test_kernel_matches_reference(panel_df, cfg):
+    """Every setting drawn; each cost a number, or (``asset_costs``) a dict by asset."""
     _check(panel_df, cfg)
 
 
-@given(panels(max_assets=6, gaps=True), configs(cash_sharing=True))
+@given(panels(max_assets=6, gaps=True), configs(cash_sharing=True, asset_costs=None))
 def test_shared_cash_ragged_matches_reference(panel_df, cfg):
     _check(panel_df, cfg)
 

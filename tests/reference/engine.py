@@ -162,7 +162,7 @@ class Reference:
         """Close the position in ``a`` by one order (vectorbt's rule may cut or refuse it).
         ``slippage`` None: the exits' own (none with slippage_on="entries", which also drops the
         per-share slippage of every exit)."""
-        c = self.cfg
+        c = orders.for_asset(self.cfg, a)
         entries_only = c.slippage_on == "entries"
         if slippage is None:
             slippage = 0.0 if entries_only else c.slippage
@@ -220,7 +220,7 @@ class Reference:
                       fee: float | None = None) -> None:  # fmt: skip
         """A new position of q shares in direction d at executed price px (reference ref). ``fee``
         given: its share of a one-order reversal's fee, and the caller books the cash."""
-        c = self.cfg
+        c = orders.for_asset(self.cfg, a)
         if fee is None:
             fee = orders.fee(c, q, px)
             acc.cash -= d * q * px + fee
@@ -294,7 +294,7 @@ class Reference:
     def reduce(self, acc: Account, a, t, ref: float, q: float, reason: str, slippage) -> None:
         """Sell (or cover) q of the position in ``a`` (less than it holds) at ``ref``: a reduce
         fill and a partial trade row with the entry costs pro rata."""
-        c = self.cfg
+        c = orders.for_asset(self.cfg, a)
         p = acc.pos[a]
         entries_only = c.slippage_on == "entries"
         if slippage is None:
@@ -437,6 +437,7 @@ class Reference:
             available = acc.cash
         for a in entries:
             action, signal_time = acc.pending.pop(a)
+            c = orders.for_asset(self.cfg, a)  # this asset's costs
             d = 1.0 if action in ("open_long", "reverse_to_long", "add_long") else -1.0
             ref = self.fill_price(self.p.bars[a][t])
             if action.startswith("add") and a not in acc.pos:  # a rule closed the position it was to add to

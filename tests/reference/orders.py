@@ -11,6 +11,7 @@ has no such part.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -47,6 +48,16 @@ def below_min(q: float) -> bool:
 
 def whole(q: float) -> float:
     return math.floor(q + 1e-9)
+
+
+COSTS = ("fees", "fixed_fees", "commission_per_share", "slippage", "slippage_per_share")
+
+
+def for_asset(cfg, a):
+    """``cfg`` with the costs of asset ``a``: a cost given as a dict by asset is that asset's
+    number (README "Costs": per-asset costs)."""
+    per = {k: v[a] for k in COSTS if isinstance(v := getattr(cfg, k), dict)}
+    return dataclasses.replace(cfg, **per) if per else cfg
 
 
 def fee(cfg, q: float, px: float) -> float:

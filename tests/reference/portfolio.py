@@ -316,8 +316,13 @@ class WeightReference:
                 qs = self.truncate(a, q + d)
         return None if qs == q else qs
 
-    def px(self, ref: float, side: float) -> float:
-        return ref * (1 + side * self.c.slippage) + side * self.c.slippage_per_share
+    def of(self, a):
+        """The config with asset ``a``'s costs (a cost may be a dict by asset)."""
+        return orders.for_asset(self.c, a)
+
+    def px(self, ref: float, side: float, a) -> float:
+        c = self.of(a)
+        return ref * (1 + side * c.slippage) + side * c.slippage_per_share
 
     def phase_price(self, bar, phase: str) -> float:
         """A fill phase's reference price: the custom price (``price=``) if set, else the open or
@@ -549,8 +554,8 @@ class WeightReference:
             flip = qs * q < 0
             new_q = 0.0 if flip else qs
             dq = abs(q) - abs(new_q)
-            px = self.px(ref, side)
-            fee = orders.fee(c, dq, px)
+            px = self.px(ref, side, a)
+            fee = orders.fee(self.of(a), dq, px)
             fill, trade = self.reduce(a, t, dq, new_q, ref, px, fee, why[a])
             if flip:
                 flips[a] = (fill, trade, dq, fee)
@@ -569,10 +574,10 @@ class WeightReference:
             if abs(qs) <= abs(q_now):
                 continue
             d = 1.0 if qs > 0 else -1.0
-            px = self.px(ref, d)
-            fixed = 0.0 if a in flips else c.fixed_fees
+            px = self.px(ref, d, a)
+            fixed = 0.0 if a in flips else self.of(a).fixed_fees
             effect = "entry" if q_now == 0 else "increase"
-            incs.append((a, d, abs(qs) - abs(q_now), ref, px, orders.unit_cost(c, px), fixed, effect))
+            incs.append((a, d, abs(qs) - abs(q_now), ref, px, orders.unit_cost(self.of(a), px), fixed, effect))
         if not incs:
             return
         if self.block is not None:  # the drawdown breaker or the day's loss limit: no increase fills
@@ -636,12 +641,12 @@ class WeightReference:
                 continue
             if a in flips:
                 fill_x, trade_x, qx, fee_x = flips[a]
-                total = orders.fee(c, qx + got, px)
+                total = orders.fee(self.of(a), qx + got, px)
                 share_x = qx / (qx + got) * total
                 self.set_exit_fee(trade_x, fill_x, share_x)
                 self.increase(a, t, d, got, ref, px, total - share_x, total - fee_x)
             else:
-                fee = orders.fee(c, got, px)
+                fee = orders.fee(self.of(a), got, px)
                 self.increase(a, t, d, got, ref, px, fee, fee)
 
     def vectorbt_orders(self, t, work: list) -> None:
@@ -657,12 +662,12 @@ class WeightReference:
         for a, q, qs, ref in sorted(work, key=lambda w: (w[2] - w[1]) * w[3]):  # stable: ties keep asset order
             dq = qs - q
             d = 1.0 if dq > 0 else -1.0
-            px = self.px(ref, d)
+            px = self.px(ref, d, a)
             want = abs(dq)
             if d > 0:
-                status, got = orders.cash_buy(c, want, px, self.cash)
+                status, got = orders.cash_buy(self.of(a), want, px, self.cash)
             else:
-                status, got = orders.cash_sell(c, want, px), want
+                status, got = orders.cash_sell(self.of(a), want, px), want
             if status in ("no_cash", "zero") or got <= 0:
                 got = 0.0
             if not c.fractional and got < want:
@@ -676,7 +681,7 @@ class WeightReference:
                 self.reject(t, a, d, effect, why, want, got, ref)
             if got <= 0:
                 continue
-            fee = orders.fee(c, got, px)
+            fee = orders.fee(self.of(a), got, px)
             if closing > 0:
                 fee_x = closing / got * fee
                 new_q = 0.0 if closing == abs(q) else q + d * closing
@@ -686,7 +691,7 @@ class WeightReference:
             else:
                 self.increase(a, t, d, got, ref, px, fee, fee)
 
-    def ml4t_fits(self, m: float, d: float, price: float, q: float) -> bool:
+    def ml4t_fits(self, a, m: float, d: float, price: float, q: float) -> bool:
         """ml4t-backtest 0.2.0's gatekeeper (an account that may short, no leverage, short
         proceeds credited to the cash): an order of m shares in direction d while holding q,
         valued at ``price``. Taking off at most the position always fits. Otherwise, with the
@@ -695,7 +700,7 @@ class WeightReference:
         m * price <= cash - f + 0.01 (a short needs its notional in cash too)."""
         if q * d < 0 and m <= abs(q):
             return True
-        f = orders.fee(self.c, m, price)
+        f = orders.fee(self.of(a), m, price)
         if q * d < 0:
             after = (self.cash + abs(q) * price if q > 0 else self.cash - abs(q) * price) - f
             return (m - abs(q)) * price <= after + 0.01
@@ -719,8 +724,8 @@ class WeightReference:
             dq = qs - q
             if q != 0 and q * dq < 0 and abs(dq) <= abs(q):
                 d = 1.0 if dq > 0 else -1.0
-                px = self.px(ref, d)
-                self.reduce(a, t, abs(dq), qs, ref, px, orders.fee(c, abs(dq), px))
+                px = self.px(ref, d, a)
+                self.reduce(a, t, abs(dq), qs, ref, px, orders.fee(self.of(a), abs(dq), px))
             else:
                 rest.append((a, q, qs, ref))
         for side in (-1.0, 1.0):
@@ -728,18 +733,18 @@ class WeightReference:
                 dq = qs - q
                 if (dq > 0) != (side > 0):
                     continue
-                px = self.px(ref, side)
+                px = self.px(ref, side, a)
                 want = abs(dq)
                 got = want
-                if not self.ml4t_fits(want, side, ref, q):
+                if not self.ml4t_fits(a, want, side, ref, q):
                     got = 0.0
                     if c.shortfall == "priority":  # bisection (ml4t's own search): fits is monotone in m
                         lo, hi = 0, int(math.floor(want + 1e-9))
                         while lo < hi:
                             mid = (lo + hi + 1) // 2
-                            lo, hi = (mid, hi) if self.ml4t_fits(float(mid), side, ref, q) else (lo, mid - 1)
+                            lo, hi = (mid, hi) if self.ml4t_fits(a, float(mid), side, ref, q) else (lo, mid - 1)
                         got = float(lo)
-                if got > 0 and px != ref and not self.ml4t_fits(got, side, px, q):
+                if got > 0 and px != ref and not self.ml4t_fits(a, got, side, px, q):
                     got = 0.0
                 if got < want:
                     opening = q == 0 or (q * side < 0 and got > abs(q))
@@ -747,7 +752,7 @@ class WeightReference:
                     self.reject(t, a, side, effect, "reduced_cash" if got > 0 else "insufficient_cash", want, got, ref)
                 if got <= 0:
                     continue
-                fee = orders.fee(c, got, px)
+                fee = orders.fee(self.of(a), got, px)
                 closing = min(abs(q), got) if q * side < 0 else 0.0
                 if closing > 0:
                     fee_x = closing / got * fee
@@ -781,9 +786,10 @@ class WeightReference:
                     if hit is not None:
                         reason, ref = hit
                         side = -1.0 if h.qty > 0 else 1.0
-                        slip = c.slippage if reason == "time_stop" or c.stop_slippage is None else c.stop_slippage
-                        px = ref * (1 + side * slip) + side * c.slippage_per_share
-                        self.reduce(a, t, abs(h.qty), 0.0, ref, px, orders.fee(c, abs(h.qty), px), reason)
+                        ca = self.of(a)  # this asset's costs
+                        slip = ca.slippage if reason == "time_stop" or c.stop_slippage is None else c.stop_slippage
+                        px = ref * (1 + side * slip) + side * ca.slippage_per_share
+                        self.reduce(a, t, abs(h.qty), 0.0, ref, px, orders.fee(ca, abs(h.qty), px), reason)
                         self.pending.pop(a, None)  # the stop cancels an order still waiting
                         if not c.reenter_on_stop_bar:
                             self.rule_exit_time[a] = t

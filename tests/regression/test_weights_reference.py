@@ -492,9 +492,8 @@ def test_scale_does_not_depend_on_asset_order(case, rnd):
     back = {v: k for k, v in rename.items()}
     permuted = Panel(panel.timestamps, sorted(names), {rename[a]: b for a, b in panel.bars.items()})
     w2 = {rename[a]: w for a, w in weights.items()}
-    cfg2 = dict(cfg)
-    if isinstance(cfg["lot_size"], dict):
-        cfg2["lot_size"] = {rename[a]: v for a, v in cfg["lot_size"].items()}
+    # settings by asset (lot sizes, costs) follow the renamed assets
+    cfg2 = {k: {rename[a]: x for a, x in v.items()} if isinstance(v, dict) else v for k, v in cfg.items()}
     _, a = engine((panel, weights, rebalance, cfg))
     _, b = engine((permuted, w2, rebalance, cfg2))
 
