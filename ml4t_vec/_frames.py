@@ -148,7 +148,7 @@ class FrameBuilder:
         ep = rec["entry_price"]
         gross = (rec["exit_price"] - ep) * q
         fees = rec["entry_fees"] + rec["exit_fees"]
-        pnl = gross - fees
+        pnl = gross - fees - rec["borrow_cost"]
         return self._finish(
             {
                 "symbol": self._symbol(rec["col"]),
@@ -165,6 +165,7 @@ class FrameBuilder:
                 "fees": fees,
                 "entry_slippage": rec["entry_slippage"],
                 "exit_slippage": rec["exit_slippage"],
+                "borrow_cost": rec["borrow_cost"],
                 "bars_held": rec["bars_held"],
                 "mfe": rec["mfe"],
                 "mae": rec["mae"],

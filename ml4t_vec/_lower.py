@@ -77,7 +77,15 @@ WEIGHT_PRESETS = {
 # the keyword settings of `backtest`, by config section
 CONFIG_KEYS = {
     "sizing": ("size", "size_type", "fractional", "size_rule", "percent_of", "accumulate", "max_entries"),
-    "costs": ("fees", "fixed_fees", "slippage", "commission_per_share", "slippage_per_share", "slippage_on"),
+    "costs": (
+        "fees",
+        "fixed_fees",
+        "slippage",
+        "commission_per_share",
+        "slippage_per_share",
+        "slippage_on",
+        "borrow_rate",
+    ),
     "execution": ("fill", "price", "signal_rules", "fill_order", "reversal"),
     "portfolio": ("init_cash", "cash_sharing", "cash_rule"),
     "risk": (
@@ -236,7 +244,7 @@ def ml4t_cycle(cfg: BacktestConfig) -> bool:
 
 RULE_EXPRS = ("stop_loss", "take_profit", "trailing_stop", "stop_loss_price", "take_profit_price")
 # every setting that may be an expression, a column name or a dict by asset (``rule_exprs``)
-PER_BAR = (*RULE_EXPRS, "size", "priority")
+PER_BAR = (*RULE_EXPRS, "size", "priority", "borrow_rate")
 
 
 def rule_exprs(cfg: BacktestConfig) -> dict:
@@ -246,6 +254,8 @@ def rule_exprs(cfg: BacktestConfig) -> dict:
         out["size"] = cfg.sizing.size
     if cfg.limits.priority is not None:
         out["priority"] = cfg.limits.priority
+    if isinstance(cfg.costs.borrow_rate, (pl.Expr, str)):
+        out["borrow_rate"] = cfg.costs.borrow_rate
     return out
 
 
@@ -330,7 +340,28 @@ def limit_params(cfg: BacktestConfig, n_groups: int, n_cols: int, prep: Prepared
         priority_on=full(lim.priority is not None),
         on=full(lim.active),
         day=day,
+        borrow=borrow_rates(cfg, n_cols, prep),
+        borrow_on=full(cfg.costs.borrow_rate is not None),
+        nights=nights(prep),
     )
+
+
+def borrow_rates(cfg: BacktestConfig, n_cols: int, prep: Prepared) -> np.ndarray:
+    """``borrow_rate`` per column: (n_cols, 1) for a number or a dict by asset (0 when off), or
+    (n_cols, n_bars) from an expression (NaN: no fee)."""
+    v = cfg.costs.borrow_rate
+    if isinstance(v, (pl.Expr, str)):
+        return per_bar(prep, "borrow_rate", n_cols, np.nan)
+    return cost(cfg, "borrow_rate", n_cols, prep)[:, None] if v is not None else np.zeros((n_cols, 1))
+
+
+def nights(prep: Prepared) -> np.ndarray:
+    """Calendar days between each bar of the time axis and the one before (a weekend counts
+    three; 0 at bar 0 and between bars of one day): the nights a short pays borrow fees for.
+    The same for every parameter set of a sweep (``borrow_on`` switches the fees)."""
+    out = np.zeros(prep.n_bars)  # (timestamps are Date or Datetime: Prepare says so)
+    out[1:] = np.diff(prep.timestamps.dt.date().cast(pl.Int32).to_numpy().astype(np.float64))
+    return out
 
 
 # every keyword setting of `backtest` (and of `sweep`, fixed or swept)

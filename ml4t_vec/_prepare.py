@@ -570,6 +570,7 @@ RULE_RANGES = {
     "weights": (-np.inf, np.inf, False),  # signed fractions of equity; infinite values are refused
     "rebalance": (0.0, 1.0, False),  # a boolean per timestamp (True = 1)
     "benchmark": (-1.0, np.inf, True),  # a return per timestamp (ml4t_vec.benchmark), finite
+    "borrow_rate": (0.0, 100.0, False),  # an annual rate per asset and bar (null: no fee)
 }
 
 

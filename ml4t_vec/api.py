@@ -350,6 +350,7 @@ def backtest(
     commission_per_share=None,
     slippage_per_share=None,
     slippage_on=None,
+    borrow_rate=None,
     trailing_start=None,
     max_positions=None,
     max_position_weight=None,
@@ -401,7 +402,10 @@ def backtest(
             (``ExecutionConfig``).
         fees, fixed_fees, slippage, commission_per_share, slippage_per_share, slippage_on: costs
             per fill (``CostConfig``), default 0; each a number or a dict with one number per
-            asset; ``slippage_on="entries"`` slips entries only.
+            asset; ``slippage_on="entries"`` slips entries only. ``borrow_rate``: the annual fee
+            for borrowing shares sold short (a number, a dict by asset, or an expression read
+            per bar; default None: none), ``|quantity| x last close x rate / 360`` per calendar
+            day held, reported per trade row as ``borrow_cost``.
         init_cash: default 100_000; cash_sharing: default True (one portfolio); cash_rule: what
             limits orders by cash (``"equity"`` default, ``"ml4t"`` or ``"vectorbt"``;
             ``PortfolioConfig``; README "Cash limit").

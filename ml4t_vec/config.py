@@ -82,6 +82,12 @@ class CostConfig:
             opening only, as backtesting.py's ``spread``: signal exits, time stops and forced
             exits fill at the reference price; stop / target exits take ``stop_slippage``,
             default 0 then).
+        borrow_rate: the annual fee for borrowing shares sold short (0.03 = 3% a year; None:
+            off): a number, a dict by asset, or an expression / column read at each bar
+            (hard-to-borrow names as data; null: no fee). For every calendar day a short is
+            held (a weekend counts three) it pays ``|quantity| x last close x rate / 360``,
+            debited from cash before the next bar's fills, at the rate of its last bar; each
+            trade row reports its ``borrow_cost``.
     """
 
     fees: float | dict = 0.0
@@ -90,6 +96,7 @@ class CostConfig:
     commission_per_share: float | dict = 0.0
     slippage_per_share: float | dict = 0.0
     slippage_on: str = "all"
+    borrow_rate: object = None
 
     def __post_init__(self):
         check_choice("slippage_on", self.slippage_on, tuple(SLIPPAGE_ON))
@@ -100,17 +107,13 @@ class CostConfig:
                     raise ConfigError(f"`{name}` as a dict needs one number per asset; got {{}}.")
                 for asset, v in value.items():
                     _check_number(f"{name}[{asset!r}]", v, lo=0.0, hi=hi)
-            else:
-                _check_number(name, value, lo=0.0, hi=hi)
-
-    def per_asset(self) -> dict:
-        """The costs given as a dict by asset (name -> dict)."""
-        return {name: v for name in COST_BOUNDS if isinstance(v := getattr(self, name), dict)}
+            elif name != "borrow_rate" or not (value is None or isinstance(value, (pl.Expr, str))):
+                _check_number(name, value, lo=0.0, hi=hi)  # (a borrow rate may be off, or read per bar)
 
 
 # the costs that take a number or a dict by asset, and their upper bounds
 COST_BOUNDS = {"fees": 0.5, "fixed_fees": math.inf, "slippage": 0.5, "commission_per_share": 100.0,
-               "slippage_per_share": 100.0}  # fmt: skip
+               "slippage_per_share": 100.0, "borrow_rate": 100.0}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -118,7 +118,8 @@ STATS_DOC = {
     # costs
     "total_fees": "fees paid on all fills",
     "total_slippage": "slippage cost of all fills",
-    "total_costs": "total_fees + total_slippage",
+    "total_borrow_cost": "borrow fees shorts paid (all trade rows, open ones included)",
+    "total_costs": "total_fees + total_slippage + total_borrow_cost",
     "avg_cost_drag": "mean over closed trades of (fees + slippage) / (|quantity| * entry_price)",
     "total_gross_pnl": "gross pnl (before fees) of all trade rows, open ones included",
     # portfolio
@@ -333,7 +334,11 @@ def trade_metrics(trades: pl.DataFrame, fills: pl.DataFrame) -> dict:
                 loss_sum=pnl.filter(pnl < 0).sum(), mean=pnl.mean())
     )  # fmt: skip
     rows = trades.lazy().select(
-        n_open=is_open.sum(), open_pnl=pnl.filter(is_open).sum(), gross=pl.col("gross_pnl").sum()
+        n_open=is_open.sum(),
+        open_pnl=pnl.filter(is_open).sum(),
+        gross=pl.col("gross_pnl").sum(),
+        # (a trades frame saved before borrow fees existed has no such column: none paid)
+        borrow=pl.col("borrow_cost").sum() if "borrow_cost" in trades.columns else pl.lit(0.0),
     )
     fsum = fills.lazy().select(
         fees=pl.col("fees").sum(), slippage=pl.col("slippage").sum(),
@@ -385,7 +390,8 @@ def trade_metrics(trades: pl.DataFrame, fills: pl.DataFrame) -> dict:
         "open_pnl": float(t["open_pnl"] or 0.0),
         "total_fees": float(f["fees"] or 0.0),
         "total_slippage": float(f["slippage"] or 0.0),
-        "total_costs": float((f["fees"] or 0.0) + (f["slippage"] or 0.0)),
+        "total_borrow_cost": float(t["borrow"] or 0.0),
+        "total_costs": float((f["fees"] or 0.0) + (f["slippage"] or 0.0) + (t["borrow"] or 0.0)),
         "avg_cost_drag": nan(a["drag"]),
         "total_gross_pnl": float(t["gross"] or 0.0),
         "n_fills": int(fills.height),
@@ -509,7 +515,7 @@ SUMMARY_SECTIONS = {
                "position_profit_factor", "avg_position_pnl", "largest_win", "largest_loss",
                "best_trade", "worst_trade", "avg_trade_return", "avg_bars_held", "avg_winning_bars",
                "avg_losing_bars", "max_bars_held", "max_win_streak", "max_loss_streak", "sqn", "kelly", "open_pnl"),
-    "costs": ("total_fees", "total_slippage", "total_costs", "avg_cost_drag", "total_gross_pnl"),
+    "costs": ("total_fees", "total_slippage", "total_borrow_cost", "total_costs", "avg_cost_drag", "total_gross_pnl"),
     "portfolio": ("n_fills", "n_rejected", "traded_notional", "turnover", "turnover_per_rebalance", "avg_names_held",
                   "max_names_held", "effective_n"),
     "benchmark": ("benchmark_return", "excess_return", "alpha", "beta", "correlation", "tracking_error",
@@ -520,7 +526,8 @@ _PERCENT = {"total_return", "cagr", "best_return", "worst_return", "volatility",
             "best_trade", "worst_trade", "avg_trade_return", "avg_cost_drag", "turnover", "turnover_per_rebalance",
             "benchmark_return", "excess_return", "alpha", "tracking_error"}  # fmt: skip
 _CASH = {"init_cash", "final_equity", "peak_equity", "expectancy", "avg_position_pnl", "avg_win", "avg_loss",
-         "largest_win", "largest_loss", "open_pnl", "total_fees", "total_slippage", "total_costs", "total_gross_pnl",
+         "largest_win", "largest_loss", "open_pnl", "total_fees", "total_slippage", "total_borrow_cost", "total_costs",
+         "total_gross_pnl",
          "traded_notional"}  # fmt: skip
 
 

@@ -136,9 +136,11 @@ def configs(
     accumulate: bool | None = None,
     scale_out: bool | None = None,
     asset_costs: bool | None = False,
+    borrow: bool | None = None,
 ):
     """A reference ``Config``. ``asset_costs`` (None: drawn): each cost may be a tuple, one value
-    per asset in turn (``by_asset`` turns it into the dict by asset both engines take)."""
+    per asset in turn (``by_asset`` turns it into the dict by asset both engines take).
+    ``borrow`` (None: drawn): a borrow rate on shorts, a number, one per asset or per bar ("rulev")."""
     size_type = draw(st.sampled_from(["shares", "value", "percent", "notional"]))
     if size_type == "shares":
         size = draw(st.sampled_from([1.0, 7.0, 33.5, 400.0]))
@@ -187,6 +189,10 @@ def configs(
         one = st.sampled_from(values)
         return st.tuples(one, one, one) if per_asset else one
 
+    with_borrow = draw(st.booleans()) if borrow is None else borrow
+    borrow_rate = draw(st.sampled_from([0.05, 2.0, "rulev"])) if with_borrow else None
+    if with_borrow and per_asset and borrow_rate != "rulev":
+        borrow_rate = draw(cost([0.0, 0.3, 5.0]))
     return Config(
         size=size,
         size_type=size_type,
@@ -206,6 +212,7 @@ def configs(
         reversal=reversal,
         cash_rule=cash_rule,
         slippage=draw(cost([0.0, 0.0005, 0.01])),
+        borrow_rate=borrow_rate,
         init_cash=draw(st.sampled_from([1_000.0, 10_000.0, 100_000.0])),
         cash_sharing=cash_sharing,
         fill=draw(st.sampled_from(["next_open", "next_close", "same_close"])) if fill is None else fill,
@@ -281,6 +288,7 @@ def vec_kwargs(cfg: Config) -> dict:
         fixed_fees=cfg.fixed_fees,
         commission_per_share=cfg.commission_per_share,
         slippage_per_share=cfg.slippage_per_share,
+        borrow_rate=cfg.borrow_rate,  # "rulev": the column, read per bar
         signal_rules=cfg.signal_rules,
         fill_order=cfg.fill_order,
         reversal=cfg.reversal,
@@ -366,7 +374,9 @@ def weight_cases(draw, gaps: bool = True, costs: bool = True, rules: bool = True
         high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, 0.02, n_bars)))
         low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, 0.02, n_bars)))
         px = low + (high - low) * rng.random(n_bars)  # a custom fill price within the bar (price=)
-        bars[a] = {t: Bar(open_[t], high[t], low[t], close[t], price=px[t]) for t in range(n_bars) if present[t]}
+        rate = np.where(rng.random(n_bars) < 0.15, np.nan, rng.uniform(0.0, 4.0, n_bars))  # a borrow rate per bar
+        bars[a] = {t: Bar(open_[t], high[t], low[t], close[t], price=px[t], rulev=None if np.isnan(rate[t]) else
+                          float(rate[t])) for t in range(n_bars) if present[t]}  # fmt: skip
         weights[a] = {}
         for t in bars[a]:
             kind = rng.integers(10)
@@ -420,6 +430,7 @@ def weight_cases(draw, gaps: bool = True, costs: bool = True, rules: bool = True
             commission_per_share=cost(0.0, 0.01),
             slippage=cost(0.0, 0.002, 0.02),
             slippage_per_share=cost(0.0, 0.05),
+            borrow_rate=maybe(None, None, 0.1, 3.0, "rulev") if not per_asset else maybe(None, cost(0.0, 0.5, 4.0)),
             min_weight_change=maybe(0.0, 0.0, 0.03),
             min_trade_value=maybe(0.0, 0.0, 50.0),
         )
@@ -450,9 +461,9 @@ def frame(panel, weights, priority) -> pl.DataFrame:
             w = weights.get(a, {}).get(t)
             p = None if priority is None else priority.get(a)
             rows.append(dict(timestamp=ts_of(t), asset=a, open=b.open, high=b.high, low=b.low, close=b.close,
-                             w=None if w is None else float(w), prio=p, px=b.price))  # fmt: skip
+                             w=None if w is None else float(w), prio=p, px=b.price, rulev=b.rulev))  # fmt: skip
     schema = dict(timestamp=pl.Datetime("us"), asset=pl.String, open=pl.Float64, high=pl.Float64, low=pl.Float64,
-                  close=pl.Float64, w=pl.Float64, prio=pl.Float64, px=pl.Float64)  # fmt: skip
+                  close=pl.Float64, w=pl.Float64, prio=pl.Float64, px=pl.Float64, rulev=pl.Float64)  # fmt: skip
     return pl.DataFrame(rows, schema=schema)
 
 

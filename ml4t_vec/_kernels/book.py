@@ -57,6 +57,7 @@ POSITION_DT = np.dtype(
         ("avg_price", np.float64),  # average cost of the open quantity (executed prices)
         ("entry_fees", np.float64),  # entry fees of the open quantity
         ("entry_slippage", np.float64),
+        ("borrow", np.float64),  # borrow fees accrued on the open quantity (a short; ``borrow_nb``)
         ("hi", np.float64),  # highest / lowest price since the position opened (MFE / MAE)
         ("lo", np.float64),
         # position rules: the trailing peak, the stop / target / trailing fractions read at the
@@ -217,8 +218,10 @@ def write_reject_nb(sink, c, t, side, effect, reason, req, filled, px):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def write_trade_nb(sink, c, pos, q, entry_fees, entry_slip, exit_bar, exit_px, exit_fee, exit_slip, reason, status):
-    """A trade row of ``q`` signed shares of position ``pos`` (a ``POSITION_DT`` record)."""
+def write_trade_nb(sink, c, pos, q, entry_fees, entry_slip, borrow, exit_bar, exit_px, exit_fee, exit_slip, reason,
+                   status):  # fmt: skip
+    """A trade row of ``q`` signed shares of position ``pos`` (a ``POSITION_DT`` record), with its
+    share of the entry costs and of the borrow fees."""
     k = _slot_nb(sink, np.int64(1), c, sink.trades.shape[0])
     if k < 0:
         return
@@ -237,6 +240,7 @@ def write_trade_nb(sink, c, pos, q, entry_fees, entry_slip, exit_bar, exit_px, e
     r["exit_fees"] = exit_fee
     r["entry_slippage"] = entry_slip
     r["exit_slippage"] = exit_slip
+    r["borrow_cost"] = borrow
     if q > 0.0:
         r["mfe"] = hi / ep - 1.0
         r["mae"] = lo / ep - 1.0
@@ -257,6 +261,7 @@ def open_position_nb(book, c, t, q, px, fee, slip, reason, sink):
     b["avg_price"] = px
     b["entry_fees"] = fee
     b["entry_slippage"] = slip
+    b["borrow"] = 0.0
     b["hi"] = px
     b["lo"] = px
     b["entry_bar"] = t
@@ -305,19 +310,22 @@ def apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink, as_close
         a = held
     part_fee = pos["entry_fees"] if closes else a / held * pos["entry_fees"]
     part_slip = pos["entry_slippage"] if closes else a / held * pos["entry_slippage"]
+    part_borrow = pos["borrow"] if closes else a / held * pos["borrow"]
     signed = a if q > 0.0 else -a
     effect = np.int64(EFFECT_EXIT if closes or as_close else EFFECT_REDUCE)
     status = np.int64(STATUS_CLOSED if closes or as_close else STATUS_PARTIAL)
     write_fill_nb(sink, c, t, side, effect, reason, a, px, fee, slip, pos["position_id"])
-    write_trade_nb(sink, c, pos, signed, part_fee, part_slip, t, px, fee, slip, reason, status)
+    write_trade_nb(sink, c, pos, signed, part_fee, part_slip, part_borrow, t, px, fee, slip, reason, status)
     if closes:
         pos["qty"] = 0.0
         pos["entry_fees"] = 0.0
         pos["entry_slippage"] = 0.0
+        pos["borrow"] = 0.0
     else:
         pos["qty"] = q - signed
         pos["entry_fees"] -= part_fee
         pos["entry_slippage"] -= part_slip
+        pos["borrow"] -= part_borrow
     return signed * px - fee, next_pid
 
 
@@ -333,8 +341,40 @@ def close_open_nb(book, c, reason, sink):
     """An ``open`` trade row for what column c still holds, marked at its last close (no exit costs)."""
     pos = book[c]
     if pos["qty"] != 0.0:
-        write_trade_nb(sink, c, pos, pos["qty"], pos["entry_fees"], pos["entry_slippage"], pos["last_bar"],
-                       pos["last_close"], 0.0, 0.0, reason, np.int64(STATUS_OPEN))  # fmt: skip
+        write_trade_nb(sink, c, pos, pos["qty"], pos["entry_fees"], pos["entry_slippage"], pos["borrow"],
+                       pos["last_bar"], pos["last_close"], 0.0, 0.0, reason, np.int64(STATUS_OPEN))  # fmt: skip
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False, inline="always")
+def borrow_fee_nb(q, close, rate, nights):
+    """The borrow fee of ``q`` signed shares held for ``nights`` calendar days at the annual
+    ``rate``: ``|q| x close x rate x nights / 360`` for a short, else 0 (also for a rate that is
+    0, NaN or negative: no value)."""
+    if q < 0.0 and rate > 0.0:
+        return -q * close * rate * nights / 360.0
+    return 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False, inline="always")
+def rate_at_nb(rates, c, t):
+    """Column c's borrow rate at bar t: ``rates`` is (n_cols, 1) for one rate per column, or
+    (n_cols, n_bars) per bar."""
+    return rates[c, t if rates.shape[1] > 1 else 0]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False, inline="always")
+def borrow_nb(book, c, rates, nights):
+    """Column c's borrow fee for the ``nights`` calendar days since the previous bar of the time
+    axis, before anything of the new bar happens: a short's |quantity| x its last close x the
+    rate read at its last bar, /360. Added to the position's ``borrow`` (its trade rows' share);
+    returns it (the cash it costs)."""
+    pos = book[c]
+    q = pos["qty"]
+    if q >= 0.0:
+        return 0.0
+    fee = borrow_fee_nb(q, pos["last_close"], rate_at_nb(rates, c, pos["last_bar"]), nights)
+    pos["borrow"] += fee
+    return fee
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

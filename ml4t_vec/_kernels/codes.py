@@ -215,6 +215,7 @@ TRADE_DT = np.dtype(
         ("exit_fees", np.float64),
         ("entry_slippage", np.float64),
         ("exit_slippage", np.float64),
+        ("borrow_cost", np.float64),  # borrow fees the shares of this row paid while short (pro rata)
         ("mfe", np.float64),
         ("mae", np.float64),
         ("exit_reason", np.int8),

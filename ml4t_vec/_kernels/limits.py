@@ -30,7 +30,8 @@ NEVER = np.iinfo(np.int64).max  # an int64 rule or limit that is off (max_bars, 
 
 
 class LimitParams(NamedTuple):
-    """Limits per group (arrays of length n_groups) and the entry priority per column.
+    """Limits and account rules per group (arrays of length n_groups), the entry priority and
+    the borrow rate per column.
 
     A limit that is off is unreachable (inf, or int64 max), so the checks need no switches.
     """
@@ -48,6 +49,9 @@ class LimitParams(NamedTuple):
     priority_on: BOOL  # per group
     on: BOOL  # per group: any limit or a priority (one-column groups then take the group path)
     day: I64  # (n_bars,): day number of each bar (daily loss limit)
+    borrow: F64  # (n_cols, 1 | n_bars): annual borrow rate of a short, read at the asset's last bar
+    borrow_on: BOOL  # per group: shorts pay borrow fees (``book.borrow_nb``)
+    nights: F64  # (n_bars,): calendar days from the previous bar of the time axis (0 at bar 0)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")

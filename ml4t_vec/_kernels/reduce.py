@@ -111,7 +111,7 @@ def trade_metrics_nb(n, cols_per, trades, trade_off, n_trade, fills, fill_off, n
             part = 0.0  # the pnl of the column's partial rows since its last closed row
             for i in range(trade_off[c], trade_off[c] + n_trade[c]):
                 tr = trades[i]
-                pnl = (tr.exit_price - tr.entry_price) * tr.quantity - (tr.entry_fees + tr.exit_fees)
+                pnl = (tr.exit_price - tr.entry_price) * tr.quantity - (tr.entry_fees + tr.exit_fees) - tr.borrow_cost
                 if tr.status != STATUS_CLOSED:  # open rows; partial rows count in neither (as stats())
                     n_open += tr.status == STATUS_OPEN
                     part = part + pnl if tr.status != STATUS_OPEN else 0.0

@@ -34,7 +34,8 @@ options = [
          max_position_weight=0.3),
     dict(preset="vectorbt"), dict(preset="ml4t", size=10, size_type="shares"),
     dict(fees={"A0": 0.001, "A1": 0.0, "A2": 0.002, "A3": 0.0005}, slippage={"A0": 0.0, "A1": 0.001, "A2": 0.0,
-         "A3": 0.01}),
+         "A3": 0.01}, borrow_rate=0.05),
+    dict(borrow_rate=pl.col("pred") / 10, cash_sharing=False),
 ]
 for df in layouts:
     for cs in (True, False):
@@ -56,7 +57,9 @@ for df in layouts:
 for o in (dict(size_at="fill", shortfall="priority", priority="pred", lot_size={"A1": 10}, rebalance="M"),
           dict(shortfall="reject", rounding="nearest", missing="hold", rebalance=pl.col("pred") > 0.5),
           dict(preset="ml4t", slippage=0.001, lot_size=5, rebalance=3),
-          dict(commission_per_share={"A0": 0.01, "A1": 0.0, "A2": 0.005, "A3": 0.0}, rebalance=2)):
+          dict(commission_per_share={"A0": 0.01, "A1": 0.0, "A2": 0.005, "A3": 0.0}, rebalance=2,
+               borrow_rate={"A0": 0.01, "A1": 0.0, "A2": 0.5, "A3": 0.02}),
+          dict(borrow_rate="pred", rebalance=4)):
     vec.backtest(p, weights=w, **o).trades
 vec.backtest(ragged, weights=vec.weights.top_k("pred", 2, 1, buffer=1), rebalance=3, price="vwap").trades
 for o in (dict(stop_loss=0.05, trailing_stop=0.1, max_drawdown=0.1), dict(preset="ml4t", max_bars=4)):

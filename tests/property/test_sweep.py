@@ -51,13 +51,14 @@ def test_sweep_metrics_equal_backtest_stats(panel_df, cash_sharing, fill, fees):
     _, df = panel_df
     fixed = dict(exits="s1", short_entries="s2", short_exits="s3", fees=fees, fill=fill, cash_sharing=cash_sharing,
                  size=0.5, init_cash=10_000.0)  # fmt: skip
-    grid = {"lo": [0.0, 60.0], "stop_loss": [None, 0.03], "take_profit": [0.05]}
+    grid = {"lo": [0.0, 60.0], "stop_loss": [None, 0.03], "take_profit": [0.05], "borrow_rate": [None, 2.0]}
     g = vec.sweep(df, entries=entries, params=grid, periods_per_year=252, **fixed)
-    assert g.results.height == 4 and g.results["combo"].to_list() == [0, 1, 2, 3]
+    assert g.results.height == 8 and g.results["combo"].to_list() == list(range(8))
     for row in g.results.iter_rows(named=True):
         p = {k: row[k] for k in grid}
         want = vec.backtest(df, entries=entries(vec.Params(p)), **fixed, stop_loss=p["stop_loss"],
-                            take_profit=p["take_profit"]).stats(periods_per_year=252).row(0, named=True)  # fmt: skip
+                            take_profit=p["take_profit"], borrow_rate=p["borrow_rate"]).stats(
+            periods_per_year=252).row(0, named=True)  # fmt: skip
         for m in METRICS:
             assert same_metric(row[m], want[m]), (m, p, row[m], want[m])
         # and SweepResult.backtest reruns exactly that set

@@ -68,6 +68,7 @@ class Config:
     scale_out: list | None = None  # [(gain, fraction of the largest quantity), ...]: take-profit in steps
     max_entries: int | None = None  # a position's entries under accumulate, its first included
     slippage_on: str = "all"  # all | entries
+    borrow_rate: object = None  # None | a number | a dict by asset | "rulev" (the asset's last bar's rulev)
     trailing_start: str = "anchor"  # anchor | first_bar
     init_cash: float = 100_000.0
     cash_sharing: bool = True
@@ -119,6 +120,7 @@ class Position:
     entries: int = 1  # its first entry and its increases (accumulate)
     max_qty: float = 0.0  # the largest |quantity| it reached (scale-out fractions are of it)
     steps_done: int = 0  # scale-out steps taken
+    borrow: float = 0.0  # borrow fees accrued on the open quantity
 
 
 @dataclass
@@ -204,9 +206,11 @@ class Reference:
                 closed = acc.pos.pop(a)
             else:  # part of the position: the rest keeps its entry bar and price
                 closed = dataclasses.replace(p, qty=q, entry_fees=o.qx / held * p.entry_fees,
-                                             entry_slippage=o.qx / held * p.entry_slippage)  # fmt: skip
+                                             entry_slippage=o.qx / held * p.entry_slippage,
+                                             borrow=o.qx / held * p.borrow)  # fmt: skip
                 p.entry_fees = p.entry_fees * ((held - o.qx) / held)
                 p.entry_slippage = p.entry_slippage * ((held - o.qx) / held)
+                p.borrow -= closed.borrow
                 p.qty = p.qty - q
             self.add_trade(a, closed, t, o.px, o.fee_x, slip, acc.count[a] - closed.entry_count, reason, "closed")
             dcash = q * o.px - o.fee_x
@@ -307,9 +311,10 @@ class Reference:
         held = abs(p.qty)
         signed = q if p.qty > 0 else -q
         part = dataclasses.replace(p, qty=signed, entry_fees=q / held * p.entry_fees,
-                                   entry_slippage=q / held * p.entry_slippage)  # fmt: skip
+                                   entry_slippage=q / held * p.entry_slippage, borrow=q / held * p.borrow)  # fmt: skip
         p.entry_fees -= part.entry_fees
         p.entry_slippage -= part.entry_slippage
+        p.borrow -= part.borrow
         p.qty -= signed
         self.fills.append(dict(timestamp=t, symbol=a, side="buy" if side > 0 else "sell", effect="reduce", quantity=q,
                                price=px, fees=fee, slippage=slip, reason=reason))  # fmt: skip
@@ -359,6 +364,7 @@ class Reference:
             mfe, mae = 1 - lo / p.entry_price, 1 - hi / p.entry_price
         gross = (exit_px - p.entry_price) * p.qty
         fees = p.entry_fees + exit_fee
+        net = gross - fees - p.borrow
         self.trades.append(
             dict(
                 symbol=a,
@@ -368,12 +374,13 @@ class Reference:
                 exit_price=exit_px,
                 quantity=p.qty,
                 direction="long" if p.qty > 0 else "short",
-                pnl=gross - fees,
-                pnl_percent=(gross - fees) / (abs(p.qty) * p.entry_price),
+                pnl=net,
+                pnl_percent=net / (abs(p.qty) * p.entry_price),
                 gross_pnl=gross,
                 fees=fees,
                 entry_slippage=p.entry_slippage,
                 exit_slippage=exit_slip,
+                borrow_cost=p.borrow,
                 bars_held=bars_held,
                 mfe=mfe,
                 mae=mae,
@@ -582,6 +589,14 @@ class Reference:
         fill = self.cfg.fill
         acc.hwm = acc.day_start = acc.prev_equity = acc.cash
         for i, t in enumerate(self.p.timestamps):
+            # shorts pay to borrow for the calendar days since the previous bar, before the bar starts
+            if i > 0 and self.cfg.borrow_rate is not None:
+                nights = (self.p.day[t] - self.p.day[self.p.timestamps[i - 1]]).days
+                for a, p in acc.pos.items():
+                    last = acc.last_time[a]
+                    fee = orders.borrow_fee(self.cfg, a, p.qty, acc.last_close[a], self.p.bars[a][last], nights)
+                    acc.cash -= fee
+                    p.borrow += fee
             live = [a for a in acc.assets if t in self.p.bars[a]]
             for a in live:
                 acc.count[a] = acc.count.get(a, 0) + 1

@@ -50,7 +50,7 @@ def whole(q: float) -> float:
     return math.floor(q + 1e-9)
 
 
-COSTS = ("fees", "fixed_fees", "commission_per_share", "slippage", "slippage_per_share")
+COSTS = ("fees", "fixed_fees", "commission_per_share", "slippage", "slippage_per_share", "borrow_rate")
 
 
 def for_asset(cfg, a):
@@ -58,6 +58,19 @@ def for_asset(cfg, a):
     number (README "Costs": per-asset costs)."""
     per = {k: v[a] for k in COSTS if isinstance(v := getattr(cfg, k), dict)}
     return dataclasses.replace(cfg, **per) if per else cfg
+
+
+def borrow_fee(cfg, a, qty: float, close: float, bar, nights: int) -> float:
+    """The borrow fee a position of ``qty`` signed shares in asset ``a`` pays for ``nights``
+    calendar days (README "Costs"): a short pays |qty| x close x rate / 360 per day, the rate
+    being ``borrow_rate`` (a number, a dict by asset, or "rulev": the ``bar``'s per-bar value,
+    the asset's last bar before the nights); None, null or 0: nothing."""
+    rate = for_asset(cfg, a).borrow_rate
+    if rate == "rulev":
+        rate = bar.rulev
+    if qty >= 0 or rate is None or not rate > 0:
+        return 0.0
+    return -qty * close * rate * nights / 360.0
 
 
 def fee(cfg, q: float, px: float) -> float:

@@ -172,6 +172,7 @@ class Holding:
     entry_slippage: float
     hi: float
     lo: float
+    borrow: float = 0.0  # borrow fees accrued on the open quantity
     # position rules: the trailing peak and the fractions of the entry's decision bar (inf: off)
     peak: float = 0.0
     sl: float = math.inf
@@ -343,8 +344,8 @@ class WeightReference:
         return sorted(assets, key=key)
 
     # -- records -------------------------------------------------------------------------------
-    def trade_row(self, a, h: Holding, signed: float, entry_fees: float, entry_slip: float, t, exit_px: float,
-                  exit_fee: float, exit_slip: float, reason: str, status: str) -> dict:  # fmt: skip
+    def trade_row(self, a, h: Holding, signed: float, entry_fees: float, entry_slip: float, borrow: float, t,
+                  exit_px: float, exit_fee: float, exit_slip: float, reason: str, status: str) -> dict:  # fmt: skip
         hi, lo = max(h.hi, exit_px), min(h.lo, exit_px)
         if signed > 0:
             mfe, mae = hi / h.avg - 1, lo / h.avg - 1
@@ -360,12 +361,13 @@ class WeightReference:
             exit_price=exit_px,
             quantity=signed,
             direction="long" if signed > 0 else "short",
-            pnl=gross - fees,
-            pnl_percent=(gross - fees) / (abs(signed) * h.avg),
+            pnl=gross - fees - borrow,
+            pnl_percent=(gross - fees - borrow) / (abs(signed) * h.avg),
             gross_pnl=gross,
             fees=fees,
             entry_slippage=entry_slip,
             exit_slippage=exit_slip,
+            borrow_cost=borrow,
             bars_held=self.count[a] - h.entry_count,
             mfe=mfe,
             mae=mae,
@@ -380,7 +382,7 @@ class WeightReference:
     def set_exit_fee(trade: dict, fill: dict, fee: float) -> None:
         """A flip's closing part: its share of the order's fee, known once the new side filled."""
         trade["fees"] += fee - fill["fees"]
-        trade["pnl"] = trade["gross_pnl"] - trade["fees"]
+        trade["pnl"] = trade["gross_pnl"] - trade["fees"] - trade["borrow_cost"]
         trade["pnl_percent"] = trade["pnl"] / (abs(trade["quantity"]) * trade["entry_price"])
         fill["fees"] = fee
 
@@ -392,21 +394,22 @@ class WeightReference:
         signed = dq if h.qty > 0 else -dq
         slip = dq * abs(px - ref)
         if new_q == 0:
-            ef, es = h.entry_fees, h.entry_slippage
+            ef, es, eb = h.entry_fees, h.entry_slippage, h.borrow
         else:
-            ef, es = h.entry_fees * (dq / held), h.entry_slippage * (dq / held)
+            ef, es, eb = h.entry_fees * (dq / held), h.entry_slippage * (dq / held), h.borrow * (dq / held)
         self.cash += signed * px - fee
         effect, status = ("exit", "closed") if new_q == 0 else ("reduce", "partial")
         fill = dict(timestamp=t, symbol=a, side="sell" if h.qty > 0 else "buy", effect=effect, quantity=dq,
                     price=px, fees=fee, slippage=slip, reason=reason, position_id=h.pid)  # fmt: skip
         self.fills.append(fill)
-        trade = self.trade_row(a, h, signed, ef, es, t, px, fee, slip, reason, status)
+        trade = self.trade_row(a, h, signed, ef, es, eb, t, px, fee, slip, reason, status)
         if new_q == 0:
             del self.pos[a]
         else:
             h.qty = new_q
             h.entry_fees -= ef
             h.entry_slippage -= es
+            h.borrow -= eb
         return fill, trade
 
     def increase(self, a, t, d: float, dq: float, ref: float, px: float, fee: float, cash_fee: float) -> None:
@@ -773,6 +776,13 @@ class WeightReference:
         for i, t in enumerate(self.p.timestamps):
             day = self.p.day.get(t, 0)
             self.block = "max_drawdown" if tripped else ("daily_loss_limit" if blocked_day == day else None)
+            # shorts pay to borrow for the calendar days since the previous bar, before the bar starts
+            if i > 0 and c.borrow_rate is not None:
+                nights = (day - self.p.day[self.p.timestamps[i - 1]]).days
+                for a, h in self.pos.items():
+                    fee = orders.borrow_fee(c, a, h.qty, self.last_close[a], bars[a][self.last_time[a]], nights)
+                    self.cash -= fee
+                    h.borrow += fee
             live = [a for a in self.p.assets if t in bars[a]]
             for a in live:
                 self.count[a] = self.count.get(a, 0) + 1
@@ -845,8 +855,8 @@ class WeightReference:
                 self.no_next_bar(a, self.pending.pop(a))
             if a in self.pos:
                 h = self.pos[a]
-                self.trade_row(a, h, h.qty, h.entry_fees, h.entry_slippage, self.last_time[a], self.last_close[a],
-                               0.0, 0.0, "end_of_data", "open")  # fmt: skip
+                self.trade_row(a, h, h.qty, h.entry_fees, h.entry_slippage, h.borrow, self.last_time[a],
+                               self.last_close[a], 0.0, 0.0, "end_of_data", "open")  # fmt: skip
         return dict(trades=self.trades, fills=self.fills, rejected=self.rejected, equity=equity_rows,
                     positions=self.position_rows())  # fmt: skip
 

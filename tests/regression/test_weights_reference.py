@@ -490,7 +490,7 @@ def test_scale_does_not_depend_on_asset_order(case, rnd):
     rnd.shuffle(names)
     rename = dict(zip(panel.assets, names, strict=True))
     back = {v: k for k, v in rename.items()}
-    permuted = Panel(panel.timestamps, sorted(names), {rename[a]: b for a, b in panel.bars.items()})
+    permuted = Panel(panel.timestamps, sorted(names), {rename[a]: b for a, b in panel.bars.items()}, panel.day)
     w2 = {rename[a]: w for a, w in weights.items()}
     # settings by asset (lot sizes, costs) follow the renamed assets
     cfg2 = {k: {rename[a]: x for a, x in v.items()} if isinstance(v, dict) else v for k, v in cfg.items()}
