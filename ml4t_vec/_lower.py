@@ -87,7 +87,7 @@ CONFIG_KEYS = {
         "borrow_rate",
     ),
     "execution": ("fill", "price", "signal_rules", "fill_order", "reversal"),
-    "portfolio": ("init_cash", "cash_sharing", "cash_rule"),
+    "portfolio": ("init_cash", "cash_sharing", "cash_rule", "cash_rate", "credit_rate"),
     "risk": (
         "stop_loss",
         "take_profit",
@@ -342,6 +342,8 @@ def limit_params(cfg: BacktestConfig, n_groups: int, n_cols: int, prep: Prepared
         day=day,
         borrow=borrow_rates(cfg, n_cols, prep),
         borrow_on=full(cfg.costs.borrow_rate is not None),
+        cash_rate=full(float(cfg.portfolio.cash_rate or 0.0)),
+        credit_rate=full(float(cfg.portfolio.credit_rate or 0.0)),
         nights=nights(prep),
     )
 

@@ -158,6 +158,8 @@ def weight_params(cfg: BacktestConfig, prep: Prepared, select: HoldAwareTopK | N
         max_positions=[NEVER if lim.max_positions is None else int(lim.max_positions)],
         borrow=borrow_rates(cfg, n_cols, prep),
         borrow_on=[cfg.costs.borrow_rate is not None],
+        cash_rate=[float(cfg.portfolio.cash_rate or 0.0)],
+        credit_rate=[float(cfg.portfolio.credit_rate or 0.0)],
         nights=nights(prep),
     )
 

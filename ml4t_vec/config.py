@@ -445,18 +445,33 @@ class PortfolioConfig:
             covers included, is limited by cash, short-sale proceeds included, and cut to what it
             pays for; finite shorts are not limited, ``inf`` and percent-of-cash shorts by free
             cash; a sell whose proceeds do not pay its fees is refused).
+        cash_rate: annual interest on negative cash (borrowed: ``max_gross_leverage`` above 1,
+            or fees and borrow fees beyond the cash), 0.06 = 6% a year; None: none.
+        credit_rate: annual interest positive cash earns (idle cash, short-sale proceeds
+            included); None: none. Both accrue for every calendar day since the previous bar
+            (a weekend counts three), ``cash x rate / 360`` a day, on each account's cash
+            before the next bar starts; ``stats()`` reports the net ``total_interest``.
     """
 
     init_cash: float = 100_000.0
     cash_sharing: bool = True
     cash_rule: str = "equity"
+    cash_rate: float | None = None
+    credit_rate: float | None = None
 
     def __post_init__(self):
         _check_number("init_cash", self.init_cash, lo=0.0, lo_open=True)
         check_choice("cash_rule", self.cash_rule, tuple(CASH_RULE))
         if not isinstance(self.cash_sharing, (bool, np.bool_)):
             raise ConfigError(f"`cash_sharing` must be True or False; got {self.cash_sharing!r}.")
-        check_choice("cash_rule", self.cash_rule, tuple(CASH_RULE))
+        for name in ("cash_rate", "credit_rate"):
+            if getattr(self, name) is not None:
+                _check_number(name, getattr(self, name), lo=0.0, hi=10.0)
+
+    @property
+    def financed(self) -> bool:
+        """Cash earns or pays interest."""
+        return bool(self.cash_rate or self.credit_rate)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -120,6 +120,7 @@ STATS_DOC = {
     "total_slippage": "slippage cost of all fills",
     "total_borrow_cost": "borrow fees shorts paid (all trade rows, open ones included)",
     "total_costs": "total_fees + total_slippage + total_borrow_cost",
+    "total_interest": "net interest the cash paid (cash_rate on negative cash) less what it earned (credit_rate)",
     "avg_cost_drag": "mean over closed trades of (fees + slippage) / (|quantity| * entry_price)",
     "total_gross_pnl": "gross pnl (before fees) of all trade rows, open ones included",
     # portfolio
@@ -447,13 +448,15 @@ def compute_stats(
     n_rejected: int = 0,
     benchmark: np.ndarray | None = None,
     risk_free: float = 0.0,
+    financed: bool = False,
 ) -> pl.DataFrame:
     """One-row frame of the metrics in ``STATS_DOC``, in that order.
 
     ``holdings``: per bar at the close, the number of assets held, the sum of |position value|
     and the sum of position value squared (``_frames.holdings``); without it ``avg_names_held``,
     ``max_names_held`` and ``effective_n`` are NaN. ``benchmark``: one return per bar (aligned
-    with ``equity``), else the benchmark metrics are NaN. ``risk_free``: an annual rate."""
+    with ``equity``), else the benchmark metrics are NaN. ``risk_free``: an annual rate.
+    ``financed``: the cash paid or earned interest (``cash_rate`` / ``credit_rate``)."""
     if periods_per_year is None:
         ppy = infer_periods_per_year(equity.get_column("timestamp"))
     else:
@@ -484,6 +487,9 @@ def compute_stats(
     row["avg_gross_exposure"] = float(np.nanmean(lev)) if np.isfinite(lev).any() else math.nan
     row["max_gross_exposure"] = float(np.nanmax(lev)) if np.isfinite(lev).any() else math.nan
     row |= trade_metrics(trades, fills)
+    # interest is the one change of equity no trade row holds (their pnl, open rows included, sums
+    # to the equity change otherwise)
+    row["total_interest"] = float(trades.get_column("pnl").sum() - (eq[-1] - init_cash)) if financed and n else 0.0
     row["n_rejected"] = int(n_rejected)
     traded = fills.group_by("timestamp").agg(n=(pl.col("quantity") * pl.col("price")).sum())
     notional = ts.to_frame().join(traded, on="timestamp", how="left").get_column("n").fill_null(0.0).to_numpy()
@@ -515,7 +521,8 @@ SUMMARY_SECTIONS = {
                "position_profit_factor", "avg_position_pnl", "largest_win", "largest_loss",
                "best_trade", "worst_trade", "avg_trade_return", "avg_bars_held", "avg_winning_bars",
                "avg_losing_bars", "max_bars_held", "max_win_streak", "max_loss_streak", "sqn", "kelly", "open_pnl"),
-    "costs": ("total_fees", "total_slippage", "total_borrow_cost", "total_costs", "avg_cost_drag", "total_gross_pnl"),
+    "costs": ("total_fees", "total_slippage", "total_borrow_cost", "total_costs", "total_interest", "avg_cost_drag",
+              "total_gross_pnl"),
     "portfolio": ("n_fills", "n_rejected", "traded_notional", "turnover", "turnover_per_rebalance", "avg_names_held",
                   "max_names_held", "effective_n"),
     "benchmark": ("benchmark_return", "excess_return", "alpha", "beta", "correlation", "tracking_error",
@@ -527,7 +534,7 @@ _PERCENT = {"total_return", "cagr", "best_return", "worst_return", "volatility",
             "benchmark_return", "excess_return", "alpha", "tracking_error"}  # fmt: skip
 _CASH = {"init_cash", "final_equity", "peak_equity", "expectancy", "avg_position_pnl", "avg_win", "avg_loss",
          "largest_win", "largest_loss", "open_pnl", "total_fees", "total_slippage", "total_borrow_cost", "total_costs",
-         "total_gross_pnl",
+         "total_interest", "total_gross_pnl",
          "traded_notional"}  # fmt: skip
 
 

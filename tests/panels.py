@@ -189,6 +189,7 @@ def configs(
         one = st.sampled_from(values)
         return st.tuples(one, one, one) if per_asset else one
 
+    cash_rate, credit_rate = draw(st.sampled_from([(None, None), (None, None), (0.5, None), (None, 0.1), (3.0, 0.4)]))
     with_borrow = draw(st.booleans()) if borrow is None else borrow
     borrow_rate = draw(st.sampled_from([0.05, 2.0, "rulev"])) if with_borrow else None
     if with_borrow and per_asset and borrow_rate != "rulev":
@@ -213,6 +214,8 @@ def configs(
         cash_rule=cash_rule,
         slippage=draw(cost([0.0, 0.0005, 0.01])),
         borrow_rate=borrow_rate,
+        cash_rate=cash_rate,
+        credit_rate=credit_rate,
         init_cash=draw(st.sampled_from([1_000.0, 10_000.0, 100_000.0])),
         cash_sharing=cash_sharing,
         fill=draw(st.sampled_from(["next_open", "next_close", "same_close"])) if fill is None else fill,
@@ -289,6 +292,8 @@ def vec_kwargs(cfg: Config) -> dict:
         commission_per_share=cfg.commission_per_share,
         slippage_per_share=cfg.slippage_per_share,
         borrow_rate=cfg.borrow_rate,  # "rulev": the column, read per bar
+        cash_rate=cfg.cash_rate,
+        credit_rate=cfg.credit_rate,
         signal_rules=cfg.signal_rules,
         fill_order=cfg.fill_order,
         reversal=cfg.reversal,
@@ -431,6 +436,8 @@ def weight_cases(draw, gaps: bool = True, costs: bool = True, rules: bool = True
             slippage=cost(0.0, 0.002, 0.02),
             slippage_per_share=cost(0.0, 0.05),
             borrow_rate=maybe(None, None, 0.1, 3.0, "rulev") if not per_asset else maybe(None, cost(0.0, 0.5, 4.0)),
+            cash_rate=maybe(None, None, 0.5, 3.0),
+            credit_rate=maybe(None, None, 0.1, 0.8),
             min_weight_change=maybe(0.0, 0.0, 0.03),
             min_trade_value=maybe(0.0, 0.0, 50.0),
         )

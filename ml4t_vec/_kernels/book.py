@@ -377,6 +377,41 @@ def borrow_nb(book, c, rates, nights):
     return fee
 
 
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False, inline="always")
+def interest_nb(cash, debit, credit, nights):
+    """Interest on ``cash`` for ``nights`` calendar days, /360 a day: negative cash pays the
+    annual ``debit`` rate (``cash_rate``), positive cash earns ``credit`` (``credit_rate``).
+    Returns the change to the cash."""
+    return cash * (debit if cash < 0.0 else credit) * nights / 360.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def nights_nb(book, c0, c1, cash, rates, borrow_on, debit, credit, nights):
+    """An account's ``cash`` after the ``nights`` calendar days since the previous bar, before the
+    new bar starts: interest on the cash it held, then every short of columns c0..c1 pays its
+    borrow fee (``borrow_nb``)."""
+    cash += interest_nb(cash, debit, credit, nights)
+    if borrow_on:
+        for c in range(c0, c1):
+            cash -= borrow_nb(book, c, rates, nights)
+    return cash
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def quiet_nights_nb(cash, owed, q, close, rates, c, last, borrow_on, debit, credit, nights):
+    """``nights_nb`` for the one-column quiet-bar loop, whose position lives in locals (``q``
+    signed shares, last close ``close`` at bar ``last``, ``owed`` its borrow fees): returns
+    (cash, owed). Not inlined: a call kept that loop as fast as without it (inlined, the loop
+    ran 5% slower on runs that never pay anything; ``benchmarks/bench_kernel.py``)."""
+    if nights > 0.0:
+        cash += interest_nb(cash, debit, credit, nights)
+        if borrow_on and q < 0.0:
+            fee = borrow_fee_nb(q, close, rate_at_nb(rates, c, last), nights)
+            cash -= fee
+            owed += fee
+    return cash, owed
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def room_nb(w, rebal, hold, orders, flips):
     """Record room of a target-weight run, per column (``_rebalance._room``): ``orders[c]`` =

@@ -71,15 +71,22 @@ def count_entries_nb(sig, signal_exits_only):
     return entries, trades
 
 
-def order_model(params: OrderParams, scale_out: bool):
+def order_model(params: OrderParams, scale_out: bool, financed: bool):
     """The drivers' last argument: None for the default order model, so numba prunes vectorbt's
-    (one-order reversals, covers cut by cash), pyramiding (``accumulate``) and scale-out steps
-    and compiles a run without them; else 1. A run with any of them compiles its own copy of
-    the driver, once. (A runtime ``accumulate`` test on every signal bar made scenario A's
-    kernel 19.3 -> 22.4 ms; pyramiding and scale-out written into the default copy made the
-    demo's first-run compile about 1.1 s longer.)"""
+    (one-order reversals, covers cut by cash), pyramiding (``accumulate``), scale-out steps and
+    the nights' financing (interest on cash, borrow fees: ``financed``) and compiles a run
+    without them; else 1. A run with any of them compiles its own copy of the driver, once.
+    (A runtime ``accumulate`` test on every signal bar made scenario A's kernel 19.3 -> 22.4
+    ms; pyramiding and scale-out written into the default copy made the demo's first-run
+    compile about 1.1 s longer; the financing's test in the one-column quiet-bar loop made
+    scenario A's kernel 5% slower on runs that pay nothing.)"""
     vbt = bool((params.cash_rule == CASH_VECTORBT).any() or (params.reversal == REVERSAL_ONE_ORDER).any())
-    return np.int64(1) if vbt or scale_out or bool(params.accumulate.any()) else None
+    return np.int64(1) if vbt or scale_out or financed or bool(params.accumulate.any()) else None
+
+
+def financed(limits: LimitParams) -> bool:
+    """Some account pays or earns interest, or some short pays a borrow fee."""
+    return bool(limits.borrow_on.any() or (limits.cash_rate > 0.0).any() or (limits.credit_rate > 0.0).any())
 
 
 def driver(n_groups: int, n_cols: int):
@@ -107,7 +114,7 @@ def _run(args, caps, n_bars, per_column_series):
     run = driver(n_groups, n_cols)
     run(group_offsets, chunk_offsets, col_asset, prices, sig, timing, init_cash, cols, params.size, levels, limits,
         new_book(n_cols), new_orders(n_cols, REASON_SIGNAL), sink, acc, cash_out, value_out,
-        order_model(params, bool(np.isfinite(risk.scale_out).any())))  # fmt: skip
+        order_model(params, bool(np.isfinite(risk.scale_out).any()), financed(limits)))  # fmt: skip
     return sink, acc, cash_out, value_out
 
 

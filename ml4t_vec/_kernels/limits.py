@@ -51,6 +51,8 @@ class LimitParams(NamedTuple):
     day: I64  # (n_bars,): day number of each bar (daily loss limit)
     borrow: F64  # (n_cols, 1 | n_bars): annual borrow rate of a short, read at the asset's last bar
     borrow_on: BOOL  # per group: shorts pay borrow fees (``book.borrow_nb``)
+    cash_rate: F64  # per group: annual interest negative cash pays (``book.interest_nb``); 0: none
+    credit_rate: F64  # per group: annual interest positive cash earns; 0: none
     nights: F64  # (n_bars,): calendar days from the previous bar of the time axis (0 at bar 0)
 
 

@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit
 
 from ml4t_vec._kernels import BOOL, F64, I64
-from ml4t_vec._kernels.book import apply_fill_inline_nb, apply_fill_nb, borrow_nb, close_open_nb, write_reject_nb
+from ml4t_vec._kernels.book import apply_fill_inline_nb, apply_fill_nb, close_open_nb, nights_nb, write_reject_nb
 from ml4t_vec._kernels.codes import (
     CASH_ML4T,
     CASH_VECTORBT,
@@ -110,6 +110,8 @@ class WeightParams(NamedTuple):
     max_positions: I64  # (1,) open positions after an entry fills (entries in priority order); NEVER: off
     borrow: F64  # (n_cols, 1 | n_bars) annual borrow rate of a short, read at the asset's last bar
     borrow_on: BOOL  # (1,) shorts pay borrow fees (``book.borrow_nb``)
+    cash_rate: F64  # (1,) annual interest negative cash pays (``book.interest_nb``); 0: none
+    credit_rate: F64  # (1,) annual interest positive cash earns; 0: none
     nights: F64  # (n_bars,) calendar days from the previous bar of the time axis
 
 
@@ -877,16 +879,16 @@ def rebalance_nb(col_asset, open_, high, low, close, fill_px, off, step, sig, we
     zero = np.int64(0)  # not a literal: one compiled copy of the phase functions
     state = new_limit_state_nb(init_cash)
     limits_on = wp.max_drawdown[0] < np.inf or wp.daily_loss[0] < np.inf
-    borrow_on = wp.borrow_on[0]
+    accrues = wp.borrow_on[0] or wp.cash_rate[0] > 0.0 or wp.credit_rate[0] > 0.0
     for t in range(n_bars):
         block = np.int64(0)
         if state[1] != 0.0:
             block = np.int64(REJ_MAX_DRAWDOWN)
         elif state[5] == wp.day[t]:
             block = np.int64(REJ_DAILY_LOSS_LIMIT)
-        if borrow_on and wp.nights[t] > 0.0:  # shorts pay for the nights since the previous bar, before it starts
-            for c in range(n_cols):
-                cash -= borrow_nb(book, c, wp.borrow, wp.nights[t])
+        if accrues and wp.nights[t] > 0.0:  # the nights since the previous bar, before it starts
+            cash = nights_nb(book, zero, n_cols, cash, wp.borrow, wp.borrow_on[0], wp.cash_rate[0], wp.credit_rate[0],
+                             wp.nights[t])  # fmt: skip
         for c in range(n_cols):
             if (sig[c, t] & SIG_VALID) != 0:
                 book[c]["bars_seen"] += 1

@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 from ml4t_vec._kernels import F64, I64
-from ml4t_vec._kernels.book import borrow_fee_nb, borrow_nb, close_open_nb, rate_at_nb, write_reject_nb
+from ml4t_vec._kernels.book import close_open_nb, nights_nb, quiet_nights_nb, write_reject_nb
 from ml4t_vec._kernels.codes import (
     ACT_ADD_LONG,
     ACT_CLOSE,
@@ -415,7 +415,11 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
     prio = lp.priority
     prio_on = lp.priority_on[g]
     day = lp.day
+    # the nights since the previous bar: interest on the cash, borrow fees on shorts (``book.nights_nb``)
     borrow_on, rates, nights = lp.borrow_on[g], lp.borrow, lp.nights
+    debit, credit = lp.cash_rate[g], lp.credit_rate[g]
+    accrues = borrow_on or debit > 0.0 or credit > 0.0
+    paid = np.int64(-1)  # the bar whose nights the quiet-bar loop paid before it stopped
     lstate = new_limit_state_nb(cash)
     steps = levels[5]  # RiskParams.scale_out
     values = np.zeros(c1 - c0 if lim_on else 0)
@@ -465,7 +469,6 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                 tp = min(tp, b["step_gain"])
             entered, entry_bar = b["entry_count"], b["entry_bar"]
             owed = b["borrow"]
-            pays = borrow_on and q < 0.0
             max_bars, session, on_entry = cs["max_bars"], cs["session_exit"], cs["stop_on_entry_bar"]
             ta, intrabar, tsrc = cs["trailing_activation"], cs["intrabar"], cs["trailing_source"]
             signal_rules = cs["signal_rules"]
@@ -475,6 +478,11 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
             if order_model is not None:
                 can_add = cs["accumulate"] and b["entries"] < cs["max_entries"]
             while t < n_bars:
+                # the nights before the bar (as nights_nb; the bar cycle skips them on the bar this stops at)
+                if order_model is not None and accrues:
+                    paid = t
+                    cash, owed = quiet_nights_nb(cash, owed, q, lc, rates, c0, last, borrow_on, debit, credit,
+                                                 nights[t])  # fmt: skip
                 bits = sig[c0, t]
                 if (bits & SIG_VALID) != 0:
                     i = base + t * step
@@ -493,17 +501,9 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                     if (bits & SIG_ORDERS) != 0 and decide_nb(bits, q, signal_rules, can_add) != ACT_NONE:
                         ruled = t  # a signal that orders something: the cycle goes on from its decision
                         break
-                    if pays:  # a quiet bar: a short pays for the nights before it (as borrow_nb)
-                        fee = borrow_fee_nb(q, lc, rate_at_nb(rates, c0, last), nights[t])
-                        cash -= fee
-                        owed += fee
                     seen += 1
                     last = t
                     lc = close[i]
-                elif pays:
-                    fee = borrow_fee_nb(q, lc, rate_at_nb(rates, c0, last), nights[t])
-                    cash -= fee
-                    owed += fee
                 v = q * lc if q != 0.0 else 0.0
                 acc[k, 0, t] += cash
                 acc[k, 1, t] += v
@@ -521,9 +521,9 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
             b["borrow"] = owed
             if t >= n_bars:
                 break
-        if borrow_on and nights[t] > 0.0:  # shorts pay for the nights since the previous bar, before it starts
-            for c in range(c0, c1):
-                cash -= borrow_nb(book, c, rates, nights[t])
+        # the nights since the previous bar, before it starts (order_model: see launch.order_model)
+        if order_model is not None and accrues and nights[t] > 0.0 and paid != t:
+            cash = nights_nb(book, c0, c1, cash, rates, borrow_on, debit, credit, nights[t])
         for c in range(c0, c1):
             if (sig[c, t] & SIG_VALID) != 0:
                 b = book[c]

@@ -35,7 +35,8 @@ options = [
     dict(preset="vectorbt"), dict(preset="ml4t", size=10, size_type="shares"),
     dict(fees={"A0": 0.001, "A1": 0.0, "A2": 0.002, "A3": 0.0005}, slippage={"A0": 0.0, "A1": 0.001, "A2": 0.0,
          "A3": 0.01}, borrow_rate=0.05),
-    dict(borrow_rate=pl.col("pred") / 10, cash_sharing=False),
+    dict(borrow_rate=pl.col("pred") / 10, cash_sharing=False, credit_rate=0.02),
+    dict(max_gross_leverage=2.0, cash_rate=0.05, cash_sharing=True),
 ]
 for df in layouts:
     for cs in (True, False):

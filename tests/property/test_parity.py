@@ -10,7 +10,7 @@ from reference import engine
 import ml4t_vec as vec
 from ml4t_vec import schema
 
-pytestmark = pytest.mark.filterwarnings("ignore::ml4t_vec.LookAheadWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::ml4t_vec.LookAheadWarning", "ignore::ml4t_vec.DataWarning")
 
 
 def _check(panel_df, cfg):
@@ -31,10 +31,13 @@ def _check(panel_df, cfg):
     assert pos.height == res.fills.filter(pl.col("effect") == "entry").height
     assert pos.get_column("pnl").sum() == pytest.approx(res.trades.get_column("pnl").sum(), rel=1e-9, abs=1e-6)
     assert pos.get_column("position_id").n_unique() == pos.height
-    # the pnl identity: every trade row (open ones marked at the last close) sums to the equity change
+    # the pnl identity: every trade row (open ones marked at the last close) sums to the equity
+    # change, less the net interest the cash paid (which the reference counts on its own)
     n_accounts = 1 if cfg.cash_sharing else len(panel.assets)
     change = res.equity.get_column("equity")[-1] - cfg.init_cash * n_accounts
-    assert res.trades.get_column("pnl").sum() == pytest.approx(change, rel=1e-9, abs=1e-6)
+    assert res.trades.get_column("pnl").sum() - want["interest"] == pytest.approx(change, rel=1e-9, abs=1e-6)
+    interest = res.stats().get_column("total_interest")[0]
+    assert interest == pytest.approx(want["interest"], rel=1e-6, abs=1e-6 * cfg.init_cash * n_accounts)
     eq = res.equity.rename({"return": "ret"})
     assert eq.get_column("timestamp").to_list() == [ts_of(t) for t in panel.timestamps]
     assert_rows_match(eq, want["equity"], ["timestamp"], "equity")

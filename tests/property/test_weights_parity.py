@@ -37,5 +37,7 @@ def _check(panel, weights, rebalance, cfg):
     eq = res.equity.rename({"return": "ret"})
     assert_rows_match(eq, want["equity"], ["timestamp"], "equity")
     final = res.equity.get_column("equity")[-1]
-    assert math.isclose(res.trades.get_column("pnl").sum(), final - cfg["init_cash"], rel_tol=0,
+    assert math.isclose(res.trades.get_column("pnl").sum() - want["interest"], final - cfg["init_cash"], rel_tol=0,
+                        abs_tol=1e-9 * cfg["init_cash"])  # fmt: skip
+    assert math.isclose(res.stats().get_column("total_interest")[0], want["interest"], rel_tol=1e-6,
                         abs_tol=1e-9 * cfg["init_cash"])  # fmt: skip

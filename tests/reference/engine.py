@@ -71,6 +71,8 @@ class Config:
     borrow_rate: object = None  # None | a number | a dict by asset | "rulev" (the asset's last bar's rulev)
     trailing_start: str = "anchor"  # anchor | first_bar
     init_cash: float = 100_000.0
+    cash_rate: float | None = None  # annual interest on negative cash
+    credit_rate: float | None = None  # annual interest on positive cash
     cash_sharing: bool = True
     fill: str = "next_open"  # next_open | next_close | same_close
     custom_price: bool = False
@@ -153,6 +155,7 @@ class Reference:
         self.rejected: list[dict] = []
         self.asset_values: dict = {}  # (asset, t) -> position value at the close
         self.account_cash: dict = {}  # (account index, t) -> cash
+        self.interest = 0.0  # net interest the accounts paid (cash_rate less credit_rate)
 
     def fill_price(self, bar: Bar) -> float:
         if self.cfg.custom_price:
@@ -589,9 +592,13 @@ class Reference:
         fill = self.cfg.fill
         acc.hwm = acc.day_start = acc.prev_equity = acc.cash
         for i, t in enumerate(self.p.timestamps):
-            # shorts pay to borrow for the calendar days since the previous bar, before the bar starts
-            if i > 0 and self.cfg.borrow_rate is not None:
+            # the calendar days since the previous bar, before the bar starts: interest on the cash,
+            # then the shorts' borrow fees
+            if i > 0 and (self.cfg.borrow_rate is not None or self.cfg.cash_rate or self.cfg.credit_rate):
                 nights = (self.p.day[t] - self.p.day[self.p.timestamps[i - 1]]).days
+                paid = orders.interest(self.cfg, acc.cash, nights)
+                acc.cash += paid
+                self.interest -= paid
                 for a, p in acc.pos.items():
                     last = acc.last_time[a]
                     fee = orders.borrow_fee(self.cfg, a, p.qty, acc.last_close[a], self.p.bars[a][last], nights)
@@ -722,7 +729,8 @@ class Reference:
                 )
             )
             prev = eq
-        return dict(trades=self.trades, fills=self.fills, rejected=self.rejected, equity=equity)
+        return dict(trades=self.trades, fills=self.fills, rejected=self.rejected, equity=equity,
+                    interest=self.interest)  # fmt: skip
 
 
 def run(panel: Panel, cfg: Config) -> dict:

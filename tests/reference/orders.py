@@ -73,6 +73,14 @@ def borrow_fee(cfg, a, qty: float, close: float, bar, nights: int) -> float:
     return -qty * close * rate * nights / 360.0
 
 
+def interest(cfg, cash: float, nights: int) -> float:
+    """Interest on an account's ``cash`` for ``nights`` calendar days (README "Costs"), /360 a
+    day: negative cash pays ``cash_rate``, positive cash earns ``credit_rate`` (None: 0). The
+    change to the cash."""
+    rate = (cfg.cash_rate if cash < 0 else cfg.credit_rate) or 0.0
+    return cash * rate * nights / 360.0
+
+
 def fee(cfg, q: float, px: float) -> float:
     return q * px * cfg.fees + cfg.fixed_fees + q * cfg.commission_per_share
 

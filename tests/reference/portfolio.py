@@ -224,6 +224,7 @@ class WeightReference:
         self.weights = weights
         self.rebalance = set(rebalance)
         self.cash = cfg.init_cash
+        self.interest = 0.0  # net interest the cash paid (cash_rate less credit_rate)
         self.pos: dict = {}  # asset -> Holding
         self.pending: dict = {}  # asset -> Order
         self.last_close: dict = {}
@@ -776,9 +777,13 @@ class WeightReference:
         for i, t in enumerate(self.p.timestamps):
             day = self.p.day.get(t, 0)
             self.block = "max_drawdown" if tripped else ("daily_loss_limit" if blocked_day == day else None)
-            # shorts pay to borrow for the calendar days since the previous bar, before the bar starts
-            if i > 0 and c.borrow_rate is not None:
+            # the calendar days since the previous bar, before the bar starts: interest on the cash,
+            # then the shorts' borrow fees
+            if i > 0 and (c.borrow_rate is not None or c.cash_rate or c.credit_rate):
                 nights = (day - self.p.day[self.p.timestamps[i - 1]]).days
+                paid = orders.interest(c, self.cash, nights)
+                self.cash += paid
+                self.interest -= paid
                 for a, h in self.pos.items():
                     fee = orders.borrow_fee(c, a, h.qty, self.last_close[a], bars[a][self.last_time[a]], nights)
                     self.cash -= fee
@@ -858,7 +863,7 @@ class WeightReference:
                 self.trade_row(a, h, h.qty, h.entry_fees, h.entry_slippage, h.borrow, self.last_time[a],
                                self.last_close[a], 0.0, 0.0, "end_of_data", "open")  # fmt: skip
         return dict(trades=self.trades, fills=self.fills, rejected=self.rejected, equity=equity_rows,
-                    positions=self.position_rows())  # fmt: skip
+                    positions=self.position_rows(), interest=self.interest)  # fmt: skip
 
     def no_next_bar(self, a, o: Order) -> None:
         """An order the data ended before: one row per part it would have filled (a flip: two)."""

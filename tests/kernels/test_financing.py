@@ -1,7 +1,11 @@
-"""Borrow fees on shorts (``borrow_rate``), hand-computed: a short pays |quantity| x its last close
-x the rate / 360 for each calendar day since the previous bar of the time axis (a weekend counts
-three), debited from cash before the bar starts, at the rate read at the asset's last bar. Each
-trade row carries its share (``borrow_cost``) and its ``pnl`` is net of it."""
+"""Financing, hand-computed, for each calendar day since the previous bar of the time axis (a
+weekend counts three), before the bar starts, /360 a day:
+
+- interest on each account's cash (``cash_rate`` on negative cash, ``credit_rate`` on positive
+  cash), reported by ``stats()`` as ``total_interest``;
+- borrow fees on shorts (``borrow_rate``): |quantity| x the last close x the rate read at the
+  asset's last bar. Each trade row carries its share (``borrow_cost``) and its ``pnl`` is net
+  of it."""
 
 import datetime as dt
 
@@ -112,3 +116,61 @@ def test_bad_borrow_rates():
         vec.backtest(frame(("X", "Y")), borrow_rate={"X": 0.1}, **KW)
     with pytest.raises(DataError, match=r"`borrow_rate` must lie in \[0.0, 100.0\].*X"):
         vec.backtest(frame(rate=[0.1, -0.2, 0.1, 0.1, 0.1]), borrow_rate="rate", **KW)
+
+
+def test_interest_on_borrowed_and_on_idle_cash():
+    """150 shares at Thursday's close 100 with 10,000 cash and 2x leverage: cash -5,000 at 36% a
+    year (0.1% a day): Fri -5.0, Mon 3 days -15.015, Tue -5.020015 (cash then -5,025.035), sold at
+    105 for 15,750: cash 10,724.965; Wed it earns 3.6% a year: +1.0725. Net interest paid 23.9625."""
+    kw = dict(entries="se", exits="sx", size=150, size_type="shares", fill="same_close", init_cash=10_000,
+              cash_rate=0.36, credit_rate=0.036, max_gross_leverage=2.0)  # fmt: skip
+    res = vec.backtest(frame(), **kw)
+    cash = res.equity.get_column("cash").to_list()
+    assert cash == pytest.approx([-5000.0, -5005.0, -5020.015, 10724.964985, 10726.0374815], rel=1e-10)
+    paid = 5.0 + 15.015 + 5.020015 - 1.0724964985
+    assert res.stats()["total_interest"][0] == pytest.approx(paid, rel=1e-9)
+    assert res.trades.get_column("pnl").to_list() == pytest.approx([750.0], rel=1e-12)  # interest is no trade's
+
+
+def test_each_independent_account_earns_on_its_own_cash():
+    """Independent accounts of 10,000 each, 50 shares at 100: each holds 5,000 of cash, which
+    earns 3.6% a year (0.01% a day) from the first bar of the time axis."""
+    kw = dict(entries="se", exits="sx", size=50, size_type="shares", fill="same_close", init_cash=10_000,
+              credit_rate=0.036, cash_sharing=False)  # fmt: skip
+    res = vec.backtest(frame(("X", "Y")), **kw)
+    one = 5000 * 0.0001 + 5000.5 * 0.0003 + 5002.00015 * 0.0001 + (5002.00015 * 1.0001 + 5250) * 0.0001
+    assert res.stats()["total_interest"][0] == pytest.approx(-2 * one, rel=1e-9)
+    assert res.equity.get_column("cash")[1] == pytest.approx(2 * 5000.5, rel=1e-12)
+
+
+def test_weights_pay_interest_and_borrow_fees_together():
+    """A target-weight book long X, short Y: the account earns on its cash and the short pays to
+    borrow; every trade row's pnl, less the net interest, sums to the equity change."""
+    df = frame(("X", "Y")).with_columns(w=pl.when(pl.col("asset") == "X").then(pl.lit(0.6)).otherwise(-0.4))
+    res = vec.backtest(df, weights="w", borrow_rate=0.5, credit_rate=0.05, cash_rate=0.1, fill="same_close",
+                       init_cash=10_000)  # fmt: skip
+    st = res.stats().row(0, named=True)
+    assert st["total_borrow_cost"] > 0 and st["total_interest"] < 0  # short proceeds leave the cash positive
+    change = res.equity.get_column("equity")[-1] - 10_000
+    assert res.trades.get_column("pnl").sum() - st["total_interest"] == pytest.approx(change, rel=1e-12)
+
+
+def test_bad_interest_rates():
+    with pytest.raises(ConfigError, match=r"`cash_rate` must be in \[0.0, 10.0\]"):
+        vec.backtest(frame(), cash_rate=-0.01, **KW)
+    with pytest.raises(ConfigError, match="`credit_rate` must be a number"):
+        vec.backtest(frame(), credit_rate="5%", **KW)
+
+
+def test_sweeps_take_the_rates_as_dimensions():
+    """Each set's metrics are its own backtest's, whatever rate it sweeps (the nights per bar are
+    the same for every set; the rates are the set's)."""
+    df = frame(("X", "Y"))
+    kw = dict(entries="se", exits="sx", size=150, size_type="shares", fill="same_close", init_cash=10_000,
+              max_gross_leverage=2.0)  # fmt: skip
+    grid = {"cash_rate": [None, 0.36], "credit_rate": [None, 0.05], "borrow_rate": [None, 1.0]}
+    g = vec.sweep(df, params=grid, progress=False, **kw).results
+    for row in g.iter_rows(named=True):
+        want = vec.backtest(df, **kw, **{k: row[k] for k in grid}).equity.get_column("equity")[-1]
+        assert row["final_equity"] == pytest.approx(want, rel=1e-12), row
+    assert g.get_column("final_equity").n_unique() > 1
