@@ -27,7 +27,7 @@ from ml4t_vec._kernels.codes import (
 from ml4t_vec._kernels.limits import NEVER, LimitParams
 from ml4t_vec._kernels.orders import OrderParams
 from ml4t_vec._kernels.risk import RiskParams
-from ml4t_vec._prepare import Prepared
+from ml4t_vec._prepare import Prepared, check_assets_known
 from ml4t_vec.config import (
     PRESETS,
     SCALE_OUT_STEPS,
@@ -40,7 +40,7 @@ from ml4t_vec.config import (
     RiskConfig,
     SizingConfig,
 )
-from ml4t_vec.errors import ConfigError, DataError, check_choice, did_you_mean
+from ml4t_vec.errors import ConfigError, check_choice
 
 # target weights: vectorbt 1.2 Portfolio.from_orders(size_type="targetpercent", cash_sharing=True,
 # group_by=True, call_seq="auto"): fills and sizing at the bar's close, NaN = no order, its call
@@ -210,14 +210,9 @@ def cost(cfg: BacktestConfig, name: str, n_cols: int, prep: Prepared | None) -> 
         return np.full(n_cols, float(v))
     if prep is None:
         return np.zeros(n_cols)
+    check_assets_known(name, v, prep.symbols)
     names = prep.symbols.cast(pl.String).to_list()
     given = {str(k): float(x) for k, x in v.items()}
-    unknown = sorted(k for k in given if k not in set(names))
-    if unknown:
-        raise DataError(
-            f"`{name}` names assets that are not in the data: {unknown[:5]!r}.{did_you_mean(unknown[0], names)} "
-            f"Assets look like {names[:5]!r}."
-        )
     missing = [a for a in names if a not in given]
     if missing:
         raise ConfigError(
@@ -340,21 +335,24 @@ def limit_params(cfg: BacktestConfig, n_groups: int, n_cols: int, prep: Prepared
         priority_on=full(lim.priority is not None),
         on=full(lim.active),
         day=day,
-        borrow=borrow_rates(cfg, n_cols, prep),
-        borrow_on=full(cfg.costs.borrow_rate is not None),
-        cash_rate=full(float(cfg.portfolio.cash_rate or 0.0)),
-        credit_rate=full(float(cfg.portfolio.credit_rate or 0.0)),
-        nights=nights(prep),
+        **financing(cfg, n_cols, n_groups, prep),
     )
 
 
-def borrow_rates(cfg: BacktestConfig, n_cols: int, prep: Prepared) -> np.ndarray:
-    """``borrow_rate`` per column: (n_cols, 1) for a number or a dict by asset (0 when off), or
-    (n_cols, n_bars) from an expression (NaN: no fee)."""
+def financing(cfg: BacktestConfig, n_cols: int, n_accounts: int, prep: Prepared) -> dict:
+    """The nights' financing fields of ``LimitParams`` and ``WeightParams``: ``borrow``, the
+    annual borrow rate per column ((n_cols, 1) for a number or a dict by asset, 0 when off;
+    (n_cols, n_bars) from an expression, NaN: no fee), ``borrow_on``, ``cash_rate`` and
+    ``credit_rate`` per account (0: none), ``nights`` per bar."""
     v = cfg.costs.borrow_rate
     if isinstance(v, (pl.Expr, str)):
-        return per_bar(prep, "borrow_rate", n_cols, np.nan)
-    return cost(cfg, "borrow_rate", n_cols, prep)[:, None] if v is not None else np.zeros((n_cols, 1))
+        borrow = per_bar(prep, "borrow_rate", n_cols, np.nan)
+    else:
+        borrow = cost(cfg, "borrow_rate", n_cols, prep)[:, None] if v is not None else np.zeros((n_cols, 1))
+    p = cfg.portfolio
+    return dict(borrow=borrow, borrow_on=np.full(n_accounts, v is not None),
+                cash_rate=np.full(n_accounts, float(p.cash_rate or 0.0)),
+                credit_rate=np.full(n_accounts, float(p.credit_rate or 0.0)), nights=nights(prep))  # fmt: skip
 
 
 def nights(prep: Prepared) -> np.ndarray:

@@ -306,7 +306,8 @@ def _per_asset_expr(asset_col: str, mapping: dict) -> pl.Expr:
     )
 
 
-def _check_assets_known(name: str, mapping: dict, symbols: pl.Series) -> None:
+def check_assets_known(name: str, mapping: dict, symbols: pl.Series) -> None:
+    """A setting given as a dict by asset names only assets of the data (``DataError`` naming the others)."""
     known = set(symbols.cast(pl.String).to_list())
     unknown = [k for k in mapping if str(k) not in known]
     if unknown:
@@ -685,7 +686,7 @@ def prepare(
         if df.get_column(extra).null_count():
             _explain_bad_rows(df, timestamp_col, asset_col, extra)
     for k, mapping in per_asset.items():
-        _check_assets_known(k, mapping, symbols)
+        check_assets_known(k, mapping, symbols)
     if fill == "same_close":
         warnings.warn(
             "fill='same_close' fills a signal at the close of the bar it is computed on: this looks ahead "

@@ -14,7 +14,7 @@ from ml4t_vec._kernels.codes import CASH_RULE, MISSING, ROUNDING, SHORTFALL, SIZ
 from ml4t_vec._kernels.launch import SimResult
 from ml4t_vec._kernels.limits import NEVER
 from ml4t_vec._kernels.rebalance import WeightParams, rebalance_nb
-from ml4t_vec._lower import borrow_rates, cost, day_numbers, nights, risk_params
+from ml4t_vec._lower import cost, day_numbers, financing, risk_params
 from ml4t_vec._prepare import Prepared
 from ml4t_vec.config import BacktestConfig
 from ml4t_vec.errors import ConfigError
@@ -156,11 +156,7 @@ def weight_params(cfg: BacktestConfig, prep: Prepared, select: HoldAwareTopK | N
         daily_loss=[np.inf if lim.daily_loss_limit is None else float(lim.daily_loss_limit)],
         day=day_numbers(prep) if lim.daily_loss_limit is not None else np.zeros(n_bars),
         max_positions=[NEVER if lim.max_positions is None else int(lim.max_positions)],
-        borrow=borrow_rates(cfg, n_cols, prep),
-        borrow_on=[cfg.costs.borrow_rate is not None],
-        cash_rate=[float(cfg.portfolio.cash_rate or 0.0)],
-        credit_rate=[float(cfg.portfolio.credit_rate or 0.0)],
-        nights=nights(prep),
+        **financing(cfg, n_cols, 1, prep),
     )
 
 

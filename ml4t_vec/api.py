@@ -19,7 +19,7 @@ from ml4t_vec._kernels.codes import (
     TIMING,
 )
 from ml4t_vec._kernels.grid import first_bad_bar_nb, to_grid_nb
-from ml4t_vec._kernels.launch import SimResult, count_entries_nb, driver, financed, order_model, simulate
+from ml4t_vec._kernels.launch import SimResult, count_entries_nb, driver, order_model, simulate
 from ml4t_vec._kernels.warmup import CompileNotice
 from ml4t_vec._prepare import Prepared, prepare
 from ml4t_vec.analysis import TradeAnalysis, analyze_trades
@@ -175,7 +175,8 @@ class BacktestResult:
         b = self._bench(benchmark)
         return compute_stats(self.equity, self.trades, self.fills, self.init_cash_total, periods_per_year,
                              self._holdings, int((self._sim.rejected["filled_quantity"] == 0).sum()),
-                             None if b is None else b.returns, risk_free, self.config.portfolio.financed)  # fmt: skip
+                             None if b is None else b.returns, risk_free,
+                             self.config.portfolio.interest_on)  # fmt: skip
 
     def _ppy(self, periods_per_year: float | None) -> float:
         if periods_per_year is None:
@@ -488,7 +489,7 @@ def backtest(
     risk = _lower.risk_params(cfg, n_cols, prep)
     limits = _lower.limit_params(cfg, groups.shape[0] - 1, n_cols, prep)
     notice.check((driver(groups.shape[0] - 1, n_cols),
-                  order_model(params, cfg.risk.scale_out is not None, financed(limits))), count_entries_nb)  # fmt: skip
+                  order_model(params, cfg.risk.scale_out is not None, cfg.financed)), count_entries_nb)  # fmt: skip
 
     def run(per_column_series: bool = False) -> SimResult:
         return simulate(groups, prep.col_asset, prep.prices, prep.sig, TIMING[cfg.execution.fill], init, params, risk,

@@ -469,7 +469,7 @@ class PortfolioConfig:
                 _check_number(name, getattr(self, name), lo=0.0, hi=10.0)
 
     @property
-    def financed(self) -> bool:
+    def interest_on(self) -> bool:
         """Cash earns or pays interest."""
         return bool(self.cash_rate or self.credit_rate)
 
@@ -733,6 +733,11 @@ class BacktestConfig:
                 f"portfolio limits and `priority` need one shared-cash portfolio (cash_sharing=True); got {on} "
                 "with cash_sharing=False."
             )
+
+    @property
+    def financed(self) -> bool:
+        """The nights cost or earn something: interest on cash, or borrow fees on shorts."""
+        return self.portfolio.interest_on or self.costs.borrow_rate is not None
 
     def _check_order_model(self) -> None:
         """vectorbt's order model (one-order reversals, its cash rule) with the other peers'

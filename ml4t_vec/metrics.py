@@ -448,7 +448,7 @@ def compute_stats(
     n_rejected: int = 0,
     benchmark: np.ndarray | None = None,
     risk_free: float = 0.0,
-    financed: bool = False,
+    interest: bool = False,
 ) -> pl.DataFrame:
     """One-row frame of the metrics in ``STATS_DOC``, in that order.
 
@@ -456,7 +456,7 @@ def compute_stats(
     and the sum of position value squared (``_frames.holdings``); without it ``avg_names_held``,
     ``max_names_held`` and ``effective_n`` are NaN. ``benchmark``: one return per bar (aligned
     with ``equity``), else the benchmark metrics are NaN. ``risk_free``: an annual rate.
-    ``financed``: the cash paid or earned interest (``cash_rate`` / ``credit_rate``)."""
+    ``interest``: the cash paid or earned interest (``cash_rate`` / ``credit_rate``)."""
     if periods_per_year is None:
         ppy = infer_periods_per_year(equity.get_column("timestamp"))
     else:
@@ -489,7 +489,7 @@ def compute_stats(
     row |= trade_metrics(trades, fills)
     # interest is the one change of equity no trade row holds (their pnl, open rows included, sums
     # to the equity change otherwise)
-    row["total_interest"] = float(trades.get_column("pnl").sum() - (eq[-1] - init_cash)) if financed and n else 0.0
+    row["total_interest"] = float(trades.get_column("pnl").sum() - (eq[-1] - init_cash)) if interest and n else 0.0
     row["n_rejected"] = int(n_rejected)
     traded = fills.group_by("timestamp").agg(n=(pl.col("quantity") * pl.col("price")).sum())
     notional = ts.to_frame().join(traded, on="timestamp", how="left").get_column("n").fill_null(0.0).to_numpy()

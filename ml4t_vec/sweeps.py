@@ -480,8 +480,7 @@ def sweep(
         k = len(batches[0])
         groups = k if base.portfolio.cash_sharing else k * n_assets
         base_params = _lower.order_params(base, 1)  # the base settings' (a swept cash rule may differ)
-        model = order_model(base_params, base.risk.scale_out is not None,
-                            base.costs.borrow_rate is not None or base.portfolio.financed)  # fmt: skip
+        model = order_model(base_params, base.risk.scale_out is not None, base.financed)
         notice.check((driver(groups, k * n_assets), model),
                      count_entries_nb,
                      series_metrics_nb, trade_metrics_nb)  # fmt: skip

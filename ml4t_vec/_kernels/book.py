@@ -401,8 +401,9 @@ def nights_nb(book, c0, c1, cash, rates, borrow_on, debit, credit, nights):
 def quiet_nights_nb(cash, owed, q, close, rates, c, last, borrow_on, debit, credit, nights):
     """``nights_nb`` for the one-column quiet-bar loop, whose position lives in locals (``q``
     signed shares, last close ``close`` at bar ``last``, ``owed`` its borrow fees): returns
-    (cash, owed). Not inlined: a call kept that loop as fast as without it (inlined, the loop
-    ran 5% slower on runs that never pay anything; ``benchmarks/bench_kernel.py``)."""
+    (cash, owed). Out of line, so that loop stays small; only the drivers' non-default copy
+    calls it (``launch.order_model``): in the default copy, inlined or called, it made scenario
+    A's kernel 5-9% slower on runs that pay nothing (``benchmarks/bench_kernel.py``)."""
     if nights > 0.0:
         cash += interest_nb(cash, debit, credit, nights)
         if borrow_on and q < 0.0:
