@@ -7,6 +7,7 @@ kernels in between. Start with ``ml4t_vec.backtest``.
 from ml4t_vec import analysis, splits, weights
 from ml4t_vec import namespace as _namespace  # noqa: F401  registers `.vec` on Polars frames
 from ml4t_vec.api import BacktestResult, backtest
+from ml4t_vec.commission import PerShare, Tiered
 from ml4t_vec.config import (
     BacktestConfig,
     CostConfig,
@@ -38,12 +39,14 @@ __all__ = [
     "LimitsConfig",
     "LookAheadWarning",
     "Params",
+    "PerShare",
     "PortfolioConfig",
     "RebalanceConfig",
     "RiskConfig",
     "SignalReport",
     "SizingConfig",
     "SweepResult",
+    "Tiered",
     "WalkForwardResult",
     "__version__",
     "analysis",

@@ -15,6 +15,7 @@ from ml4t_vec._kernels.codes import (
     DRAWDOWN_ACTION,
     FILL_ORDER,
     INTRABAR,
+    MAX_TIERS,
     PERCENT_OF,
     REVERSAL,
     SIGNAL_RULES,
@@ -28,6 +29,7 @@ from ml4t_vec._kernels.limits import NEVER, LimitParams
 from ml4t_vec._kernels.orders import OrderParams
 from ml4t_vec._kernels.risk import RiskParams
 from ml4t_vec._prepare import Prepared, check_assets_known
+from ml4t_vec.commission import PerShare, Tiered, resolve
 from ml4t_vec.config import (
     PRESETS,
     SCALE_OUT_STEPS,
@@ -82,6 +84,7 @@ CONFIG_KEYS = {
         "fixed_fees",
         "slippage",
         "commission_per_share",
+        "commission",
         "slippage_per_share",
         "slippage_on",
         "borrow_rate",
@@ -186,7 +189,7 @@ def order_params(cfg: BacktestConfig, n_cols: int, prep: Prepared | None = None)
         fixed_fees=cost(cfg, "fixed_fees", n_cols, prep),
         slippage=cost(cfg, "slippage", n_cols, prep),
         fractional=full(bool(cfg.sizing.fractional)),
-        per_share=cost(cfg, "commission_per_share", n_cols, prep),
+        **commission(cfg, n_cols, prep),
         slippage_per_share=cost(cfg, "slippage_per_share", n_cols, prep),
         signal_rules=full(SIGNAL_RULES[cfg.execution.signal_rules]),
         fill_order=full(FILL_ORDER[cfg.execution.fill_order]),
@@ -201,18 +204,12 @@ def order_params(cfg: BacktestConfig, n_cols: int, prep: Prepared | None = None)
     )
 
 
-def cost(cfg: BacktestConfig, name: str, n_cols: int, prep: Prepared | None) -> np.ndarray:
-    """One cost of ``CostConfig`` per column: a number for every column, or a dict by asset
-    mapped through the columns' assets. The dict must name every asset of the data and no
-    other. Without ``prep`` (a caller that only reads the order model) a dict lowers to 0."""
-    v = getattr(cfg.costs, name)
-    if not isinstance(v, dict):
-        return np.full(n_cols, float(v))
-    if prep is None:
-        return np.zeros(n_cols)
+def by_asset(name: str, v: dict, n_cols: int, prep: Prepared) -> tuple[list, np.ndarray]:
+    """A setting given as a dict by asset: (its value per asset of the data, in the data's
+    order; the columns' assets). The dict must name every asset of the data and no other."""
     check_assets_known(name, v, prep.symbols)
     names = prep.symbols.cast(pl.String).to_list()
-    given = {str(k): float(x) for k, x in v.items()}
+    given = {str(k): x for k, x in v.items()}
     missing = [a for a in names if a not in given]
     if missing:
         raise ConfigError(
@@ -220,9 +217,68 @@ def cost(cfg: BacktestConfig, name: str, n_cols: int, prep: Prepared | None) -> 
             f"{' ...' if len(missing) > 5 else ''}. Give every asset a value (an asset left out would trade "
             f"without it), e.g. {{a: 0.0 for a in assets}} | {{{missing[0]!r}: ...}}."
         )
-    per_asset = np.array([given[a] for a in names])
     col_asset = prep.col_asset if prep.col_asset.shape[0] == n_cols else np.arange(n_cols) % len(names)
-    return per_asset[col_asset]
+    return [given[a] for a in names], col_asset
+
+
+def cost(cfg: BacktestConfig, name: str, n_cols: int, prep: Prepared | None) -> np.ndarray:
+    """One cost of ``CostConfig`` per column: a number for every column, or a dict by asset
+    mapped through the columns' assets (``by_asset``). Without ``prep`` (a caller that only
+    reads the order model) a dict lowers to 0."""
+    v = getattr(cfg.costs, name)
+    if not isinstance(v, dict):
+        return np.full(n_cols, float(v))
+    if prep is None:
+        return np.zeros(n_cols)
+    values, col_asset = by_asset(name, v, n_cols, prep)
+    return np.array([float(x) for x in values])[col_asset]
+
+
+def _schedule_row(s) -> np.ndarray:
+    """One schedule as the kernels' commission fields: per_share, comm_min, comm_max, n_tiers,
+    then the tiers' bounds and rates (padded: bound inf, the last rate)."""
+    row = np.zeros(4 + 2 * MAX_TIERS)
+    row[2] = np.inf if s.max_pct is None else s.max_pct
+    row[1] = s.min
+    if isinstance(s, Tiered):
+        n = len(s.tiers)
+        row[0] = s.tiers[0][1]
+        row[3] = n
+        row[4 : 4 + MAX_TIERS] = np.inf
+        row[4 + MAX_TIERS :] = s.tiers[-1][1]
+        row[4 : 4 + n] = [u for u, _ in s.tiers]
+        row[4 + MAX_TIERS : 4 + MAX_TIERS + n] = [r for _, r in s.tiers]
+    else:
+        row[0] = s.rate
+    return row
+
+
+def commission(cfg: BacktestConfig, n_cols: int, prep: Prepared | None) -> dict:
+    """The commission fields of ``OrderParams`` and ``WeightParams`` per column: ``per_share``
+    (``commission_per_share``, or a schedule's rate), ``comm_min``, ``comm_max`` (inf: none),
+    ``n_tiers`` and ``tiers`` (``commission=``: a schedule, its name, or a dict by asset)."""
+    v = cfg.costs.commission
+    if v is None:
+        rows = np.zeros((n_cols, 4 + 2 * MAX_TIERS))
+        rows[:, 0] = cost(cfg, "commission_per_share", n_cols, prep)
+        rows[:, 2] = np.inf
+    elif isinstance(v, dict):
+        if prep is None:
+            rows = np.tile(_schedule_row(PerShare(0.0)), (n_cols, 1))
+        else:
+            values, col_asset = by_asset("commission", v, n_cols, prep)
+            rows = np.stack([_schedule_row(resolve(x)) for x in values])[col_asset]
+    else:
+        rows = np.tile(_schedule_row(resolve(v)), (n_cols, 1))
+    return dict(per_share=rows[:, 0], comm_min=rows[:, 1], comm_max=rows[:, 2], n_tiers=rows[:, 3].astype(np.int64),
+                tiers=rows[:, 4:])  # fmt: skip
+
+
+def months(prep: Prepared) -> np.ndarray:
+    """Calendar month of each bar of the time axis (year * 12 + month): commission tiers count an
+    account's shares per month."""
+    ts = prep.timestamps
+    return (ts.dt.year().cast(pl.Int64) * 12 + ts.dt.month().cast(pl.Int64)).to_numpy()
 
 
 def exit_slippage(cfg: BacktestConfig, n_cols: int, prep: Prepared | None, name: str = "slippage") -> np.ndarray:
@@ -336,6 +392,7 @@ def limit_params(cfg: BacktestConfig, n_groups: int, n_cols: int, prep: Prepared
         on=full(lim.active),
         day=day,
         **financing(cfg, n_cols, n_groups, prep),
+        month=months(prep),
     )
 
 

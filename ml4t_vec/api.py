@@ -354,6 +354,7 @@ def backtest(
     slippage_per_share=None,
     slippage_on=None,
     borrow_rate=None,
+    commission=None,
     trailing_start=None,
     max_positions=None,
     max_position_weight=None,
@@ -408,7 +409,10 @@ def backtest(
             asset; ``slippage_on="entries"`` slips entries only. ``borrow_rate``: the annual fee
             for borrowing shares sold short (a number, a dict by asset, or an expression read
             per bar; default None: none), ``|quantity| x last close x rate / 360`` per calendar
-            day held, reported per trade row as ``borrow_cost``.
+            day held, reported per trade row as ``borrow_cost``. ``commission``: a schedule
+            instead of ``commission_per_share``: ``vec.PerShare(0.005, min=1.0, max_pct=0.01)``
+            (a minimum and a cap per order), ``vec.Tiered(...)`` (the rate by the account's
+            shares this month), ``"ibkr_fixed"``, ``"ibkr_tiered"``, or a dict by asset.
         init_cash: default 100_000; cash_sharing: default True (one portfolio); cash_rule: what
             limits orders by cash (``"equity"`` default, ``"ml4t"`` or ``"vectorbt"``;
             ``PortfolioConfig``; README "Cash limit"); cash_rate / credit_rate: annual interest

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from ml4t_vec import commission
 from ml4t_vec._kernels.codes import (
     CASH_RULE,
     DRAWDOWN_ACTION,
@@ -76,6 +77,12 @@ class CostConfig:
         slippage: fraction by which the executed price moves against the trader
             (buy at ``price * (1 + slippage)``, sell at ``price * (1 - slippage)``).
         commission_per_share: cash per share per fill (e.g. 0.005), added to the other fees.
+        commission: a commission schedule instead of ``commission_per_share`` (None: none):
+            ``vec.PerShare(rate, min=, max_pct=)`` (a minimum and a cap per order),
+            ``vec.Tiered(tiers, min=, max_pct=)`` (the rate by the account's shares traded this
+            calendar month), a schedule's name (``"ibkr_fixed"``, ``"ibkr_tiered"``), a
+            per-share rate, or a dict by asset of those (not of ``Tiered``). ``fees`` and
+            ``fixed_fees`` still apply on top (``ml4t_vec.commission``).
         slippage_per_share: cash per share by which the executed price moves against the trader,
             on top of ``slippage`` (e.g. 0.01: buy at price + 0.01).
         slippage_on: ``"all"`` (default: every fill) or ``"entries"`` (a spread paid when
@@ -97,9 +104,17 @@ class CostConfig:
     slippage_per_share: float | dict = 0.0
     slippage_on: str = "all"
     borrow_rate: object = None
+    commission: object = None
 
     def __post_init__(self):
         check_choice("slippage_on", self.slippage_on, tuple(SLIPPAGE_ON))
+        commission.check(self.commission)
+        if self.commission is not None and (isinstance(self.commission_per_share, dict) or self.commission_per_share):
+            raise ConfigError(
+                "pass either `commission` (a schedule) or `commission_per_share` (a flat rate), not both; "
+                f"got commission={self.commission!r} and commission_per_share={self.commission_per_share!r}. "
+                "A flat rate is commission=vec.PerShare(rate)."
+            )
         for name, hi in COST_BOUNDS.items():
             value = getattr(self, name)
             if isinstance(value, dict):
@@ -758,6 +773,11 @@ class BacktestConfig:
             raise ConfigError(
                 "size_rule='backtesting' sizes backtesting.py's entries; it does not combine with "
                 "reversal='one_order' or cash_rule='vectorbt' (vectorbt's order model)."
+            )
+        if self.sizing.size_rule == "backtesting" and self.costs.commission is not None:
+            raise ConfigError(
+                "size_rule='backtesting' sizes with backtesting.py's flat commission; it does not combine with a "
+                "`commission` schedule. Use size_rule='fees_included', or fees= / commission_per_share=."
             )
         if one_order and self.costs.slippage_on == "entries":
             raise ConfigError(

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import polars as pl
 
+from ml4t_vec.commission import PerShare, Tiered
 from ml4t_vec.errors import ConfigError, did_you_mean
 from ml4t_vec.report import versions
 
@@ -310,8 +311,18 @@ def _start(src: Source, s: dict, out: Path, force: bool):
 
 
 def _keywords(s: dict) -> dict:
-    """The ``backtest`` / ``sweep`` keywords of a strategy: ``[backtest]`` and the data's key columns."""
-    return dict(s["backtest"]) | {k: s["data"][k] for k in ("asset_col", "timestamp_col") if k in s["data"]}
+    """The ``backtest`` / ``sweep`` keywords of a strategy: ``[backtest]`` and the data's key
+    columns; a ``commission`` table with a schedule's keys is that schedule (``PerShare`` or
+    ``Tiered``; a table of asset names stays a dict by asset)."""
+    kw = dict(s["backtest"])
+    c = kw.get("commission")
+    if isinstance(c, dict) and c and set(c) <= {"rate", "min", "max_pct", "tiers"}:
+        if ("tiers" in c) == ("rate" in c):
+            raise ConfigError(
+                f"`commission` as a schedule table takes `rate` (per share) or `tiers`, one of them; got {c}."
+            )
+        kw["commission"] = Tiered(**c) if "tiers" in c else PerShare(**c)
+    return kw | {k: s["data"][k] for k in ("asset_col", "timestamp_col") if k in s["data"]}
 
 
 @contextlib.contextmanager

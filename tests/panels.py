@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import polars as pl
@@ -13,7 +14,9 @@ from hypothesis import strategies as st
 from reference.engine import Bar, Config, Panel
 from reference.orders import COSTS
 
-T0 = dt.datetime(2021, 1, 4)
+T0 = dt.datetime(2021, 1, 30)  # the bars cross a month end from bar 6 on (commission tiers restart)
+# a Tiered commission whose bounds the draws' orders reach (shares this month, rate)
+TIERS = ((60.0, 0.03), (600.0, 0.012), (math.inf, 0.004))
 STEP = dt.timedelta(hours=8)  # three bars a day (00:00, 08:00, 16:00): days and sessions matter
 
 
@@ -190,6 +193,17 @@ def configs(
         return st.tuples(one, one, one) if per_asset else one
 
     cash_rate, credit_rate = draw(st.sampled_from([(None, None), (None, None), (0.5, None), (None, 0.1), (3.0, 0.4)]))
+    # the commission: a flat rate, or a schedule with a minimum and a cap per order, or tiers (not
+    # with backtesting.py's sizing, which takes its flat commission only)
+    schedule = "flat" if size_rule == "backtesting" else draw(st.sampled_from(["flat", "flat", "per_share", "tiered"]))
+    commission = dict(commission_per_share=draw(cost([0.0, 0.0, 0.01])))
+    if schedule == "per_share":
+        commission = dict(commission_per_share=draw(cost([0.0, 0.005, 0.02])),
+                          commission_min=draw(cost([0.0, 1.0, 6.0])),
+                          commission_max=draw(cost([math.inf, 0.01, 0.001])))  # fmt: skip
+    elif schedule == "tiered":
+        commission = dict(commission_tiers=TIERS, commission_min=draw(st.sampled_from([0.0, 1.0])),
+                          commission_max=draw(st.sampled_from([math.inf, 0.005])))  # fmt: skip
     with_borrow = draw(st.booleans()) if borrow is None else borrow
     borrow_rate = draw(st.sampled_from([0.05, 2.0, "rulev"])) if with_borrow else None
     if with_borrow and per_asset and borrow_rate != "rulev":
@@ -206,7 +220,7 @@ def configs(
         slippage_on=slippage_on,
         fees=draw(cost([0.0, 0.001, 0.01])),
         fixed_fees=draw(cost([0.0, 0.0, 2.5])),
-        commission_per_share=draw(cost([0.0, 0.0, 0.01])),
+        **commission,
         slippage_per_share=draw(cost([0.0, 0.0, 0.05])),
         signal_rules=draw(st.sampled_from(["reverse", "reverse", "flat_only"])),
         fill_order=fill_order,
@@ -273,6 +287,28 @@ def risk_rules(draw):
     )
 
 
+def commission_kwargs(cfg) -> dict:
+    """The reference's commission settings as ``backtest`` keywords: ``commission_per_share``
+    for a flat rate, else ``commission=`` a ``vec.PerShare`` (a dict of them by asset) or a
+    ``vec.Tiered``."""
+    import ml4t_vec as vec
+
+    rate, lo, cap = cfg.commission_per_share, cfg.commission_min, cfg.commission_max
+    if cfg.commission_tiers:
+        return dict(commission=vec.Tiered(cfg.commission_tiers, min=lo, max_pct=None if math.isinf(cap) else cap))
+    if not any(isinstance(v, dict) for v in (lo, cap)) and lo == 0 and math.isinf(cap):
+        return dict(commission_per_share=rate)
+
+    def one(r, m, k):
+        return vec.PerShare(r, min=m, max_pct=None if math.isinf(k) else k)
+
+    if isinstance(rate, dict) or isinstance(lo, dict) or isinstance(cap, dict):
+        assets = next(v for v in (rate, lo, cap) if isinstance(v, dict))
+        pick = lambda v, a: v[a] if isinstance(v, dict) else v  # noqa: E731
+        return dict(commission={a: one(pick(rate, a), pick(lo, a), pick(cap, a)) for a in assets})
+    return dict(commission=one(rate, lo, cap))
+
+
 def vec_kwargs(cfg: Config) -> dict:
     return dict(
         entries="s0",
@@ -289,7 +325,7 @@ def vec_kwargs(cfg: Config) -> dict:
         slippage_on=cfg.slippage_on,
         fees=cfg.fees,
         fixed_fees=cfg.fixed_fees,
-        commission_per_share=cfg.commission_per_share,
+        **commission_kwargs(cfg),
         slippage_per_share=cfg.slippage_per_share,
         borrow_rate=cfg.borrow_rate,  # "rulev": the column, read per bar
         cash_rate=cfg.cash_rate,
@@ -441,6 +477,13 @@ def weight_cases(draw, gaps: bool = True, costs: bool = True, rules: bool = True
             min_weight_change=maybe(0.0, 0.0, 0.03),
             min_trade_value=maybe(0.0, 0.0, 50.0),
         )
+        schedule = maybe("flat", "flat", "per_share", "tiered")  # a commission minimum and cap, or tiers
+        if schedule == "per_share":
+            cfg.update(commission_per_share=cost(0.005, 0.02), commission_min=cost(0.0, 1.0, 6.0),
+                       commission_max=cost(math.inf, 0.01, 0.001))  # fmt: skip
+        elif schedule == "tiered":
+            cfg.update(commission_per_share=0.0, commission_tiers=TIERS, commission_min=maybe(0.0, 1.0),
+                       commission_max=maybe(math.inf, 0.005))  # fmt: skip
     if cfg["cash_rule"] != "equity":  # the cash rules of vectorbt and ml4t-backtest have no leverage
         cfg["max_gross_leverage"] = None
     if cfg["cash_rule"] == "ml4t":  # its own order sequence; a cut order gets whole shares (else ConfigError)
@@ -488,4 +531,17 @@ def vec_run(panel, weights, rebalance, cfg):
         kw["price"] = "px"
     select = kw.pop("top_k", None)
     w = "w" if select is None else vec.weights.top_k("w", select[0], select[1], buffer=select[2])
-    return vec.backtest(df, weights=w, **kw)
+    return vec.backtest(df, weights=w, **weight_keywords(kw))
+
+
+def weight_keywords(cfg: dict) -> dict:
+    """A ``weight_cases`` config's settings as ``backtest`` / ``sweep`` keywords: its commission
+    schedule (the reference's ``commission_min`` / ``_max`` / ``_tiers``) as ``commission=``."""
+    kw = dict(cfg)
+    if any(k in kw for k in ("commission_min", "commission_max", "commission_tiers")):
+        sched = SimpleNamespace(commission_per_share=kw.pop("commission_per_share", 0.0),
+                                commission_min=kw.pop("commission_min", 0.0),
+                                commission_max=kw.pop("commission_max", math.inf),
+                                commission_tiers=kw.pop("commission_tiers", ()))  # fmt: skip
+        kw.update(commission_kwargs(sched))
+    return kw

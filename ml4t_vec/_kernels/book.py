@@ -82,6 +82,11 @@ POSITION_DT = np.dtype(
         ("max_qty", np.float64),
         ("steps_done", np.int64),
         ("step_gain", np.float64),
+        # commission tiers (``commission.Tiered``): the column's account (its group's first
+        # column, whose record holds the account's shares traded this month and that month)
+        ("acct", np.int64),
+        ("mvol", np.float64),
+        ("mvol_month", np.int64),
     ],
     align=True,
 )
@@ -165,6 +170,8 @@ def new_book(n_cols: int) -> np.ndarray:
     book["rule_exit_bar"] = -1
     book["slp"] = np.nan
     book["tpp"] = np.nan
+    book["acct"] = np.arange(n_cols)  # the drivers set a shared-cash group's to its first column
+    book["mvol_month"] = np.iinfo(np.int64).min
     return book
 
 
@@ -268,6 +275,7 @@ def open_position_nb(book, c, t, q, px, fee, slip, reason, sink):
     b["entry_count"] = b["bars_seen"]
     b["entries"] = 1
     b["max_qty"] = abs(q)
+    book[b["acct"]]["mvol"] += abs(q)
     side = np.int64(1) if q > 0.0 else np.int64(-1)
     write_fill_nb(sink, c, t, side, np.int64(EFFECT_ENTRY), reason, abs(q), px, fee, slip, b["position_id"])
 
@@ -291,6 +299,7 @@ def apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink, as_close
         pos["position_id"] = next_pid
         open_position_nb(book, c, t, dq, px, fee, slip, reason, sink)
         return -(dq * px) - fee, next_pid + 1
+    book[pos["acct"]]["mvol"] += a  # the account's shares this month (commission tiers)
     if (q > 0.0) == (dq > 0.0):  # increase
         pos["avg_price"] = (abs(q) * pos["avg_price"] + a * px) / (abs(q) + a)
         pos["entry_fees"] += fee
@@ -334,6 +343,16 @@ def apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink, as_close
 # the sink's six arrays), which cost 10% of that phase (``benchmarks/bench_kernel.py --mode
 # weights_daily``). Never compiled on its own, so not cached under its own name.
 apply_fill_inline_nb = njit(nogil=True, error_model="numpy", _nrt=False, inline="always")(apply_fill_nb.py_func)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def month_start_nb(book, c0, month):
+    """Group c0's account starts counting its shares for commission tiers afresh when ``month``
+    (the bar's calendar month) is not the month it counts."""
+    b = book[c0]
+    if b["mvol_month"] != month:
+        b["mvol_month"] = month
+        b["mvol"] = 0.0
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)

@@ -25,6 +25,9 @@ TIMING_SAME_CLOSE = 2
 TIMING = {"next_open": TIMING_NEXT_OPEN, "next_close": TIMING_NEXT_CLOSE, "same_close": TIMING_SAME_CLOSE}
 
 # --- size types --------------------------------------------------------------------------------
+# commission schedules (ml4t_vec.commission.Tiered): room for this many tiers per column
+MAX_TIERS = 8
+
 SIZE_SHARES = 0
 SIZE_VALUE = 1
 SIZE_PERCENT = 2

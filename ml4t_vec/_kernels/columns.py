@@ -16,6 +16,7 @@ import typing
 
 import numpy as np
 
+from ml4t_vec._kernels.codes import MAX_TIERS
 from ml4t_vec._kernels.orders import OrderParams
 from ml4t_vec._kernels.risk import RiskParams
 
@@ -24,10 +25,15 @@ from ml4t_vec._kernels.risk import RiskParams
 PER_BAR = ("size", "stop_loss", "take_profit", "trailing_stop", "stop_loss_price", "take_profit_price", "scale_out")
 
 
-def _fields(cls) -> list[tuple[str, type]]:
-    """(name, dtype) of ``cls``'s one-value-per-column fields, from their declared dtypes."""
+# fields with several values per column (a nested array in the record)
+NESTED = {"tiers": (2 * MAX_TIERS,)}
+
+
+def _fields(cls) -> list[tuple]:
+    """(name, dtype[, shape]) of ``cls``'s per-column fields, from their declared dtypes."""
     hints = typing.get_type_hints(cls, include_extras=True)
-    return [(k, hints[k].__metadata__[0]) for k in cls._fields if k not in PER_BAR]
+    return [(k, hints[k].__metadata__[0], *((NESTED[k],) if k in NESTED else ())) for k in cls._fields
+            if k not in PER_BAR]  # fmt: skip
 
 
 COLUMN_DT = np.dtype(_fields(OrderParams) + _fields(RiskParams), align=True)
@@ -37,6 +43,6 @@ def column_settings(p: OrderParams, rp: RiskParams) -> np.ndarray:
     """(n_cols,) ``COLUMN_DT`` records from the per-column arrays of ``p`` and ``rp``."""
     out = np.empty(p.fees.shape[0], dtype=COLUMN_DT)
     for params in (p, rp):
-        for name, _ in _fields(type(params)):
+        for name, *_ in _fields(type(params)):
             out[name] = getattr(params, name)
     return out

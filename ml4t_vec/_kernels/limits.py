@@ -54,6 +54,7 @@ class LimitParams(NamedTuple):
     cash_rate: F64  # per group: annual interest negative cash pays (``book.interest_nb``); 0: none
     credit_rate: F64  # per group: annual interest positive cash earns; 0: none
     nights: F64  # (n_bars,): calendar days from the previous bar of the time axis (0 at bar 0)
+    month: I64  # (n_bars,): calendar month of each bar (commission tiers count shares per month)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")

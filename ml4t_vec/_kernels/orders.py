@@ -44,7 +44,11 @@ class OrderParams(NamedTuple):
     size_type: I64  # codes.SIZE_*
     fees: F64  # fraction of notional
     fixed_fees: F64  # cash per fill
-    per_share: F64  # commission per share per fill
+    per_share: F64  # commission per share per order (the rate of a flat schedule)
+    comm_min: F64  # commission schedule: the per-share commission's minimum per order (0: none)
+    comm_max: F64  # and its cap, a fraction of the order's trade value (inf: none)
+    n_tiers: I64  # a ``Tiered`` schedule's tiers (0: a flat rate, ``per_share``)
+    tiers: F64  # (n_cols, 2 * MAX_TIERS): the tiers' monthly-share bounds, then their rates
     signal_rules: I64  # RULES_*
     fill_order: I64  # ORDER_*: how a shared-cash group orders one phase's fills
     slippage: F64  # fraction, adverse
@@ -136,23 +140,59 @@ def exec_price_nb(ref_price, side, slippage):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def cost_of_nb(cs):
-    """The fee schedule ``fee_nb`` takes, from a column's settings (``columns.COLUMN_DT``): every
-    fill of the signal drivers reads it here, so a new fee component is added in one place (and
-    in ``rebalance._cost_nb`` for the target-weight driver)."""
-    return (cs["fees"], cs["fixed_fees"], cs["per_share"])
+def tier_rate_nb(tiers, volume):
+    """The per-share rate of a ``Tiered`` schedule (``tiers``: the bounds, then the rates) for an
+    account that traded ``volume`` shares this month before the order: the first tier whose
+    bound is above it."""
+    k = tiers.shape[0] // 2
+    for i in range(k):
+        if volume < tiers[i]:
+            return tiers[k + i]
+    return tiers[2 * k - 1]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def cost_of_nb(cs, book, c):
+    """The fee schedule ``fee_nb`` takes, from column c's settings (``columns.COLUMN_DT``) and its
+    account's shares this month (a tiered rate): (fraction of notional, fixed cash per order,
+    commission per share, its minimum and its cap as a fraction of the trade value per order).
+    Every fill of the signal drivers reads it here, so a new fee component is added in one
+    place (and in ``rebalance._cost_nb`` for the target-weight driver)."""
+    rate = cs["per_share"]
+    if cs["n_tiers"] > 0:
+        rate = tier_rate_nb(cs["tiers"], book[book[c]["acct"]]["mvol"])
+    return (cs["fees"], cs["fixed_fees"], rate, cs["comm_min"], cs["comm_max"])
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def flat_nb(cost):
+    """The commission is linear in the shares (no minimum, no cap): fees and sizes take the
+    closed forms ``q * unit cost + fixed``."""
+    return cost[3] == 0.0 and cost[4] == np.inf
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def commission_nb(q, price, cost):
+    """The per-share commission of one order of ``q`` >= 0 shares at ``price``: rate x q, at least
+    the minimum, at most the cap x trade value (the cap wins over the minimum); 0 for no shares."""
+    comm = q * cost[2]
+    if q > 0.0 and not flat_nb(cost):
+        comm = min(max(comm, cost[3]), cost[4] * q * price)
+    return comm
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def fee_nb(quantity, price, cost):
-    """Fees of one fill. ``cost`` = (fraction of notional, fixed cash per fill, cash per share)."""
+    """Fees of one order. ``cost`` = (fraction of notional, fixed cash per order, cash per share,
+    its minimum, its cap as a fraction of the trade value)."""
     q = abs(quantity)
-    return q * price * cost[0] + cost[1] + q * cost[2]
+    return q * price * cost[0] + cost[1] + commission_nb(q, price, cost)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def unit_cost_nb(exec_price, cost):
-    """Cash one more share costs, fees included: price * (1 + fees) + per-share commission."""
+    """Cash one more share costs, fees included: price * (1 + fees) + per-share commission
+    (a flat schedule; ``max_affordable_nb`` inverts any)."""
     return exec_price * (1.0 + cost[0]) + cost[2]
 
 
@@ -181,18 +221,41 @@ def requested_quantity_nb(size, size_type, d, ref, exec_price, cost, equity, pct
         return size / ref
     if size_type == SIZE_PERCENT and pct_cash:
         if d > 0.0:
-            return (size * cash - cost[1]) / unit_cost_nb(exec_price, cost)
-        return size * ((free - cost[1]) / unit_cost_nb(exec_price, cost))
+            return max_affordable_nb(size * cash, exec_price, cost)
+        return size * max_affordable_nb(free, exec_price, cost)
     target = size * equity if size_type == SIZE_PERCENT else size
     if math.isinf(target):
         return np.inf
-    return (target - cost[1]) / unit_cost_nb(exec_price, cost)
+    return max_affordable_nb(target, exec_price, cost)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def max_affordable_nb(available, exec_price, cost):
-    """Largest quantity whose notional plus fees fits in ``available`` cash (may be <= 0)."""
-    return (available - cost[1]) / unit_cost_nb(exec_price, cost)
+    """Largest quantity whose notional plus fees fits in ``available`` cash (may be <= 0).
+
+    A flat schedule: (available - fixed) / unit cost. With a commission minimum or cap the
+    order's cost ``q * price * (1 + fees) + fixed + commission(q)`` is piecewise linear and
+    increasing in q (the commission rises at the capped rate, stays at the minimum, then rises
+    at the per-share rate): each piece's line solved for the cash is a candidate, every
+    candidate that fits is at most the answer, and the answer is the candidate of its own
+    piece, so it is the largest candidate that fits (0 or less when none does)."""
+    if flat_nb(cost):
+        return (available - cost[1]) / unit_cost_nb(exec_price, cost)
+    a = available - cost[1]
+    u = exec_price * (1.0 + cost[0])
+    slack = 1e-12 * abs(a)
+    best = -np.inf
+    q = a / (u + cost[2])  # the per-share piece
+    if q > 0.0 and q * u + commission_nb(q, exec_price, cost) <= a + slack:
+        best = q
+    q = (a - cost[3]) / u  # the minimum's piece
+    if q > best and q * u + commission_nb(q, exec_price, cost) <= a + slack:
+        best = q
+    if cost[4] < np.inf:  # the cap's piece
+        q = a / (u + cost[4] * exec_price)
+        if q > best and q * u + commission_nb(q, exec_price, cost) <= a + slack:
+            best = q
+    return best if best > 0.0 else min(a / (u + cost[2]), 0.0)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -367,7 +430,11 @@ def cash_buy_nb(q_req, px, cost, cash, fractional):
         return ENTRY_NO_CASH, 0.0
     if q_req <= 0.0 or below_min_nb(q_req):
         return ENTRY_ZERO, 0.0
-    need = q_req * px * (1.0 + cost[0]) + q_req * cost[2] + cost[1]
+    need = (
+        q_req * px * (1.0 + cost[0]) + q_req * cost[2] + cost[1]
+        if flat_nb(cost)
+        else q_req * px + fee_nb(q_req, px, cost)
+    )
     if need <= cash or is_close_nb(need, cash):
         return ENTRY_OK, q_req
     q = max_affordable_nb(cash, px, cost)
@@ -429,6 +496,8 @@ def order_nb(pos, close_part, d, ref, size, size_type, pct_cash, cost, slippage,
     if d != 0.0:
         # the state after the closing part (proportional fees only: the order pays the fixed fee once)
         fx = qx_full * px * cost[0] + qx_full * cost[2]
+        if not flat_nb(cost) and qx_full > 0.0:  # a minimum or cap: the closing part's commission on its own
+            fx = qx_full * px * cost[0] + commission_nb(qx_full, px, cost)
         held = pos if close_part else 0.0
         cash1 = cash + held * px - fx
         free1 = free + held * px - fx if held > 0.0 else free

@@ -32,7 +32,14 @@ import numpy as np
 from numba import njit
 
 from ml4t_vec._kernels import BOOL, F64, I64
-from ml4t_vec._kernels.book import apply_fill_inline_nb, apply_fill_nb, close_open_nb, nights_nb, write_reject_nb
+from ml4t_vec._kernels.book import (
+    apply_fill_inline_nb,
+    apply_fill_nb,
+    close_open_nb,
+    month_start_nb,
+    nights_nb,
+    write_reject_nb,
+)
 from ml4t_vec._kernels.codes import (
     CASH_ML4T,
     CASH_VECTORBT,
@@ -71,6 +78,9 @@ from ml4t_vec._kernels.orders import (
     cash_sell_nb,
     exec_price_nb,
     fee_nb,
+    flat_nb,
+    max_affordable_nb,
+    tier_rate_nb,
     unit_cost_nb,
 )
 from ml4t_vec._kernels.risk import check_exit_nb, fraction_at_nb, next_peak_nb
@@ -86,6 +96,10 @@ class WeightParams(NamedTuple):
     fees: F64
     fixed_fees: F64
     per_share: F64
+    comm_min: F64  # the per-share commission's minimum per order (0: none)
+    comm_max: F64  # its cap, a fraction of the order's trade value (inf: none)
+    n_tiers: I64  # a ``Tiered`` schedule's tiers (0: the flat rate ``per_share``)
+    tiers: F64  # (n_cols, 2 * MAX_TIERS): the tiers' monthly-share bounds, then their rates
     slippage: F64
     slippage_per_share: F64
     lot: F64  # lot size; 0: none (fractional, or whole shares)
@@ -113,6 +127,7 @@ class WeightParams(NamedTuple):
     cash_rate: F64  # (1,) annual interest negative cash pays (``book.interest_nb``); 0: none
     credit_rate: F64  # (1,) annual interest positive cash earns; 0: none
     nights: F64  # (n_bars,) calendar days from the previous bar of the time axis
+    month: I64  # (n_bars,) calendar month of each bar (commission tiers count shares per month)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -226,10 +241,14 @@ def _unit_nb(wp, c):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _cost_nb(wp, c):
-    """Column c's fee schedule as ``orders.fee_nb`` takes it (every fill of this driver reads it
-    here, as the signal drivers' ``orders.cost_of_nb``)."""
-    return (wp.fees[c], wp.fixed_fees[c], wp.per_share[c])
+def _cost_nb(wp, c, book):
+    """Column c's fee schedule as ``orders.fee_nb`` takes it, a tiered rate by the portfolio's
+    shares this month (every fill of this driver reads it here, as the signal drivers'
+    ``orders.cost_of_nb``)."""
+    rate = wp.per_share[c]
+    if wp.n_tiers[c] > 0:
+        rate = tier_rate_nb(wp.tiers[c], book[0]["mvol"])
+    return (wp.fees[c], wp.fixed_fees[c], rate, wp.comm_min[c], wp.comm_max[c])
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -302,7 +321,7 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         dq = keep - q
         ref = fill_px[off[col_asset[c]] + t * step]
         px = exec_price_nb(ref, np.int64(1 if dq > 0.0 else -1), (wp.slippage[c], wp.slippage_per_share[c]))
-        fee = fee_nb(dq, px, _cost_nb(wp, c))
+        fee = fee_nb(dq, px, _cost_nb(wp, c, book))
         d, next_pid = apply_fill_inline_nb(book, c, t, dq, px, ref, fee, rsn[i], next_pid, sink, bool(0))
         cash += d
         book[c]["qty"] = keep  # exactly the target (q - (q - keep) may differ in the last bit)
@@ -318,6 +337,7 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
     fixed = np.zeros(n)
     n_inc = 0
     need = 0.0
+    flat = True  # every increase's commission is linear (no minimum, no cap): the closed forms
     for i in range(n):
         c = due[i]
         q = book[c]["qty"]
@@ -326,9 +346,11 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         inc[i] = tq[i] - q
         ref = fill_px[off[col_asset[c]] + t * step]
         px_of[i] = exec_price_nb(ref, np.int64(1 if inc[i] > 0.0 else -1), (wp.slippage[c], wp.slippage_per_share[c]))
-        unit_cost[i] = unit_cost_nb(px_of[i], _cost_nb(wp, c))  # per share (the fixed fee is fixed[i])
+        cost = _cost_nb(wp, c, book)
+        unit_cost[i] = unit_cost_nb(px_of[i], cost)  # per share (the fixed fee is fixed[i])
         fixed[i] = 0.0 if flip_q[i] > 0.0 else wp.fixed_fees[c]  # a reversal paid it in (a)
-        need += abs(inc[i]) * unit_cost[i] + fixed[i]
+        flat = flat and flat_nb(cost)
+        need += _inc_cost_nb(abs(inc[i]), px_of[i], cost, unit_cost[i], fixed[i], flip_q[i], flip_fee[i])
         n_inc += 1
     if n_inc == 0:
         return cash, next_pid
@@ -360,7 +382,8 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
             ref = fill_px[off[col_asset[c]] + t * step]
             write_reject_nb(sink, c, t, np.int64(1 if inc[i] > 0.0 else -1), np.int64(EFFECT_ENTRY),
                             np.int64(REJ_MAX_POSITIONS), abs(inc[i]), 0.0, ref)  # fmt: skip
-            need -= abs(inc[i]) * unit_cost[i] + fixed[i]
+            need -= _inc_cost_nb(abs(inc[i]), px_of[i], _cost_nb(wp, c, book), unit_cost[i], fixed[i], flip_q[i],
+                                 flip_fee[i])  # fmt: skip
             inc[i] = 0.0
             n_inc -= 1
         if n_inc == 0:
@@ -382,13 +405,29 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         for i in range(n):
             got[i] = abs(inc[i])
     elif mode == SHORTFALL_SCALE:
-        fix = 0.0
-        var = 0.0
-        for i in range(n):
-            if inc[i] != 0.0:
-                fix += fixed[i]
-                var += abs(inc[i]) * unit_cost[i]
-        s = 0.0 if no_power else min(1.0, max(0.0, (avail - fix) / var))
+        if flat:
+            fix = 0.0
+            var = 0.0
+            for i in range(n):
+                if inc[i] != 0.0:
+                    fix += fixed[i]
+                    var += abs(inc[i]) * unit_cost[i]
+            s = 0.0 if no_power else min(1.0, max(0.0, (avail - fix) / var))
+        else:  # a commission minimum or cap: the largest s whose orders fit, by bisection (they cost more as s grows)
+            lo = 0.0
+            hi = 1.0
+            for _ in range(0 if no_power else 64):
+                mid = 0.5 * (lo + hi)
+                total = 0.0
+                for i in range(n):
+                    if inc[i] != 0.0:
+                        total += _inc_cost_nb(mid * abs(inc[i]), px_of[i], _cost_nb(wp, due[i], book), unit_cost[i],
+                                              fixed[i], flip_q[i], flip_fee[i])  # fmt: skip
+                if total <= avail:
+                    lo = mid
+                else:
+                    hi = mid
+            s = lo
         for i in range(n):
             if inc[i] != 0.0:
                 got[i] = max(abs(_trunc_nb(s * abs(inc[i]), _unit_nb(wp, due[i]))), 0.0)
@@ -404,14 +443,21 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
                 i = order[j]
                 if inc[i] == 0.0:
                     continue
-                cost = abs(inc[i]) * unit_cost[i] + fixed[i]
+                ci = _cost_nb(wp, due[i], book)
+                cost = _inc_cost_nb(abs(inc[i]), px_of[i], ci, unit_cost[i], fixed[i], flip_q[i], flip_fee[i])
                 if cost <= room or close_to_nb(cost, room):
                     got[i] = abs(inc[i])
                     room -= cost
                 elif mode == SHORTFALL_PRIORITY and room > fixed[i]:
-                    got[i] = max(abs(_trunc_nb((room - fixed[i]) / unit_cost[i], _unit_nb(wp, due[i]))), 0.0)
+                    if flat_nb(ci):
+                        fit = (room - fixed[i]) / unit_cost[i]
+                    elif flip_q[i] > 0.0:  # the order's shares that fit, less its closing part's
+                        fit = max_affordable_nb(room + flip_fee[i] + flip_q[i] * px_of[i], px_of[i], ci) - flip_q[i]
+                    else:
+                        fit = max_affordable_nb(room, px_of[i], ci)
+                    got[i] = max(abs(_trunc_nb(fit, _unit_nb(wp, due[i]))), 0.0)
                     if got[i] > 0.0:
-                        room -= got[i] * unit_cost[i] + fixed[i]
+                        room -= _inc_cost_nb(got[i], px_of[i], ci, unit_cost[i], fixed[i], flip_q[i], flip_fee[i])
     for j in range(n):
         i = order[j]
         if inc[i] == 0.0:
@@ -427,7 +473,7 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         if got[i] <= 0.0:
             continue
         dq = got[i] if inc[i] > 0.0 else -got[i]
-        cost = _cost_nb(wp, c)
+        cost = _cost_nb(wp, c, book)
         flip = flip_q[i] > 0.0
         closing_fee = 0.0  # a reversal's closing part paid flip_fee[i] in (a): the order owes total - that
         if flip:  # one order: its fee on both parts, split by shares
@@ -441,6 +487,21 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         d, next_pid = apply_fill_inline_nb(book, c, t, dq, px_of[i], ref, fee, rsn[i], next_pid, sink, bool(0))
         cash += (d + fee - closing_fee) if flip else d  # (d + fee) - closing_fee: the bits of the two-call form
     return cash, next_pid
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _inc_cost_nb(g, px, cost, unit, fixed, flip_q, flip_fee):
+    """Cash an increase of ``g`` shares at ``px`` takes: its notional and fees, ``g * unit +
+    fixed`` under a flat commission; with a minimum or cap the order's fee, and for a reversal
+    (``flip_q`` shares closed in (a), paying ``flip_fee``) the fee of the whole order less what
+    its closing part paid."""
+    if flat_nb(cost):
+        return g * unit + fixed
+    if g <= 0.0:
+        return 0.0
+    if flip_q > 0.0:
+        return g * px + fee_nb(flip_q + g, px, cost) - flip_fee
+    return g * px + fee_nb(g, px, cost)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -487,7 +548,7 @@ def _vectorbt_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, 
         dq = tq[i] - q
         side = np.int64(1 if dq > 0.0 else -1)
         ref = fill_px[off[col_asset[c]] + t * step]
-        cost = _cost_nb(wp, c)
+        cost = _cost_nb(wp, c, book)
         px = exec_price_nb(ref, side, (wp.slippage[c], wp.slippage_per_share[c]))
         want = abs(dq)
         if side > 0:
@@ -574,7 +635,7 @@ def _ml4t_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash
             continue
         ref = fill_px[off[col_asset[c]] + t * step]
         px = exec_price_nb(ref, np.int64(1 if dq > 0.0 else -1), (wp.slippage[c], wp.slippage_per_share[c]))
-        fee = fee_nb(dq, px, _cost_nb(wp, c))
+        fee = fee_nb(dq, px, _cost_nb(wp, c, book))
         d, next_pid = apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink, bool(0))
         cash += d
         book[c]["qty"] = tq[i]  # exactly the target
@@ -591,7 +652,7 @@ def _ml4t_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash
             if (dq > 0.0) != (side > 0):
                 continue
             ref = fill_px[off[col_asset[c]] + t * step]
-            cost = _cost_nb(wp, c)
+            cost = _cost_nb(wp, c, book)
             px = exec_price_nb(ref, side, (wp.slippage[c], wp.slippage_per_share[c]))
             want = abs(dq)
             got = want
@@ -814,7 +875,7 @@ def _held_through_nb(t, c0, c1, open_, high, low, close, off, step, col_asset, s
                 px = exec_price_nb(ref, side, (slip, wp.slippage_per_share[c]))
                 got = abs(q)
                 dc, next_pid = _fill_order_nb(book, c, t, side, got, got, px, ref,
-                                              _cost_nb(wp, c), np.int64(reason),
+                                              _cost_nb(wp, c, book), np.int64(reason),
                                               next_pid, sink)  # fmt: skip
                 cash += dc
                 orders[c]["bar"] = -1
@@ -880,7 +941,13 @@ def rebalance_nb(col_asset, open_, high, low, close, fill_px, off, step, sig, we
     state = new_limit_state_nb(init_cash)
     limits_on = wp.max_drawdown[0] < np.inf or wp.daily_loss[0] < np.inf
     accrues = wp.borrow_on[0] or wp.cash_rate[0] > 0.0 or wp.credit_rate[0] > 0.0
+    tiered = False  # a Tiered commission: the portfolio counts its shares per month (book[0])
+    for c in range(n_cols):
+        book[c]["acct"] = 0
+        tiered = tiered or wp.n_tiers[c] > 0
     for t in range(n_bars):
+        if tiered:
+            month_start_nb(book, zero, wp.month[t])
         block = np.int64(0)
         if state[1] != 0.0:
             block = np.int64(REJ_MAX_DRAWDOWN)

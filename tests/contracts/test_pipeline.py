@@ -64,6 +64,29 @@ def test_run_writes_a_complete_directory_and_matches_backtest(tmp_path):
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")], "no temporary directory left"
 
 
+@pytest.mark.parametrize(
+    ("table", "schedule"),
+    [
+        ('"ibkr_fixed"', "ibkr_fixed"),
+        ("{ rate = 0.005, min = 1.0, max_pct = 0.01 }", vec.PerShare(0.005, min=1.0, max_pct=0.01)),
+        (
+            "{ tiers = [[300, 0.01], [inf, 0.002]], min = 0.35 }",
+            vec.Tiered(((300, 0.01), (float("inf"), 0.002)), min=0.35),
+        ),
+    ],
+)
+def test_a_commission_schedule_from_a_config_file(tmp_path, table, schedule):
+    """``commission`` takes a schedule's name, or a table with a schedule's keys (a table of
+    asset names stays a dict by asset)."""
+    cfg = write(tmp_path, SMALL.replace("fees = 0.001", f"commission = {table}"))
+    [d] = pipeline.run(cfg, tmp_path / "out")
+    prices = vec.synthetic_prices(n_assets=4, n_bars=200, seed=1)
+    res = vec.backtest(prices, entries=pl.sql_expr("pred > 0.6"), exits=pl.sql_expr("pred < 0.45"), stop_loss=0.05,
+                       commission=schedule)  # fmt: skip
+    assert pl.read_parquet(d / "fills.parquet").equals(res.fills)
+    assert res.fills["fees"].min() > 0
+
+
 def test_up_to_date_runs_do_nothing_unless_forced(tmp_path, capsys):
     cfg = write(tmp_path, SMALL)
     [d] = pipeline.run(cfg, tmp_path / "out")

@@ -166,7 +166,11 @@ def costs(draw) -> dict:
     per_share = draw(mix([0.0, 0.0, 0.005, 0.01], st.floats(0.0, 0.05)))
     slip = draw(mix([0.0, 0.0, 0.0005, 0.01], st.floats(0.0, 0.02)))
     slip_ps = draw(mix([0.0, 0.0, 0.01, 0.05], st.floats(0.0, 0.1)))
-    return dict(fees=fees, fixed=fixed, per_share=per_share, slip=slip, slip_ps=slip_ps)
+    # a commission schedule's minimum and cap per order (the cap a fraction of the trade value)
+    comm_min = draw(mix([0.0, 0.0, 0.0, 1.0, 0.35], st.floats(0.0, 10.0)))
+    comm_max = draw(mix([INF, INF, INF, 0.01, 0.005], st.floats(1e-4, 0.05)))
+    return dict(fees=fees, fixed=fixed, per_share=per_share, slip=slip, slip_ps=slip_ps, comm_min=comm_min,
+                comm_max=comm_max)  # fmt: skip
 
 
 @st.composite
@@ -189,6 +193,8 @@ def cfg_of(x: dict, **kw) -> Config:
         fees=x.get("fees", 0.0),
         fixed_fees=x.get("fixed", 0.0),
         commission_per_share=x.get("per_share", 0.0),
+        commission_min=x.get("comm_min", 0.0),
+        commission_max=x.get("comm_max", INF),
         slippage=x.get("slip", 0.0),
         slippage_per_share=x.get("slip_ps", 0.0),
         fractional=x.get("fractional", True),
@@ -200,7 +206,8 @@ def cfg_of(x: dict, **kw) -> Config:
 
 
 def cost_of(x: dict) -> tuple:
-    return (x.get("fees", 0.0), x.get("fixed", 0.0), x.get("per_share", 0.0))
+    return (x.get("fees", 0.0), x.get("fixed", 0.0), x.get("per_share", 0.0), x.get("comm_min", 0.0),
+            x.get("comm_max", INF))  # fmt: skip
 
 
 def slip_of(x: dict) -> tuple:
@@ -351,6 +358,32 @@ UNIT_COST = Case(
     lambda fn, x: {"unit": fn(x["px"], cost_of(x))},
     lambda fn, x: {"unit": fn(cfg_of(x), x["px"])},
     scale=3,
+)
+
+
+def piece_of(x: dict, out: dict) -> list:
+    """Which piece of the commission the largest affordable order lands on."""
+    q = out["q"]
+    if q <= 0:
+        return ["none"]
+    if x["comm_min"] == 0 and x["comm_max"] == INF:
+        return ["flat"]
+    rate_part, cap = q * x["per_share"], x["comm_max"] * q * x["px"]
+    if cap <= max(rate_part, x["comm_min"]):
+        return ["cap"]
+    return ["per_share" if rate_part >= x["comm_min"] else "minimum"]
+
+
+AFFORDABLE = Case(
+    "max_affordable",
+    nb_orders.max_affordable_nb,
+    ref_orders.affordable,
+    drawn(costs(), one("px", PRICE), one("cash", mix([1000.0, 10.0, 0.5, 0.0, -5.0], spread(0.01, 1e7)))),
+    lambda fn, x: {"q": fn(x["cash"], x["px"], cost_of(x))},
+    lambda fn, x: {"q": fn(cfg_of(x), x["cash"], x["px"])},
+    outcomes=piece_of,
+    must_see=frozenset({"none", "flat", "cap", "per_share", "minimum"}),
+    scale=5,
 )
 
 
@@ -1057,6 +1090,7 @@ CASES = [
     DECIDE,
     FEE,
     UNIT_COST,
+    AFFORDABLE,
     WHOLE,
     IS_CLOSE,
     BELOW_MIN,

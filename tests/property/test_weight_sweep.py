@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from panels import frame, same_metric, weight_cases
+from panels import frame, same_metric, weight_cases, weight_keywords
 
 import ml4t_vec as vec
 from ml4t_vec.sweeps import METRICS
@@ -26,7 +26,7 @@ def test_weight_sweep_metrics_equal_backtest_stats(case, n_jobs, data):
     panel, weights, _, cfg = case
     df = frame(panel, weights, None)
     swept = ("priority", "top_k", "shortfall", "min_weight_change", "lot_size", "drift_band")
-    fixed = {k: v for k, v in cfg.items() if k not in swept and k != "custom_price"}
+    fixed = weight_keywords({k: v for k, v in cfg.items() if k not in swept and k != "custom_price"})
     if cfg["custom_price"]:
         fixed["price"] = "px"
     if fixed["cash_rule"] == "ml4t":

@@ -56,6 +56,9 @@ class Config:
     fees: float = 0.0
     fixed_fees: float = 0.0
     commission_per_share: float = 0.0
+    commission_min: float = 0.0  # a commission schedule's minimum per order
+    commission_max: float = math.inf  # and its cap, a fraction of the trade value
+    commission_tiers: tuple = ()  # ((up_to, rate), ...) on the account's shares this month
     slippage: float = 0.0
     slippage_per_share: float = 0.0
     signal_rules: str = "reverse"  # reverse | flat_only
@@ -144,6 +147,8 @@ class Account:
     day_start: float = 0.0
     blocked_day: object = None
     prev_equity: float = 0.0
+    mvol: float = 0.0  # shares traded in the month mvol_month (commission tiers)
+    mvol_month: object = None
 
 
 class Reference:
@@ -157,6 +162,18 @@ class Reference:
         self.account_cash: dict = {}  # (account index, t) -> cash
         self.interest = 0.0  # net interest the accounts paid (cash_rate less credit_rate)
 
+    def volume(self, acc: Account, t) -> float:
+        """The account's shares traded this calendar month before now (commission tiers)."""
+        return acc.mvol if acc.mvol_month == orders.month_of(self.p.day.get(t)) else 0.0
+
+    def add_fill(self, acc: Account, fill: dict) -> None:
+        """Record a fill; its shares count toward the account's month (commission tiers)."""
+        self.fills.append(fill)
+        month = orders.month_of(self.p.day.get(fill["timestamp"]))
+        if acc.mvol_month != month:
+            acc.mvol_month, acc.mvol = month, 0.0
+        acc.mvol += fill["quantity"]
+
     def fill_price(self, bar: Bar) -> float:
         if self.cfg.custom_price:
             return bar.price
@@ -167,7 +184,7 @@ class Reference:
         """Close the position in ``a`` by one order (vectorbt's rule may cut or refuse it).
         ``slippage`` None: the exits' own (none with slippage_on="entries", which also drops the
         per-share slippage of every exit)."""
-        c = orders.for_asset(self.cfg, a)
+        c = orders.for_asset(self.cfg, a, self.volume(acc, t))
         entries_only = c.slippage_on == "entries"
         if slippage is None:
             slippage = 0.0 if entries_only else c.slippage
@@ -202,7 +219,7 @@ class Reference:
             p = acc.pos[a]
             slip = o.qx * abs(o.px - ref)
             q = o.qx if p.qty > 0 else -o.qx
-            self.fills.append(dict(base, effect="exit", quantity=o.qx, price=o.px, fees=o.fee_x, slippage=slip,
+            self.add_fill(acc, dict(base, effect="exit", quantity=o.qx, price=o.px, fees=o.fee_x, slippage=slip,
                                    reason=reason))  # fmt: skip
             held = abs(p.qty)
             if o.qx == held:
@@ -227,7 +244,7 @@ class Reference:
                       fee: float | None = None) -> None:  # fmt: skip
         """A new position of q shares in direction d at executed price px (reference ref). ``fee``
         given: its share of a one-order reversal's fee, and the caller books the cash."""
-        c = orders.for_asset(self.cfg, a)
+        c = orders.for_asset(self.cfg, a, self.volume(acc, t))
         if fee is None:
             fee = orders.fee(c, q, px)
             acc.cash -= d * q * px + fee
@@ -247,14 +264,14 @@ class Reference:
             p.entries += 1
             w = q / (held + q)
             p.anchor = p.entry_price if c.stop_anchor == "fill" else (1.0 - w) * p.anchor + w * signal_bar.close
-            self.fills.append(dict(fill, effect="increase"))
+            self.add_fill(acc, dict(fill, effect="increase"))
             return
         anchor = px if c.stop_anchor == "fill" else signal_bar.close
         fr = [self.fraction(v, signal_bar, a) for v in (c.stop_loss, c.take_profit, c.trailing_stop)]
         levels = (signal_bar.slp, signal_bar.tpp) if c.price_levels else (None, None)
         peak = anchor if c.trailing_start == "anchor" else -d * math.inf  # first_bar: none until a bar is held
         acc.pos[a] = Position(d * q, t, px, fee, slip, acc.count[a], px, px, anchor, peak, *fr, *levels, max_qty=q)
-        self.fills.append(dict(fill, effect="entry"))
+        self.add_fill(acc, dict(fill, effect="entry"))
 
     def position_rules(self, acc: Account, a, t, p: Position, b: Bar) -> None:
         """Bar t's position rules for ``p``. The next scale-out step is a nearer take-profit: when
@@ -301,7 +318,7 @@ class Reference:
     def reduce(self, acc: Account, a, t, ref: float, q: float, reason: str, slippage) -> None:
         """Sell (or cover) q of the position in ``a`` (less than it holds) at ``ref``: a reduce
         fill and a partial trade row with the entry costs pro rata."""
-        c = orders.for_asset(self.cfg, a)
+        c = orders.for_asset(self.cfg, a, self.volume(acc, t))
         p = acc.pos[a]
         entries_only = c.slippage_on == "entries"
         if slippage is None:
@@ -319,7 +336,7 @@ class Reference:
         p.entry_slippage -= part.entry_slippage
         p.borrow -= part.borrow
         p.qty -= signed
-        self.fills.append(dict(timestamp=t, symbol=a, side="buy" if side > 0 else "sell", effect="reduce", quantity=q,
+        self.add_fill(acc, dict(timestamp=t, symbol=a, side="buy" if side > 0 else "sell", effect="reduce", quantity=q,
                                price=px, fees=fee, slippage=slip, reason=reason))  # fmt: skip
         self.add_trade(a, part, t, px, fee, slip, acc.count[a] - p.entry_count, reason, "partial")
         acc.cash += signed * px - fee
@@ -447,7 +464,7 @@ class Reference:
             available = acc.cash
         for a in entries:
             action, signal_time = acc.pending.pop(a)
-            c = orders.for_asset(self.cfg, a)  # this asset's costs
+            c = orders.for_asset(self.cfg, a, self.volume(acc, t))  # this asset's costs
             d = 1.0 if action in ("open_long", "reverse_to_long", "add_long") else -1.0
             ref = self.fill_price(self.p.bars[a][t])
             if action.startswith("add") and a not in acc.pos:  # a rule closed the position it was to add to
@@ -515,7 +532,7 @@ class Reference:
             elif c.cash_rule == "ml4t":  # all or nothing at the worse of the reference and executed price
                 worse = max(ref, px)
                 if math.isinf(req):  # all the cash
-                    req = max((acc.cash - c.fixed_fees) / orders.unit_cost(c, worse), 0.0)
+                    req = max(orders.affordable(c, acc.cash, worse), 0.0)
                     req = req if c.fractional else math.floor(req + 1e-9)
                     base["requested_quantity"] = req
                     if req <= 0:

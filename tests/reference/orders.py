@@ -50,14 +50,32 @@ def whole(q: float) -> float:
     return math.floor(q + 1e-9)
 
 
-COSTS = ("fees", "fixed_fees", "commission_per_share", "slippage", "slippage_per_share", "borrow_rate")
+COSTS = ("fees", "fixed_fees", "commission_per_share", "commission_min", "commission_max", "slippage",
+         "slippage_per_share", "borrow_rate")  # fmt: skip
 
 
-def for_asset(cfg, a):
+def for_asset(cfg, a, volume: float = 0.0):
     """``cfg`` with the costs of asset ``a``: a cost given as a dict by asset is that asset's
-    number (README "Costs": per-asset costs)."""
+    number (README "Costs": per-asset costs); with commission tiers, the per-share rate of an
+    account that traded ``volume`` shares this month (``tier_rate``)."""
     per = {k: v[a] for k in COSTS if isinstance(v := getattr(cfg, k), dict)}
+    if cfg.commission_tiers:
+        per["commission_per_share"] = tier_rate(cfg.commission_tiers, volume)
     return dataclasses.replace(cfg, **per) if per else cfg
+
+
+def tier_rate(tiers: tuple, volume: float) -> float:
+    """The rate of the first tier ((up_to, rate), ...) whose bound is above ``volume``."""
+    for up_to, rate in tiers:
+        if volume < up_to:
+            return rate
+    return tiers[-1][1]
+
+
+def month_of(day) -> tuple | None:
+    """The calendar month of a bar's ``day`` (a date) that commission tiers count an account's
+    shares in (None: a panel without calendar days, one month)."""
+    return None if day is None else (day.year, day.month)
 
 
 def borrow_fee(cfg, a, qty: float, close: float, bar, nights: int) -> float:
@@ -81,13 +99,53 @@ def interest(cfg, cash: float, nights: int) -> float:
     return cash * rate * nights / 360.0
 
 
+def flat(cfg) -> bool:
+    """The commission is linear in the shares: no minimum, no cap."""
+    return cfg.commission_min == 0 and cfg.commission_max == math.inf
+
+
+def commission(cfg, q: float, px: float) -> float:
+    """One order's per-share commission: rate x shares, at least the minimum, at most the cap x
+    trade value (the cap wins); nothing for no shares."""
+    c = q * cfg.commission_per_share
+    if q > 0 and not flat(cfg):
+        c = min(max(c, cfg.commission_min), cfg.commission_max * q * px)
+    return c
+
+
 def fee(cfg, q: float, px: float) -> float:
-    return q * px * cfg.fees + cfg.fixed_fees + q * cfg.commission_per_share
+    return q * px * cfg.fees + cfg.fixed_fees + commission(cfg, q, px)
 
 
 def unit_cost(cfg, px: float) -> float:
-    """Cash one more share costs or a short needs, fees included."""
+    """Cash one more share costs or a short needs, fees included (a flat commission)."""
     return px * (1 + cfg.fees) + cfg.commission_per_share
+
+
+def affordable(cfg, available: float, px: float) -> float:
+    """The most shares whose notional and fees fit in ``available`` (<= 0: none). With a minimum
+    or a cap the commission is piecewise linear in the shares: walk its pieces from the smallest
+    order up, between the shares where the per-share rate meets the minimum and where the cap
+    meets it, and solve the piece the cash runs out in."""
+    if flat(cfg):
+        return (available - cfg.fixed_fees) / unit_cost(cfg, px)
+    a = available - cfg.fixed_fees
+    u = px * (1 + cfg.fees)
+    r, m, k = cfg.commission_per_share, cfg.commission_min, cfg.commission_max * px
+    bounds = sorted(b for b in {m / k if k > 0 else math.inf, m / r if r > 0 else math.inf} if 0 < b < math.inf)
+    edges = [0.0, *bounds, math.inf]
+    for lo, hi in zip(edges, edges[1:], strict=False):
+        mid = (lo + hi) / 2 if hi < math.inf else lo + 1.0
+        if k * mid <= max(r * mid, m):  # the cap holds on this piece
+            alpha, beta = 0.0, k
+        elif r * mid >= m:  # the per-share rate
+            alpha, beta = 0.0, r
+        else:  # the minimum
+            alpha, beta = m, 0.0
+        q = (a - alpha) / (u + beta)
+        if lo * (1 - 1e-12) <= q <= hi * (1 + 1e-12) and q > 0:
+            return q
+    return min(a / (u + r), 0.0)
 
 
 def requested(cfg, d: float, ref: float, px: float, equity: float, cash: float, free: float) -> float:
@@ -98,12 +156,12 @@ def requested(cfg, d: float, ref: float, px: float, equity: float, cash: float, 
         req = cfg.size / ref
     elif cfg.size_type == "percent" and cfg.percent_of == "cash":
         if d > 0:  # size x cash, fees included
-            req = (cfg.size * cash - cfg.fixed_fees) / unit_cost(cfg, px)
+            req = affordable(cfg, cfg.size * cash, px)
         else:  # size x the largest short the free cash pays for
-            req = cfg.size * ((free - cfg.fixed_fees) / unit_cost(cfg, px))
+            req = cfg.size * affordable(cfg, free, px)
     else:
         target = cfg.size * equity if cfg.size_type == "percent" else cfg.size
-        req = math.inf if math.isinf(target) else (target - cfg.fixed_fees) / unit_cost(cfg, px)
+        req = math.inf if math.isinf(target) else affordable(cfg, target, px)
     if not cfg.fractional and not math.isinf(req):
         req = whole(req)
     return max(req, 0.0)  # nothing to ask for (no equity, a size below the fixed fee): 0, not < 0
@@ -112,7 +170,7 @@ def requested(cfg, d: float, ref: float, px: float, equity: float, cash: float, 
 def equity_limit(cfg, req: float, px: float, equity: float, available: float, cap: float) -> tuple[str, float]:
     """The equity rule for an entry: notional + fees within the buying power, notional within the
     portfolio limits' cap."""
-    qmax = (available - cfg.fixed_fees) / unit_cost(cfg, px)
+    qmax = affordable(cfg, available, px)
     qcap = cap / px
     if not cfg.fractional:
         qmax = whole(qmax)
@@ -137,10 +195,14 @@ def cash_buy(cfg, q: float, px: float, cash: float) -> tuple[str, float]:
         return "no_cash", 0.0
     if q <= 0 or below_min(q):
         return "zero", 0.0
-    need = q * px * (1 + cfg.fees) + q * cfg.commission_per_share + cfg.fixed_fees
+    need = (
+        q * px * (1 + cfg.fees) + q * cfg.commission_per_share + cfg.fixed_fees
+        if flat(cfg)
+        else q * px + fee(cfg, q, px)
+    )
     if need <= cash or close_to(need, cash):
         return "ok", q
-    cut = (cash - cfg.fixed_fees) / unit_cost(cfg, px)
+    cut = affordable(cfg, cash, px)
     if not cfg.fractional:
         cut = whole(cut)
     if cut <= 0 or below_min(cut):
@@ -176,6 +238,8 @@ def order(cfg, pos: float, close_part: bool, d: float, ref: float, slippage: tup
         # the new part is sized after the closing part, which pays its proportional fees (the
         # order's fixed fee is paid once, by the new part's sizing)
         fx = closing * px * cfg.fees + closing * cfg.commission_per_share
+        if not flat(cfg) and closing > 0:  # a minimum or cap: the closing part's commission on its own
+            fx = closing * px * cfg.fees + commission(cfg, closing, px)
         held = pos if close_part else 0.0
         cash_after = cash + held * px - fx
         free_after = free + held * px - fx if held > 0 else free
@@ -193,7 +257,7 @@ def order(cfg, pos: float, close_part: bool, d: float, ref: float, slippage: tup
                 if free_after <= 0 or close_to(free_after, 0.0):
                     o.st_n = "no_cash"
                 else:  # below the fixed fee this is < 0: the order then sells less than the long
-                    new = (free_after - cfg.fixed_fees) / unit_cost(cfg, px)
+                    new = affordable(cfg, free_after, px)
                     if not cfg.fractional:
                         new = whole(new)
             elif o.req <= 0 or below_min(o.req):

@@ -239,6 +239,8 @@ class WeightReference:
         self.rejected: list[dict] = []
         self.entries: dict = {}  # position_id -> (symbol, direction, entry_time, max_quantity)
         self.holdings: dict = {}  # (asset, t) -> quantity at the close of t
+        self.now = None  # the bar being run
+        self.mvol, self.mvol_month = 0.0, None  # shares traded in that month (commission tiers)
 
     # -- helpers -------------------------------------------------------------------------------
     def qty(self, a) -> float:
@@ -319,8 +321,18 @@ class WeightReference:
         return None if qs == q else qs
 
     def of(self, a):
-        """The config with asset ``a``'s costs (a cost may be a dict by asset)."""
-        return orders.for_asset(self.c, a)
+        """The config with asset ``a``'s costs (a cost may be a dict by asset) and the commission
+        tier of the portfolio's shares this month before now."""
+        volume = self.mvol if self.mvol_month == orders.month_of(self.p.day.get(self.now)) else 0.0
+        return orders.for_asset(self.c, a, volume)
+
+    def add_fill(self, fill: dict) -> None:
+        """Record a fill; its shares count toward the portfolio's month (commission tiers)."""
+        self.fills.append(fill)
+        month = orders.month_of(self.p.day.get(fill["timestamp"]))
+        if self.mvol_month != month:
+            self.mvol_month, self.mvol = month, 0.0
+        self.mvol += fill["quantity"]
 
     def px(self, ref: float, side: float, a) -> float:
         c = self.of(a)
@@ -402,7 +414,7 @@ class WeightReference:
         effect, status = ("exit", "closed") if new_q == 0 else ("reduce", "partial")
         fill = dict(timestamp=t, symbol=a, side="sell" if h.qty > 0 else "buy", effect=effect, quantity=dq,
                     price=px, fees=fee, slippage=slip, reason=reason, position_id=h.pid)  # fmt: skip
-        self.fills.append(fill)
+        self.add_fill(fill)
         trade = self.trade_row(a, h, signed, ef, es, eb, t, px, fee, slip, reason, status)
         if new_q == 0:
             del self.pos[a]
@@ -440,7 +452,7 @@ class WeightReference:
             if abs(h.qty) > abs(self.entries[h.pid][3]):
                 self.entries[h.pid][3] = h.qty
             effect = "increase"
-        self.fills.append(dict(timestamp=t, symbol=a, side="buy" if d > 0 else "sell", effect=effect, quantity=dq,
+        self.add_fill(dict(timestamp=t, symbol=a, side="buy" if d > 0 else "sell", effect=effect, quantity=dq,
                                price=px, fees=fee, slippage=slip, reason="rebalance",
                                position_id=self.pos[a].pid))  # fmt: skip
 
@@ -604,33 +616,65 @@ class WeightReference:
             incs = [inc for inc in incs if inc[0] not in refused]
             if not incs:
                 return
+
+        def cost_of(a, g, px, unit, fixed):
+            """Cash an increase of g shares takes: notional and fees (a flip's: its order's fee less
+            what the closing part paid in (a))."""
+            ca = self.of(a)
+            if orders.flat(ca):
+                return g * unit + fixed
+            if g <= 0:
+                return 0.0
+            if a in flips:
+                return g * px + orders.fee(ca, flips[a][2] + g, px) - flips[a][3]
+            return g * px + orders.fee(ca, g, px)
+
+        flat = all(orders.flat(self.of(inc[0])) for inc in incs)
         need = 0.0
         for inc in incs:
-            need += inc[2] * inc[5] + inc[6]
+            need += cost_of(inc[0], inc[2], inc[4], inc[5], inc[6])
         no_power = available <= orders.DUST * abs(equity)
         filled = {}  # asset -> shares
         if need <= available or orders.close_to(need, available):
             filled = {inc[0]: inc[2] for inc in incs}
-        elif c.shortfall == "scale":
+        elif c.shortfall == "scale" and flat:
             fixed_total, variable = 0.0, 0.0
             for inc in incs:
                 fixed_total += inc[6]
                 variable += inc[2] * inc[5]
             s = 0.0 if no_power else min(1.0, max(0.0, (available - fixed_total) / variable))
             filled = {inc[0]: max(self.truncate(inc[0], s * inc[2]), 0.0) for inc in incs}
+        elif c.shortfall == "scale":  # a commission minimum or cap: the largest s that fits, by bisection
+            lo, hi = 0.0, 1.0
+            for _ in range(0 if no_power else 64):
+                mid = 0.5 * (lo + hi)
+                if sum(cost_of(inc[0], mid * inc[2], inc[4], inc[5], inc[6]) for inc in incs) <= available:
+                    lo = mid
+                else:
+                    hi = mid
+            s = lo
+            filled = {inc[0]: max(self.truncate(inc[0], s * inc[2]), 0.0) for inc in incs}
         else:
             room = 0.0 if no_power else available
             by_asset = {inc[0]: inc for inc in incs}
             for a in self.priority_order([inc[0] for inc in incs]):
                 _, d, dq, ref, px, unit, fixed, _ = by_asset[a]
-                cost = dq * unit + fixed
+                cost = cost_of(a, dq, px, unit, fixed)
                 if cost <= room or orders.close_to(cost, room):
                     filled[a] = dq
                     room -= cost
                 elif c.shortfall == "priority" and room > fixed:
-                    filled[a] = max(self.truncate(a, (room - fixed) / unit), 0.0)
+                    ca = self.of(a)
+                    if orders.flat(ca):
+                        fit = (room - fixed) / unit
+                    elif a in flips:  # the order's shares that fit, less its closing part's
+                        qx, fee_x = flips[a][2], flips[a][3]
+                        fit = orders.affordable(ca, room + fee_x + qx * px, px) - qx
+                    else:
+                        fit = orders.affordable(ca, room, px)
+                    filled[a] = max(self.truncate(a, fit), 0.0)
                     if filled[a] > 0:
-                        room -= filled[a] * unit + fixed
+                        room -= cost_of(a, filled[a], px, unit, fixed)
                 else:
                     filled[a] = 0.0
         order = [inc[0] for inc in incs] if c.shortfall == "scale" else self.priority_order([i[0] for i in incs])
@@ -775,6 +819,7 @@ class WeightReference:
         # drawdown breaker and daily loss limit (README "Portfolio limits"), checked at each close
         hwm, tripped, trip_i, day_now, day_start, blocked_day = c.init_cash, False, 0, None, c.init_cash, None
         for i, t in enumerate(self.p.timestamps):
+            self.now = t
             day = self.p.day.get(t, 0)
             self.block = "max_drawdown" if tripped else ("daily_loss_limit" if blocked_day == day else None)
             # the calendar days since the previous bar, before the bar starts: interest on the cash,
