@@ -124,6 +124,14 @@ def _windowed_entries():
 MODES["indep_A_window"] = (dict(SCEN_A, cash_sharing=False, entries=_windowed_entries), "trades")
 MODES["indep_A_window_shuffled"] = MODES["indep_A_window"]
 MODES["shared_next_open_timestamp_major"] = MODES["shared_next_open"]
+# issue 12's cost models on the shared next-open run: a tiered commission schedule (a minimum and
+# a cap per order, the rate by the month's shares), borrow fees and interest on cash (compare
+# with shared_next_open, whose only costs are flat fees and slippage)
+MODES["shared_costs"] = (
+    dict(MODES["shared_next_open"][0], commission="ibkr_tiered", borrow_rate=0.03, cash_rate=0.06, credit_rate=0.02),
+    "trades",
+)
+MODES["shared_ibkr_fixed"] = (dict(MODES["shared_next_open"][0], commission="ibkr_fixed"), "trades")
 
 
 def layout(df, name: str):

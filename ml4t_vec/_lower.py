@@ -254,9 +254,17 @@ def _schedule_row(s) -> np.ndarray:
 
 
 def commission(cfg: BacktestConfig, n_cols: int, prep: Prepared | None) -> dict:
-    """The commission fields of ``OrderParams`` and ``WeightParams`` per column: ``per_share``
+    """The commission fields of ``OrderParams`` per column: ``per_share``
     (``commission_per_share``, or a schedule's rate), ``comm_min``, ``comm_max`` (inf: none),
     ``n_tiers`` and ``tiers`` (``commission=``: a schedule, its name, or a dict by asset)."""
+    rows = commission_table(cfg, n_cols, prep)
+    return dict(per_share=rows[:, 0], comm_min=rows[:, 1], comm_max=rows[:, 2], n_tiers=rows[:, 3].astype(np.int64),
+                tiers=rows[:, 4:])  # fmt: skip
+
+
+def commission_table(cfg: BacktestConfig, n_cols: int, prep: Prepared | None) -> np.ndarray:
+    """The commission schedule per column as one (n_cols, 4 + 2 * MAX_TIERS) table
+    (``WeightParams.commission``; ``commission`` splits it into ``OrderParams``' fields)."""
     v = cfg.costs.commission
     if v is None:
         rows = np.zeros((n_cols, 4 + 2 * MAX_TIERS))
@@ -270,8 +278,7 @@ def commission(cfg: BacktestConfig, n_cols: int, prep: Prepared | None) -> dict:
             rows = np.stack([_schedule_row(resolve(x)) for x in values])[col_asset]
     else:
         rows = np.tile(_schedule_row(resolve(v)), (n_cols, 1))
-    return dict(per_share=rows[:, 0], comm_min=rows[:, 1], comm_max=rows[:, 2], n_tiers=rows[:, 3].astype(np.int64),
-                tiers=rows[:, 4:])  # fmt: skip
+    return rows
 
 
 def months(prep: Prepared) -> np.ndarray:

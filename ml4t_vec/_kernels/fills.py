@@ -146,7 +146,7 @@ def rule_fired_nb(book, c, t, reason, ref, cs, steps, vbt, cash, sink, order_mod
             if q > 0.0:
                 signed = q if b["qty"] > 0.0 else -q
                 _, px, fee, _, _ = exit_fill_nb(signed, ref, (cs["stop_slippage"], cs["exit_slippage_per_share"]),
-                                                cost_of_nb(cs, book, c))  # fmt: skip
+                                                cost_of_nb(cs, book, c, order_model))  # fmt: skip
                 dcash, _ = apply_fill_nb(book, c, t, -signed, px, ref, fee, np.int64(REASON_SCALE_OUT), np.int64(-1),
                                          sink, bool(0))  # fmt: skip
                 cash += dcash
@@ -236,16 +236,16 @@ def rule_exit_nb(book, c, t, reason, ref, cs, vbt, cash, sink, order_model):
     slippage, price rules ``stop_slippage``; ``cs``: the column's settings; ``vbt``: the
     group's cash rule is vectorbt's. Returns the cash change."""
     slip_x = (cs["exit_slippage"] if reason == REASON_TIME_STOP else cs["stop_slippage"], cs["exit_slippage_per_share"])
-    return exit_nb(book, c, t, reason, ref, slip_x, cost_of_nb(cs, book, c), cs["fractional"],
+    return exit_nb(book, c, t, reason, ref, slip_x, cost_of_nb(cs, book, c, order_model), cs["fractional"],
                    vbt, cash, sink, order_model)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def refuse_entry_nb(book, sink, c, t, d, add, reason, cs, ref, size, equity, pct, cash, free):
+def refuse_entry_nb(book, sink, c, t, d, add, reason, cs, ref, size, equity, pct, cash, free, order_model):
     """Column c's entry in direction ``d`` (``add``: an increase of the position held) refused
     with ``reason`` (breaker, daily loss, session end, max positions) at reference price ``ref``:
     its rejected row, with the shares it asked for (``orders.entry_request_nb``)."""
-    side, _, req = entry_request_nb(d, ref, size, cs["size_type"], cost_of_nb(cs, book, c),
+    side, _, req = entry_request_nb(d, ref, size, cs["size_type"], cost_of_nb(cs, book, c, order_model),
                                     (cs["slippage"], cs["slippage_per_share"]), cs["fractional"], equity, pct, cash,
                                     free)  # fmt: skip
     write_reject_nb(sink, c, t, np.int64(side), np.int64(EFFECT_INCREASE if add else EFFECT_ENTRY), reason, req, 0.0,
@@ -253,7 +253,8 @@ def refuse_entry_nb(book, sink, c, t, d, add, reason, cs, ref, size, equity, pct
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def enter_nb(book, c, t, d, reason, cs, ref, size, equity, avail, cap, cap_reason, lev_set, cash, free, sink):
+def enter_nb(book, c, t, d, reason, cs, ref, size, equity, avail, cap, cap_reason, lev_set, cash, free, sink,
+             order_model):  # fmt: skip
     """Column c enters in direction ``d`` (+1 long, -1 short) at reference price ``ref``,
     ``size`` read at the signal bar, under the column's settings ``cs``: from flat, or adding to
     a position on the same side (``accumulate``; an increase at average cost).
@@ -267,14 +268,13 @@ def enter_nb(book, c, t, d, reason, cs, ref, size, equity, avail, cap, cap_reaso
     goes through ``book.apply_fill_nb``. Returns (cash change, shares, executed price, fees);
     shares 0 when nothing filled.
     """
-    cost = cost_of_nb(cs, book, c)
+    cost = cost_of_nb(cs, book, c, order_model)
     slip = (cs["slippage"], cs["slippage_per_share"])
     pct = cs["percent_of"] == PERCENT_OF_CASH
     entry = np.int64(EFFECT_INCREASE if book[c]["qty"] != 0.0 else EFFECT_ENTRY)
     if reason >= 0:
-        refuse_entry_nb(
-            book, sink, c, t, d, book[c]["qty"] != 0.0, np.int64(reason), cs, ref, size, equity, pct, cash, free
-        )
+        refuse_entry_nb(book, sink, c, t, d, book[c]["qty"] != 0.0, np.int64(reason), cs, ref, size, equity, pct, cash,
+                        free, order_model)  # fmt: skip
         return 0.0, 0.0, 0.0, 0.0
     status, side, px, q, req, fee, _, dcash = entry_fill_nb(
         d, ref, size, cs["size_type"], cost, slip, cs["fractional"], equity, avail, cap, cs["cash_rule"],
@@ -336,7 +336,7 @@ def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, lev, cash, sink, orde
     whole = order_model is not None and exits and q != 0.0 and act != ACT_CLOSE and cs["reversal"] == REVERSAL_ONE_ORDER
     if exits and q != 0.0 and not whole:
         cash += exit_nb(book, c, t, o["reason"], ref, (cs["exit_slippage"], cs["exit_slippage_per_share"]),
-                        cost_of_nb(cs, book, c), cs["fractional"], vbt, cash, sink,
+                        cost_of_nb(cs, book, c, order_model), cs["fractional"], vbt, cash, sink,
                         order_model)  # fmt: skip
         if order_model is not None and act != ACT_CLOSE and book[c]["qty"] != 0.0:  # the cash rule cut the cover
             o["reason"] = REASON_SIGNAL
@@ -367,10 +367,10 @@ def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, lev, cash, sink, orde
             free = free_cash_nb(cash, book, c, c + 1)
         if whole or vbt:  # vectorbt's order model
             add = q * d > 0.0
-            cost = cost_of_nb(cs, book, c)
+            cost = cost_of_nb(cs, book, c, order_model)
             slip = (cs["slippage"], cs["slippage_per_share"])
             if reason >= 0:  # the new part is refused; a reversal's closing part still fills
-                refuse_entry_nb(book, sink, c, t, d, add, reason, cs, ref, size, equity, pct, cash, free)
+                refuse_entry_nb(book, sink, c, t, d, add, reason, cs, ref, size, equity, pct, cash, free, order_model)
                 if not whole:
                     return cash, 0
             od = order_nb(q, whole, 0.0 if reason >= 0 else d, ref, size, cs["size_type"], pct, cost, slip,
@@ -381,5 +381,5 @@ def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, lev, cash, sink, orde
             return cash + dcash, 0
     # no limit (cap inf, named as the group phases' entry_cap_nb names it), no leverage cap set
     dcash, _, _, _ = enter_nb(book, c, t, d, reason, cs, ref, size, equity, avail, np.inf,
-                              np.int64(REJ_MAX_POSITION_WEIGHT), bool(0), cash, free, sink)  # fmt: skip
+                              np.int64(REJ_MAX_POSITION_WEIGHT), bool(0), cash, free, sink, order_model)  # fmt: skip
     return cash + dcash, 0

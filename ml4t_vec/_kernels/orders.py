@@ -152,14 +152,15 @@ def tier_rate_nb(tiers, volume):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def cost_of_nb(cs, book, c):
+def cost_of_nb(cs, book, c, order_model):
     """The fee schedule ``fee_nb`` takes, from column c's settings (``columns.COLUMN_DT``) and its
-    account's shares this month (a tiered rate): (fraction of notional, fixed cash per order,
+    account's shares this month (a tiered rate; tiers compile into the order model's copy of the
+    drivers only, ``launch.order_model``): (fraction of notional, fixed cash per order,
     commission per share, its minimum and its cap as a fraction of the trade value per order).
     Every fill of the signal drivers reads it here, so a new fee component is added in one
     place (and in ``rebalance._cost_nb`` for the target-weight driver)."""
     rate = cs["per_share"]
-    if cs["n_tiers"] > 0:
+    if order_model is not None and cs["n_tiers"] > 0:
         rate = tier_rate_nb(cs["tiers"], book[book[c]["acct"]]["mvol"])
     return (cs["fees"], cs["fixed_fees"], rate, cs["comm_min"], cs["comm_max"])
 
@@ -231,19 +232,24 @@ def requested_quantity_nb(size, size_type, d, ref, exec_price, cost, equity, pct
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def max_affordable_nb(available, exec_price, cost):
-    """Largest quantity whose notional plus fees fits in ``available`` cash (may be <= 0).
-
-    A flat schedule: (available - fixed) / unit cost. With a commission minimum or cap the
-    order's cost ``q * price * (1 + fees) + fixed + commission(q)`` is piecewise linear and
-    increasing in q (the commission rises at the capped rate, stays at the minimum, then rises
-    at the per-share rate): each piece's line solved for the cash is a candidate, every
-    candidate that fits is at most the answer, and the answer is the candidate of its own
-    piece, so it is the largest candidate that fits (0 or less when none does)."""
+    """Largest quantity whose notional plus fees fits in ``available`` cash (may be <= 0): a flat
+    schedule's (available - fixed) / unit cost, else ``scheduled_affordable_nb``."""
     if flat_nb(cost):
         return (available - cost[1]) / unit_cost_nb(exec_price, cost)
+    return scheduled_affordable_nb(available, exec_price, cost)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def scheduled_affordable_nb(available, exec_price, cost):
+    """``max_affordable_nb`` with a commission minimum or cap (apart, so the flat case stays small
+    enough to inline). The order's cost ``q * price * (1 + fees) + fixed + commission(q)`` is
+    piecewise linear and increasing in q (the commission rises at the capped rate, stays at the
+    minimum, then rises at the per-share rate): each piece's line solved for the cash is a
+    candidate, every candidate that fits is at most the answer, and the answer is the candidate
+    of its own piece, so it is the largest candidate that fits (0 or less when none does)."""
     a = available - cost[1]
     u = exec_price * (1.0 + cost[0])
-    slack = 1e-12 * abs(a)
+    slack = 1e-14 * abs(a)  # a few roundings; a looser slack let a too-large candidate pass (a 1e-9 minimum)
     best = -np.inf
     q = a / (u + cost[2])  # the per-share piece
     if q > 0.0 and q * u + commission_nb(q, exec_price, cost) <= a + slack:

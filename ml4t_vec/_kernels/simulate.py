@@ -176,7 +176,7 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a,
             if q != 0.0:
                 ref = price[off[col_asset[c]] + t * step]
                 cash += exit_nb(book, c, t, o["reason"], ref, (cs["exit_slippage"], cs["exit_slippage_per_share"]),
-                                cost_of_nb(cs, book, c), cs["fractional"], vbt, cash, sink,
+                                cost_of_nb(cs, book, c, order_model), cs["fractional"], vbt, cash, sink,
                                 order_model)  # fmt: skip
             o["reason"] = REASON_SIGNAL
             if act == ACT_CLOSE:
@@ -264,11 +264,12 @@ def _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_
         cap, cap_reason = entry_cap_nb(d, equity, net - (q0 * ref if flip else 0.0), w_cap, net_cap,
                                        abs(q0) * ref if add else 0.0)  # fmt: skip
         if order_model is not None and (flip or vbt):  # vectorbt's order model (one order, its cash rule)
-            cost = cost_of_nb(cs, book, c)
+            cost = cost_of_nb(cs, book, c, order_model)
             slip = (cs["slippage"], cs["slippage_per_share"])
             pct = cs["percent_of"] == PERCENT_OF_CASH
             if reason >= 0:  # the new part is refused; a reversal's closing part still fills
-                refuse_entry_nb(book, sink, c, t, d, add, np.int64(reason), cs, ref, size, equity, pct, cash, free)
+                refuse_entry_nb(book, sink, c, t, d, add, np.int64(reason), cs, ref, size, equity, pct, cash, free,
+                                order_model)  # fmt: skip
                 if not flip:
                     continue
             o = order_nb(q0, flip, 0.0 if reason >= 0 else d, ref, size, cs["size_type"], pct, cost, slip,
@@ -292,7 +293,7 @@ def _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_
                 n_open += 0 if add else 1
             continue
         dcash, q, px, fee = enter_nb(book, c, t, d, reason, cs, ref, size, equity, avail, cap, np.int64(cap_reason),
-                                     lev_set, cash, free, sink)  # fmt: skip
+                                     lev_set, cash, free, sink, order_model)  # fmt: skip
         if q > 0.0:
             cash += dcash
             avail = cash if cs["cash_rule"] == CASH_ML4T else avail - (q * px + fee)
@@ -421,10 +422,13 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
     accrues = borrow_on or debit > 0.0 or credit > 0.0
     paid = np.int64(-1)  # the bar whose nights the quiet-bar loop paid before it stopped
     lstate = new_limit_state_nb(cash)
-    tiered = False  # a Tiered commission: the group's account counts its shares per month
-    for c in range(c0, c1):
-        book[c]["acct"] = c0
-        tiered = tiered or cols[c]["n_tiers"] > 0
+    # a Tiered commission (compiled into the order model's copy, launch.order_model): the group's
+    # account counts its shares per month in its first column's record
+    tiered = False
+    if order_model is not None:
+        for c in range(c0, c1):
+            book[c]["acct"] = c0
+            tiered = tiered or cols[c]["n_tiers"] > 0
     month = lp.month
     steps = levels[5]  # RiskParams.scale_out
     values = np.zeros(c1 - c0 if lim_on else 0)
@@ -529,8 +533,8 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
         # the nights since the previous bar, before it starts (order_model: see launch.order_model)
         if order_model is not None and accrues and nights[t] > 0.0 and paid != t:
             cash = nights_nb(book, c0, c1, cash, rates, borrow_on, debit, credit, nights[t])
-        if tiered:  # (quiet bars fill nothing: the count restarts on the month's first bar with a fill)
-            month_start_nb(book, c0, month[t])
+        if order_model is not None and tiered:  # (quiet bars fill nothing: the count restarts on the month's
+            month_start_nb(book, c0, month[t])  # first bar with a fill)
         for c in range(c0, c1):
             if (sig[c, t] & SIG_VALID) != 0:
                 b = book[c]

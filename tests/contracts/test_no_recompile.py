@@ -100,7 +100,8 @@ print(misses)
 # and the drivers and fill functions with the order model's code pruned (None) or in (vectorbt's
 # model: one-order reversals, covers cut by cash; pyramiding).
 ORDER_MODEL = ("simulate_columns_nb", "simulate_groups_nb", "simulate_group_nb", "_run_group_nb", "_phase_nb")
-ORDER_MODEL += ("fill_one_nb", "exit_nb", "rule_exit_nb", "rule_fired_nb", "_entries_nb", "_rules_nb")
+ORDER_MODEL += ("fill_one_nb", "exit_nb", "rule_exit_nb", "rule_fired_nb", "_entries_nb", "_rules_nb", "enter_nb")
+ORDER_MODEL += ("refuse_entry_nb",)  # (commission tiers: their cost reads compile into the order model's copy)
 # the target-weight kernel: with or without position rules, and the peers' order models (None prunes them)
 WEIGHT_VARIANTS = {"rebalance_nb": 4, "_fill_phase_nb": 2, "_held_through_nb": 2, "_start_rules_nb": 2}
 MANY = {"to_grid_nb": 2, "_column_order_nb": 2} | dict.fromkeys(ORDER_MODEL, 2) | WEIGHT_VARIANTS
