@@ -5,12 +5,18 @@ cent). The Hypothesis parity tests (tests/property) draw schedules against the r
 
 import datetime as dt
 import math
+from typing import NamedTuple
 
+import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ml4t_vec as vec
 from ml4t_vec import ConfigError
+from ml4t_vec._kernels.orders import fee_nb
+from ml4t_vec._kernels.rebalance import _scale_nb, _scaled_cost_nb
 
 pytestmark = pytest.mark.filterwarnings("ignore::ml4t_vec.LookAheadWarning")
 
@@ -131,3 +137,53 @@ def test_bad_commission_settings_get_clear_errors(kw, match):
 def test_schedules_validate_themselves(make, match):
     with pytest.raises(ConfigError, match=match):
         make()
+
+
+class _Costs(NamedTuple):  # the fields of WeightParams that rebalance._cost_nb reads
+    fees: np.ndarray
+    fixed_fees: np.ndarray
+    commission: np.ndarray
+
+
+@st.composite
+def _short_of_cash(draw):
+    """Increases of a target-weight phase under a commission minimum and cap, with the buying
+    power below what they all cost."""
+    n = draw(st.integers(1, 6))
+    floats = lambda lo, hi: st.floats(lo, hi, allow_nan=False)  # noqa: E731
+    px = np.array(draw(st.lists(floats(0.5, 500.0), min_size=n, max_size=n)))
+    inc = np.array(draw(st.lists(floats(0.5, 5_000.0), min_size=n, max_size=n))) * draw(st.sampled_from([1.0, -1.0]))
+    flip_q = np.array(draw(st.lists(st.sampled_from([0.0, 0.0, 3.0, 250.0]), min_size=n, max_size=n)))
+    comm = np.zeros((n, 4 + 16))
+    comm[:, 0] = draw(st.sampled_from([0.0, 0.005, 0.02]))
+    comm[:, 1] = draw(st.sampled_from([0.35, 1.0, 25.0]))
+    comm[:, 2] = draw(st.sampled_from([np.inf, 0.01, 0.0005]))
+    fees = np.full(n, draw(st.sampled_from([0.0, 0.001])))
+    fixed = np.full(n, draw(st.sampled_from([0.0, 1.5])))
+    wp = _Costs(fees, fixed, comm)
+    flip_fee = np.array([fee_nb(q, p, (fees[0], fixed[0], comm[0, 0], comm[0, 1], comm[0, 2])) if q > 0 else 0.0
+                         for q, p in zip(flip_q, px, strict=True)])  # fmt: skip
+    unit = px * (1 + fees) + comm[:, 0]
+    fixed_i = np.where(flip_q > 0, 0.0, fixed)
+    total = _scaled_cost_nb(1.0, n, inc, px, unit, fixed_i, flip_q, flip_fee, np.arange(n), wp, 0.0)
+    avail = total * draw(st.floats(0.0, 0.999))
+    return n, inc, px, unit, fixed_i, flip_q, flip_fee, wp, avail
+
+
+@given(_short_of_cash())
+@settings(max_examples=300)
+def test_the_scale_under_a_schedule_is_the_largest_that_fits(case):
+    """``rebalance._scale_nb`` (a search over the cost's breakpoints, then the solve on the piece)
+    equals a 100-step bisection on the scale, and what it scales fits the buying power."""
+    n, inc, px, unit, fixed, flip_q, flip_fee, wp, avail = case
+    due = np.arange(n)
+    s = _scale_nb(n, inc, px, unit, fixed, flip_q, flip_fee, due, wp, 0.0, avail)
+    lo, hi = 0.0, 1.0
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if _scaled_cost_nb(mid, n, inc, px, unit, fixed, flip_q, flip_fee, due, wp, 0.0) <= avail:
+            lo = mid
+        else:
+            hi = mid
+    assert s == pytest.approx(lo, rel=1e-9, abs=1e-12)
+    assert _scaled_cost_nb(s, n, inc, px, unit, fixed, flip_q, flip_fee, due, wp, 0.0) <= avail * (1 + 1e-12) + 1e-9
