@@ -37,7 +37,7 @@ def _fields(cls) -> list[tuple]:
 
 
 # the nested fields last: the fields a fill reads stay together in the record's first cache lines
-# (the tier table in the middle of them made scenario A's kernel 7% slower)
+# (measured: moving the 128-byte tier table here changed scenario A's kernel by about 1%)
 _ALL = _fields(OrderParams) + _fields(RiskParams)
 COLUMN_DT = np.dtype([f for f in _ALL if f[0] not in NESTED] + [f for f in _ALL if f[0] in NESTED], align=True)
 
