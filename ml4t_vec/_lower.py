@@ -88,6 +88,8 @@ CONFIG_KEYS = {
         "slippage_per_share",
         "slippage_on",
         "borrow_rate",
+        "spread",
+        "spread_price",
     ),
     "execution": ("fill", "price", "signal_rules", "fill_order", "reversal"),
     "portfolio": ("init_cash", "cash_sharing", "cash_rule", "cash_rate", "credit_rate"),
@@ -191,6 +193,7 @@ def order_params(cfg: BacktestConfig, n_cols: int, prep: Prepared | None = None)
         fractional=full(bool(cfg.sizing.fractional)),
         **commission(cfg, n_cols, prep),
         slippage_per_share=cost(cfg, "slippage_per_share", n_cols, prep),
+        **spread(cfg, n_cols, prep),
         signal_rules=full(SIGNAL_RULES[cfg.execution.signal_rules]),
         fill_order=full(FILL_ORDER[cfg.execution.fill_order]),
         cash_rule=full(CASH_RULE[cfg.portfolio.cash_rule]),
@@ -232,6 +235,21 @@ def cost(cfg: BacktestConfig, name: str, n_cols: int, prep: Prepared | None) -> 
         return np.zeros(n_cols)
     values, col_asset = by_asset(name, v, n_cols, prep)
     return np.array([float(x) for x in values])[col_asset]
+
+
+def spread(cfg: BacktestConfig, n_cols: int, prep: Prepared | None) -> dict:
+    """The spread fields of ``OrderParams`` and ``WeightParams``: ``spread``, the full bid-ask
+    spread per column, (n_cols, 1) for a number or a dict by asset, (n_cols, n_bars) from an
+    expression (NaN: none; without ``prep``, 0), and ``spread_price`` (it is in price units:
+    ``spread_price=``, else a fraction of the price)."""
+    in_price = cfg.costs.spread_price is not None
+    name = "spread_price" if in_price else "spread"
+    v = getattr(cfg.costs, name)
+    if isinstance(v, (pl.Expr, str)):
+        arr = per_bar(prep, name, n_cols, np.nan) if prep is not None else np.zeros((n_cols, 1))
+    else:
+        arr = cost(cfg, name, n_cols, prep)[:, None] if v is not None else np.zeros((n_cols, 1))
+    return dict(spread=arr, spread_price=np.full(n_cols, in_price))
 
 
 def _schedule_row(s) -> np.ndarray:
@@ -302,7 +320,7 @@ def ml4t_cycle(cfg: BacktestConfig) -> bool:
 
 RULE_EXPRS = ("stop_loss", "take_profit", "trailing_stop", "stop_loss_price", "take_profit_price")
 # every setting that may be an expression, a column name or a dict by asset (``rule_exprs``)
-PER_BAR = (*RULE_EXPRS, "size", "priority", "borrow_rate")
+PER_BAR = (*RULE_EXPRS, "size", "priority", "borrow_rate", "spread", "spread_price")
 
 
 def rule_exprs(cfg: BacktestConfig) -> dict:
@@ -312,8 +330,9 @@ def rule_exprs(cfg: BacktestConfig) -> dict:
         out["size"] = cfg.sizing.size
     if cfg.limits.priority is not None:
         out["priority"] = cfg.limits.priority
-    if isinstance(cfg.costs.borrow_rate, (pl.Expr, str)):
-        out["borrow_rate"] = cfg.costs.borrow_rate
+    for k in ("borrow_rate", "spread", "spread_price"):
+        if isinstance(v := getattr(cfg.costs, k), (pl.Expr, str)):
+            out[k] = v
     return out
 
 

@@ -572,6 +572,8 @@ RULE_RANGES = {
     "rebalance": (0.0, 1.0, False),  # a boolean per timestamp (True = 1)
     "benchmark": (-1.0, np.inf, True),  # a return per timestamp (ml4t_vec.benchmark), finite
     "borrow_rate": (0.0, 100.0, False),  # an annual rate per asset and bar (null: no fee)
+    "spread": (0.0, 0.5, False),  # the full bid-ask spread, a fraction of the price (null: none)
+    "spread_price": (0.0, np.inf, False),  # the full spread in price units (finite; null: none)
 }
 
 

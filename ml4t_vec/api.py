@@ -355,6 +355,8 @@ def backtest(
     slippage_on=None,
     borrow_rate=None,
     commission=None,
+    spread=None,
+    spread_price=None,
     trailing_start=None,
     max_positions=None,
     max_position_weight=None,
@@ -413,6 +415,10 @@ def backtest(
             instead of ``commission_per_share``: ``vec.PerShare(0.005, min=1.0, max_pct=0.01)``
             (a minimum and a cap per order), ``vec.Tiered(...)`` (the rate by the account's
             shares this month), ``"ibkr_fixed"``, ``"ibkr_tiered"``, or a dict by asset.
+            ``spread``: the full bid-ask spread as a fraction of the price (a number, a dict by
+            asset, or an expression read at each fill's bar), or ``spread_price`` in price units
+            (``pl.col("ask") - pl.col("bid")``): every fill pays half of it per share, reported
+            as ``spread_cost`` in fills and trades.
         init_cash: default 100_000; cash_sharing: default True (one portfolio); cash_rule: what
             limits orders by cash (``"equity"`` default, ``"ml4t"`` or ``"vectorbt"``;
             ``PortfolioConfig``; README "Cash limit"); cash_rate / credit_rate: annual interest

@@ -95,6 +95,15 @@ class CostConfig:
             held (a weekend counts three) it pays ``|quantity| x last close x rate / 360``,
             debited from cash before the next bar's fills, at the rate of its last bar; each
             trade row reports its ``borrow_cost``.
+        spread: the full bid-ask spread as a fraction of the price (0.001 = 10 bps): a number,
+            a dict by asset, or an expression / column read at each fill's bar (null: none).
+            Every fill pays half of it per share, a buy above the reference price and a sell
+            below (``price * (1 + slippage + spread / 2)``), on entries and exits alike
+            (``slippage_on`` does not apply to it). Fills and trades report it as
+            ``spread_cost``, apart from ``slippage``.
+        spread_price: the full spread in price units instead (a number, a dict by asset, or an
+            expression / column: quoted spreads, e.g. ``pl.col("ask") - pl.col("bid")``); a
+            fill pays half of it per share. At most one of ``spread`` and ``spread_price``.
     """
 
     fees: float | dict = 0.0
@@ -105,9 +114,16 @@ class CostConfig:
     slippage_on: str = "all"
     borrow_rate: object = None
     commission: object = None
+    spread: object = 0.0
+    spread_price: object = None
 
     def __post_init__(self):
         check_choice("slippage_on", self.slippage_on, tuple(SLIPPAGE_ON))
+        if self.spread_price is not None and (isinstance(self.spread, (dict, pl.Expr, str)) or self.spread):
+            raise ConfigError(
+                "pass either `spread` (a fraction of the price) or `spread_price` (in price units), not both; "
+                f"got spread={self.spread!r} and spread_price={self.spread_price!r}."
+            )
         commission.check(self.commission)
         if self.commission is not None and (isinstance(self.commission_per_share, dict) or self.commission_per_share):
             raise ConfigError(
@@ -122,13 +138,15 @@ class CostConfig:
                     raise ConfigError(f"`{name}` as a dict needs one number per asset; got {{}}.")
                 for asset, v in value.items():
                     _check_number(f"{name}[{asset!r}]", v, lo=0.0, hi=hi)
-            elif name != "borrow_rate" or not (value is None or isinstance(value, (pl.Expr, str))):
-                _check_number(name, value, lo=0.0, hi=hi)  # (a borrow rate may be off, or read per bar)
+            elif name not in PER_BAR_COSTS or not (value is None or isinstance(value, (pl.Expr, str))):
+                _check_number(name, value, lo=0.0, hi=hi)  # (these may be off, or read per bar)
 
 
 # the costs that take a number or a dict by asset, and their upper bounds
 COST_BOUNDS = {"fees": 0.5, "fixed_fees": math.inf, "slippage": 0.5, "commission_per_share": 100.0,
-               "slippage_per_share": 100.0, "borrow_rate": 100.0}  # fmt: skip
+               "slippage_per_share": 100.0, "borrow_rate": 100.0, "spread": 0.5, "spread_price": math.inf}  # fmt: skip
+# the costs that may also be an expression / column read per bar, or None
+PER_BAR_COSTS = ("borrow_rate", "spread", "spread_price")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

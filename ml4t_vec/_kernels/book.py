@@ -58,6 +58,7 @@ POSITION_DT = np.dtype(
         ("entry_fees", np.float64),  # entry fees of the open quantity
         ("entry_slippage", np.float64),
         ("borrow", np.float64),  # borrow fees accrued on the open quantity (a short; ``borrow_nb``)
+        ("entry_spread", np.float64),  # the half-spread the open quantity's entry fills paid
         ("hi", np.float64),  # highest / lowest price since the position opened (MFE / MAE)
         ("lo", np.float64),
         # position rules: the trailing peak, the stop / target / trailing fractions read at the
@@ -191,7 +192,7 @@ def _slot_nb(sink, kind, c, room):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def write_fill_nb(sink, c, t, side, effect, reason, q, px, fee, slip, pid):
+def write_fill_nb(sink, c, t, side, effect, reason, q, px, fee, slip, spread, pid):
     k = _slot_nb(sink, np.int64(0), c, sink.fills.shape[0])  # not literals: one compiled copy
     if k < 0:
         return
@@ -205,6 +206,7 @@ def write_fill_nb(sink, c, t, side, effect, reason, q, px, fee, slip, pid):
     r["price"] = px
     r["fees"] = fee
     r["slippage"] = slip
+    r["spread"] = spread
     r["position_id"] = pid
 
 
@@ -225,10 +227,11 @@ def write_reject_nb(sink, c, t, side, effect, reason, req, filled, px):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def write_trade_nb(sink, c, pos, q, entry_fees, entry_slip, borrow, exit_bar, exit_px, exit_fee, exit_slip, reason,
-                   status):  # fmt: skip
+def write_trade_nb(sink, c, pos, q, entry_fees, entry_slip, borrow, exit_bar, exit_px, exit_fee, exit_slip, spread,
+                   reason, status):  # fmt: skip
     """A trade row of ``q`` signed shares of position ``pos`` (a ``POSITION_DT`` record), with its
-    share of the entry costs and of the borrow fees."""
+    share of the entry costs and of the borrow fees; ``spread``: its share of the entry fills'
+    half-spreads plus its exit fill's."""
     k = _slot_nb(sink, np.int64(1), c, sink.trades.shape[0])
     if k < 0:
         return
@@ -248,6 +251,7 @@ def write_trade_nb(sink, c, pos, q, entry_fees, entry_slip, borrow, exit_bar, ex
     r["entry_slippage"] = entry_slip
     r["exit_slippage"] = exit_slip
     r["borrow_cost"] = borrow
+    r["spread"] = spread
     if q > 0.0:
         r["mfe"] = hi / ep - 1.0
         r["mae"] = lo / ep - 1.0
@@ -260,14 +264,16 @@ def write_trade_nb(sink, c, pos, q, entry_fees, entry_slip, borrow, exit_bar, ex
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def open_position_nb(book, c, t, q, px, fee, slip, reason, sink):
-    """Column c (flat) opens ``q`` signed shares at executed price ``px`` on bar t, paying ``fee``
-    and ``slip``: the position's entry state and its entry fill (exit reason ``reason``)."""
+def open_position_nb(book, c, t, q, px, fee, slip, spread, reason, sink):
+    """Column c (flat) opens ``q`` signed shares at executed price ``px`` on bar t, paying ``fee``,
+    ``slip`` and the half-spread ``spread``: the position's entry state and its entry fill (exit
+    reason ``reason``)."""
     b = book[c]
     b["qty"] = q
     b["avg_price"] = px
     b["entry_fees"] = fee
     b["entry_slippage"] = slip
+    b["entry_spread"] = spread
     b["borrow"] = 0.0
     b["hi"] = px
     b["lo"] = px
@@ -277,14 +283,16 @@ def open_position_nb(book, c, t, q, px, fee, slip, reason, sink):
     b["max_qty"] = abs(q)
     book[b["acct"]]["mvol"] += abs(q)
     side = np.int64(1) if q > 0.0 else np.int64(-1)
-    write_fill_nb(sink, c, t, side, np.int64(EFFECT_ENTRY), reason, abs(q), px, fee, slip, b["position_id"])
+    write_fill_nb(sink, c, t, side, np.int64(EFFECT_ENTRY), reason, abs(q), px, fee, slip, spread, b["position_id"])
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink, as_close):
+def apply_fill_nb(book, c, t, dq, px, ref, hs, fee, reason, next_pid, sink, as_close):
     """Column c buys (``dq`` > 0) or sells ``|dq|`` shares at executed price ``px`` (reference
-    ``ref``), paying ``fee``: every fill of both drivers lands here (signal entries, increases,
-    exits and position-rule exits, vectorbt's one-order reversals and cut covers, rebalances).
+    ``ref``; ``hs`` of the difference is half the spread per share, ``orders.half_spread_nb``,
+    the rest slippage), paying ``fee``: every fill of both drivers lands here (signal entries,
+    increases, exits and position-rule exits, vectorbt's one-order reversals and cut covers,
+    rebalances).
     ``dq`` either adds to the position (or opens it from flat) or takes off at most what is
     held: a reversal is two calls. ``next_pid``: the id a new position gets (-1 in signal mode,
     which numbers positions after the run). ``as_close``: a reduction is recorded as vectorbt
@@ -293,17 +301,19 @@ def apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink, as_close
     pos = book[c]
     q = pos["qty"]
     a = abs(dq)
-    slip = a * abs(px - ref)
     side = np.int64(1) if dq > 0.0 else np.int64(-1)
+    spread = a * hs
+    slip = a * abs(px - ref - side * hs)
     if q == 0.0:  # entry
         pos["position_id"] = next_pid
-        open_position_nb(book, c, t, dq, px, fee, slip, reason, sink)
+        open_position_nb(book, c, t, dq, px, fee, slip, spread, reason, sink)
         return -(dq * px) - fee, next_pid + 1
     book[pos["acct"]]["mvol"] += a  # the account's shares this month (commission tiers)
     if (q > 0.0) == (dq > 0.0):  # increase
         pos["avg_price"] = (abs(q) * pos["avg_price"] + a * px) / (abs(q) + a)
         pos["entry_fees"] += fee
         pos["entry_slippage"] += slip
+        pos["entry_spread"] += spread
         pos["hi"] = max(pos["hi"], px)
         pos["lo"] = min(pos["lo"], px)
         pos["qty"] = q + dq
@@ -311,7 +321,8 @@ def apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink, as_close
         pos["entries"] += 1
         pos["added"] = t
         pos["add_w"] = a / (abs(q) + a)
-        write_fill_nb(sink, c, t, side, np.int64(EFFECT_INCREASE), reason, a, px, fee, slip, pos["position_id"])
+        write_fill_nb(sink, c, t, side, np.int64(EFFECT_INCREASE), reason, a, px, fee, slip, spread,
+                      pos["position_id"])  # fmt: skip
         return -(dq * px) - fee, next_pid
     held = abs(q)
     closes = a >= held * (1.0 - 1e-12)
@@ -320,20 +331,24 @@ def apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink, as_close
     part_fee = pos["entry_fees"] if closes else a / held * pos["entry_fees"]
     part_slip = pos["entry_slippage"] if closes else a / held * pos["entry_slippage"]
     part_borrow = pos["borrow"] if closes else a / held * pos["borrow"]
+    part_spread = pos["entry_spread"] if closes else a / held * pos["entry_spread"]
     signed = a if q > 0.0 else -a
     effect = np.int64(EFFECT_EXIT if closes or as_close else EFFECT_REDUCE)
     status = np.int64(STATUS_CLOSED if closes or as_close else STATUS_PARTIAL)
-    write_fill_nb(sink, c, t, side, effect, reason, a, px, fee, slip, pos["position_id"])
-    write_trade_nb(sink, c, pos, signed, part_fee, part_slip, part_borrow, t, px, fee, slip, reason, status)
+    write_fill_nb(sink, c, t, side, effect, reason, a, px, fee, slip, spread, pos["position_id"])
+    write_trade_nb(sink, c, pos, signed, part_fee, part_slip, part_borrow, t, px, fee, slip, part_spread + spread,
+                   reason, status)  # fmt: skip
     if closes:
         pos["qty"] = 0.0
         pos["entry_fees"] = 0.0
         pos["entry_slippage"] = 0.0
+        pos["entry_spread"] = 0.0
         pos["borrow"] = 0.0
     else:
         pos["qty"] = q - signed
         pos["entry_fees"] -= part_fee
         pos["entry_slippage"] -= part_slip
+        pos["entry_spread"] -= part_spread
         pos["borrow"] -= part_borrow
     return signed * px - fee, next_pid
 
@@ -361,7 +376,8 @@ def close_open_nb(book, c, reason, sink):
     pos = book[c]
     if pos["qty"] != 0.0:
         write_trade_nb(sink, c, pos, pos["qty"], pos["entry_fees"], pos["entry_slippage"], pos["borrow"],
-                       pos["last_bar"], pos["last_close"], 0.0, 0.0, reason, np.int64(STATUS_OPEN))  # fmt: skip
+                       pos["last_bar"], pos["last_close"], 0.0, 0.0, pos["entry_spread"], reason,
+                       np.int64(STATUS_OPEN))  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False, inline="always")

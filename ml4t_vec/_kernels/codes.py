@@ -197,9 +197,10 @@ FILL_DT = np.dtype(
         ("effect", np.int8),
         ("reason", np.int8),
         ("quantity", np.float64),  # > 0
-        ("price", np.float64),  # executed price, slippage included
+        ("price", np.float64),  # executed price, slippage and half the spread included
         ("fees", np.float64),
-        ("slippage", np.float64),  # cost of slippage in cash: quantity * |price - reference|
+        ("slippage", np.float64),  # cost of slippage in cash: quantity * |price - reference| - spread
+        ("spread", np.float64),  # cost of the half-spread in cash: quantity * half-spread per share
         ("position_id", np.int64),  # -1: assigned by the frames layer (one position per entry)
     ],
     align=True,
@@ -219,6 +220,7 @@ TRADE_DT = np.dtype(
         ("entry_slippage", np.float64),
         ("exit_slippage", np.float64),
         ("borrow_cost", np.float64),  # borrow fees the shares of this row paid while short (pro rata)
+        ("spread", np.float64),  # the entry fills' half-spreads (pro rata) + the exit fill's
         ("mfe", np.float64),
         ("mae", np.float64),
         ("exit_reason", np.int8),

@@ -63,6 +63,7 @@ from ml4t_vec._kernels.orders import (
     entry_fill_nb,
     entry_request_nb,
     exit_fill_nb,
+    half_spread_nb,
     is_exit_action_nb,
     order_nb,
     size_at_nb,
@@ -119,7 +120,7 @@ def step_is_nearer_nb(b):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def rule_fired_nb(book, c, t, reason, ref, cs, steps, vbt, cash, sink, order_model):
+def rule_fired_nb(book, c, t, reason, ref, cs, steps, spread, vbt, cash, sink, order_model):
     """A position rule of column c fired on bar t (``reason``, reference price ``ref``, from
     ``risk.check_exit_nb`` with the next scale-out step as a nearer take-profit). Returns (cash,
     whether the rest of the bar is to be checked again from ``ref``).
@@ -145,15 +146,16 @@ def rule_fired_nb(book, c, t, reason, ref, cs, steps, vbt, cash, sink, order_mod
         if q < held * (1.0 - 1e-12):
             if q > 0.0:
                 signed = q if b["qty"] > 0.0 else -q
-                _, px, fee, _, _ = exit_fill_nb(signed, ref, (cs["stop_slippage"], cs["exit_slippage_per_share"]),
+                hs = half_spread_nb(spread, cs["spread_price"], c, t, ref)
+                _, px, fee, _, _ = exit_fill_nb(signed, ref, (cs["stop_slippage"], cs["exit_slippage_per_share"], hs),
                                                 cost_of_nb(cs, book, c, order_model))  # fmt: skip
-                dcash, _ = apply_fill_nb(book, c, t, -signed, px, ref, fee, np.int64(REASON_SCALE_OUT), np.int64(-1),
-                                         sink, bool(0))  # fmt: skip
+                dcash, _ = apply_fill_nb(book, c, t, -signed, px, ref, hs, fee, np.int64(REASON_SCALE_OUT),
+                                         np.int64(-1), sink, bool(0))  # fmt: skip
                 cash += dcash
             return cash, True
         reason = REASON_SCALE_OUT
     b["rule_exit_bar"] = t  # this bar's signals are ignored, even if the exit is refused
-    cash += rule_exit_nb(book, c, t, reason, ref, cs, vbt, cash, sink, order_model)
+    cash += rule_exit_nb(book, c, t, reason, ref, cs, spread, vbt, cash, sink, order_model)
     return cash, False
 
 
@@ -161,17 +163,18 @@ def rule_fired_nb(book, c, t, reason, ref, cs, steps, vbt, cash, sink, order_mod
 def close_nb(book, c, t, ref, slip_f, cost, reason, sink):
     """Close column c's whole position at reference price ``ref``: one exit fill, one closed
     trade (``book.apply_fill_nb``, as the target-weight driver's closes; signal mode numbers its
-    positions after the run). ``cost`` = (fees, fixed fees, per-share commission). Returns the
-    cash change."""
+    positions after the run). ``cost``: ``orders.cost_of_nb``; ``slip_f``: the slippage (fraction,
+    per share) and half the spread per share. Returns the cash change."""
     q = book[c]["qty"]
     _, px, fee, _, _ = exit_fill_nb(q, ref, slip_f, cost)
-    dcash, _ = apply_fill_nb(book, c, t, -q, px, ref, fee, reason, np.int64(-1), sink, bool(0))
+    dcash, _ = apply_fill_nb(book, c, t, -q, px, ref, slip_f[2], fee, reason, np.int64(-1), sink, bool(0))
     return dcash
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def apply_order_nb(book, c, t, reason, o, ref, lev_set, cap_reason, sink):
-    """Record one ``orders.order_nb`` result ``o`` of column c on bar t (reference price ``ref``).
+def apply_order_nb(book, c, t, reason, o, ref, hs, lev_set, cap_reason, sink):
+    """Record one ``orders.order_nb`` result ``o`` of column c on bar t (reference price ``ref``,
+    half the spread per share ``hs``).
 
     - rejected rows: a closing part cut or refused by the cash rule (``reduced_cash`` /
       ``insufficient_cash``, effect exit), a new part reduced or refused (as for any entry;
@@ -207,9 +210,9 @@ def apply_order_nb(book, c, t, reason, o, ref, lev_set, cap_reason, sink):
     none = np.int64(-1)
     if qx > 0.0:  # a partial cover is recorded as vectorbt reports it (an exit, a closed row)
         q = qx if pos > 0.0 else -qx
-        dcash, _ = apply_fill_nb(book, c, t, -q, px, ref, fee_x, reason, none, sink, bool(1))
+        dcash, _ = apply_fill_nb(book, c, t, -q, px, ref, hs, fee_x, reason, none, sink, bool(1))
     if qn > 0.0:  # an entry from flat, or an increase (``accumulate``)
-        d, _ = apply_fill_nb(book, c, t, side * qn, px, ref, fee_n, np.int64(REASON_SIGNAL), none, sink, bool(0))
+        d, _ = apply_fill_nb(book, c, t, side * qn, px, ref, hs, fee_n, np.int64(REASON_SIGNAL), none, sink, bool(0))
         dcash += d
     return dcash, qn > 0.0
 
@@ -225,37 +228,41 @@ def exit_nb(book, c, t, reason, ref, slip_f, cost, frac, vbt, cash, sink, order_
         # np.int64() / bool(), not literals: numba compiles a callee once per literal argument value
         o = order_nb(pos, pos != 0.0, 0.0, ref, 0.0, np.int64(0), bool(0), cost, slip_f, frac, vbt, cash, cash, 0.0,
                      0.0, np.inf)  # fmt: skip
-        dcash, _ = apply_order_nb(book, c, t, reason, o, ref, bool(0), np.int64(0), sink)
+        dcash, _ = apply_order_nb(book, c, t, reason, o, ref, slip_f[2], bool(0), np.int64(0), sink)
         return dcash
     return close_nb(book, c, t, ref, slip_f, cost, reason, sink)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def rule_exit_nb(book, c, t, reason, ref, cs, vbt, cash, sink, order_model):
+def rule_exit_nb(book, c, t, reason, ref, cs, spread, vbt, cash, sink, order_model):
     """A position rule's exit of column c (``reason``) at ``ref``: time stops pay the exits'
-    slippage, price rules ``stop_slippage``; ``cs``: the column's settings; ``vbt``: the
-    group's cash rule is vectorbt's. Returns the cash change."""
-    slip_x = (cs["exit_slippage"] if reason == REASON_TIME_STOP else cs["stop_slippage"], cs["exit_slippage_per_share"])
+    slippage, price rules ``stop_slippage``, both half the spread (OrderParams' ``spread``);
+    ``cs``: the column's settings; ``vbt``: the group's cash rule is vectorbt's. Returns the
+    cash change."""
+    slip_x = (cs["exit_slippage"] if reason == REASON_TIME_STOP else cs["stop_slippage"], cs["exit_slippage_per_share"],
+              half_spread_nb(spread, cs["spread_price"], c, t, ref))  # fmt: skip
     return exit_nb(book, c, t, reason, ref, slip_x, cost_of_nb(cs, book, c, order_model), cs["fractional"],
                    vbt, cash, sink, order_model)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def refuse_entry_nb(book, sink, c, t, d, add, reason, cs, ref, size, equity, pct, cash, free, order_model):
+def refuse_entry_nb(book, sink, c, t, d, add, reason, cs, ref, hs, size, equity, pct, cash, free, order_model):
     """Column c's entry in direction ``d`` (``add``: an increase of the position held) refused
-    with ``reason`` (breaker, daily loss, session end, max positions) at reference price ``ref``:
-    its rejected row, with the shares it asked for (``orders.entry_request_nb``)."""
+    with ``reason`` (breaker, daily loss, session end, max positions) at reference price ``ref``
+    (half the spread per share ``hs``): its rejected row, with the shares it asked for
+    (``orders.entry_request_nb``)."""
     side, _, req = entry_request_nb(d, ref, size, cs["size_type"], cost_of_nb(cs, book, c, order_model),
-                                    (cs["slippage"], cs["slippage_per_share"]), cs["fractional"], equity, pct, cash,
+                                    (cs["slippage"], cs["slippage_per_share"], hs), cs["fractional"], equity, pct, cash,
                                     free)  # fmt: skip
     write_reject_nb(sink, c, t, np.int64(side), np.int64(EFFECT_INCREASE if add else EFFECT_ENTRY), reason, req, 0.0,
                     ref)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def enter_nb(book, c, t, d, reason, cs, ref, size, equity, avail, cap, cap_reason, lev_set, cash, free, sink,
+def enter_nb(book, c, t, d, reason, cs, ref, hs, size, equity, avail, cap, cap_reason, lev_set, cash, free, sink,
              order_model):  # fmt: skip
-    """Column c enters in direction ``d`` (+1 long, -1 short) at reference price ``ref``,
+    """Column c enters in direction ``d`` (+1 long, -1 short) at reference price ``ref`` (half
+    the spread per share ``hs``),
     ``size`` read at the signal bar, under the column's settings ``cs``: from flat, or adding to
     a position on the same side (``accumulate``; an increase at average cost).
 
@@ -269,12 +276,12 @@ def enter_nb(book, c, t, d, reason, cs, ref, size, equity, avail, cap, cap_reaso
     shares 0 when nothing filled.
     """
     cost = cost_of_nb(cs, book, c, order_model)
-    slip = (cs["slippage"], cs["slippage_per_share"])
+    slip = (cs["slippage"], cs["slippage_per_share"], hs)
     pct = cs["percent_of"] == PERCENT_OF_CASH
     entry = np.int64(EFFECT_INCREASE if book[c]["qty"] != 0.0 else EFFECT_ENTRY)
     if reason >= 0:
-        refuse_entry_nb(book, sink, c, t, d, book[c]["qty"] != 0.0, np.int64(reason), cs, ref, size, equity, pct, cash,
-                        free, order_model)  # fmt: skip
+        refuse_entry_nb(book, sink, c, t, d, book[c]["qty"] != 0.0, np.int64(reason), cs, ref, hs, size, equity, pct,
+                        cash, free, order_model)  # fmt: skip
         return 0.0, 0.0, 0.0, 0.0
     status, side, px, q, req, fee, _, dcash = entry_fill_nb(
         d, ref, size, cs["size_type"], cost, slip, cs["fractional"], equity, avail, cap, cs["cash_rule"],
@@ -295,9 +302,9 @@ def enter_nb(book, c, t, d, reason, cs, ref, size, equity, avail, cap, cap_reaso
         write_reject_nb(sink, c, t, np.int64(side), entry, np.int64(why), req, q, ref)
     if book[c]["qty"] == 0.0:  # apply_fill_nb's own entry step, called directly: one call level less on
         # the most common fill (scenario B's kernel 31.6 -> 29.5 ms, benchmarks/bench_kernel.py)
-        open_position_nb(book, c, t, d * q, px, fee, q * abs(px - ref), np.int64(REASON_SIGNAL), sink)
+        open_position_nb(book, c, t, d * q, px, fee, q * abs(px - ref - d * hs), q * hs, np.int64(REASON_SIGNAL), sink)
     else:
-        apply_fill_nb(book, c, t, d * q, px, ref, fee, np.int64(REASON_SIGNAL), np.int64(-1), sink, bool(0))
+        apply_fill_nb(book, c, t, d * q, px, ref, hs, fee, np.int64(REASON_SIGNAL), np.int64(-1), sink, bool(0))
     return dcash, q, px, fee
 
 
@@ -313,7 +320,7 @@ def free_cash_nb(cash, book, c0, c1):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, lev, cash, sink, order_model):
+def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, spread, lev, cash, sink, order_model):
     """The waiting order of a one-column account without portfolio limits at reference price
     ``ref`` of bar t (signal bits ``bits``), as the signal driver's group phases
     (``simulate._phase_nb``, ``_entries_nb``) fill it for a group of one: its exit
@@ -332,10 +339,11 @@ def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, lev, cash, sink, orde
     vbt = cs["cash_rule"] == CASH_VECTORBT
     exits = is_exit_action_nb(act)
     q = book[c]["qty"]
+    hs = half_spread_nb(spread, cs["spread_price"], c, t, ref)
     # a one-order reversal is one order with the entry below, any other exit fills first
     whole = order_model is not None and exits and q != 0.0 and act != ACT_CLOSE and cs["reversal"] == REVERSAL_ONE_ORDER
     if exits and q != 0.0 and not whole:
-        cash += exit_nb(book, c, t, o["reason"], ref, (cs["exit_slippage"], cs["exit_slippage_per_share"]),
+        cash += exit_nb(book, c, t, o["reason"], ref, (cs["exit_slippage"], cs["exit_slippage_per_share"], hs),
                         cost_of_nb(cs, book, c, order_model), cs["fractional"], vbt, cash, sink,
                         order_model)  # fmt: skip
         if order_model is not None and act != ACT_CLOSE and book[c]["qty"] != 0.0:  # the cash rule cut the cover
@@ -368,18 +376,19 @@ def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, lev, cash, sink, orde
         if whole or vbt:  # vectorbt's order model
             add = q * d > 0.0
             cost = cost_of_nb(cs, book, c, order_model)
-            slip = (cs["slippage"], cs["slippage_per_share"])
+            slip = (cs["slippage"], cs["slippage_per_share"], hs)
             if reason >= 0:  # the new part is refused; a reversal's closing part still fills
-                refuse_entry_nb(book, sink, c, t, d, add, reason, cs, ref, size, equity, pct, cash, free, order_model)
+                refuse_entry_nb(book, sink, c, t, d, add, reason, cs, ref, hs, size, equity, pct, cash, free,
+                                order_model)  # fmt: skip
                 if not whole:
                     return cash, 0
             od = order_nb(q, whole, 0.0 if reason >= 0 else d, ref, size, cs["size_type"], pct, cost, slip,
                           cs["fractional"], vbt, cash, free, equity, avail, np.inf)  # fmt: skip
-            dcash, _ = apply_order_nb(book, c, t, o["reason"], od, ref, bool(0), np.int64(REJ_MAX_POSITION_WEIGHT),
-                                      sink)  # fmt: skip
+            dcash, _ = apply_order_nb(book, c, t, o["reason"], od, ref, hs, bool(0),
+                                      np.int64(REJ_MAX_POSITION_WEIGHT), sink)  # fmt: skip
             o["reason"] = REASON_SIGNAL
             return cash + dcash, 0
     # no limit (cap inf, named as the group phases' entry_cap_nb names it), no leverage cap set
-    dcash, _, _, _ = enter_nb(book, c, t, d, reason, cs, ref, size, equity, avail, np.inf,
+    dcash, _, _, _ = enter_nb(book, c, t, d, reason, cs, ref, hs, size, equity, avail, np.inf,
                               np.int64(REJ_MAX_POSITION_WEIGHT), bool(0), cash, free, sink, order_model)  # fmt: skip
     return cash + dcash, 0

@@ -115,8 +115,8 @@ def _run(args, caps, n_bars, per_column_series):
     levels = (risk.stop_loss, risk.take_profit, risk.trailing_stop, risk.stop_loss_price, risk.take_profit_price,
               risk.scale_out)  # fmt: skip
     run = driver(n_groups, n_cols)
-    run(group_offsets, chunk_offsets, col_asset, prices, sig, timing, init_cash, cols, params.size, levels, limits,
-        new_book(n_cols), new_orders(n_cols, REASON_SIGNAL), sink, acc, cash_out, value_out,
+    run(group_offsets, chunk_offsets, col_asset, prices, sig, timing, init_cash, cols, params.size, params.spread,
+        levels, limits, new_book(n_cols), new_orders(n_cols, REASON_SIGNAL), sink, acc, cash_out, value_out,
         order_model(params, bool(np.isfinite(risk.scale_out).any()), financed(limits)))  # fmt: skip
     return sink, acc, cash_out, value_out
 

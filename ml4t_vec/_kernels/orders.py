@@ -53,6 +53,8 @@ class OrderParams(NamedTuple):
     fill_order: I64  # ORDER_*: how a shared-cash group orders one phase's fills
     slippage: F64  # fraction, adverse
     slippage_per_share: F64  # cash per share, adverse
+    spread: F64  # (n_cols, 1), or (n_cols, n_bars) for an expression: the full bid-ask spread (NaN: none)
+    spread_price: BOOL  # the spread is in price units (else a fraction of the price)
     fractional: BOOL  # False -> whole shares, rounded down
     cash_rule: I64  # CASH_*: what limits orders by cash (read from a group's first column)
     percent_of: I64  # PERCENT_OF_*: percent sizes of equity or of cash
@@ -135,8 +137,20 @@ def entry_direction_nb(act):
 @njit(cache=True, nogil=True, error_model="numpy")
 def exec_price_nb(ref_price, side, slippage):
     """Executed price: the reference price moved against the trader by ``slippage`` =
-    (fraction of the price, cash per share)."""
-    return ref_price * (1.0 + side * slippage[0]) + side * slippage[1]
+    (fraction of the price, cash per share, half the spread per share: ``half_spread_nb``)."""
+    return ref_price * (1.0 + side * slippage[0]) + side * (slippage[1] + slippage[2])
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def half_spread_nb(spread, in_price, c, t, ref):
+    """Half the bid-ask spread per share that column c's fill on bar t at reference price ``ref``
+    pays (buys above, sells below): ``spread`` is (n_cols, 1), or (n_cols, n_bars) from an
+    expression (NaN: none), the full spread as a fraction of the price, or in price units with
+    ``in_price`` (``spread_price=``)."""
+    x = spread[c, t] if spread.shape[1] > 1 else spread[c, 0]
+    if not x > 0.0:
+        return 0.0
+    return 0.5 * x if in_price else 0.5 * x * ref
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")

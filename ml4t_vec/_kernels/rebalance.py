@@ -79,6 +79,7 @@ from ml4t_vec._kernels.orders import (
     exec_price_nb,
     fee_nb,
     flat_nb,
+    half_spread_nb,
     max_affordable_nb,
     unit_cost_nb,
 )
@@ -102,6 +103,8 @@ class WeightParams(NamedTuple):
     commission: F64
     slippage: F64
     slippage_per_share: F64
+    spread: F64  # (n_cols, 1 | n_bars) the full bid-ask spread, read at the fill bar (NaN: none)
+    spread_price: BOOL  # the spread is in price units (else a fraction of the price)
     lot: F64  # lot size; 0: none (fractional, or whole shares)
     fractional: BOOL  # (1,)
     missing: I64  # (1,) MISSING_*
@@ -333,9 +336,10 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         keep = 0.0 if flip else tq[i]
         dq = keep - q
         ref = fill_px[off[col_asset[c]] + t * step]
-        px = exec_price_nb(ref, np.int64(1 if dq > 0.0 else -1), (wp.slippage[c], wp.slippage_per_share[c]))
+        slip = _slip_nb(wp, c, t, ref)
+        px = exec_price_nb(ref, np.int64(1 if dq > 0.0 else -1), slip)
         fee = fee_nb(dq, px, _cost_nb(wp, c, book[0]["mvol"]))
-        d, next_pid = apply_fill_inline_nb(book, c, t, dq, px, ref, fee, rsn[i], next_pid, sink, bool(0))
+        d, next_pid = apply_fill_inline_nb(book, c, t, dq, px, ref, slip[2], fee, rsn[i], next_pid, sink, bool(0))
         cash += d
         book[c]["qty"] = keep  # exactly the target (q - (q - keep) may differ in the last bit)
         if flip:
@@ -358,7 +362,7 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
             continue
         inc[i] = tq[i] - q
         ref = fill_px[off[col_asset[c]] + t * step]
-        px_of[i] = exec_price_nb(ref, np.int64(1 if inc[i] > 0.0 else -1), (wp.slippage[c], wp.slippage_per_share[c]))
+        px_of[i] = exec_price_nb(ref, np.int64(1 if inc[i] > 0.0 else -1), _slip_nb(wp, c, t, ref))
         cost = _cost_nb(wp, c, book[0]["mvol"])
         unit_cost[i] = unit_cost_nb(px_of[i], cost)  # per share (the fixed fee is fixed[i])
         fixed[i] = 0.0 if flip_q[i] > 0.0 else wp.fixed_fees[c]  # a reversal paid it in (a)
@@ -485,7 +489,8 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
             closing_fee = total - flip_fee[i]
         else:
             fee = fee_nb(dq, px_of[i], cost)
-        d, next_pid = apply_fill_inline_nb(book, c, t, dq, px_of[i], ref, fee, rsn[i], next_pid, sink, bool(0))
+        hs = half_spread_nb(wp.spread, wp.spread_price[c], c, t, ref)
+        d, next_pid = apply_fill_inline_nb(book, c, t, dq, px_of[i], ref, hs, fee, rsn[i], next_pid, sink, bool(0))
         cash += (d + fee - closing_fee) if flip else d  # (d + fee) - closing_fee: the bits of the two-call form
     return cash, next_pid
 
@@ -546,6 +551,13 @@ def _scale_nb(n, inc, px_of, unit_cost, fixed, flip_q, flip_fee, due, wp, volume
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _slip_nb(wp, c, t, ref):
+    """Column c's slippage (fraction, per share) and half the spread per share
+    (``orders.half_spread_nb``) for a fill on bar t at reference price ``ref``."""
+    return (wp.slippage[c], wp.slippage_per_share[c], half_spread_nb(wp.spread, wp.spread_price[c], c, t, ref))
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _inc_cost_nb(g, px, cost, unit, fixed, flip_q, flip_fee):
     """Cash an increase of ``g`` shares at ``px`` takes: its notional and fees, ``g * unit +
     fixed`` under a flat commission; with a minimum or cap the order's fee, and for a reversal
@@ -561,21 +573,22 @@ def _inc_cost_nb(g, px, cost, unit, fixed, flip_q, flip_fee):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _fill_order_nb(book, c, t, side, got, closing, px, ref, cost, reason, next_pid, sink):
-    """One order of column c: ``got`` shares on ``side`` at ``px``, the first ``closing`` of them
+def _fill_order_nb(book, c, t, side, got, closing, px, ref, hs, cost, reason, next_pid, sink):
+    """One order of column c: ``got`` shares on ``side`` at ``px`` (reference ``ref``, half the
+    spread per share ``hs``), the first ``closing`` of them
     closing the position (a reversal is two fills at one price, its fee split by shares).
     Returns (cash change, next position id)."""
     fee = fee_nb(got, px, cost)
     if closing <= 0.0:
-        return apply_fill_nb(book, c, t, side * got, px, ref, fee, reason, next_pid, sink, bool(0))
+        return apply_fill_nb(book, c, t, side * got, px, ref, hs, fee, reason, next_pid, sink, bool(0))
     whole = closing == abs(book[c]["qty"])
     fee_x = closing / got * fee
-    d, next_pid = apply_fill_nb(book, c, t, side * closing, px, ref, fee_x, reason, next_pid, sink, bool(0))
+    d, next_pid = apply_fill_nb(book, c, t, side * closing, px, ref, hs, fee_x, reason, next_pid, sink, bool(0))
     if whole:
         book[c]["qty"] = 0.0  # exactly flat (q - q may differ from 0 in the last bit)
     if got > closing:
         d2, next_pid = apply_fill_nb(
-            book, c, t, side * (got - closing), px, ref, fee - fee_x, reason, next_pid, sink, bool(0)
+            book, c, t, side * (got - closing), px, ref, hs, fee - fee_x, reason, next_pid, sink, bool(0)
         )
         d += d2
     return d, next_pid
@@ -605,7 +618,8 @@ def _vectorbt_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, 
         side = np.int64(1 if dq > 0.0 else -1)
         ref = fill_px[off[col_asset[c]] + t * step]
         cost = _cost_nb(wp, c, book[0]["mvol"])
-        px = exec_price_nb(ref, side, (wp.slippage[c], wp.slippage_per_share[c]))
+        slip = _slip_nb(wp, c, t, ref)
+        px = exec_price_nb(ref, side, slip)
         want = abs(dq)
         if side > 0:
             status, got = cash_buy_nb(want, px, cost, cash, wp.fractional[0])
@@ -627,7 +641,7 @@ def _vectorbt_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, 
             write_reject_nb(sink, c, t, side, np.int64(effect), np.int64(why), want, got, ref)
         if got <= 0.0:
             continue
-        d, next_pid = _fill_order_nb(book, c, t, side, got, closing, px, ref, cost, reason, next_pid, sink)
+        d, next_pid = _fill_order_nb(book, c, t, side, got, closing, px, ref, slip[2], cost, reason, next_pid, sink)
         cash += d
     return cash, next_pid
 
@@ -690,9 +704,10 @@ def _ml4t_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash
         if q == 0.0 or q * dq >= 0.0 or abs(dq) > abs(q):
             continue
         ref = fill_px[off[col_asset[c]] + t * step]
-        px = exec_price_nb(ref, np.int64(1 if dq > 0.0 else -1), (wp.slippage[c], wp.slippage_per_share[c]))
+        slip = _slip_nb(wp, c, t, ref)
+        px = exec_price_nb(ref, np.int64(1 if dq > 0.0 else -1), slip)
         fee = fee_nb(dq, px, _cost_nb(wp, c, book[0]["mvol"]))
-        d, next_pid = apply_fill_nb(book, c, t, dq, px, ref, fee, reason, next_pid, sink, bool(0))
+        d, next_pid = apply_fill_nb(book, c, t, dq, px, ref, slip[2], fee, reason, next_pid, sink, bool(0))
         cash += d
         book[c]["qty"] = tq[i]  # exactly the target
         tq[i] = np.nan
@@ -709,7 +724,8 @@ def _ml4t_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash
                 continue
             ref = fill_px[off[col_asset[c]] + t * step]
             cost = _cost_nb(wp, c, book[0]["mvol"])
-            px = exec_price_nb(ref, side, (wp.slippage[c], wp.slippage_per_share[c]))
+            slip = _slip_nb(wp, c, t, ref)
+            px = exec_price_nb(ref, side, slip)
             want = abs(dq)
             got = want
             if not ml4t_fits_nb(want, side, ref, q, cash, cost):
@@ -726,7 +742,8 @@ def _ml4t_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash
             if got <= 0.0:
                 continue
             closing = min(abs(q), got) if q * side < 0.0 else 0.0
-            d, next_pid = _fill_order_nb(book, c, t, side, got, closing, px, ref, cost, reason, next_pid, sink)
+            d, next_pid = _fill_order_nb(book, c, t, side, got, closing, px, ref, slip[2], cost, reason, next_pid,
+                                         sink)  # fmt: skip
             cash += d
     return cash, next_pid
 
@@ -928,9 +945,10 @@ def _held_through_nb(t, c0, c1, open_, high, low, close, off, step, col_asset, s
             if reason != NO_EXIT:
                 side = np.int64(-1 if q > 0.0 else 1)
                 slip = wp.slippage[c] if reason == REASON_TIME_STOP else rp.stop_slippage[c]
-                px = exec_price_nb(ref, side, (slip, wp.slippage_per_share[c]))
+                hs = half_spread_nb(wp.spread, wp.spread_price[c], c, t, ref)
+                px = exec_price_nb(ref, side, (slip, wp.slippage_per_share[c], hs))
                 got = abs(q)
-                dc, next_pid = _fill_order_nb(book, c, t, side, got, got, px, ref,
+                dc, next_pid = _fill_order_nb(book, c, t, side, got, got, px, ref, hs,
                                               _cost_nb(wp, c, book[0]["mvol"]), np.int64(reason),
                                               next_pid, sink)  # fmt: skip
                 cash += dc

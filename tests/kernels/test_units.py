@@ -166,10 +166,11 @@ def costs(draw) -> dict:
     per_share = draw(mix([0.0, 0.0, 0.005, 0.01], st.floats(0.0, 0.05)))
     slip = draw(mix([0.0, 0.0, 0.0005, 0.01], st.floats(0.0, 0.02)))
     slip_ps = draw(mix([0.0, 0.0, 0.01, 0.05], st.floats(0.0, 0.1)))
+    hs = draw(mix([0.0, 0.0, 0.0, 0.02], st.floats(0.0, 0.1)))  # half the spread per share
     # a commission schedule's minimum and cap per order (the cap a fraction of the trade value)
     comm_min = draw(mix([0.0, 0.0, 0.0, 1.0, 0.35], st.floats(0.0, 10.0)))
     comm_max = draw(mix([INF, INF, INF, 0.01, 0.005], st.floats(1e-4, 0.05)))
-    return dict(fees=fees, fixed=fixed, per_share=per_share, slip=slip, slip_ps=slip_ps, comm_min=comm_min,
+    return dict(fees=fees, fixed=fixed, per_share=per_share, slip=slip, slip_ps=slip_ps, hs=hs, comm_min=comm_min,
                 comm_max=comm_max)  # fmt: skip
 
 
@@ -196,7 +197,7 @@ def cfg_of(x: dict, **kw) -> Config:
         commission_min=x.get("comm_min", 0.0),
         commission_max=x.get("comm_max", INF),
         slippage=x.get("slip", 0.0),
-        slippage_per_share=x.get("slip_ps", 0.0),
+        slippage_per_share=x.get("slip_ps", 0.0) + x.get("hs", 0.0),  # the half-spread acts as per-share slippage
         fractional=x.get("fractional", True),
     )
     for k in ("size", "size_type", "percent_of"):
@@ -211,12 +212,18 @@ def cost_of(x: dict) -> tuple:
 
 
 def slip_of(x: dict) -> tuple:
-    return (x.get("slip", 0.0), x.get("slip_ps", 0.0))
+    """The kernels' slippage: (fraction, per share, half the spread per share)."""
+    return (x.get("slip", 0.0), x.get("slip_ps", 0.0), x.get("hs", 0.0))
+
+
+def ref_slip_of(x: dict) -> tuple:
+    """The reference's: (fraction, per share), the half-spread added per share."""
+    return (x.get("slip", 0.0), x.get("slip_ps", 0.0) + x.get("hs", 0.0))
 
 
 def moved(ref: float, d: float, x: dict) -> float:
     """The executed price as the reference engine writes it (``Reference.execute_some``)."""
-    return ref * (1 + d * x["slip"]) + d * x["slip_ps"]
+    return ref * (1 + d * x["slip"]) + d * (x["slip_ps"] + x["hs"])
 
 
 def unit_of(x: dict, px: float) -> float:
@@ -231,6 +238,8 @@ def priced(draw) -> dict:
     x["ref"] = draw(PRICE)
     if x["slip_ps"] >= x["ref"] / 2:
         x["slip_ps"] = 0.0
+    if x["slip_ps"] + x["hs"] >= x["ref"] / 2:
+        x["hs"] = 0.0
     return x
 
 
@@ -613,7 +622,8 @@ def entry_fill_kernel(fn, x, cash_rule="equity", size_rule="fees_included"):
 def entry_order_reference(fn, x):
     """An entry from flat under the equity rule is one ``orders.order`` without a closing part (the
     engine's ``execute_some``); fees, slippage and cash as ``Reference.record`` books them."""
-    o = fn(cfg_of(x), 0.0, False, x["d"], x["ref"], slip_of(x), x["cash"], x["free"], x["equity"], x["avail"], x["cap"])
+    o = fn(cfg_of(x), 0.0, False, x["d"], x["ref"], ref_slip_of(x), x["cash"], x["free"], x["equity"], x["avail"],
+           x["cap"])  # fmt: skip
     assert o.qx == 0.0 and o.st_x is None and o.fee_x == 0.0
     return dict(status=o.st_n, side=o.side, px=o.px, q=o.qn, req=o.req, fee=o.fee_n, slip=o.qn * abs(o.px - x["ref"]),
                 cash=x["cash"] - (x["d"] * o.qn * o.px + o.fee_n))  # fmt: skip
@@ -768,7 +778,7 @@ def exit_kernel(fn, x):
 
 def exit_reference(fn, x):
     """``Reference.exit_order`` under the equity rule (exits are never limited), booked as ``record`` does."""
-    o = fn(cfg_of(x), x["pos"], True, 0.0, x["ref"], slip_of(x), x["cash"], x["cash"], 0.0, 0.0, INF)
+    o = fn(cfg_of(x), x["pos"], True, 0.0, x["ref"], ref_slip_of(x), x["cash"], x["cash"], 0.0, 0.0, INF)
     assert o.st_x == "ok" and o.st_n is None and o.qn == 0.0
     q = o.qx if x["pos"] > 0 else -o.qx
     return dict(side=o.side, px=o.px, qx=o.qx, fee=o.fee_x, slip=o.qx * abs(o.px - x["ref"]), dcash=q * o.px - o.fee_x)
@@ -895,8 +905,8 @@ def order_kernel(fn, x):
 
 def order_reference(fn, x):
     cfg = cfg_of(x, cash_rule="vectorbt" if x["vbt"] else "equity", reversal="one_order")
-    o = fn(cfg, x["pos"], x["close_part"], x["d"], x["ref"], slip_of(x), x["cash"], x["free"], x["equity"], x["avail"],
-           x["cap"])  # fmt: skip
+    o = fn(cfg, x["pos"], x["close_part"], x["d"], x["ref"], ref_slip_of(x), x["cash"], x["free"], x["equity"],
+           x["avail"], x["cap"])  # fmt: skip
     return {k: getattr(o, k) for k in ORDER_KEYS}
 
 
