@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 from hypothesis import strategies as st
 from reference.engine import Bar, Config, Panel
-from reference.orders import COSTS
+from reference.orders import COSTS, PerBar
 
 T0 = dt.datetime(2021, 1, 30)  # the bars cross a month end from bar 6 on (commission tiers restart)
 # a Tiered commission whose bounds the draws' orders reach (shares this month, rate)
@@ -143,7 +143,8 @@ def configs(
 ):
     """A reference ``Config``. ``asset_costs`` (None: drawn): each cost may be a tuple, one value
     per asset in turn (``by_asset`` turns it into the dict by asset both engines take).
-    ``borrow`` (None: drawn): a borrow rate on shorts, a number, one per asset or per bar ("rulev")."""
+    ``borrow`` (None: drawn): a borrow rate on shorts, a number, one per asset or per bar ("rulev").
+    The bid-ask spread (``draw_spread``): none half the time."""
     size_type = draw(st.sampled_from(["shares", "value", "percent", "notional"]))
     if size_type == "shares":
         size = draw(st.sampled_from([1.0, 7.0, 33.5, 400.0]))
@@ -208,6 +209,9 @@ def configs(
     borrow_rate = draw(st.sampled_from([0.05, 2.0, "rulev"])) if with_borrow else None
     if with_borrow and per_asset and borrow_rate != "rulev":
         borrow_rate = draw(cost([0.0, 0.3, 5.0]))
+    # the bid-ask spread (the signal panels' prices stay above about 10, their rulev is in [0.01, 0.08])
+    spread_number = lambda values: draw(cost([0.0, *values] if per_asset else list(values)))  # noqa: E731
+    spread, spread_price = draw_spread(draw, spread_number, (0.001, 0.02), (0.5, 2.0), (0.01, 0.2), (1.0, 5.0))
     return Config(
         size=size,
         size_type=size_type,
@@ -228,6 +232,8 @@ def configs(
         cash_rule=cash_rule,
         slippage=draw(cost([0.0, 0.0005, 0.01])),
         borrow_rate=borrow_rate,
+        spread=spread,
+        spread_price=spread_price,
         cash_rate=cash_rate,
         credit_rate=credit_rate,
         init_cash=draw(st.sampled_from([1_000.0, 10_000.0, 100_000.0])),
@@ -237,6 +243,37 @@ def configs(
         **rules,
         **limits,
     )
+
+
+def draw_spread(draw, number, fractions: tuple, fraction_scales: tuple, prices: tuple, price_scales: tuple):
+    """(spread, spread_price) for a reference config: no spread half the time (0.0, False); else
+    in price units (spread_price=True) a third of the time, and ``number(values)`` two times in
+    three (the caller's draw of one of ``values``, or of one per asset with 0 among the choices),
+    or a ``PerBar`` (the fill bar's rulev x a scale) one time in three; from ``fractions`` /
+    ``fraction_scales``, or ``prices`` / ``price_scales`` in price units."""
+    kind = draw(st.sampled_from(["none", "none", "none", "number", "number", "per_bar"]))
+    if kind == "none":
+        return 0.0, False
+    price = draw(st.sampled_from([False, False, True]))
+    values, scales = (prices, price_scales) if price else (fractions, fraction_scales)
+    if kind == "per_bar":
+        return PerBar(draw(st.sampled_from(scales))), price
+    return number(values), price
+
+
+def spread_kwargs(spread, price: bool) -> dict:
+    """A reference spread as a ``backtest`` keyword: ``spread=`` (a fraction of the price) or
+    ``spread_price=`` (price units), a number, a dict by asset or ``PerBar``'s column times its
+    scale; no keyword for no spread."""
+    if isinstance(spread, PerBar):
+        value = pl.col("rulev") * spread.scale
+    elif isinstance(spread, dict):
+        value = spread if any(spread.values()) else None
+    else:
+        value = spread or None
+    if value is None:
+        return {}
+    return {"spread_price" if price else "spread": value}
 
 
 def by_asset(cfg, assets: list):
@@ -327,6 +364,7 @@ def vec_kwargs(cfg: Config) -> dict:
         fixed_fees=cfg.fixed_fees,
         **commission_kwargs(cfg),
         slippage_per_share=cfg.slippage_per_share,
+        **spread_kwargs(cfg.spread, cfg.spread_price),
         borrow_rate=cfg.borrow_rate,  # "rulev": the column, read per bar
         cash_rate=cfg.cash_rate,
         credit_rate=cfg.credit_rate,
@@ -484,6 +522,11 @@ def weight_cases(draw, gaps: bool = True, costs: bool = True, rules: bool = True
         elif schedule == "tiered":
             cfg.update(commission_per_share=0.0, commission_tiers=TIERS, commission_min=maybe(0.0, 1.0),
                        commission_max=maybe(math.inf, 0.005))  # fmt: skip
+        # the bid-ask spread (these panels' prices stay above about 2.5, their rulev is in [0, 4])
+        number = lambda values: cost(0.0, *values) if per_asset else maybe(*values)  # noqa: E731
+        spread, spread_price = draw_spread(draw, number, (0.001, 0.02), (0.01, 0.1), (0.02, 0.2), (0.01, 0.05))
+        if spread != 0.0:
+            cfg.update(spread=spread, spread_price=spread_price)
     if cfg["cash_rule"] != "equity":  # the cash rules of vectorbt and ml4t-backtest have no leverage
         cfg["max_gross_leverage"] = None
     if cfg["cash_rule"] == "ml4t":  # its own order sequence; a cut order gets whole shares (else ConfigError)
@@ -536,8 +579,10 @@ def vec_run(panel, weights, rebalance, cfg):
 
 def weight_keywords(cfg: dict) -> dict:
     """A ``weight_cases`` config's settings as ``backtest`` / ``sweep`` keywords: its commission
-    schedule (the reference's ``commission_min`` / ``_max`` / ``_tiers``) as ``commission=``."""
+    schedule (the reference's ``commission_min`` / ``_max`` / ``_tiers``) as ``commission=``, its
+    spread as ``spread=`` or ``spread_price=`` (``spread_kwargs``)."""
     kw = dict(cfg)
+    kw.update(spread_kwargs(kw.pop("spread", 0.0), kw.pop("spread_price", False)))
     if any(k in kw for k in ("commission_min", "commission_max", "commission_tiers")):
         sched = SimpleNamespace(commission_per_share=kw.pop("commission_per_share", 0.0),
                                 commission_min=kw.pop("commission_min", 0.0),

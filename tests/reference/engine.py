@@ -61,6 +61,10 @@ class Config:
     commission_tiers: tuple = ()  # ((up_to, rate), ...) on the account's shares this month
     slippage: float = 0.0
     slippage_per_share: float = 0.0
+    # the full bid-ask spread: a number, a dict by asset or an ``orders.PerBar`` (the fill bar's rulev x
+    # its scale); a fraction of the fill's reference price, or (spread_price) in price units
+    spread: object = 0.0
+    spread_price: bool = False
     signal_rules: str = "reverse"  # reverse | flat_only
     fill_order: str = "exits_first"  # exits_first | asset | ml4t
     reversal: str = "two_orders"  # two_orders | one_order
@@ -126,6 +130,7 @@ class Position:
     max_qty: float = 0.0  # the largest |quantity| it reached (scale-out fractions are of it)
     steps_done: int = 0  # scale-out steps taken
     borrow: float = 0.0  # borrow fees accrued on the open quantity
+    entry_spread: float = 0.0  # the spread its entries paid (like entry_slippage)
 
 
 @dataclass
@@ -174,6 +179,10 @@ class Reference:
             acc.mvol_month, acc.mvol = month, 0.0
         acc.mvol += fill["quantity"]
 
+    def half_spread(self, a, t, ref: float) -> float:
+        """Half the spread per share a fill of ``a`` on bar t at reference price ``ref`` pays."""
+        return orders.half_spread(self.cfg, a, self.p.bars[a].get(t), ref)
+
     def fill_price(self, bar: Bar) -> float:
         if self.cfg.custom_price:
             return bar.price
@@ -183,18 +192,20 @@ class Reference:
     def exit_order(self, acc: Account, a, t, ref: float, reason: str = "signal", slippage=None) -> None:
         """Close the position in ``a`` by one order (vectorbt's rule may cut or refuse it).
         ``slippage`` None: the exits' own (none with slippage_on="entries", which also drops the
-        per-share slippage of every exit)."""
+        per-share slippage of every exit). The half spread is paid in every case."""
         c = orders.for_asset(self.cfg, a, self.volume(acc, t))
         entries_only = c.slippage_on == "entries"
         if slippage is None:
             slippage = 0.0 if entries_only else c.slippage
-        sps = 0.0 if entries_only else c.slippage_per_share
+        sps = (0.0 if entries_only else c.slippage_per_share) + self.half_spread(a, t, ref)
         o = orders.order(c, acc.pos[a].qty, True, 0.0, ref, (slippage, sps), acc.cash, acc.cash, 0.0, 0.0, math.inf)
         self.record(acc, a, t, ref, o, reason, None, None)
 
     def record(self, acc: Account, a, t, ref: float, o: orders.Order, reason: str, signal_time, cap_reason) -> None:
         """Book one order: rejected rows for parts cut or refused, the closing part (a closed trade
-        for the shares it closes, the entry costs pro rata), the new part (a new position)."""
+        for the shares it closes, the entry costs pro rata), the new part (a new position). Each
+        fill's ``spread_cost`` is its shares x the half spread; its ``slippage`` is the rest of
+        the distance from ``ref``."""
         c = self.cfg
         side = "buy" if o.side > 0 else "sell"
         base = dict(timestamp=t, symbol=a, side=side, price=ref)
@@ -217,22 +228,26 @@ class Reference:
         dcash = 0.0
         if o.qx > 0:
             p = acc.pos[a]
-            slip = o.qx * abs(o.px - ref)
+            spread = o.qx * self.half_spread(a, t, ref)
+            slip = o.qx * abs(o.px - ref) - spread
             q = o.qx if p.qty > 0 else -o.qx
             self.add_fill(acc, dict(base, effect="exit", quantity=o.qx, price=o.px, fees=o.fee_x, slippage=slip,
-                                   reason=reason))  # fmt: skip
+                                   spread_cost=spread, reason=reason))  # fmt: skip
             held = abs(p.qty)
             if o.qx == held:
                 closed = acc.pos.pop(a)
             else:  # part of the position: the rest keeps its entry bar and price
                 closed = dataclasses.replace(p, qty=q, entry_fees=o.qx / held * p.entry_fees,
                                              entry_slippage=o.qx / held * p.entry_slippage,
+                                             entry_spread=o.qx / held * p.entry_spread,
                                              borrow=o.qx / held * p.borrow)  # fmt: skip
                 p.entry_fees = p.entry_fees * ((held - o.qx) / held)
                 p.entry_slippage = p.entry_slippage * ((held - o.qx) / held)
+                p.entry_spread = p.entry_spread * ((held - o.qx) / held)
                 p.borrow -= closed.borrow
                 p.qty = p.qty - q
-            self.add_trade(a, closed, t, o.px, o.fee_x, slip, acc.count[a] - closed.entry_count, reason, "closed")
+            self.add_trade(a, closed, t, o.px, o.fee_x, slip, acc.count[a] - closed.entry_count, reason, "closed",
+                           spread)  # fmt: skip
             dcash = q * o.px - o.fee_x
         if o.qn > 0:
             d = float(o.side)
@@ -248,16 +263,19 @@ class Reference:
         if fee is None:
             fee = orders.fee(c, q, px)
             acc.cash -= d * q * px + fee
-        slip = q * abs(px - ref)
+        spread = q * self.half_spread(a, t, ref)
+        slip = q * abs(px - ref) - spread
         signal_bar = self.p.bars[a][signal_time]
         side = "buy" if d > 0 else "sell"
-        fill = dict(timestamp=t, symbol=a, side=side, quantity=q, price=px, fees=fee, slippage=slip, reason="signal")
+        fill = dict(timestamp=t, symbol=a, side=side, quantity=q, price=px, fees=fee, slippage=slip, spread_cost=spread,
+                    reason="signal")  # fmt: skip
         if a in acc.pos:  # an increase (accumulate): average cost; the anchor averages the entries' anchors
             p = acc.pos[a]
             held = abs(p.qty)
             p.entry_price = (held * p.entry_price + q * px) / (held + q)
             p.entry_fees += fee
             p.entry_slippage += slip
+            p.entry_spread += spread
             p.hi, p.lo = max(p.hi, px), min(p.lo, px)
             p.qty += d * q
             p.max_qty = max(p.max_qty, abs(p.qty))
@@ -270,7 +288,8 @@ class Reference:
         fr = [self.fraction(v, signal_bar, a) for v in (c.stop_loss, c.take_profit, c.trailing_stop)]
         levels = (signal_bar.slp, signal_bar.tpp) if c.price_levels else (None, None)
         peak = anchor if c.trailing_start == "anchor" else -d * math.inf  # first_bar: none until a bar is held
-        acc.pos[a] = Position(d * q, t, px, fee, slip, acc.count[a], px, px, anchor, peak, *fr, *levels, max_qty=q)
+        acc.pos[a] = Position(d * q, t, px, fee, slip, acc.count[a], px, px, anchor, peak, *fr, *levels, max_qty=q,
+                              entry_spread=spread)  # fmt: skip
         self.add_fill(acc, dict(fill, effect="entry"))
 
     def position_rules(self, acc: Account, a, t, p: Position, b: Bar) -> None:
@@ -324,21 +343,25 @@ class Reference:
         if slippage is None:
             slippage = 0.0 if entries_only else c.slippage
         sps = 0.0 if entries_only else c.slippage_per_share
+        hs = self.half_spread(a, t, ref)
         side = -1 if p.qty > 0 else 1
-        px = ref * (1 + side * slippage) + side * sps
+        px = ref * (1 + side * slippage) + side * (sps + hs)
         fee = orders.fee(c, q, px)
-        slip = q * abs(px - ref)
+        spread = q * hs
+        slip = q * abs(px - ref) - spread
         held = abs(p.qty)
         signed = q if p.qty > 0 else -q
         part = dataclasses.replace(p, qty=signed, entry_fees=q / held * p.entry_fees,
-                                   entry_slippage=q / held * p.entry_slippage, borrow=q / held * p.borrow)  # fmt: skip
+                                   entry_slippage=q / held * p.entry_slippage, entry_spread=q / held * p.entry_spread,
+                                   borrow=q / held * p.borrow)  # fmt: skip
         p.entry_fees -= part.entry_fees
         p.entry_slippage -= part.entry_slippage
+        p.entry_spread -= part.entry_spread
         p.borrow -= part.borrow
         p.qty -= signed
         self.add_fill(acc, dict(timestamp=t, symbol=a, side="buy" if side > 0 else "sell", effect="reduce", quantity=q,
-                               price=px, fees=fee, slippage=slip, reason=reason))  # fmt: skip
-        self.add_trade(a, part, t, px, fee, slip, acc.count[a] - p.entry_count, reason, "partial")
+                               price=px, fees=fee, slippage=slip, spread_cost=spread, reason=reason))  # fmt: skip
+        self.add_trade(a, part, t, px, fee, slip, acc.count[a] - p.entry_count, reason, "partial", spread)
         acc.cash += signed * px - fee
 
     def held_through(self, p: Position, b: Bar) -> None:
@@ -375,7 +398,9 @@ class Reference:
             return math.inf if signal_bar.rulev is None else signal_bar.rulev
         return setting
 
-    def add_trade(self, a, p: Position, t, exit_px, exit_fee, exit_slip, bars_held, reason, status):
+    def add_trade(self, a, p: Position, t, exit_px, exit_fee, exit_slip, bars_held, reason, status, exit_spread=0.0):
+        """A trade row for ``p`` (its quantity and entry costs: the part closed) exiting at
+        ``exit_px``; its ``spread_cost`` is its entry spread and the exit fill's."""
         hi = max(p.hi, exit_px)
         lo = min(p.lo, exit_px)
         if p.qty > 0:
@@ -400,6 +425,7 @@ class Reference:
                 fees=fees,
                 entry_slippage=p.entry_slippage,
                 exit_slippage=exit_slip,
+                spread_cost=p.entry_spread + exit_spread,
                 borrow_cost=p.borrow,
                 bars_held=bars_held,
                 mfe=mfe,
@@ -472,7 +498,8 @@ class Reference:
                                           reason="position_closed", requested_quantity=None, filled_quantity=0.0,
                                           price=ref))  # fmt: skip
                 continue
-            px = ref * (1 + d * c.slippage) + d * c.slippage_per_share
+            hs = self.half_spread(a, t, ref)
+            px = ref * (1 + d * c.slippage) + d * (c.slippage_per_share + hs)
             q0 = acc.pos[a].qty if a in acc.pos else 0.0
             flip = q0 * d < 0  # a one-order reversal
             add = q0 * d > 0  # an increase (accumulate)
@@ -553,8 +580,9 @@ class Reference:
                 n_open += 0 if add else 1
                 continue
             # the equity and vectorbt rules: one order (a one-order reversal closes and opens)
-            o = orders.order(cs, q0, flip, 0.0 if refuse is not None else d, ref, (c.slippage, c.slippage_per_share),
-                             acc.cash, free, equity, available, cap)  # fmt: skip
+            slippage = (c.slippage, c.slippage_per_share + hs)
+            o = orders.order(cs, q0, flip, 0.0 if refuse is not None else d, ref, slippage, acc.cash, free, equity,
+                             available, cap)  # fmt: skip
             self.record(acc, a, t, ref, o, acc.force.pop(a, "signal"), signal_time, cap_reason)
             if o.qx > 0:  # the closing part releases its exposure and pays its costs
                 gross -= o.qx * ref

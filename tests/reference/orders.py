@@ -51,7 +51,14 @@ def whole(q: float) -> float:
 
 
 COSTS = ("fees", "fixed_fees", "commission_per_share", "commission_min", "commission_max", "slippage",
-         "slippage_per_share", "borrow_rate")  # fmt: skip
+         "slippage_per_share", "borrow_rate", "spread")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PerBar:
+    """A cost read per bar (``Config.spread``): the bar's ``rulev`` x ``scale`` (a null: none)."""
+
+    scale: float = 1.0
 
 
 def for_asset(cfg, a, volume: float = 0.0):
@@ -89,6 +96,23 @@ def borrow_fee(cfg, a, qty: float, close: float, bar, nights: int) -> float:
     if qty >= 0 or rate is None or not rate > 0:
         return 0.0
     return -qty * close * rate * nights / 360.0
+
+
+def half_spread(cfg, a, bar, ref: float) -> float:
+    """Half the bid-ask spread, per share, that a fill of asset ``a`` at reference price ``ref``
+    pays (README "Costs"); ``bar`` is the asset's bar at the fill (None: no bar). ``spread`` is
+    the full spread: a number, a dict by asset, or a ``PerBar`` (the bar's value); None, NaN or
+    a null bar value: none. A fraction of ``ref``, or (``spread_price``) in price units. It moves
+    the executed price against the trader like a per-share slippage: every fill pays it, whatever
+    ``slippage_on`` or ``stop_slippage`` say."""
+    s = cfg.spread
+    if isinstance(s, dict):
+        s = s[a]
+    if isinstance(s, PerBar):
+        s = None if bar is None or bar.rulev is None else bar.rulev * s.scale
+    if s is None or math.isnan(s):
+        return 0.0
+    return s / 2.0 if cfg.spread_price else ref * s / 2.0
 
 
 def interest(cfg, cash: float, nights: int) -> float:
@@ -224,7 +248,8 @@ def cash_sell(cfg, q: float, px: float) -> str:
 def order(cfg, pos: float, close_part: bool, d: float, ref: float, slippage: tuple, cash: float, free: float,
           equity: float, available: float, cap: float) -> Order:  # fmt: skip
     """One order: close ``pos`` (close_part) and / or open direction d (+1, -1; 0 = none), at
-    ``ref`` moved against the trader by ``slippage`` = (fraction, cash per share)."""
+    ``ref`` moved against the trader by ``slippage`` = (fraction, cash per share; the callers
+    add the half spread, ``half_spread``, to the cash per share)."""
     vbt = cfg.cash_rule == "vectorbt"
     closing = abs(pos) if close_part else 0.0
     if closing > 0:

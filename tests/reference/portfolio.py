@@ -70,11 +70,13 @@ Fill phase of bar f, its due orders (asset order) in two steps:
       next one is tried.
     Rejected rows of increases: effect "entry" from flat (a flip's new side included), else
     "increase"; requested = dq, filled = dq', price = reference price.
-Executed price px = ref * (1 + side * slippage) + side * slippage_per_share (side +1 buy, -1
-sell). Fills are listed in execution order: step (a) in asset order, then step (b) in asset order
-("scale") or priority order ("priority", "reject"); position ids count entries in that order.
-A flip is one order: its two fills split the order's fee fee(|q| + dq', px) by quantity (as both
-peers do); its closing part keeps fee(|q|, px) when the new side gets nothing.
+Executed price px = ref * (1 + side * slippage) + side * (slippage_per_share + hs) (side +1 buy,
+-1 sell), hs = half the spread per share at the fill bar (``orders.half_spread``): it enters every
+sizing and cash check through px. Fills are listed in execution order: step (a) in asset order,
+then step (b) in asset order ("scale") or priority order ("priority", "reject"); position ids
+count entries in that order. A flip is one order: its two fills split the order's fee
+fee(|q| + dq', px) by quantity (as both peers do); its closing part keeps fee(|q|, px) when the
+new side gets nothing.
 
 Other order models (``cash_rule``): "vectorbt" replaces steps (a) and (b) by ``vectorbt_orders``
 (vectorbt's call order and cash rule); "ml4t" replaces them by ``ml4t_orders`` (ml4t-backtest
@@ -84,14 +86,16 @@ unrounded change, lots rounded half to even).
 
 Records, average cost (ml4t-backtest ``fill_executor``, vectorbt exit trades):
 * entry: a new position (``position_id``), entry time and bar count of this fill, average price
-  px, entry fees and slippage of this fill, price range [px, px];
-* increase: no trade row; average price size-weighted, entry fees and slippage add up, the range
-  takes in px (so the average stays inside it: mfe >= 0 >= mae), entry time unchanged;
-* reduce: a ``partial`` trade row for the shares sold, at the average price, with the entry fees
-  and slippage pro rata (the rest stay with the position), this fill's fee and slippage;
+  px, entry fees, slippage and spread of this fill, price range [px, px] (a fill's
+  ``spread_cost`` is its shares x hs, its ``slippage`` the rest of |px - ref| x shares);
+* increase: no trade row; average price size-weighted, entry fees, slippage and spread add up,
+  the range takes in px (so the average stays inside it: mfe >= 0 >= mae), entry time unchanged;
+* reduce: a ``partial`` trade row for the shares sold, at the average price, with the entry fees,
+  slippage and spread pro rata (the rest stay with the position), this fill's fee and slippage;
+  its ``spread_cost`` is its entry spread and this fill's;
 * exit (close, or a flip's closing part): a ``closed`` row for the rest;
 * end of data: an ``open`` row per held position at its last close, its remaining entry fees,
-  no exit fee (engine.py's rule).
+  no exit fee (engine.py's rule), its remaining entry spread.
 Trade rows follow engine.py (pnl = (exit - average) * signed quantity - fees, bars_held = the
 asset's bars since the first entry, mfe / mae against the average price over the position's
 range and the exit price) plus ``position_id``. Fills and trade rows carry reason "rebalance"
@@ -173,6 +177,7 @@ class Holding:
     hi: float
     lo: float
     borrow: float = 0.0  # borrow fees accrued on the open quantity
+    entry_spread: float = 0.0  # the spread its entries paid (like entry_slippage)
     # position rules: the trailing peak and the fractions of the entry's decision bar (inf: off)
     peak: float = 0.0
     sl: float = math.inf
@@ -334,9 +339,13 @@ class WeightReference:
             self.mvol_month, self.mvol = month, 0.0
         self.mvol += fill["quantity"]
 
+    def half_spread(self, a, ref: float) -> float:
+        """Half the spread per share a fill of ``a`` on the bar being run at ``ref`` pays."""
+        return orders.half_spread(self.of(a), a, self.p.bars[a].get(self.now), ref)
+
     def px(self, ref: float, side: float, a) -> float:
         c = self.of(a)
-        return ref * (1 + side * c.slippage) + side * c.slippage_per_share
+        return ref * (1 + side * c.slippage) + side * (c.slippage_per_share + self.half_spread(a, ref))
 
     def phase_price(self, bar, phase: str) -> float:
         """A fill phase's reference price: the custom price (``price=``) if set, else the open or
@@ -358,7 +367,8 @@ class WeightReference:
 
     # -- records -------------------------------------------------------------------------------
     def trade_row(self, a, h: Holding, signed: float, entry_fees: float, entry_slip: float, borrow: float, t,
-                  exit_px: float, exit_fee: float, exit_slip: float, reason: str, status: str) -> dict:  # fmt: skip
+                  exit_px: float, exit_fee: float, exit_slip: float, reason: str, status: str,
+                  entry_spread: float = 0.0, exit_spread: float = 0.0) -> dict:  # fmt: skip
         hi, lo = max(h.hi, exit_px), min(h.lo, exit_px)
         if signed > 0:
             mfe, mae = hi / h.avg - 1, lo / h.avg - 1
@@ -380,6 +390,7 @@ class WeightReference:
             fees=fees,
             entry_slippage=entry_slip,
             exit_slippage=exit_slip,
+            spread_cost=entry_spread + exit_spread,
             borrow_cost=borrow,
             bars_held=self.count[a] - h.entry_count,
             mfe=mfe,
@@ -405,23 +416,27 @@ class WeightReference:
         h = self.pos[a]
         held = abs(h.qty)
         signed = dq if h.qty > 0 else -dq
-        slip = dq * abs(px - ref)
+        spread = dq * self.half_spread(a, ref)
+        slip = dq * abs(px - ref) - spread
         if new_q == 0:
-            ef, es, eb = h.entry_fees, h.entry_slippage, h.borrow
+            ef, es, eb, esp = h.entry_fees, h.entry_slippage, h.borrow, h.entry_spread
         else:
             ef, es, eb = h.entry_fees * (dq / held), h.entry_slippage * (dq / held), h.borrow * (dq / held)
+            esp = h.entry_spread * (dq / held)
         self.cash += signed * px - fee
         effect, status = ("exit", "closed") if new_q == 0 else ("reduce", "partial")
         fill = dict(timestamp=t, symbol=a, side="sell" if h.qty > 0 else "buy", effect=effect, quantity=dq,
-                    price=px, fees=fee, slippage=slip, reason=reason, position_id=h.pid)  # fmt: skip
+                    price=px, fees=fee, slippage=slip, spread_cost=spread, reason=reason,
+                    position_id=h.pid)  # fmt: skip
         self.add_fill(fill)
-        trade = self.trade_row(a, h, signed, ef, es, eb, t, px, fee, slip, reason, status)
+        trade = self.trade_row(a, h, signed, ef, es, eb, t, px, fee, slip, reason, status, esp, spread)
         if new_q == 0:
             del self.pos[a]
         else:
             h.qty = new_q
             h.entry_fees -= ef
             h.entry_slippage -= es
+            h.entry_spread -= esp
             h.borrow -= eb
         return fill, trade
 
@@ -429,12 +444,13 @@ class WeightReference:
         """Buy (sell short) dq more shares in direction d: an entry from flat, else an increase.
         ``cash_fee``: what this fill takes from the cash (a flip's order paid its fixed fee in
         step (a))."""
-        slip = dq * abs(px - ref)
+        spread = dq * self.half_spread(a, ref)
+        slip = dq * abs(px - ref) - spread
         self.cash -= d * dq * px + cash_fee
         if a not in self.pos:
             pid = self.next_pid
             self.next_pid += 1
-            h = Holding(pid, d * dq, px, t, self.count[a], fee, slip, px, px)
+            h = Holding(pid, d * dq, px, t, self.count[a], fee, slip, px, px, entry_spread=spread)
             h.peak = px if self.c.trailing_start == "anchor" else -d * math.inf  # first_bar: none until a bar held
             h.sl, h.tp, h.tsl = (math.inf if v is None else v for v in (self.c.stop_loss, self.c.take_profit,
                                                                         self.c.trailing_stop))  # fmt: skip
@@ -448,12 +464,13 @@ class WeightReference:
             h.qty += d * dq
             h.entry_fees += fee
             h.entry_slippage += slip
+            h.entry_spread += spread
             h.hi, h.lo = max(h.hi, px), min(h.lo, px)
             if abs(h.qty) > abs(self.entries[h.pid][3]):
                 self.entries[h.pid][3] = h.qty
             effect = "increase"
         self.add_fill(dict(timestamp=t, symbol=a, side="buy" if d > 0 else "sell", effect=effect, quantity=dq,
-                               price=px, fees=fee, slippage=slip, reason="rebalance",
+                               price=px, fees=fee, slippage=slip, spread_cost=spread, reason="rebalance",
                                position_id=self.pos[a].pid))  # fmt: skip
 
     def reject(self, t, a, d: float, effect: str, reason: str, req, filled: float, price) -> None:
@@ -848,7 +865,7 @@ class WeightReference:
                         side = -1.0 if h.qty > 0 else 1.0
                         ca = self.of(a)  # this asset's costs
                         slip = ca.slippage if reason == "time_stop" or c.stop_slippage is None else c.stop_slippage
-                        px = ref * (1 + side * slip) + side * ca.slippage_per_share
+                        px = ref * (1 + side * slip) + side * (ca.slippage_per_share + self.half_spread(a, ref))
                         self.reduce(a, t, abs(h.qty), 0.0, ref, px, orders.fee(ca, abs(h.qty), px), reason)
                         self.pending.pop(a, None)  # the stop cancels an order still waiting
                         if not c.reenter_on_stop_bar:
@@ -906,7 +923,7 @@ class WeightReference:
             if a in self.pos:
                 h = self.pos[a]
                 self.trade_row(a, h, h.qty, h.entry_fees, h.entry_slippage, h.borrow, self.last_time[a],
-                               self.last_close[a], 0.0, 0.0, "end_of_data", "open")  # fmt: skip
+                               self.last_close[a], 0.0, 0.0, "end_of_data", "open", h.entry_spread)  # fmt: skip
         return dict(trades=self.trades, fills=self.fills, rejected=self.rejected, equity=equity_rows,
                     positions=self.position_rows(), interest=self.interest)  # fmt: skip
 
