@@ -191,6 +191,7 @@ def test_rule_exits_fill_inside_the_bar_or_at_the_open(panel_df, cfg):
     for r in x.iter_rows(named=True):
         s = exit_slip if r["reason"] == "time_stop" else slip
         sps = 0.0 if cfg.slippage_on == "entries" else cfg.slippage_per_share
+        sps += r["spread_cost"] / r["quantity"]  # half the spread per share, paid on every fill
         ref = (r["price"] - sps) / (1 + s) if r["side"] == "buy" else (r["price"] + sps) / (1 - s)
         if r["reason"] == "time_stop":
             assert ref == pytest.approx(r["open"], rel=1e-12)
@@ -227,7 +228,7 @@ def test_tighter_stop_never_lengthens_a_trade(panel_df, cfg):
 def test_portfolio_limits_hold(panel_df, cfg):
     """With limits on: open positions <= max_positions at every close; every entry's notional <=
     max_position_weight x the equity it was sized on; gross exposure + entry fees <= leverage x
-    that equity after every bar with entries. Fills at the close without slippage, so the equity
+    that equity after every bar with entries. Fills at the close without slippage or spread, so the equity
     an entry is sized on is the bar's closing equity plus the bar's entry fees (exits-first order:
     with fill_order="asset" later assets' stops move equity after an entry; a one-order reversal
     sizes on the equity before its closing part's fees). The leverage bound is the equity cash
@@ -235,7 +236,7 @@ def test_portfolio_limits_hold(panel_df, cfg):
     _, df = panel_df
     kw = vec_kwargs(cfg) | dict(
         slippage=0.0, slippage_per_share=0.0, stop_slippage=0.0, price=None, fill_order="exits_first",
-        reversal="two_orders",
+        reversal="two_orders", spread=None, spread_price=None,
     )  # fmt: skip
     res = vec.backtest(df, **kw)
     tol = 1e-9
