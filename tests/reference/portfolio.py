@@ -292,7 +292,7 @@ class WeightReference:
                 return None
             if abs(qs - q) * price < c.min_trade_value:
                 return None
-        return None if qs == q else qs
+        return None if abs(qs - q) <= 1e-12 * abs(q) else qs  # (within 1e-12 of the holding: no change)
 
     def ml4t_target(self, a, w: float, forced: bool, q: float, equity: float, price: float) -> float | None:
         """ml4t-backtest 0.2.0 ``TargetWeightExecutor._process_asset`` with its default config:
@@ -323,7 +323,7 @@ class WeightReference:
                 qs = q + d
             else:
                 qs = self.truncate(a, q + d)
-        return None if qs == q else qs
+        return None if abs(qs - q) <= 1e-12 * abs(q) else qs
 
     def of(self, a):
         """The config with asset ``a``'s costs (a cost may be a dict by asset) and the commission
