@@ -63,10 +63,10 @@ from ml4t_vec._kernels.orders import (
     entry_fill_nb,
     entry_request_nb,
     exit_fill_nb,
-    half_spread_nb,
     is_exit_action_nb,
     order_nb,
     size_at_nb,
+    spread_of_nb,
     whole_nb,
 )
 from ml4t_vec._kernels.risk import fraction_at_nb, level_at_nb
@@ -146,7 +146,7 @@ def rule_fired_nb(book, c, t, reason, ref, cs, steps, spread, vbt, cash, sink, o
         if q < held * (1.0 - 1e-12):
             if q > 0.0:
                 signed = q if b["qty"] > 0.0 else -q
-                hs = half_spread_nb(spread, cs["spread_price"], c, t, ref)
+                hs = spread_of_nb(spread, cs, c, t, ref, order_model)
                 _, px, fee, _, _ = exit_fill_nb(signed, ref, (cs["stop_slippage"], cs["exit_slippage_per_share"], hs),
                                                 cost_of_nb(cs, book, c, order_model))  # fmt: skip
                 dcash, _ = apply_fill_nb(book, c, t, -signed, px, ref, hs, fee, np.int64(REASON_SCALE_OUT),
@@ -240,7 +240,7 @@ def rule_exit_nb(book, c, t, reason, ref, cs, spread, vbt, cash, sink, order_mod
     ``cs``: the column's settings; ``vbt``: the group's cash rule is vectorbt's. Returns the
     cash change."""
     slip_x = (cs["exit_slippage"] if reason == REASON_TIME_STOP else cs["stop_slippage"], cs["exit_slippage_per_share"],
-              half_spread_nb(spread, cs["spread_price"], c, t, ref))  # fmt: skip
+              spread_of_nb(spread, cs, c, t, ref, order_model))  # fmt: skip
     return exit_nb(book, c, t, reason, ref, slip_x, cost_of_nb(cs, book, c, order_model), cs["fractional"],
                    vbt, cash, sink, order_model)  # fmt: skip
 
@@ -339,7 +339,7 @@ def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, spread, lev, cash, si
     vbt = cs["cash_rule"] == CASH_VECTORBT
     exits = is_exit_action_nb(act)
     q = book[c]["qty"]
-    hs = half_spread_nb(spread, cs["spread_price"], c, t, ref)
+    hs = spread_of_nb(spread, cs, c, t, ref, order_model)
     # a one-order reversal is one order with the entry below, any other exit fills first
     whole = order_model is not None and exits and q != 0.0 and act != ACT_CLOSE and cs["reversal"] == REVERSAL_ONE_ORDER
     if exits and q != 0.0 and not whole:

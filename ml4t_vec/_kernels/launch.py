@@ -74,17 +74,18 @@ def count_entries_nb(sig, signal_exits_only):
 def order_model(params: OrderParams, scale_out: bool, financed: bool):
     """The drivers' last argument: None for the default order model, so numba prunes vectorbt's
     (one-order reversals, covers cut by cash), pyramiding (``accumulate``), scale-out steps,
-    the nights' financing (interest on cash, borrow fees: ``financed``) and the monthly share
-    count of commission tiers, and compiles a run
+    the nights' financing (interest on cash, borrow fees: ``financed``), the monthly share
+    count of commission tiers and the bid-ask spread, and compiles a run
     without them; else 1. A run with any of them compiles its own copy of the driver, once.
     (A runtime ``accumulate`` test on every signal bar made scenario A's kernel 19.3 -> 22.4
     ms; pyramiding and scale-out written into the default copy made the demo's first-run
     compile about 1.1 s longer; the financing's test in the one-column quiet-bar loop made
     scenario A's kernel 5% slower on runs that pay nothing; so did the monthly share count of
-    commission tiers, ``tiered``.)"""
+    commission tiers, ``tiered``, and so did reading the spread at every fill.)"""
     vbt = bool((params.cash_rule == CASH_VECTORBT).any() or (params.reversal == REVERSAL_ONE_ORDER).any())
     tiered = bool((params.n_tiers > 0).any())
-    return np.int64(1) if vbt or scale_out or financed or tiered or bool(params.accumulate.any()) else None
+    spread = bool(np.nan_to_num(params.spread).any())
+    return np.int64(1) if vbt or scale_out or financed or tiered or spread or bool(params.accumulate.any()) else None
 
 
 def financed(limits: LimitParams) -> bool:

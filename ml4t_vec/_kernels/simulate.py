@@ -82,10 +82,10 @@ from ml4t_vec._kernels.orders import (
     cost_of_nb,
     decide_nb,
     entry_direction_nb,
-    half_spread_nb,
     is_exit_action_nb,
     order_nb,
     size_at_nb,
+    spread_of_nb,
 )
 from ml4t_vec._kernels.risk import check_exit_nb, fraction_at_nb, next_peak_nb
 from ml4t_vec._kernels.sort import stable_argsort_nb
@@ -178,7 +178,7 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a,
             if q != 0.0:
                 ref = price[off[col_asset[c]] + t * step]
                 slip_x = (cs["exit_slippage"], cs["exit_slippage_per_share"],
-                          half_spread_nb(spread, cs["spread_price"], c, t, ref))  # fmt: skip
+                          spread_of_nb(spread, cs, c, t, ref, order_model))  # fmt: skip
                 cash += exit_nb(book, c, t, o["reason"], ref, slip_x, cost_of_nb(cs, book, c, order_model),
                                 cs["fractional"], vbt, cash, sink, order_model)  # fmt: skip
             o["reason"] = REASON_SIGNAL
@@ -248,7 +248,7 @@ def _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_
         d = entry_direction_nb(act)
         oc["action"] = ACT_NONE
         ref = price[off[col_asset[c]] + t * step]
-        hs = half_spread_nb(spread, cs["spread_price"], c, t, ref)
+        hs = spread_of_nb(spread, cs, c, t, ref, order_model)
         size = size_at_nb(size_a, c, oc["bar"])  # read at the signal bar
         q0 = book[c]["qty"]
         if order_model is not None and act >= ACT_ADD_LONG and q0 == 0.0:  # an increase whose position a rule closed

@@ -63,18 +63,20 @@ def test_accounting_identities(panel_df, cfg):
     np.testing.assert_allclose(tot["position_value"], eq["net_exposure"], rtol=1e-12, atol=1e-6)
     # fees in trades equal fees in fills (open trades carry their entry fees only)
     assert res.trades["fees"].sum() == pytest.approx(res.fills["fees"].sum(), rel=1e-9, abs=1e-9)
-    # signal fills at the bar's own prices lie inside [low, high] before slippage (rule exits have
+    # signal fills at the bar's own prices lie inside [low, high] before slippage and spread (rule exits have
     # their own slippage and their own test below)
     if not cfg.custom_price:
         f = res.fills.filter(pl.col("reason") == "signal").join(
             df.select("timestamp", pl.col("asset").alias("symbol"), "low", "high"), on=["timestamp", "symbol"]
         )
+        # slippage on entries only: exits slip none; every fill pays half the spread (spread_cost)
+        slipped = ~((pl.col("effect") == "exit") & (cfg.slippage_on == "entries"))
+        s = pl.when(slipped).then(cfg.slippage).otherwise(0.0)
+        sps = pl.when(slipped).then(cfg.slippage_per_share).otherwise(0.0) + pl.col("spread_cost") / pl.col("quantity")
         ref = (
-            pl.when((pl.col("effect") == "exit") & (cfg.slippage_on == "entries"))
-            .then(pl.col("price"))  # a spread paid on entries only: exits fill at the reference price
-            .when(pl.col("side") == "buy")
-            .then((pl.col("price") - cfg.slippage_per_share) / (1 + cfg.slippage))
-            .otherwise((pl.col("price") + cfg.slippage_per_share) / (1 - cfg.slippage))
+            pl.when(pl.col("side") == "buy")
+            .then((pl.col("price") - sps) / (1 + s))
+            .otherwise((pl.col("price") + sps) / (1 - s))
         )
         assert f.filter((ref < pl.col("low") * (1 - 1e-12)) | (ref > pl.col("high") * (1 + 1e-12))).height == 0
 
