@@ -92,6 +92,11 @@ def test_higher_costs_never_raise_pnl(panel_df, cfg):
     kw = vec_kwargs(cfg) | dict(size_type="shares", size=5.0, init_cash=1e9)
     no_rules = dict(stop_loss=None, take_profit=None, trailing_stop=None, max_bars=None, scale_out=None)
     borrow = kw["borrow_rate"] if isinstance(kw["borrow_rate"], str) else (kw["borrow_rate"] or 0.0) + 0.5
+    # a wider spread (a number: one more bp; per bar or by asset: as drawn)
+    key = "spread_price" if "spread_price" in kw else "spread"
+    wider = {key: kw.get(key, 0.0) + 0.0001 * (100.0 if key == "spread_price" else 1.0)}
+    if not isinstance(kw.get(key, 0.0), float | int):
+        wider = {}
     cases = [
         (
             kw | no_rules,
@@ -100,6 +105,7 @@ def test_higher_costs_never_raise_pnl(panel_df, cfg):
                 fixed_fees=kw["fixed_fees"] + 1,
                 slippage=kw["slippage"] + 0.001,
                 borrow_rate=borrow,
+                **wider,
             ),
         ),
         (kw | dict(stop_anchor="signal_close"), dict(fees=kw["fees"] + 0.002, fixed_fees=kw["fixed_fees"] + 1)),
