@@ -87,6 +87,18 @@ def test_a_commission_schedule_from_a_config_file(tmp_path, table, schedule):
     assert res.fills["fees"].min() > 0
 
 
+def test_a_spread_from_a_config_file(tmp_path):
+    """``spread`` in ``[backtest]``: every fill pays half of it, reported as ``spread_cost``."""
+    cfg = write(tmp_path, SMALL.replace("fees = 0.001", "fees = 0.001\n    spread = 0.002"))
+    [d] = pipeline.run(cfg, tmp_path / "out")
+    fills = pl.read_parquet(d / "fills.parquet")
+    prices = vec.synthetic_prices(n_assets=4, n_bars=200, seed=1)
+    res = vec.backtest(prices, entries=pl.sql_expr("pred > 0.6"), exits=pl.sql_expr("pred < 0.45"), fees=0.001,
+                       stop_loss=0.05, spread=0.002)  # fmt: skip
+    assert fills.equals(res.fills) and fills["spread_cost"].min() > 0
+    assert json.loads((d / "stats.json").read_text())["total_spread_cost"] == pytest.approx(fills["spread_cost"].sum())
+
+
 def test_up_to_date_runs_do_nothing_unless_forced(tmp_path, capsys):
     cfg = write(tmp_path, SMALL)
     [d] = pipeline.run(cfg, tmp_path / "out")
