@@ -46,11 +46,11 @@ MODELS = {
 
 
 def with_spread(df):
-    """The frame with ``spr``: 0.1 x the asset's trailing 20-bar volatility of close-to-close
-    returns (2% before there are 20 bars), clipped to [0, 5%]."""
+    """The frame with ``spr``: 0.1 x the asset's 20-bar volatility of close-to-close returns up
+    to the bar before (known at the open; 2% before there are 20 bars), clipped to [0, 5%]."""
     import polars as pl
 
-    vol = pl.col("close").pct_change().rolling_std(20).over("asset").fill_null(0.02)
+    vol = pl.col("close").pct_change().rolling_std(20).shift(1).over("asset").fill_null(0.02)
     return df.with_columns(spr=(0.1 * vol).clip(0.0, 0.05))
 
 

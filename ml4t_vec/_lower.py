@@ -240,13 +240,17 @@ def cost(cfg: BacktestConfig, name: str, n_cols: int, prep: Prepared | None) -> 
 def spread(cfg: BacktestConfig, n_cols: int, prep: Prepared | None) -> dict:
     """The spread fields of ``OrderParams`` and ``WeightParams``: ``spread``, the full bid-ask
     spread per column, (n_cols, 1) for a number or a dict by asset, (n_cols, n_bars) from an
-    expression (NaN: none; without ``prep``, 0), and ``spread_price`` (it is in price units:
+    expression (NaN: none; without ``prep``, 1 where some spread is set: the order model's
+    test, ``launch.order_model``), and ``spread_price`` (it is in price units:
     ``spread_price=``, else a fraction of the price)."""
     in_price = cfg.costs.spread_price is not None
     name = "spread_price" if in_price else "spread"
     v = getattr(cfg.costs, name)
+    if prep is None:  # a caller that only reads the order model: some spread is on, or none
+        on = isinstance(v, (pl.Expr, str, dict)) or bool(v)
+        return dict(spread=np.full((n_cols, 1), 1.0 if on else 0.0), spread_price=np.full(n_cols, in_price))
     if isinstance(v, (pl.Expr, str)):
-        arr = per_bar(prep, name, n_cols, np.nan) if prep is not None else np.zeros((n_cols, 1))
+        arr = per_bar(prep, name, n_cols, np.nan)
     else:
         arr = cost(cfg, name, n_cols, prep)[:, None] if v is not None else np.zeros((n_cols, 1))
     return dict(spread=arr, spread_price=np.full(n_cols, in_price))

@@ -25,7 +25,7 @@ TRADES = {
     "position_id": (pl.Int64, "the position (flat to flat) this row belongs to; a resized position has several rows"),
     "entry_time": (TIME, "timestamp of the entry fill"),
     "exit_time": (TIME, "timestamp of the exit fill; for open trades the asset's last bar"),
-    "entry_price": (pl.Float64, "executed entry price, slippage and spread included; a resized position's average"),
+    "entry_price": (pl.Float64, "executed entry price (slippage, spread included); a resized position's average cost"),
     "exit_price": (pl.Float64, "executed exit price, slippage and spread included; open trades: last close"),
     "quantity": (pl.Float64, "signed shares this row closes (partial rows: the part taken off): > 0 long, < 0 short"),
     "direction": (Direction, "long or short"),

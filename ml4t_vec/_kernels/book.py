@@ -303,7 +303,8 @@ def apply_fill_nb(book, c, t, dq, px, ref, hs, fee, reason, next_pid, sink, as_c
     a = abs(dq)
     side = np.int64(1) if dq > 0.0 else np.int64(-1)
     spread = a * hs
-    slip = a * abs(px - ref - side * hs)
+    adverse = abs(px - ref - side * hs)  # the slippage per share (a spread alone leaves rounding: none)
+    slip = a * adverse if adverse > 1e-12 * abs(px) else 0.0
     if q == 0.0:  # entry
         pos["position_id"] = next_pid
         open_position_nb(book, c, t, dq, px, fee, slip, spread, reason, sink)

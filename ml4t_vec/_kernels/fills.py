@@ -302,7 +302,9 @@ def enter_nb(book, c, t, d, reason, cs, ref, hs, size, equity, avail, cap, cap_r
         write_reject_nb(sink, c, t, np.int64(side), entry, np.int64(why), req, q, ref)
     if book[c]["qty"] == 0.0:  # apply_fill_nb's own entry step, called directly: one call level less on
         # the most common fill (scenario B's kernel 31.6 -> 29.5 ms, benchmarks/bench_kernel.py)
-        open_position_nb(book, c, t, d * q, px, fee, q * abs(px - ref - d * hs), q * hs, np.int64(REASON_SIGNAL), sink)
+        adverse = abs(px - ref - d * hs)  # (as apply_fill_nb: a spread alone leaves rounding, not slippage)
+        slip = q * adverse if adverse > 1e-12 * abs(px) else 0.0
+        open_position_nb(book, c, t, d * q, px, fee, slip, q * hs, np.int64(REASON_SIGNAL), sink)
     else:
         apply_fill_nb(book, c, t, d * q, px, ref, hs, fee, np.int64(REASON_SIGNAL), np.int64(-1), sink, bool(0))
     return dcash, q, px, fee

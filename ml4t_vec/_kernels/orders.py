@@ -346,7 +346,8 @@ MIN_SIZE = 1e-8
 def exit_fill_nb(q, ref, slippage, cost):
     """Close ``q`` signed shares at reference price ``ref``.
 
-    Returns (side, executed price, fees, slippage cost, cash change).
+    Returns (side, executed price, fees, cost of the adverse move (slippage and half the
+    spread), cash change).
     """
     side = -1 if q > 0.0 else 1
     px = exec_price_nb(ref, side, slippage)
@@ -407,7 +408,7 @@ def entry_fill_nb(d, ref, size, size_type, cost, slippage, fractional, equity, a
     ``size_rule=SIZE_BACKTESTING``: backtesting.py 0.6.6's sizing (``backtesting_size_nb``).
     ``cash`` / ``free`` size percent-of-cash entries (``pct_cash``).
     Returns (status ENTRY_*, side, executed price, filled quantity >= 0, requested quantity,
-    fees, slippage cost, cash change).
+    fees, cost of the adverse move (slippage and half the spread), cash change).
     """
     if size_rule == SIZE_BACKTESTING:
         return backtesting_entry_nb(d, ref, size, size_type, cost, slippage, avail, cap_value)

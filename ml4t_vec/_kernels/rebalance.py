@@ -89,7 +89,7 @@ from ml4t_vec._kernels.sort import stable_argsort_nb
 TOL = 1e-9  # slack of whole-share rounding (0.999999999 shares is 1)
 # a target within this fraction of the holding is no change: the rounding dust of equity / price
 # (an all-in holding re-targeted at the same weight), not an order of 1e-15 shares paying fees
-DUST = 1e-12
+SAME = 1e-12
 DUST = 1e-9  # buying power at or below this fraction of equity is none
 
 
@@ -181,7 +181,7 @@ def target_qty_nb(w, forced, equity, price, q, unit, rounding, min_weight_change
     target toward zero (floor), or the change to the nearest quantum, half away from zero
     (nearest). A weight of 0 targets exactly 0. No order when the change is below the
     thresholds (``forced``, the close of a null weight, is never held back) or nothing changes
-    (within ``DUST`` of the holding).
+    (within ``SAME`` of the holding).
 
     ``model`` SIZE_ML4T / SIZE_ML4T_LOTS (``cash_rule="ml4t"``): ml4t-backtest 0.2.0's
     ``TargetWeightExecutor._process_asset``: ``w`` clipped to [-1, 1] (its default
@@ -205,7 +205,7 @@ def target_qty_nb(w, forced, equity, price, q, unit, rounding, min_weight_change
                 tq = q + d
             else:
                 tq = _trunc_nb(q + d, unit)
-        return np.nan if abs(tq - q) <= DUST * abs(q) else tq
+        return np.nan if abs(tq - q) <= SAME * abs(q) else tq
     if w == 0.0:
         tq = 0.0
     else:
@@ -217,7 +217,7 @@ def target_qty_nb(w, forced, equity, price, q, unit, rounding, min_weight_change
             return np.nan
         if abs(tq - q) * price < min_trade_value:
             return np.nan
-    if abs(tq - q) <= DUST * abs(q):
+    if abs(tq - q) <= SAME * abs(q):
         return np.nan
     return tq
 

@@ -26,3 +26,12 @@ def test_an_all_in_holding_is_not_re_traded_for_rounding_dust(costs):
     assert r.fills["quantity"].min() > 1e-6  # (before: 296 fills of 1.1e-13 shares, each paying the $1 fee)
     assert r.fills.height <= 2
     assert not r.rejected["reason"].cast(pl.String).is_in(["insufficient_cash", "no_next_bar"]).any()
+
+
+def test_a_small_real_change_still_trades():
+    """The tolerance is the rounding's (1e-12 of the holding), not a threshold: a weight raised by
+    5e-10 of itself still buys its 2.5e-7 shares (``min_trade_value`` is the threshold)."""
+    df = walk(4).with_columns(open=pl.lit(100.0), high=pl.lit(101.0), low=pl.lit(99.0), close=pl.lit(100.0),
+                              w=pl.Series([0.5, 0.5 * (1 + 5e-10), 0.5 * (1 + 5e-10), 0.5]))  # fmt: skip
+    r = vec.backtest(df, weights="w", init_cash=100_000.0)
+    assert r.fills["quantity"].to_list() == pytest.approx([500.0, 2.5e-7], rel=1e-6)
