@@ -31,6 +31,7 @@ from ml4t_vec._kernels.risk import RiskParams
 from ml4t_vec._prepare import Prepared, check_assets_known
 from ml4t_vec.commission import PerShare, Tiered, resolve
 from ml4t_vec.config import (
+    PER_BAR_COSTS,
     PRESETS,
     SCALE_OUT_STEPS,
     BacktestConfig,
@@ -324,7 +325,7 @@ def ml4t_cycle(cfg: BacktestConfig) -> bool:
 
 RULE_EXPRS = ("stop_loss", "take_profit", "trailing_stop", "stop_loss_price", "take_profit_price")
 # every setting that may be an expression, a column name or a dict by asset (``rule_exprs``)
-PER_BAR = (*RULE_EXPRS, "size", "priority", "borrow_rate", "spread", "spread_price")
+PER_BAR = (*RULE_EXPRS, "size", "priority", *PER_BAR_COSTS)  # (costs: also a number or a dict by asset)
 
 
 def rule_exprs(cfg: BacktestConfig) -> dict:
@@ -334,7 +335,7 @@ def rule_exprs(cfg: BacktestConfig) -> dict:
         out["size"] = cfg.sizing.size
     if cfg.limits.priority is not None:
         out["priority"] = cfg.limits.priority
-    for k in ("borrow_rate", "spread", "spread_price"):
+    for k in PER_BAR_COSTS:
         if isinstance(v := getattr(cfg.costs, k), (pl.Expr, str)):
             out[k] = v
     return out

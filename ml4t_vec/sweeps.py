@@ -341,11 +341,16 @@ def sweep(
             )
         if k in settings:
             raise ConfigError(f"`{k}` is both a sweep parameter and a fixed setting; give it once.")
-    per_bar = [k for k in swept if k in _lower.PER_BAR and any(isinstance(c[k], (pl.Expr, str, dict)) for c in combos)]
-    if per_bar:  # Prepare evaluates one expression per setting, for every set
+    # Prepare evaluates one expression per setting, for every set (and a rule's dict by asset is its
+    # per-bar values); a cost's dict by asset is one number per column, like a number
+    kinds = lambda k: (pl.Expr, str) if k in _lower.PER_BAR_COSTS else (pl.Expr, str, dict)  # noqa: E731
+    per_bar = [k for k in swept if k in _lower.PER_BAR and any(isinstance(c[k], kinds(k)) for c in combos)]
+    if per_bar:
+        what = "an expression or a column name" if per_bar[0] in _lower.PER_BAR_COSTS else (
+            "an expression, a column name or a dict by asset")  # fmt: skip
         raise ConfigError(
-            f"`{per_bar[0]}` as a sweep dimension takes numbers (or None); an expression, a column name or a dict "
-            "by asset can be a fixed setting (one sweep per expression)."
+            f"`{per_bar[0]}` as a sweep dimension takes numbers (or None); {what} can be a fixed setting (one "
+            "sweep per expression)."
         )
     if weights is not None and "rebalance" in swept and any(isinstance(c["rebalance"], pl.Expr) for c in combos):
         raise ConfigError(

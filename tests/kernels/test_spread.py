@@ -141,3 +141,15 @@ def test_bad_spreads_are_refused():
     bad = DF.with_columns(s=pl.Series([0.01, 0.9, 0.01, 0.01]))
     with pytest.raises(DataError, match=r"`spread` must lie in \[0.0, 0.5\].*A.*2024-01-03"):
         vec.backtest(bad, entries="e", exits="x", spread="s")
+
+
+def test_a_swept_spread_by_asset_and_a_refused_swept_expression():
+    df = pl.concat([DF, DF.with_columns(asset=pl.lit("B"))])
+    sets = [{"A": 0.01, "B": 0.0}, {"A": 0.0, "B": 0.03}]
+    res = vec.sweep(df, entries="e", exits="x", size=10, size_type="shares", params={"spread": sets},
+                    progress=False).results  # fmt: skip
+    for row, s in zip(res.iter_rows(named=True), sets, strict=True):
+        one = vec.backtest(df, entries="e", exits="x", size=10, size_type="shares", spread=s).stats()
+        assert row["total_spread_cost"] == pytest.approx(one["total_spread_cost"].item())
+    with pytest.raises(ConfigError, match="`spread` as a sweep dimension takes numbers"):
+        vec.sweep(df, entries="e", exits="x", params={"spread": [pl.lit(0.01), 0.0]}, progress=False)
