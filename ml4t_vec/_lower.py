@@ -31,6 +31,7 @@ from ml4t_vec._kernels.risk import RiskParams
 from ml4t_vec._prepare import Prepared, check_assets_known
 from ml4t_vec.commission import PerShare, Tiered, resolve
 from ml4t_vec.config import (
+    BAR_FEES,
     PER_BAR_COSTS,
     PRESETS,
     SCALE_OUT_STEPS,
@@ -195,6 +196,7 @@ def order_params(cfg: BacktestConfig, n_cols: int, prep: Prepared | None = None)
         **commission(cfg, n_cols, prep),
         slippage_per_share=cost(cfg, "slippage_per_share", n_cols, prep),
         **spread(cfg, n_cols, prep),
+        **bar_fees(cfg, n_cols, prep),
         signal_rules=full(SIGNAL_RULES[cfg.execution.signal_rules]),
         fill_order=full(FILL_ORDER[cfg.execution.fill_order]),
         cash_rule=full(CASH_RULE[cfg.portfolio.cash_rule]),
@@ -230,6 +232,8 @@ def cost(cfg: BacktestConfig, name: str, n_cols: int, prep: Prepared | None) -> 
     mapped through the columns' assets (``by_asset``). Without ``prep`` (a caller that only
     reads the order model) a dict lowers to 0."""
     v = getattr(cfg.costs, name)
+    if isinstance(v, (pl.Expr, str)):  # read per bar (``bar_fees``, ``spread``): none per column
+        return np.zeros(n_cols)
     if not isinstance(v, dict):
         return np.full(n_cols, float(v))
     if prep is None:
@@ -255,6 +259,21 @@ def spread(cfg: BacktestConfig, n_cols: int, prep: Prepared | None) -> dict:
     else:
         arr = cost(cfg, name, n_cols, prep)[:, None] if v is not None else np.zeros((n_cols, 1))
     return dict(spread=arr, spread_price=np.full(n_cols, in_price))
+
+
+def bar_fees(cfg: BacktestConfig, n_cols: int, prep: Prepared | None) -> dict:
+    """The fee components read per bar, as ``OrderParams`` / ``WeightParams`` fields
+    ``fees_bar``, ``fixed_fees_bar``, ``per_share_bar``: (n_cols, n_bars) from an expression
+    (NaN: none), (n_cols, 0) for a number or a dict by asset (the per-column field holds it);
+    without ``prep`` (1, 1) where one is read per bar (the order model's test)."""
+    out = {}
+    for name, field in zip(BAR_FEES, ("fees_bar", "fixed_fees_bar", "per_share_bar"), strict=True):
+        by_bar = isinstance(getattr(cfg.costs, name), (pl.Expr, str))
+        if prep is None:
+            out[field] = np.ones((n_cols, 1)) if by_bar else np.empty((n_cols, 0))
+        else:
+            out[field] = per_bar(prep, name, n_cols, np.nan) if by_bar else np.empty((n_cols, 0))
+    return out
 
 
 def _schedule_row(s) -> np.ndarray:

@@ -572,6 +572,9 @@ RULE_RANGES = {
     "rebalance": (0.0, 1.0, False),  # a boolean per timestamp (True = 1)
     "benchmark": (-1.0, np.inf, True),  # a return per timestamp (ml4t_vec.benchmark), finite
     "borrow_rate": (0.0, 100.0, False),  # an annual rate per asset and bar (null: no fee)
+    "fees": (0.0, 0.5, False),  # a fee per bar, a fraction of notional (null: none)
+    "fixed_fees": (0.0, np.inf, False),  # cash per fill (finite; null: none)
+    "commission_per_share": (0.0, 100.0, False),  # cash per share (null: none)
     "spread": (0.0, 0.5, False),  # the full bid-ask spread, a fraction of the price (null: none)
     "spread_price": (0.0, np.inf, False),  # the full spread in price units (finite; null: none)
 }
@@ -607,7 +610,7 @@ def _rule_values(df: pl.DataFrame, rules: dict[str, pl.Expr], ts_col: str, asset
         lo, hi, lo_open = RULE_RANGES[kind or k]
         x = pl.col("__rule")
         bad = ((x <= lo) if lo_open else (x < lo)) | (x > hi) | (x.is_infinite() & (hi < np.inf))
-        finite = (kind or k).endswith("_price") or (kind or k) in ("weights", "benchmark", "size")
+        finite = (kind or k).endswith("_price") or (kind or k) in ("weights", "benchmark", "size", "fixed_fees")
         if finite:
             bad = bad | x.is_infinite()
         bad = bad.fill_null(False) & ~x.is_nan()

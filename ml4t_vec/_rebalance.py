@@ -14,7 +14,7 @@ from ml4t_vec._kernels.codes import CASH_RULE, MISSING, ROUNDING, SHORTFALL, SIZ
 from ml4t_vec._kernels.launch import SimResult
 from ml4t_vec._kernels.limits import NEVER
 from ml4t_vec._kernels.rebalance import WeightParams, rebalance_nb
-from ml4t_vec._lower import commission_table, cost, day_numbers, financing, months, risk_params, spread
+from ml4t_vec._lower import bar_fees, commission_table, cost, day_numbers, financing, months, risk_params, spread
 from ml4t_vec._prepare import Prepared
 from ml4t_vec.config import BacktestConfig
 from ml4t_vec.errors import ConfigError
@@ -138,6 +138,7 @@ def weight_params(cfg: BacktestConfig, prep: Prepared, select: HoldAwareTopK | N
         slippage=cost(cfg, "slippage", n_cols, prep),
         slippage_per_share=cost(cfg, "slippage_per_share", n_cols, prep),
         **spread(cfg, n_cols, prep),
+        **bar_fees(cfg, n_cols, prep),
         lot=lots,
         fractional=[bool(cfg.sizing.fractional)],
         missing=[MISSING[rb.missing]],

@@ -69,7 +69,10 @@ class CostConfig:
     Every cost but ``slippage_on`` is a number for all assets or a dict with one number per
     asset (``{"AAPL": 0.0005, "TSLA": 0.001}``: a per-asset commission or a wider spread on
     illiquid names). A dict names every asset of the data (``ConfigError`` listing the missing
-    ones: an asset left out would trade for free) and no other (``DataError``).
+    ones: an asset left out would trade for free) and no other (``DataError``). ``fees``,
+    ``fixed_fees``, ``commission_per_share``, ``spread`` / ``spread_price`` and ``borrow_rate``
+    may also be an expression or column read per bar: the fees and the spread at each fill's bar
+    (a null there: none), so a fee schedule that changes over time is data.
 
     Attributes:
         fees: fraction of notional per fill (0.001 = 10 bps), charged on the executed price.
@@ -125,7 +128,8 @@ class CostConfig:
                 f"got spread={self.spread!r} and spread_price={self.spread_price!r}."
             )
         commission.check(self.commission)
-        if self.commission is not None and (isinstance(self.commission_per_share, dict) or self.commission_per_share):
+        cps = self.commission_per_share
+        if self.commission is not None and (isinstance(cps, (dict, pl.Expr, str)) or cps):
             raise ConfigError(
                 "pass either `commission` (a schedule) or `commission_per_share` (a flat rate), not both; "
                 f"got commission={self.commission!r} and commission_per_share={self.commission_per_share!r}. "
@@ -138,15 +142,21 @@ class CostConfig:
                     raise ConfigError(f"`{name}` as a dict needs one number per asset; got {{}}.")
                 for asset, v in value.items():
                     _check_number(f"{name}[{asset!r}]", v, lo=0.0, hi=hi)
-            elif name not in PER_BAR_COSTS or not (value is None or isinstance(value, (pl.Expr, str))):
-                _check_number(name, value, lo=0.0, hi=hi)  # (these may be off, or read per bar)
+            elif isinstance(value, (pl.Expr, str)) and name in PER_BAR_COSTS:
+                continue  # read per bar (Prepare checks each value)
+            elif not (value is None and name in OPTIONAL_COSTS):
+                _check_number(name, value, lo=0.0, hi=hi)
 
 
 # the costs that take a number or a dict by asset, and their upper bounds
 COST_BOUNDS = {"fees": 0.5, "fixed_fees": math.inf, "slippage": 0.5, "commission_per_share": 100.0,
                "slippage_per_share": 100.0, "borrow_rate": 100.0, "spread": 0.5, "spread_price": math.inf}  # fmt: skip
-# the costs that may also be an expression / column read per bar, or None
-PER_BAR_COSTS = ("borrow_rate", "spread", "spread_price")
+# the costs that may also be an expression / column read per bar (at the fill bar; borrow fees at
+# the asset's last bar before each night), and those that may be None (off)
+PER_BAR_COSTS = ("fees", "fixed_fees", "commission_per_share", "borrow_rate", "spread", "spread_price")
+OPTIONAL_COSTS = ("borrow_rate", "spread_price")
+# the fee components of a fill that may be read per bar (``OrderParams.bar_fees``)
+BAR_FEES = ("fees", "fixed_fees", "commission_per_share")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -796,6 +806,12 @@ class BacktestConfig:
             raise ConfigError(
                 "size_rule='backtesting' sizes with backtesting.py's flat commission; it does not combine with a "
                 "`commission` schedule. Use size_rule='fees_included', or fees= / commission_per_share=."
+            )
+        per_bar = [k for k in BAR_FEES if isinstance(getattr(self.costs, k), (pl.Expr, str))]
+        if self.sizing.size_rule == "backtesting" and per_bar:
+            raise ConfigError(
+                f"size_rule='backtesting' sizes with backtesting.py's commission, one number; `{per_bar[0]}` is "
+                "read per bar. Use size_rule='fees_included', or a number (or a dict by asset)."
             )
         if one_order and self.costs.slippage_on == "entries":
             raise ConfigError(

@@ -120,7 +120,7 @@ def step_is_nearer_nb(b):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def rule_fired_nb(book, c, t, reason, ref, cs, steps, spread, vbt, cash, sink, order_model):
+def rule_fired_nb(book, c, t, reason, ref, cs, steps, bar_costs, vbt, cash, sink, order_model):
     """A position rule of column c fired on bar t (``reason``, reference price ``ref``, from
     ``risk.check_exit_nb`` with the next scale-out step as a nearer take-profit). Returns (cash,
     whether the rest of the bar is to be checked again from ``ref``).
@@ -146,16 +146,16 @@ def rule_fired_nb(book, c, t, reason, ref, cs, steps, spread, vbt, cash, sink, o
         if q < held * (1.0 - 1e-12):
             if q > 0.0:
                 signed = q if b["qty"] > 0.0 else -q
-                hs = spread_of_nb(spread, cs, c, t, ref, order_model)
+                hs = spread_of_nb(bar_costs, cs, c, t, ref, order_model)
                 _, px, fee, _, _ = exit_fill_nb(signed, ref, (cs["stop_slippage"], cs["exit_slippage_per_share"], hs),
-                                                cost_of_nb(cs, book, c, order_model))  # fmt: skip
+                                                cost_of_nb(cs, book, c, order_model, bar_costs, t))  # fmt: skip
                 dcash, _ = apply_fill_nb(book, c, t, -signed, px, ref, hs, fee, np.int64(REASON_SCALE_OUT),
                                          np.int64(-1), sink, bool(0))  # fmt: skip
                 cash += dcash
             return cash, True
         reason = REASON_SCALE_OUT
     b["rule_exit_bar"] = t  # this bar's signals are ignored, even if the exit is refused
-    cash += rule_exit_nb(book, c, t, reason, ref, cs, spread, vbt, cash, sink, order_model)
+    cash += rule_exit_nb(book, c, t, reason, ref, cs, bar_costs, vbt, cash, sink, order_model)
     return cash, False
 
 
@@ -234,24 +234,25 @@ def exit_nb(book, c, t, reason, ref, slip_f, cost, frac, vbt, cash, sink, order_
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def rule_exit_nb(book, c, t, reason, ref, cs, spread, vbt, cash, sink, order_model):
+def rule_exit_nb(book, c, t, reason, ref, cs, bar_costs, vbt, cash, sink, order_model):
     """A position rule's exit of column c (``reason``) at ``ref``: time stops pay the exits'
-    slippage, price rules ``stop_slippage``, both half the spread (OrderParams' ``spread``);
+    slippage, price rules ``stop_slippage``, both half the spread (``orders.spread_of_nb``);
     ``cs``: the column's settings; ``vbt``: the group's cash rule is vectorbt's. Returns the
     cash change."""
     slip_x = (cs["exit_slippage"] if reason == REASON_TIME_STOP else cs["stop_slippage"], cs["exit_slippage_per_share"],
-              spread_of_nb(spread, cs, c, t, ref, order_model))  # fmt: skip
-    return exit_nb(book, c, t, reason, ref, slip_x, cost_of_nb(cs, book, c, order_model), cs["fractional"],
-                   vbt, cash, sink, order_model)  # fmt: skip
+              spread_of_nb(bar_costs, cs, c, t, ref, order_model))  # fmt: skip
+    return exit_nb(book, c, t, reason, ref, slip_x, cost_of_nb(cs, book, c, order_model, bar_costs, t),
+                   cs["fractional"], vbt, cash, sink, order_model)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def refuse_entry_nb(book, sink, c, t, d, add, reason, cs, ref, hs, size, equity, pct, cash, free, order_model):
+def refuse_entry_nb(book, sink, c, t, d, add, reason, cs, ref, hs, bar_costs, size, equity, pct, cash, free,
+                    order_model):  # fmt: skip
     """Column c's entry in direction ``d`` (``add``: an increase of the position held) refused
     with ``reason`` (breaker, daily loss, session end, max positions) at reference price ``ref``
     (half the spread per share ``hs``): its rejected row, with the shares it asked for
     (``orders.entry_request_nb``)."""
-    side, _, req = entry_request_nb(d, ref, size, cs["size_type"], cost_of_nb(cs, book, c, order_model),
+    side, _, req = entry_request_nb(d, ref, size, cs["size_type"], cost_of_nb(cs, book, c, order_model, bar_costs, t),
                                     (cs["slippage"], cs["slippage_per_share"], hs), cs["fractional"], equity, pct, cash,
                                     free)  # fmt: skip
     write_reject_nb(sink, c, t, np.int64(side), np.int64(EFFECT_INCREASE if add else EFFECT_ENTRY), reason, req, 0.0,
@@ -259,8 +260,8 @@ def refuse_entry_nb(book, sink, c, t, d, add, reason, cs, ref, hs, size, equity,
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def enter_nb(book, c, t, d, reason, cs, ref, hs, size, equity, avail, cap, cap_reason, lev_set, cash, free, sink,
-             order_model):  # fmt: skip
+def enter_nb(book, c, t, d, reason, cs, ref, hs, bar_costs, size, equity, avail, cap, cap_reason, lev_set, cash, free,
+             sink, order_model):  # fmt: skip
     """Column c enters in direction ``d`` (+1 long, -1 short) at reference price ``ref`` (half
     the spread per share ``hs``),
     ``size`` read at the signal bar, under the column's settings ``cs``: from flat, or adding to
@@ -275,13 +276,13 @@ def enter_nb(book, c, t, d, reason, cs, ref, hs, size, equity, avail, cap, cap_r
     goes through ``book.apply_fill_nb``. Returns (cash change, shares, executed price, fees);
     shares 0 when nothing filled.
     """
-    cost = cost_of_nb(cs, book, c, order_model)
+    cost = cost_of_nb(cs, book, c, order_model, bar_costs, t)
     slip = (cs["slippage"], cs["slippage_per_share"], hs)
     pct = cs["percent_of"] == PERCENT_OF_CASH
     entry = np.int64(EFFECT_INCREASE if book[c]["qty"] != 0.0 else EFFECT_ENTRY)
     if reason >= 0:
-        refuse_entry_nb(book, sink, c, t, d, book[c]["qty"] != 0.0, np.int64(reason), cs, ref, hs, size, equity, pct,
-                        cash, free, order_model)  # fmt: skip
+        refuse_entry_nb(book, sink, c, t, d, book[c]["qty"] != 0.0, np.int64(reason), cs, ref, hs, bar_costs, size,
+                        equity, pct, cash, free, order_model)  # fmt: skip
         return 0.0, 0.0, 0.0, 0.0
     status, side, px, q, req, fee, _, dcash = entry_fill_nb(
         d, ref, size, cs["size_type"], cost, slip, cs["fractional"], equity, avail, cap, cs["cash_rule"],
@@ -322,7 +323,7 @@ def free_cash_nb(cash, book, c0, c1):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, spread, lev, cash, sink, order_model):
+def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, bar_costs, lev, cash, sink, order_model):
     """The waiting order of a one-column account without portfolio limits at reference price
     ``ref`` of bar t (signal bits ``bits``), as the signal driver's group phases
     (``simulate._phase_nb``, ``_entries_nb``) fill it for a group of one: its exit
@@ -341,12 +342,12 @@ def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, spread, lev, cash, si
     vbt = cs["cash_rule"] == CASH_VECTORBT
     exits = is_exit_action_nb(act)
     q = book[c]["qty"]
-    hs = spread_of_nb(spread, cs, c, t, ref, order_model)
+    hs = spread_of_nb(bar_costs, cs, c, t, ref, order_model)
     # a one-order reversal is one order with the entry below, any other exit fills first
     whole = order_model is not None and exits and q != 0.0 and act != ACT_CLOSE and cs["reversal"] == REVERSAL_ONE_ORDER
     if exits and q != 0.0 and not whole:
         cash += exit_nb(book, c, t, o["reason"], ref, (cs["exit_slippage"], cs["exit_slippage_per_share"], hs),
-                        cost_of_nb(cs, book, c, order_model), cs["fractional"], vbt, cash, sink,
+                        cost_of_nb(cs, book, c, order_model, bar_costs, t), cs["fractional"], vbt, cash, sink,
                         order_model)  # fmt: skip
         if order_model is not None and act != ACT_CLOSE and book[c]["qty"] != 0.0:  # the cash rule cut the cover
             o["reason"] = REASON_SIGNAL
@@ -377,10 +378,10 @@ def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, spread, lev, cash, si
             free = free_cash_nb(cash, book, c, c + 1)
         if whole or vbt:  # vectorbt's order model
             add = q * d > 0.0
-            cost = cost_of_nb(cs, book, c, order_model)
+            cost = cost_of_nb(cs, book, c, order_model, bar_costs, t)
             slip = (cs["slippage"], cs["slippage_per_share"], hs)
             if reason >= 0:  # the new part is refused; a reversal's closing part still fills
-                refuse_entry_nb(book, sink, c, t, d, add, reason, cs, ref, hs, size, equity, pct, cash, free,
+                refuse_entry_nb(book, sink, c, t, d, add, reason, cs, ref, hs, bar_costs, size, equity, pct, cash, free,
                                 order_model)  # fmt: skip
                 if not whole:
                     return cash, 0
@@ -391,6 +392,6 @@ def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, spread, lev, cash, si
             o["reason"] = REASON_SIGNAL
             return cash + dcash, 0
     # no limit (cap inf, named as the group phases' entry_cap_nb names it), no leverage cap set
-    dcash, _, _, _ = enter_nb(book, c, t, d, reason, cs, ref, hs, size, equity, avail, np.inf,
+    dcash, _, _, _ = enter_nb(book, c, t, d, reason, cs, ref, hs, bar_costs, size, equity, avail, np.inf,
                               np.int64(REJ_MAX_POSITION_WEIGHT), bool(0), cash, free, sink, order_model)  # fmt: skip
     return cash + dcash, 0

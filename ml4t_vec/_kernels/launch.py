@@ -75,7 +75,7 @@ def order_model(params: OrderParams, scale_out: bool, financed: bool):
     """The drivers' last argument: None for the default order model, so numba prunes vectorbt's
     (one-order reversals, covers cut by cash), pyramiding (``accumulate``), scale-out steps,
     the nights' financing (interest on cash, borrow fees: ``financed``), the monthly share
-    count of commission tiers and the bid-ask spread, and compiles a run
+    count of commission tiers, the bid-ask spread and fees read per bar, and compiles a run
     without them; else 1. A run with any of them compiles its own copy of the driver, once.
     (A runtime ``accumulate`` test on every signal bar made scenario A's kernel 19.3 -> 22.4
     ms; pyramiding and scale-out written into the default copy made the demo's first-run
@@ -85,7 +85,16 @@ def order_model(params: OrderParams, scale_out: bool, financed: bool):
     vbt = bool((params.cash_rule == CASH_VECTORBT).any() or (params.reversal == REVERSAL_ONE_ORDER).any())
     tiered = bool((params.n_tiers > 0).any())
     spread = bool(np.nan_to_num(params.spread).any())
-    return np.int64(1) if vbt or scale_out or financed or tiered or spread or bool(params.accumulate.any()) else None
+    by_bar = any(getattr(params, f).shape[1] > 0 for f in ("fees_bar", "fixed_fees_bar", "per_share_bar"))
+    on = vbt or scale_out or financed or tiered or spread or by_bar or bool(params.accumulate.any())
+    return np.int64(1) if on else None
+
+
+def bar_costs(params: OrderParams) -> tuple:
+    """The drivers' costs read per bar at each fill: the spread (``orders.half_spread_nb``), then
+    the fees, fixed fees and per-share commission (``orders.bar_fee_nb``; (n_cols, 0) when the
+    column's own number holds)."""
+    return (params.spread, params.fees_bar, params.fixed_fees_bar, params.per_share_bar)
 
 
 def financed(limits: LimitParams) -> bool:
@@ -116,7 +125,7 @@ def _run(args, caps, n_bars, per_column_series):
     levels = (risk.stop_loss, risk.take_profit, risk.trailing_stop, risk.stop_loss_price, risk.take_profit_price,
               risk.scale_out)  # fmt: skip
     run = driver(n_groups, n_cols)
-    run(group_offsets, chunk_offsets, col_asset, prices, sig, timing, init_cash, cols, params.size, params.spread,
+    run(group_offsets, chunk_offsets, col_asset, prices, sig, timing, init_cash, cols, params.size, bar_costs(params),
         levels, limits, new_book(n_cols), new_orders(n_cols, REASON_SIGNAL), sink, acc, cash_out, value_out,
         order_model(params, bool(np.isfinite(risk.scale_out).any()), financed(limits)))  # fmt: skip
     return sink, acc, cash_out, value_out

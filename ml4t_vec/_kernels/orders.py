@@ -55,6 +55,11 @@ class OrderParams(NamedTuple):
     slippage_per_share: F64  # cash per share, adverse
     spread: F64  # (n_cols, 1), or (n_cols, n_bars) for an expression: the full bid-ask spread (NaN: none)
     spread_price: BOOL  # the spread is in price units (else a fraction of the price)
+    # fees, fixed_fees, commission_per_share read per bar at the fill: (n_cols, n_bars) from an
+    # expression (NaN: none), (n_cols, 0) when the per-column field holds them
+    fees_bar: F64
+    fixed_fees_bar: F64
+    per_share_bar: F64
     fractional: BOOL  # False -> whole shares, rounded down
     cash_rule: I64  # CASH_*: what limits orders by cash (read from a group's first column)
     percent_of: I64  # PERCENT_OF_*: percent sizes of equity or of cash
@@ -154,13 +159,25 @@ def half_spread_nb(spread, in_price, c, t, ref):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def spread_of_nb(spread, cs, c, t, ref, order_model):
-    """``half_spread_nb`` for the signal drivers, from column c's settings ``cs``: compiled only
-    into the order model's copy (``launch.order_model``; reading it at every fill made scenario
-    A's kernel 5% slower), 0 in the default one."""
+def spread_of_nb(bar_costs, cs, c, t, ref, order_model):
+    """``half_spread_nb`` for the signal drivers, from column c's settings ``cs`` and the costs
+    read per bar (``launch.bar_costs``: the spread first): compiled only into the order model's
+    copy (``launch.order_model``; reading it at every fill made scenario A's kernel 5% slower),
+    0 in the default one."""
     if order_model is None:
         return 0.0
-    return half_spread_nb(spread, cs["spread_price"], c, t, ref)
+    return half_spread_nb(bar_costs[0], cs["spread_price"], c, t, ref)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def bar_fee_nb(values, c, t, default):
+    """A fee component read per bar (``OrderParams.fees_bar`` and the like): column c's value at
+    bar t (NaN: none, 0), or ``default`` (the column's own number) when it is not read per bar
+    (no bars: shape (n_cols, 0))."""
+    if values.shape[1] == 0:
+        return default
+    x = values[c, t]
+    return x if x == x else 0.0
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -176,17 +193,26 @@ def tier_rate_nb(tiers, volume):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def cost_of_nb(cs, book, c, order_model):
-    """The fee schedule ``fee_nb`` takes, from column c's settings (``columns.COLUMN_DT``) and its
-    account's shares this month (a tiered rate; tiers compile into the order model's copy of the
-    drivers only, ``launch.order_model``): (fraction of notional, fixed cash per order,
-    commission per share, its minimum and its cap as a fraction of the trade value per order).
-    Every fill of the signal drivers reads it here, so a new fee component is added in one
-    place (and in ``rebalance._cost_nb`` for the target-weight driver)."""
+def cost_of_nb(cs, book, c, order_model, bar_costs, t):
+    """The fee schedule ``fee_nb`` takes for column c's fill on bar t, from its settings
+    (``columns.COLUMN_DT``), the fees read per bar (``bar_costs``, ``launch.bar_costs``: the
+    spread, then fees, fixed fees and the per-share commission, ``bar_fee_nb``) and its
+    account's shares this month (a tiered rate); the per-bar fees and the tiers compile into the
+    order model's copy of the drivers only (``launch.order_model``): (fraction of notional,
+    fixed cash per order, commission per share, its minimum and its cap as a fraction of the
+    trade value per order). Every fill of the signal drivers reads it here, so a new fee
+    component is added in one place (and in ``rebalance._cost_nb`` for the target-weight
+    driver)."""
+    fees = cs["fees"]
+    fixed = cs["fixed_fees"]
     rate = cs["per_share"]
-    if order_model is not None and cs["n_tiers"] > 0:
-        rate = tier_rate_nb(cs["tiers"], book[book[c]["acct"]]["mvol"])
-    return (cs["fees"], cs["fixed_fees"], rate, cs["comm_min"], cs["comm_max"])
+    if order_model is not None:
+        fees = bar_fee_nb(bar_costs[1], c, t, fees)
+        fixed = bar_fee_nb(bar_costs[2], c, t, fixed)
+        rate = bar_fee_nb(bar_costs[3], c, t, rate)
+        if cs["n_tiers"] > 0:
+            rate = tier_rate_nb(cs["tiers"], book[book[c]["acct"]]["mvol"])
+    return (fees, fixed, rate, cs["comm_min"], cs["comm_max"])
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")

@@ -74,6 +74,7 @@ from ml4t_vec._kernels.limits import NEVER, new_limit_state_nb
 from ml4t_vec._kernels.orders import (
     ENTRY_NO_CASH,
     ENTRY_ZERO,
+    bar_fee_nb,
     cash_buy_nb,
     cash_sell_nb,
     exec_price_nb,
@@ -108,6 +109,9 @@ class WeightParams(NamedTuple):
     slippage_per_share: F64
     spread: F64  # (n_cols, 1 | n_bars) the full bid-ask spread, read at the fill bar (NaN: none)
     spread_price: BOOL  # the spread is in price units (else a fraction of the price)
+    fees_bar: F64  # (n_cols, n_bars) fees read per bar (NaN: none), or (n_cols, 0): ``fees`` holds them
+    fixed_fees_bar: F64  # likewise for fixed_fees
+    per_share_bar: F64  # and for the per-share commission
     lot: F64  # lot size; 0: none (fractional, or whole shares)
     fractional: BOOL  # (1,)
     missing: I64  # (1,) MISSING_*
@@ -248,16 +252,18 @@ def _unit_nb(wp, c):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _cost_nb(wp, c, volume):
-    """Column c's fee schedule as ``orders.fee_nb`` takes it, a tiered rate by ``volume``, the
-    portfolio's shares this month (every fill of this driver reads it here, as the signal
-    drivers' ``orders.cost_of_nb``). The callers pass ``book[0]["mvol"]``, not the book: the
-    book as an argument of this inlined helper made the daily rebalance's kernel 2.5x slower."""
+def _cost_nb(wp, c, t, volume):
+    """Column c's fee schedule for a fill on bar t as ``orders.fee_nb`` takes it: the fees read
+    per bar where given (``orders.bar_fee_nb``), a tiered rate by ``volume``, the portfolio's
+    shares this month (every fill of this driver reads it here, as the signal drivers'
+    ``orders.cost_of_nb``). The callers pass ``book[0]["mvol"]``, not the book: the book as an
+    argument of this inlined helper made the daily rebalance's kernel 2.5x slower."""
     cm = wp.commission
-    rate = cm[c, 0]
+    rate = bar_fee_nb(wp.per_share_bar, c, t, cm[c, 0])
     if cm[c, 3] > 0.0:  # tiers
         rate = _tier_rate_nb(cm, c, volume)
-    return (wp.fees[c], wp.fixed_fees[c], rate, cm[c, 1], cm[c, 2])
+    return (bar_fee_nb(wp.fees_bar, c, t, wp.fees[c]), bar_fee_nb(wp.fixed_fees_bar, c, t, wp.fixed_fees[c]), rate,
+            cm[c, 1], cm[c, 2])  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -342,7 +348,7 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         ref = fill_px[off[col_asset[c]] + t * step]
         slip = _slip_nb(wp, c, t, ref)
         px = exec_price_nb(ref, np.int64(1 if dq > 0.0 else -1), slip)
-        fee = fee_nb(dq, px, _cost_nb(wp, c, book[0]["mvol"]))
+        fee = fee_nb(dq, px, _cost_nb(wp, c, t, book[0]["mvol"]))
         d, next_pid = apply_fill_inline_nb(book, c, t, dq, px, ref, slip[2], fee, rsn[i], next_pid, sink, bool(0))
         cash += d
         book[c]["qty"] = keep  # exactly the target (q - (q - keep) may differ in the last bit)
@@ -367,7 +373,7 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         inc[i] = tq[i] - q
         ref = fill_px[off[col_asset[c]] + t * step]
         px_of[i] = exec_price_nb(ref, np.int64(1 if inc[i] > 0.0 else -1), _slip_nb(wp, c, t, ref))
-        cost = _cost_nb(wp, c, book[0]["mvol"])
+        cost = _cost_nb(wp, c, t, book[0]["mvol"])
         unit_cost[i] = unit_cost_nb(px_of[i], cost)  # per share (the fixed fee is fixed[i])
         fixed[i] = 0.0 if flip_q[i] > 0.0 else wp.fixed_fees[c]  # a reversal paid it in (a)
         flat = flat and flat_nb(cost)
@@ -403,7 +409,7 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
             ref = fill_px[off[col_asset[c]] + t * step]
             write_reject_nb(sink, c, t, np.int64(1 if inc[i] > 0.0 else -1), np.int64(EFFECT_ENTRY),
                             np.int64(REJ_MAX_POSITIONS), abs(inc[i]), 0.0, ref)  # fmt: skip
-            ci = _cost_nb(wp, c, book[0]["mvol"])
+            ci = _cost_nb(wp, c, t, book[0]["mvol"])
             need -= _inc_cost_nb(abs(inc[i]), px_of[i], ci, unit_cost[i], fixed[i], flip_q[i], flip_fee[i])
             inc[i] = 0.0
             n_inc -= 1
@@ -436,7 +442,7 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
             s = 0.0 if no_power else min(1.0, max(0.0, (avail - fix) / var))
         else:  # a commission minimum or cap: the largest s whose orders fit (``_scale_nb``)
             s = 0.0 if no_power else _scale_nb(n, inc, px_of, unit_cost, fixed, flip_q, flip_fee, due, wp,
-                                               book[0]["mvol"], avail)  # fmt: skip
+                                               t, book[0]["mvol"], avail)  # fmt: skip
         for i in range(n):
             if inc[i] != 0.0:
                 got[i] = max(abs(_trunc_nb(s * abs(inc[i]), _unit_nb(wp, due[i]))), 0.0)
@@ -452,7 +458,7 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
                 i = order[j]
                 if inc[i] == 0.0:
                     continue
-                ci = _cost_nb(wp, due[i], book[0]["mvol"])
+                ci = _cost_nb(wp, due[i], t, book[0]["mvol"])
                 cost = _inc_cost_nb(abs(inc[i]), px_of[i], ci, unit_cost[i], fixed[i], flip_q[i], flip_fee[i])
                 if cost <= room or close_to_nb(cost, room):
                     got[i] = abs(inc[i])
@@ -482,7 +488,7 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         if got[i] <= 0.0:
             continue
         dq = got[i] if inc[i] > 0.0 else -got[i]
-        cost = _cost_nb(wp, c, book[0]["mvol"])
+        cost = _cost_nb(wp, c, t, book[0]["mvol"])
         flip = flip_q[i] > 0.0
         closing_fee = 0.0  # a reversal's closing part paid flip_fee[i] in (a): the order owes total - that
         if flip:  # one order: its fee on both parts, split by shares
@@ -500,18 +506,18 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _scaled_cost_nb(s, n, inc, px_of, unit_cost, fixed, flip_q, flip_fee, due, wp, volume):
+def _scaled_cost_nb(s, n, inc, px_of, unit_cost, fixed, flip_q, flip_fee, due, wp, t, volume):
     """What the increases cost, each scaled to ``s`` x its shares."""
     total = 0.0
     for i in range(n):
         if inc[i] != 0.0:
-            cost = _cost_nb(wp, due[i], volume)
+            cost = _cost_nb(wp, due[i], t, volume)
             total += _inc_cost_nb(s * abs(inc[i]), px_of[i], cost, unit_cost[i], fixed[i], flip_q[i], flip_fee[i])
     return total
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _scale_nb(n, inc, px_of, unit_cost, fixed, flip_q, flip_fee, due, wp, volume, avail):
+def _scale_nb(n, inc, px_of, unit_cost, fixed, flip_q, flip_fee, due, wp, t, volume, avail):
     """``shortfall="scale"`` under a commission minimum or cap: the largest s in [0, 1] whose
     increases, each scaled to s x its shares, cost at most ``avail`` (they do not all fit at 1).
 
@@ -524,7 +530,7 @@ def _scale_nb(n, inc, px_of, unit_cost, fixed, flip_q, flip_fee, due, wp, volume
     m = 0
     for i in range(n):
         if inc[i] != 0.0:
-            cost = _cost_nb(wp, due[i], volume)
+            cost = _cost_nb(wp, due[i], t, volume)
             q = abs(inc[i])
             k = cost[4] * px_of[i]
             for b in (cost[3] / k if k > 0.0 else np.inf, cost[3] / cost[2] if cost[2] > 0.0 else np.inf):
@@ -539,15 +545,15 @@ def _scale_nb(n, inc, px_of, unit_cost, fixed, flip_q, flip_fee, due, wp, volume
     hi = m - 1
     while lo < hi:
         mid = (lo + hi) // 2
-        if _scaled_cost_nb(pts[mid], n, inc, px_of, unit_cost, fixed, flip_q, flip_fee, due, wp, volume) > avail:
+        if _scaled_cost_nb(pts[mid], n, inc, px_of, unit_cost, fixed, flip_q, flip_fee, due, wp, t, volume) > avail:
             hi = mid
         else:
             lo = mid + 1
     right = pts[lo]
     left = pts[lo - 1] if lo > 0 else 0.0
     inner = 0.5 * (left + right)  # T is linear on (left, right]: its line through two points of it
-    t_r = _scaled_cost_nb(right, n, inc, px_of, unit_cost, fixed, flip_q, flip_fee, due, wp, volume)
-    t_i = _scaled_cost_nb(inner, n, inc, px_of, unit_cost, fixed, flip_q, flip_fee, due, wp, volume)
+    t_r = _scaled_cost_nb(right, n, inc, px_of, unit_cost, fixed, flip_q, flip_fee, due, wp, t, volume)
+    t_i = _scaled_cost_nb(inner, n, inc, px_of, unit_cost, fixed, flip_q, flip_fee, due, wp, t, volume)
     slope = (t_r - t_i) / (right - inner)
     if not slope > 0.0:
         return left
@@ -621,7 +627,7 @@ def _vectorbt_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, 
         dq = tq[i] - q
         side = np.int64(1 if dq > 0.0 else -1)
         ref = fill_px[off[col_asset[c]] + t * step]
-        cost = _cost_nb(wp, c, book[0]["mvol"])
+        cost = _cost_nb(wp, c, t, book[0]["mvol"])
         slip = _slip_nb(wp, c, t, ref)
         px = exec_price_nb(ref, side, slip)
         want = abs(dq)
@@ -710,7 +716,7 @@ def _ml4t_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash
         ref = fill_px[off[col_asset[c]] + t * step]
         slip = _slip_nb(wp, c, t, ref)
         px = exec_price_nb(ref, np.int64(1 if dq > 0.0 else -1), slip)
-        fee = fee_nb(dq, px, _cost_nb(wp, c, book[0]["mvol"]))
+        fee = fee_nb(dq, px, _cost_nb(wp, c, t, book[0]["mvol"]))
         d, next_pid = apply_fill_nb(book, c, t, dq, px, ref, slip[2], fee, reason, next_pid, sink, bool(0))
         cash += d
         book[c]["qty"] = tq[i]  # exactly the target
@@ -727,7 +733,7 @@ def _ml4t_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash
             if (dq > 0.0) != (side > 0):
                 continue
             ref = fill_px[off[col_asset[c]] + t * step]
-            cost = _cost_nb(wp, c, book[0]["mvol"])
+            cost = _cost_nb(wp, c, t, book[0]["mvol"])
             slip = _slip_nb(wp, c, t, ref)
             px = exec_price_nb(ref, side, slip)
             want = abs(dq)
@@ -953,7 +959,7 @@ def _held_through_nb(t, c0, c1, open_, high, low, close, off, step, col_asset, s
                 px = exec_price_nb(ref, side, (slip, wp.slippage_per_share[c], hs))
                 got = abs(q)
                 dc, next_pid = _fill_order_nb(book, c, t, side, got, got, px, ref, hs,
-                                              _cost_nb(wp, c, book[0]["mvol"]), np.int64(reason),
+                                              _cost_nb(wp, c, t, book[0]["mvol"]), np.int64(reason),
                                               next_pid, sink)  # fmt: skip
                 cash += dc
                 orders[c]["bar"] = -1

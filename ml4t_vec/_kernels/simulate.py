@@ -129,8 +129,8 @@ def _reorder_nb(order, keys, n):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a, spread, cash, book, orders, lim, block,
-              prio, prio_on, sink, part, order, close, high, low, levels, rules, order_model):  # fmt: skip
+def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a, bar_costs, cash, book, orders, lim,
+              block, prio, prio_on, sink, part, order, close, high, low, levels, rules, order_model):  # fmt: skip
     """Fill the orders of columns e0..e1 pending for bar t at ``price``: exits, then entries.
     The group is columns c0..c1 (its equity and exposures); ``fill_order="asset"`` calls this
     once per column (e1 = e0 + 1), exits-first once for the whole group.
@@ -140,8 +140,9 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a,
     cut to what the buying power and the limits ``lim`` = (max positions, max weight, max gross
     leverage, leverage set, max net exposure) allow (README "Cash limit", "Portfolio limits").
     ``block`` >= 0 rejects every entry with that reason (breaker / daily loss). ``cols``: the
-    columns' settings (``columns.COLUMN_DT``); ``size_a``, ``spread``: OrderParams' size and
-    spread (every fill pays half the spread, ``orders.half_spread_nb``). ``part``:
+    columns' settings (``columns.COLUMN_DT``); ``size_a``: OrderParams' size; ``bar_costs``: its
+    costs read per bar at the fill (``launch.bar_costs``: the spread, ``orders.half_spread_nb``,
+    and the fees, ``orders.cost_of_nb``). ``part``:
     PHASE_ALL, or only the exits (PHASE_EXITS) or only the entries (PHASE_ENTRIES) of the phase
     (``fill_order="ml4t"`` runs the position rules in between). ``order``: scratch room for the
     entries' fill order (at least e1 - e0). ``rules``: 0, or 1 to start the rule levels of the
@@ -178,9 +179,9 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a,
             if q != 0.0:
                 ref = price[off[col_asset[c]] + t * step]
                 slip_x = (cs["exit_slippage"], cs["exit_slippage_per_share"],
-                          spread_of_nb(spread, cs, c, t, ref, order_model))  # fmt: skip
-                cash += exit_nb(book, c, t, o["reason"], ref, slip_x, cost_of_nb(cs, book, c, order_model),
-                                cs["fractional"], vbt, cash, sink, order_model)  # fmt: skip
+                          spread_of_nb(bar_costs, cs, c, t, ref, order_model))  # fmt: skip
+                cash += exit_nb(book, c, t, o["reason"], ref, slip_x, cost_of_nb(cs, book, c, order_model, bar_costs,
+                                t), cs["fractional"], vbt, cash, sink, order_model)  # fmt: skip
             o["reason"] = REASON_SIGNAL
             if act == ACT_CLOSE:
                 o["action"] = ACT_NONE
@@ -193,7 +194,7 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a,
                 continue
         has_entry = True
     if has_entry and part != PHASE_EXITS:
-        cash = _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a, spread, cash, book,
+        cash = _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a, bar_costs, cash, book,
                            orders, lim, block, prio, prio_on, sink, order, vbt, order_model)  # fmt: skip
     if rules > 0:
         _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders, rules == 2)
@@ -201,7 +202,7 @@ def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a,
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a, spread, cash, book, orders, lim,
+def _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a, bar_costs, cash, book, orders, lim,
                 block, prio, prio_on, sink, order, vbt, order_model):  # fmt: skip
     """The entries of ``_phase_nb`` (after its exits); returns the cash. Its own function: the
     phase in one piece took numba's optimizer longer (the first run's compile)."""
@@ -248,7 +249,7 @@ def _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_
         d = entry_direction_nb(act)
         oc["action"] = ACT_NONE
         ref = price[off[col_asset[c]] + t * step]
-        hs = spread_of_nb(spread, cs, c, t, ref, order_model)
+        hs = spread_of_nb(bar_costs, cs, c, t, ref, order_model)
         size = size_at_nb(size_a, c, oc["bar"])  # read at the signal bar
         q0 = book[c]["qty"]
         if order_model is not None and act >= ACT_ADD_LONG and q0 == 0.0:  # an increase whose position a rule closed
@@ -268,12 +269,12 @@ def _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_
         cap, cap_reason = entry_cap_nb(d, equity, net - (q0 * ref if flip else 0.0), w_cap, net_cap,
                                        abs(q0) * ref if add else 0.0)  # fmt: skip
         if order_model is not None and (flip or vbt):  # vectorbt's order model (one order, its cash rule)
-            cost = cost_of_nb(cs, book, c, order_model)
+            cost = cost_of_nb(cs, book, c, order_model, bar_costs, t)
             slip = (cs["slippage"], cs["slippage_per_share"], hs)
             pct = cs["percent_of"] == PERCENT_OF_CASH
             if reason >= 0:  # the new part is refused; a reversal's closing part still fills
-                refuse_entry_nb(book, sink, c, t, d, add, np.int64(reason), cs, ref, hs, size, equity, pct, cash, free,
-                                order_model)  # fmt: skip
+                refuse_entry_nb(book, sink, c, t, d, add, np.int64(reason), cs, ref, hs, bar_costs, size, equity, pct,
+                                cash, free, order_model)  # fmt: skip
                 if not flip:
                     continue
             o = order_nb(q0, flip, 0.0 if reason >= 0 else d, ref, size, cs["size_type"], pct, cost, slip,
@@ -296,7 +297,7 @@ def _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_
                 net += d * qn * px
                 n_open += 0 if add else 1
             continue
-        dcash, q, px, fee = enter_nb(book, c, t, d, reason, cs, ref, hs, size, equity, avail, cap,
+        dcash, q, px, fee = enter_nb(book, c, t, d, reason, cs, ref, hs, bar_costs, size, equity, avail, cap,
                                      np.int64(cap_reason), lev_set, cash, free, sink, order_model)  # fmt: skip
         if q > 0.0:
             cash += dcash
@@ -352,7 +353,7 @@ def _count_pending_nb(orders, c0, c1):
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def _rules_nb(t, e0, e1, col_asset, open_, high, low, close, off, step, sig, cols, book, vbt, cash, sink, order_model,
-              steps, spread, from_px):  # fmt: skip
+              steps, bar_costs, from_px):  # fmt: skip
     """Bar t's position rules for columns e0..e1 (rule exits at their levels, ``risk.py``; the
     next scale-out step is a nearer take-profit, ``fills.rule_fired_nb``, after which the rest of
     the bar is checked again from the step's price), then the excursions and trailing peak of
@@ -383,7 +384,7 @@ def _rules_nb(t, e0, e1, col_asset, open_, high, low, close, off, step, sig, col
                 )  # fmt: skip
                 if reason == NO_EXIT:
                     break
-                cash, more = rule_fired_nb(book, c, t, reason, ref, cs, steps, spread, vbt, cash, sink, order_model)
+                cash, more = rule_fired_nb(book, c, t, reason, ref, cs, steps, bar_costs, vbt, cash, sink, order_model)
                 if not more:
                     break
                 o = ref  # a scale-out step: the rest of the bar goes on from its price
@@ -398,7 +399,7 @@ def _rules_nb(t, e0, e1, col_asset, open_, high, low, close, off, step, sig, col
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off, step, sig, timing, cash, cols, size,
-                  spread, levels, lp, book, orders, sink, cash_out, value_out, acc, k, order_buf, one_column,
+                  bar_costs, levels, lp, book, orders, sink, cash_out, value_out, acc, k, order_buf, one_column,
                   order_model):  # fmt: skip
     """Simulate group g (columns c0..c1, sharing ``cash``) over every bar; returns its final cash.
 
@@ -564,25 +565,25 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
             due = n_pending > 0 and (not by_asset or orders[e0]["action"] != ACT_NONE)
             if timing == TIMING_NEXT_OPEN and due and one_column is not None and one:  # 1. the open's fills
                 cash, n_pending = fill_one_nb(book, orders, c0, t, cols[c0], fill_price[off[col_asset[c0]] + t * step],
-                                               sig[c0, t], size, spread, lim[2], cash, sink, order_model)  # fmt: skip
+                                              sig[c0, t], size, bar_costs, lim[2], cash, sink, order_model)  # fmt: skip
                 if any_rules:
                     _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders,
                                     bool(0))  # fmt: skip
             elif timing == TIMING_NEXT_OPEN and due:
                 part = np.int64(PHASE_EXITS) if ml4t_order else no_part
                 cash, n_pending = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size,
-                                            spread, cash, book, orders, lim, block, prio, prio_on, sink, part,
+                                            bar_costs, cash, book, orders, lim, block, prio, prio_on, sink, part,
                                             order_buf, close, high, low, levels, start, order_model)  # fmt: skip
             # 2. position rules, then what is held through the bar sees its range and moves its peak.
             # A one-column account's quiet-bar loop ran this step for the bar it stopped at, or
             # found the rule exit it takes here; without rules the step only moves the excursions.
             if one_column is not None and skips and fired == t:
                 b = book[c0]
-                cash, more = rule_fired_nb(book, c0, t, fired_reason, fired_ref, cols[c0], steps, spread, vbt, cash,
+                cash, more = rule_fired_nb(book, c0, t, fired_reason, fired_ref, cols[c0], steps, bar_costs, vbt, cash,
                                            sink, order_model)  # fmt: skip
                 if more:  # a scale-out step: the rest of the bar, from its price
                     cash = _rules_nb(t, c0, c0 + 1, col_asset, open_, high, low, close, off, step, sig, cols, book,
-                                     vbt, cash, sink, order_model, steps, spread, fired_ref)  # fmt: skip
+                                     vbt, cash, sink, order_model, steps, bar_costs, fired_ref)  # fmt: skip
                 elif b["qty"] != 0.0:  # vectorbt's cash rule cut the cover: the rest is held through the bar
                     i = off[col_asset[c0]] + t * step
                     b["peak"] = next_peak_nb(1.0 if b["qty"] > 0.0 else -1.0, b["peak"], close[i], high[i], low[i],
@@ -597,23 +598,23 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                     b["lo"] = min(b["lo"], low[i])
             elif ruled != t and (not skips or book[c0]["qty"] != 0.0):
                 cash = _rules_nb(t, e0, e1, col_asset, open_, high, low, close, off, step, sig, cols, book, vbt, cash,
-                                 sink, order_model, steps, spread, np.nan)  # fmt: skip
+                                 sink, order_model, steps, bar_costs, np.nan)  # fmt: skip
             if ml4t_order and n_pending > 0:  # the open's entries, after the bar's rule exits
                 # new positions: rule levels, then the bar they were held through (rules 2)
                 cash, n_pending = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size,
-                                            spread, cash, book, orders, lim, block, prio, prio_on, sink,
+                                            bar_costs, cash, book, orders, lim, block, prio, prio_on, sink,
                                             np.int64(PHASE_ENTRIES), order_buf, close, high, low, levels, np.int64(2),
                                             order_model)  # fmt: skip
             due = n_pending > 0 and (not by_asset or orders[e0]["action"] != ACT_NONE)
             if timing == TIMING_NEXT_CLOSE and due and one_column is not None and one:  # 3. the close's fills
                 cash, n_pending = fill_one_nb(book, orders, c0, t, cols[c0], fill_price[off[col_asset[c0]] + t * step],
-                                               sig[c0, t], size, spread, lim[2], cash, sink, order_model)  # fmt: skip
+                                              sig[c0, t], size, bar_costs, lim[2], cash, sink, order_model)  # fmt: skip
                 if any_rules:
                     _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders,
                                     bool(0))  # fmt: skip
             elif timing == TIMING_NEXT_CLOSE and due:
                 cash, n_pending = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size,
-                                            spread, cash, book, orders, lim, block, prio, prio_on, sink, no_part,
+                                            bar_costs, cash, book, orders, lim, block, prio, prio_on, sink, no_part,
                                             order_buf, close, high, low, levels, start, order_model)  # fmt: skip
             # 4. signals: an action waits for the column's next bar (or fills now at the close)
             for c in range(e0, e1):
@@ -642,13 +643,13 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
             due = n_pending > 0 and (not by_asset or orders[e0]["action"] != ACT_NONE)
             if timing == TIMING_SAME_CLOSE and due and one_column is not None and one:
                 cash, n_pending = fill_one_nb(book, orders, c0, t, cols[c0], fill_price[off[col_asset[c0]] + t * step],
-                                               sig[c0, t], size, spread, lim[2], cash, sink, order_model)  # fmt: skip
+                                              sig[c0, t], size, bar_costs, lim[2], cash, sink, order_model)  # fmt: skip
                 if any_rules:
                     _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders,
                                     bool(0))  # fmt: skip
             elif timing == TIMING_SAME_CLOSE and due:
                 cash, n_pending = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size,
-                                            spread, cash, book, orders, lim, block, prio, prio_on, sink, no_part,
+                                            bar_costs, cash, book, orders, lim, block, prio, prio_on, sink, no_part,
                                             order_buf, close, high, low, levels, start, order_model)  # fmt: skip
         # 5. valuation at the close
         net_v = 0.0
@@ -712,7 +713,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _columns_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, spread,
+def _columns_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, bar_costs,
                       levels, lp, book, orders, sink, acc, cash_out, value_out, order_model):  # fmt: skip
     """Chunk k of one-column groups (independent accounts).
 
@@ -754,13 +755,13 @@ def _columns_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timin
         for g in range(b0, b1):
             c0 = group_offsets[g]
             _run_group_nb(g, c0, c0 + 1, col_asset, o_, f_, c_, h_, l_, off_, step_, sig, timing, init_cash[g], cols,
-                          size, spread, levels, lp, book, orders, sink, cash_out, value_out, acc, np.int64(k),
+                          size, bar_costs, levels, lp, book, orders, sink, cash_out, value_out, acc, np.int64(k),
                           order_buf, np.int64(1), order_model)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _groups_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, spread, levels,
-                     lp, book, orders, sink, acc, cash_out, value_out, order_model):  # fmt: skip
+def _groups_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, bar_costs,
+                     levels, lp, book, orders, sink, acc, cash_out, value_out, order_model):  # fmt: skip
     """Chunk k of shared-cash groups."""
     open_, high, low, close, fill_price, off = px.open, px.high, px.low, px.close, px.fill, px.off
     step = px.step[0]
@@ -770,32 +771,32 @@ def _groups_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing
     order_buf = np.empty(width, dtype=np.int64)  # the phases' scratch
     for g in range(chunk_offsets[k], chunk_offsets[k + 1]):
         _run_group_nb(g, group_offsets[g], group_offsets[g + 1], col_asset, open_, fill_price, close, high, low, off,
-                      step, sig, timing, init_cash[g], cols, size, spread, levels, lp, book, orders, sink, cash_out,
+                      step, sig, timing, init_cash[g], cols, size, bar_costs, levels, lp, book, orders, sink, cash_out,
                       value_out, acc, np.int64(k), order_buf, None, order_model)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def simulate_columns_nb(group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, spread, levels,
-                        lp, book, orders, sink, acc, cash_out, value_out, order_model):  # fmt: skip
+def simulate_columns_nb(group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, bar_costs,
+                        levels, lp, book, orders, sink, acc, cash_out, value_out, order_model):  # fmt: skip
     """Independent one-column accounts: chunks of columns in parallel."""
     for k in prange(chunk_offsets.shape[0] - 1):
-        _columns_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, spread,
+        _columns_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, bar_costs,
                           levels, lp, book, orders, sink, acc, cash_out, value_out, order_model)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def simulate_groups_nb(group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, spread, levels,
-                       lp, book, orders, sink, acc, cash_out, value_out, order_model):  # fmt: skip
+def simulate_groups_nb(group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, bar_costs,
+                       levels, lp, book, orders, sink, acc, cash_out, value_out, order_model):  # fmt: skip
     """Many shared-cash groups (a sweep): chunks of groups in parallel."""
     for k in prange(chunk_offsets.shape[0] - 1):
-        _groups_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, spread,
+        _groups_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, bar_costs,
                          levels, lp, book, orders, sink, acc, cash_out, value_out, order_model)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def simulate_group_nb(group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, spread, levels,
-                      lp, book, orders, sink, acc, cash_out, value_out, order_model):  # fmt: skip
+def simulate_group_nb(group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, bar_costs,
+                      levels, lp, book, orders, sink, acc, cash_out, value_out, order_model):  # fmt: skip
     """One shared-cash portfolio (a serial bar loop: nothing to run in parallel)."""
     for k in range(chunk_offsets.shape[0] - 1):
-        _groups_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, spread,
+        _groups_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, bar_costs,
                          levels, lp, book, orders, sink, acc, cash_out, value_out, order_model)  # fmt: skip

@@ -143,6 +143,9 @@ class _Costs(NamedTuple):  # the fields of WeightParams that rebalance._cost_nb 
     fees: np.ndarray
     fixed_fees: np.ndarray
     commission: np.ndarray
+    fees_bar: np.ndarray = np.empty((1, 0))  # none read per bar
+    fixed_fees_bar: np.ndarray = np.empty((1, 0))
+    per_share_bar: np.ndarray = np.empty((1, 0))
 
 
 @st.composite
@@ -165,7 +168,7 @@ def _short_of_cash(draw):
                          for q, p in zip(flip_q, px, strict=True)])  # fmt: skip
     unit = px * (1 + fees) + comm[:, 0]
     fixed_i = np.where(flip_q > 0, 0.0, fixed)
-    total = _scaled_cost_nb(1.0, n, inc, px, unit, fixed_i, flip_q, flip_fee, np.arange(n), wp, 0.0)
+    total = _scaled_cost_nb(1.0, n, inc, px, unit, fixed_i, flip_q, flip_fee, np.arange(n), wp, 0, 0.0)
     avail = total * draw(st.floats(0.0, 0.999))
     return n, inc, px, unit, fixed_i, flip_q, flip_fee, wp, avail
 
@@ -177,13 +180,13 @@ def test_the_scale_under_a_schedule_is_the_largest_that_fits(case):
     equals a 100-step bisection on the scale, and what it scales fits the buying power."""
     n, inc, px, unit, fixed, flip_q, flip_fee, wp, avail = case
     due = np.arange(n)
-    s = _scale_nb(n, inc, px, unit, fixed, flip_q, flip_fee, due, wp, 0.0, avail)
+    s = _scale_nb(n, inc, px, unit, fixed, flip_q, flip_fee, due, wp, 0, 0.0, avail)
     lo, hi = 0.0, 1.0
     for _ in range(100):
         mid = 0.5 * (lo + hi)
-        if _scaled_cost_nb(mid, n, inc, px, unit, fixed, flip_q, flip_fee, due, wp, 0.0) <= avail:
+        if _scaled_cost_nb(mid, n, inc, px, unit, fixed, flip_q, flip_fee, due, wp, 0, 0.0) <= avail:
             lo = mid
         else:
             hi = mid
     assert s == pytest.approx(lo, rel=1e-9, abs=1e-12)
-    assert _scaled_cost_nb(s, n, inc, px, unit, fixed, flip_q, flip_fee, due, wp, 0.0) <= avail * (1 + 1e-12) + 1e-9
+    assert _scaled_cost_nb(s, n, inc, px, unit, fixed, flip_q, flip_fee, due, wp, 0, 0.0) <= avail * (1 + 1e-12) + 1e-9
