@@ -212,6 +212,13 @@ def configs(
     # the bid-ask spread (the signal panels' prices stay above about 10, their rulev is in [0.01, 0.08])
     spread_number = lambda values: draw(cost([0.0, *values] if per_asset else list(values)))  # noqa: E731
     spread, spread_price = draw_spread(draw, spread_number, (0.001, 0.02), (0.5, 2.0), (0.01, 0.2), (1.0, 5.0))
+    fees = dict(fees=draw(cost([0.0, 0.001, 0.01])), fixed_fees=draw(cost([0.0, 0.0, 2.5])))
+    # fees read per bar (rulev x a scale: 0.0005-0.01 of the notional, 0.2-3.2 a fill, 0.001-0.04 a share);
+    # not with backtesting.py's sizing, a per-bar commission only without a schedule
+    if size_rule != "backtesting":
+        fees.update(draw_bar_fees(draw, (0.05, 0.12), (20.0, 40.0), (0.1, 0.5), commission=schedule == "flat"))
+    if isinstance(fees.get("commission_per_share"), PerBar):
+        commission = dict(commission, commission_per_share=fees.pop("commission_per_share"))
     return Config(
         size=size,
         size_type=size_type,
@@ -222,8 +229,7 @@ def configs(
         accumulate=accumulate,
         max_entries=max_entries,
         slippage_on=slippage_on,
-        fees=draw(cost([0.0, 0.001, 0.01])),
-        fixed_fees=draw(cost([0.0, 0.0, 2.5])),
+        **fees,
         **commission,
         slippage_per_share=draw(cost([0.0, 0.0, 0.05])),
         signal_rules=draw(st.sampled_from(["reverse", "reverse", "flat_only"])),
@@ -259,6 +265,24 @@ def draw_spread(draw, number, fractions: tuple, fraction_scales: tuple, prices: 
     if kind == "per_bar":
         return PerBar(draw(st.sampled_from(scales))), price
     return number(values), price
+
+
+def draw_bar_fees(draw, fees: tuple, fixed_fees: tuple, per_share: tuple, commission: bool = True) -> dict:
+    """Fees read per bar: each of ``fees``, ``fixed_fees`` and (``commission``) ``commission_per_share``
+    one time in six a ``PerBar`` (the fill bar's rulev x one of the given scales); the others are
+    left out (the caller's own draws)."""
+    out = {}
+    for name, scales in (("fees", fees), ("fixed_fees", fixed_fees), ("commission_per_share", per_share)):
+        if name == "commission_per_share" and not commission:
+            continue
+        if draw(st.sampled_from([False, False, False, False, False, True])):
+            out[name] = PerBar(draw(st.sampled_from(scales)))
+    return out
+
+
+def per_bar(value):
+    """A reference cost as a ``backtest`` keyword's value: a ``PerBar`` is its column times its scale."""
+    return pl.col("rulev") * value.scale if isinstance(value, PerBar) else value
 
 
 def spread_kwargs(spread, price: bool) -> dict:
@@ -334,7 +358,7 @@ def commission_kwargs(cfg) -> dict:
     if cfg.commission_tiers:
         return dict(commission=vec.Tiered(cfg.commission_tiers, min=lo, max_pct=None if math.isinf(cap) else cap))
     if not any(isinstance(v, dict) for v in (lo, cap)) and lo == 0 and math.isinf(cap):
-        return dict(commission_per_share=rate)
+        return dict(commission_per_share=per_bar(rate))
 
     def one(r, m, k):
         return vec.PerShare(r, min=m, max_pct=None if math.isinf(k) else k)
@@ -360,8 +384,8 @@ def vec_kwargs(cfg: Config) -> dict:
         accumulate=cfg.accumulate or None,
         max_entries=cfg.max_entries,
         slippage_on=cfg.slippage_on,
-        fees=cfg.fees,
-        fixed_fees=cfg.fixed_fees,
+        fees=per_bar(cfg.fees),
+        fixed_fees=per_bar(cfg.fixed_fees),
         **commission_kwargs(cfg),
         slippage_per_share=cfg.slippage_per_share,
         **spread_kwargs(cfg.spread, cfg.spread_price),
@@ -522,6 +546,9 @@ def weight_cases(draw, gaps: bool = True, costs: bool = True, rules: bool = True
         elif schedule == "tiered":
             cfg.update(commission_per_share=0.0, commission_tiers=TIERS, commission_min=maybe(0.0, 1.0),
                        commission_max=maybe(math.inf, 0.005))  # fmt: skip
+        # fees read per bar (these panels' rulev is in [0, 4] or null: at most 0.004-0.01 of the notional,
+        # 1-3 a fill, 0.008-0.04 a share); a per-bar commission only without a schedule
+        cfg.update(draw_bar_fees(draw, (0.001, 0.0025), (0.25, 0.75), (0.002, 0.01), commission=schedule == "flat"))
         # the bid-ask spread (these panels' prices stay above about 2.5, their rulev is in [0, 4])
         number = lambda values: cost(0.0, *values) if per_asset else maybe(*values)  # noqa: E731
         spread, spread_price = draw_spread(draw, number, (0.001, 0.02), (0.01, 0.1), (0.02, 0.2), (0.01, 0.05))
@@ -580,9 +607,11 @@ def vec_run(panel, weights, rebalance, cfg):
 def weight_keywords(cfg: dict) -> dict:
     """A ``weight_cases`` config's settings as ``backtest`` / ``sweep`` keywords: its commission
     schedule (the reference's ``commission_min`` / ``_max`` / ``_tiers``) as ``commission=``, its
-    spread as ``spread=`` or ``spread_price=`` (``spread_kwargs``)."""
+    spread as ``spread=`` or ``spread_price=`` (``spread_kwargs``), its fees read per bar as
+    expressions (``per_bar``)."""
     kw = dict(cfg)
     kw.update(spread_kwargs(kw.pop("spread", 0.0), kw.pop("spread_price", False)))
+    kw.update({k: per_bar(kw[k]) for k in ("fees", "fixed_fees", "commission_per_share") if k in kw})
     if any(k in kw for k in ("commission_min", "commission_max", "commission_tiers")):
         sched = SimpleNamespace(commission_per_share=kw.pop("commission_per_share", 0.0),
                                 commission_min=kw.pop("commission_min", 0.0),

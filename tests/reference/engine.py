@@ -53,9 +53,10 @@ class Config:
     size_type: str = "percent"  # shares | value | percent | notional
     percent_of: str = "equity"  # equity | cash
     fractional: bool = True
-    fees: float = 0.0
-    fixed_fees: float = 0.0
-    commission_per_share: float = 0.0
+    # the fees: a number, a dict by asset or an ``orders.PerBar`` (the fill bar's rulev x its scale, a null: 0)
+    fees: object = 0.0  # a fraction of the notional per fill
+    fixed_fees: object = 0.0  # cash per fill
+    commission_per_share: object = 0.0  # (a PerBar only without commission_min / _max / _tiers)
     commission_min: float = 0.0  # a commission schedule's minimum per order
     commission_max: float = math.inf  # and its cap, a fraction of the trade value
     commission_tiers: tuple = ()  # ((up_to, rate), ...) on the account's shares this month
@@ -179,6 +180,11 @@ class Reference:
             acc.mvol_month, acc.mvol = month, 0.0
         acc.mvol += fill["quantity"]
 
+    def costs(self, acc: Account, a, t):
+        """The config with the costs of a fill of ``a`` on bar t (``orders.for_asset``): by asset,
+        the fees read per bar at t, the commission tier of the account's month before now."""
+        return orders.for_asset(self.cfg, a, self.volume(acc, t), self.p.bars[a].get(t))
+
     def half_spread(self, a, t, ref: float) -> float:
         """Half the spread per share a fill of ``a`` on bar t at reference price ``ref`` pays."""
         return orders.half_spread(self.cfg, a, self.p.bars[a].get(t), ref)
@@ -193,7 +199,7 @@ class Reference:
         """Close the position in ``a`` by one order (vectorbt's rule may cut or refuse it).
         ``slippage`` None: the exits' own (none with slippage_on="entries", which also drops the
         per-share slippage of every exit). The half spread is paid in every case."""
-        c = orders.for_asset(self.cfg, a, self.volume(acc, t))
+        c = self.costs(acc, a, t)
         entries_only = c.slippage_on == "entries"
         if slippage is None:
             slippage = 0.0 if entries_only else c.slippage
@@ -259,7 +265,7 @@ class Reference:
                       fee: float | None = None) -> None:  # fmt: skip
         """A new position of q shares in direction d at executed price px (reference ref). ``fee``
         given: its share of a one-order reversal's fee, and the caller books the cash."""
-        c = orders.for_asset(self.cfg, a, self.volume(acc, t))
+        c = self.costs(acc, a, t)
         if fee is None:
             fee = orders.fee(c, q, px)
             acc.cash -= d * q * px + fee
@@ -337,7 +343,7 @@ class Reference:
     def reduce(self, acc: Account, a, t, ref: float, q: float, reason: str, slippage) -> None:
         """Sell (or cover) q of the position in ``a`` (less than it holds) at ``ref``: a reduce
         fill and a partial trade row with the entry costs pro rata."""
-        c = orders.for_asset(self.cfg, a, self.volume(acc, t))
+        c = self.costs(acc, a, t)
         p = acc.pos[a]
         entries_only = c.slippage_on == "entries"
         if slippage is None:
@@ -490,7 +496,7 @@ class Reference:
             available = acc.cash
         for a in entries:
             action, signal_time = acc.pending.pop(a)
-            c = orders.for_asset(self.cfg, a, self.volume(acc, t))  # this asset's costs
+            c = self.costs(acc, a, t)  # this asset's costs, at this fill bar
             d = 1.0 if action in ("open_long", "reverse_to_long", "add_long") else -1.0
             ref = self.fill_price(self.p.bars[a][t])
             if action.startswith("add") and a not in acc.pos:  # a rule closed the position it was to add to

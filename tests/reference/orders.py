@@ -54,18 +54,27 @@ COSTS = ("fees", "fixed_fees", "commission_per_share", "commission_min", "commis
          "slippage_per_share", "borrow_rate", "spread")  # fmt: skip
 
 
+BAR_FEES = ("fees", "fixed_fees", "commission_per_share")  # the fees that may be read per bar (``PerBar``)
+
+
 @dataclass(frozen=True)
 class PerBar:
-    """A cost read per bar (``Config.spread``): the bar's ``rulev`` x ``scale`` (a null: none)."""
+    """A cost read per bar (``Config.spread``, and the fees in ``BAR_FEES``): the bar's ``rulev``
+    x ``scale`` (a null: none)."""
 
     scale: float = 1.0
 
 
-def for_asset(cfg, a, volume: float = 0.0):
+def for_asset(cfg, a, volume: float = 0.0, bar=None):
     """``cfg`` with the costs of asset ``a``: a cost given as a dict by asset is that asset's
-    number (README "Costs": per-asset costs); with commission tiers, the per-share rate of an
-    account that traded ``volume`` shares this month (``tier_rate``)."""
+    number (README "Costs": per-asset costs); a fee in ``BAR_FEES`` given as a ``PerBar`` is
+    ``bar``'s value (the asset's bar at the fill; no bar, a null or NaN value: 0); with commission
+    tiers, the per-share rate of an account that traded ``volume`` shares this month
+    (``tier_rate``). The spread is left as it is (``half_spread`` reads it)."""
     per = {k: v[a] for k in COSTS if isinstance(v := getattr(cfg, k), dict)}
+    for k in BAR_FEES:
+        if isinstance(v := per.get(k, getattr(cfg, k)), PerBar):
+            per[k] = 0.0 if bar is None or bar.rulev is None or math.isnan(bar.rulev) else bar.rulev * v.scale
     if cfg.commission_tiers:
         per["commission_per_share"] = tier_rate(cfg.commission_tiers, volume)
     return dataclasses.replace(cfg, **per) if per else cfg

@@ -72,11 +72,13 @@ Fill phase of bar f, its due orders (asset order) in two steps:
     "increase"; requested = dq, filled = dq', price = reference price.
 Executed price px = ref * (1 + side * slippage) + side * (slippage_per_share + hs) (side +1 buy,
 -1 sell), hs = half the spread per share at the fill bar (``orders.half_spread``): it enters every
-sizing and cash check through px. Fills are listed in execution order: step (a) in asset order,
-then step (b) in asset order ("scale") or priority order ("priority", "reject"); position ids
-count entries in that order. A flip is one order: its two fills split the order's fee
-fee(|q| + dq', px) by quantity (as both peers do); its closing part keeps fee(|q|, px) when the
-new side gets nothing.
+sizing and cash check through px. A fee read per bar (``fees``, ``fixed_fees`` or
+``commission_per_share`` given as an ``orders.PerBar``) is its fill bar's value, in the fill's
+fee and in every cost above (``WeightReference.of``). Fills are listed in execution order: step
+(a) in asset order, then step (b) in asset order ("scale") or priority order ("priority",
+"reject"); position ids count entries in that order. A flip is one order: its two fills split
+the order's fee fee(|q| + dq', px) by quantity (as both peers do); its closing part keeps
+fee(|q|, px) when the new side gets nothing.
 
 Other order models (``cash_rule``): "vectorbt" replaces steps (a) and (b) by ``vectorbt_orders``
 (vectorbt's call order and cash rule); "ml4t" replaces them by ``ml4t_orders`` (ml4t-backtest
@@ -326,10 +328,11 @@ class WeightReference:
         return None if abs(qs - q) <= 1e-12 * abs(q) else qs
 
     def of(self, a):
-        """The config with asset ``a``'s costs (a cost may be a dict by asset) and the commission
-        tier of the portfolio's shares this month before now."""
+        """The config with asset ``a``'s costs for a fill on the bar being run (a cost may be a
+        dict by asset; a fee read per bar takes a's bar now, which every fill has) and the
+        commission tier of the portfolio's shares this month before now."""
         volume = self.mvol if self.mvol_month == orders.month_of(self.p.day.get(self.now)) else 0.0
-        return orders.for_asset(self.c, a, volume)
+        return orders.for_asset(self.c, a, volume, self.p.bars[a].get(self.now))
 
     def add_fill(self, fill: dict) -> None:
         """Record a fill; its shares count toward the portfolio's month (commission tiers)."""
