@@ -408,7 +408,9 @@ def backtest(
             (``ExecutionConfig``).
         fees, fixed_fees, slippage, commission_per_share, slippage_per_share, slippage_on: costs
             per fill (``CostConfig``), default 0; each a number or a dict with one number per
-            asset; ``slippage_on="entries"`` slips entries only. ``borrow_rate``: the annual fee
+            asset; ``slippage_on="entries"`` slips entries only; ``fees``, ``fixed_fees`` and
+            ``commission_per_share`` may also be an expression read at each fill's bar (null:
+            none). ``borrow_rate``: the annual fee
             for borrowing shares sold short (a number, a dict by asset, or an expression read
             per bar; default None: none), ``|quantity| x last close x rate / 360`` per calendar
             day held, reported per trade row as ``borrow_cost``. ``commission``: a schedule

@@ -97,18 +97,25 @@ def test_higher_costs_never_raise_pnl(panel_df, cfg):
     wider = {key: kw.get(key, 0.0) + 0.0001 * (100.0 if key == "spread_price" else 1.0)}
     if not isinstance(kw.get(key, 0.0), float | int):
         wider = {}
+
+    def up(v, d):  # a fee raised by d: a number, or a per-bar expression (its nulls: none, so d)
+        return v.fill_null(0.0) + d if isinstance(v, pl.Expr) else v + d
+
+    cps = kw.get("commission_per_share")
+    dearer = {"commission_per_share": up(cps, 0.01)} if isinstance(cps, pl.Expr | float | int) else {}
     cases = [
         (
             kw | no_rules,
             dict(
-                fees=kw["fees"] + 0.002,
-                fixed_fees=kw["fixed_fees"] + 1,
+                fees=up(kw["fees"], 0.002),
+                fixed_fees=up(kw["fixed_fees"], 1),
+                **dearer,
                 slippage=kw["slippage"] + 0.001,
                 borrow_rate=borrow,
                 **wider,
             ),
         ),
-        (kw | dict(stop_anchor="signal_close"), dict(fees=kw["fees"] + 0.002, fixed_fees=kw["fixed_fees"] + 1)),
+        (kw | dict(stop_anchor="signal_close"), dict(fees=up(kw["fees"], 0.002), fixed_fees=up(kw["fixed_fees"], 1))),
     ]
     for base, more in cases:
         low = vec.backtest(df, **base).trades
