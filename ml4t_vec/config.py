@@ -142,6 +142,11 @@ class CostConfig:
                     raise ConfigError(f"`{name}` as a dict needs one number per asset; got {{}}.")
                 for asset, v in value.items():
                     _check_number(f"{name}[{asset!r}]", v, lo=0.0, hi=hi)
+            elif isinstance(value, str) and _parses_as_number(value):
+                raise ConfigError(
+                    f"`{name}` must be a number, or a Polars expression / column name read per bar; got the string "
+                    f"{value!r}. For a number pass {name}={float(value)!r}."
+                )
             elif isinstance(value, (pl.Expr, str)) and name in PER_BAR_COSTS:
                 continue  # read per bar (Prepare checks each value)
             elif not (value is None and name in OPTIONAL_COSTS):

@@ -152,7 +152,8 @@ def test_parquet_sources_and_the_data_key(tmp_path):
             r"line 3: `data.source` 'nowhere/\*.parquet' matches",
         ),
         (("n_assets = 4", "n_asets = 4"), r"line 4: unknown key 'data.n_asets'. Did you mean 'n_assets'"),
-        (("fees = 0.001", 'fees = "a lot"'), r"fees"),
+        (("fees = 0.001", "fees = -0.1"), r"fees"),
+        (("fees = 0.001", 'fees = "0.001"'), r"`fees` must be a number, or .* pass fees=0.001"),
     ],
 )
 def test_bad_configs_name_the_key_and_line(tmp_path, change, message):
