@@ -130,15 +130,21 @@ def weight_params(cfg: BacktestConfig, prep: Prepared, select: HoldAwareTopK | N
     lev = lim.max_gross_leverage
     rb = cfg.rebalance
     n_bars = prep.sig.shape[1]
+    by_bar = bar_fees(cfg, n_cols, prep)  # (n_cols, 0) unless read per bar
+    fees, fixed = ((by_bar[f] if by_bar[f].shape[1] else cost(cfg, name, n_cols, prep)[:, None])
+                   for f, name in (("fees_bar", "fees"), ("fixed_fees_bar", "fixed_fees")))  # fmt: skip
+    table = commission_table(cfg, n_cols, prep)
+    if by_bar["per_share_bar"].shape[1]:
+        table[:, 0] = np.nan  # the rate is read per bar (``rebalance._cost_nb``)
     return kernel_tuple(
         WeightParams,
-        fees=cost(cfg, "fees", n_cols, prep),
-        fixed_fees=cost(cfg, "fixed_fees", n_cols, prep),
-        commission=commission_table(cfg, n_cols, prep),
+        fees=fees,
+        fixed_fees=fixed,
+        commission=table,
         slippage=cost(cfg, "slippage", n_cols, prep),
         slippage_per_share=cost(cfg, "slippage_per_share", n_cols, prep),
         **spread(cfg, n_cols, prep),
-        **bar_fees(cfg, n_cols, prep),
+        per_share_bar=by_bar["per_share_bar"],
         lot=lots,
         fractional=[bool(cfg.sizing.fractional)],
         missing=[MISSING[rb.missing]],

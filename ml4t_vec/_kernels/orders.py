@@ -159,25 +159,26 @@ def half_spread_nb(spread, in_price, c, t, ref):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def spread_of_nb(bar_costs, cs, c, t, ref, order_model):
-    """``half_spread_nb`` for the signal drivers, from column c's settings ``cs`` and the costs
-    read per bar (``launch.bar_costs``: the spread first): compiled only into the order model's
-    copy (``launch.order_model``; reading it at every fill made scenario A's kernel 5% slower),
-    0 in the default one."""
-    if order_model is None:
-        return 0.0
-    return half_spread_nb(bar_costs[0], cs["spread_price"], c, t, ref)
+def bar_cost_nb(bar_costs, c, t, k):
+    """Cost k of column c's fill on bar t from the signal drivers' ``bar_costs`` ((n_cols, 1 or
+    n_bars, 4): the spread, fees, fixed fees, per-share commission; ``launch.bar_costs``); NaN
+    (a null read per bar): 0."""
+    x = bar_costs[c, t if bar_costs.shape[1] > 1 else 0, k]
+    return x if x == x else 0.0
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def bar_fee_nb(values, c, t, default):
-    """A fee component read per bar (``OrderParams.fees_bar`` and the like): column c's value at
-    bar t (NaN: none, 0), or ``default`` (the column's own number) when it is not read per bar
-    (no bars: shape (n_cols, 0))."""
-    if values.shape[1] == 0:
-        return default
-    x = values[c, t]
-    return x if x == x else 0.0
+def spread_of_nb(bar_costs, cs, c, t, ref, order_model):
+    """Half the spread per share of column c's fill on bar t at ``ref`` for the signal drivers
+    (``half_spread_nb``'s rule): compiled only into the order model's copy
+    (``launch.order_model``; reading it at every fill made scenario A's kernel 5% slower), 0 in
+    the default one."""
+    if order_model is None:
+        return 0.0
+    x = bar_cost_nb(bar_costs, c, t, 0)
+    if not x > 0.0:
+        return 0.0
+    return 0.5 * x if cs["spread_price"] else 0.5 * x * ref
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -195,10 +196,10 @@ def tier_rate_nb(tiers, volume):
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def cost_of_nb(cs, book, c, order_model, bar_costs, t):
     """The fee schedule ``fee_nb`` takes for column c's fill on bar t, from its settings
-    (``columns.COLUMN_DT``), the fees read per bar (``bar_costs``, ``launch.bar_costs``: the
-    spread, then fees, fixed fees and the per-share commission, ``bar_fee_nb``) and its
-    account's shares this month (a tiered rate); the per-bar fees and the tiers compile into the
-    order model's copy of the drivers only (``launch.order_model``): (fraction of notional,
+    (``columns.COLUMN_DT``), the costs read per bar (``bar_costs``, ``bar_cost_nb``: the
+    order model's copy reads its fees there, the column's own numbers where none is per bar)
+    and its account's shares this month (a tiered rate); the per-bar fees and the tiers compile
+    into the order model's copy of the drivers only (``launch.order_model``): (fraction of notional,
     fixed cash per order, commission per share, its minimum and its cap as a fraction of the
     trade value per order). Every fill of the signal drivers reads it here, so a new fee
     component is added in one place (and in ``rebalance._cost_nb`` for the target-weight
@@ -207,9 +208,9 @@ def cost_of_nb(cs, book, c, order_model, bar_costs, t):
     fixed = cs["fixed_fees"]
     rate = cs["per_share"]
     if order_model is not None:
-        fees = bar_fee_nb(bar_costs[1], c, t, fees)
-        fixed = bar_fee_nb(bar_costs[2], c, t, fixed)
-        rate = bar_fee_nb(bar_costs[3], c, t, rate)
+        fees = bar_cost_nb(bar_costs, c, t, 1)
+        fixed = bar_cost_nb(bar_costs, c, t, 2)
+        rate = bar_cost_nb(bar_costs, c, t, 3)
         if cs["n_tiers"] > 0:
             rate = tier_rate_nb(cs["tiers"], book[book[c]["acct"]]["mvol"])
     return (fees, fixed, rate, cs["comm_min"], cs["comm_max"])

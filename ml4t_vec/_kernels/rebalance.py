@@ -74,7 +74,6 @@ from ml4t_vec._kernels.limits import NEVER, new_limit_state_nb
 from ml4t_vec._kernels.orders import (
     ENTRY_NO_CASH,
     ENTRY_ZERO,
-    bar_fee_nb,
     cash_buy_nb,
     cash_sell_nb,
     exec_price_nb,
@@ -97,21 +96,19 @@ DUST = 1e-9  # buying power at or below this fraction of equity is none
 class WeightParams(NamedTuple):
     """Per-column arrays (length n_cols) and run-wide settings (length 1), through ``kernel_tuple``."""
 
-    fees: F64
-    fixed_fees: F64
-    # (n_cols, 4 + 2 * MAX_TIERS) the commission schedule: per-share rate, its minimum per order
-    # (0: none), its cap as a fraction of the trade value (inf: none), the number of tiers (0:
-    # the flat rate), then the tiers' monthly-share bounds and their rates. One array: each
-    # field read in the fill phase's loops costs an incref / decref pair (six of them made the
-    # daily rebalance's kernel 2.6x slower)
+    fees: F64  # (n_cols, 1), or (n_cols, n_bars) read per bar (NaN: none)
+    fixed_fees: F64  # likewise
+    # (n_cols, 4 + 2 * MAX_TIERS) the commission schedule: per-share rate (NaN: read per bar,
+    # ``per_share_bar``), its minimum per order (0: none), its cap as a fraction of the trade
+    # value (inf: none), the number of tiers (0: the flat rate), then the tiers' monthly-share
+    # bounds and their rates. One array: each field read in the fill phase's loops costs an
+    # incref / decref pair (six of them made the daily rebalance's kernel 2.6x slower)
     commission: F64
     slippage: F64
     slippage_per_share: F64
     spread: F64  # (n_cols, 1 | n_bars) the full bid-ask spread, read at the fill bar (NaN: none)
     spread_price: BOOL  # the spread is in price units (else a fraction of the price)
-    fees_bar: F64  # (n_cols, n_bars) fees read per bar (NaN: none), or (n_cols, 0): ``fees`` holds them
-    fixed_fees_bar: F64  # likewise for fixed_fees
-    per_share_bar: F64  # and for the per-share commission
+    per_share_bar: F64  # (n_cols, n_bars) the per-share commission read per bar where the table's rate is NaN
     lot: F64  # lot size; 0: none (fractional, or whole shares)
     fractional: BOOL  # (1,)
     missing: I64  # (1,) MISSING_*
@@ -254,16 +251,27 @@ def _unit_nb(wp, c):
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _cost_nb(wp, c, t, volume):
     """Column c's fee schedule for a fill on bar t as ``orders.fee_nb`` takes it: the fees read
-    per bar where given (``orders.bar_fee_nb``), a tiered rate by ``volume``, the portfolio's
+    per bar where given (``_at_nb``), a tiered rate by ``volume``, the portfolio's
     shares this month (every fill of this driver reads it here, as the signal drivers'
     ``orders.cost_of_nb``). The callers pass ``book[0]["mvol"]``, not the book: the book as an
     argument of this inlined helper made the daily rebalance's kernel 2.5x slower."""
     cm = wp.commission
-    rate = bar_fee_nb(wp.per_share_bar, c, t, cm[c, 0])
+    rate = cm[c, 0]
+    if rate != rate:  # the per-share commission is read per bar (NaN in the table)
+        rate = _at_nb(wp.per_share_bar, c, t)
     if cm[c, 3] > 0.0:  # tiers
         rate = _tier_rate_nb(cm, c, volume)
-    return (bar_fee_nb(wp.fees_bar, c, t, wp.fees[c]), bar_fee_nb(wp.fixed_fees_bar, c, t, wp.fixed_fees[c]), rate,
-            cm[c, 1], cm[c, 2])  # fmt: skip
+    return (_at_nb(wp.fees, c, t), _at_nb(wp.fixed_fees, c, t), rate, cm[c, 1], cm[c, 2])
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _at_nb(values, c, t):
+    """Column c's value at bar t of a cost that may be read per bar ((n_cols, 1) or (n_cols,
+    n_bars)); NaN (a null): 0. The fees and fixed fees are such arrays, so a run with none per
+    bar reads as many fields as before (each field read in the fill loops costs an incref /
+    decref pair; three more made the daily rebalance's kernel 2.6x slower)."""
+    x = values[c, t if values.shape[1] > 1 else 0]
+    return x if x == x else 0.0
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -375,7 +383,7 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         px_of[i] = exec_price_nb(ref, np.int64(1 if inc[i] > 0.0 else -1), _slip_nb(wp, c, t, ref))
         cost = _cost_nb(wp, c, t, book[0]["mvol"])
         unit_cost[i] = unit_cost_nb(px_of[i], cost)  # per share (the fixed fee is fixed[i])
-        fixed[i] = 0.0 if flip_q[i] > 0.0 else wp.fixed_fees[c]  # a reversal paid it in (a)
+        fixed[i] = 0.0 if flip_q[i] > 0.0 else cost[1]  # a reversal paid it in (a)
         flat = flat and flat_nb(cost)
         need += _inc_cost_nb(abs(inc[i]), px_of[i], cost, unit_cost[i], fixed[i], flip_q[i], flip_fee[i])
         n_inc += 1

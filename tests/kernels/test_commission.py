@@ -140,12 +140,10 @@ def test_schedules_validate_themselves(make, match):
 
 
 class _Costs(NamedTuple):  # the fields of WeightParams that rebalance._cost_nb reads
-    fees: np.ndarray
-    fixed_fees: np.ndarray
+    fees: np.ndarray  # (n, 1)
+    fixed_fees: np.ndarray  # (n, 1)
     commission: np.ndarray
-    fees_bar: np.ndarray = np.empty((1, 0))  # none read per bar
-    fixed_fees_bar: np.ndarray = np.empty((1, 0))
-    per_share_bar: np.ndarray = np.empty((1, 0))
+    per_share_bar: np.ndarray = np.empty((1, 0))  # none read per bar
 
 
 @st.composite
@@ -163,7 +161,7 @@ def _short_of_cash(draw):
     comm[:, 2] = draw(st.sampled_from([np.inf, 0.01, 0.0005]))
     fees = np.full(n, draw(st.sampled_from([0.0, 0.001])))
     fixed = np.full(n, draw(st.sampled_from([0.0, 1.5])))
-    wp = _Costs(fees, fixed, comm)
+    wp = _Costs(fees[:, None], fixed[:, None], comm)
     flip_fee = np.array([fee_nb(q, p, (fees[0], fixed[0], comm[0, 0], comm[0, 1], comm[0, 2])) if q > 0 else 0.0
                          for q, p in zip(flip_q, px, strict=True)])  # fmt: skip
     unit = px * (1 + fees) + comm[:, 0]
