@@ -265,14 +265,18 @@ def bar_fees(cfg: BacktestConfig, n_cols: int, prep: Prepared | None) -> dict:
     """The fee components read per bar, as ``OrderParams`` / ``WeightParams`` fields
     ``fees_bar``, ``fixed_fees_bar``, ``per_share_bar``: (n_cols, n_bars) from an expression
     (NaN: none), (n_cols, 0) for a number or a dict by asset (the per-column field holds it);
-    without ``prep`` (1, 1) where one is read per bar (the order model's test)."""
+    without ``prep`` (1, 1) where one is read per bar (the order model's test); and their
+    ``*_slot`` in ``launch.bar_costs`` (-1: not read per bar)."""
     out = {}
-    for name, field in zip(BAR_FEES, ("fees_bar", "fixed_fees_bar", "per_share_bar"), strict=True):
+    slot = 1  # (slot 0 of ``launch.bar_costs`` is the spread)
+    for name, field in zip(BAR_FEES, ("fees", "fixed_fees", "per_share"), strict=True):
         by_bar = isinstance(getattr(cfg.costs, name), (pl.Expr, str))
         if prep is None:
-            out[field] = np.ones((n_cols, 1)) if by_bar else np.empty((n_cols, 0))
+            out[f"{field}_bar"] = np.ones((n_cols, 1)) if by_bar else np.empty((n_cols, 0))
         else:
-            out[field] = per_bar(prep, name, n_cols, np.nan) if by_bar else np.empty((n_cols, 0))
+            out[f"{field}_bar"] = per_bar(prep, name, n_cols, np.nan) if by_bar else np.empty((n_cols, 0))
+        out[f"{field}_slot"] = np.full(n_cols, slot if by_bar else -1)
+        slot += by_bar
     return out
 
 

@@ -60,6 +60,11 @@ class OrderParams(NamedTuple):
     fees_bar: F64
     fixed_fees_bar: F64
     per_share_bar: F64
+    # where the order model's copy reads each fee at a fill: -1 the column's own number, else
+    # the slot k of ``launch.bar_costs``' last axis (slot 0 is the spread)
+    fees_slot: I64
+    fixed_fees_slot: I64
+    per_share_slot: I64
     fractional: BOOL  # False -> whole shares, rounded down
     cash_rule: I64  # CASH_*: what limits orders by cash (read from a group's first column)
     percent_of: I64  # PERCENT_OF_*: percent sizes of equity or of cash
@@ -161,7 +166,7 @@ def half_spread_nb(spread, in_price, c, t, ref):
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def bar_cost_nb(bar_costs, c, t, k):
     """Cost k of column c's fill on bar t from the signal drivers' ``bar_costs`` ((n_cols, 1 or
-    n_bars, 4): the spread, fees, fixed fees, per-share commission; ``launch.bar_costs``); NaN
+    n_bars, 1 + the fees read per bar): the spread, then those fees; ``launch.bar_costs``); NaN
     (a null read per bar): 0."""
     x = bar_costs[c, t if bar_costs.shape[1] > 1 else 0, k]
     return x if x == x else 0.0
@@ -196,8 +201,8 @@ def tier_rate_nb(tiers, volume):
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def cost_of_nb(cs, book, c, order_model, bar_costs, t):
     """The fee schedule ``fee_nb`` takes for column c's fill on bar t, from its settings
-    (``columns.COLUMN_DT``), the costs read per bar (``bar_costs``, ``bar_cost_nb``: the
-    order model's copy reads its fees there, the column's own numbers where none is per bar)
+    (``columns.COLUMN_DT``), the fees read per bar (``bar_costs``, ``bar_cost_nb``, at the
+    column's ``*_slot``s; its own numbers where a fee is not per bar)
     and its account's shares this month (a tiered rate); the per-bar fees and the tiers compile
     into the order model's copy of the drivers only (``launch.order_model``): (fraction of notional,
     fixed cash per order, commission per share, its minimum and its cap as a fraction of the
@@ -208,9 +213,12 @@ def cost_of_nb(cs, book, c, order_model, bar_costs, t):
     fixed = cs["fixed_fees"]
     rate = cs["per_share"]
     if order_model is not None:
-        fees = bar_cost_nb(bar_costs, c, t, 1)
-        fixed = bar_cost_nb(bar_costs, c, t, 2)
-        rate = bar_cost_nb(bar_costs, c, t, 3)
+        if cs["fees_slot"] >= 0:
+            fees = bar_cost_nb(bar_costs, c, t, cs["fees_slot"])
+        if cs["fixed_fees_slot"] >= 0:
+            fixed = bar_cost_nb(bar_costs, c, t, cs["fixed_fees_slot"])
+        if cs["per_share_slot"] >= 0:
+            rate = bar_cost_nb(bar_costs, c, t, cs["per_share_slot"])
         if cs["n_tiers"] > 0:
             rate = tier_rate_nb(cs["tiers"], book[book[c]["acct"]]["mvol"])
     return (fees, fixed, rate, cs["comm_min"], cs["comm_max"])
