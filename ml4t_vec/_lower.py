@@ -367,7 +367,11 @@ def rule_exprs(cfg: BacktestConfig) -> dict:
 def per_bar(prep: Prepared, name: str, n_cols: int, default: float) -> np.ndarray:
     """A rule value per (column, bar) from an expression, else one ``default`` per column."""
     if name in prep.rule_values:
-        return prep.rule_values[name][prep.col_asset]
+        v = prep.rule_values[name]
+        ca = prep.col_asset
+        if ca.shape[0] == v.shape[0] and (ca == np.arange(ca.shape[0])).all():  # one column per asset: no copy
+            return v
+        return v[ca]
     return np.full((n_cols, 1), default)
 
 

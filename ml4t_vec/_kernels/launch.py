@@ -84,7 +84,7 @@ def order_model(params: OrderParams, scale_out: bool, financed: bool):
     commission tiers, ``tiered``, and so did reading the spread at every fill.)"""
     vbt = bool((params.cash_rule == CASH_VECTORBT).any() or (params.reversal == REVERSAL_ONE_ORDER).any())
     tiered = bool((params.n_tiers > 0).any())
-    spread = bool(np.nan_to_num(params.spread).any())
+    spread = bool(np.fmax.reduce(params.spread, axis=None) > 0.0)  # (NaN: none; no copy of a per-bar spread)
     by_bar = any(getattr(params, f).shape[1] > 0 for f in ("fees_bar", "fixed_fees_bar", "per_share_bar"))
     on = vbt or scale_out or financed or tiered or spread or by_bar or bool(params.accumulate.any())
     return np.int64(1) if on else None
