@@ -242,6 +242,16 @@ def cost(cfg: BacktestConfig, name: str, n_cols: int, prep: Prepared | None) -> 
     return np.array([float(x) for x in values])[col_asset]
 
 
+def cost_grid(cfg: BacktestConfig, name: str, n_cols: int, prep: Prepared) -> np.ndarray:
+    """A cost that may be read per bar, as the kernels read it: (n_cols, n_bars) from an
+    expression (``per_bar``; NaN: none), else (n_cols, 1), the number or the dict by asset per
+    column (``cost``; None: 0)."""
+    v = getattr(cfg.costs, name)
+    if isinstance(v, (pl.Expr, str)):
+        return per_bar(prep, name, n_cols, np.nan)
+    return cost(cfg, name, n_cols, prep)[:, None] if v is not None else np.zeros((n_cols, 1))
+
+
 def spread(cfg: BacktestConfig, n_cols: int, prep: Prepared | None) -> dict:
     """The spread fields of ``OrderParams`` and ``WeightParams``: ``spread``, the full bid-ask
     spread per column, (n_cols, 1) for a number or a dict by asset, (n_cols, n_bars) from an
@@ -254,11 +264,7 @@ def spread(cfg: BacktestConfig, n_cols: int, prep: Prepared | None) -> dict:
     if prep is None:  # a caller that only reads the order model: some spread is on, or none
         on = isinstance(v, (pl.Expr, str, dict)) or bool(v)
         return dict(spread=np.full((n_cols, 1), 1.0 if on else 0.0), spread_price=np.full(n_cols, in_price))
-    if isinstance(v, (pl.Expr, str)):
-        arr = per_bar(prep, name, n_cols, np.nan)
-    else:
-        arr = cost(cfg, name, n_cols, prep)[:, None] if v is not None else np.zeros((n_cols, 1))
-    return dict(spread=arr, spread_price=np.full(n_cols, in_price))
+    return dict(spread=cost_grid(cfg, name, n_cols, prep), spread_price=np.full(n_cols, in_price))
 
 
 def bar_fees(cfg: BacktestConfig, n_cols: int, prep: Prepared | None) -> dict:
@@ -459,13 +465,9 @@ def financing(cfg: BacktestConfig, n_cols: int, n_accounts: int, prep: Prepared)
     annual borrow rate per column ((n_cols, 1) for a number or a dict by asset, 0 when off;
     (n_cols, n_bars) from an expression, NaN: no fee), ``borrow_on``, ``cash_rate`` and
     ``credit_rate`` per account (0: none), ``nights`` per bar."""
-    v = cfg.costs.borrow_rate
-    if isinstance(v, (pl.Expr, str)):
-        borrow = per_bar(prep, "borrow_rate", n_cols, np.nan)
-    else:
-        borrow = cost(cfg, "borrow_rate", n_cols, prep)[:, None] if v is not None else np.zeros((n_cols, 1))
     p = cfg.portfolio
-    return dict(borrow=borrow, borrow_on=np.full(n_accounts, v is not None),
+    return dict(borrow=cost_grid(cfg, "borrow_rate", n_cols, prep),
+                borrow_on=np.full(n_accounts, cfg.costs.borrow_rate is not None),
                 cash_rate=np.full(n_accounts, float(p.cash_rate or 0.0)),
                 credit_rate=np.full(n_accounts, float(p.credit_rate or 0.0)), nights=nights(prep))  # fmt: skip
 

@@ -14,7 +14,7 @@ from ml4t_vec._kernels.codes import CASH_RULE, MISSING, ROUNDING, SHORTFALL, SIZ
 from ml4t_vec._kernels.launch import SimResult
 from ml4t_vec._kernels.limits import NEVER
 from ml4t_vec._kernels.rebalance import WeightParams, rebalance_nb
-from ml4t_vec._lower import bar_fees, commission_table, cost, day_numbers, financing, months, risk_params, spread
+from ml4t_vec._lower import commission_table, cost, cost_grid, day_numbers, financing, months, risk_params, spread
 from ml4t_vec._prepare import Prepared
 from ml4t_vec.config import BacktestConfig
 from ml4t_vec.errors import ConfigError
@@ -130,21 +130,20 @@ def weight_params(cfg: BacktestConfig, prep: Prepared, select: HoldAwareTopK | N
     lev = lim.max_gross_leverage
     rb = cfg.rebalance
     n_bars = prep.sig.shape[1]
-    by_bar = bar_fees(cfg, n_cols, prep)  # (n_cols, 0) unless read per bar
-    fees, fixed = ((by_bar[f] if by_bar[f].shape[1] else cost(cfg, name, n_cols, prep)[:, None])
-                   for f, name in (("fees_bar", "fees"), ("fixed_fees_bar", "fixed_fees")))  # fmt: skip
+    per_share_bar = np.empty((n_cols, 0))
     table = commission_table(cfg, n_cols, prep)
-    if by_bar["per_share_bar"].shape[1]:
-        table[:, 0] = np.nan  # the rate is read per bar (``rebalance._cost_nb``)
+    if isinstance(cfg.costs.commission_per_share, (pl.Expr, str)):  # read per bar (``rebalance._cost_nb``)
+        per_share_bar = cost_grid(cfg, "commission_per_share", n_cols, prep)
+        table[:, 0] = np.nan
     return kernel_tuple(
         WeightParams,
-        fees=fees,
-        fixed_fees=fixed,
+        fees=cost_grid(cfg, "fees", n_cols, prep),
+        fixed_fees=cost_grid(cfg, "fixed_fees", n_cols, prep),
         commission=table,
         slippage=cost(cfg, "slippage", n_cols, prep),
         slippage_per_share=cost(cfg, "slippage_per_share", n_cols, prep),
         **spread(cfg, n_cols, prep),
-        per_share_bar=by_bar["per_share_bar"],
+        per_share_bar=per_share_bar,
         lot=lots,
         fractional=[bool(cfg.sizing.fractional)],
         missing=[MISSING[rb.missing]],
