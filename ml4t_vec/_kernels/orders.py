@@ -157,7 +157,13 @@ def half_spread_nb(spread, in_price, c, t, ref):
     pays (buys above, sells below): ``spread`` is (n_cols, 1), or (n_cols, n_bars) from an
     expression (NaN: none), the full spread as a fraction of the price, or in price units with
     ``in_price`` (``spread_price=``)."""
-    x = spread[c, t] if spread.shape[1] > 1 else spread[c, 0]
+    return half_of_nb(spread[c, t] if spread.shape[1] > 1 else spread[c, 0], in_price, ref)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def half_of_nb(x, in_price, ref):
+    """Half the full spread ``x`` per share at reference price ``ref``: ``x`` in price units
+    (``in_price``) or a fraction of the price; NaN or <= 0: none."""
     if not x > 0.0:
         return 0.0
     return 0.5 * x if in_price else 0.5 * x * ref
@@ -180,10 +186,7 @@ def spread_of_nb(bar_costs, cs, c, t, ref, order_model):
     the default one."""
     if order_model is None:
         return 0.0
-    x = bar_cost_nb(bar_costs, c, t, 0)
-    if not x > 0.0:
-        return 0.0
-    return 0.5 * x if cs["spread_price"] else 0.5 * x * ref
+    return half_of_nb(bar_cost_nb(bar_costs, c, t, 0), cs["spread_price"], ref)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
