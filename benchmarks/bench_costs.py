@@ -14,9 +14,12 @@ the median of ``--repeat`` runs; ratios against the flat-fee run of the same pro
 
 The cost models replace or add to the flat fees: IB's fixed and tiered commission schedules, a
 spread of 5 bps, a spread per bar (0.1 x the asset's 20-bar volatility of returns, precomputed
-as a column, as a model's output would be), and everything at once (IB tiered, the per-bar
-spread, borrow fees on shorts, interest on cash). Prints a markdown table and one JSON line per
-run.
+as a column, as a model's output would be), market impact (signals only: the square-root law
+with k = 0.1 on its default inputs, the 20-bar volatility and mean ``volume`` evaluated in the
+run, or on precomputed ``sig`` / ``adv`` columns), and everything at once (IB tiered, the
+per-bar spread, borrow fees on shorts, interest on cash, and for signals the impact on its
+default inputs). A synthetic ``volume`` (20,000 shares a bar, lognormal) feeds the impact.
+Prints a markdown table and one JSON line per run.
 """
 
 from __future__ import annotations
@@ -35,23 +38,42 @@ from bench_core import MODES, workload  # noqa: E402
 from bench_weights import data as weight_data  # noqa: E402
 
 FINANCING = dict(borrow_rate=0.03, cash_rate=0.06, credit_rate=0.02)
-MODELS = {
-    "flat fees": {},
-    "IB fixed": dict(commission="ibkr_fixed"),
-    "IB tiered": dict(commission="ibkr_tiered"),
-    "spread 5 bps": dict(spread=0.0005),
-    "spread per bar": dict(spread="spr"),
-    "all: IB tiered + spread per bar + borrow + interest": dict(commission="ibkr_tiered", spread="spr", **FINANCING),
-}
+
+
+def models() -> dict:
+    """name -> (the keywords over the flat run, the workloads it applies to)."""
+    import ml4t_vec as vec
+
+    both, signals = ("signals", "weights"), ("signals",)
+    impact = vec.SquareRootImpact(k=0.1)
+    return {
+        "flat fees": ({}, both),
+        "IB fixed": (dict(commission="ibkr_fixed"), both),
+        "IB tiered": (dict(commission="ibkr_tiered"), both),
+        "spread 5 bps": (dict(spread=0.0005), both),
+        "spread per bar": (dict(spread="spr"), both),
+        "impact, default inputs": (dict(impact=impact), signals),
+        "impact, input columns": (dict(impact=vec.SquareRootImpact(k=0.1, sigma="sig", adv="adv")), signals),
+        "all: IB tiered + spread per bar + borrow + interest (+ impact)": (
+            dict(commission="ibkr_tiered", spread="spr", **FINANCING), both),
+    }  # fmt: skip
 
 
 def with_spread(df):
     """The frame with ``spr``: 0.1 x the asset's 20-bar volatility of close-to-close returns up
-    to the bar before (known at the open; 2% before there are 20 bars), clipped to [0, 5%]."""
+    to the bar before (known at the open; 2% before there are 20 bars), clipped to [0, 5%]; a
+    synthetic ``volume`` (lognormal about 20,000 shares, seeded) and the impact's inputs as
+    columns, ``sig`` (that volatility, 20-bar) and ``adv`` (the 20-bar mean volume)."""
+    import numpy as np
     import polars as pl
 
     vol = pl.col("close").pct_change().rolling_std(20).shift(1).over("asset").fill_null(0.02)
-    return df.with_columns(spr=(0.1 * vol).clip(0.0, 0.05))
+    volume = 20_000.0 * np.exp(np.random.default_rng(7).normal(0.0, 0.5, df.height))
+    df = df.with_columns(spr=(0.1 * vol).clip(0.0, 0.05), volume=pl.Series(volume))
+    by = dict(order_by="timestamp")
+    ret = pl.col("close") / pl.col("close").shift(1) - 1.0
+    return df.with_columns(sig=ret.rolling_std(20).over("asset", **by),
+                           adv=pl.col("volume").rolling_mean(20).over("asset", **by))  # fmt: skip
 
 
 def workloads(bars: int, assets: int) -> dict:
@@ -82,8 +104,12 @@ def main() -> int:
         if args.only and name != args.only:
             continue
         flat = None
-        for model, extra in MODELS.items():
+        for model, (extra, where) in models().items():
+            if name not in where:
+                continue
             kw = dict(base) | extra
+            if model.startswith("all") and name == "signals":
+                kw["impact"] = models()["impact, default inputs"][0]["impact"]
             if "commission" in extra:  # a schedule replaces the flat commission; fees stay on top
                 kw.pop("commission_per_share", None)
 
@@ -103,7 +129,7 @@ def main() -> int:
             s = res.stats().row(0, named=True)
             row = dict(workload=name, model=model, median_s=statistics.median(times),
                        kernel_s=statistics.median(kern), fills=res.fills.height, total_costs=s["total_costs"],
-                       total_spread_cost=s["total_spread_cost"])  # fmt: skip
+                       total_spread_cost=s["total_spread_cost"], total_impact_cost=s["total_impact_cost"])  # fmt: skip
             flat = flat or row["median_s"]
             row["ratio"] = row["median_s"] / flat
             rows.append(row)

@@ -20,6 +20,7 @@ from ml4t_vec.config import (
 )
 from ml4t_vec.data import synthetic_prices
 from ml4t_vec.errors import ConfigError, DataError, DataWarning, LookAheadWarning
+from ml4t_vec.impact import SquareRootImpact
 from ml4t_vec.lots import round_trips
 from ml4t_vec.prediction import SignalReport, signal_report
 from ml4t_vec.samples import load_sample
@@ -45,6 +46,7 @@ __all__ = [
     "RiskConfig",
     "SignalReport",
     "SizingConfig",
+    "SquareRootImpact",
     "SweepResult",
     "Tiered",
     "WalkForwardResult",

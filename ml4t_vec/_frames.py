@@ -166,8 +166,9 @@ class FrameBuilder:
                 "entry_slippage": rec["entry_slippage"],
                 "exit_slippage": rec["exit_slippage"],
                 "spread_cost": rec["spread"],
+                "impact_cost": rec["impact"],
                 "borrow_cost": rec["borrow_cost"],
-                "bars_held": rec["bars_held"],
+                "bars_held": rec["bars_held"].astype(np.int64),  # (int32 in the records)
                 "mfe": rec["mfe"],
                 "mae": rec["mae"],
                 "exit_reason": _decode(rec["exit_reason"], EXIT_REASON, S.ExitReason),
@@ -192,6 +193,7 @@ class FrameBuilder:
                 "fees": rec["fees"],
                 "slippage": rec["slippage"],
                 "spread_cost": rec["spread"],
+                "impact_cost": rec["impact"],
                 "reason": _decode(rec["reason"], EXIT_REASON, S.ExitReason),
             },
             S.FILLS,

@@ -92,6 +92,7 @@ CONFIG_KEYS = {
         "borrow_rate",
         "spread",
         "spread_price",
+        "impact",
     ),
     "execution": ("fill", "price", "signal_rules", "fill_order", "reversal"),
     "portfolio": ("init_cash", "cash_sharing", "cash_rule", "cash_rate", "credit_rate"),
@@ -272,7 +273,9 @@ def bar_fees(cfg: BacktestConfig, n_cols: int, prep: Prepared | None) -> dict:
     ``fees_bar``, ``fixed_fees_bar``, ``per_share_bar``: (n_cols, n_bars) from an expression
     (NaN: none), (n_cols, 0) for a number or a dict by asset (the per-column field holds it);
     without ``prep`` (1, 1) where one is read per bar (the order model's test); and their
-    ``*_slot`` in ``launch.bar_costs`` (-1: not read per bar)."""
+    ``*_slot`` in ``launch.bar_costs`` (-1: not read per bar). Then the market impact's fields
+    ``impact`` (its coefficient per bar, ``impact.SquareRootImpact.coefficient``; (n_cols, 0):
+    none), ``impact_slot`` and ``impact_exp``."""
     out = {}
     slot = 1  # (slot 0 of ``launch.bar_costs`` is the spread)
     for name, field in zip(BAR_FEES, ("fees", "fixed_fees", "per_share"), strict=True):
@@ -283,6 +286,13 @@ def bar_fees(cfg: BacktestConfig, n_cols: int, prep: Prepared | None) -> dict:
             out[f"{field}_bar"] = per_bar(prep, name, n_cols, np.nan) if by_bar else np.empty((n_cols, 0))
         out[f"{field}_slot"] = np.full(n_cols, slot if by_bar else -1)
         slot += by_bar
+    model = cfg.costs.impact  # market impact: its coefficient per bar in the next slot (``launch.bar_costs``)
+    if model is None:
+        out["impact"] = np.empty((n_cols, 0))
+    else:
+        out["impact"] = per_bar(prep, "impact", n_cols, np.nan) if prep is not None else np.ones((n_cols, 1))
+    out["impact_slot"] = np.full(n_cols, -1 if model is None else slot)
+    out["impact_exp"] = np.full(n_cols, 0.0 if model is None else model.exponent)
     return out
 
 
@@ -367,6 +377,8 @@ def rule_exprs(cfg: BacktestConfig) -> dict:
     for k in PER_BAR_COSTS:
         if isinstance(v := getattr(cfg.costs, k), (pl.Expr, str)):
             out[k] = v
+    if cfg.costs.impact is not None:  # its coefficient per row (Prepare builds it with the key columns)
+        out["impact"] = cfg.costs.impact
     return out
 
 

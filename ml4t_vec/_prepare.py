@@ -45,6 +45,7 @@ from ml4t_vec._kernels.simulate import Prices
 from ml4t_vec._layout import Placement, place
 from ml4t_vec.config import expr_key
 from ml4t_vec.errors import ConfigError, DataError, DataWarning, LookAheadWarning, did_you_mean
+from ml4t_vec.impact import SquareRootImpact
 
 ASSET_CANDIDATES = ("asset", "symbol", "ticker", "product")
 PRICE_COLS = ("open", "high", "low", "close")
@@ -229,6 +230,19 @@ def _closest(name: str, options: list[str]) -> str | None:
         return same[0]
     hint = did_you_mean(name, options)
     return hint.split("'")[1] if hint else None
+
+
+def _impact_expr(model: SquareRootImpact, columns: list[str], asset_col: str, ts_col: str) -> pl.Expr:
+    """The market impact's coefficient per row (``SquareRootImpact.coefficient``); its default
+    inputs need a ``close`` / ``volume`` column."""
+    for col in model.columns():
+        if col not in columns:
+            raise DataError(
+                f"`impact`'s default {'adv' if col == 'volume' else 'sigma'} reads the column {col!r}, which is not "
+                f"in `prices`; add it, or pass SquareRootImpact({'adv' if col == 'volume' else 'sigma'}=...) as an "
+                "expression."
+            )
+    return model.coefficient(asset_col, ts_col)
 
 
 def _as_expr(name: str, value) -> pl.Expr | None:
@@ -560,6 +574,9 @@ def _signal_bits(df: pl.DataFrame, exprs: dict[str, pl.Expr], flags_extra=()) ->
 
 # Allowed per-bar rule values (as the scalar forms in config.RiskConfig); null / NaN = no level.
 # (low, high, low open?): fractions of the anchor, price levels, and priorities (any number).
+# what a bad market impact coefficient comes from
+IMPACT_HINT = (" The impact's coefficient is k * sigma / adv ** exponent at the asset's previous bar: an adv of 0 or"
+               " below, or a negative or infinite sigma, gives none that is valid.")  # fmt: skip
 RULE_RANGES = {
     "stop_loss": (0.0, 1.0, True),
     "trailing_stop": (0.0, 1.0, True),
@@ -577,6 +594,7 @@ RULE_RANGES = {
     "commission_per_share": (0.0, 100.0, False),  # cash per share (null: none)
     "spread": (0.0, 0.5, False),  # the full bid-ask spread, a fraction of the price (null: none)
     "spread_price": (0.0, np.inf, False),  # the full spread in price units (finite; null: none)
+    "impact": (0.0, np.inf, False),  # k x sigma / adv ** exponent at the previous bar (finite; null: none)
 }
 
 
@@ -610,15 +628,17 @@ def _rule_values(df: pl.DataFrame, rules: dict[str, pl.Expr], ts_col: str, asset
         lo, hi, lo_open = RULE_RANGES[kind or k]
         x = pl.col("__rule")
         bad = ((x <= lo) if lo_open else (x < lo)) | (x > hi) | (x.is_infinite() & (hi < np.inf))
-        finite = (kind or k).endswith("_price") or (kind or k) in ("weights", "benchmark", "size", "fixed_fees")
+        finite = (kind or k).endswith("_price") or (kind or k) in ("weights", "benchmark", "size", "fixed_fees",
+                                                                    "impact")  # fmt: skip
         if finite:
             bad = bad | x.is_infinite()
         bad = bad.fill_null(False) & ~x.is_nan()
         if col.to_frame("__rule").select(bad.any()).item():
             where = _where(df.with_columns(col.alias("__rule")), bad, ts_col, asset_col)
             span = f"{'(' if lo_open else '['}{lo}, {hi}{')' if finite and hi == np.inf else ']'}"
+            why = IMPACT_HINT if k == "impact" else ""
             raise DataError(
-                f"`{k}` must lie in {span} at every bar (null or NaN: no value); found values outside in {where}."
+                f"`{k}` must lie in {span} at every bar (null or NaN: no value); found values outside in {where}.{why}"
             )
         values[k] = np.ascontiguousarray(col.fill_null(np.nan).to_numpy())
     return values
@@ -661,7 +681,12 @@ def prepare(
     price_expr = _as_expr("price", price)
     per_asset = {k: v for k, v in (rule_exprs or {}).items() if isinstance(v, dict)}
     rules = {
-        k: _per_asset_expr(asset_col, v) if k in per_asset else _as_expr(k, v) for k, v in (rule_exprs or {}).items()
+        k: _per_asset_expr(asset_col, v)
+        if k in per_asset
+        else _impact_expr(v, columns, asset_col, timestamp_col)
+        if isinstance(v, SquareRootImpact)
+        else _as_expr(k, v)
+        for k, v in (rule_exprs or {}).items()
     }
     checked = [*exprs.items(), *rules.items(), *([("price", price_expr)] if price_expr is not None else []),
                *(extra_exprs or {}).items()]  # fmt: skip

@@ -38,6 +38,7 @@ def check(cfg: BacktestConfig, given: dict) -> None:
         k for k in ("stop_loss_price", "take_profit_price", "session_exit", "scale_out") if getattr(r, k) is not None
     ]
     limits = [k for k in ("max_net_exposure",) if getattr(lim, k) is not None]
+    limits += ["impact"] if cfg.costs.impact is not None else []
     breakers = [k for k in ("max_drawdown", "daily_loss_limit", "max_positions") if getattr(lim, k) is not None]
     if breakers and cfg.portfolio.cash_rule != "equity":
         raise ConfigError(
@@ -46,7 +47,8 @@ def check(cfg: BacktestConfig, given: dict) -> None:
         )
     if rules or limits:
         raise ConfigError(
-            "absolute stop / target levels, session exits and max_net_exposure are not available with `weights` yet; "
+            "absolute stop / target levels, session exits, max_net_exposure and market impact are not available with "
+            "`weights` yet; "
             f"got {rules + limits}. See LIMITATIONS.md."
         )
     if r.stop_anchor != "fill":

@@ -357,6 +357,7 @@ def backtest(
     commission=None,
     spread=None,
     spread_price=None,
+    impact=None,
     trailing_start=None,
     max_positions=None,
     max_position_weight=None,
@@ -420,7 +421,11 @@ def backtest(
             ``spread``: the full bid-ask spread as a fraction of the price (a number, a dict by
             asset, or an expression read at each fill's bar), or ``spread_price`` in price units
             (``pl.col("ask") - pl.col("bid")``): every fill pays half of it per share, reported
-            as ``spread_cost`` in fills and trades.
+            as ``spread_cost`` in fills and trades. ``impact``: market impact,
+            ``vec.SquareRootImpact(k, exponent=0.5, sigma=, adv=)``: each fill's price moves by
+            ``k * sigma * (q / adv) ** exponent`` of it, ``sigma`` and ``adv`` read at the asset's
+            bar before the fill (default: 20-bar return volatility and mean ``volume``),
+            reported as ``impact_cost`` (``ml4t_vec.impact``).
         init_cash: default 100_000; cash_sharing: default True (one portfolio); cash_rule: what
             limits orders by cash (``"equity"`` default, ``"ml4t"`` or ``"vectorbt"``;
             ``PortfolioConfig``; README "Cash limit"); cash_rate / credit_rate: annual interest

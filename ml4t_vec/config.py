@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from ml4t_vec import commission
+from ml4t_vec import commission, impact
 from ml4t_vec._kernels.codes import (
     CASH_RULE,
     DRAWDOWN_ACTION,
@@ -107,6 +107,12 @@ class CostConfig:
         spread_price: the full spread in price units instead (a number, a dict by asset, or an
             expression / column: quoted spreads, e.g. ``pl.col("ask") - pl.col("bid")``); a
             fill pays half of it per share. At most one of ``spread`` and ``spread_price``.
+        impact: market impact (None: none): ``vec.SquareRootImpact(k, exponent=0.5, sigma=,
+            adv=)`` moves each fill's price against the trader by ``k * sigma * (q / adv) **
+            exponent`` of its price, ``sigma`` and ``adv`` read at the asset's bar before the fill
+            (``ml4t_vec.impact``); every sizing rule counts it as a cost. Fills and trades report
+            it as ``impact_cost``. Signal mode, not with vectorbt's order model or backtesting.py's
+            sizing.
     """
 
     fees: float | dict = 0.0
@@ -119,9 +125,11 @@ class CostConfig:
     commission: object = None
     spread: object = 0.0
     spread_price: object = None
+    impact: object = None
 
     def __post_init__(self):
         check_choice("slippage_on", self.slippage_on, tuple(SLIPPAGE_ON))
+        impact.check(self.impact)
         if self.spread_price is not None and (isinstance(self.spread, (dict, pl.Expr, str)) or self.spread):
             raise ConfigError(
                 "pass either `spread` (a fraction of the price) or `spread_price` (in price units), not both; "
@@ -818,6 +826,16 @@ class BacktestConfig:
                 f"size_rule='backtesting' sizes with backtesting.py's commission, one number; `{per_bar[0]}` is "
                 "read per bar. Use size_rule='fees_included', or a number (or a dict by asset)."
             )
+        if self.costs.impact is not None:
+            peer = ("size_rule='backtesting'" if self.sizing.size_rule == "backtesting" else
+                    "cash_rule='vectorbt'" if self.portfolio.cash_rule == "vectorbt" else
+                    "reversal='one_order'" if one_order else None)  # fmt: skip
+            if peer is not None:
+                raise ConfigError(
+                    f"`impact` moves an order's price by its size; {peer} reproduces a peer that has no market "
+                    "impact. Use the default rules (cash_rule='equity' or 'ml4t', reversal='two_orders', "
+                    "size_rule='fees_included') with impact, or drop it."
+                )
         if one_order and self.costs.slippage_on == "entries":
             raise ConfigError(
                 "reversal='one_order' fills the exit and the entry at one price; slippage_on='entries' prices "

@@ -119,10 +119,11 @@ STATS_DOC = {
     "total_fees": "fees paid on all fills",
     "total_slippage": "slippage cost of all fills",
     "total_spread_cost": "half-spreads paid on all fills (spread / spread_price)",
+    "total_impact_cost": "market impact paid on all fills (impact)",
     "total_borrow_cost": "borrow fees shorts paid (all trade rows, open ones included)",
-    "total_costs": "total_fees + total_slippage + total_spread_cost + total_borrow_cost",
+    "total_costs": "total_fees + total_slippage + total_spread_cost + total_impact_cost + total_borrow_cost",
     "total_interest": "net interest the cash paid (cash_rate on negative cash) less what it earned (credit_rate)",
-    "avg_cost_drag": "mean over closed trades of (fees + slippage + spread) / (|quantity| * entry_price)",
+    "avg_cost_drag": "mean over closed trades of (fees + slippage + spread + impact) / (|quantity| * entry_price)",
     "total_gross_pnl": "gross pnl (before fees) of all trade rows, open ones included",
     # portfolio
     "n_fills": "fills (executed orders)",
@@ -313,8 +314,8 @@ def trade_metrics(trades: pl.DataFrame, fills: pl.DataFrame) -> dict:
     is_closed, is_open = pl.col("status") == "closed", pl.col("status") == "open"
     pnl, bars = pl.col("pnl"), pl.col("bars_held")
     win, loss = pnl > 0, pnl < 0
-    # (frames saved before the spread existed have no spread_cost column: none paid)
-    t_spread = pl.col("spread_cost") if "spread_cost" in trades.columns else pl.lit(0.0)
+    # (frames saved before the spread or the impact existed have no such column: none paid)
+    t_spread = sum(pl.col(k) if k in trades.columns else pl.lit(0.0) for k in ("spread_cost", "impact_cost"))
     drag = (pl.col("fees") + pl.col("entry_slippage") + pl.col("exit_slippage") + t_spread) / (
         pl.col("quantity").abs() * pl.col("entry_price"))  # fmt: skip
     closed = trades.lazy().filter(is_closed)
@@ -347,6 +348,7 @@ def trade_metrics(trades: pl.DataFrame, fills: pl.DataFrame) -> dict:
     fsum = fills.lazy().select(
         fees=pl.col("fees").sum(), slippage=pl.col("slippage").sum(),
         spread=pl.col("spread_cost").sum() if "spread_cost" in fills.columns else pl.lit(0.0),
+        impact=pl.col("impact_cost").sum() if "impact_cost" in fills.columns else pl.lit(0.0),
         notional=(pl.col("quantity") * pl.col("price")).sum(), entries=(pl.col("effect") == "entry").sum(),
     )  # fmt: skip
     a, s, t, f, w = (x.row(0, named=True) if i != 1 else x for i, x in
@@ -396,8 +398,9 @@ def trade_metrics(trades: pl.DataFrame, fills: pl.DataFrame) -> dict:
         "total_fees": float(f["fees"] or 0.0),
         "total_slippage": float(f["slippage"] or 0.0),
         "total_spread_cost": float(f["spread"] or 0.0),
+        "total_impact_cost": float(f["impact"] or 0.0),
         "total_borrow_cost": float(t["borrow"] or 0.0),
-        "total_costs": float((f["fees"] or 0.0) + (f["slippage"] or 0.0) + (f["spread"] or 0.0) + (t["borrow"] or 0.0)),
+        "total_costs": float(sum(x or 0.0 for x in (f["fees"], f["slippage"], f["spread"], f["impact"], t["borrow"]))),
         "avg_cost_drag": nan(a["drag"]),
         "total_gross_pnl": float(t["gross"] or 0.0),
         "n_fills": int(fills.height),
@@ -526,8 +529,8 @@ SUMMARY_SECTIONS = {
                "position_profit_factor", "avg_position_pnl", "largest_win", "largest_loss",
                "best_trade", "worst_trade", "avg_trade_return", "avg_bars_held", "avg_winning_bars",
                "avg_losing_bars", "max_bars_held", "max_win_streak", "max_loss_streak", "sqn", "kelly", "open_pnl"),
-    "costs": ("total_fees", "total_slippage", "total_spread_cost", "total_borrow_cost", "total_costs", "total_interest",
-              "avg_cost_drag", "total_gross_pnl"),
+    "costs": ("total_fees", "total_slippage", "total_spread_cost", "total_impact_cost", "total_borrow_cost",
+              "total_costs", "total_interest", "avg_cost_drag", "total_gross_pnl"),
     "portfolio": ("n_fills", "n_rejected", "traded_notional", "turnover", "turnover_per_rebalance", "avg_names_held",
                   "max_names_held", "effective_n"),
     "benchmark": ("benchmark_return", "excess_return", "alpha", "beta", "correlation", "tracking_error",
@@ -539,7 +542,7 @@ _PERCENT = {"total_return", "cagr", "best_return", "worst_return", "volatility",
             "benchmark_return", "excess_return", "alpha", "tracking_error"}  # fmt: skip
 _CASH = {"init_cash", "final_equity", "peak_equity", "expectancy", "avg_position_pnl", "avg_win", "avg_loss",
          "largest_win", "largest_loss", "open_pnl", "total_fees", "total_slippage", "total_spread_cost",
-         "total_borrow_cost", "total_costs", "total_interest", "total_gross_pnl",
+         "total_impact_cost", "total_borrow_cost", "total_costs", "total_interest", "total_gross_pnl",
          "traded_notional"}  # fmt: skip
 
 

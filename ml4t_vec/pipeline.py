@@ -40,6 +40,7 @@ import polars as pl
 
 from ml4t_vec.commission import PerShare, Tiered
 from ml4t_vec.errors import ConfigError, did_you_mean
+from ml4t_vec.impact import SquareRootImpact
 from ml4t_vec.report import versions
 
 SIGNAL_KEYS = ("entries", "exits", "short_entries", "short_exits")
@@ -322,7 +323,27 @@ def _keywords(s: dict) -> dict:
                 f"`commission` as a schedule table takes `rate` (per share) or `tiers`, one of them; got {c}."
             )
         kw["commission"] = Tiered(**c) if "tiers" in c else PerShare(**c)
+    if isinstance(m := kw.get("impact"), dict):
+        kw["impact"] = _impact(m)
     return kw | {k: s["data"][k] for k in ("asset_col", "timestamp_col") if k in s["data"]}
+
+
+def _impact(m: dict) -> SquareRootImpact:
+    """An ``impact`` table: ``SquareRootImpact``'s keys, ``sigma`` / ``adv`` as SQL expressions."""
+    unknown = [k for k in m if k not in ("k", "exponent", "sigma", "adv", "window")]
+    if unknown or "k" not in m:
+        raise ConfigError(
+            f"`impact` is a table of SquareRootImpact's keys: k (required), exponent, sigma, adv, window; got "
+            f"{sorted(m)}.{did_you_mean(unknown[0], ['k', 'exponent', 'sigma', 'adv', 'window']) if unknown else ''}"
+        )
+    m = dict(m)
+    for k in ("sigma", "adv"):
+        if isinstance(m.get(k), str):
+            try:
+                m[k] = pl.sql_expr(m[k])
+            except Exception as err:
+                raise ConfigError(f"`impact.{k}` is not a Polars SQL expression: {type(err).__name__}: {err}") from None
+    return SquareRootImpact(**m)
 
 
 @contextlib.contextmanager

@@ -40,7 +40,7 @@ from ml4t_vec.weights import HoldAwareTopK
 SIGNALS = ("entries", "exits", "short_entries", "short_exits")
 METRICS = _batch.METRICS
 # settings that shape the prepared frame: one value for the whole sweep
-_FIXED = ("fill", "price", "cash_sharing", "session_exit", "priority")
+_FIXED = ("fill", "price", "cash_sharing", "session_exit", "priority", "impact")
 _SETTINGS = _lower.SETTINGS
 
 

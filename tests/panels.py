@@ -46,7 +46,10 @@ def ts_of(i: int) -> dt.datetime:
 @st.composite
 def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = None, gaps: bool | None = None):
     """(Panel, Polars frame). Prices are random walks with consistent OHLC; assets may start late,
-    stop early and skip bars; signal columns hold random True/False/null."""
+    stop early and skip bars; signal columns hold random True/False/null. Market impact's inputs
+    per bar: ``sigma`` in [0.005, 0.05] and ``adv`` in [20, 5000] shares, each null one time in
+    ten (drawn from a stream of their own: the other columns are those of the same seed without
+    them; no NaN, which ml4t_vec reads as null with a DataWarning)."""
     n_assets = draw(st.integers(1, max_assets))
     n_bars = draw(st.integers(1, max_bars))
     p_gap = draw(st.sampled_from([0.0, 0.0, 0.15, 0.4])) if gaps is None else (0.25 if gaps else 0.0)
@@ -54,6 +57,7 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
     with_shorts = draw(st.booleans()) if shorts is None else shorts
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
+    rng_impact = np.random.default_rng([seed, 1])
     assets = [f"S{i}" for i in range(n_assets)]
     bars: dict = {}
     rows = []
@@ -74,6 +78,9 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
         szm = np.where(rng.random(n_bars) < 0.08, np.nan, rng.uniform(0.2, 1.5, n_bars))  # size multipliers
         sig = rng.random((4, n_bars)) < p_sig
         null = rng.random((4, n_bars)) < 0.05
+        sigma = rng_impact.uniform(0.005, 0.05, n_bars)
+        adv = rng_impact.uniform(20.0, 5000.0, n_bars)
+        impact_null = rng_impact.random((2, n_bars)) < 0.1
         if not with_shorts:
             sig[2:] = False
         bars[a] = {}
@@ -86,8 +93,10 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
             tp = None if level_null[1, i] else float(tpp[i])
             pr = None if np.isnan(prio[i]) else float(prio[i])
             sz = None if np.isnan(szm[i]) else float(szm[i])
+            sg = None if impact_null[0, i] else float(sigma[i])
+            av = None if impact_null[1, i] else float(adv[i])
             ohlc = (open_[i], high[i], low[i], close[i])
-            bars[a][i] = Bar(*ohlc, *val, price=vwap[i], rulev=rv, slp=sp, tpp=tp, prio=pr, szm=sz)
+            bars[a][i] = Bar(*ohlc, *val, price=vwap[i], rulev=rv, slp=sp, tpp=tp, prio=pr, szm=sz, sigma=sg, adv=av)
             rows.append(
                 dict(
                     timestamp=ts_of(i),
@@ -102,6 +111,8 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
                     tpp=tp,
                     prio=pr,
                     szm=sz,
+                    sigma=sg,
+                    adv=av,
                     **{f"s{k}": (None if null[k, i] else bool(sig[k, i])) for k in range(4)},
                 )
             )
@@ -119,6 +130,8 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
         "tpp": pl.Float64,
         "prio": pl.Float64,
         "szm": pl.Float64,
+        "sigma": pl.Float64,
+        "adv": pl.Float64,
         **{f"s{k}": pl.Boolean for k in range(4)},
     }
     df = pl.DataFrame(rows, schema=schema)
@@ -140,11 +153,16 @@ def configs(
     scale_out: bool | None = None,
     asset_costs: bool | None = False,
     borrow: bool | None = None,
+    impact: bool | None = None,
 ):
     """A reference ``Config``. ``asset_costs`` (None: drawn): each cost may be a tuple, one value
     per asset in turn (``by_asset`` turns it into the dict by asset both engines take).
     ``borrow`` (None: drawn): a borrow rate on shorts, a number, one per asset or per bar ("rulev").
-    The bid-ask spread (``draw_spread``): none half the time."""
+    The bid-ask spread (``draw_spread``): none half the time. ``impact`` (None: drawn half the
+    time): market impact (k, exponent), k in {0.1, 0.5, 2}, exponent in {0.5, 1, 0.3}; never with
+    cash_rule="vectorbt", reversal="one_order" or size_rule="backtesting" (a ConfigError): drawn,
+    it is off with them; True steers clear of them (vectorbt's rule is then "equity", backtesting.py's
+    sizing "fees_included", reversals two orders)."""
     size_type = draw(st.sampled_from(["shares", "value", "percent", "notional"]))
     if size_type == "shares":
         size = draw(st.sampled_from([1.0, 7.0, 33.5, 400.0]))
@@ -159,6 +177,9 @@ def configs(
     fractional = draw(st.booleans())
     percent_of = draw(st.sampled_from(["equity", "cash"]))
     size_rule = draw(st.sampled_from(["fees_included", "fees_included", "backtesting"]))
+    if impact:  # market impact is not offered with vectorbt's cash rule or backtesting.py's sizing
+        cash_rule = "equity" if cash_rule == "vectorbt" else cash_rule
+        size_rule = "fees_included"
     if size_rule == "backtesting":  # whole units of a fraction in (0, 1), or a whole number of shares
         fractional = False
         size_type = "percent" if size_type in ("value", "notional") else size_type
@@ -173,7 +194,7 @@ def configs(
     size_by_bar = size_rule != "backtesting" and math.isfinite(size) and by_bar
     slippage_on = draw(st.sampled_from(["all", "all", "entries"]))
     reversal = draw(st.sampled_from(["two_orders", "one_order"]))
-    if cash_rule == "ml4t" or size_rule == "backtesting" or slippage_on == "entries" or fill_order == "ml4t":
+    if cash_rule == "ml4t" or size_rule == "backtesting" or slippage_on == "entries" or fill_order == "ml4t" or impact:
         reversal = "two_orders"  # one order at one price is vectorbt's (ConfigError with these)
     accumulate = draw(st.sampled_from([False, False, True])) if accumulate is None else accumulate
     max_entries = draw(st.sampled_from([None, 2, 3])) if accumulate else None
@@ -219,6 +240,11 @@ def configs(
         fees.update(draw_bar_fees(draw, (0.05, 0.12), (20.0, 40.0), (0.1, 0.5), commission=schedule == "flat"))
     if isinstance(fees.get("commission_per_share"), PerBar):
         commission = dict(commission, commission_per_share=fees.pop("commission_per_share"))
+    # market impact: a coefficient k and an exponent (read with the panels' sigma and adv)
+    with_impact = draw(st.booleans()) if impact is None else impact
+    impact_ke = (draw(st.sampled_from([0.1, 0.5, 2.0])), draw(st.sampled_from([0.5, 1.0, 0.3])))
+    if not with_impact or cash_rule == "vectorbt" or reversal == "one_order" or size_rule == "backtesting":
+        impact_ke = None
     return Config(
         size=size,
         size_type=size_type,
@@ -240,6 +266,7 @@ def configs(
         borrow_rate=borrow_rate,
         spread=spread,
         spread_price=spread_price,
+        impact=impact_ke,
         cash_rate=cash_rate,
         credit_rate=credit_rate,
         init_cash=draw(st.sampled_from([1_000.0, 10_000.0, 100_000.0])),
@@ -370,6 +397,18 @@ def commission_kwargs(cfg) -> dict:
     return dict(commission=one(rate, lo, cap))
 
 
+def impact_kwargs(impact) -> dict:
+    """A reference market impact (k, exponent) as the ``impact=`` keyword: a
+    ``vec.SquareRootImpact`` reading the panels' ``sigma`` and ``adv`` columns; no keyword for
+    None."""
+    if impact is None:
+        return {}
+    import ml4t_vec as vec
+
+    k, e = impact
+    return dict(impact=vec.SquareRootImpact(k=k, exponent=e, sigma=pl.col("sigma"), adv=pl.col("adv")))
+
+
 def vec_kwargs(cfg: Config) -> dict:
     return dict(
         entries="s0",
@@ -389,6 +428,7 @@ def vec_kwargs(cfg: Config) -> dict:
         **commission_kwargs(cfg),
         slippage_per_share=cfg.slippage_per_share,
         **spread_kwargs(cfg.spread, cfg.spread_price),
+        **impact_kwargs(cfg.impact),
         borrow_rate=cfg.borrow_rate,  # "rulev": the column, read per bar
         cash_rate=cfg.cash_rate,
         credit_rate=cfg.credit_rate,
@@ -619,3 +659,26 @@ def weight_keywords(cfg: dict) -> dict:
                                 commission_tiers=kw.pop("commission_tiers", ()))  # fmt: skip
         kw.update(commission_kwargs(sched))
     return kw
+
+
+# one asset's daily bars for hand-worked kernel tests (tests/kernels/test_spread.py, test_impact.py)
+D = [dt.date(2024, 1, d) for d in (2, 3, 4, 5, 8)]
+
+
+def one_asset(opens, closes, entries, exits, **extra) -> pl.DataFrame:
+    """Asset "A" on the days ``D``: high / low one above / below the bar's open and close, the
+    entry and exit signals as columns ``e`` and ``x``, and ``extra`` columns."""
+    n = len(opens)
+    return pl.DataFrame(
+        {
+            "timestamp": D[:n],
+            "asset": ["A"] * n,
+            "open": opens,
+            "high": [max(o, c) + 1.0 for o, c in zip(opens, closes, strict=True)],
+            "low": [min(o, c) - 1.0 for o, c in zip(opens, closes, strict=True)],
+            "close": closes,
+            "e": entries,
+            "x": exits,
+            **extra,
+        }
+    )

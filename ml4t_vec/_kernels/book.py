@@ -59,6 +59,7 @@ POSITION_DT = np.dtype(
         ("entry_slippage", np.float64),
         ("borrow", np.float64),  # borrow fees accrued on the open quantity (a short; ``borrow_nb``)
         ("entry_spread", np.float64),  # the half-spread the open quantity's entry fills paid
+        ("entry_impact", np.float64),  # and their market impact
         ("hi", np.float64),  # highest / lowest price since the position opened (MFE / MAE)
         ("lo", np.float64),
         # position rules: the trailing peak, the stop / target / trailing fractions read at the
@@ -192,7 +193,7 @@ def _slot_nb(sink, kind, c, room):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def write_fill_nb(sink, c, t, side, effect, reason, q, px, fee, slip, spread, pid):
+def write_fill_nb(sink, c, t, side, effect, reason, q, px, fee, slip, spread, imp, pid):
     k = _slot_nb(sink, np.int64(0), c, sink.fills.shape[0])  # not literals: one compiled copy
     if k < 0:
         return
@@ -207,6 +208,7 @@ def write_fill_nb(sink, c, t, side, effect, reason, q, px, fee, slip, spread, pi
     r["fees"] = fee
     r["slippage"] = slip
     r["spread"] = spread
+    r["impact"] = imp
     r["position_id"] = pid
 
 
@@ -228,10 +230,10 @@ def write_reject_nb(sink, c, t, side, effect, reason, req, filled, px):
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def write_trade_nb(sink, c, pos, q, entry_fees, entry_slip, borrow, exit_bar, exit_px, exit_fee, exit_slip, spread,
-                   reason, status):  # fmt: skip
+                   imp, reason, status):  # fmt: skip
     """A trade row of ``q`` signed shares of position ``pos`` (a ``POSITION_DT`` record), with its
-    share of the entry costs and of the borrow fees; ``spread``: its share of the entry fills'
-    half-spreads plus its exit fill's."""
+    share of the entry costs and of the borrow fees; ``spread`` / ``imp``: its share of the entry
+    fills' half-spreads / market impact plus its exit fill's."""
     k = _slot_nb(sink, np.int64(1), c, sink.trades.shape[0])
     if k < 0:
         return
@@ -252,6 +254,7 @@ def write_trade_nb(sink, c, pos, q, entry_fees, entry_slip, borrow, exit_bar, ex
     r["exit_slippage"] = exit_slip
     r["borrow_cost"] = borrow
     r["spread"] = spread
+    r["impact"] = imp
     if q > 0.0:
         r["mfe"] = hi / ep - 1.0
         r["mae"] = lo / ep - 1.0
@@ -264,16 +267,17 @@ def write_trade_nb(sink, c, pos, q, entry_fees, entry_slip, borrow, exit_bar, ex
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def open_position_nb(book, c, t, q, px, fee, slip, spread, reason, sink):
+def open_position_nb(book, c, t, q, px, fee, slip, spread, imp, reason, sink):
     """Column c (flat) opens ``q`` signed shares at executed price ``px`` on bar t, paying ``fee``,
-    ``slip`` and the half-spread ``spread``: the position's entry state and its entry fill (exit
-    reason ``reason``)."""
+    ``slip``, the half-spread ``spread`` and the market impact ``imp``: the position's entry state
+    and its entry fill (exit reason ``reason``)."""
     b = book[c]
     b["qty"] = q
     b["avg_price"] = px
     b["entry_fees"] = fee
     b["entry_slippage"] = slip
     b["entry_spread"] = spread
+    b["entry_impact"] = imp
     b["borrow"] = 0.0
     b["hi"] = px
     b["lo"] = px
@@ -283,14 +287,16 @@ def open_position_nb(book, c, t, q, px, fee, slip, spread, reason, sink):
     b["max_qty"] = abs(q)
     book[b["acct"]]["mvol"] += abs(q)
     side = np.int64(1) if q > 0.0 else np.int64(-1)
-    write_fill_nb(sink, c, t, side, np.int64(EFFECT_ENTRY), reason, abs(q), px, fee, slip, spread, b["position_id"])
+    write_fill_nb(sink, c, t, side, np.int64(EFFECT_ENTRY), reason, abs(q), px, fee, slip, spread, imp,
+                  b["position_id"])  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def apply_fill_nb(book, c, t, dq, px, ref, hs, fee, reason, next_pid, sink, as_close):
+def apply_fill_nb(book, c, t, dq, px, ref, hs, ip, fee, reason, next_pid, sink, as_close):
     """Column c buys (``dq`` > 0) or sells ``|dq|`` shares at executed price ``px`` (reference
-    ``ref``; ``hs`` of the difference is half the spread per share, ``orders.half_spread_nb``,
-    the rest slippage), paying ``fee``: every fill of both drivers lands here (signal entries,
+    ``ref``; of the difference ``hs`` per share is half the spread, ``orders.half_spread_nb``,
+    ``ip`` the market impact, ``orders.impact_nb``, the rest slippage), paying ``fee``: every fill
+    of both drivers lands here (signal entries,
     increases, exits and position-rule exits, vectorbt's one-order reversals and cut covers,
     rebalances).
     ``dq`` either adds to the position (or opens it from flat) or takes off at most what is
@@ -303,11 +309,12 @@ def apply_fill_nb(book, c, t, dq, px, ref, hs, fee, reason, next_pid, sink, as_c
     a = abs(dq)
     side = np.int64(1) if dq > 0.0 else np.int64(-1)
     spread = a * hs
-    adverse = abs(px - ref - side * hs)  # the slippage per share (a spread alone leaves rounding: none)
+    imp = a * ip
+    adverse = abs(px - ref - side * (hs + ip))  # the slippage per share (a spread alone leaves rounding: none)
     slip = a * adverse if adverse > 1e-12 * abs(px) else 0.0
     if q == 0.0:  # entry
         pos["position_id"] = next_pid
-        open_position_nb(book, c, t, dq, px, fee, slip, spread, reason, sink)
+        open_position_nb(book, c, t, dq, px, fee, slip, spread, imp, reason, sink)
         return -(dq * px) - fee, next_pid + 1
     book[pos["acct"]]["mvol"] += a  # the account's shares this month (commission tiers)
     if (q > 0.0) == (dq > 0.0):  # increase
@@ -315,6 +322,7 @@ def apply_fill_nb(book, c, t, dq, px, ref, hs, fee, reason, next_pid, sink, as_c
         pos["entry_fees"] += fee
         pos["entry_slippage"] += slip
         pos["entry_spread"] += spread
+        pos["entry_impact"] += imp
         pos["hi"] = max(pos["hi"], px)
         pos["lo"] = min(pos["lo"], px)
         pos["qty"] = q + dq
@@ -322,7 +330,7 @@ def apply_fill_nb(book, c, t, dq, px, ref, hs, fee, reason, next_pid, sink, as_c
         pos["entries"] += 1
         pos["added"] = t
         pos["add_w"] = a / (abs(q) + a)
-        write_fill_nb(sink, c, t, side, np.int64(EFFECT_INCREASE), reason, a, px, fee, slip, spread,
+        write_fill_nb(sink, c, t, side, np.int64(EFFECT_INCREASE), reason, a, px, fee, slip, spread, imp,
                       pos["position_id"])  # fmt: skip
         return -(dq * px) - fee, next_pid
     held = abs(q)
@@ -333,23 +341,26 @@ def apply_fill_nb(book, c, t, dq, px, ref, hs, fee, reason, next_pid, sink, as_c
     part_slip = pos["entry_slippage"] if closes else a / held * pos["entry_slippage"]
     part_borrow = pos["borrow"] if closes else a / held * pos["borrow"]
     part_spread = pos["entry_spread"] if closes else a / held * pos["entry_spread"]
+    part_impact = pos["entry_impact"] if closes else a / held * pos["entry_impact"]
     signed = a if q > 0.0 else -a
     effect = np.int64(EFFECT_EXIT if closes or as_close else EFFECT_REDUCE)
     status = np.int64(STATUS_CLOSED if closes or as_close else STATUS_PARTIAL)
-    write_fill_nb(sink, c, t, side, effect, reason, a, px, fee, slip, spread, pos["position_id"])
+    write_fill_nb(sink, c, t, side, effect, reason, a, px, fee, slip, spread, imp, pos["position_id"])
     write_trade_nb(sink, c, pos, signed, part_fee, part_slip, part_borrow, t, px, fee, slip, part_spread + spread,
-                   reason, status)  # fmt: skip
+                   part_impact + imp, reason, status)  # fmt: skip
     if closes:
         pos["qty"] = 0.0
         pos["entry_fees"] = 0.0
         pos["entry_slippage"] = 0.0
         pos["entry_spread"] = 0.0
+        pos["entry_impact"] = 0.0
         pos["borrow"] = 0.0
     else:
         pos["qty"] = q - signed
         pos["entry_fees"] -= part_fee
         pos["entry_slippage"] -= part_slip
         pos["entry_spread"] -= part_spread
+        pos["entry_impact"] -= part_impact
         pos["borrow"] -= part_borrow
     return signed * px - fee, next_pid
 
@@ -377,8 +388,8 @@ def close_open_nb(book, c, reason, sink):
     pos = book[c]
     if pos["qty"] != 0.0:
         write_trade_nb(sink, c, pos, pos["qty"], pos["entry_fees"], pos["entry_slippage"], pos["borrow"],
-                       pos["last_bar"], pos["last_close"], 0.0, 0.0, pos["entry_spread"], reason,
-                       np.int64(STATUS_OPEN))  # fmt: skip
+                       pos["last_bar"], pos["last_close"], 0.0, 0.0, pos["entry_spread"], pos["entry_impact"],
+                       reason, np.int64(STATUS_OPEN))  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False, inline="always")

@@ -189,18 +189,22 @@ ROUND_NEAREST = 1  # the change, half away from zero (ml4t-backtest)
 ROUNDING = {"floor": ROUND_FLOOR, "nearest": ROUND_NEAREST}
 
 # --- record dtypes -----------------------------------------------------------------------------
+# Columns and bars are int32 (the frames widen them): a fill is 72 bytes and a trade row 128, as
+# small as before the market impact's field; writing the larger records made the shared-cash
+# kernel about 5% slower (benchmarks/bench_kernel.py --mode shared_next_open).
 FILL_DT = np.dtype(
     [
-        ("col", np.int64),
-        ("bar", np.int64),
+        ("col", np.int32),
+        ("bar", np.int32),
         ("side", np.int8),
         ("effect", np.int8),
         ("reason", np.int8),
         ("quantity", np.float64),  # > 0
-        ("price", np.float64),  # executed price, slippage and half the spread included
+        ("price", np.float64),  # executed price, slippage, half the spread and the impact included
         ("fees", np.float64),
-        ("slippage", np.float64),  # cost of slippage in cash: quantity * |price - reference| - spread
+        ("slippage", np.float64),  # cost of slippage in cash: quantity * |price - reference| - spread - impact
         ("spread", np.float64),  # cost of the half-spread in cash: quantity * half-spread per share
+        ("impact", np.float64),  # cost of the market impact in cash: quantity * impact per share
         ("position_id", np.int64),  # -1: assigned by the frames layer (one position per entry)
     ],
     align=True,
@@ -208,10 +212,10 @@ FILL_DT = np.dtype(
 
 TRADE_DT = np.dtype(
     [
-        ("col", np.int64),
-        ("entry_bar", np.int64),
-        ("exit_bar", np.int64),
-        ("bars_held", np.int64),
+        ("col", np.int32),
+        ("entry_bar", np.int32),
+        ("exit_bar", np.int32),
+        ("bars_held", np.int32),
         ("quantity", np.float64),  # signed: > 0 long, < 0 short
         ("entry_price", np.float64),
         ("exit_price", np.float64),
@@ -221,6 +225,7 @@ TRADE_DT = np.dtype(
         ("exit_slippage", np.float64),
         ("borrow_cost", np.float64),  # borrow fees the shares of this row paid while short (pro rata)
         ("spread", np.float64),  # the entry fills' half-spreads (pro rata) + the exit fill's
+        ("impact", np.float64),  # the entry fills' market impact (pro rata) + the exit fill's
         ("mfe", np.float64),
         ("mae", np.float64),
         ("exit_reason", np.int8),

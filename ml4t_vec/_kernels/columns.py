@@ -7,7 +7,8 @@ rather than ~25, and a record passed to a helper costs no reference counting. Me
 scenario A (2,520 x 1,000 independent accounts, the kernel alone): passing the tuples of arrays
 to every fill phase took 83 ms, the records 63 ms (the other changes of README "Kernel layout"
 then brought it to about 19 ms).
-The settings that vary per bar (size, spread, rule fractions and levels, priority) stay 2-D arrays.
+The settings that vary per bar (size, spread, fees read per bar, market impact, rule fractions and
+levels, priority) stay 2-D arrays.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ml4t_vec._kernels.risk import RiskParams
 
 # the per-bar settings and the scale-out steps stay arrays; every other field of the two tuples is
 # one value per column
-PER_BAR = ("size", "spread", "fees_bar", "fixed_fees_bar", "per_share_bar", "stop_loss", "take_profit",
+PER_BAR = ("size", "spread", "fees_bar", "fixed_fees_bar", "per_share_bar", "impact", "stop_loss", "take_profit",
            "trailing_stop", "stop_loss_price", "take_profit_price", "scale_out")  # fmt: skip
 
 

@@ -147,9 +147,9 @@ def rule_fired_nb(book, c, t, reason, ref, cs, steps, bar_costs, vbt, cash, sink
             if q > 0.0:
                 signed = q if b["qty"] > 0.0 else -q
                 hs = spread_of_nb(bar_costs, cs, c, t, ref, order_model)
-                _, px, fee, _, _ = exit_fill_nb(signed, ref, (cs["stop_slippage"], cs["exit_slippage_per_share"], hs),
-                                                cost_of_nb(cs, book, c, order_model, bar_costs, t))  # fmt: skip
-                dcash, _ = apply_fill_nb(book, c, t, -signed, px, ref, hs, fee, np.int64(REASON_SCALE_OUT),
+                _, px, fee, ip, _ = exit_fill_nb(signed, ref, (cs["stop_slippage"], cs["exit_slippage_per_share"], hs),
+                                                 cost_of_nb(cs, book, c, order_model, bar_costs, t))  # fmt: skip
+                dcash, _ = apply_fill_nb(book, c, t, -signed, px, ref, hs, ip, fee, np.int64(REASON_SCALE_OUT),
                                          np.int64(-1), sink, bool(0))  # fmt: skip
                 cash += dcash
             return cash, True
@@ -166,8 +166,8 @@ def close_nb(book, c, t, ref, slip_f, cost, reason, sink):
     positions after the run). ``cost``: ``orders.cost_of_nb``; ``slip_f``: the slippage (fraction,
     per share) and half the spread per share. Returns the cash change."""
     q = book[c]["qty"]
-    _, px, fee, _, _ = exit_fill_nb(q, ref, slip_f, cost)
-    dcash, _ = apply_fill_nb(book, c, t, -q, px, ref, slip_f[2], fee, reason, np.int64(-1), sink, bool(0))
+    _, px, fee, ip, _ = exit_fill_nb(q, ref, slip_f, cost)
+    dcash, _ = apply_fill_nb(book, c, t, -q, px, ref, slip_f[2], ip, fee, reason, np.int64(-1), sink, bool(0))
     return dcash
 
 
@@ -184,6 +184,7 @@ def apply_order_nb(book, c, t, reason, o, ref, hs, lev_set, cap_reason, sink):
       entry bar and price);
     - the new part: one entry fill, or an increase of a held position (a one-order reversal is
       reported as its exit and entry fills, at one price, its fees split by shares).
+    vectorbt's order model pays no market impact (``impact`` with it: ``ConfigError``).
     Both parts fill through ``book.apply_fill_nb``.
     Returns (cash change, whether a position opened).
     """
@@ -210,9 +211,10 @@ def apply_order_nb(book, c, t, reason, o, ref, hs, lev_set, cap_reason, sink):
     none = np.int64(-1)
     if qx > 0.0:  # a partial cover is recorded as vectorbt reports it (an exit, a closed row)
         q = qx if pos > 0.0 else -qx
-        dcash, _ = apply_fill_nb(book, c, t, -q, px, ref, hs, fee_x, reason, none, sink, bool(1))
+        dcash, _ = apply_fill_nb(book, c, t, -q, px, ref, hs, 0.0, fee_x, reason, none, sink, bool(1))
     if qn > 0.0:  # an entry from flat, or an increase (``accumulate``)
-        d, _ = apply_fill_nb(book, c, t, side * qn, px, ref, hs, fee_n, np.int64(REASON_SIGNAL), none, sink, bool(0))
+        d, _ = apply_fill_nb(book, c, t, side * qn, px, ref, hs, 0.0, fee_n, np.int64(REASON_SIGNAL), none, sink,
+                             bool(0))  # fmt: skip
         dcash += d
     return dcash, qn > 0.0
 
@@ -273,8 +275,9 @@ def enter_nb(book, c, t, d, reason, cs, ref, hs, bar_costs, size, equity, avail,
     is recorded as ``max_gross_leverage``). ``reason`` >= 0 refuses the entry with that reason
     (breaker, daily loss, session end, max positions). Every refusal or cut leaves a rejected
     row, effect ``entry`` or ``increase`` (README "Cash limit", "Portfolio limits"). The fill
-    goes through ``book.apply_fill_nb``. Returns (cash change, shares, executed price, fees);
-    shares 0 when nothing filled.
+    goes through ``book.apply_fill_nb``. Returns (cash change, shares, executed price before
+    market impact, fees plus the impact paid: what the entry took of the buying power is shares x
+    that price + those costs, as its sizing counted it); shares 0 when nothing filled.
     """
     cost = cost_of_nb(cs, book, c, order_model, bar_costs, t)
     slip = (cs["slippage"], cs["slippage_per_share"], hs)
@@ -284,7 +287,7 @@ def enter_nb(book, c, t, d, reason, cs, ref, hs, bar_costs, size, equity, avail,
         refuse_entry_nb(book, sink, c, t, d, book[c]["qty"] != 0.0, np.int64(reason), cs, ref, hs, bar_costs, size,
                         equity, pct, cash, free, order_model)  # fmt: skip
         return 0.0, 0.0, 0.0, 0.0
-    status, side, px, q, req, fee, _, dcash = entry_fill_nb(
+    status, side, px, q, req, fee, ip, dcash = entry_fill_nb(
         d, ref, size, cs["size_type"], cost, slip, cs["fractional"], equity, avail, cap, cs["cash_rule"],
         cs["size_rule"], pct, cash, free,
     )  # fmt: skip
@@ -303,12 +306,12 @@ def enter_nb(book, c, t, d, reason, cs, ref, hs, bar_costs, size, equity, avail,
         write_reject_nb(sink, c, t, np.int64(side), entry, np.int64(why), req, q, ref)
     if book[c]["qty"] == 0.0:  # apply_fill_nb's own entry step, called directly: one call level less on
         # the most common fill (scenario B's kernel 31.6 -> 29.5 ms, benchmarks/bench_kernel.py)
-        adverse = abs(px - ref - d * hs)  # (as apply_fill_nb: a spread alone leaves rounding, not slippage)
+        adverse = abs(px - ref - d * (hs + ip))  # (as apply_fill_nb: a spread alone leaves rounding, not slippage)
         slip = q * adverse if adverse > 1e-12 * abs(px) else 0.0
-        open_position_nb(book, c, t, d * q, px, fee, slip, q * hs, np.int64(REASON_SIGNAL), sink)
+        open_position_nb(book, c, t, d * q, px, fee, slip, q * hs, q * ip, np.int64(REASON_SIGNAL), sink)
     else:
-        apply_fill_nb(book, c, t, d * q, px, ref, hs, fee, np.int64(REASON_SIGNAL), np.int64(-1), sink, bool(0))
-    return dcash, q, px, fee
+        apply_fill_nb(book, c, t, d * q, px, ref, hs, ip, fee, np.int64(REASON_SIGNAL), np.int64(-1), sink, bool(0))
+    return dcash, q, px - d * ip, fee + q * ip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)

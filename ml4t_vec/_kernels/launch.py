@@ -75,7 +75,7 @@ def order_model(params: OrderParams, scale_out: bool, financed: bool):
     """The drivers' last argument: None for the default order model, so numba prunes vectorbt's
     (one-order reversals, covers cut by cash), pyramiding (``accumulate``), scale-out steps,
     the nights' financing (interest on cash, borrow fees: ``financed``), the monthly share
-    count of commission tiers, the bid-ask spread and fees read per bar, and compiles a run
+    count of commission tiers, the bid-ask spread, fees read per bar and market impact, and compiles a run
     without them; else 1. A run with any of them compiles its own copy of the driver, once.
     (A runtime ``accumulate`` test on every signal bar made scenario A's kernel 19.3 -> 22.4
     ms; pyramiding and scale-out written into the default copy made the demo's first-run
@@ -85,18 +85,19 @@ def order_model(params: OrderParams, scale_out: bool, financed: bool):
     vbt = bool((params.cash_rule == CASH_VECTORBT).any() or (params.reversal == REVERSAL_ONE_ORDER).any())
     tiered = bool((params.n_tiers > 0).any())
     spread = bool(np.fmax.reduce(params.spread, axis=None) > 0.0)  # (NaN: none; no copy of a per-bar spread)
-    by_bar = any(getattr(params, f).shape[1] > 0 for f in ("fees_bar", "fixed_fees_bar", "per_share_bar"))
+    by_bar = any(getattr(params, f).shape[1] > 0 for f in BAR_COSTS)
     on = vbt or scale_out or financed or tiered or spread or by_bar or bool(params.accumulate.any())
     return np.int64(1) if on else None
 
 
 def bar_costs(params: OrderParams) -> np.ndarray:
     """The signal drivers' costs read at each fill (``orders.bar_cost_nb``), one (n_cols, 1 or
-    n_bars, k) array: the spread, then each fee read per bar, at its ``*_slot``. One array, not
+    n_bars, k) array: the spread, then each fee read per bar and the market impact's
+    coefficient, at its ``*_slot``. One array, not
     a tuple: passing a tuple of four arrays down the fill calls made scenario A's kernel 2.3x
     slower, two arrays 1.25x. A spread alone is its own array seen as 3-D (no copy: a copy of
     four costs per bar made a per-bar spread 1.4x slower than flat fees end to end)."""
-    fees = [a for a in (params.fees_bar, params.fixed_fees_bar, params.per_share_bar) if a.shape[1] > 0]
+    fees = [a for f in BAR_COSTS if (a := getattr(params, f)).shape[1] > 0]
     if not fees:
         return kernel_array(params.spread[:, :, None], np.float64)
     per = [params.spread, *fees]
@@ -104,6 +105,10 @@ def bar_costs(params: OrderParams) -> np.ndarray:
     for k, a in enumerate(per):
         out[:, :, k] = a
     return kernel_array(out, np.float64)
+
+
+# the costs read per bar after the spread in ``bar_costs``, in their slots' order (``_lower.bar_fees``)
+BAR_COSTS = ("fees_bar", "fixed_fees_bar", "per_share_bar", "impact")
 
 
 def financed(limits: LimitParams) -> bool:

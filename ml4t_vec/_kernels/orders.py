@@ -65,6 +65,12 @@ class OrderParams(NamedTuple):
     fees_slot: I64
     fixed_fees_slot: I64
     per_share_slot: I64
+    # market impact (``SquareRootImpact``): its coefficient k x sigma / adv ** exponent per bar, read
+    # at the bar before each fill ((n_cols, n_bars), NaN: none; (n_cols, 0): no impact), its slot
+    # in ``launch.bar_costs`` (-1: none) and its exponent
+    impact: F64
+    impact_slot: I64
+    impact_exp: F64
     fractional: BOOL  # False -> whole shares, rounded down
     cash_rule: I64  # CASH_*: what limits orders by cash (read from a group's first column)
     percent_of: I64  # PERCENT_OF_*: percent sizes of equity or of cash
@@ -206,16 +212,22 @@ def cost_of_nb(cs, book, c, order_model, bar_costs, t):
     """The fee schedule ``fee_nb`` takes for column c's fill on bar t, from its settings
     (``columns.COLUMN_DT``), the fees read per bar (``bar_costs``, ``bar_cost_nb``, at the
     column's ``*_slot``s; its own numbers where a fee is not per bar)
-    and its account's shares this month (a tiered rate); the per-bar fees and the tiers compile
-    into the order model's copy of the drivers only (``launch.order_model``): (fraction of notional,
-    fixed cash per order, commission per share, its minimum and its cap as a fraction of the
-    trade value per order). Every fill of the signal drivers reads it here, so a new fee
+    and its account's shares this month (a tiered rate); the per-bar fees, the tiers and the
+    market impact compile into the order model's copy of the drivers only
+    (``launch.order_model``): (fraction of notional, fixed cash per order, commission per share,
+    its minimum and its cap as a fraction of the trade value per order, the impact coefficient
+    and exponent: ``impact_nb``). Every fill of the signal drivers reads it here, so a new fee
     component is added in one place (and in ``rebalance._cost_nb`` for the target-weight
     driver)."""
     fees = cs["fees"]
     fixed = cs["fixed_fees"]
     rate = cs["per_share"]
+    kappa = 0.0
+    expo = 0.0
     if order_model is not None:
+        if cs["impact_slot"] >= 0:
+            kappa = bar_cost_nb(bar_costs, c, t, cs["impact_slot"])
+            expo = cs["impact_exp"]
         if cs["fees_slot"] >= 0:
             fees = bar_cost_nb(bar_costs, c, t, cs["fees_slot"])
         if cs["fixed_fees_slot"] >= 0:
@@ -224,14 +236,26 @@ def cost_of_nb(cs, book, c, order_model, bar_costs, t):
             rate = bar_cost_nb(bar_costs, c, t, cs["per_share_slot"])
         if cs["n_tiers"] > 0:
             rate = tier_rate_nb(cs["tiers"], book[book[c]["acct"]]["mvol"])
-    return (fees, fixed, rate, cs["comm_min"], cs["comm_max"])
+    return (fees, fixed, rate, cs["comm_min"], cs["comm_max"], kappa, expo)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def flat_nb(cost):
-    """The commission is linear in the shares (no minimum, no cap): fees and sizes take the
-    closed forms ``q * unit cost + fixed``."""
-    return cost[3] == 0.0 and cost[4] == np.inf
+    """An order's cost is linear in the shares (no commission minimum, no cap, no market
+    impact): fees and sizes take the closed forms ``q * unit cost + fixed``."""
+    return cost[3] == 0.0 and cost[4] == np.inf and not cost[5] > 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def impact_nb(q, price, cost):
+    """Market impact per share of one order of ``q`` >= 0 shares whose executed price before
+    impact is ``price``: ``kappa * price * q ** exponent`` (``cost[5]``, ``cost[6]``;
+    ``SquareRootImpact``: kappa = k x sigma / adv ** exponent, read at the bar before the fill);
+    0 without. A buy executes at price + impact, a sell at price - impact; the fees stay on
+    ``price``."""
+    if cost[5] > 0.0 and q > 0.0:
+        return cost[5] * price * q ** cost[6]
+    return 0.0
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -294,11 +318,84 @@ def requested_quantity_nb(size, size_type, d, ref, exec_price, cost, equity, pct
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def max_affordable_nb(available, exec_price, cost):
-    """Largest quantity whose notional plus fees fits in ``available`` cash (may be <= 0): a flat
-    schedule's (available - fixed) / unit cost, else ``scheduled_affordable_nb``."""
+    """Largest quantity whose notional plus fees (plus market impact) fits in ``available`` cash
+    (may be <= 0): a flat schedule's (available - fixed) / unit cost, else
+    ``scheduled_affordable_nb`` or ``impact_affordable_nb``."""
     if flat_nb(cost):
         return (available - cost[1]) / unit_cost_nb(exec_price, cost)
+    if cost[5] > 0.0:
+        return impact_affordable_nb(available, exec_price, cost)
     return scheduled_affordable_nb(available, exec_price, cost)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def order_cash_nb(q, px, cost):
+    """The cash an order of ``q`` >= 0 shares at ``px`` (the executed price before impact)
+    needs: notional, fees and market impact (a buy pays it; a short's buying power counts it)."""
+    return q * px + fee_nb(q, px, cost) + q * impact_nb(q, px, cost)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def impact_affordable_nb(available, px, cost):
+    """``max_affordable_nb`` with market impact: the largest q with ``order_cash_nb(q)`` <=
+    ``available``. That cash increases in q; the answer without impact bounds it from above, and
+    so does the impact alone (k x px x q ** (1 + exponent) <= the cash less the fixed fee).
+    Newton's method from there (with the slope of the commission's piece q is on), each step
+    aimed a hair (4e-16 x q) below its root so the iterates end on the side that fits, kept
+    inside the bracket of shares known to fit and known not to (bisection where a step leaves
+    it), until a fit is a few floats below the root (typically 3-5 steps); then the largest
+    float that still fits (a few steps up), as the reference's bisection to adjacent floats
+    finds it. 0 or less when nothing fits."""
+    if cost[3] == 0.0 and cost[4] == np.inf:
+        hi = (available - cost[1]) / unit_cost_nb(px, cost)
+    else:
+        hi = scheduled_affordable_nb(available, px, cost)  # (its pieces read no impact)
+    if not hi > 0.0:
+        return hi
+    lo = 0.0
+    k = cost[5] * px
+    e = cost[6]
+    hi = min(hi, ((available - cost[1]) / k) ** (1.0 / (1.0 + e)))  # the impact alone bounds it too
+    q = hi
+    for _ in range(200):
+        f = order_cash_nb(q, px, cost) - available
+        if f <= 0.0:
+            lo = q
+        else:
+            hi = q
+        if hi - lo <= 4e-16 * hi:
+            break
+        rate = cost[2]  # the commission's slope on the piece q lies on: the rate,
+        if cost[4] * q * px < max(q * cost[2], cost[3]):
+            rate = cost[4] * px  # the cap,
+        elif q * cost[2] < cost[3]:
+            rate = 0.0  # or the minimum
+        slope = px * (1.0 + cost[0]) + rate + (1.0 + e) * k * q**e
+        nq = q - f / slope - 4e-16 * q
+        if f <= 0.0 and nq - q <= 2e-15 * q:  # a fit within a few floats below the root
+            break
+        if not (lo < nq < hi):
+            nq = 0.5 * (lo + hi)
+        q = nq
+    # the largest float that fits: steps up doubling from one float, then bisection to adjacent
+    # floats (where the cash rounds alike over a range of shares, tiny orders, that range's top)
+    step = np.nextafter(lo, np.inf) - lo
+    for _ in range(64):
+        up = lo + step
+        if up >= hi or order_cash_nb(up, px, cost) > available:
+            break
+        lo = up
+        step *= 2.0
+    top = min(lo + step, hi)
+    for _ in range(64):
+        mid = 0.5 * (lo + top)
+        if not lo < mid < top:
+            break
+        if order_cash_nb(mid, px, cost) <= available:
+            lo = mid
+        else:
+            top = mid
+    return lo
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -367,7 +464,7 @@ def backtesting_entry_nb(d, ref, size, size_type, cost, slippage, avail, cap_val
     if q * px > cap_value:
         return ENTRY_CAP_NONE, side, px, 0.0, q, 0.0, 0.0, 0.0
     fee = fee_nb(q, px, cost)
-    return ENTRY_OK, side, px, q, q, fee, q * abs(px - ref), -(d * q * px + fee)
+    return ENTRY_OK, side, px, q, q, fee, 0.0, -(d * q * px + fee)  # (no impact: ConfigError with it)
 
 
 # Buying power at or below this fraction of equity counts as none: after an all-in entry it is
@@ -384,13 +481,15 @@ MIN_SIZE = 1e-8
 def exit_fill_nb(q, ref, slippage, cost):
     """Close ``q`` signed shares at reference price ``ref``.
 
-    Returns (side, executed price, fees, cost of the adverse move (slippage and half the
-    spread), cash change).
+    Returns (side, executed price (market impact included), fees, market impact per share,
+    cash change).
     """
     side = -1 if q > 0.0 else 1
     px = exec_price_nb(ref, side, slippage)
     fee = fee_nb(q, px, cost)
-    return side, px, fee, abs(q) * abs(px - ref), q * px - fee
+    ip = impact_nb(abs(q), px, cost)
+    px += side * ip
+    return side, px, fee, ip, q * px - fee
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -445,8 +544,10 @@ def entry_fill_nb(d, ref, size, size_type, cost, slippage, fractional, equity, a
     by more than 0.01 (or exceeds a cap) is rejected whole, never reduced.
     ``size_rule=SIZE_BACKTESTING``: backtesting.py 0.6.6's sizing (``backtesting_size_nb``).
     ``cash`` / ``free`` size percent-of-cash entries (``pct_cash``).
-    Returns (status ENTRY_*, side, executed price, filled quantity >= 0, requested quantity,
-    fees, cost of the adverse move (slippage and half the spread), cash change).
+    Market impact (``impact_nb``) counts as a cost in every cash test (``order_cash_nb``;
+    under ``CASH_ML4T`` at the worse price) and moves the executed price.
+    Returns (status ENTRY_*, side, executed price (impact included), filled quantity >= 0,
+    requested quantity, fees, market impact per share, cash change).
     """
     if size_rule == SIZE_BACKTESTING:
         return backtesting_entry_nb(d, ref, size, size_type, cost, slippage, avail, cap_value)
@@ -460,17 +561,20 @@ def entry_fill_nb(d, ref, size, size_type, cost, slippage, fractional, equity, a
             req = req if fractional else whole_nb(req)
             if req <= 0.0:
                 return ENTRY_NO_CASH, side, px, 0.0, req, 0.0, 0.0, 0.0
-        if req * worse + fee_nb(req, worse, cost) > avail + 0.01:
+        if order_cash_nb(req, worse, cost) > avail + 0.01:
             return ENTRY_NO_CASH, side, px, 0.0, req, 0.0, 0.0, 0.0
         if req * px > cap_value:
             return ENTRY_CAP_NONE, side, px, 0.0, req, 0.0, 0.0, 0.0
-        fee = fee_nb(req, px, cost)
-        return ENTRY_OK, side, px, req, req, fee, req * abs(px - ref), -(d * req * px + fee)
-    status, q = limit_entry_nb(req, px, cost, fractional, equity, avail, cap_value)
-    if status >= ENTRY_NO_CASH:
-        return status, side, px, 0.0, req, 0.0, 0.0, 0.0
+        q = req
+        status = ENTRY_OK
+    else:
+        status, q = limit_entry_nb(req, px, cost, fractional, equity, avail, cap_value)
+        if status >= ENTRY_NO_CASH:
+            return status, side, px, 0.0, req, 0.0, 0.0, 0.0
     fee = fee_nb(q, px, cost)
-    return status, side, px, q, req, fee, q * abs(px - ref), -(d * q * px + fee)
+    ip = impact_nb(q, px, cost)
+    px += side * ip
+    return status, side, px, q, req, fee, ip, -(d * q * px + fee)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -499,11 +603,7 @@ def cash_buy_nb(q_req, px, cost, cash, fractional):
         return ENTRY_NO_CASH, 0.0
     if q_req <= 0.0 or below_min_nb(q_req):
         return ENTRY_ZERO, 0.0
-    need = (
-        q_req * px * (1.0 + cost[0]) + q_req * cost[2] + cost[1]
-        if flat_nb(cost)
-        else q_req * px + fee_nb(q_req, px, cost)
-    )
+    need = q_req * px * (1.0 + cost[0]) + q_req * cost[2] + cost[1] if flat_nb(cost) else order_cash_nb(q_req, px, cost)
     if need <= cash or is_close_nb(need, cash):
         return ENTRY_OK, q_req
     q = max_affordable_nb(cash, px, cost)

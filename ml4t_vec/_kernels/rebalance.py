@@ -261,7 +261,7 @@ def _cost_nb(wp, c, t, volume):
         rate = _at_nb(wp.per_share_bar, c, t)
     if cm[c, 3] > 0.0:  # tiers
         rate = _tier_rate_nb(cm, c, volume)
-    return (_at_nb(wp.fees, c, t), _at_nb(wp.fixed_fees, c, t), rate, cm[c, 1], cm[c, 2])
+    return (_at_nb(wp.fees, c, t), _at_nb(wp.fixed_fees, c, t), rate, cm[c, 1], cm[c, 2], 0.0, 0.0)  # (no impact)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -357,7 +357,7 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         slip = _slip_nb(wp, c, t, ref)
         px = exec_price_nb(ref, np.int64(1 if dq > 0.0 else -1), slip)
         fee = fee_nb(dq, px, _cost_nb(wp, c, t, book[0]["mvol"]))
-        d, next_pid = apply_fill_inline_nb(book, c, t, dq, px, ref, slip[2], fee, rsn[i], next_pid, sink, bool(0))
+        d, next_pid = apply_fill_inline_nb(book, c, t, dq, px, ref, slip[2], 0.0, fee, rsn[i], next_pid, sink, bool(0))
         cash += d
         book[c]["qty"] = keep  # exactly the target (q - (q - keep) may differ in the last bit)
         if flip:
@@ -508,7 +508,7 @@ def _fill_phase_nb(t, c0, c1, fill_px, off, step, col_asset, sig, wp, book, orde
         else:
             fee = fee_nb(dq, px_of[i], cost)
         hs = half_spread_nb(wp.spread, wp.spread_price[c], c, t, ref)
-        d, next_pid = apply_fill_inline_nb(book, c, t, dq, px_of[i], ref, hs, fee, rsn[i], next_pid, sink, bool(0))
+        d, next_pid = apply_fill_inline_nb(book, c, t, dq, px_of[i], ref, hs, 0.0, fee, rsn[i], next_pid, sink, bool(0))
         cash += (d + fee - closing_fee) if flip else d  # (d + fee) - closing_fee: the bits of the two-call form
     return cash, next_pid
 
@@ -598,15 +598,15 @@ def _fill_order_nb(book, c, t, side, got, closing, px, ref, hs, cost, reason, ne
     Returns (cash change, next position id)."""
     fee = fee_nb(got, px, cost)
     if closing <= 0.0:
-        return apply_fill_nb(book, c, t, side * got, px, ref, hs, fee, reason, next_pid, sink, bool(0))
+        return apply_fill_nb(book, c, t, side * got, px, ref, hs, 0.0, fee, reason, next_pid, sink, bool(0))
     whole = closing == abs(book[c]["qty"])
     fee_x = closing / got * fee
-    d, next_pid = apply_fill_nb(book, c, t, side * closing, px, ref, hs, fee_x, reason, next_pid, sink, bool(0))
+    d, next_pid = apply_fill_nb(book, c, t, side * closing, px, ref, hs, 0.0, fee_x, reason, next_pid, sink, bool(0))
     if whole:
         book[c]["qty"] = 0.0  # exactly flat (q - q may differ from 0 in the last bit)
     if got > closing:
         d2, next_pid = apply_fill_nb(
-            book, c, t, side * (got - closing), px, ref, hs, fee - fee_x, reason, next_pid, sink, bool(0)
+            book, c, t, side * (got - closing), px, ref, hs, 0.0, fee - fee_x, reason, next_pid, sink, bool(0)
         )
         d += d2
     return d, next_pid
@@ -725,7 +725,7 @@ def _ml4t_orders_nb(t, due, n, tq, fill_px, off, step, col_asset, wp, book, cash
         slip = _slip_nb(wp, c, t, ref)
         px = exec_price_nb(ref, np.int64(1 if dq > 0.0 else -1), slip)
         fee = fee_nb(dq, px, _cost_nb(wp, c, t, book[0]["mvol"]))
-        d, next_pid = apply_fill_nb(book, c, t, dq, px, ref, slip[2], fee, reason, next_pid, sink, bool(0))
+        d, next_pid = apply_fill_nb(book, c, t, dq, px, ref, slip[2], 0.0, fee, reason, next_pid, sink, bool(0))
         cash += d
         book[c]["qty"] = tq[i]  # exactly the target
         tq[i] = np.nan

@@ -19,7 +19,7 @@ SERIES_METRICS = ("final_equity", "total_return", "cagr", "volatility", "sharpe"
 # columns of the trade metrics, in this order
 TRADE_METRICS = ("n_trades", "n_open", "win_rate", "profit_factor", "expectancy", "avg_win", "avg_loss",
                  "avg_bars_held", "total_fees", "total_slippage", "position_win_rate", "position_profit_factor",
-                 "avg_position_pnl", "total_spread_cost")  # fmt: skip
+                 "avg_position_pnl", "total_spread_cost", "total_impact_cost")  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
@@ -103,6 +103,7 @@ def trade_metrics_nb(n, cols_per, trades, trade_off, n_trade, fills, fill_off, n
         fees = 0.0
         slip = 0.0
         spread = 0.0
+        impact = 0.0
         n_pos = 0  # closed positions: a closed row and the partial rows before it
         n_pos_wins = 0
         pos_wins = 0.0
@@ -140,6 +141,7 @@ def trade_metrics_nb(n, cols_per, trades, trade_off, n_trade, fills, fill_off, n
                 fees += f.fees
                 slip += f.slippage
                 spread += f.spread
+                impact += f.impact
         c = n_closed
         out[k, 0] = c
         out[k, 1] = n_open
@@ -155,4 +157,5 @@ def trade_metrics_nb(n, cols_per, trades, trade_off, n_trade, fills, fill_off, n
         out[k, 11] = _profit_factor_nb(np.int64(n_pos), pos_wins, pos_losses)
         out[k, 12] = pos_sum / n_pos if n_pos else np.nan
         out[k, 13] = spread
+        out[k, 14] = impact
     return out

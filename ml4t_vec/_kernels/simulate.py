@@ -297,11 +297,11 @@ def _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_
                 net += d * qn * px
                 n_open += 0 if add else 1
             continue
-        dcash, q, px, fee = enter_nb(book, c, t, d, reason, cs, ref, hs, bar_costs, size, equity, avail, cap,
-                                     np.int64(cap_reason), lev_set, cash, free, sink, order_model)  # fmt: skip
-        if q > 0.0:
+        dcash, q, px, costs = enter_nb(book, c, t, d, reason, cs, ref, hs, bar_costs, size, equity, avail, cap,
+                                       np.int64(cap_reason), lev_set, cash, free, sink, order_model)  # fmt: skip
+        if q > 0.0:  # (px before market impact; costs: fees and impact, as the entry's sizing counted them)
             cash += dcash
-            avail = cash if cs["cash_rule"] == CASH_ML4T else avail - (q * px + fee)
+            avail = cash if cs["cash_rule"] == CASH_ML4T else avail - (q * px + costs)
             gross += q * px
             net += d * q * px
             n_open += 0 if add else 1

@@ -34,6 +34,7 @@ def test_public_all_is_exact():
             "RiskConfig",
             "SignalReport",
             "SizingConfig",
+            "SquareRootImpact",
             "SweepResult",
             "Tiered",
             "WalkForwardResult",

@@ -15,6 +15,7 @@ import pytest
 import ml4t_vec as vec
 from ml4t_vec import pipeline
 from ml4t_vec.__main__ import main
+from ml4t_vec.errors import ConfigError
 
 pytestmark = pytest.mark.filterwarnings("ignore::ml4t_vec.LookAheadWarning", "ignore::ml4t_vec.DataWarning")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -97,6 +98,24 @@ def test_a_spread_from_a_config_file(tmp_path):
                        stop_loss=0.05, spread=0.002)  # fmt: skip
     assert fills.equals(res.fills) and fills["spread_cost"].min() > 0
     assert json.loads((d / "stats.json").read_text())["total_spread_cost"] == pytest.approx(fills["spread_cost"].sum())
+
+
+def test_market_impact_from_a_config_file(tmp_path):
+    """``impact`` as a table of ``SquareRootImpact``'s keys, ``sigma`` / ``adv`` as SQL expressions;
+    a bad key names the table's keys."""
+    table = 'impact = { k = 0.3, exponent = 0.5, window = 10, adv = "volume * 2" }'
+    cfg = write(tmp_path, SMALL.replace("fees = 0.001", f"fees = 0.001\n    {table}"))
+    [d] = pipeline.run(cfg, tmp_path / "out")
+    fills = pl.read_parquet(d / "fills.parquet")
+    prices = vec.synthetic_prices(n_assets=4, n_bars=200, seed=1)
+    imp = vec.SquareRootImpact(k=0.3, window=10, adv=pl.col("volume") * 2)
+    res = vec.backtest(prices, entries=pl.sql_expr("pred > 0.6"), exits=pl.sql_expr("pred < 0.45"), fees=0.001,
+                       stop_loss=0.05, impact=imp)  # fmt: skip
+    assert fills.equals(res.fills) and fills["impact_cost"].max() > 0
+    assert json.loads((d / "stats.json").read_text())["total_impact_cost"] == pytest.approx(fills["impact_cost"].sum())
+    bad = write(tmp_path, SMALL.replace("fees = 0.001", "impact = { kk = 0.3 }"))
+    with pytest.raises(ConfigError, match="Did you mean 'k'"):
+        pipeline.run(bad, tmp_path / "out2")
 
 
 def test_up_to_date_runs_do_nothing_unless_forced(tmp_path, capsys):

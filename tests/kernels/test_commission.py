@@ -162,8 +162,8 @@ def _short_of_cash(draw):
     fees = np.full(n, draw(st.sampled_from([0.0, 0.001])))
     fixed = np.full(n, draw(st.sampled_from([0.0, 1.5])))
     wp = _Costs(fees[:, None], fixed[:, None], comm)
-    flip_fee = np.array([fee_nb(q, p, (fees[0], fixed[0], comm[0, 0], comm[0, 1], comm[0, 2])) if q > 0 else 0.0
-                         for q, p in zip(flip_q, px, strict=True)])  # fmt: skip
+    cost = (fees[0], fixed[0], comm[0, 0], comm[0, 1], comm[0, 2], 0.0, 0.0)  # (no market impact)
+    flip_fee = np.array([fee_nb(q, p, cost) if q > 0 else 0.0 for q, p in zip(flip_q, px, strict=True)])
     unit = px * (1 + fees) + comm[:, 0]
     fixed_i = np.where(flip_q > 0, 0.0, fixed)
     total = _scaled_cost_nb(1.0, n, inc, px, unit, fixed_i, flip_q, flip_fee, np.arange(n), wp, 0, 0.0)

@@ -2,34 +2,13 @@
 per share, reported apart from slippage; sizing sees it; its errors. The reference engines
 draw it in the Hypothesis parity tests (tests/property)."""
 
-import datetime as dt
-
 import numpy as np
 import polars as pl
 import pytest
+from panels import one_asset
 
 import ml4t_vec as vec
 from ml4t_vec.errors import ConfigError, DataError
-
-D = [dt.date(2024, 1, d) for d in (2, 3, 4, 5, 8)]
-
-
-def one_asset(opens, closes, entries, exits, **extra) -> pl.DataFrame:
-    n = len(opens)
-    return pl.DataFrame(
-        {
-            "timestamp": D[:n],
-            "asset": ["A"] * n,
-            "open": opens,
-            "high": [max(o, c) + 1.0 for o, c in zip(opens, closes, strict=True)],
-            "low": [min(o, c) - 1.0 for o, c in zip(opens, closes, strict=True)],
-            "close": closes,
-            "e": entries,
-            "x": exits,
-            **extra,
-        }
-    )
-
 
 DF = one_asset([100.0, 100.0, 110.0, 120.0], [100.0, 105.0, 115.0, 120.0], [True, False, False, False],
                [False, True, False, False])  # fmt: skip

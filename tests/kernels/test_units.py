@@ -188,9 +188,25 @@ def sizing(draw) -> dict:
     return dict(size=size, size_type=size_type, percent_of=draw(st.sampled_from(["equity", "cash"])))
 
 
+# market impact (``impacted``): its coefficient kappa (k x sigma / adv ** exponent; 0: none) and exponent
+KAPPA = mix([0.0, 0.0, 1e-4, 1e-3, 0.02], spread(1e-8, 0.05))
+EXPONENT = st.sampled_from([0.5, 1.0, 0.3, 2.0])
+
+
+def impacted(strategy: st.SearchStrategy) -> st.SearchStrategy:
+    """``strategy``'s inputs with a market impact (``kappa``, ``expo``; none about a third of the time)."""
+    return drawn(strategy, st.fixed_dictionaries({"kappa": KAPPA, "expo": EXPONENT}))
+
+
+def kappa(x: dict) -> float:
+    return x.get("kappa", 0.0)
+
+
 def cfg_of(x: dict, **kw) -> Config:
-    """The reference's settings for the drawn inputs ``x`` (costs, sizing, fractional)."""
+    """The reference's settings for the drawn inputs ``x`` (costs, sizing, fractional; a market
+    impact's exponent, its kappa passed to the sizing functions: ``kappa``)."""
     fields = dict(
+        impact=(1.0, x["expo"]) if kappa(x) > 0 else None,
         fees=x.get("fees", 0.0),
         fixed_fees=x.get("fixed", 0.0),
         commission_per_share=x.get("per_share", 0.0),
@@ -207,8 +223,10 @@ def cfg_of(x: dict, **kw) -> Config:
 
 
 def cost_of(x: dict) -> tuple:
+    """The kernels' cost tuple (``orders.cost_of_nb``): fees, fixed, per share, its minimum and cap,
+    the market impact's coefficient and exponent."""
     return (x.get("fees", 0.0), x.get("fixed", 0.0), x.get("per_share", 0.0), x.get("comm_min", 0.0),
-            x.get("comm_max", INF))  # fmt: skip
+            x.get("comm_max", INF), x.get("kappa", 0.0), x.get("expo", 0.0))  # fmt: skip
 
 
 def slip_of(x: dict) -> tuple:
@@ -371,10 +389,12 @@ UNIT_COST = Case(
 
 
 def piece_of(x: dict, out: dict) -> list:
-    """Which piece of the commission the largest affordable order lands on."""
+    """Which piece of the commission the largest affordable order lands on (or: with impact)."""
     q = out["q"]
     if q <= 0:
         return ["none"]
+    if kappa(x) > 0:
+        return ["impact"]
     if x["comm_min"] == 0 and x["comm_max"] == INF:
         return ["flat"]
     rate_part, cap = q * x["per_share"], x["comm_max"] * q * x["px"]
@@ -387,11 +407,11 @@ AFFORDABLE = Case(
     "max_affordable",
     nb_orders.max_affordable_nb,
     ref_orders.affordable,
-    drawn(costs(), one("px", PRICE), one("cash", mix([1000.0, 10.0, 0.5, 0.0, -5.0], spread(0.01, 1e7)))),
+    impacted(drawn(costs(), one("px", PRICE), one("cash", mix([1000.0, 10.0, 0.5, 0.0, -5.0], spread(0.01, 1e7))))),
     lambda fn, x: {"q": fn(x["cash"], x["px"], cost_of(x))},
-    lambda fn, x: {"q": fn(cfg_of(x), x["cash"], x["px"])},
+    lambda fn, x: {"q": fn(cfg_of(x), x["cash"], x["px"], kappa(x))},
     outcomes=piece_of,
-    must_see=frozenset({"none", "flat", "cap", "per_share", "minimum"}),
+    must_see=frozenset({"none", "flat", "cap", "per_share", "minimum", "impact"}),
     scale=5,
 )
 
@@ -513,7 +533,8 @@ def entry_request_reference(fn, x):
         cfg = dataclasses.replace(cfg, size=0.0 if x["mult"] is None else cfg.size * x["mult"])
     d = x["d"]
     px = moved(x["ref"], d, x)
-    return {"side": 1 if d > 0 else -1, "px": px, "req": fn(cfg, d, x["ref"], px, x["equity"], x["cash"], x["free"])}
+    req = fn(cfg, d, x["ref"], px, x["equity"], x["cash"], x["free"], kappa(x))
+    return {"side": 1 if d > 0 else -1, "px": px, "req": req}
 
 
 def entry_request_outcomes(x, out):
@@ -525,7 +546,7 @@ ENTRY_REQUEST = Case(
     "entry_request",
     nb_orders.entry_request_nb,
     ref_orders.requested,
-    request_inputs(by_bar=True),
+    impacted(request_inputs(by_bar=True)),
     entry_request_kernel,
     entry_request_reference,
     outcomes=entry_request_outcomes,
@@ -572,7 +593,7 @@ def limit_kernel(fn, x):
 
 
 def limit_reference(fn, x):
-    status, q = fn(cfg_of(x), x["req"], x["px"], x["equity"], x["avail"], x["cap"])
+    status, q = fn(cfg_of(x), x["req"], x["px"], x["equity"], x["avail"], x["cap"], kappa(x))
     return {"status": status, "q": q}
 
 
@@ -589,7 +610,7 @@ LIMIT_ENTRY = Case(
     "limit_entry",
     nb_orders.limit_entry_nb,
     ref_orders.equity_limit,
-    limit_inputs(),
+    impacted(limit_inputs()),
     limit_kernel,
     limit_reference,
     outcomes=limit_outcomes,
@@ -615,25 +636,27 @@ def entry_fill_kernel(fn, x, cash_rule="equity", size_rule="fees_included"):
     out = fn(x["d"], x["ref"], x["size"], SIZE_TYPE[x["size_type"]], cost_of(x), slip_of(x), x["fractional"],
              x["equity"], x["avail"], x["cap"], CASH_RULE[cash_rule], SIZE_RULE[size_rule], x["percent_of"] == "cash",
              x["cash"], x["free"])  # fmt: skip
-    status, side, px, q, req, fee, slip, dcash = out
-    return dict(status=STATUS[status], side=side, px=px, q=q, req=req, fee=fee, slip=slip, cash=x["cash"] + dcash)
+    status, side, px, q, req, fee, ip, dcash = out
+    return dict(status=STATUS[status], side=side, px=px, q=q, req=req, fee=fee, slip=q * abs(px - x["ref"]),
+                imp=q * ip, cash=x["cash"] + dcash)  # fmt: skip
 
 
 def entry_order_reference(fn, x):
     """An entry from flat under the equity rule is one ``orders.order`` without a closing part (the
     engine's ``execute_some``); fees, slippage and cash as ``Reference.record`` books them."""
     o = fn(cfg_of(x), 0.0, False, x["d"], x["ref"], ref_slip_of(x), x["cash"], x["free"], x["equity"], x["avail"],
-           x["cap"])  # fmt: skip
+           x["cap"], kappa(x))  # fmt: skip
     assert o.qx == 0.0 and o.st_x is None and o.fee_x == 0.0
-    return dict(status=o.st_n, side=o.side, px=o.px, q=o.qn, req=o.req, fee=o.fee_n, slip=o.qn * abs(o.px - x["ref"]),
-                cash=x["cash"] - (x["d"] * o.qn * o.px + o.fee_n))  # fmt: skip
+    px = o.price if o.qn > 0 else o.px  # (the market impact moves a fill's price)
+    return dict(status=o.st_n, side=o.side, px=px, q=o.qn, req=o.req, fee=o.fee_n, slip=o.qn * abs(px - x["ref"]),
+                imp=o.qn * o.imp, cash=x["cash"] - (x["d"] * o.qn * px + o.fee_n))  # fmt: skip
 
 
 ENTRY_FILL_EQUITY = Case(
     "entry_fill[equity]",
     nb_orders.entry_fill_nb,
     ref_orders.order,
-    entry_inputs(),
+    impacted(entry_inputs()),
     entry_fill_kernel,
     entry_order_reference,
     outcomes=status_of,
@@ -713,7 +736,8 @@ def engine_entry_reference(fn, x):
     """``Reference.execute_some`` filling asset A's pending entry (signalled on bar 0) at bar 1's open."""
     cfg = cfg_of(x, cash_rule=x["cash_rule"], size_rule="backtesting" if x["backtesting"] else "fees_included")
     o, m = x["ref"], x["mark"]
-    bars = {"A": {0: Bar(o, o, o, o), 1: Bar(o, o, o, o)}, "B": {1: Bar(m, m, m, m)}}
+    # the impact's kappa read at A's bar before the fill: k = 1, sigma = kappa, adv = 1
+    bars = {"A": {0: Bar(o, o, o, o, sigma=kappa(x), adv=1.0), 1: Bar(o, o, o, o)}, "B": {1: Bar(m, m, m, m)}}
     acc = Account(["A", "B"], x["cash"])
     if x["other"] != 0:
         acc.pos["B"] = Position(x["other"], 0, x["other_entry"], 0.0, 0.0, 0, m, m)
@@ -727,19 +751,19 @@ def engine_entry_reference(fn, x):
         f = engine.fills[0]
         assert f["side"] == ("buy" if side > 0 else "sell") and f["effect"] == "entry"
         return dict(status="ok", side=side, px=f["price"], q=f["quantity"], req=f["quantity"], fee=f["fees"],
-                    slip=f["slippage"], cash=acc.cash)  # fmt: skip
+                    slip=f["quantity"] * abs(f["price"] - x["ref"]), imp=f["impact_cost"], cash=acc.cash)  # fmt: skip
     r = engine.rejected[0]
     assert r["side"] == ("buy" if side > 0 else "sell") and r["filled_quantity"] == 0.0
     status = {"insufficient_cash": "no_cash", "zero_quantity": "zero"}[r["reason"]]
     return dict(status=status, side=side, px=moved(x["ref"], x["d"], x), q=0.0, req=r["requested_quantity"], fee=0.0,
-                slip=0.0, cash=acc.cash)  # fmt: skip
+                slip=0.0, imp=0.0, cash=acc.cash)  # fmt: skip
 
 
 ENTRY_FILL_ML4T = Case(
     "entry_fill[ml4t]",
     nb_orders.entry_fill_nb,
     Reference.execute_some,
-    engine_entry_inputs(backtesting=False),
+    impacted(engine_entry_inputs(backtesting=False)),
     engine_entry_kernel,
     engine_entry_reference,
     outcomes=status_of,
@@ -772,23 +796,25 @@ def exit_inputs(draw) -> dict:
 
 
 def exit_kernel(fn, x):
-    side, px, fee, slip, dcash = fn(x["pos"], x["ref"], slip_of(x), cost_of(x))
-    return dict(side=side, px=px, qx=abs(x["pos"]), fee=fee, slip=slip, dcash=dcash)
+    side, px, fee, ip, dcash = fn(x["pos"], x["ref"], slip_of(x), cost_of(x))
+    q = abs(x["pos"])
+    return dict(side=side, px=px, qx=q, fee=fee, slip=q * abs(px - x["ref"]), imp=q * ip, dcash=dcash)
 
 
 def exit_reference(fn, x):
     """``Reference.exit_order`` under the equity rule (exits are never limited), booked as ``record`` does."""
-    o = fn(cfg_of(x), x["pos"], True, 0.0, x["ref"], ref_slip_of(x), x["cash"], x["cash"], 0.0, 0.0, INF)
+    o = fn(cfg_of(x), x["pos"], True, 0.0, x["ref"], ref_slip_of(x), x["cash"], x["cash"], 0.0, 0.0, INF, kappa(x))
     assert o.st_x == "ok" and o.st_n is None and o.qn == 0.0
     q = o.qx if x["pos"] > 0 else -o.qx
-    return dict(side=o.side, px=o.px, qx=o.qx, fee=o.fee_x, slip=o.qx * abs(o.px - x["ref"]), dcash=q * o.px - o.fee_x)
+    return dict(side=o.side, px=o.price, qx=o.qx, fee=o.fee_x, slip=o.qx * abs(o.price - x["ref"]),
+                imp=o.qx * o.imp, dcash=q * o.price - o.fee_x)  # fmt: skip
 
 
 EXIT_FILL = Case(
     "exit_fill",
     nb_orders.exit_fill_nb,
     ref_orders.order,
-    exit_inputs(),
+    impacted(exit_inputs()),
     exit_kernel,
     exit_reference,
     outcomes=lambda x, out: {"sell" if out["side"] < 0 else "buy"},

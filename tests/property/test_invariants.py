@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from panels import by_asset, configs, panels, vec_kwargs
+from panels import by_asset, configs, impact_kwargs, panels, vec_kwargs
 from reference.orders import COSTS
 
 import ml4t_vec as vec
@@ -25,7 +25,7 @@ def test_prefix_causality(panel_df, cfg, data):
     later = pl.col("timestamp") > cut
     # different prices (consistent OHLC) and different signals after the cut
     f = pl.lit(rng.uniform(0.5, 2.0))
-    prices = ("open", "high", "low", "close", "vwap")
+    prices = ("open", "high", "low", "close", "vwap", "sigma", "adv")  # (and market impact's inputs)
     signals = ("s0", "s1", "s2", "s3")
     changed = df.with_columns(
         [pl.when(later).then(pl.col(c) * f).otherwise(pl.col(c)).alias(c) for c in prices]
@@ -61,18 +61,24 @@ def test_accounting_identities(panel_df, cfg):
     # per-asset values add up to the portfolio exposure
     tot = res.asset_equity.group_by("timestamp").agg(pl.col("position_value").sum()).sort("timestamp")
     np.testing.assert_allclose(tot["position_value"], eq["net_exposure"], rtol=1e-12, atol=1e-6)
-    # fees in trades equal fees in fills (open trades carry their entry fees only)
-    assert res.trades["fees"].sum() == pytest.approx(res.fills["fees"].sum(), rel=1e-9, abs=1e-9)
-    # signal fills at the bar's own prices lie inside [low, high] before slippage and spread (rule exits have
-    # their own slippage and their own test below)
+    # fees, spread and market impact in trades equal those in fills (open trades carry their entry costs only)
+    for cost in ("fees", "spread_cost", "impact_cost"):
+        assert res.trades[cost].sum() == pytest.approx(res.fills[cost].sum(), rel=1e-9, abs=1e-9), cost
+    assert (res.fills["impact_cost"] >= 0).all()
+    if cfg.impact is None:
+        assert (res.fills["impact_cost"] == 0).all()
+    # signal fills at the bar's own prices lie inside [low, high] before slippage, spread and market impact
+    # (rule exits have their own slippage and their own test below)
     if not cfg.custom_price:
         f = res.fills.filter(pl.col("reason") == "signal").join(
             df.select("timestamp", pl.col("asset").alias("symbol"), "low", "high"), on=["timestamp", "symbol"]
         )
-        # slippage on entries only: exits slip none; every fill pays half the spread (spread_cost)
+        # slippage on entries only: exits slip none; every fill pays half the spread (spread_cost) and its
+        # market impact (impact_cost), both per share on top of the executed price
         slipped = ~((pl.col("effect") == "exit") & (cfg.slippage_on == "entries"))
         s = pl.when(slipped).then(cfg.slippage).otherwise(0.0)
-        sps = pl.when(slipped).then(cfg.slippage_per_share).otherwise(0.0) + pl.col("spread_cost") / pl.col("quantity")
+        paid = (pl.col("spread_cost") + pl.col("impact_cost")) / pl.col("quantity")
+        sps = pl.when(slipped).then(cfg.slippage_per_share).otherwise(0.0) + paid
         ref = (
             pl.when(pl.col("side") == "buy")
             .then((pl.col("price") - sps) / (1 + s))
@@ -86,8 +92,9 @@ def test_higher_costs_never_raise_pnl(panel_df, cfg):
     """Per independent account with share sizing, each trade's pnl only falls as costs rise.
 
     Costs must not move the exits for the trades to stay the same: with position rules off any
-    cost may rise; with rules on and levels anchored on the signal close, fees may (slippage
-    would move a fill-anchored level, and a stop exit's price, legitimately)."""
+    cost may rise (market impact: a larger k, where it is drawn); with rules on and levels
+    anchored on the signal close, fees may (slippage would move a fill-anchored level, and a stop
+    exit's price, legitimately)."""
     _, df = panel_df
     kw = vec_kwargs(cfg) | dict(size_type="shares", size=5.0, init_cash=1e9)
     no_rules = dict(stop_loss=None, take_profit=None, trailing_stop=None, max_bars=None, scale_out=None)
@@ -97,6 +104,8 @@ def test_higher_costs_never_raise_pnl(panel_df, cfg):
     wider = {key: kw.get(key, 0.0) + 0.0001 * (100.0 if key == "spread_price" else 1.0)}
     if not isinstance(kw.get(key, 0.0), float | int):
         wider = {}
+    # a larger market impact coefficient (the same shares: the cash is ample)
+    steeper = impact_kwargs((2 * cfg.impact[0] + 0.1, cfg.impact[1])) if cfg.impact is not None else {}
 
     def up(v, d):  # a fee raised by d: a number, or a per-bar expression (its nulls: none, so d)
         return v.fill_null(0.0) + d if isinstance(v, pl.Expr) else v + d
@@ -113,6 +122,7 @@ def test_higher_costs_never_raise_pnl(panel_df, cfg):
                 slippage=kw["slippage"] + 0.001,
                 borrow_rate=borrow,
                 **wider,
+                **steeper,
             ),
         ),
         (kw | dict(stop_anchor="signal_close"), dict(fees=up(kw["fees"], 0.002), fixed_fees=up(kw["fixed_fees"], 1))),
@@ -206,7 +216,7 @@ def test_rule_exits_fill_inside_the_bar_or_at_the_open(panel_df, cfg):
     for r in x.iter_rows(named=True):
         s = exit_slip if r["reason"] == "time_stop" else slip
         sps = 0.0 if cfg.slippage_on == "entries" else cfg.slippage_per_share
-        sps += r["spread_cost"] / r["quantity"]  # half the spread per share, paid on every fill
+        sps += (r["spread_cost"] + r["impact_cost"]) / r["quantity"]  # half the spread, the impact: every fill
         ref = (r["price"] - sps) / (1 + s) if r["side"] == "buy" else (r["price"] + sps) / (1 - s)
         if r["reason"] == "time_stop":
             assert ref == pytest.approx(r["open"], rel=1e-12)

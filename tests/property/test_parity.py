@@ -72,3 +72,11 @@ def test_scale_out_matches_reference(panel_df, cfg):
     """``scale_out``: take-profit steps (partial rows, the rest of the bar checked again from the
     step's price), with every other rule, intrabar mode, order model and fill timing."""
     _check(panel_df, cfg)
+
+
+@given(panels(), configs(impact=True, asset_costs=None))
+def test_market_impact_matches_reference(panel_df, cfg):
+    """``impact=SquareRootImpact(...)`` on every draw (the settings it is not offered with steered
+    clear of): every fill moves by k x sigma / adv ** exponent x price x q ** exponent per share,
+    read at the asset's previous bar, and every cash test counts it."""
+    _check(panel_df, cfg)

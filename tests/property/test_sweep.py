@@ -32,7 +32,7 @@ def test_sweeps_report_the_core_metrics():
     core = {"final_equity", "total_return", "cagr", "volatility", "sharpe", "sortino", "calmar", "max_drawdown",
             "exposure", "n_trades", "n_open", "n_positions", "n_trade_rows", "win_rate", "profit_factor", "expectancy",
             "avg_win", "avg_loss", "position_win_rate", "position_profit_factor", "avg_position_pnl",
-            "avg_bars_held", "total_fees", "total_slippage", "total_spread_cost", "turnover",
+            "avg_bars_held", "total_fees", "total_slippage", "total_spread_cost", "total_impact_cost", "turnover",
             "turnover_per_rebalance"}  # fmt: skip
     assert set(METRICS) == core
 

@@ -8,6 +8,19 @@ position rules in ``rules.py``; this module runs the bar loop and keeps the book
 Input: ``Panel`` — sorted timestamps (any sortable values), sorted asset names, and for each
 asset a dict ``timestamp -> Bar``. A timestamp missing from an asset's dict is a bar the asset
 does not trade. Output: plain lists of dicts (trades, fills, rejected) and an equity list.
+
+Costs that move a fill's price (README "Costs"): the executed price P is the reference price
+moved against the trader by the slippage (a fraction, then cash per share) and half the bid-ask
+spread (``orders.half_spread``, paid on every fill whatever ``slippage_on`` says); the fees are
+on P. Market impact (``Config.impact`` = (k, exponent)) then moves it further: an order of q
+shares fills at P + I (a buy) or P - I (a sell), I = kappa x P x q ** exponent per share,
+kappa = k x sigma / adv ** exponent at the asset's previous bar (its latest bar strictly before
+the fill's; none, or a null / NaN sigma or adv there: no impact; ``Reference.kappa``), on every
+fill (entries, increases, exits of every kind, scale-out steps). Every cash test counts it on
+top of the notional and the fees (``orders.order_cash``); portfolio limits' caps stay on the
+notional at P. Each fill records ``spread_cost`` (q x the half spread), ``impact_cost`` (q x I)
+and ``slippage`` (the rest of q x |P - reference|); a trade row carries its entry fills' spread
+and impact pro rata to the quantity it closes plus its exit fill's.
 """
 
 from __future__ import annotations
@@ -36,6 +49,8 @@ class Bar:
     tpp: float | None = None  # a per-bar absolute target level
     prio: float | None = None  # a per-bar entry priority
     szm: float | None = None  # a per-bar size multiplier (``Config.size_by_bar``)
+    sigma: float | None = None  # market impact: the bar's volatility (a fraction of the price)
+    adv: float | None = None  # and its average daily volume in shares (both read by the next bar's fills)
 
 
 @dataclass
@@ -66,6 +81,10 @@ class Config:
     # its scale); a fraction of the fill's reference price, or (spread_price) in price units
     spread: object = 0.0
     spread_price: bool = False
+    # market impact: None, or (k, exponent): I = kappa x P x q ** exponent per share, kappa = k x sigma /
+    # adv ** exponent at the asset's previous bar (``orders.kappa_at``); not with cash_rule="vectorbt",
+    # reversal="one_order" or size_rule="backtesting" (ConfigError in ml4t_vec)
+    impact: tuple | None = None
     signal_rules: str = "reverse"  # reverse | flat_only
     fill_order: str = "exits_first"  # exits_first | asset | ml4t
     reversal: str = "two_orders"  # two_orders | one_order
@@ -132,6 +151,7 @@ class Position:
     steps_done: int = 0  # scale-out steps taken
     borrow: float = 0.0  # borrow fees accrued on the open quantity
     entry_spread: float = 0.0  # the spread its entries paid (like entry_slippage)
+    entry_impact: float = 0.0  # the market impact its entries paid (like entry_spread)
 
 
 @dataclass
@@ -189,6 +209,14 @@ class Reference:
         """Half the spread per share a fill of ``a`` on bar t at reference price ``ref`` pays."""
         return orders.half_spread(self.cfg, a, self.p.bars[a].get(t), ref)
 
+    def kappa(self, a, t) -> float:
+        """The market impact coefficient of a fill of ``a`` on bar t (``orders.kappa_at``): read at
+        the asset's latest bar strictly before t (none: no impact)."""
+        if self.cfg.impact is None:
+            return 0.0
+        before = [s for s in self.p.bars[a] if s < t]
+        return orders.kappa_at(self.cfg, self.p.bars[a][max(before)] if before else None)
+
     def fill_price(self, bar: Bar) -> float:
         if self.cfg.custom_price:
             return bar.price
@@ -198,20 +226,23 @@ class Reference:
     def exit_order(self, acc: Account, a, t, ref: float, reason: str = "signal", slippage=None) -> None:
         """Close the position in ``a`` by one order (vectorbt's rule may cut or refuse it).
         ``slippage`` None: the exits' own (none with slippage_on="entries", which also drops the
-        per-share slippage of every exit). The half spread is paid in every case."""
+        per-share slippage of every exit). The half spread and the market impact are paid in every
+        case."""
         c = self.costs(acc, a, t)
         entries_only = c.slippage_on == "entries"
         if slippage is None:
             slippage = 0.0 if entries_only else c.slippage
         sps = (0.0 if entries_only else c.slippage_per_share) + self.half_spread(a, t, ref)
-        o = orders.order(c, acc.pos[a].qty, True, 0.0, ref, (slippage, sps), acc.cash, acc.cash, 0.0, 0.0, math.inf)
+        o = orders.order(c, acc.pos[a].qty, True, 0.0, ref, (slippage, sps), acc.cash, acc.cash, 0.0, 0.0, math.inf,
+                         self.kappa(a, t))  # fmt: skip
         self.record(acc, a, t, ref, o, reason, None, None)
 
     def record(self, acc: Account, a, t, ref: float, o: orders.Order, reason: str, signal_time, cap_reason) -> None:
         """Book one order: rejected rows for parts cut or refused, the closing part (a closed trade
-        for the shares it closes, the entry costs pro rata), the new part (a new position). Each
-        fill's ``spread_cost`` is its shares x the half spread; its ``slippage`` is the rest of
-        the distance from ``ref``."""
+        for the shares it closes, the entry costs pro rata), the new part (a new position), both
+        at the order's price (``o.price``: ``o.px`` moved by the market impact). Each fill's
+        ``spread_cost`` is its shares x the half spread, its ``impact_cost`` its shares x the
+        impact; its ``slippage`` is the rest of the distance from ``ref`` to ``o.px``."""
         c = self.cfg
         side = "buy" if o.side > 0 else "sell"
         base = dict(timestamp=t, symbol=a, side=side, price=ref)
@@ -236,9 +267,10 @@ class Reference:
             p = acc.pos[a]
             spread = o.qx * self.half_spread(a, t, ref)
             slip = o.qx * abs(o.px - ref) - spread
+            imp = o.qx * o.imp
             q = o.qx if p.qty > 0 else -o.qx
-            self.add_fill(acc, dict(base, effect="exit", quantity=o.qx, price=o.px, fees=o.fee_x, slippage=slip,
-                                   spread_cost=spread, reason=reason))  # fmt: skip
+            self.add_fill(acc, dict(base, effect="exit", quantity=o.qx, price=o.price, fees=o.fee_x, slippage=slip,
+                                   spread_cost=spread, impact_cost=imp, reason=reason))  # fmt: skip
             held = abs(p.qty)
             if o.qx == held:
                 closed = acc.pos.pop(a)
@@ -246,35 +278,42 @@ class Reference:
                 closed = dataclasses.replace(p, qty=q, entry_fees=o.qx / held * p.entry_fees,
                                              entry_slippage=o.qx / held * p.entry_slippage,
                                              entry_spread=o.qx / held * p.entry_spread,
+                                             entry_impact=o.qx / held * p.entry_impact,
                                              borrow=o.qx / held * p.borrow)  # fmt: skip
                 p.entry_fees = p.entry_fees * ((held - o.qx) / held)
                 p.entry_slippage = p.entry_slippage * ((held - o.qx) / held)
                 p.entry_spread = p.entry_spread * ((held - o.qx) / held)
+                p.entry_impact = p.entry_impact * ((held - o.qx) / held)
                 p.borrow -= closed.borrow
                 p.qty = p.qty - q
-            self.add_trade(a, closed, t, o.px, o.fee_x, slip, acc.count[a] - closed.entry_count, reason, "closed",
-                           spread)  # fmt: skip
-            dcash = q * o.px - o.fee_x
+            self.add_trade(a, closed, t, o.price, o.fee_x, slip, acc.count[a] - closed.entry_count, reason, "closed",
+                           spread, imp)  # fmt: skip
+            dcash = q * o.price - o.fee_x
         if o.qn > 0:
             d = float(o.side)
-            dcash -= d * o.qn * o.px + o.fee_n
-            self.open_position(acc, a, t, d, o.qn, o.px, ref, signal_time, o.fee_n)
+            dcash -= d * o.qn * o.price + o.fee_n
+            self.open_position(acc, a, t, d, o.qn, o.px, ref, signal_time, o.fee_n, o.imp)
         acc.cash += dcash
 
     def open_position(self, acc: Account, a, t, d: float, q: float, px: float, ref: float, signal_time,
-                      fee: float | None = None) -> None:  # fmt: skip
-        """A new position of q shares in direction d at executed price px (reference ref). ``fee``
-        given: its share of a one-order reversal's fee, and the caller books the cash."""
+                      fee: float | None = None, imp: float = 0.0) -> None:  # fmt: skip
+        """A new position of q shares in direction d at executed price px before market impact
+        (reference ref): it fills at px + d x the impact per share. ``fee`` given: its share of
+        the order's fee, ``imp`` the order's impact per share, and the caller books the cash;
+        else the fee and the impact of this order of q shares."""
         c = self.costs(acc, a, t)
         if fee is None:
             fee = orders.fee(c, q, px)
-            acc.cash -= d * q * px + fee
+            imp = orders.impact(c, self.kappa(a, t), q, px)
+            acc.cash -= d * q * (px + d * imp) + fee
         spread = q * self.half_spread(a, t, ref)
         slip = q * abs(px - ref) - spread
+        impact = q * imp
+        px = px + d * imp  # the fill price
         signal_bar = self.p.bars[a][signal_time]
         side = "buy" if d > 0 else "sell"
         fill = dict(timestamp=t, symbol=a, side=side, quantity=q, price=px, fees=fee, slippage=slip, spread_cost=spread,
-                    reason="signal")  # fmt: skip
+                    impact_cost=impact, reason="signal")  # fmt: skip
         if a in acc.pos:  # an increase (accumulate): average cost; the anchor averages the entries' anchors
             p = acc.pos[a]
             held = abs(p.qty)
@@ -282,6 +321,7 @@ class Reference:
             p.entry_fees += fee
             p.entry_slippage += slip
             p.entry_spread += spread
+            p.entry_impact += impact
             p.hi, p.lo = max(p.hi, px), min(p.lo, px)
             p.qty += d * q
             p.max_qty = max(p.max_qty, abs(p.qty))
@@ -295,7 +335,7 @@ class Reference:
         levels = (signal_bar.slp, signal_bar.tpp) if c.price_levels else (None, None)
         peak = anchor if c.trailing_start == "anchor" else -d * math.inf  # first_bar: none until a bar is held
         acc.pos[a] = Position(d * q, t, px, fee, slip, acc.count[a], px, px, anchor, peak, *fr, *levels, max_qty=q,
-                              entry_spread=spread)  # fmt: skip
+                              entry_spread=spread, entry_impact=impact)  # fmt: skip
         self.add_fill(acc, dict(fill, effect="entry"))
 
     def position_rules(self, acc: Account, a, t, p: Position, b: Bar) -> None:
@@ -355,19 +395,24 @@ class Reference:
         fee = orders.fee(c, q, px)
         spread = q * hs
         slip = q * abs(px - ref) - spread
+        imp = orders.impact(c, self.kappa(a, t), q, px)
+        impact = q * imp
+        px += side * imp  # the fill price
         held = abs(p.qty)
         signed = q if p.qty > 0 else -q
         part = dataclasses.replace(p, qty=signed, entry_fees=q / held * p.entry_fees,
                                    entry_slippage=q / held * p.entry_slippage, entry_spread=q / held * p.entry_spread,
-                                   borrow=q / held * p.borrow)  # fmt: skip
+                                   entry_impact=q / held * p.entry_impact, borrow=q / held * p.borrow)  # fmt: skip
         p.entry_fees -= part.entry_fees
         p.entry_slippage -= part.entry_slippage
         p.entry_spread -= part.entry_spread
+        p.entry_impact -= part.entry_impact
         p.borrow -= part.borrow
         p.qty -= signed
         self.add_fill(acc, dict(timestamp=t, symbol=a, side="buy" if side > 0 else "sell", effect="reduce", quantity=q,
-                               price=px, fees=fee, slippage=slip, spread_cost=spread, reason=reason))  # fmt: skip
-        self.add_trade(a, part, t, px, fee, slip, acc.count[a] - p.entry_count, reason, "partial", spread)
+                               price=px, fees=fee, slippage=slip, spread_cost=spread, impact_cost=impact,
+                               reason=reason))  # fmt: skip
+        self.add_trade(a, part, t, px, fee, slip, acc.count[a] - p.entry_count, reason, "partial", spread, impact)
         acc.cash += signed * px - fee
 
     def held_through(self, p: Position, b: Bar) -> None:
@@ -404,9 +449,11 @@ class Reference:
             return math.inf if signal_bar.rulev is None else signal_bar.rulev
         return setting
 
-    def add_trade(self, a, p: Position, t, exit_px, exit_fee, exit_slip, bars_held, reason, status, exit_spread=0.0):
+    def add_trade(self, a, p: Position, t, exit_px, exit_fee, exit_slip, bars_held, reason, status, exit_spread=0.0,
+                  exit_impact=0.0):  # fmt: skip
         """A trade row for ``p`` (its quantity and entry costs: the part closed) exiting at
-        ``exit_px``; its ``spread_cost`` is its entry spread and the exit fill's."""
+        ``exit_px``; its ``spread_cost`` is its entry spread and the exit fill's, its
+        ``impact_cost`` its entry impact and the exit fill's."""
         hi = max(p.hi, exit_px)
         lo = min(p.lo, exit_px)
         if p.qty > 0:
@@ -432,6 +479,7 @@ class Reference:
                 entry_slippage=p.entry_slippage,
                 exit_slippage=exit_slip,
                 spread_cost=p.entry_spread + exit_spread,
+                impact_cost=p.entry_impact + exit_impact,
                 borrow_cost=p.borrow,
                 bars_held=bars_held,
                 mfe=mfe,
@@ -506,6 +554,7 @@ class Reference:
                 continue
             hs = self.half_spread(a, t, ref)
             px = ref * (1 + d * c.slippage) + d * (c.slippage_per_share + hs)
+            kappa = self.kappa(a, t)  # market impact: px moves by orders.impact(c, kappa, q, px) per share
             q0 = acc.pos[a].qty if a in acc.pos else 0.0
             flip = q0 * d < 0  # a one-order reversal
             add = q0 * d > 0  # an increase (accumulate)
@@ -520,7 +569,7 @@ class Reference:
             if c.size_by_bar:
                 m = self.p.bars[a][signal_time].szm
                 cs = dataclasses.replace(c, size=0.0 if m is None else c.size * m)
-            req = orders.requested(cs, d, ref, px, equity, acc.cash, free)
+            req = orders.requested(cs, d, ref, px, equity, acc.cash, free, kappa)
             base = dict(timestamp=t, symbol=a, side="buy" if d > 0 else "sell", effect="increase" if add else "entry",
                         requested_quantity=req, price=ref)  # fmt: skip
             refuse = block
@@ -563,9 +612,9 @@ class Reference:
                 n_open += 0 if add else 1
                 continue
             elif c.cash_rule == "ml4t":  # all or nothing at the worse of the reference and executed price
-                worse = max(ref, px)
+                worse = max(ref, px)  # (the market impact counted at it; the fill moves px by the impact)
                 if math.isinf(req):  # all the cash
-                    req = max(orders.affordable(c, acc.cash, worse), 0.0)
+                    req = max(orders.affordable(c, acc.cash, worse, kappa), 0.0)
                     req = req if c.fractional else math.floor(req + 1e-9)
                     base["requested_quantity"] = req
                     if req <= 0:
@@ -574,7 +623,7 @@ class Reference:
                 if req <= 0:
                     self.rejected.append(dict(base, reason="zero_quantity", filled_quantity=0.0))
                     continue
-                if req * worse + orders.fee(c, req, worse) > acc.cash + 0.01:
+                if orders.order_cash(c, req, worse, kappa) > acc.cash + 0.01:
                     self.rejected.append(dict(base, reason="insufficient_cash", filled_quantity=0.0))
                     continue
                 if req * px > cap:
@@ -588,16 +637,16 @@ class Reference:
             # the equity and vectorbt rules: one order (a one-order reversal closes and opens)
             slippage = (c.slippage, c.slippage_per_share + hs)
             o = orders.order(cs, q0, flip, 0.0 if refuse is not None else d, ref, slippage, acc.cash, free, equity,
-                             available, cap)  # fmt: skip
+                             available, cap, kappa)  # fmt: skip
             self.record(acc, a, t, ref, o, acc.force.pop(a, "signal"), signal_time, cap_reason)
             if o.qx > 0:  # the closing part releases its exposure and pays its costs
                 gross -= o.qx * ref
                 net -= (o.qx if q0 > 0 else -o.qx) * ref
-                available += o.qx * ref - o.qx * abs(o.px - ref) - o.fee_x
+                available += o.qx * ref - o.qx * abs(o.price - ref) - o.fee_x
                 if a not in acc.pos or o.qn > 0:
                     n_open -= 1
-            if o.qn > 0:
-                available -= o.qn * o.px + o.fee_n
+            if o.qn > 0:  # its notional at px, its fees and its market impact
+                available -= o.qn * (o.px + o.imp) + o.fee_n
                 gross += o.qn * o.px
                 net += d * o.qn * o.px
                 n_open += 0 if add else 1

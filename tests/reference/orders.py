@@ -2,6 +2,13 @@
 Plain functions of floats and the ``Config`` (README "Fill rules": Sizing, Cash limit,
 Reversals). Imports nothing from ml4t_vec.
 
+Market impact (``Config.impact`` = (k, exponent)): an order of q shares whose executed price
+before impact is P moves by I(q) = kappa x P x q ** exponent per share against the trader
+(``impact``), kappa = k x sigma / adv ** exponent read by the caller at the asset's previous bar
+(``kappa_at``); the functions that size or test cash take that ``kappa`` (0: none, the closed forms
+of old) and count the impact as a cost on top of the notional and the fees (``order_cash``);
+the fees stay on P.
+
 An order closes a held position, opens a new one, or both at once (a one-order reversal). Its
 result is an ``Order``: the closing part (``qx`` shares, status ``st_x``) and the new part
 (``qn`` shares, status ``st_n``) at one executed price. A status is ``"ok"``, ``"reduced"``,
@@ -31,6 +38,12 @@ class Order:
     fee_n: float = 0.0
     req: float = 0.0  # shares the new part asked for
     st_n: str | None = None
+    imp: float = 0.0  # market impact per share of the order's qx + qn shares (``impact``)
+
+    @property
+    def price(self) -> float:
+        """The fill price: ``px`` moved against the trader by the market impact."""
+        return self.px + self.side * self.imp
 
 
 def close_to(a: float, b: float) -> bool:
@@ -137,17 +150,55 @@ def flat(cfg) -> bool:
     return cfg.commission_min == 0 and cfg.commission_max == math.inf
 
 
+def times(q: float, rate: float) -> float:
+    """q x a rate; no rate costs nothing, even for an all-in request (q = inf: not inf x 0)."""
+    return q * rate if rate else 0.0
+
+
 def commission(cfg, q: float, px: float) -> float:
     """One order's per-share commission: rate x shares, at least the minimum, at most the cap x
     trade value (the cap wins); nothing for no shares."""
-    c = q * cfg.commission_per_share
+    c = times(q, cfg.commission_per_share)
     if q > 0 and not flat(cfg):
         c = min(max(c, cfg.commission_min), cfg.commission_max * q * px)
     return c
 
 
 def fee(cfg, q: float, px: float) -> float:
-    return q * px * cfg.fees + cfg.fixed_fees + commission(cfg, q, px)
+    """One order's fees at ``px``, the executed price before market impact: a fraction of the
+    notional, the fixed fee, the commission."""
+    return times(q * px, cfg.fees) + cfg.fixed_fees + commission(cfg, q, px)
+
+
+def kappa_at(cfg, bar) -> float:
+    """The market impact coefficient of a fill (``Config.impact`` = (k, exponent); None: none):
+    k x sigma / adv ** exponent at ``bar``, the asset's latest bar before the fill (None: no such
+    bar). A null or NaN sigma or adv there, or a coefficient that is not a positive finite
+    number (adv <= 0, sigma <= 0): no impact, 0."""
+    if cfg.impact is None or bar is None or bar.sigma is None or bar.adv is None:
+        return 0.0
+    k, e = cfg.impact
+    if not (bar.sigma > 0 and bar.adv > 0):  # NaN, 0 or below
+        return 0.0
+    x = k * bar.sigma / bar.adv**e
+    return x if 0 < x < math.inf else 0.0
+
+
+def impact(cfg, kappa: float, q: float, px: float) -> float:
+    """Market impact per share of one order of q >= 0 shares at ``px``, its executed price before
+    impact (slippage and half the spread in): kappa x px x q ** exponent (``Config.impact``'s
+    exponent); none without a kappa > 0 or shares. A buy fills at px + it, a sell at px - it; it
+    is paid on every fill, whatever ``slippage_on`` says, and the fees stay on px."""
+    if not (kappa > 0 and q > 0):
+        return 0.0
+    return kappa * px * q ** cfg.impact[1]
+
+
+def order_cash(cfg, q: float, px: float, kappa: float = 0.0) -> float:
+    """The cash an order of q shares at ``px`` (before impact) needs: notional, fees and market
+    impact, q x px + fee + q x impact (a buy pays it all; a short sale's buying power counts the
+    same)."""
+    return q * px + fee(cfg, q, px) + q * impact(cfg, kappa, q, px)
 
 
 def unit_cost(cfg, px: float) -> float:
@@ -155,7 +206,28 @@ def unit_cost(cfg, px: float) -> float:
     return px * (1 + cfg.fees) + cfg.commission_per_share
 
 
-def affordable(cfg, available: float, px: float) -> float:
+def affordable(cfg, available: float, px: float, kappa: float = 0.0) -> float:
+    """The most shares whose notional and fees (and, kappa > 0, market impact) fit in
+    ``available`` (<= 0: none). Without impact a closed form (``fee_affordable``). With it the
+    largest q with ``order_cash(q)`` <= available: that cash increases in q and the answer
+    without impact bounds q from above, so bisect [0, that answer] down to adjacent floats (the
+    lower end always fits)."""
+    q = fee_affordable(cfg, available, px)
+    if not kappa > 0 or not 0 < q < math.inf:
+        return q
+    lo, hi = 0.0, q
+    for _ in range(2000):
+        mid = 0.5 * (lo + hi)
+        if not lo < mid < hi:
+            break
+        if order_cash(cfg, mid, px, kappa) <= available:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def fee_affordable(cfg, available: float, px: float) -> float:
     """The most shares whose notional and fees fit in ``available`` (<= 0: none). With a minimum
     or a cap the commission is piecewise linear in the shares: walk its pieces from the smallest
     order up, between the shares where the per-share rate meets the minimum and where the cap
@@ -181,29 +253,33 @@ def affordable(cfg, available: float, px: float) -> float:
     return min(a / (u + r), 0.0)
 
 
-def requested(cfg, d: float, ref: float, px: float, equity: float, cash: float, free: float) -> float:
-    """Shares an entry in direction d asks for (README "Sizing"); inf = all available cash."""
+def requested(cfg, d: float, ref: float, px: float, equity: float, cash: float, free: float,
+              kappa: float = 0.0) -> float:  # fmt: skip
+    """Shares an entry in direction d asks for (README "Sizing"); inf = all available cash. A
+    percent or value size is the cash committed, fees and market impact (``kappa``) included;
+    shares and notional sizes ask for the same shares with or without impact."""
     if cfg.size_type == "shares":
         req = cfg.size
     elif cfg.size_type == "notional":  # size / the price before slippage
         req = cfg.size / ref
     elif cfg.size_type == "percent" and cfg.percent_of == "cash":
         if d > 0:  # size x cash, fees included
-            req = affordable(cfg, cfg.size * cash, px)
+            req = affordable(cfg, cfg.size * cash, px, kappa)
         else:  # size x the largest short the free cash pays for
-            req = cfg.size * affordable(cfg, free, px)
+            req = cfg.size * affordable(cfg, free, px, kappa)
     else:
         target = cfg.size * equity if cfg.size_type == "percent" else cfg.size
-        req = math.inf if math.isinf(target) else affordable(cfg, target, px)
+        req = math.inf if math.isinf(target) else affordable(cfg, target, px, kappa)
     if not cfg.fractional and not math.isinf(req):
         req = whole(req)
     return max(req, 0.0)  # nothing to ask for (no equity, a size below the fixed fee): 0, not < 0
 
 
-def equity_limit(cfg, req: float, px: float, equity: float, available: float, cap: float) -> tuple[str, float]:
-    """The equity rule for an entry: notional + fees within the buying power, notional within the
-    portfolio limits' cap."""
-    qmax = affordable(cfg, available, px)
+def equity_limit(cfg, req: float, px: float, equity: float, available: float, cap: float,
+                 kappa: float = 0.0) -> tuple[str, float]:  # fmt: skip
+    """The equity rule for an entry: notional + fees (+ market impact, ``kappa``) within the
+    buying power, notional (at px, before impact) within the portfolio limits' cap."""
+    qmax = affordable(cfg, available, px, kappa)
     qcap = cap / px
     if not cfg.fractional:
         qmax = whole(qmax)
@@ -229,7 +305,7 @@ def cash_buy(cfg, q: float, px: float, cash: float) -> tuple[str, float]:
     if q <= 0 or below_min(q):
         return "zero", 0.0
     need = (
-        q * px * (1 + cfg.fees) + q * cfg.commission_per_share + cfg.fixed_fees
+        q * px * (1 + cfg.fees) + times(q, cfg.commission_per_share) + cfg.fixed_fees
         if flat(cfg)
         else q * px + fee(cfg, q, px)
     )
@@ -255,12 +331,15 @@ def cash_sell(cfg, q: float, px: float) -> str:
 
 
 def order(cfg, pos: float, close_part: bool, d: float, ref: float, slippage: tuple, cash: float, free: float,
-          equity: float, available: float, cap: float) -> Order:  # fmt: skip
+          equity: float, available: float, cap: float, kappa: float = 0.0) -> Order:  # fmt: skip
     """One order: close ``pos`` (close_part) and / or open direction d (+1, -1; 0 = none), at
     ``ref`` moved against the trader by ``slippage`` = (fraction, cash per share; the callers
-    add the half spread, ``half_spread``, to the cash per share)."""
+    add the half spread, ``half_spread``, to the cash per share), then by the market impact of
+    all its shares (``kappa``; ``Order.price``). Market impact never meets the vectorbt cash rule
+    or a one-order reversal (a ConfigError in ml4t_vec)."""
     vbt = cfg.cash_rule == "vectorbt"
     closing = abs(pos) if close_part else 0.0
+    assert not kappa > 0 or not (vbt or (closing > 0 and d != 0)), "market impact: equity / ml4t rules, two orders"
     if closing > 0:
         side = -1 if pos > 0 else 1
     else:
@@ -278,9 +357,9 @@ def order(cfg, pos: float, close_part: bool, d: float, ref: float, slippage: tup
         cash_after = cash + held * px - fx
         free_after = free + held * px - fx if held > 0 else free
         available_after = available + closing * ref - closing * abs(px - ref) - fx
-        o.req = requested(cfg, d, ref, px, equity, cash_after, free_after)
+        o.req = requested(cfg, d, ref, px, equity, cash_after, free_after, kappa)
         if not vbt:
-            o.st_n, new = equity_limit(cfg, o.req, px, equity, available_after, cap)
+            o.st_n, new = equity_limit(cfg, o.req, px, equity, available_after, cap, kappa)
         else:
             qcap = cap / px
             if not cfg.fractional and not math.isinf(qcap):
@@ -334,4 +413,5 @@ def order(cfg, pos: float, close_part: bool, d: float, ref: float, slippage: tup
         f = fee(cfg, total, px)
         o.fee_x = o.qx / total * f
         o.fee_n = f - o.fee_x
+        o.imp = impact(cfg, kappa, total, px)
     return o
