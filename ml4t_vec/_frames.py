@@ -168,7 +168,7 @@ class FrameBuilder:
                 "spread_cost": rec["spread"],
                 "impact_cost": rec["impact"],
                 "borrow_cost": rec["borrow_cost"],
-                "bars_held": rec["bars_held"].astype(np.int64),  # (int32 in the records)
+                "bars_held": rec["bars_held"],
                 "mfe": rec["mfe"],
                 "mae": rec["mae"],
                 "exit_reason": _decode(rec["exit_reason"], EXIT_REASON, S.ExitReason),

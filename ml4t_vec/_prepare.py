@@ -575,8 +575,8 @@ def _signal_bits(df: pl.DataFrame, exprs: dict[str, pl.Expr], flags_extra=()) ->
 # Allowed per-bar rule values (as the scalar forms in config.RiskConfig); null / NaN = no level.
 # (low, high, low open?): fractions of the anchor, price levels, and priorities (any number).
 # what a bad market impact coefficient comes from
-IMPACT_HINT = (" The impact's coefficient is k * sigma / adv ** exponent at the asset's previous bar: an adv of 0 or"
-               " below, or a negative or infinite sigma, gives none that is valid.")  # fmt: skip
+IMPACT_HINT = (" The impact's coefficient is k * sigma / adv ** exponent at the asset's previous bar; the row named"
+               " has an adv of 0 or below, or a negative sigma, or an infinite one.")  # fmt: skip
 RULE_RANGES = {
     "stop_loss": (0.0, 1.0, True),
     "trailing_stop": (0.0, 1.0, True),

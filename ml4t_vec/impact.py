@@ -9,8 +9,8 @@ and half the spread): a buy executes at ``P + impact``, a sell at ``P - impact``
 volatility, a fraction per bar) and ``adv`` (an average volume, in shares) are expressions
 evaluated per row and read at **the asset's bar before the fill** (its previous row): the last
 completed bar when an order is decided, so no fill ever sees its own bar's volume or move. A
-fill on an asset's first bar, or where ``sigma`` or ``adv`` is null there (a warm-up window),
-pays no impact.
+fill on an asset's first bar, or where ``sigma`` or ``adv`` is null or NaN there (a warm-up
+window: the defaults' first ``window`` + 1 bars of each asset), pays no impact.
 
 The impact is one order's: its size is the order's shares (an entry, an exit, an increase, a
 scale-out step). Every sizing rule counts it as a cost: a percent or value size is the cash
@@ -23,6 +23,7 @@ shares). Fees are charged on ``P``. Fills and trades report it as ``impact_cost`
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import polars as pl
@@ -36,7 +37,7 @@ class SquareRootImpact:
     ``k * sigma * (q / adv) ** exponent`` of the price per share for an order of ``q`` shares.
 
     Args:
-        k: the impact coefficient, >= 0 (of order 0.1-1 in the literature: 0.1 with ``sigma``
+        k: the impact coefficient, in [0, 1e6] (of order 0.1-1 in the literature: 0.1 with ``sigma``
             a daily volatility moves the price by 0.1 sigma for an order of one day's volume).
         exponent: the power of the participation ``q / adv``, in (0, 2] (0.5: the square root;
             1.0: linear impact).
@@ -64,12 +65,13 @@ class SquareRootImpact:
 
     def __post_init__(self):
         for name, v, hi in (("k", self.k, 1e6), ("exponent", self.exponent, 2.0)):
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or not 0.0 <= v <= hi:
+            if not isinstance(v, numbers.Real) or isinstance(v, bool) or not math.isfinite(v) or not 0.0 <= v <= hi:
                 raise ConfigError(f"`SquareRootImpact.{name}` must be a number in [0, {hi:g}]; got {v!r}.")
+            object.__setattr__(self, name, float(v))
         if self.exponent <= 0.0:
             raise ConfigError(f"`SquareRootImpact.exponent` must be > 0 (0.5: square root); got {self.exponent!r}.")
         w = self.window
-        if isinstance(w, bool) or not isinstance(w, int) or w < 2:
+        if isinstance(w, bool) or not isinstance(w, numbers.Integral) or w < 2:
             raise ConfigError(f"`SquareRootImpact.window` must be an int >= 2 (bars); got {w!r}.")
         for name in ("sigma", "adv"):
             v = getattr(self, name)
@@ -78,6 +80,7 @@ class SquareRootImpact:
                     f"`SquareRootImpact.{name}` must be a Polars expression or a column name (None: the "
                     f"default over `window` bars); got {type(v).__name__} {v!r}."
                 )
+        object.__setattr__(self, "window", int(w))
 
     def columns(self) -> list[str]:
         """The columns the default inputs read (``volume`` for the default ``adv``)."""
@@ -85,10 +88,12 @@ class SquareRootImpact:
 
     def coefficient(self, asset: str, timestamp: str) -> pl.Expr:
         """``k * sigma / adv ** exponent`` per row, taken from the asset's previous row (module
-        doc): the kernels multiply it by ``P * q ** exponent``. Null where an input is null, or
-        on an asset's first row; inf where ``adv`` <= 0 or ``sigma`` < 0 or either is infinite
-        (refused with the row named, never read as no impact)."""
+        doc): the kernels multiply it by ``P * q ** exponent``. Null where that row's input is
+        null or NaN, and on an asset's first row; inf on a row whose own ``adv`` is <= 0 or
+        ``sigma`` < 0, or either infinite (refused with that row named, never read as no
+        impact). A constant ``sigma`` or ``adv`` is that value on every row."""
         by = dict(order_by=timestamp)
+        rows = pl.col(timestamp).is_not_null()  # (a constant sigma or adv becomes one value per row)
         if self.sigma is None:
             close = pl.col("close").cast(pl.Float64)
             sigma = (close / close.shift(1) - 1.0).rolling_std(self.window).over(asset, **by)
@@ -99,10 +104,26 @@ class SquareRootImpact:
         else:
             adv = _expr(self.adv)
         sigma, adv = sigma.cast(pl.Float64), adv.cast(pl.Float64)
-        kappa = self.k * sigma / adv**self.exponent
-        invalid = (adv <= 0.0) | (sigma < 0.0) | sigma.is_infinite() | adv.is_infinite()
-        kappa = pl.when(invalid).then(float("inf")).otherwise(kappa)  # (Prepare names where: never "no impact")
-        return kappa.shift(1).over(asset, **by)
+        bad = (adv <= 0.0) | (sigma < 0.0) | sigma.is_infinite() | adv.is_infinite()
+        kappa = pl.when(rows & bad.not_()).then(self.k * sigma / adv**self.exponent)
+        invalid = pl.when(rows).then(bad)
+        # the previous row's kappa; inf on a row whose own inputs are invalid (Prepare names that row)
+        return pl.when(invalid).then(float("inf")).otherwise(kappa.shift(1)).over(asset, **by)
+
+
+@dataclass(frozen=True, slots=True)
+class Precomputed(SquareRootImpact):
+    """A ``SquareRootImpact`` whose coefficient is already a column of the frame (``column``,
+    from ``SquareRootImpact.coefficient`` over a longer frame): ``walk_forward`` evaluates it
+    over the whole data, so each test window's first bars keep their warm-up."""
+
+    column: str = ""
+
+    def columns(self) -> list[str]:
+        return []
+
+    def coefficient(self, asset: str, timestamp: str) -> pl.Expr:
+        return pl.col(self.column)
 
 
 def _expr(v) -> pl.Expr:

@@ -12,8 +12,11 @@
    windows at the start of a test window see the bars before it: the warm-up its expressions
    need, never bars after), and each row takes the value of the fold whose test window holds it.
    Swept ``stop_loss``, ``take_profit`` and ``trailing_stop`` values become per-bar columns the
-   same way. One backtest over the test windows then trades the stitched signals, so the
-   out-of-sample equity curve and trades frame are one run: with ``carry=True`` (default) a
+   same way, and a market impact's coefficient (``impact=``) is evaluated over the whole frame
+   too, so its inputs' windows are warm at a test window's first bar (each fold's training
+   sweep evaluates it over the training bars, as its signals). One backtest over the test
+   windows then trades the stitched signals, so the out-of-sample equity curve and trades
+   frame are one run: with ``carry=True`` (default) a
    position open at a fold's end carries into the next fold; ``carry=False`` adds an exit
    signal on each asset's last bar of every test window (filled at the next bar, as any signal)
    and no entry there.
@@ -34,8 +37,9 @@ import numpy as np
 import polars as pl
 
 from ml4t_vec import api, sweeps
-from ml4t_vec._prepare import _as_lazy, _collect, _resolve_keys, _schema_names
+from ml4t_vec._prepare import _as_lazy, _collect, _impact_expr, _resolve_keys, _schema_names
 from ml4t_vec.errors import ConfigError
+from ml4t_vec.impact import Precomputed, SquareRootImpact
 from ml4t_vec.metrics import infer_periods_per_year
 from ml4t_vec.splits import rolling_windows
 
@@ -163,6 +167,11 @@ def walk_forward(prices, *, entries=None, exits=None, short_entries=None, short_
             for k, p in enumerate(chosen[1:], 1):
                 stitched = stitched.when(pl.col("__fold") == k).then(pl.lit(float(p[name])))
             cols[f"__wf_{name}"] = stitched.otherwise(None)
+    oos_settings = dict(settings)
+    model = settings.get("impact")
+    if isinstance(model, SquareRootImpact):  # over the whole frame too: each test window keeps its warm-up
+        cols["__wf_impact"] = _impact_expr(model, df.columns, asset, ts)
+        oos_settings["impact"] = Precomputed(k=model.k, exponent=model.exponent, column="__wf_impact")
     df = _collect(df.lazy().with_columns(**cols))
     if not carry:  # exit on each asset's last bar of each test window, no entry there
         last = (pl.col(ts) == pl.col(ts).max().over(asset, "__fold")) & (pl.col("__fold") >= 0)
@@ -177,7 +186,7 @@ def walk_forward(prices, *, entries=None, exits=None, short_entries=None, short_
     run_kw = {n: f"__wf_{n}" for n in spec if f"__wf_{n}" in oos.columns}
     run_kw |= {n: f"__wf_{n}" for n in ("exits", "short_exits") if f"__wf_{n}" in oos.columns}
     run_kw |= {n: f"__wf_{n}" for n in PER_BAR if n in params}
-    res = api.backtest(oos.drop("__fold"), **run_kw, **keys, **settings)
+    res = api.backtest(oos.drop("__fold"), **run_kw, **keys, **oos_settings)
     # out-of-sample metrics per fold, from the stitched equity
     eq = res.equity.select("timestamp", "return")
     ppy = infer_periods_per_year(stamps)

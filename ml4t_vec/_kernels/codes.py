@@ -189,13 +189,10 @@ ROUND_NEAREST = 1  # the change, half away from zero (ml4t-backtest)
 ROUNDING = {"floor": ROUND_FLOOR, "nearest": ROUND_NEAREST}
 
 # --- record dtypes -----------------------------------------------------------------------------
-# Columns and bars are int32 (the frames widen them): a fill is 72 bytes and a trade row 128, as
-# small as before the market impact's field; writing the larger records made the shared-cash
-# kernel about 5% slower (benchmarks/bench_kernel.py --mode shared_next_open).
 FILL_DT = np.dtype(
     [
-        ("col", np.int32),
-        ("bar", np.int32),
+        ("col", np.int64),
+        ("bar", np.int64),
         ("side", np.int8),
         ("effect", np.int8),
         ("reason", np.int8),
@@ -212,10 +209,10 @@ FILL_DT = np.dtype(
 
 TRADE_DT = np.dtype(
     [
-        ("col", np.int32),
-        ("entry_bar", np.int32),
-        ("exit_bar", np.int32),
-        ("bars_held", np.int32),
+        ("col", np.int64),
+        ("entry_bar", np.int64),
+        ("exit_bar", np.int64),
+        ("bars_held", np.int64),
         ("quantity", np.float64),  # signed: > 0 long, < 0 short
         ("entry_price", np.float64),
         ("exit_price", np.float64),

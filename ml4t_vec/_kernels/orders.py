@@ -350,7 +350,7 @@ def impact_affordable_nb(available, px, cost):
         hi = (available - cost[1]) / unit_cost_nb(px, cost)
     else:
         hi = scheduled_affordable_nb(available, px, cost)  # (its pieces read no impact)
-    if not hi > 0.0:
+    if not 0.0 < hi < np.inf:  # nothing fits, or infinite cash
         return hi
     lo = 0.0
     k = cost[5] * px

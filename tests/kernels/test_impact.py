@@ -192,9 +192,12 @@ def test_bad_impact_settings_and_data():
     with pytest.raises(DataError, match="'volume'"):
         vec.backtest(DF, entries="e", exits="x", impact=vec.SquareRootImpact(k=0.1, sigma="sigma"))
     zero = DF.with_columns(adv=pl.Series([400.0, 0.0, 1.0, 1.0]))
-    with pytest.raises(DataError, match=r"adv of 0 or below.*|`impact` must lie") as err:
+    with pytest.raises(DataError, match=r"`impact` must lie") as err:  # the row of the bad adv is named
         vec.backtest(zero, entries="e", exits="x", impact=IMPACT)
-    assert "timestamp=2024-01-04" in str(err.value) and "adv of 0" in str(err.value)
+    assert "1 row(s), first at asset='A', timestamp=2024-01-03" in str(err.value) and "adv of 0" in str(err.value)
+    last = DF.with_columns(sigma=pl.Series([0.02, 0.01, 0.5, -0.5]))  # (also on an asset's last row)
+    with pytest.raises(DataError, match="timestamp=2024-01-05"):
+        vec.backtest(last, entries="e", exits="x", impact=IMPACT)
 
 
 # --- the solver: the largest order whose notional, fees and impact fit -------------------------
@@ -219,3 +222,34 @@ def test_impact_affordable_is_the_largest_order_that_fits(cash, px, fees, fixed,
     assert nb_orders.order_cash_nb(q * (1 + 1e-9), px, cost) > cash * (1 - 1e-12) or q * 1e-9 * px < 1e-9 * cash
     no_impact = nb_orders.max_affordable_nb(cash, px, cost[:5] + (0.0, 0.0))
     assert q <= no_impact * (1 + 1e-12)
+
+
+def test_constant_inputs_are_one_value_per_row():
+    """A literal sigma and adv (a model's constant estimate) charge from each asset's second bar."""
+    imp = vec.SquareRootImpact(k=0.5, sigma=pl.lit(0.02), adv=pl.lit(400.0))
+    r = vec.backtest(DF, entries="e", exits="x", size=100, size_type="shares", impact=imp)
+    assert r.fills["impact_cost"].to_list() == pytest.approx([51.0 / 1.02, 0.5 * 0.02 * 0.5 * 110.0 * 100])
+
+
+def test_nan_inputs_are_no_impact_like_nulls():
+    """A NaN sigma or adv (0 / 0 in a user's expression) is no impact there, as a null (README)."""
+    nan = DF.with_columns(sigma=pl.Series([float("nan"), 0.01, 0.5, 0.5]))
+    with pytest.warns(vec.DataWarning):  # (NaN in a data column is flagged on the way in)
+        r = vec.backtest(nan, entries="e", exits="x", size=100, size_type="shares", impact=IMPACT)
+    assert r.fills["impact_cost"].to_list() == pytest.approx([0.0, 55.0])
+
+
+def test_walk_forward_evaluates_the_coefficient_over_the_whole_frame():
+    """Out of sample, a test window's first bars pay impact from its default 10-bar inputs (their
+    warm-up lies in the training window), the same as one backtest over the whole frame."""
+    prices = vec.synthetic_prices(n_assets=3, n_bars=160, seed=6)
+    imp = vec.SquareRootImpact(k=0.3, window=10)
+    wf = vec.walk_forward(prices, entries=lambda p: pl.col("pred") > p.hi, exits=pl.col("pred") < 0.4,
+                          params={"hi": [0.6]}, train=100, test=30, impact=imp, size=0.3)  # fmt: skip
+    f = wf.result.fills
+    first = f.filter(pl.col("timestamp") <= prices["timestamp"].unique().sort()[110])
+    assert first.height > 0 and (first["impact_cost"] > 0).all()
+    whole = vec.backtest(prices, entries=pl.col("pred") > 0.6, exits=pl.col("pred") < 0.4, impact=imp, size=0.3)
+    w = whole.fills.filter(pl.col("timestamp") == f["timestamp"][0], pl.col("symbol") == f["symbol"][0])
+    per = lambda r: r["impact_cost"][0] / r["quantity"][0] ** 1.5 / r["price"][0]  # noqa: E731  (kappa, ~)
+    assert per(w) == pytest.approx(per(f), rel=1e-4)
