@@ -45,7 +45,7 @@ from ml4t_vec._kernels.simulate import Prices
 from ml4t_vec._layout import Placement, place
 from ml4t_vec.config import expr_key
 from ml4t_vec.errors import ConfigError, DataError, DataWarning, LookAheadWarning, did_you_mean
-from ml4t_vec.impact import SquareRootImpact
+from ml4t_vec.impact import Precomputed, SquareRootImpact
 
 ASSET_CANDIDATES = ("asset", "symbol", "ticker", "product")
 PRICE_COLS = ("open", "high", "low", "close")
@@ -575,8 +575,8 @@ def _signal_bits(df: pl.DataFrame, exprs: dict[str, pl.Expr], flags_extra=()) ->
 # Allowed per-bar rule values (as the scalar forms in config.RiskConfig); null / NaN = no level.
 # (low, high, low open?): fractions of the anchor, price levels, and priorities (any number).
 # what a bad market impact coefficient comes from
-IMPACT_HINT = (" The impact's coefficient is k * sigma / adv ** exponent at the asset's previous bar; the row named"
-               " has an adv of 0 or below, or a negative sigma, or an infinite one.")  # fmt: skip
+IMPACT_HINT = (" The impact's coefficient is k * sigma / adv ** exponent per row; the row named has an adv of 0 or"
+               " below, or a negative sigma, or an infinite one.")  # fmt: skip
 RULE_RANGES = {
     "stop_loss": (0.0, 1.0, True),
     "trailing_stop": (0.0, 1.0, True),
@@ -594,7 +594,7 @@ RULE_RANGES = {
     "commission_per_share": (0.0, 100.0, False),  # cash per share (null: none)
     "spread": (0.0, 0.5, False),  # the full bid-ask spread, a fraction of the price (null: none)
     "spread_price": (0.0, np.inf, False),  # the full spread in price units (finite; null: none)
-    "impact": (0.0, np.inf, False),  # k x sigma / adv ** exponent at the previous bar (finite; null: none)
+    "impact": (0.0, np.inf, False),  # k x sigma / adv ** exponent (finite; null: none), read at the previous row
 }
 
 
@@ -615,7 +615,9 @@ def _rule_values(df: pl.DataFrame, rules: dict[str, pl.Expr], ts_col: str, asset
         if not dtype.is_numeric() and dtype != pl.Null and (kind or k) != "rebalance":
             raise DataError(f"`{k}` must evaluate to numbers (a fraction, a price or a rank); got {dtype} from {e}.")
     try:
-        out = df.select([e.cast(pl.Float64).alias(k) for k, e in rules.items()])
+        # lazy: a window the expressions share is evaluated once (the impact's inputs appear three
+        # times in its coefficient; eagerly 400 ms on 2.5 million rows, lazily 100 ms)
+        out = df.lazy().select([e.cast(pl.Float64).alias(k) for k, e in rules.items()]).collect()
     except Exception:
         raise _blame(df, rules, "a rule value") from None
     if out.height not in (1, df.height):
@@ -752,15 +754,19 @@ def prepare(
     placed = {k: by_src[v.ctypes.data] for k, v in src.items()}
     px = Prices(placed["open"], placed["high"], placed["low"], placed["close"], placed["fill"],
                 kernel_array(off, np.int64), kernel_array([step], np.int64))  # fmt: skip
+    sig = kernel_array(where.grid(bits, 0), np.uint8)
+    rule_values = {k: kernel_array(where.grid(v, np.nan), np.float64) for k, v in rule_rows.items()}
+    if "impact" in rules and not isinstance(rule_exprs["impact"], Precomputed):  # read at the previous row
+        rule_values["impact"] = grid.previous_row_nb(rule_values["impact"], sig, np.uint8(SIG_VALID))
     return Prepared(
         timestamps=timestamps.alias(timestamp_col),
         symbols=symbols.rename(asset_col),
         asset_col=asset_col,
         prices=px,
-        sig=kernel_array(where.grid(bits, 0), np.uint8),
+        sig=sig,
         col_asset=np.arange(where.n_assets, dtype=np.int64),
         placement=where if keep_frame else None,  # its per-row arrays go with the frame
-        rule_values={k: kernel_array(where.grid(v, np.nan), np.float64) for k, v in rule_rows.items()},
+        rule_values=rule_values,
         frame=df if keep_frame else None,
         session=session,
     )

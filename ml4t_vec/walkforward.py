@@ -170,7 +170,7 @@ def walk_forward(prices, *, entries=None, exits=None, short_entries=None, short_
     oos_settings = dict(settings)
     model = settings.get("impact")
     if isinstance(model, SquareRootImpact):  # over the whole frame too: each test window keeps its warm-up
-        cols["__wf_impact"] = _impact_expr(model, df.columns, asset, ts)
+        cols["__wf_impact"] = _impact_expr(model, df.columns, asset, ts).shift(1).over(asset)  # (df: by asset, time)
         oos_settings["impact"] = Precomputed(k=model.k, exponent=model.exponent, column="__wf_impact")
     df = _collect(df.lazy().with_columns(**cols))
     if not carry:  # exit on each asset's last bar of each test window, no entry there

@@ -474,3 +474,21 @@ def gather_assets_nb(src, off, step, assets, out, n_bars):
             o = j * n_bars
             for t in range(t0, t1):
                 out[o + t] = src[b + t * step]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def previous_row_nb(values, sig, valid):
+    """Each cell's value from its asset's previous row: ``values`` and ``sig`` are (n_assets,
+    n_bars) grids, a row where ``sig & valid``; NaN on an asset's first row and on cells
+    without a row. The market impact's coefficient is read so (``impact.SquareRootImpact``): a
+    fill never sees its own bar's inputs."""
+    out = np.empty_like(values)
+    for a in range(values.shape[0]):
+        prev = np.nan
+        for t in range(values.shape[1]):
+            if sig[a, t] & valid:
+                out[a, t] = prev
+                prev = values[a, t]
+            else:
+                out[a, t] = np.nan
+    return out

@@ -191,7 +191,8 @@ def impact(cfg, kappa: float, q: float, px: float) -> float:
     is paid on every fill, whatever ``slippage_on`` says, and the fees stay on px."""
     if not (kappa > 0 and q > 0):
         return 0.0
-    return kappa * px * q ** cfg.impact[1]
+    e = cfg.impact[1]
+    return kappa * px * (math.sqrt(q) if e == 0.5 else q**e)  # (a square root as the kernels take it)
 
 
 def order_cash(cfg, q: float, px: float, kappa: float = 0.0) -> float:
