@@ -9,7 +9,8 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from ml4t_vec._kernels import BOOL, F64, I64
 from ml4t_vec._kernels.codes import (
@@ -215,10 +216,10 @@ def cost_of_nb(cs, book, c, order_model, bar_costs, t):
     and its account's shares this month (a tiered rate); the per-bar fees, the tiers and the
     market impact compile into the order model's copy of the drivers only
     (``launch.order_model``): (fraction of notional, fixed cash per order, commission per share,
-    its minimum and its cap as a fraction of the trade value per order, the impact coefficient
-    and exponent: ``impact_nb``). Every fill of the signal drivers reads it here, so a new fee
-    component is added in one place (and in ``rebalance._cost_nb`` for the target-weight
-    driver)."""
+    its minimum and its cap as a fraction of the trade value per order, and in the order
+    model's copy the impact's coefficient and exponent: ``impact_nb``, ``cost_tuple``). Every
+    fill of the signal drivers reads it here, so a new fee component is added in one place (and
+    in ``rebalance._cost_nb`` for the target-weight driver)."""
     fees = cs["fees"]
     fixed = cs["fixed_fees"]
     rate = cs["per_share"]
@@ -236,14 +237,48 @@ def cost_of_nb(cs, book, c, order_model, bar_costs, t):
             rate = bar_cost_nb(bar_costs, c, t, cs["per_share_slot"])
         if cs["n_tiers"] > 0:
             rate = tier_rate_nb(cs["tiers"], book[book[c]["acct"]]["mvol"])
-    return (fees, fixed, rate, cs["comm_min"], cs["comm_max"], kappa, expo)
+    return cost_tuple(fees, fixed, rate, cs["comm_min"], cs["comm_max"], kappa, expo, order_model)
+
+
+def cost_tuple(fees, fixed, rate, lo, hi, kappa, expo, order_model):
+    """The cost tuple: five numbers in the default copy of the drivers (``order_model`` None: no
+    market impact, ``kappa_of``, and its solver not compiled), seven in the order model's."""
+    return (fees, fixed, rate, lo, hi) if order_model is None else (fees, fixed, rate, lo, hi, kappa, expo)
+
+
+@overload(cost_tuple, inline="always")
+def _cost_tuple(fees, fixed, rate, lo, hi, kappa, expo, order_model):
+    if isinstance(order_model, (types.NoneType, types.Omitted)):
+        return lambda fees, fixed, rate, lo, hi, kappa, expo, order_model: (fees, fixed, rate, lo, hi)
+    return lambda fees, fixed, rate, lo, hi, kappa, expo, order_model: (fees, fixed, rate, lo, hi, kappa, expo)
+
+
+def kappa_of(cost):
+    """The market impact's coefficient of a cost tuple (``cost_of_nb``): its sixth number, none
+    (0) in a five-number tuple (a run without market impact, or the target-weight driver's)."""
+    return cost[5] if len(cost) > 5 else 0.0
+
+
+def exponent_of(cost):
+    """The market impact's exponent of a cost tuple (0 in a five-number tuple)."""
+    return cost[6] if len(cost) > 6 else 0.0
+
+
+@overload(kappa_of, inline="always")
+def _kappa_of(cost):
+    return (lambda cost: cost[5]) if len(cost) > 5 else (lambda cost: 0.0)
+
+
+@overload(exponent_of, inline="always")
+def _exponent_of(cost):
+    return (lambda cost: cost[6]) if len(cost) > 6 else (lambda cost: 0.0)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def flat_nb(cost):
     """An order's cost is linear in the shares (no commission minimum, no cap, no market
     impact): fees and sizes take the closed forms ``q * unit cost + fixed``."""
-    return cost[3] == 0.0 and cost[4] == np.inf and not cost[5] > 0.0
+    return cost[3] == 0.0 and cost[4] == np.inf and not kappa_of(cost) > 0.0
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -253,8 +288,10 @@ def impact_nb(q, price, cost):
     ``SquareRootImpact``: kappa = k x sigma / adv ** exponent, read at the bar before the fill);
     0 without. A buy executes at price + impact, a sell at price - impact; the fees stay on
     ``price``."""
-    if cost[5] > 0.0 and q > 0.0:
-        return cost[5] * price * (math.sqrt(q) if cost[6] == 0.5 else q ** cost[6])
+    k = kappa_of(cost)
+    if k > 0.0 and q > 0.0:
+        e = exponent_of(cost)
+        return k * price * (math.sqrt(q) if e == 0.5 else q**e)
     return 0.0
 
 
@@ -323,9 +360,22 @@ def max_affordable_nb(available, exec_price, cost):
     ``scheduled_affordable_nb`` or ``impact_affordable_nb``."""
     if flat_nb(cost):
         return (available - cost[1]) / unit_cost_nb(exec_price, cost)
-    if cost[5] > 0.0:
-        return impact_affordable_nb(available, exec_price, cost)
+    if kappa_of(cost) > 0.0:
+        return solve_impact(available, exec_price, cost)
     return scheduled_affordable_nb(available, exec_price, cost)
+
+
+def solve_impact(available, px, cost):
+    """``impact_affordable_nb`` for a cost tuple with market impact; never reached (not
+    compiled: a first run is about 1 s shorter) for a five-number tuple."""
+    return impact_affordable_nb(available, px, cost)
+
+
+@overload(solve_impact)
+def _solve_impact(available, px, cost):
+    if len(cost) > 5:
+        return lambda available, px, cost: impact_affordable_nb(available, px, cost)
+    return lambda available, px, cost: 0.0
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -353,8 +403,8 @@ def impact_affordable_nb(available, px, cost):
     if not 0.0 < hi < np.inf:  # nothing fits, or infinite cash
         return hi
     lo = 0.0
-    k = cost[5] * px
-    e = cost[6]
+    k = kappa_of(cost) * px
+    e = exponent_of(cost)
     hi = min(hi, ((available - cost[1]) / k) ** (1.0 / (1.0 + e)))  # the impact alone bounds it too
     q = hi
     for _ in range(200):
@@ -511,7 +561,7 @@ def limit_entry_nb(req, px, cost, fractional, equity, avail, cap_value):
     Returns (status ENTRY_*, filled quantity >= 0). With market impact, a request that fits (no
     dust, whole shares where they must be) is not solved for the largest that would: that solve
     is the costly part of an entry (bench_costs.py's impact runs, 126,000 entry signals)."""
-    fits = cost[5] > 0.0 and req < np.inf and req * px > CASH_DUST * abs(equity)
+    fits = kappa_of(cost) > 0.0 and req < np.inf and req * px > CASH_DUST * abs(equity)
     if fits and (fractional or req == whole_nb(req)) and order_cash_nb(req, px, cost) <= avail:
         qmax = req
     else:

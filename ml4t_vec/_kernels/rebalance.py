@@ -261,7 +261,7 @@ def _cost_nb(wp, c, t, volume):
         rate = _at_nb(wp.per_share_bar, c, t)
     if cm[c, 3] > 0.0:  # tiers
         rate = _tier_rate_nb(cm, c, volume)
-    return (_at_nb(wp.fees, c, t), _at_nb(wp.fixed_fees, c, t), rate, cm[c, 1], cm[c, 2], 0.0, 0.0)  # (no impact)
+    return (_at_nb(wp.fees, c, t), _at_nb(wp.fixed_fees, c, t), rate, cm[c, 1], cm[c, 2])  # (no impact)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")

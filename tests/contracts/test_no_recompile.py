@@ -104,7 +104,13 @@ ORDER_MODEL += ("fill_one_nb", "exit_nb", "rule_exit_nb", "rule_fired_nb", "_ent
 ORDER_MODEL += ("refuse_entry_nb",)  # (commission tiers: their cost reads compile into the order model's copy)
 # the target-weight kernel: with or without position rules, and the peers' order models (None prunes them)
 WEIGHT_VARIANTS = {"rebalance_nb": 4, "_fill_phase_nb": 2, "_held_through_nb": 2, "_start_rules_nb": 2}
-MANY = {"to_grid_nb": 2, "_column_order_nb": 2} | dict.fromkeys(ORDER_MODEL, 2) | WEIGHT_VARIANTS
+# the order arithmetic on a cost tuple: five numbers in the default copy, seven (the market impact's
+# coefficient and exponent) in the order model's (orders.cost_tuple: the impact's solver is not
+# compiled into a run without it)
+COST_TUPLE = ("close_nb", "commission_nb", "fee_nb", "unit_cost_nb", "requested_quantity_nb", "max_affordable_nb",
+              "order_cash_nb", "scheduled_affordable_nb", "backtesting_entry_nb", "exit_fill_nb", "entry_request_nb",
+              "limit_entry_nb", "entry_fill_nb", "cash_buy_nb", "cash_sell_nb")  # fmt: skip
+MANY = {"to_grid_nb": 2, "_column_order_nb": 2} | dict.fromkeys(ORDER_MODEL + COST_TUPLE, 2) | WEIGHT_VARIANTS
 MANY["_run_group_nb"] = 4  # also with or without its one-column paths (the independent-accounts driver's copy)
 
 
