@@ -15,13 +15,18 @@ from ml4t_vec._kernels.codes import (
     DRAWDOWN_ACTION,
     FILL_ORDER,
     INTRABAR,
+    LIMIT_TOUCH,
     MAX_TIERS,
+    ON_NEW_SIGNAL,
+    ON_SIGNAL_OFF,
+    ORDER_TYPE,
     PERCENT_OF,
     REVERSAL,
     SIGNAL_RULES,
     SIZE_RULE,
     SIZE_TYPE,
     STOP_ANCHOR,
+    TIF_GTC,
     TRAILING_SOURCE,
     TRAILING_START,
 )
@@ -94,7 +99,22 @@ CONFIG_KEYS = {
         "spread_price",
         "impact",
     ),
-    "execution": ("fill", "price", "signal_rules", "fill_order", "reversal"),
+    "execution": (
+        "fill",
+        "price",
+        "signal_rules",
+        "fill_order",
+        "reversal",
+        "order_type",
+        "limit_offset",
+        "limit_price",
+        "stop_offset",
+        "stop_price",
+        "tif",
+        "on_new_signal",
+        "on_signal_off",
+        "limit_touch",
+    ),
     "portfolio": ("init_cash", "cash_sharing", "cash_rule", "cash_rate", "credit_rate"),
     "risk": (
         "stop_loss",
@@ -208,6 +228,35 @@ def order_params(cfg: BacktestConfig, n_cols: int, prep: Prepared | None = None)
         reversal=full(REVERSAL[cfg.execution.reversal]),
         accumulate=full(bool(cfg.sizing.accumulate)),
         max_entries=full(NEVER if cfg.sizing.max_entries is None else int(cfg.sizing.max_entries)),
+        **order_levels(cfg, n_cols, prep),
+    )
+
+
+def order_levels(cfg: BacktestConfig, n_cols: int, prep: Prepared | None) -> dict:
+    """The entry order type's fields of ``OrderParams`` (README "Order types"): its code, the
+    levels as fractions of the signal close (NaN: none, or given as prices), as prices per bar
+    (``per_bar``: (n_cols, n_bars) from an expression, else (n_cols, 1) NaN) and the lifecycle."""
+    e = cfg.execution
+    full = lambda v: np.full(n_cols, v)  # noqa: E731
+    offset = lambda v: full(np.nan if v is None else float(v))  # noqa: E731
+
+    def price(name):
+        if getattr(e, name) is None or prep is None:
+            return np.full((n_cols, 1), np.nan)
+        return per_bar(prep, name, n_cols, np.nan)
+
+    stop_slip = cfg.risk.stop_slippage
+    return dict(
+        order_type=full(ORDER_TYPE[e.order_type]),
+        stop_entry_slippage=cost(cfg, "slippage", n_cols, prep) if stop_slip is None else full(float(stop_slip)),
+        limit_offset=offset(e.limit_offset),
+        stop_offset=offset(e.stop_offset),
+        limit_price=price("limit_price"),
+        stop_price=price("stop_price"),
+        tif=full(TIF_GTC if e.tif is None else int(e.tif)),
+        on_new_signal=full(ON_NEW_SIGNAL[e.on_new_signal]),
+        on_signal_off=full(ON_SIGNAL_OFF[e.on_signal_off]),
+        limit_touch=full(LIMIT_TOUCH[e.limit_touch]),
     )
 
 
@@ -364,7 +413,8 @@ def ml4t_cycle(cfg: BacktestConfig) -> bool:
 
 RULE_EXPRS = ("stop_loss", "take_profit", "trailing_stop", "stop_loss_price", "take_profit_price")
 # every setting that may be an expression, a column name or a dict by asset (``rule_exprs``)
-PER_BAR = (*RULE_EXPRS, "size", "priority", *PER_BAR_COSTS)  # (costs: also a number or a dict by asset)
+# (costs: also a number or a dict by asset)
+PER_BAR = (*RULE_EXPRS, "size", "priority", "limit_price", "stop_price", *PER_BAR_COSTS)
 
 
 def rule_exprs(cfg: BacktestConfig) -> dict:
@@ -376,6 +426,9 @@ def rule_exprs(cfg: BacktestConfig) -> dict:
         out["priority"] = cfg.limits.priority
     for k in PER_BAR_COSTS:
         if isinstance(v := getattr(cfg.costs, k), (pl.Expr, str)):
+            out[k] = v
+    for k in ("limit_price", "stop_price"):  # resting orders' levels
+        if isinstance(v := getattr(cfg.execution, k), (pl.Expr, str)):
             out[k] = v
     if cfg.costs.impact is not None:  # its coefficient per row (Prepare builds it with the key columns)
         out["impact"] = cfg.costs.impact

@@ -583,6 +583,8 @@ RULE_RANGES = {
     "take_profit": (0.0, 100.0, True),
     "stop_loss_price": (0.0, np.inf, True),
     "take_profit_price": (0.0, np.inf, True),
+    "limit_price": (0.0, np.inf, True),  # a resting order's levels, read at its signal bar
+    "stop_price": (0.0, np.inf, True),
     "size": (0.0, np.inf, True),  # an entry's size per bar (finite; null: no shares)
     "priority": (-np.inf, np.inf, False),
     "weights": (-np.inf, np.inf, False),  # signed fractions of equity; infinite values are refused

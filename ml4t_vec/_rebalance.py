@@ -33,6 +33,12 @@ def check(cfg: BacktestConfig, given: dict) -> None:
     sizing += ["accumulate"] if given.get("accumulate") else []  # (accumulate=False is what weights do)
     if sizing:
         raise ConfigError(f"`weights` set every position's size; {sizing} do not apply. Remove them.")
+    if cfg.execution.resting:
+        raise ConfigError(
+            f"order_type={cfg.execution.order_type!r}: resting orders are entry orders of signal mode; a "
+            "rebalance's orders are market orders (`weights` with limit / stop orders is not available yet: "
+            "LIMITATIONS.md). Remove it."
+        )
     r, lim = cfg.risk, cfg.limits
     rules = [
         k for k in ("stop_loss_price", "take_profit_price", "session_exit", "scale_out") if getattr(r, k) is not None

@@ -372,6 +372,15 @@ def backtest(
     reversal=None,
     accumulate=None,
     max_entries=None,
+    order_type=None,
+    limit_offset=None,
+    limit_price=None,
+    stop_offset=None,
+    stop_price=None,
+    tif=None,
+    on_new_signal=None,
+    on_signal_off=None,
+    limit_touch=None,
     preset: str | None = None,
     benchmark=None,
     asset_col: str | None = None,
@@ -406,6 +415,12 @@ def backtest(
             how signals become orders (``"reverse"`` default, or ``"flat_only"``); ``fill_order``
             the order of fills in a shared-cash phase (``"exits_first"`` default, ``"asset"`` or
             ``"ml4t"``); ``reversal`` ``"two_orders"`` (default) or ``"one_order"``
+            (``ExecutionConfig``).
+        order_type, limit_offset, limit_price, stop_offset, stop_price, tif, on_new_signal,
+            on_signal_off, limit_touch: entries as resting orders (README "Order types"):
+            ``order_type="limit"`` with ``limit_offset=0.01`` buys 1% below the signal bar's
+            close (sells above), on the asset's later bars, at the open when it gaps through the
+            level; ``"stop"`` and ``"stop_limit"`` likewise; ``tif=5`` expires it after five bars
             (``ExecutionConfig``).
         fees, fixed_fees, slippage, commission_per_share, slippage_per_share, slippage_on: costs
             per fill (``CostConfig``), default 0; each a number or a dict with one number per

@@ -24,7 +24,11 @@ from ml4t_vec._kernels.codes import (
     DRAWDOWN_ACTION,
     FILL_ORDER,
     INTRABAR,
+    LIMIT_TOUCH,
     MISSING,
+    ON_NEW_SIGNAL,
+    ON_SIGNAL_OFF,
+    ORDER_TYPE,
     PERCENT_OF,
     REVERSAL,
     ROUNDING,
@@ -306,6 +310,23 @@ class ExecutionConfig:
             |position| + the new size at one price, fixed fees once, the fees split between the
             closed and the new trade by shares; in a shared-cash phase with exits first it fills
             with the entries).
+        order_type: the type of every entry order (README "Order types"): ``"market"`` (default:
+            fills at the phase's price, as ``fill`` says), or a resting order tested on the
+            asset's bars after its signal bar: ``"limit"``, ``"stop"``, ``"stop_limit"``.
+        limit_offset, limit_price: the limit level, fixed at the signal bar: a fraction of the
+            signal bar's close in the order's favour (a buy limit 2% below: ``0.02``), or an
+            absolute price (an expression or column read at the signal bar; null: refused with
+            ``no_level``). One of them for "limit" and "stop_limit".
+        stop_offset, stop_price: the stop level, the same way against the order (a buy stop 2%
+            above the close: ``0.02``). One of them for "stop" and "stop_limit".
+        tif: time in force, the most bars a resting order is tested on before it expires
+            (None: good till cancelled).
+        on_new_signal: a same-side entry signal while an order rests: ``"replace"`` (default: a
+            new order at the new levels) or ``"keep"`` (the resting order stays).
+        on_signal_off: ``"keep"`` (default) or ``"cancel"``: cancel a resting order on the first
+            bar its entry signal is off.
+        limit_touch: ``"touch"`` (default: a bar reaching the limit fills it) or ``"through"``
+            (the bar must trade strictly beyond it).
     """
 
     fill: str = "next_open"
@@ -313,12 +334,66 @@ class ExecutionConfig:
     signal_rules: str = "reverse"
     fill_order: str = "exits_first"
     reversal: str = "two_orders"
+    order_type: str = "market"
+    limit_offset: float | None = None
+    limit_price: pl.Expr | str | None = None
+    stop_offset: float | None = None
+    stop_price: pl.Expr | str | None = None
+    tif: int | None = None
+    on_new_signal: str = "replace"
+    on_signal_off: str = "keep"
+    limit_touch: str = "touch"
 
     def __post_init__(self):
         check_choice("fill", self.fill, FILL_TIMINGS)
         check_choice("signal_rules", self.signal_rules, tuple(SIGNAL_RULES))
         check_choice("fill_order", self.fill_order, tuple(FILL_ORDER))
         check_choice("reversal", self.reversal, tuple(REVERSAL))
+        check_choice("order_type", self.order_type, tuple(ORDER_TYPE))
+        check_choice("on_new_signal", self.on_new_signal, tuple(ON_NEW_SIGNAL))
+        check_choice("on_signal_off", self.on_signal_off, tuple(ON_SIGNAL_OFF))
+        check_choice("limit_touch", self.limit_touch, tuple(LIMIT_TOUCH))
+        for name in ("limit_offset", "stop_offset"):
+            if getattr(self, name) is not None:
+                _check_number(name, getattr(self, name), lo=0.0, hi=1.0)
+        for name in ("limit_price", "stop_price"):
+            _check_expression(name, getattr(self, name))
+        if self.tif is not None and (isinstance(self.tif, bool) or not isinstance(self.tif, (int, np.integer))
+                                     or self.tif < 1):  # fmt: skip
+            raise ConfigError(f"`tif` is the most bars a resting order is tested on: an integer >= 1 or None; "
+                              f"got {self.tif!r}.")  # fmt: skip
+        self._check_levels()
+
+    def _check_levels(self) -> None:
+        """Each order type takes the levels it uses, each given once."""
+        uses = {"market": (), "limit": ("limit",), "stop": ("stop",), "stop_limit": ("limit", "stop")}[self.order_type]
+        for level in ("limit", "stop"):
+            given = [k for k in (f"{level}_offset", f"{level}_price") if getattr(self, k) is not None]
+            if len(given) == 2:
+                raise ConfigError(f"`{given[0]}` and `{given[1]}` both set the {level} level; pass one of them.")
+            if given and level not in uses:
+                raise ConfigError(
+                    f"`{given[0]}` sets a {level} level; order_type={self.order_type!r} has none. Use "
+                    f"order_type={'limit' if level == 'limit' else 'stop'!r} (or 'stop_limit'), or drop it."
+                )
+            if not given and level in uses:
+                raise ConfigError(
+                    f"order_type={self.order_type!r} needs a {level} level: `{level}_offset=` (a fraction of the "
+                    f"signal bar's close, e.g. 0.01) or `{level}_price=` (an expression or column)."
+                )
+        if self.order_type == "market":
+            odd = [k for k, d in (("tif", None), ("on_new_signal", "replace"), ("on_signal_off", "keep"),
+                                  ("limit_touch", "touch")) if getattr(self, k) != d]  # fmt: skip
+            if odd:
+                raise ConfigError(
+                    f"`{odd[0]}` applies to resting orders; order_type='market' fills at the next fill phase. "
+                    "Pass order_type='limit', 'stop' or 'stop_limit' with it, or drop it."
+                )
+
+    @property
+    def resting(self) -> bool:
+        """Entries are resting orders (not market orders)."""
+        return self.order_type != "market"
 
 
 def _check_bool(name: str, value) -> None:
@@ -777,6 +852,7 @@ class BacktestConfig:
                 "`max_gross_leverage` (use cash_rule='equity')."
             )
         self._check_order_model()
+        self._check_resting()
         if self.risk.scale_out is not None and self.portfolio.cash_rule == "vectorbt":
             raise ConfigError(
                 "`scale_out` takes part of a position off; cash_rule='vectorbt' may cut a cover by cash, which a "
@@ -794,6 +870,24 @@ class BacktestConfig:
     def financed(self) -> bool:
         """The nights cost or earn something: interest on cash, or borrow fees on shorts."""
         return self.portfolio.interest_on or self.costs.borrow_rate is not None
+
+    def _check_resting(self) -> None:
+        """Resting entry orders run with the default order model (README "Order types")."""
+        if not self.execution.resting:
+            return
+        e, t = self.execution, f"order_type={self.execution.order_type!r}"
+        clash = ("accumulate=True" if self.sizing.accumulate else
+                 "reversal='one_order'" if e.reversal == "one_order" else
+                 "cash_rule='vectorbt'" if self.portfolio.cash_rule == "vectorbt" else
+                 f"fill_order={e.fill_order!r}" if e.fill_order != "exits_first" else
+                 "size_rule='backtesting'" if self.sizing.size_rule == "backtesting" else
+                 "impact" if self.costs.impact is not None else None)  # fmt: skip
+        if clash is not None:
+            raise ConfigError(
+                f"{t} (a resting entry order) does not combine with {clash} yet: resting orders run with the "
+                "default order model (two-order reversals, cash_rule='equity' or 'ml4t', exits first, "
+                "size_rule='fees_included', no market impact, no pyramiding). LIMITATIONS.md says what is next."
+            )
 
     def _check_order_model(self) -> None:
         """vectorbt's order model (one-order reversals, its cash rule) with the other peers'

@@ -74,14 +74,20 @@ FILLS = {
 }
 
 REJECTED = {
-    "timestamp": (TIME, "bar the order was for (for no_next_bar: the signal's bar)"),
+    "timestamp": (
+        TIME,
+        "bar the order was for (for no_next_bar and no_level: the signal's bar; a resting order's "
+        "expiry or cancellation: that bar)",
+    ),
     "symbol": (pl.String, "asset"),
     "side": (Side, "buy or sell"),
     "effect": (Effect, "entry or exit; increase or reduce for a target-weight order"),
     "reason": (
         RejectReason,
-        "insufficient_cash, reduced_cash, zero_quantity, no_next_bar, session_end, or the portfolio limit: "
-        "max_positions, max_position_weight, max_gross_leverage, max_net_exposure, max_drawdown, daily_loss_limit",
+        "insufficient_cash, reduced_cash, zero_quantity, no_next_bar, session_end, position_closed, or the "
+        "portfolio limit: max_positions, max_position_weight, max_gross_leverage, max_net_exposure, max_drawdown, "
+        'daily_loss_limit; a resting entry order (README "Order types"): no_level, expired, replaced, '
+        "cancelled_exit, cancelled_opposite, cancelled_signal_off",
     ),
     "requested_quantity": (pl.Float64, "shares asked for (null when never sized)"),
     "filled_quantity": (pl.Float64, "shares filled: 0 if rejected, > 0 if reduced"),

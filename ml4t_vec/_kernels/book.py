@@ -89,6 +89,12 @@ POSITION_DT = np.dtype(
         ("acct", np.int64),
         ("mvol", np.float64),
         ("mvol_month", np.int64),
+        # a resting entry order's fill inside a bar (README "Order types"): that bar, and the rest
+        # of it (a bar opening at the fill price) the position rules and excursions see there
+        ("from_bar", np.int64),
+        ("from_open", np.float64),
+        ("from_high", np.float64),
+        ("from_low", np.float64),
     ],
     align=True,
 )
@@ -104,6 +110,22 @@ ORDER_DT = np.dtype(
         ("reason", np.int64),  # REASON_REBALANCE, or REASON_LIQUIDATION (the drawdown breaker's close);
         # signal mode: the exit reason a portfolio limit forced on the order (REASON_SIGNAL: none)
         ("action", np.int64),  # signal mode: ACT_* (ACT_NONE: no order)
+        # signal mode's resting entry orders (``resting.py``): the limit and stop levels (NaN:
+        # none), the bars tested, a stop-limit triggered (1), and the fill the bar's test found (
+        # ``fill`` 1): its reference price, slippage fraction, per-share slippage and half spread,
+        # and the rest of its bar (``from_open`` NaN: filled at the open, the whole bar)
+        ("limit", np.float64),
+        ("stop", np.float64),
+        ("tests", np.int64),
+        ("armed", np.int64),
+        ("fill", np.int64),
+        ("ref", np.float64),
+        ("frac", np.float64),
+        ("per_share", np.float64),
+        ("half", np.float64),
+        ("from_open", np.float64),
+        ("from_high", np.float64),
+        ("from_low", np.float64),
     ],
     align=True,
 )
@@ -174,6 +196,7 @@ def new_book(n_cols: int) -> np.ndarray:
     book["tpp"] = np.nan
     book["acct"] = np.arange(n_cols)  # the drivers set a shared-cash group's to its first column
     book["mvol_month"] = np.iinfo(np.int64).min
+    book["from_bar"] = -1
     return book
 
 

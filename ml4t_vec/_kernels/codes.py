@@ -64,6 +64,17 @@ CASH_ML4T = 1  # ml4t-backtest: notional + fees at the worse of reference / exec
 CASH_VECTORBT = 2  # vectorbt: buys (covers included) limited by cash, inf / percent-of-cash shorts by free cash
 CASH_RULE = {"equity": CASH_EQUITY, "ml4t": CASH_ML4T, "vectorbt": CASH_VECTORBT}
 
+# --- entry order types (README "Order types"): market fills at the phase's price; the others rest ---
+ORDER_MARKET = 0
+ORDER_LIMIT = 1
+ORDER_STOP = 2
+ORDER_STOP_LIMIT = 3
+ORDER_TYPE = {"market": ORDER_MARKET, "limit": ORDER_LIMIT, "stop": ORDER_STOP, "stop_limit": ORDER_STOP_LIMIT}
+ON_NEW_SIGNAL = {"replace": 0, "keep": 1}  # a same-side entry signal while an order rests
+ON_SIGNAL_OFF = {"keep": 0, "cancel": 1}  # the order's entry signal turning off
+LIMIT_TOUCH = {"touch": 0, "through": 1}  # a limit fills when the bar reaches it, or trades through it
+TIF_GTC = 2**62  # good till cancelled (no time in force)
+
 # --- pending actions (kernel-internal) ---------------------------------------------------------
 ACT_NONE = 0
 ACT_OPEN_LONG = 1
@@ -158,6 +169,13 @@ REJ_MAX_DRAWDOWN = 8  # the drawdown circuit breaker is tripped
 REJ_DAILY_LOSS_LIMIT = 9  # the day's loss limit is hit
 REJ_SESSION_END = 10  # the bar is at/after the session exit time
 REJ_POSITION_CLOSED = 11  # an increase whose position was closed (by a position rule) before it could fill
+# resting entry orders (README "Order types")
+REJ_NO_LEVEL = 12  # the order's limit or stop level is null at its signal bar: nothing rests
+REJ_EXPIRED = 13  # its time in force ran out
+REJ_REPLACED = 14  # a new same-side entry signal replaced it (on_new_signal="replace")
+REJ_CANCELLED_EXIT = 15  # an exit signal of its side cancelled it
+REJ_CANCELLED_OPPOSITE = 16  # an entry signal of the other side cancelled it
+REJ_CANCELLED_SIGNAL_OFF = 17  # its entry signal turned off (on_signal_off="cancel")
 REJECT_REASON = {
     "insufficient_cash": REJ_INSUFFICIENT_CASH,
     "reduced_cash": REJ_REDUCED_CASH,
@@ -171,6 +189,12 @@ REJECT_REASON = {
     "daily_loss_limit": REJ_DAILY_LOSS_LIMIT,
     "session_end": REJ_SESSION_END,
     "position_closed": REJ_POSITION_CLOSED,
+    "no_level": REJ_NO_LEVEL,
+    "expired": REJ_EXPIRED,
+    "replaced": REJ_REPLACED,
+    "cancelled_exit": REJ_CANCELLED_EXIT,
+    "cancelled_opposite": REJ_CANCELLED_OPPOSITE,
+    "cancelled_signal_off": REJ_CANCELLED_SIGNAL_OFF,
 }
 
 # --- target-weight portfolios (README "Target weights") ----------------------------------------
@@ -271,6 +295,10 @@ CODE_TABLES = {
     "size_at": SIZE_AT,
     "shortfall": SHORTFALL,
     "rounding": ROUNDING,
+    "order_type": ORDER_TYPE,
+    "on_new_signal": ON_NEW_SIGNAL,
+    "on_signal_off": ON_SIGNAL_OFF,
+    "limit_touch": LIMIT_TOUCH,
 }
 
 

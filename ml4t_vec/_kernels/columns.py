@@ -24,7 +24,8 @@ from ml4t_vec._kernels.risk import RiskParams
 # the per-bar settings and the scale-out steps stay arrays; every other field of the two tuples is
 # one value per column
 PER_BAR = ("size", "spread", "fees_bar", "fixed_fees_bar", "per_share_bar", "impact", "stop_loss", "take_profit",
-           "trailing_stop", "stop_loss_price", "take_profit_price", "scale_out")  # fmt: skip
+           "trailing_stop", "stop_loss_price", "take_profit_price", "scale_out", "limit_price",
+           "stop_price")  # fmt: skip
 
 
 # fields with several values per column (a nested array in the record)

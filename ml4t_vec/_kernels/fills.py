@@ -28,12 +28,15 @@ from ml4t_vec._kernels.codes import (
     ACT_ADD_LONG,
     ACT_CLOSE,
     ACT_NONE,
+    ACT_OPEN_LONG,
+    ACT_OPEN_SHORT,
     ANCHOR_FILL,
     CASH_ML4T,
     CASH_VECTORBT,
     EFFECT_ENTRY,
     EFFECT_EXIT,
     EFFECT_INCREASE,
+    ORDER_MARKET,
     PEAK_FROM_FIRST_BAR,
     PERCENT_OF_CASH,
     REASON_SCALE_OUT,
@@ -69,6 +72,7 @@ from ml4t_vec._kernels.orders import (
     spread_of_nb,
     whole_nb,
 )
+from ml4t_vec._kernels.resting import is_resting_nb
 from ml4t_vec._kernels.risk import fraction_at_nb, level_at_nb
 
 
@@ -248,24 +252,24 @@ def rule_exit_nb(book, c, t, reason, ref, cs, bar_costs, vbt, cash, sink, order_
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def refuse_entry_nb(book, sink, c, t, d, add, reason, cs, ref, hs, bar_costs, size, equity, pct, cash, free,
+def refuse_entry_nb(book, sink, c, t, d, add, reason, cs, ref, slip, bar_costs, size, equity, pct, cash, free,
                     order_model):  # fmt: skip
     """Column c's entry in direction ``d`` (``add``: an increase of the position held) refused
     with ``reason`` (breaker, daily loss, session end, max positions) at reference price ``ref``
-    (half the spread per share ``hs``): its rejected row, with the shares it asked for
-    (``orders.entry_request_nb``)."""
+    (``slip``: its slippage fraction, per share, and half the spread per share): its rejected
+    row, with the shares it asked for (``orders.entry_request_nb``)."""
     side, _, req = entry_request_nb(d, ref, size, cs["size_type"], cost_of_nb(cs, book, c, order_model, bar_costs, t),
-                                    (cs["slippage"], cs["slippage_per_share"], hs), cs["fractional"], equity, pct, cash,
-                                    free)  # fmt: skip
+                                    slip, cs["fractional"], equity, pct, cash, free)  # fmt: skip
     write_reject_nb(sink, c, t, np.int64(side), np.int64(EFFECT_INCREASE if add else EFFECT_ENTRY), reason, req, 0.0,
                     ref)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def enter_nb(book, c, t, d, reason, cs, ref, hs, bar_costs, size, equity, avail, cap, cap_reason, lev_set, cash, free,
-             sink, order_model):  # fmt: skip
-    """Column c enters in direction ``d`` (+1 long, -1 short) at reference price ``ref`` (half
-    the spread per share ``hs``),
+def enter_nb(book, c, t, d, reason, cs, ref, slip, bar_costs, size, equity, avail, cap, cap_reason, lev_set, cash,
+             free, sink, order_model):  # fmt: skip
+    """Column c enters in direction ``d`` (+1 long, -1 short) at reference price ``ref`` (``slip``:
+    its slippage fraction, per share, and half the spread per share; a market entry's are the
+    column's, a resting order's its fill's, ``resting.py``),
     ``size`` read at the signal bar, under the column's settings ``cs``: from flat, or adding to
     a position on the same side (``accumulate``; an increase at average cost).
 
@@ -280,11 +284,11 @@ def enter_nb(book, c, t, d, reason, cs, ref, hs, bar_costs, size, equity, avail,
     that price + those costs, as its sizing counted it); shares 0 when nothing filled.
     """
     cost = cost_of_nb(cs, book, c, order_model, bar_costs, t)
-    slip = (cs["slippage"], cs["slippage_per_share"], hs)
+    hs = slip[2]
     pct = cs["percent_of"] == PERCENT_OF_CASH
     entry = np.int64(EFFECT_INCREASE if book[c]["qty"] != 0.0 else EFFECT_ENTRY)
     if reason >= 0:
-        refuse_entry_nb(book, sink, c, t, d, book[c]["qty"] != 0.0, np.int64(reason), cs, ref, hs, bar_costs, size,
+        refuse_entry_nb(book, sink, c, t, d, book[c]["qty"] != 0.0, np.int64(reason), cs, ref, slip, bar_costs, size,
                         equity, pct, cash, free, order_model)  # fmt: skip
         return 0.0, 0.0, 0.0, 0.0
     status, side, px, q, req, fee, ip, dcash = entry_fill_nb(
@@ -339,7 +343,7 @@ def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, bar_costs, lev, cash,
     and 51 -> 30 ms under ``preset="vectorbt"``. Returns (cash, orders still waiting)."""
     o = orders[c]
     act = o["action"]
-    if (bits & SIG_VALID) == 0:
+    if (bits & SIG_VALID) == 0 or is_resting_nb(o, cs, order_model):  # (a resting entry: the resting phase's)
         return cash, 1
     o["action"] = ACT_NONE
     vbt = cs["cash_rule"] == CASH_VECTORBT
@@ -361,6 +365,9 @@ def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, bar_costs, lev, cash,
         o["reason"] = REASON_SIGNAL
     if act == ACT_CLOSE:
         return cash, 0
+    if order_model is not None and cs["order_type"] != ORDER_MARKET:  # a reversal's entry rests from here
+        o["action"] = ACT_OPEN_LONG if entry_direction_nb(act) > 0.0 else ACT_OPEN_SHORT
+        return cash, 1
     d = entry_direction_nb(act)
     reason = np.int64(REJ_SESSION_END) if (bits & SIG_SESSION_CLOSED) != 0 else np.int64(-1)
     size = size_at_nb(size_a, c, o["bar"])  # read at the signal bar
@@ -384,8 +391,8 @@ def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, bar_costs, lev, cash,
             cost = cost_of_nb(cs, book, c, order_model, bar_costs, t)
             slip = (cs["slippage"], cs["slippage_per_share"], hs)
             if reason >= 0:  # the new part is refused; a reversal's closing part still fills
-                refuse_entry_nb(book, sink, c, t, d, add, reason, cs, ref, hs, bar_costs, size, equity, pct, cash, free,
-                                order_model)  # fmt: skip
+                refuse_entry_nb(book, sink, c, t, d, add, reason, cs, ref, slip, bar_costs, size, equity, pct, cash,
+                                free, order_model)  # fmt: skip
                 if not whole:
                     return cash, 0
             od = order_nb(q, whole, 0.0 if reason >= 0 else d, ref, size, cs["size_type"], pct, cost, slip,
@@ -395,6 +402,7 @@ def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, bar_costs, lev, cash,
             o["reason"] = REASON_SIGNAL
             return cash + dcash, 0
     # no limit (cap inf, named as the group phases' entry_cap_nb names it), no leverage cap set
-    dcash, _, _, _ = enter_nb(book, c, t, d, reason, cs, ref, hs, bar_costs, size, equity, avail, np.inf,
+    slip = (cs["slippage"], cs["slippage_per_share"], hs)
+    dcash, _, _, _ = enter_nb(book, c, t, d, reason, cs, ref, slip, bar_costs, size, equity, avail, np.inf,
                               np.int64(REJ_MAX_POSITION_WEIGHT), bool(0), cash, free, sink, order_model)  # fmt: skip
     return cash + dcash, 0

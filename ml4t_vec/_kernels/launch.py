@@ -18,6 +18,7 @@ from ml4t_vec._kernels import kernel_array
 from ml4t_vec._kernels.book import new_book, new_orders, record_columns, slice_sink
 from ml4t_vec._kernels.codes import (
     CASH_VECTORBT,
+    ORDER_MARKET,
     REASON_SIGNAL,
     REVERSAL_ONE_ORDER,
     SIG_ENTRY,
@@ -75,7 +76,8 @@ def order_model(params: OrderParams, scale_out: bool, financed: bool):
     """The drivers' last argument: None for the default order model, so numba prunes vectorbt's
     (one-order reversals, covers cut by cash), pyramiding (``accumulate``), scale-out steps,
     the nights' financing (interest on cash, borrow fees: ``financed``), the monthly share
-    count of commission tiers, the bid-ask spread, fees read per bar and market impact, and compiles a run
+    count of commission tiers, the bid-ask spread, fees read per bar, market impact and resting entry
+    orders (limit / stop), and compiles a run
     without them; else 1. A run with any of them compiles its own copy of the driver, once.
     (A runtime ``accumulate`` test on every signal bar made scenario A's kernel 19.3 -> 22.4
     ms; pyramiding and scale-out written into the default copy made the demo's first-run
@@ -86,7 +88,8 @@ def order_model(params: OrderParams, scale_out: bool, financed: bool):
     tiered = bool((params.n_tiers > 0).any())
     spread = bool(np.fmax.reduce(params.spread, axis=None) > 0.0)  # (NaN: none; no copy of a per-bar spread)
     by_bar = any(getattr(params, f).shape[1] > 0 for f in BAR_COSTS)
-    on = vbt or scale_out or financed or tiered or spread or by_bar or bool(params.accumulate.any())
+    resting = bool((params.order_type != ORDER_MARKET).any())  # limit / stop entries (README "Order types")
+    on = vbt or scale_out or financed or tiered or spread or by_bar or resting or bool(params.accumulate.any())
     return np.int64(1) if on else None
 
 
@@ -137,7 +140,7 @@ def _run(args, caps, n_bars, per_column_series):
     value_out = np.empty(shape_v)
     cols = kernel_array(column_settings(params, risk), COLUMN_DT)
     levels = (risk.stop_loss, risk.take_profit, risk.trailing_stop, risk.stop_loss_price, risk.take_profit_price,
-              risk.scale_out)  # fmt: skip
+              risk.scale_out, params.limit_price, params.stop_price)  # fmt: skip
     run = driver(n_groups, n_cols)
     run(group_offsets, chunk_offsets, col_asset, prices, sig, timing, init_cash, cols, params.size, bar_costs(params),
         levels, limits, new_book(n_cols), new_orders(n_cols, REASON_SIGNAL), sink, acc, cash_out, value_out,

@@ -81,6 +81,20 @@ class OrderParams(NamedTuple):
     exit_slippage_per_share: F64  # cash per share, adverse, of every exit
     accumulate: BOOL  # an entry on the side held adds to the position (pyramiding)
     max_entries: I64  # a position's entries, its first included, under accumulate (NEVER: no cap)
+    # entry order types (README "Order types"): ORDER_* (ORDER_MARKET: no resting order), the
+    # levels as fractions of the signal bar's close (NaN: from the price arrays), the levels as
+    # prices ((n_cols, n_bars) from an expression, read at the signal bar; (n_cols, 1) NaN: none),
+    # the time in force in bars (TIF_GTC: none) and the lifecycle options (ON_NEW_SIGNAL, ...)
+    order_type: I64
+    stop_entry_slippage: F64  # a stop entry's slippage fraction (``stop_slippage``, else the entries')
+    limit_offset: F64
+    stop_offset: F64
+    limit_price: F64
+    stop_price: F64
+    tif: I64
+    on_new_signal: I64
+    on_signal_off: I64
+    limit_touch: I64
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

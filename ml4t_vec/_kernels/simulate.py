@@ -38,28 +38,22 @@ from ml4t_vec._kernels.codes import (
     ACT_ADD_LONG,
     ACT_CLOSE,
     ACT_NONE,
-    ANCHOR_FILL,
-    CASH_ML4T,
     CASH_VECTORBT,
     EFFECT_ENTRY,
     EFFECT_EXIT,
     EFFECT_INCREASE,
     NO_EXIT,
     ORDER_BY_ASSET,
+    ORDER_MARKET,
     ORDER_ML4T,
-    PERCENT_OF_CASH,
     REASON_END_OF_DATA,
     REASON_SIGNAL,
     REJ_DAILY_LOSS_LIMIT,
-    REJ_INSUFFICIENT_CASH,
     REJ_MAX_DRAWDOWN,
-    REJ_MAX_POSITIONS,
+    REJ_NO_LEVEL,
     REJ_NO_NEXT_BAR,
-    REJ_POSITION_CLOSED,
-    REJ_SESSION_END,
-    REVERSAL_ONE_ORDER,
+    REJ_REPLACED,
     SIG_ORDERS,
-    SIG_SESSION_CLOSED,
     SIG_SESSION_EXIT,
     SIG_VALID,
     TIMING_NEXT_CLOSE,
@@ -67,28 +61,27 @@ from ml4t_vec._kernels.codes import (
     TIMING_SAME_CLOSE,
 )
 from ml4t_vec._kernels.fills import (
-    apply_order_nb,
-    enter_nb,
-    exit_nb,
     fill_one_nb,
-    free_cash_nb,
-    open_rules_nb,
-    refuse_entry_nb,
     rule_fired_nb,
 )
 from ml4t_vec._kernels.grid import gather_assets_nb, readonly_nb
-from ml4t_vec._kernels.limits import close_of_bar_nb, entry_cap_nb, new_limit_state_nb
+from ml4t_vec._kernels.limits import close_of_bar_nb, new_limit_state_nb
 from ml4t_vec._kernels.orders import (
-    cost_of_nb,
     decide_nb,
     entry_direction_nb,
     is_exit_action_nb,
-    order_nb,
-    size_at_nb,
-    spread_of_nb,
 )
-from ml4t_vec._kernels.risk import check_exit_nb, fraction_at_nb, next_peak_nb
-from ml4t_vec._kernels.sort import stable_argsort_nb
+from ml4t_vec._kernels.phases import (
+    PHASE_ALL,
+    PHASE_ENTRIES,
+    PHASE_EXITS,
+    phase_nb,
+    resting_phase_nb,
+    rules_nb,
+    start_rules_nb,
+)
+from ml4t_vec._kernels.resting import is_resting_nb, place_nb, signal_rest_nb
+from ml4t_vec._kernels.risk import check_exit_nb, next_peak_nb
 
 
 class Prices(NamedTuple):
@@ -105,11 +98,6 @@ class Prices(NamedTuple):
     step: I64  # (1,)
 
 
-# which part of a fill phase ``_phase_nb`` runs
-PHASE_ALL = 0
-PHASE_EXITS = 1
-PHASE_ENTRIES = 2
-
 # What runs on every bar of every column (the bookkeeping, the position-rule check, the signal
 # decision, the valuation) is written out in ``_run_group_nb``'s own loops over columns, on
 # arrays it bound once: a call per bar with the price and parameter arrays as arguments made a
@@ -119,282 +107,29 @@ PHASE_ENTRIES = 2
 # (``fills.py``, the phases, the record writers) is a plain call taking the records and tuples.
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _reorder_nb(order, keys, n):
-    """Sort ``order[:n]`` stably by ``keys[:n]`` (the key of ``order[i]`` is ``keys[i]``)."""
-    perm = stable_argsort_nb(keys, n)
-    was = order[:n].copy()
-    for i in range(n):
-        order[i] = was[perm[i]]
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _phase_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a, bar_costs, cash, book, orders, lim,
-              block, prio, prio_on, sink, part, order, close, high, low, levels, rules, order_model):  # fmt: skip
-    """Fill the orders of columns e0..e1 pending for bar t at ``price``: exits, then entries.
-    The group is columns c0..c1 (its equity and exposures); ``fill_order="asset"`` calls this
-    once per column (e1 = e0 + 1), exits-first once for the whole group.
-
-    Entries fill in column (asset) order, or by descending ``prio`` at their signal bar when
-    ``prio_on`` (NaN last, ties in asset order), against the cash left after the exits; each is
-    cut to what the buying power and the limits ``lim`` = (max positions, max weight, max gross
-    leverage, leverage set, max net exposure) allow (README "Cash limit", "Portfolio limits").
-    ``block`` >= 0 rejects every entry with that reason (breaker / daily loss). ``cols``: the
-    columns' settings (``columns.COLUMN_DT``); ``size_a``: OrderParams' size; ``bar_costs``: its
-    costs read per bar at the fill (``launch.bar_costs``: the spread, ``orders.half_spread_nb``,
-    and the fees, ``orders.cost_of_nb``). ``part``:
-    PHASE_ALL, or only the exits (PHASE_EXITS) or only the entries (PHASE_ENTRIES) of the phase
-    (``fill_order="ml4t"`` runs the position rules in between). ``order``: scratch room for the
-    entries' fill order (at least e1 - e0). ``rules``: 0, or 1 to start the rule levels of the
-    positions this phase opened (``_start_rules_nb``, from the ``close`` / ``high`` / ``low``
-    columns and RiskParams' fractions and ``levels``), 2 to start them and let the bar's range
-    reach them (held through it). Returns (cash, the group's columns with an order still
-    waiting).
-
-    A one-order reversal (``reversal="one_order"``) is one order: it fills with the entries, in
-    their order. Under ``cash_rule="vectorbt"`` a cover may be cut or refused (the rest of the
-    short stays open and a reversal's entry is dropped), and entries are limited by cash / free
-    cash instead of the buying power (``orders.order_nb``). Both are compiled only when
-    ``order_model`` is not None (see ``order_model``).
-    """
-    vbt = cols[c0]["cash_rule"] == CASH_VECTORBT
-    has_entry = False
-    for c in range(e0, e1):
-        o = orders[c]
-        act = o["action"]
-        if act == ACT_NONE or (sig[c, t] & SIG_VALID) == 0:
-            continue
-        if part == PHASE_ENTRIES:  # this phase's exits are done
-            has_entry = act != ACT_CLOSE
-            if has_entry:
-                break
-            continue
-        if is_exit_action_nb(act):
-            q = book[c]["qty"]
-            cs = cols[c]
-            one_order = cs["reversal"] == REVERSAL_ONE_ORDER
-            if order_model is not None and q != 0.0 and act != ACT_CLOSE and one_order:
-                has_entry = True  # one order: its closing part fills with the entries
-                continue
-            if q != 0.0:
-                ref = price[off[col_asset[c]] + t * step]
-                slip_x = (cs["exit_slippage"], cs["exit_slippage_per_share"],
-                          spread_of_nb(bar_costs, cs, c, t, ref, order_model))  # fmt: skip
-                cash += exit_nb(book, c, t, o["reason"], ref, slip_x, cost_of_nb(cs, book, c, order_model, bar_costs,
-                                t), cs["fractional"], vbt, cash, sink, order_model)  # fmt: skip
-            o["reason"] = REASON_SIGNAL
-            if act == ACT_CLOSE:
-                o["action"] = ACT_NONE
-                continue
-            if book[c]["qty"] != 0.0:  # the exit was cut or refused (vectorbt's cash rule): no entry
-                side = np.int64(1) if entry_direction_nb(act) > 0.0 else np.int64(-1)
-                write_reject_nb(sink, c, t, side, np.int64(EFFECT_ENTRY), np.int64(REJ_INSUFFICIENT_CASH), np.nan, 0.0,
-                                price[off[col_asset[c]] + t * step])  # fmt: skip
-                o["action"] = ACT_NONE
-                continue
-        has_entry = True
-    if has_entry and part != PHASE_EXITS:
-        cash = _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a, bar_costs, cash, book,
-                           orders, lim, block, prio, prio_on, sink, order, vbt, order_model)  # fmt: skip
-    if rules > 0:
-        _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders, rules == 2)
-    return cash, _count_pending_nb(orders, c0, c1)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a, bar_costs, cash, book, orders, lim,
-                block, prio, prio_on, sink, order, vbt, order_model):  # fmt: skip
-    """The entries of ``_phase_nb`` (after its exits); returns the cash. Its own function: the
-    phase in one piece took numba's optimizer longer (the first run's compile)."""
-    max_pos, w_cap, lev, lev_set, net_cap = lim
-    # Sizing equity, exposures and buying power after the exits, marked at this phase's prices.
-    equity = cash
-    gross = 0.0
-    net = 0.0
-    n_open = 0
-    for c in range(c0, c1):
-        q = book[c]["qty"]
-        if q != 0.0:
-            m = price[off[col_asset[c]] + t * step] if (sig[c, t] & SIG_VALID) != 0 else book[c]["last_close"]
-            equity += q * m
-            gross += abs(q) * m
-            net += q * m
-            n_open += 1
-    avail = lev * equity - gross
-    if cols[c0]["cash_rule"] == CASH_ML4T:  # buying power is the cash (short-sale proceeds included)
-        avail = cash
-
-    n_e = np.int64(0)
-    for c in range(e0, e1):
-        if orders[c]["action"] != ACT_NONE and (sig[c, t] & SIG_VALID) != 0:
-            order[n_e] = c
-            n_e += 1
-    if prio_on and n_e > 1:
-        keys = np.empty(n_e)
-        for i in range(n_e):
-            x = fraction_at_nb(prio, order[i], orders[order[i]]["bar"])  # NaN -> inf
-            keys[i] = -x if x < np.inf else np.inf
-        _reorder_nb(order, keys, n_e)
-    elif cols[c0]["fill_order"] == ORDER_ML4T and n_e > 1:  # submission order: older signals first, then asset order
-        keys = np.empty(n_e)
-        for i in range(n_e):
-            keys[i] = orders[order[i]]["bar"]
-        _reorder_nb(order, keys, n_e)
-
-    for i in range(n_e):
-        c = order[i]
-        oc = orders[c]
-        cs = cols[c]
-        act = oc["action"]
-        d = entry_direction_nb(act)
-        oc["action"] = ACT_NONE
-        ref = price[off[col_asset[c]] + t * step]
-        hs = spread_of_nb(bar_costs, cs, c, t, ref, order_model)
-        size = size_at_nb(size_a, c, oc["bar"])  # read at the signal bar
-        q0 = book[c]["qty"]
-        if order_model is not None and act >= ACT_ADD_LONG and q0 == 0.0:  # an increase whose position a rule closed
-            write_reject_nb(sink, c, t, np.int64(1 if d > 0.0 else -1), np.int64(EFFECT_INCREASE),
-                            np.int64(REJ_POSITION_CLOSED), np.nan, 0.0, ref)  # fmt: skip
-            continue
-        flip = q0 * d < 0.0  # a one-order reversal, whose closing part fills here
-        add = order_model is not None and q0 * d > 0.0  # an increase (accumulate): its weight counts what is held
-        free = cash
-        if d < 0.0 and (cs["percent_of"] == PERCENT_OF_CASH or vbt):
-            free = free_cash_nb(cash, book, c0, c1)
-        reason = block
-        if reason < 0 and (sig[c, t] & SIG_SESSION_CLOSED) != 0:
-            reason = REJ_SESSION_END
-        if reason < 0 and not add and n_open - (1 if flip else 0) >= max_pos:
-            reason = REJ_MAX_POSITIONS
-        cap, cap_reason = entry_cap_nb(d, equity, net - (q0 * ref if flip else 0.0), w_cap, net_cap,
-                                       abs(q0) * ref if add else 0.0)  # fmt: skip
-        if order_model is not None and (flip or vbt):  # vectorbt's order model (one order, its cash rule)
-            cost = cost_of_nb(cs, book, c, order_model, bar_costs, t)
-            slip = (cs["slippage"], cs["slippage_per_share"], hs)
-            pct = cs["percent_of"] == PERCENT_OF_CASH
-            if reason >= 0:  # the new part is refused; a reversal's closing part still fills
-                refuse_entry_nb(book, sink, c, t, d, add, np.int64(reason), cs, ref, hs, bar_costs, size, equity, pct,
-                                cash, free, order_model)  # fmt: skip
-                if not flip:
-                    continue
-            o = order_nb(q0, flip, 0.0 if reason >= 0 else d, ref, size, cs["size_type"], pct, cost, slip,
-                         cs["fractional"], vbt, cash, free, equity, avail, cap)  # fmt: skip
-            dcash, opened = apply_order_nb(book, c, t, oc["reason"], o, ref, hs, lev_set, np.int64(cap_reason), sink)
-            oc["reason"] = REASON_SIGNAL
-            cash += dcash
-            px = o[1]
-            qx = o[2]
-            qn = o[5]
-            if qx > 0.0:  # the closing part releases its exposure and pays its costs
-                gross -= qx * ref
-                net -= (qx if q0 > 0.0 else -qx) * ref
-                avail += qx * ref - qx * abs(px - ref) - o[3]
-                if book[c]["qty"] == 0.0 or opened:
-                    n_open -= 1
-            if opened:
-                avail -= qn * px + o[6]
-                gross += qn * px
-                net += d * qn * px
-                n_open += 0 if add else 1
-            continue
-        dcash, q, px, costs = enter_nb(book, c, t, d, reason, cs, ref, hs, bar_costs, size, equity, avail, cap,
-                                       np.int64(cap_reason), lev_set, cash, free, sink, order_model)  # fmt: skip
-        if q > 0.0:  # (px before market impact; costs: fees and impact, as the entry's sizing counted them)
-            cash += dcash
-            avail = cash if cs["cash_rule"] == CASH_ML4T else avail - (q * px + costs)
-            gross += q * px
-            net += d * q * px
-            n_open += 0 if add else 1
-    return cash
-
-
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders, held):
-    """Positions of columns e0..e1 entered at bar t: anchor, trailing peak and rule levels, read
-    at their signal bar; with ``held`` (entries at the open under fill_order="ml4t") also the
-    bar they are held through. A position increased at bar t (``accumulate``) keeps its rule
-    fractions, levels, trailing peak and time stop; its anchor moves to the share-weighted
-    average of its entries' anchors (the average cost under ``stop_anchor="fill"``)."""
-    for c in range(e0, e1):
-        b = book[c]
-        if b["qty"] == 0.0:
-            continue
-        if b["entry_bar"] != t:
-            if b["added"] == t:  # an increase: the anchor becomes the share-weighted average of the entries'
-                b["anchor"] = (
-                    b["avg_price"]
-                    if cols[c]["stop_anchor"] == ANCHOR_FILL
-                    else (
-                        (1.0 - b["add_w"]) * b["anchor"]
-                        + b["add_w"] * close[off[col_asset[c]] + orders[c]["bar"] * step]
-                    )
-                )
-            continue
-        sb = orders[c]["bar"]
-        open_rules_nb(book, c, sb, close[off[col_asset[c]] + sb * step], cols[c], levels)
-        if held:
-            i = off[col_asset[c]] + t * step
-            d = 1.0 if b["qty"] > 0.0 else -1.0
-            b["hi"] = max(b["hi"], high[i])
-            b["lo"] = min(b["lo"], low[i])
-            b["peak"] = next_peak_nb(d, b["peak"], close[i], high[i], low[i], cols[c]["trailing_source"])
-
-
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _count_pending_nb(orders, c0, c1):
-    if c1 - c0 == 1:
-        return 1 if orders[c0]["action"] != ACT_NONE else 0
-    n = 0
-    for c in range(c0, c1):
-        if orders[c]["action"] != ACT_NONE:
-            n += 1
-    return n
-
-
-@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def _rules_nb(t, e0, e1, col_asset, open_, high, low, close, off, step, sig, cols, book, vbt, cash, sink, order_model,
-              steps, bar_costs, from_px):  # fmt: skip
-    """Bar t's position rules for columns e0..e1 (rule exits at their levels, ``risk.py``; the
-    next scale-out step is a nearer take-profit, ``fills.rule_fired_nb``, after which the rest of
-    the bar is checked again from the step's price), then the excursions and trailing peak of
-    what is held through the bar. ``from_px``: NaN, or the price the bar goes on from (the rest
-    of a bar whose scale-out step the quiet-bar loop found). Returns the cash.
-
-    Its own function, called once per bar a group runs the whole cycle on: written out in
-    ``_run_group_nb`` beside the quiet-bar loop's copy, it made the demo's first-run compile
-    about 5 s longer (numba's optimizer pays for a function's size more than linearly)."""
-    for c in range(e0, e1):
-        b = book[c]
-        q = b["qty"]
-        if q == 0.0 or (sig[c, t] & SIG_VALID) == 0:
-            continue
-        i = off[col_asset[c]] + t * step
-        cs = cols[c]
-        if cs["rules_on"]:
-            d = 1.0 if q > 0.0 else -1.0
-            fresh = from_px != from_px  # the whole bar (not the rest of it after a scale-out step)
-            o = open_[i] if fresh else from_px
-            session = fresh and cs["session_exit"] and (sig[c, t] & SIG_SESSION_EXIT) != 0
-            while True:
-                reason, ref = check_exit_nb(
-                    d, b["anchor"], b["peak"], b["bars_seen"] - b["entry_count"], cs["max_bars"], session, o, high[i],
-                    low[i], b["entry_bar"] == t, cs["stop_on_entry_bar"], b["sl"],
-                    min(b["tp"], b["step_gain"]) if order_model is not None else b["tp"],
-                    b["tsl"], cs["trailing_activation"], b["slp"], b["tpp"], cs["intrabar"],
-                )  # fmt: skip
-                if reason == NO_EXIT:
-                    break
-                cash, more = rule_fired_nb(book, c, t, reason, ref, cs, steps, bar_costs, vbt, cash, sink, order_model)
-                if not more:
-                    break
-                o = ref  # a scale-out step: the rest of the bar goes on from its price
-                session = False
-            if b["qty"] == 0.0:  # (vectorbt's cash rule may cut a cover: the rest is held)
-                continue
-            b["peak"] = next_peak_nb(d, b["peak"], close[i], high[i], low[i], cs["trailing_source"])
-        b["hi"] = max(b["hi"], high[i])
-        b["lo"] = min(b["lo"], low[i])
-    return cash
+def _place_nb(o, cs, c, t, act, keep, close_t, levels, sink):
+    """Column c's action ``act`` decided at bar t, entries being resting orders: an entry (or a
+    reversal's entry part) places an order at levels from the close ``close_t`` and the price
+    arrays (``levels[6]``, ``levels[7]``), replacing a resting one (``replaced``), unless
+    ``keep`` (the resting one stays: no action); a null level refuses it (``no_level``: an
+    entry is dropped, a reversal only exits). Returns the action to record."""
+    if act == ACT_CLOSE or act == ACT_NONE:
+        return act
+    if keep:
+        return ACT_NONE
+    d = entry_direction_nb(act)
+    side = np.int64(1 if d > 0.0 else -1)
+    if is_resting_nb(o, cs, bool(1)):  # (a resting order the signal step left: the same side's)
+        write_reject_nb(sink, c, t, side, np.int64(EFFECT_ENTRY), np.int64(REJ_REPLACED), np.nan, 0.0, np.nan)
+    if place_nb(o, cs, c, t, d, close_t, levels[6], levels[7]):
+        return act
+    write_reject_nb(sink, c, t, side, np.int64(EFFECT_ENTRY), np.int64(REJ_NO_LEVEL), np.nan, 0.0, np.nan)
+    if is_exit_action_nb(act):
+        return ACT_CLOSE
+    if o["action"] != ACT_NONE:  # the replaced order is gone too
+        o["action"] = ACT_NONE
+    return ACT_NONE
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -445,6 +180,10 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
     for c in range(c0, c1):
         any_rules = any_rules or cols[c]["rules_on"]
     start = np.int64(1) if any_rules else np.int64(0)  # a phase starts the rule levels of its entries
+    resting = False  # some column's entries are resting orders (README "Order types")
+    if order_model is not None:
+        for c in range(c0, c1):
+            resting = resting or cols[c]["order_type"] != ORDER_MARKET
     # a one-column account skips ahead over quiet bars (below); portfolio limits check every close
     skips = one_column is not None and c1 - c0 == 1 and not lim_on
     # and fills its orders through a lean call (``fills.fill_one_nb``, every order model: the group
@@ -500,7 +239,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                 bits = sig[c0, t]
                 if (bits & SIG_VALID) != 0:
                     i = base + t * step
-                    if rules:  # the bar's rules step (as _rules_nb): a rule exit runs the whole cycle
+                    if rules:  # the bar's rules step (as rules_nb): a rule exit runs the whole cycle
                         reason, ref = check_exit_nb(d, anchor, peak, seen + 1 - entered, max_bars,
                                                   session and (bits & SIG_SESSION_EXIT) != 0, open_[i], high[i], low[i],
                                                   entry_bar == t, on_entry, sl, tp, tsl, ta, slp, tpp,
@@ -567,13 +306,17 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                 cash, n_pending = fill_one_nb(book, orders, c0, t, cols[c0], fill_price[off[col_asset[c0]] + t * step],
                                               sig[c0, t], size, bar_costs, lim[2], cash, sink, order_model)  # fmt: skip
                 if any_rules:
-                    _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders,
+                    start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders,
                                     bool(0))  # fmt: skip
             elif timing == TIMING_NEXT_OPEN and due:
                 part = np.int64(PHASE_EXITS) if ml4t_order else no_part
-                cash, n_pending = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size,
+                cash, n_pending = phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size,
                                             bar_costs, cash, book, orders, lim, block, prio, prio_on, sink, part,
                                             order_buf, close, high, low, levels, start, order_model)  # fmt: skip
+            if order_model is not None and resting and n_pending > 0:  # 1b. resting entry orders (any timing)
+                cash, n_pending = resting_phase_nb(t, c0, c1, open_, high, low, close, off, step, col_asset, sig, cols,
+                                                   size, bar_costs, cash, book, orders, lim, block, prio, prio_on, sink,
+                                                   order_buf, levels, bool(any_rules), order_model)  # fmt: skip
             # 2. position rules, then what is held through the bar sees its range and moves its peak.
             # A one-column account's quiet-bar loop ran this step for the bar it stopped at, or
             # found the rule exit it takes here; without rules the step only moves the excursions.
@@ -582,7 +325,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                 cash, more = rule_fired_nb(book, c0, t, fired_reason, fired_ref, cols[c0], steps, bar_costs, vbt, cash,
                                            sink, order_model)  # fmt: skip
                 if more:  # a scale-out step: the rest of the bar, from its price
-                    cash = _rules_nb(t, c0, c0 + 1, col_asset, open_, high, low, close, off, step, sig, cols, book,
+                    cash = rules_nb(t, c0, c0 + 1, col_asset, open_, high, low, close, off, step, sig, cols, book,
                                      vbt, cash, sink, order_model, steps, bar_costs, fired_ref)  # fmt: skip
                 elif b["qty"] != 0.0:  # vectorbt's cash rule cut the cover: the rest is held through the bar
                     i = off[col_asset[c0]] + t * step
@@ -594,14 +337,17 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                 b = book[c0]
                 if b["qty"] != 0.0 and (sig[c0, t] & SIG_VALID) != 0:
                     i = off[col_asset[c0]] + t * step
-                    b["hi"] = max(b["hi"], high[i])
-                    b["lo"] = min(b["lo"], low[i])
+                    hi, lo = high[i], low[i]
+                    if order_model is not None and b["from_bar"] == t:  # a resting order filled inside the bar
+                        hi, lo = b["from_high"], b["from_low"]
+                    b["hi"] = max(b["hi"], hi)
+                    b["lo"] = min(b["lo"], lo)
             elif ruled != t and (not skips or book[c0]["qty"] != 0.0):
-                cash = _rules_nb(t, e0, e1, col_asset, open_, high, low, close, off, step, sig, cols, book, vbt, cash,
+                cash = rules_nb(t, e0, e1, col_asset, open_, high, low, close, off, step, sig, cols, book, vbt, cash,
                                  sink, order_model, steps, bar_costs, np.nan)  # fmt: skip
             if ml4t_order and n_pending > 0:  # the open's entries, after the bar's rule exits
                 # new positions: rule levels, then the bar they were held through (rules 2)
-                cash, n_pending = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size,
+                cash, n_pending = phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size,
                                             bar_costs, cash, book, orders, lim, block, prio, prio_on, sink,
                                             np.int64(PHASE_ENTRIES), order_buf, close, high, low, levels, np.int64(2),
                                             order_model)  # fmt: skip
@@ -610,15 +356,21 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                 cash, n_pending = fill_one_nb(book, orders, c0, t, cols[c0], fill_price[off[col_asset[c0]] + t * step],
                                               sig[c0, t], size, bar_costs, lim[2], cash, sink, order_model)  # fmt: skip
                 if any_rules:
-                    _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders,
+                    start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders,
                                     bool(0))  # fmt: skip
             elif timing == TIMING_NEXT_CLOSE and due:
-                cash, n_pending = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size,
+                cash, n_pending = phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size,
                                             bar_costs, cash, book, orders, lim, block, prio, prio_on, sink, no_part,
                                             order_buf, close, high, low, levels, start, order_model)  # fmt: skip
             # 4. signals: an action waits for the column's next bar (or fills now at the close)
             for c in range(e0, e1):
                 bits = sig[c, t]
+                keep = bool(0)  # a resting order stays and the bar's same-side entry is ignored (on_new_signal="keep")
+                if order_model is not None and resting and (bits & SIG_VALID) != 0:
+                    o = orders[c]
+                    if o["bar"] < t and is_resting_nb(o, cols[c], order_model):
+                        gone, keep = signal_rest_nb(o, cols[c], c, t, bits, sink)
+                        n_pending -= 1 if gone else 0
                 if (bits & SIG_VALID) != 0 and (bits & SIG_ORDERS) != 0:
                     b = book[c]
                     o = orders[c]
@@ -635,6 +387,8 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                         and (act == ACT_CLOSE or not is_exit_action_nb(act))
                     ):
                         act = ACT_NONE  # a forced close stays; only a reversal (exit + entry) replaces it
+                    if order_model is not None and act != ACT_NONE and cs["order_type"] != ORDER_MARKET:
+                        act = _place_nb(o, cs, c, t, act, keep, close[off[col_asset[c]] + t * step], levels, sink)
                     if act != ACT_NONE:
                         if o["action"] == ACT_NONE:
                             n_pending += 1
@@ -645,10 +399,10 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                 cash, n_pending = fill_one_nb(book, orders, c0, t, cols[c0], fill_price[off[col_asset[c0]] + t * step],
                                               sig[c0, t], size, bar_costs, lim[2], cash, sink, order_model)  # fmt: skip
                 if any_rules:
-                    _start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders,
+                    start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, levels, book, orders,
                                     bool(0))  # fmt: skip
             elif timing == TIMING_SAME_CLOSE and due:
-                cash, n_pending = _phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size,
+                cash, n_pending = phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size,
                                             bar_costs, cash, book, orders, lim, block, prio, prio_on, sink, no_part,
                                             order_buf, close, high, low, levels, start, order_model)  # fmt: skip
         # 5. valuation at the close
@@ -680,6 +434,9 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
         o = orders[c]
         act = o["action"]
         q = book[c]["qty"]
+        if act != ACT_NONE and o["tests"] > 0 and is_resting_nb(o, cols[c], order_model):
+            act = ACT_NONE  # a resting order tested and still resting at the end: no row
+            o["action"] = ACT_NONE
         if act != ACT_NONE:  # the signal came on the column's last bar: nothing to fill it on
             pb = o["bar"]
             if is_exit_action_nb(act) and q != 0.0:

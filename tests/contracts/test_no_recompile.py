@@ -37,6 +37,9 @@ options = [
          "A3": 0.01}, borrow_rate=0.05),
     dict(borrow_rate=pl.col("pred") / 10, cash_sharing=False, credit_rate=0.02),
     dict(max_gross_leverage=2.0, cash_rate=0.05, cash_sharing=True),
+    dict(order_type="limit", limit_offset=0.01, tif=3, stop_loss=0.05),
+    dict(order_type="stop_limit", stop_price=pl.col("close") * 1.01, limit_price="vwap", cash_sharing=True,
+         on_signal_off="cancel", max_positions=2),
 ]
 for df in layouts:
     for cs in (True, False):
@@ -99,8 +102,8 @@ print(misses)
 # (uint8 and float64 rows; three record dtypes, two for the weight driver's grouping by column),
 # and the drivers and fill functions with the order model's code pruned (None) or in (vectorbt's
 # model: one-order reversals, covers cut by cash; pyramiding).
-ORDER_MODEL = ("simulate_columns_nb", "simulate_groups_nb", "simulate_group_nb", "_run_group_nb", "_phase_nb")
-ORDER_MODEL += ("fill_one_nb", "exit_nb", "rule_exit_nb", "rule_fired_nb", "_entries_nb", "_rules_nb", "enter_nb")
+ORDER_MODEL = ("simulate_columns_nb", "simulate_groups_nb", "simulate_group_nb", "_run_group_nb", "phase_nb")
+ORDER_MODEL += ("fill_one_nb", "exit_nb", "rule_exit_nb", "rule_fired_nb", "entries_nb", "rules_nb", "enter_nb")
 ORDER_MODEL += ("refuse_entry_nb",)  # (commission tiers: their cost reads compile into the order model's copy)
 # the target-weight kernel: with or without position rules, and the peers' order models (None prunes them)
 WEIGHT_VARIANTS = {"rebalance_nb": 4, "_fill_phase_nb": 2, "_held_through_nb": 2, "_start_rules_nb": 2}
@@ -112,6 +115,7 @@ COST_TUPLE = ("close_nb", "commission_nb", "fee_nb", "unit_cost_nb", "requested_
               "limit_entry_nb", "entry_fill_nb", "cash_buy_nb", "cash_sell_nb")  # fmt: skip
 MANY = {"to_grid_nb": 2, "_column_order_nb": 2} | dict.fromkeys(ORDER_MODEL + COST_TUPLE, 2) | WEIGHT_VARIANTS
 MANY["_run_group_nb"] = 4  # also with or without its one-column paths (the independent-accounts driver's copy)
+MANY["entries_nb"] = 3  # and in the order model's copy for resting orders' fills (``rest`` not None)
 
 
 def test_second_process_compiles_nothing(tmp_path):
