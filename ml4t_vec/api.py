@@ -19,7 +19,7 @@ from ml4t_vec._kernels.codes import (
     TIMING,
 )
 from ml4t_vec._kernels.grid import first_bad_bar_nb, to_grid_nb
-from ml4t_vec._kernels.launch import SimResult, count_entries_nb, driver, order_model, simulate
+from ml4t_vec._kernels.launch import SimResult, count_entries_nb, driver, order_model, resting_of, simulate
 from ml4t_vec._kernels.warmup import CompileNotice
 from ml4t_vec._prepare import Prepared, prepare
 from ml4t_vec.analysis import TradeAnalysis, analyze_trades
@@ -521,7 +521,8 @@ def backtest(
     risk = _lower.risk_params(cfg, n_cols, prep)
     limits = _lower.limit_params(cfg, groups.shape[0] - 1, n_cols, prep)
     notice.check((driver(groups.shape[0] - 1, n_cols),
-                  order_model(params, cfg.risk.scale_out is not None, cfg.financed)), count_entries_nb)  # fmt: skip
+                  order_model(params, cfg.risk.scale_out is not None, cfg.financed), resting_of(params)),
+                 count_entries_nb)  # fmt: skip
 
     def run(per_column_series: bool = False) -> SimResult:
         return simulate(groups, prep.col_asset, prep.prices, prep.sig, TIMING[cfg.execution.fill], init, params, risk,

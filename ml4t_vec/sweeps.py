@@ -28,7 +28,7 @@ import polars as pl
 
 from ml4t_vec import _batch, _distributed, _lower, _rebalance, api
 from ml4t_vec._kernels.grid import first_bad_bar_nb
-from ml4t_vec._kernels.launch import count_entries_nb, driver, order_model
+from ml4t_vec._kernels.launch import count_entries_nb, driver, order_model, resting_of
 from ml4t_vec._kernels.rebalance import rebalance_nb
 from ml4t_vec._kernels.reduce import series_metrics_nb, trade_metrics_nb
 from ml4t_vec._kernels.warmup import CompileNotice
@@ -486,7 +486,7 @@ def sweep(
         groups = k if base.portfolio.cash_sharing else k * n_assets
         base_params = _lower.order_params(base, 1)  # the base settings' (a swept cash rule may differ)
         model = order_model(base_params, base.risk.scale_out is not None, base.financed)
-        notice.check((driver(groups, k * n_assets), model),
+        notice.check((driver(groups, k * n_assets), model, resting_of(base_params)),
                      count_entries_nb,
                      series_metrics_nb, trade_metrics_nb)  # fmt: skip
     threads = numba.get_num_threads()

@@ -88,9 +88,17 @@ def order_model(params: OrderParams, scale_out: bool, financed: bool):
     tiered = bool((params.n_tiers > 0).any())
     spread = bool(np.fmax.reduce(params.spread, axis=None) > 0.0)  # (NaN: none; no copy of a per-bar spread)
     by_bar = any(getattr(params, f).shape[1] > 0 for f in BAR_COSTS)
-    resting = bool((params.order_type != ORDER_MARKET).any())  # limit / stop entries (README "Order types")
-    on = vbt or scale_out or financed or tiered or spread or by_bar or resting or bool(params.accumulate.any())
+    on = resting_of(params) is not None or vbt or scale_out or financed or tiered or spread or by_bar
+    on = on or bool(params.accumulate.any())
     return np.int64(1) if on else None
+
+
+def resting_of(params: OrderParams):
+    """The drivers' very last argument: np.int64(1) when some column's entries are resting orders
+    (limit / stop, README "Order types"), else None, so numba leaves the resting phase and the
+    orders' lifecycle out of every other run (they made the order model's first compile 7 s
+    longer). Resting orders also need the order model's copy (``order_model``)."""
+    return np.int64(1) if (params.order_type != ORDER_MARKET).any() else None
 
 
 def bar_costs(params: OrderParams) -> np.ndarray:
@@ -144,7 +152,7 @@ def _run(args, caps, n_bars, per_column_series):
     run = driver(n_groups, n_cols)
     run(group_offsets, chunk_offsets, col_asset, prices, sig, timing, init_cash, cols, params.size, bar_costs(params),
         levels, limits, new_book(n_cols), new_orders(n_cols, REASON_SIGNAL), sink, acc, cash_out, value_out,
-        order_model(params, bool(np.isfinite(risk.scale_out).any()), financed(limits)))  # fmt: skip
+        order_model(params, bool(np.isfinite(risk.scale_out).any()), financed(limits)), resting_of(params))  # fmt: skip
     return sink, acc, cash_out, value_out
 
 

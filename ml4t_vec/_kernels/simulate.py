@@ -135,9 +135,12 @@ def _place_nb(o, cs, c, t, act, keep, close_t, levels, sink):
 @njit(cache=True, nogil=True, error_model="numpy")
 def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off, step, sig, timing, cash, cols, size,
                   bar_costs, levels, lp, book, orders, sink, cash_out, value_out, acc, k, order_buf, one_column,
-                  order_model):  # fmt: skip
+                  order_model, resting):  # fmt: skip
     """Simulate group g (columns c0..c1, sharing ``cash``) over every bar; returns its final cash.
 
+    ``resting``: None, or (some column's entries are resting orders, README "Order types") any
+    int: the resting phase and the orders' lifecycle are compiled into that copy only (in the order
+    model's copy they made a first run about 7 s longer).
     ``one_column``: None in the shared-cash drivers, whose groups have several columns (numba
     leaves the one-column paths below out of that compiled copy: the demo's first-run compile
     19.7 -> 16 s), any int in the independent-accounts driver.
@@ -180,10 +183,6 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
     for c in range(c0, c1):
         any_rules = any_rules or cols[c]["rules_on"]
     start = np.int64(1) if any_rules else np.int64(0)  # a phase starts the rule levels of its entries
-    resting = False  # some column's entries are resting orders (README "Order types")
-    if order_model is not None:
-        for c in range(c0, c1):
-            resting = resting or cols[c]["order_type"] != ORDER_MARKET
     # a one-column account skips ahead over quiet bars (below); portfolio limits check every close
     skips = one_column is not None and c1 - c0 == 1 and not lim_on
     # and fills its orders through a lean call (``fills.fill_one_nb``, every order model: the group
@@ -313,7 +312,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                 cash, n_pending = phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size,
                                             bar_costs, cash, book, orders, lim, block, prio, prio_on, sink, part,
                                             order_buf, close, high, low, levels, start, order_model)  # fmt: skip
-            if order_model is not None and resting and n_pending > 0:  # 1b. resting entry orders (any timing)
+            if resting is not None and n_pending > 0:  # 1b. resting entry orders (any timing)
                 cash, n_pending = resting_phase_nb(t, c0, c1, open_, high, low, close, off, step, col_asset, sig, cols,
                                                    size, bar_costs, cash, book, orders, lim, block, prio, prio_on, sink,
                                                    order_buf, levels, bool(any_rules), order_model)  # fmt: skip
@@ -366,7 +365,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
             for c in range(e0, e1):
                 bits = sig[c, t]
                 keep = bool(0)  # a resting order stays and the bar's same-side entry is ignored (on_new_signal="keep")
-                if order_model is not None and resting and (bits & SIG_VALID) != 0:
+                if resting is not None and (bits & SIG_VALID) != 0:
                     o = orders[c]
                     if o["bar"] < t and is_resting_nb(o, cols[c], order_model):
                         gone, keep = signal_rest_nb(o, cols[c], c, t, bits, sink)
@@ -387,7 +386,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                         and (act == ACT_CLOSE or not is_exit_action_nb(act))
                     ):
                         act = ACT_NONE  # a forced close stays; only a reversal (exit + entry) replaces it
-                    if order_model is not None and act != ACT_NONE and cs["order_type"] != ORDER_MARKET:
+                    if resting is not None and act != ACT_NONE and cs["order_type"] != ORDER_MARKET:
                         act = _place_nb(o, cs, c, t, act, keep, close[off[col_asset[c]] + t * step], levels, sink)
                     if act != ACT_NONE:
                         if o["action"] == ACT_NONE:
@@ -434,7 +433,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
         o = orders[c]
         act = o["action"]
         q = book[c]["qty"]
-        if act != ACT_NONE and o["tests"] > 0 and is_resting_nb(o, cols[c], order_model):
+        if resting is not None and act != ACT_NONE and o["tests"] > 0 and is_resting_nb(o, cols[c], order_model):
             act = ACT_NONE  # a resting order tested and still resting at the end: no row
             o["action"] = ACT_NONE
         if act != ACT_NONE:  # the signal came on the column's last bar: nothing to fill it on
@@ -471,7 +470,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _columns_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, bar_costs,
-                      levels, lp, book, orders, sink, acc, cash_out, value_out, order_model):  # fmt: skip
+                      levels, lp, book, orders, sink, acc, cash_out, value_out, order_model, resting):  # fmt: skip
     """Chunk k of one-column groups (independent accounts).
 
     Price columns that are not asset-major (``step != 1``: a complete panel read in
@@ -513,12 +512,12 @@ def _columns_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timin
             c0 = group_offsets[g]
             _run_group_nb(g, c0, c0 + 1, col_asset, o_, f_, c_, h_, l_, off_, step_, sig, timing, init_cash[g], cols,
                           size, bar_costs, levels, lp, book, orders, sink, cash_out, value_out, acc, np.int64(k),
-                          order_buf, np.int64(1), order_model)  # fmt: skip
+                          order_buf, np.int64(1), order_model, resting)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _groups_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, bar_costs,
-                     levels, lp, book, orders, sink, acc, cash_out, value_out, order_model):  # fmt: skip
+                     levels, lp, book, orders, sink, acc, cash_out, value_out, order_model, resting):  # fmt: skip
     """Chunk k of shared-cash groups."""
     open_, high, low, close, fill_price, off = px.open, px.high, px.low, px.close, px.fill, px.off
     step = px.step[0]
@@ -529,31 +528,31 @@ def _groups_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing
     for g in range(chunk_offsets[k], chunk_offsets[k + 1]):
         _run_group_nb(g, group_offsets[g], group_offsets[g + 1], col_asset, open_, fill_price, close, high, low, off,
                       step, sig, timing, init_cash[g], cols, size, bar_costs, levels, lp, book, orders, sink, cash_out,
-                      value_out, acc, np.int64(k), order_buf, None, order_model)  # fmt: skip
+                      value_out, acc, np.int64(k), order_buf, None, order_model, resting)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def simulate_columns_nb(group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, bar_costs,
-                        levels, lp, book, orders, sink, acc, cash_out, value_out, order_model):  # fmt: skip
+                        levels, lp, book, orders, sink, acc, cash_out, value_out, order_model, resting):  # fmt: skip
     """Independent one-column accounts: chunks of columns in parallel."""
     for k in prange(chunk_offsets.shape[0] - 1):
         _columns_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, bar_costs,
-                          levels, lp, book, orders, sink, acc, cash_out, value_out, order_model)  # fmt: skip
+                          levels, lp, book, orders, sink, acc, cash_out, value_out, order_model, resting)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def simulate_groups_nb(group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, bar_costs,
-                       levels, lp, book, orders, sink, acc, cash_out, value_out, order_model):  # fmt: skip
+                       levels, lp, book, orders, sink, acc, cash_out, value_out, order_model, resting):  # fmt: skip
     """Many shared-cash groups (a sweep): chunks of groups in parallel."""
     for k in prange(chunk_offsets.shape[0] - 1):
         _groups_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, bar_costs,
-                         levels, lp, book, orders, sink, acc, cash_out, value_out, order_model)  # fmt: skip
+                         levels, lp, book, orders, sink, acc, cash_out, value_out, order_model, resting)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def simulate_group_nb(group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, bar_costs,
-                      levels, lp, book, orders, sink, acc, cash_out, value_out, order_model):  # fmt: skip
+                      levels, lp, book, orders, sink, acc, cash_out, value_out, order_model, resting):  # fmt: skip
     """One shared-cash portfolio (a serial bar loop: nothing to run in parallel)."""
     for k in range(chunk_offsets.shape[0] - 1):
         _groups_chunk_nb(k, group_offsets, chunk_offsets, col_asset, px, sig, timing, init_cash, cols, size, bar_costs,
-                         levels, lp, book, orders, sink, acc, cash_out, value_out, order_model)  # fmt: skip
+                         levels, lp, book, orders, sink, acc, cash_out, value_out, order_model, resting)  # fmt: skip

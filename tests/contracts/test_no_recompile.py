@@ -114,7 +114,9 @@ COST_TUPLE = ("close_nb", "commission_nb", "fee_nb", "unit_cost_nb", "requested_
               "order_cash_nb", "scheduled_affordable_nb", "backtesting_entry_nb", "exit_fill_nb", "entry_request_nb",
               "limit_entry_nb", "entry_fill_nb", "cash_buy_nb", "cash_sell_nb")  # fmt: skip
 MANY = {"to_grid_nb": 2, "_column_order_nb": 2} | dict.fromkeys(ORDER_MODEL + COST_TUPLE, 2) | WEIGHT_VARIANTS
-MANY["_run_group_nb"] = 4  # also with or without its one-column paths (the independent-accounts driver's copy)
+# resting entry orders (README "Order types") compile a third copy of the drivers (``resting`` not None)
+MANY |= {"simulate_columns_nb": 3, "simulate_group_nb": 3, "simulate_groups_nb": 3}
+MANY["_run_group_nb"] = 6  # also with or without its one-column paths (the independent-accounts driver's copy)
 MANY["entries_nb"] = 3  # and in the order model's copy for resting orders' fills (``rest`` not None)
 
 
