@@ -118,6 +118,19 @@ def test_market_impact_from_a_config_file(tmp_path):
         pipeline.run(bad, tmp_path / "out2")
 
 
+def test_resting_orders_from_a_config_file(tmp_path):
+    """``order_type``, ``limit_offset`` and ``tif`` in ``[backtest]``: the same fills as the API."""
+    cfg = write(tmp_path, SMALL.replace("fees = 0.001", 'fees = 0.001\n    order_type = "limit"\n'
+                                        "    limit_offset = 0.005\n    tif = 3"))  # fmt: skip
+    [d] = pipeline.run(cfg, tmp_path / "out")
+    fills = pl.read_parquet(d / "fills.parquet")
+    prices = vec.synthetic_prices(n_assets=4, n_bars=200, seed=1)
+    res = vec.backtest(prices, entries=pl.sql_expr("pred > 0.6"), exits=pl.sql_expr("pred < 0.45"), fees=0.001,
+                       stop_loss=0.05, order_type="limit", limit_offset=0.005, tif=3)  # fmt: skip
+    assert fills.equals(res.fills) and fills.height > 0
+    assert pl.read_parquet(d / "rejected.parquet")["reason"].cast(pl.String).is_in(["expired", "replaced"]).any()
+
+
 def test_up_to_date_runs_do_nothing_unless_forced(tmp_path, capsys):
     cfg = write(tmp_path, SMALL)
     [d] = pipeline.run(cfg, tmp_path / "out")
