@@ -334,11 +334,10 @@ def resting_phase_nb(t, c0, c1, open_, high, low, close, off, step, col_asset, s
             b = book[c]
             if b["qty"] == 0.0 or b["entry_bar"] != t:  # refused
                 continue
-            if o["from_open"] == o["from_open"]:  # filled inside the bar: the rules see the rest of it
-                b["from_bar"] = t
-                b["from_open"] = o["from_open"]
-                b["from_high"] = o["from_high"]
-                b["from_low"] = o["from_low"]
+            b["from_bar"] = t  # (its rules start here, not again after a later phase of the bar)
+            b["from_open"] = o["from_open"]  # NaN: filled at the open, the whole bar; else the rest of it
+            b["from_high"] = o["from_high"]
+            b["from_low"] = o["from_low"]
             if any_rules:
                 open_rules_nb(book, c, o["bar"], close[off[col_asset[c]] + o["bar"] * step], cols[c], levels)
     return cash, count_pending_nb(orders, c0, c1)
@@ -355,7 +354,7 @@ def start_rules_nb(t, e0, e1, col_asset, close, high, low, off, step, cols, leve
         b = book[c]
         if b["qty"] == 0.0:
             continue
-        if b["entry_bar"] != t:
+        if b["entry_bar"] != t or b["from_bar"] == t:  # (a resting order's fill: started in its phase)
             if b["added"] == t:  # an increase: the anchor becomes the share-weighted average of the entries'
                 b["anchor"] = (
                     b["avg_price"]
@@ -407,8 +406,8 @@ def rules_nb(t, e0, e1, col_asset, open_, high, low, close, off, step, sig, cols
         i = off[col_asset[c]] + t * step
         cs = cols[c]
         op, hi, lo = open_[i], high[i], low[i]
-        if order_model is not None and b["from_bar"] == t:  # a resting order filled inside the bar: the rest of it
-            op, hi, lo = b["from_open"], b["from_high"], b["from_low"]
+        if order_model is not None and b["from_bar"] == t and b["from_open"] == b["from_open"]:
+            op, hi, lo = b["from_open"], b["from_high"], b["from_low"]  # a resting order filled inside the bar
         if cs["rules_on"]:
             d = 1.0 if q > 0.0 else -1.0
             fresh = from_px != from_px  # the whole bar (not the rest of it after a scale-out step)

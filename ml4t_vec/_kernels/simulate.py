@@ -337,7 +337,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                 if b["qty"] != 0.0 and (sig[c0, t] & SIG_VALID) != 0:
                     i = off[col_asset[c0]] + t * step
                     hi, lo = high[i], low[i]
-                    if order_model is not None and b["from_bar"] == t:  # a resting order filled inside the bar
+                    if order_model is not None and b["from_bar"] == t and b["from_open"] == b["from_open"]:
                         hi, lo = b["from_high"], b["from_low"]
                     b["hi"] = max(b["hi"], hi)
                     b["lo"] = min(b["lo"], lo)
