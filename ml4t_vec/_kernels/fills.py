@@ -343,6 +343,8 @@ def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, bar_costs, lev, cash,
     and 51 -> 30 ms under ``preset="vectorbt"``. Returns (cash, orders still waiting)."""
     o = orders[c]
     act = o["action"]
+    if act == ACT_NONE:
+        return cash, 0
     if (bits & SIG_VALID) == 0 or is_resting_nb(o, cs, order_model):  # (a resting entry: the resting phase's)
         return cash, 1
     o["action"] = ACT_NONE
@@ -365,7 +367,7 @@ def fill_one_nb(book, orders, c, t, cs, ref, bits, size_a, bar_costs, lev, cash,
         o["reason"] = REASON_SIGNAL
     if act == ACT_CLOSE:
         return cash, 0
-    if order_model is not None and cs["order_type"] != ORDER_MARKET:  # a reversal's entry rests from here
+    if order_model is not None and exits and cs["order_type"] != ORDER_MARKET:  # a reversal's entry rests now
         o["action"] = ACT_OPEN_LONG if entry_direction_nb(act) > 0.0 else ACT_OPEN_SHORT
         return cash, 1
     d = entry_direction_nb(act)

@@ -127,8 +127,7 @@ def _place_nb(o, cs, c, t, act, keep, close_t, levels, sink):
     write_reject_nb(sink, c, t, side, np.int64(EFFECT_ENTRY), np.int64(REJ_NO_LEVEL), np.nan, 0.0, np.nan)
     if is_exit_action_nb(act):
         return ACT_CLOSE
-    if o["action"] != ACT_NONE:  # the replaced order is gone too
-        o["action"] = ACT_NONE
+    o["action"] = ACT_NONE  # (a replaced order is gone too)
     return ACT_NONE
 
 
@@ -387,7 +386,9 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                     ):
                         act = ACT_NONE  # a forced close stays; only a reversal (exit + entry) replaces it
                     if resting is not None and act != ACT_NONE and cs["order_type"] != ORDER_MARKET:
+                        had = o["action"] != ACT_NONE
                         act = _place_nb(o, cs, c, t, act, keep, close[off[col_asset[c]] + t * step], levels, sink)
+                        n_pending -= 1 if had and o["action"] == ACT_NONE else 0
                     if act != ACT_NONE:
                         if o["action"] == ACT_NONE:
                             n_pending += 1
