@@ -49,7 +49,9 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
     stop early and skip bars; signal columns hold random True/False/null. Market impact's inputs
     per bar: ``sigma`` in [0.005, 0.05] and ``adv`` in [20, 5000] shares, each null one time in
     ten (drawn from a stream of their own: the other columns are those of the same seed without
-    them; no NaN, which ml4t_vec reads as null with a DataWarning)."""
+    them; no NaN, which ml4t_vec reads as null with a DataWarning). Resting entry orders' absolute
+    levels per bar: ``lmt`` and ``stp`` in close x [0.97, 1.03], each null one time in ten (a
+    third stream)."""
     n_assets = draw(st.integers(1, max_assets))
     n_bars = draw(st.integers(1, max_bars))
     p_gap = draw(st.sampled_from([0.0, 0.0, 0.15, 0.4])) if gaps is None else (0.25 if gaps else 0.0)
@@ -58,6 +60,7 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     rng_impact = np.random.default_rng([seed, 1])
+    rng_level = np.random.default_rng([seed, 2])
     assets = [f"S{i}" for i in range(n_assets)]
     bars: dict = {}
     rows = []
@@ -81,6 +84,8 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
         sigma = rng_impact.uniform(0.005, 0.05, n_bars)
         adv = rng_impact.uniform(20.0, 5000.0, n_bars)
         impact_null = rng_impact.random((2, n_bars)) < 0.1
+        lmt, stp = close * rng_level.uniform(0.97, 1.03, (2, n_bars))
+        order_null = rng_level.random((2, n_bars)) < 0.1
         if not with_shorts:
             sig[2:] = False
         bars[a] = {}
@@ -95,8 +100,11 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
             sz = None if np.isnan(szm[i]) else float(szm[i])
             sg = None if impact_null[0, i] else float(sigma[i])
             av = None if impact_null[1, i] else float(adv[i])
+            lm = None if order_null[0, i] else float(lmt[i])
+            sx = None if order_null[1, i] else float(stp[i])
             ohlc = (open_[i], high[i], low[i], close[i])
-            bars[a][i] = Bar(*ohlc, *val, price=vwap[i], rulev=rv, slp=sp, tpp=tp, prio=pr, szm=sz, sigma=sg, adv=av)
+            bars[a][i] = Bar(*ohlc, *val, price=vwap[i], rulev=rv, slp=sp, tpp=tp, prio=pr, szm=sz, sigma=sg, adv=av,
+                             lmt=lm, stp=sx)  # fmt: skip
             rows.append(
                 dict(
                     timestamp=ts_of(i),
@@ -113,6 +121,8 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
                     szm=sz,
                     sigma=sg,
                     adv=av,
+                    lmt=lm,
+                    stp=sx,
                     **{f"s{k}": (None if null[k, i] else bool(sig[k, i])) for k in range(4)},
                 )
             )
@@ -132,6 +142,8 @@ def panels(draw, max_assets: int = 4, max_bars: int = 24, shorts: bool | None = 
         "szm": pl.Float64,
         "sigma": pl.Float64,
         "adv": pl.Float64,
+        "lmt": pl.Float64,
+        "stp": pl.Float64,
         **{f"s{k}": pl.Boolean for k in range(4)},
     }
     df = pl.DataFrame(rows, schema=schema)
@@ -154,6 +166,7 @@ def configs(
     asset_costs: bool | None = False,
     borrow: bool | None = None,
     impact: bool | None = None,
+    resting: bool | None = None,
 ):
     """A reference ``Config``. ``asset_costs`` (None: drawn): each cost may be a tuple, one value
     per asset in turn (``by_asset`` turns it into the dict by asset both engines take).
@@ -162,7 +175,12 @@ def configs(
     time): market impact (k, exponent), k in {0.1, 0.5, 2}, exponent in {0.5, 1, 0.3}; never with
     cash_rule="vectorbt", reversal="one_order" or size_rule="backtesting" (a ConfigError): drawn,
     it is off with them; True steers clear of them (vectorbt's rule is then "equity", backtesting.py's
-    sizing "fees_included", reversals two orders)."""
+    sizing "fees_included", reversals two orders). ``resting`` (None: market orders, as before it
+    existed): resting entry orders (``resting_orders``) with the default order model they are
+    offered with: no accumulate, impact or vectorbt cash rule ("equity"), exits first,
+    fees-included sizing, two-order reversals."""
+    if resting:
+        accumulate, impact = False, False
     size_type = draw(st.sampled_from(["shares", "value", "percent", "notional"]))
     if size_type == "shares":
         size = draw(st.sampled_from([1.0, 7.0, 33.5, 400.0]))
@@ -177,6 +195,9 @@ def configs(
     fractional = draw(st.booleans())
     percent_of = draw(st.sampled_from(["equity", "cash"]))
     size_rule = draw(st.sampled_from(["fees_included", "fees_included", "backtesting"]))
+    if resting:  # resting entry orders: the default order model only (a ConfigError otherwise)
+        fill_order, size_rule = "exits_first", "fees_included"
+        cash_rule = "equity" if cash_rule == "vectorbt" else cash_rule
     if impact:  # market impact is not offered with vectorbt's cash rule or backtesting.py's sizing
         cash_rule = "equity" if cash_rule == "vectorbt" else cash_rule
         size_rule = "fees_included"
@@ -194,7 +215,8 @@ def configs(
     size_by_bar = size_rule != "backtesting" and math.isfinite(size) and by_bar
     slippage_on = draw(st.sampled_from(["all", "all", "entries"]))
     reversal = draw(st.sampled_from(["two_orders", "one_order"]))
-    if cash_rule == "ml4t" or size_rule == "backtesting" or slippage_on == "entries" or fill_order == "ml4t" or impact:
+    if (cash_rule == "ml4t" or size_rule == "backtesting" or slippage_on == "entries" or fill_order == "ml4t" or impact
+            or resting):  # fmt: skip
         reversal = "two_orders"  # one order at one price is vectorbt's (ConfigError with these)
     accumulate = draw(st.sampled_from([False, False, True])) if accumulate is None else accumulate
     max_entries = draw(st.sampled_from([None, 2, 3])) if accumulate else None
@@ -275,7 +297,26 @@ def configs(
         custom_price=draw(st.sampled_from([False, False, True])),
         **rules,
         **limits,
+        **(draw(resting_orders()) if resting else {}),
     )
+
+
+@st.composite
+def resting_orders(draw) -> dict:
+    """Resting entry orders' settings: a limit, stop or stop-limit type, each level an offset from
+    the signal bar's close or (half the time) the bar's absolute ``lmt`` / ``stp``, a time in force
+    and every option drawn."""
+    order_type = draw(st.sampled_from(["limit", "stop", "stop_limit"]))
+    out = dict(order_type=order_type, tif=draw(st.sampled_from([None, 1, 2, 5])),
+               on_new_signal=draw(st.sampled_from(["replace", "keep"])),
+               on_signal_off=draw(st.sampled_from(["keep", "cancel"])),
+               limit_touch=draw(st.sampled_from(["touch", "through"])))  # fmt: skip
+    for level, used in (("limit", order_type != "stop"), ("stop", order_type != "limit")):
+        if used and draw(st.booleans()):
+            out[f"{level}_levels"] = True
+        elif used:
+            out[f"{level}_offset"] = draw(st.sampled_from([0.0, 0.005, 0.02]))
+    return out
 
 
 def draw_spread(draw, number, fractions: tuple, fraction_scales: tuple, prices: tuple, price_scales: tuple):
@@ -466,7 +507,18 @@ def vec_kwargs(cfg: Config) -> dict:
         drawdown_cooldown=cfg.drawdown_cooldown,
         daily_loss_limit=cfg.daily_loss_limit,
         priority="prio" if cfg.priority else None,
+        **resting_kwargs(cfg),
     )
+
+
+def resting_kwargs(cfg: Config) -> dict:
+    """A reference config's resting entry orders as ``backtest`` keywords (none for market orders)."""
+    if cfg.order_type == "market":
+        return {}
+    return dict(order_type=cfg.order_type, limit_offset=cfg.limit_offset, stop_offset=cfg.stop_offset,
+                limit_price="lmt" if cfg.limit_levels else None, stop_price="stp" if cfg.stop_levels else None,
+                tif=cfg.tif, on_new_signal=cfg.on_new_signal, on_signal_off=cfg.on_signal_off,
+                limit_touch=cfg.limit_touch)  # fmt: skip
 
 
 def _close(a, b, rel=1e-9, abs_=1e-7) -> bool:

@@ -221,3 +221,32 @@ def test_a_sweep_over_levels_and_tif_equals_each_backtest():
             s = r.stats().row(0, named=True)
             assert row["total_return"] == pytest.approx(s["total_return"], rel=1e-9, abs=1e-12)
             assert row["n_trades"] == s["n_trades"]
+
+
+def test_a_replacing_order_with_a_null_level_leaves_nothing_resting():
+    """Found by the parity draws: bar 0 places a buy stop at 110; bar 2's entry replaces it but its
+    level is null (``replaced`` + ``no_level``: nothing rests); bar 4's entry places a new order,
+    with no row for an order that no longer exists (it had become a phantom resting sell)."""
+    stp = [110.0, None, None, None, 110.0, None]
+    df = bars([(100, 101, 99, 100)] * 6, entries=[True, False, True, False, True, False], stp=stp)
+    r = vec.backtest(df, **ONE, order_type="stop", stop_price="stp")
+    assert r.rejected.select("timestamp", "side", "reason").rows() == [
+        (dt.date(2024, 1, 3), "buy", "replaced"),
+        (dt.date(2024, 1, 3), "buy", "no_level"),
+    ]
+
+
+def test_a_scale_out_step_on_the_fill_bar_is_taken_once():
+    """Found by the parity draws: A's limit fills at bar 2's open (96 <= 100) and its bar reaches
+    the scale-out step (+1%: 96.96): half is sold there. Under fill="next_close" B's exit fills at
+    bar 2's close, and that close phase must not re-arm A's step, which bar 3 would take again."""
+    a = bars([(100, 101, 99, 100), (100, 101, 99, 100), (96, 98, 95, 97), (97, 99, 96, 98), (98, 99, 97, 98)],
+             entries=[False, True, False, False, False])  # fmt: skip
+    b = bars([(100, 101, 99, 100), (99, 101, 98, 100), (100, 101, 99, 100), (100, 101, 99, 100), (100, 101, 99, 100)],
+             entries=[True, False, False, False, False], exits=[False, True, False, False, False])  # fmt: skip
+    df = pl.concat([a, b.with_columns(asset=pl.lit("B"))])
+    r = vec.backtest(df, **ONE, order_type="limit", limit_offset=0.0, scale_out=[(0.01, 0.5)], fill="next_close")
+    fa = r.fills.filter(pl.col("symbol") == "A")
+    assert fa.select("timestamp", "effect", "quantity").rows() == [(dt.date(2024, 1, 3), "entry", 10.0),
+                                                                  (dt.date(2024, 1, 3), "reduce", 5.0)]  # fmt: skip
+    assert r.fills.filter(pl.col("symbol") == "B")["effect"].to_list() == ["entry", "reduce", "exit"]

@@ -80,3 +80,18 @@ def test_market_impact_matches_reference(panel_df, cfg):
     clear of): every fill moves by k x sigma / adv ** exponent x price x q ** exponent per share,
     read at the asset's previous bar, and every cash test counts it."""
     _check(panel_df, cfg)
+
+
+@given(panels(), configs(resting=True, asset_costs=None))
+def test_resting_orders_match_reference(panel_df, cfg):
+    """Resting entry orders (``order_type`` limit, stop, stop_limit; levels as offsets or the
+    ``lmt`` / ``stp`` columns; ``tif``, ``on_new_signal``, ``on_signal_off``, ``limit_touch``) in
+    both account modes and every fill timing, with the settings they are offered with."""
+    _check(panel_df, cfg)
+
+
+@given(panels(max_assets=6, gaps=True), configs(cash_sharing=True, asset_costs=None, resting=True))
+def test_resting_orders_shared_cash_ragged_match_reference(panel_df, cfg):
+    """Resting entry orders competing for one account's cash on ragged panels: the resting
+    phase's fills in asset order or by priority, marked at the bar's open, with portfolio limits."""
+    _check(panel_df, cfg)

@@ -21,6 +21,10 @@ top of the notional and the fees (``orders.order_cash``); portfolio limits' caps
 notional at P. Each fill records ``spread_cost`` (q x the half spread), ``impact_cost`` (q x I)
 and ``slippage`` (the rest of q x |P - reference|); a trade row carries its entry fills' spread
 and impact pro rata to the quantity it closes plus its exit fill's.
+
+Resting entry orders (``Config.order_type``; their arithmetic in ``resting.py``) are placed and
+cancelled at the signal step (``resting_signals``) and tested in each bar's resting phase, after
+the open phase (``resting_phase``), whose fills go through the market entries' loop (``enter``).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from reference import orders
+from reference import orders, resting
 from reference.rules import decide, rule_exit
 
 
@@ -51,6 +55,8 @@ class Bar:
     szm: float | None = None  # a per-bar size multiplier (``Config.size_by_bar``)
     sigma: float | None = None  # market impact: the bar's volatility (a fraction of the price)
     adv: float | None = None  # and its average daily volume in shares (both read by the next bar's fills)
+    lmt: float | None = None  # a resting entry's absolute limit level (``Config.limit_levels``)
+    stp: float | None = None  # and stop level (``Config.stop_levels``), both read at its signal bar
 
 
 @dataclass
@@ -127,6 +133,17 @@ class Config:
     drawdown_cooldown: int | None = None
     daily_loss_limit: float | None = None
     priority: bool = False  # rank competing entries by the signal bar's prio
+    # resting entry orders (``resting.py``): the type of every entry order; levels as offsets from the signal
+    # bar's close or (limit_levels / stop_levels) the signal bar's lmt / stp; tested on at most tif bars
+    order_type: str = "market"  # market | limit | stop | stop_limit
+    limit_offset: float | None = None
+    stop_offset: float | None = None
+    limit_levels: bool = False
+    stop_levels: bool = False
+    tif: int | None = None  # None: good till cancelled
+    on_new_signal: str = "replace"  # replace | keep
+    on_signal_off: str = "keep"  # keep | cancel
+    limit_touch: str = "touch"  # touch | through
 
 
 @dataclass
@@ -175,6 +192,7 @@ class Account:
     prev_equity: float = 0.0
     mvol: float = 0.0  # shares traded in the month mvol_month (commission tiers)
     mvol_month: object = None
+    resting: dict = field(default_factory=dict)  # asset -> its resting entry order (``resting.Resting``)
 
 
 class Reference:
@@ -187,6 +205,7 @@ class Reference:
         self.asset_values: dict = {}  # (asset, t) -> position value at the close
         self.account_cash: dict = {}  # (account index, t) -> cash
         self.interest = 0.0  # net interest the accounts paid (cash_rate less credit_rate)
+        self.rest_bar: dict = {}  # (asset, t) -> the rest of bar t after a resting entry filled inside it
 
     def volume(self, acc: Account, t) -> float:
         """The account's shares traded this calendar month before now (commission tiers)."""
@@ -237,12 +256,14 @@ class Reference:
                          self.kappa(a, t))  # fmt: skip
         self.record(acc, a, t, ref, o, reason, None, None)
 
-    def record(self, acc: Account, a, t, ref: float, o: orders.Order, reason: str, signal_time, cap_reason) -> None:
+    def record(self, acc: Account, a, t, ref: float, o: orders.Order, reason: str, signal_time, cap_reason,
+               hs: float | None = None) -> None:  # fmt: skip
         """Book one order: rejected rows for parts cut or refused, the closing part (a closed trade
         for the shares it closes, the entry costs pro rata), the new part (a new position), both
         at the order's price (``o.price``: ``o.px`` moved by the market impact). Each fill's
         ``spread_cost`` is its shares x the half spread, its ``impact_cost`` its shares x the
-        impact; its ``slippage`` is the rest of the distance from ``ref`` to ``o.px``."""
+        impact; its ``slippage`` is the rest of the distance from ``ref`` to ``o.px``. ``hs``: the
+        new part's half spread per share (None: ``half_spread`` at ``ref``)."""
         c = self.cfg
         side = "buy" if o.side > 0 else "sell"
         base = dict(timestamp=t, symbol=a, side=side, price=ref)
@@ -292,21 +313,22 @@ class Reference:
         if o.qn > 0:
             d = float(o.side)
             dcash -= d * o.qn * o.price + o.fee_n
-            self.open_position(acc, a, t, d, o.qn, o.px, ref, signal_time, o.fee_n, o.imp)
+            self.open_position(acc, a, t, d, o.qn, o.px, ref, signal_time, o.fee_n, o.imp, hs)
         acc.cash += dcash
 
     def open_position(self, acc: Account, a, t, d: float, q: float, px: float, ref: float, signal_time,
-                      fee: float | None = None, imp: float = 0.0) -> None:  # fmt: skip
+                      fee: float | None = None, imp: float = 0.0, hs: float | None = None) -> None:  # fmt: skip
         """A new position of q shares in direction d at executed price px before market impact
         (reference ref): it fills at px + d x the impact per share. ``fee`` given: its share of
         the order's fee, ``imp`` the order's impact per share, and the caller books the cash;
-        else the fee and the impact of this order of q shares."""
+        else the fee and the impact of this order of q shares. ``hs``: the half spread per share
+        it paid (None: ``half_spread`` at ``ref``; a resting fill at its level pays none)."""
         c = self.costs(acc, a, t)
         if fee is None:
             fee = orders.fee(c, q, px)
             imp = orders.impact(c, self.kappa(a, t), q, px)
             acc.cash -= d * q * (px + d * imp) + fee
-        spread = q * self.half_spread(a, t, ref)
+        spread = q * (self.half_spread(a, t, ref) if hs is None else hs)
         slip = q * abs(px - ref) - spread
         impact = q * imp
         px = px + d * imp  # the fill price
@@ -516,44 +538,53 @@ class Reference:
                                               "sell", effect="entry", reason="insufficient_cash",
                                               requested_quantity=None, filled_quantity=0.0, price=ref))  # fmt: skip
         entries = [a for a in ready if a in acc.pending and acc.pending[a][0] != "close"]
-        if not entries or part == "exits":
-            return
+        if entries and part != "exits":
+            self.enter(acc, t, block, [(a, *acc.pending.pop(a), None) for a in entries], self.fill_price)
+
+    def enter(self, acc: Account, t, block, items: list, mark) -> None:
+        """Fill the entries ``items`` = [(asset, action, signal time, quote)] on bar t, in asset
+        order or by priority (read at each one's signal bar), each checked against the cash and
+        the portfolio limits. The sizing equity, exposures and buying power are marked once, every
+        held position at ``mark(bar)`` (the last close without a bar at t), then follow each
+        fill. A quote None: a market order at the phase's price (``fill_price``); else a
+        ``resting.Quote`` (a resting order's fill: reference, slippage, half spread, price)."""
+        c = self.cfg
         if c.priority:  # higher first, None last; sorted() is stable: ties keep asset order
 
-            def key(a):
-                v = self.p.bars[a][acc.pending[a][1]].prio
+            def key(item):
+                v = self.p.bars[item[0]][item[2]].prio
                 return (1, 0.0) if v is None or math.isnan(v) else (0, -v)
 
-            entries = sorted(entries, key=key)
+            items = sorted(items, key=key)
         elif c.fill_order == "ml4t":  # ml4t-backtest fills pending entries in submission order
-            entries = sorted(entries, key=lambda a: acc.pending[a][1])  # stable: ties keep asset order
+            items = sorted(items, key=lambda item: item[2])  # stable: ties keep asset order
         # equity and exposures marked at this phase's prices (last close if no bar now)
         equity, gross, net, n_open = acc.cash, 0.0, 0.0, 0
         for a in acc.assets:  # asset order, like the kernel (same rounding)
             if a not in acc.pos:
                 continue
             p = acc.pos[a]
-            mark = self.fill_price(self.p.bars[a][t]) if t in self.p.bars[a] else acc.last_close[a]
-            equity += p.qty * mark
-            gross += abs(p.qty) * mark
-            net += p.qty * mark
+            mark_a = mark(self.p.bars[a][t]) if t in self.p.bars[a] else acc.last_close[a]
+            equity += p.qty * mark_a
+            gross += abs(p.qty) * mark_a
+            net += p.qty * mark_a
             n_open += 1
         lev = 1.0 if c.max_gross_leverage is None else c.max_gross_leverage
         available = lev * equity - gross
         if c.cash_rule == "ml4t":  # the cash, short-sale proceeds included
             available = acc.cash
-        for a in entries:
-            action, signal_time = acc.pending.pop(a)
+        for a, action, signal_time, quote in items:
             c = self.costs(acc, a, t)  # this asset's costs, at this fill bar
             d = 1.0 if action in ("open_long", "reverse_to_long", "add_long") else -1.0
-            ref = self.fill_price(self.p.bars[a][t])
+            ref = self.fill_price(self.p.bars[a][t]) if quote is None else quote.ref
             if action.startswith("add") and a not in acc.pos:  # a rule closed the position it was to add to
                 self.rejected.append(dict(timestamp=t, symbol=a, side="buy" if d > 0 else "sell", effect="increase",
                                           reason="position_closed", requested_quantity=None, filled_quantity=0.0,
                                           price=ref))  # fmt: skip
                 continue
-            hs = self.half_spread(a, t, ref)
-            px = ref * (1 + d * c.slippage) + d * (c.slippage_per_share + hs)
+            if quote is None:  # a market order
+                quote = resting.market(ref, d, c.slippage, c.slippage_per_share, self.half_spread(a, t, ref))
+            hs, px = quote.hs, quote.px
             kappa = self.kappa(a, t)  # market impact: px moves by orders.impact(c, kappa, q, px) per share
             q0 = acc.pos[a].qty if a in acc.pos else 0.0
             flip = q0 * d < 0  # a one-order reversal
@@ -605,7 +636,7 @@ class Reference:
                     self.rejected.append(dict(base, reason=cap_reason, filled_quantity=0.0))
                     continue
                 fee = orders.fee(c, q, px)
-                self.open_position(acc, a, t, d, q, px, ref, signal_time)
+                self.open_position(acc, a, t, d, q, px, ref, signal_time, hs=hs)
                 available = acc.cash if c.cash_rule == "ml4t" else available - (q * px + fee)  # ml4t: the cash
                 gross += q * px
                 net += d * q * px
@@ -629,16 +660,16 @@ class Reference:
                 if req * px > cap:
                     self.rejected.append(dict(base, reason=cap_reason, filled_quantity=0.0))
                     continue
-                self.open_position(acc, a, t, d, req, px, ref, signal_time)
+                self.open_position(acc, a, t, d, req, px, ref, signal_time, hs=hs)
                 gross += req * px
                 net += d * req * px
                 n_open += 0 if add else 1
                 continue
             # the equity and vectorbt rules: one order (a one-order reversal closes and opens)
-            slippage = (c.slippage, c.slippage_per_share + hs)
+            slippage = (quote.frac, quote.per_share + hs)
             o = orders.order(cs, q0, flip, 0.0 if refuse is not None else d, ref, slippage, acc.cash, free, equity,
-                             available, cap, kappa)  # fmt: skip
-            self.record(acc, a, t, ref, o, acc.force.pop(a, "signal"), signal_time, cap_reason)
+                             available, cap, kappa, px)  # fmt: skip
+            self.record(acc, a, t, ref, o, acc.force.pop(a, "signal"), signal_time, cap_reason, hs)
             if o.qx > 0:  # the closing part releases its exposure and pays its costs
                 gross -= o.qx * ref
                 net -= (o.qx if q0 > 0 else -o.qx) * ref
@@ -650,6 +681,65 @@ class Reference:
                 gross += o.qn * o.px
                 net += d * o.qn * o.px
                 n_open += 0 if add else 1
+
+    # -- resting entry orders ------------------------------------------------------------------
+    def refused(self, a, t, d: float, reason: str, effect: str = "entry", requested: float | None = None) -> None:
+        """A rejected row of an order of direction d that never reached a fill (no price): a resting
+        entry order's (no quantity), or an order left at the end of the data."""
+        self.rejected.append(dict(timestamp=t, symbol=a, side="buy" if d > 0 else "sell", effect=effect, reason=reason,
+                                  requested_quantity=requested, filled_quantity=0.0, price=None))  # fmt: skip
+
+    def resting_phase(self, acc: Account, t, block, assets: list) -> None:
+        """Bar t's resting phase: each resting order of ``assets`` with a bar at t whose account
+        holds no position in its asset is tested (``resting.try_fill``; a test that does not fill
+        and is the tif-th expires it), then the fills enter in asset order or by priority, the
+        account's positions marked at this bar's open (``enter``). A position opened inside the
+        bar has its rules check the rest of the bar (``resting.rest_of_bar``)."""
+        c = self.cfg
+        items = []
+        for a in assets:
+            r = acc.resting.get(a)
+            if r is None or t not in self.p.bars[a] or a in acc.pos:
+                continue
+            r.tests += 1
+            hs = lambda ref, a=a: self.half_spread(a, t, ref)  # noqa: E731
+            q = resting.try_fill(c, self.costs(acc, a, t), r, self.p.bars[a][t], hs)
+            if q is not None or (c.tif is not None and r.tests >= c.tif):
+                del acc.resting[a]
+            if q is not None:
+                items.append((a, "open_long" if r.d > 0 else "open_short", r.signal_time, q))
+            elif a not in acc.resting:
+                self.refused(a, t, r.d, "expired")
+        self.enter(acc, t, block, items, lambda b: b.open)
+        for a, action, _, q in items:
+            if q.extreme is not None and a in acc.pos:  # filled inside the bar
+                d = 1.0 if action == "open_long" else -1.0
+                self.rest_bar[(a, t)] = resting.rest_of_bar(c, self.p.bars[a][t], d, q)
+
+    def resting_signals(self, acc: Account, a, t, action: str | None) -> str | None:
+        """The signal step of bar t for resting orders: a resting order of ``a`` (its reversal's
+        exit filled) is cancelled by its side's exit signal, else the other side's entry signal,
+        else (on_signal_off="cancel") its own entry signal off; then an entry ``action`` places a
+        new order (levels at t; a null level: ``no_level``), replacing the resting one (a row
+        ``replaced``) or, on_new_signal="keep", ignored. Returns what is left for the market:
+        a reversal's exit ("close"), else None."""
+        c, b, r = self.cfg, self.p.bars[a][t], acc.resting.get(a)
+        if r is not None and a not in acc.pos and (why := resting.cancelled(c, r, b)) is not None:
+            del acc.resting[a]
+            self.refused(a, t, r.d, why)
+        if action not in ("open_long", "open_short", "reverse_to_long", "reverse_to_short"):
+            return action
+        if a in acc.resting:
+            if c.on_new_signal == "keep":
+                return None
+            self.refused(a, t, acc.resting.pop(a).d, "replaced")
+        d = 1.0 if action.endswith("long") else -1.0
+        lv = resting.levels(c, d, b)
+        if lv is None:
+            self.refused(a, t, d, "no_level")
+        else:
+            acc.resting[a] = resting.Resting(d, t, *lv)
+        return "close" if action.startswith("reverse") else None
 
     def force_exit(self, acc: Account, a, t, reason: str) -> None:
         acc.force[a] = reason
@@ -719,11 +809,14 @@ class Reference:
             for group in groups:
                 if fill == "next_open":  # ml4t-backtest's cycle: the open's exits now, its entries after the rules
                     self.execute_some(acc, t, block, group, "exits" if ml4t_order else "all")
-                # position rules, then the bar's range and the trailing peak
+                if self.cfg.order_type != "market":
+                    self.resting_phase(acc, t, block, group)
+                # position rules, then the bar's range and the trailing peak (of a resting entry filled
+                # inside the bar: the rest of the bar)
                 for a in [x for x in live if x in group]:
                     if a not in acc.pos:
                         continue
-                    p, b = acc.pos[a], self.p.bars[a][t]
+                    p, b = acc.pos[a], self.rest_bar.get((a, t), self.p.bars[a][t])
                     self.position_rules(acc, a, t, p, b)
                     if a not in acc.pos:
                         continue
@@ -743,6 +836,8 @@ class Reference:
                         action = None  # no re-entry on the bar a position rule closed the position
                     if action is not None and a in acc.force and not action.startswith("reverse"):
                         action = None  # a forced close stays; only a reversal replaces it
+                    if self.cfg.order_type != "market":  # entries rest; a reversal's exit is a market order
+                        action = self.resting_signals(acc, a, t, action)
                     if action is not None:
                         acc.pending[a] = (action, t)
                 if fill == "same_close":
@@ -760,45 +855,17 @@ class Reference:
                 action, ts = acc.pending.pop(a)
                 if action in ("close", "reverse_to_long", "reverse_to_short") and a in acc.pos:
                     q = acc.pos[a].qty
-                    self.rejected.append(
-                        dict(
-                            timestamp=ts,
-                            symbol=a,
-                            side="sell" if q > 0 else "buy",
-                            effect="exit",
-                            reason="no_next_bar",
-                            requested_quantity=abs(q),
-                            filled_quantity=0.0,
-                            price=None,
-                        )
-                    )
+                    self.refused(a, ts, -q, "no_next_bar", "exit", abs(q))
                 if action != "close":
-                    d = action in ("open_long", "reverse_to_long", "add_long")
-                    self.rejected.append(
-                        dict(
-                            timestamp=ts,
-                            symbol=a,
-                            side="buy" if d else "sell",
-                            effect="increase" if action.startswith("add") else "entry",
-                            reason="no_next_bar",
-                            requested_quantity=None,
-                            filled_quantity=0.0,
-                            price=None,
-                        )
-                    )
+                    d = 1.0 if action in ("open_long", "reverse_to_long", "add_long") else -1.0
+                    self.refused(a, ts, d, "no_next_bar", "increase" if action.startswith("add") else "entry")
+            r = acc.resting.pop(a, None)
+            if r is not None and r.tests == 0:  # a resting order never tested (tested: no row)
+                self.refused(a, r.signal_time, r.d, "no_next_bar")
             if a in acc.pos:
                 p = acc.pos[a]
-                self.add_trade(
-                    a,
-                    p,
-                    acc.last_time[a],
-                    acc.last_close[a],
-                    0.0,
-                    0.0,
-                    acc.count[a] - p.entry_count,
-                    "end_of_data",
-                    "open",
-                )
+                self.add_trade(a, p, acc.last_time[a], acc.last_close[a], 0.0, 0.0, acc.count[a] - p.entry_count,
+                               "end_of_data", "open")  # fmt: skip
 
     def run(self) -> dict:
         c = self.cfg

@@ -332,12 +332,13 @@ def cash_sell(cfg, q: float, px: float) -> str:
 
 
 def order(cfg, pos: float, close_part: bool, d: float, ref: float, slippage: tuple, cash: float, free: float,
-          equity: float, available: float, cap: float, kappa: float = 0.0) -> Order:  # fmt: skip
+          equity: float, available: float, cap: float, kappa: float = 0.0, px=None) -> Order:  # fmt: skip
     """One order: close ``pos`` (close_part) and / or open direction d (+1, -1; 0 = none), at
     ``ref`` moved against the trader by ``slippage`` = (fraction, cash per share; the callers
     add the half spread, ``half_spread``, to the cash per share), then by the market impact of
-    all its shares (``kappa``; ``Order.price``). Market impact never meets the vectorbt cash rule
-    or a one-order reversal (a ConfigError in ml4t_vec)."""
+    all its shares (``kappa``; ``Order.price``). ``px`` given: the executed price before impact
+    (a resting entry clipped at its limit, ``resting.clip``). Market impact never meets the
+    vectorbt cash rule or a one-order reversal (a ConfigError in ml4t_vec)."""
     vbt = cfg.cash_rule == "vectorbt"
     closing = abs(pos) if close_part else 0.0
     assert not kappa > 0 or not (vbt or (closing > 0 and d != 0)), "market impact: equity / ml4t rules, two orders"
@@ -345,7 +346,8 @@ def order(cfg, pos: float, close_part: bool, d: float, ref: float, slippage: tup
         side = -1 if pos > 0 else 1
     else:
         side = 1 if d > 0 else -1
-    px = ref * (1 + side * slippage[0]) + side * slippage[1]
+    if px is None:
+        px = ref * (1 + side * slippage[0]) + side * slippage[1]
     o = Order(side, px, qx=closing, st_x="ok" if closing > 0 else None)
     new, capped = 0.0, False
     if d != 0:
