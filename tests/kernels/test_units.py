@@ -30,13 +30,17 @@ import numpy as np
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
+from numba import njit
 from reference import orders as ref_orders
+from reference import resting as ref_resting
 from reference import rules as ref_rules
 from reference.engine import Account, Bar, Config, Panel, Position, Reference
 
 from ml4t_vec._kernels import kernel_array
 from ml4t_vec._kernels import orders as nb_orders
+from ml4t_vec._kernels import resting as nb_resting
 from ml4t_vec._kernels import risk as nb_risk
+from ml4t_vec._kernels.book import ORDER_DT
 from ml4t_vec._kernels.codes import (
     ACT_ADD_LONG,
     ACT_ADD_SHORT,
@@ -49,7 +53,9 @@ from ml4t_vec._kernels.codes import (
     CASH_RULE,
     EXIT_REASON,
     INTRABAR,
+    LIMIT_TOUCH,
     NO_EXIT,
+    ORDER_TYPE,
     SIG_ENTRY,
     SIG_EXIT,
     SIG_SHORT_ENTRY,
@@ -60,6 +66,7 @@ from ml4t_vec._kernels.codes import (
     TRAILING_SOURCE,
     decode,
 )
+from ml4t_vec._kernels.columns import COLUMN_DT
 
 INF = math.inf
 REL = 1e-12  # relative tolerance of float outputs (the two sides do the same arithmetic)
@@ -1122,6 +1129,106 @@ NEXT_PEAK = Case(
 )
 
 
+@njit(cache=False)
+def _resting_test_nb(orders, cols, d, op, hi, lo, cl):
+    """``resting.test_nb`` on the records orders[0] / cols[0] (its stop-limit trigger kept there)."""
+    return nb_resting.test_nb(orders[0], cols[0], d, op, hi, lo, cl)
+
+
+@st.composite
+def resting_inputs(draw) -> dict:
+    """A resting order of either side tested on one bar: levels near the close, often exactly at the
+    open or an extreme (the ties), every order type, a stop-limit triggered or not, both touch
+    rules, every intrabar mode (fan_out), the entries' slippage, a stop slippage and a half spread."""
+    d = draw(SIDE_D)
+    c = draw(PRICE)
+    o, h, lo = (c * (1 + draw(st.floats(-0.05, 0.05))) for _ in range(3))
+    h, lo = max(o, h, lo, c), min(o, h, lo, c)
+    level = st.one_of(st.floats(-0.06, 0.06).map(lambda f: c * (1 + f)), st.sampled_from([o, h, lo, c]))
+    return dict(d=d, open=o, high=h, low=lo, close=c, kind=draw(st.sampled_from(["limit", "stop", "stop_limit"])),
+                limit=draw(level), stop=draw(level), triggered=draw(st.booleans()),
+                touch=draw(st.sampled_from(["touch", "through"])), slippage=draw(st.sampled_from([0.0, 0.001, 0.03])),
+                per_share=draw(st.sampled_from([0.0, 0.02])), stop_slippage=draw(st.sampled_from([None, 0.0, 0.005])),
+                hs=draw(st.sampled_from([0.0, 0.01, 0.5])), intrabar="pessimistic")  # fmt: skip
+
+
+def resting_kernel(fn, x) -> dict:
+    """The resting phase's arithmetic for one order: ``test_nb``, then its costs clipped at the limit."""
+    orders = np.zeros(1, dtype=ORDER_DT)
+    cols = np.zeros(1, dtype=COLUMN_DT)
+    lim = x["limit"] if x["kind"] != "stop" else np.nan
+    orders[0]["limit"], orders[0]["stop"] = lim, (x["stop"] if x["kind"] != "limit" else np.nan)
+    orders[0]["armed"] = int(x["triggered"] and x["kind"] == "stop_limit")
+    cols[0]["order_type"] = ORDER_TYPE[x["kind"]]
+    cols[0]["limit_touch"] = LIMIT_TOUCH[x["touch"]]
+    cols[0]["intrabar"] = INTRABAR[x["intrabar"]]
+    how, ref, f_o, f_h, f_l = fn(orders, cols, x["d"], x["open"], x["high"], x["low"], x["close"])
+    out = dict(filled=how != nb_resting.NO_FILL, triggered=bool(orders[0]["armed"]))
+    if how == nb_resting.NO_FILL:
+        return out
+    frac = per_share = half = 0.0
+    if how != nb_resting.FILL_LEVEL:
+        stop_slip = x["slippage"] if x["stop_slippage"] is None else x["stop_slippage"]
+        frac = x["slippage"] if how == nb_resting.FILL_MARKET else stop_slip
+        frac, per_share, half = nb_resting.clip_nb(x["d"], ref, frac, x["per_share"], x["hs"], lim)
+    px = ref * (1.0 + x["d"] * frac) + x["d"] * (per_share + half)
+    rest = None if f_o != f_o else (f_o, f_h, f_l)
+    return out | dict(ref=ref, frac=frac, per_share=per_share, hs=half, px=px, rest=rest)
+
+
+def resting_reference(fn, x) -> dict:
+    cfg = Config(order_type=x["kind"], limit_touch=x["touch"], intrabar=x["intrabar"], slippage=x["slippage"],
+                 slippage_per_share=x["per_share"], stop_slippage=x["stop_slippage"])  # fmt: skip
+    r = ref_resting.Resting(x["d"], 0, x["limit"] if x["kind"] != "stop" else None,
+                            x["stop"] if x["kind"] != "limit" else None,
+                            triggered=x["triggered"] and x["kind"] == "stop_limit")  # fmt: skip
+    bar = Bar(x["open"], x["high"], x["low"], x["close"])
+    q = fn(cfg, cfg, r, bar, lambda ref: x["hs"])
+    out = dict(filled=q is not None, triggered=r.triggered)
+    if q is None:
+        return out
+    rest = None
+    if q.extreme is not None:
+        rb = ref_resting.rest_of_bar(cfg, bar, x["d"], q)
+        rest = (rb.open, rb.high, rb.low)
+    return out | dict(ref=q.ref, frac=q.frac, per_share=q.per_share, hs=q.hs, px=q.px, rest=rest)
+
+
+def resting_outcomes(x, out) -> set:
+    if not out["filled"]:
+        return {f"{x['kind']}:none" + (":triggered" if out["triggered"] else "")}
+    where = "open" if out["rest"] is None else ("level" if out["frac"] == 0.0 and out["hs"] == 0.0 else "stop")
+    clipped = x["kind"] != "stop" and out["px"] == x["limit"] and where != "level"
+    return {f"{x['kind']}:{where}"} | ({"clipped"} if clipped else set())
+
+
+RESTING = Case(
+    "resting_test",
+    _resting_test_nb,
+    ref_resting.try_fill,
+    resting_inputs(),
+    resting_kernel,
+    resting_reference,
+    outcomes=resting_outcomes,
+    must_see=frozenset(
+        {
+            "limit:open",
+            "limit:level",
+            "limit:none",
+            "stop:open",
+            "stop:stop",
+            "stop:none",
+            "stop_limit:open",
+            "stop_limit:level",
+            "stop_limit:none:triggered",
+            "clipped",
+        }
+    ),  # fmt: skip
+    fan_out=over(intrabar=tuple(INTRABAR)),
+    scale=5,
+)
+
+
 CASES = [
     DECIDE,
     FEE,
@@ -1142,6 +1249,7 @@ CASES = [
     ORDER,
     CHECK_EXIT,
     NEXT_PEAK,
+    RESTING,
 ]
 
 
