@@ -97,8 +97,12 @@ def run_batch(prep, combos, cfgs, exprs, index, ppy, timings, per_asset=False) -
     parts_l = [_lower.limit_params(c, groups_per, n_assets, prep) for c in uniq]
     params = kernel_tuple(OrderParams, **{f: stack(parts_o, which, f) for f in OrderParams._fields})
     risk = kernel_tuple(RiskParams, **{f: stack(parts_r, which, f) for f in RiskParams._fields})
-    limits = kernel_tuple(LimitParams, **{f: getattr(parts_l[0], f) if f in ("day", "nights", "month") else
-                                          stack(parts_l, which, f) for f in LimitParams._fields})  # fmt: skip
+    # the time axis' arrays are one for every set; day numbers are computed where a set needs them
+    # (a daily loss limit, tif="day") and zeros elsewhere
+    shared_axis = {f: getattr(parts_l[0], f) for f in ("nights", "month")}
+    shared_axis["day"] = np.max([p.day for p in parts_l], axis=0)
+    limits = kernel_tuple(LimitParams, **{f: shared_axis[f] if f in shared_axis else stack(parts_l, which, f)
+                                          for f in LimitParams._fields})  # fmt: skip
     col_asset = np.tile(np.arange(n_assets, dtype=np.int64), k)
     if shared:
         groups = np.arange(k + 1, dtype=np.int64) * n_assets

@@ -26,6 +26,7 @@ from ml4t_vec._kernels.codes import (
     SIZE_RULE,
     SIZE_TYPE,
     STOP_ANCHOR,
+    TIF_DAY,
     TIF_GTC,
     TRAILING_SOURCE,
     TRAILING_START,
@@ -253,7 +254,7 @@ def order_levels(cfg: BacktestConfig, n_cols: int, prep: Prepared | None) -> dic
         stop_offset=offset(e.stop_offset),
         limit_price=price("limit_price"),
         stop_price=price("stop_price"),
-        tif=full(TIF_GTC if e.tif is None else int(e.tif)),
+        tif=full(TIF_GTC if e.tif is None else TIF_DAY if e.tif == "day" else int(e.tif)),
         on_new_signal=full(ON_NEW_SIGNAL[e.on_new_signal]),
         on_signal_off=full(ON_SIGNAL_OFF[e.on_signal_off]),
         limit_touch=full(LIMIT_TOUCH[e.limit_touch]),
@@ -504,7 +505,7 @@ def limit_params(cfg: BacktestConfig, n_groups: int, n_cols: int, prep: Prepared
     lim = cfg.limits
     full = lambda v: np.full(n_groups, v)  # noqa: E731
     off = lambda v: np.inf if v is None else float(v)  # noqa: E731
-    day = day_numbers(prep) if lim.daily_loss_limit is not None else np.zeros(prep.n_bars)
+    day = day_numbers(prep) if lim.daily_loss_limit is not None or cfg.execution.tif == "day" else np.zeros(prep.n_bars)
     return kernel_tuple(
         LimitParams,
         max_positions=full(NEVER if lim.max_positions is None else int(lim.max_positions)),

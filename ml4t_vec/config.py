@@ -319,8 +319,9 @@ class ExecutionConfig:
             ``no_level``). One of them for "limit" and "stop_limit".
         stop_offset, stop_price: the stop level, the same way against the order (a buy stop 2%
             above the close: ``0.02``). One of them for "stop" and "stop_limit".
-        tif: time in force, the most bars a resting order is tested on before it expires
-            (None: good till cancelled).
+        tif: time in force, the most bars a resting order is tested on before it expires, or
+            ``"day"`` (it expires at the end of its signal bar's calendar day; None: good till
+            cancelled).
         on_new_signal: a same-side entry signal while an order rests: ``"replace"`` (default: a
             new order at the new levels) or ``"keep"`` (the resting order stays).
         on_signal_off: ``"keep"`` (default) or ``"cancel"``: cancel a resting order on the first
@@ -339,7 +340,7 @@ class ExecutionConfig:
     limit_price: pl.Expr | str | None = None
     stop_offset: float | None = None
     stop_price: pl.Expr | str | None = None
-    tif: int | None = None
+    tif: int | str | None = None
     on_new_signal: str = "replace"
     on_signal_off: str = "keep"
     limit_touch: str = "touch"
@@ -358,10 +359,10 @@ class ExecutionConfig:
                 _check_number(name, getattr(self, name), lo=0.0, hi=1.0)
         for name in ("limit_price", "stop_price"):
             _check_expression(name, getattr(self, name))
-        if self.tif is not None and (isinstance(self.tif, bool) or not isinstance(self.tif, (int, np.integer))
-                                     or self.tif < 1):  # fmt: skip
-            raise ConfigError(f"`tif` is the most bars a resting order is tested on: an integer >= 1 or None; "
-                              f"got {self.tif!r}.")  # fmt: skip
+        if self.tif is not None and self.tif != "day" and (isinstance(self.tif, bool) or not isinstance(
+                self.tif, (int, np.integer)) or self.tif < 1):  # fmt: skip
+            raise ConfigError(f"`tif` is the most bars a resting order is tested on: an integer >= 1, 'day' (until "
+                              f"the end of its signal bar's day) or None; got {self.tif!r}.")  # fmt: skip
         self._check_levels()
 
     def _check_levels(self) -> None:

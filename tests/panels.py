@@ -307,7 +307,7 @@ def resting_orders(draw) -> dict:
     the signal bar's close or (half the time) the bar's absolute ``lmt`` / ``stp``, a time in force
     and every option drawn."""
     order_type = draw(st.sampled_from(["limit", "stop", "stop_limit"]))
-    out = dict(order_type=order_type, tif=draw(st.sampled_from([None, 1, 2, 5])),
+    out = dict(order_type=order_type, tif=draw(st.sampled_from([None, 1, 2, 5, "day"])),
                on_new_signal=draw(st.sampled_from(["replace", "keep"])),
                on_signal_off=draw(st.sampled_from(["keep", "cancel"])),
                limit_touch=draw(st.sampled_from(["touch", "through"])))  # fmt: skip

@@ -74,6 +74,7 @@ ON_NEW_SIGNAL = {"replace": 0, "keep": 1}  # a same-side entry signal while an o
 ON_SIGNAL_OFF = {"keep": 0, "cancel": 1}  # the order's entry signal turning off
 LIMIT_TOUCH = {"touch": 0, "through": 1}  # a limit fills when the bar reaches it, or trades through it
 TIF_GTC = 2**62  # good till cancelled (no time in force)
+TIF_DAY = -1  # tif="day": expires at the end of its signal bar's calendar day
 
 # --- pending actions (kernel-internal) ---------------------------------------------------------
 ACT_NONE = 0

@@ -34,6 +34,7 @@ from ml4t_vec._kernels.codes import (
     ORDER_ML4T,
     PERCENT_OF_CASH,
     REASON_SIGNAL,
+    REJ_EXPIRED,
     REJ_INSUFFICIENT_CASH,
     REJ_MAX_POSITIONS,
     REJ_POSITION_CLOSED,
@@ -42,6 +43,7 @@ from ml4t_vec._kernels.codes import (
     SIG_SESSION_CLOSED,
     SIG_SESSION_EXIT,
     SIG_VALID,
+    TIF_DAY,
 )
 from ml4t_vec._kernels.fills import (
     apply_order_nb,
@@ -281,10 +283,11 @@ def entries_nb(t, c0, c1, e0, e1, price, off, step, col_asset, sig, cols, size_a
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def resting_phase_nb(t, c0, c1, open_, high, low, close, off, step, col_asset, sig, cols, size_a, bar_costs, cash, book,
-                     orders, lim, block, prio, prio_on, sink, order, levels, any_rules, order_model):  # fmt: skip
+                     orders, lim, block, prio, prio_on, sink, order, levels, any_rules, day, order_model):  # fmt: skip
     """Bar t's resting entry orders of group c0..c1 (README "Order types"): each order placed
     before t, on a column with a bar at t and no position, is tested on the bar
-    (``resting.test_nb``; at its ``tif``-th test without a fill it expires). Those that fill
+    (``resting.test_nb``; at its ``tif``-th test without a fill it expires; ``tif="day"``: on
+    the asset's first bar of a later calendar day, ``day``: LimitParams' day numbers). Those that fill
     are entries at their fill's reference price and costs (a marketable fill priced as a market
     order and clipped at its limit, ``resting.clip_nb``; a resting fill at its limit without
     slippage or spread; a stop's with ``stop_entry_slippage``), sized and cut by
@@ -303,6 +306,10 @@ def resting_phase_nb(t, c0, c1, open_, high, low, close, off, step, col_asset, s
             continue
         i = off[col_asset[c]] + t * step
         d = 1.0 if o["action"] == ACT_OPEN_LONG else -1.0
+        if cs["tif"] == TIF_DAY and day[t] != day[o["bar"]]:  # tif="day": its day is over
+            write_reject_nb(sink, c, t, np.int64(d), np.int64(EFFECT_ENTRY), np.int64(REJ_EXPIRED), np.nan, 0.0, np.nan)
+            o["action"] = ACT_NONE
+            continue
         o["tests"] += 1
         how, ref, f_o, f_h, f_l = test_nb(o, cs, d, open_[i], high[i], low[i], close[i])
         if how == NO_FILL:

@@ -32,6 +32,7 @@ from ml4t_vec._kernels.codes import (
     SIG_EXIT,
     SIG_SHORT_ENTRY,
     SIG_SHORT_EXIT,
+    TIF_DAY,
 )
 from ml4t_vec._kernels.risk import level_at_nb
 
@@ -187,7 +188,7 @@ def is_resting_nb(o, cs, order_model):
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 def expire_nb(o, cs, c, t, sink):
     """A test of column c's resting order that did not fill: at its ``tif``-th test it expires."""
-    if o["tests"] >= cs["tif"]:
+    if cs["tif"] != TIF_DAY and o["tests"] >= cs["tif"]:
         d = 1 if o["action"] == ACT_OPEN_LONG else -1
         write_reject_nb(sink, c, t, np.int64(d), np.int64(EFFECT_ENTRY), np.int64(REJ_EXPIRED), np.nan, 0.0, np.nan)
         o["action"] = ACT_NONE

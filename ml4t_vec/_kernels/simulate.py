@@ -314,7 +314,7 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
             if resting is not None and n_pending > 0:  # 1b. resting entry orders (any timing)
                 cash, n_pending = resting_phase_nb(t, c0, c1, open_, high, low, close, off, step, col_asset, sig, cols,
                                                    size, bar_costs, cash, book, orders, lim, block, prio, prio_on, sink,
-                                                   order_buf, levels, bool(any_rules), order_model)  # fmt: skip
+                                                   order_buf, levels, bool(any_rules), day, order_model)  # fmt: skip
             # 2. position rules, then what is held through the bar sees its range and moves its peak.
             # A one-column account's quiet-bar loop ran this step for the bar it stopped at, or
             # found the rule exit it takes here; without rules the step only moves the excursions.

@@ -250,3 +250,18 @@ def test_a_scale_out_step_on_the_fill_bar_is_taken_once():
     assert fa.select("timestamp", "effect", "quantity").rows() == [(dt.date(2024, 1, 3), "entry", 10.0),
                                                                   (dt.date(2024, 1, 3), "reduce", 5.0)]  # fmt: skip
     assert r.fills.filter(pl.col("symbol") == "B")["effect"].to_list() == ["entry", "reduce", "exit"]
+
+
+def test_tif_day_expires_on_the_first_bar_of_a_later_day():
+    """Hourly bars, two a day: a limit signalled on day 1's first bar is tested on its second and
+    expires at day 2's first bar (``expired`` there, nothing tested on it: its low reaches the
+    level but the order is gone)."""
+    ts = [dt.datetime(2024, 1, 1, 10), dt.datetime(2024, 1, 1, 11), dt.datetime(2024, 1, 2, 10)]
+    df = bars([(100, 101, 99, 100), (100, 101, 99.5, 100), (97, 98, 96, 97)], entries=[True, False, False])
+    df = df.with_columns(timestamp=pl.Series(ts))
+    r = vec.backtest(df, **ONE, order_type="limit", limit_offset=0.02, tif="day")
+    assert r.fills.height == 0
+    assert r.rejected.select("timestamp", "reason").rows() == [(ts[2], "expired")]
+    assert vec.backtest(df, **ONE, order_type="limit", limit_offset=0.02).fills["price"].to_list() == [97.0]
+    with pytest.raises(ConfigError, match="'day'"):
+        vec.backtest(df, **ONE, order_type="limit", limit_offset=0.02, tif="week")

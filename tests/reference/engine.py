@@ -140,7 +140,7 @@ class Config:
     stop_offset: float | None = None
     limit_levels: bool = False
     stop_levels: bool = False
-    tif: int | None = None  # None: good till cancelled
+    tif: int | str | None = None  # None: good till cancelled; "day": until the end of the signal bar's day
     on_new_signal: str = "replace"  # replace | keep
     on_signal_off: str = "keep"  # keep | cancel
     limit_touch: str = "touch"  # touch | through
@@ -701,10 +701,14 @@ class Reference:
             r = acc.resting.get(a)
             if r is None or t not in self.p.bars[a] or a in acc.pos:
                 continue
+            if c.tif == "day" and self.p.day.get(t) != self.p.day.get(r.signal_time):  # its day is over
+                del acc.resting[a]
+                self.refused(a, t, r.d, "expired")
+                continue
             r.tests += 1
             hs = lambda ref, a=a: self.half_spread(a, t, ref)  # noqa: E731
             q = resting.try_fill(c, self.costs(acc, a, t), r, self.p.bars[a][t], hs)
-            if q is not None or (c.tif is not None and r.tests >= c.tif):
+            if q is not None or (isinstance(c.tif, int) and r.tests >= c.tif):
                 del acc.resting[a]
             if q is not None:
                 items.append((a, "open_long" if r.d > 0 else "open_short", r.signal_time, q))
