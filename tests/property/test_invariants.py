@@ -353,3 +353,27 @@ def test_a_window_price_expression_sees_each_asset_in_time_order(panel_df, seed)
     kw = dict(entries="s0", exits="s1", price=price, fees=0.001)
     base = vec.backtest(df.sort("asset", "timestamp"), **kw).fills
     assert vec.backtest(df.sample(fraction=1.0, shuffle=True, seed=seed), **kw).fills.equals(base)
+
+
+@given(panels(), configs(resting=True))
+def test_resting_entries_fill_inside_their_bar_after_their_signal_and_before_expiry(panel_df, cfg):
+    """Every entry a resting order fills (limit, stop, stop-limit) fills at a reference price inside
+    its bar's [low, high] (the open on a gap, else the level the bar reached: the fill price less
+    its slippage and spread per share), strictly after an entry signal of its side, and with
+    ``tif=n`` no more than n + 1 of the asset's bars after one (n tests; a reversal's entry is not
+    tested on the bar its exit waits for)."""
+    _, df = panel_df
+    res = vec.backtest(df, **vec_kwargs(cfg))
+    bars = df.sort("asset", "timestamp").with_columns(k=pl.int_range(pl.len()).over("asset"))
+    sig = bars.select(pl.col("asset").alias("symbol"), "k", buy=pl.col("s0").fill_null(False),
+                      sell=pl.col("s2").fill_null(False))  # fmt: skip
+    ohlc = bars.select("timestamp", pl.col("asset").alias("symbol"), "open", "high", "low", "k")
+    x = res.fills.filter(pl.col("effect") == "entry").join(ohlc, on=["timestamp", "symbol"])
+    for r in x.iter_rows(named=True):
+        d = 1.0 if r["side"] == "buy" else -1.0
+        ref = r["price"] - d * (r["slippage"] + r["spread_cost"]) / r["quantity"]
+        assert r["low"] * (1 - 1e-12) <= ref <= r["high"] * (1 + 1e-12), r
+        before = sig.filter((pl.col("symbol") == r["symbol"]) & (pl.col("k") < r["k"]) & pl.col(r["side"]))
+        assert before.height > 0, r  # never on (or before) its signal bar
+        if isinstance(cfg.tif, int):
+            assert r["k"] - before["k"].max() <= cfg.tif + 1, (r, cfg.tif)
