@@ -36,6 +36,7 @@ from ml4t_vec._kernels.codes import (
     REASON_SIGNAL,
     REJ_EXPIRED,
     REJ_INSUFFICIENT_CASH,
+    REJ_MAX_POSITION_WEIGHT,
     REJ_MAX_POSITIONS,
     REJ_POSITION_CLOSED,
     REJ_SESSION_END,
@@ -305,30 +306,8 @@ def resting_phase_nb(t, c0, c1, open_, high, low, close, off, step, col_asset, s
         if book[c]["qty"] != 0.0:
             continue
         i = off[col_asset[c]] + t * step
-        d = 1.0 if o["action"] == ACT_OPEN_LONG else -1.0
-        if cs["tif"] == TIF_DAY and day[t] != day[o["bar"]]:  # tif="day": its day is over
-            write_reject_nb(sink, c, t, np.int64(d), np.int64(EFFECT_ENTRY), np.int64(REJ_EXPIRED), np.nan, 0.0, np.nan)
-            o["action"] = ACT_NONE
-            continue
-        o["tests"] += 1
-        how, ref, f_o, f_h, f_l = test_nb(o, cs, d, open_[i], high[i], low[i], close[i])
-        if how == NO_FILL:
-            expire_nb(o, cs, c, t, sink)
-            continue
-        frac, per_share, half = 0.0, 0.0, 0.0
-        if how != FILL_LEVEL:  # marketable at the open, or a stop at its level: the market's costs, clipped
-            half = spread_of_nb(bar_costs, cs, c, t, ref, order_model)
-            frac = cs["slippage"] if how == FILL_MARKET else cs["stop_entry_slippage"]
-            frac, per_share, half = clip_nb(d, ref, frac, cs["slippage_per_share"], half, o["limit"])
-        o["fill"] = 1
-        o["ref"] = ref
-        o["frac"] = frac
-        o["per_share"] = per_share
-        o["half"] = half
-        o["from_open"] = f_o
-        o["from_high"] = f_h
-        o["from_low"] = f_l
-        n_fill += 1
+        if _tested_nb(o, cs, c, t, open_[i], high[i], low[i], close[i], bar_costs, sink, day, order_model):
+            n_fill += 1
     if n_fill > 0:
         cash = entries_nb(t, c0, c1, c0, c1, open_, off, step, col_asset, sig, cols, size_a, bar_costs, cash, book,
                           orders, lim, block, prio, prio_on, sink, order, bool(0), np.int64(1),
@@ -339,15 +318,82 @@ def resting_phase_nb(t, c0, c1, open_, high, low, close, off, step, col_asset, s
                 continue
             o["fill"] = 0
             b = book[c]
-            if b["qty"] == 0.0 or b["entry_bar"] != t:  # refused
-                continue
-            b["from_bar"] = t  # (its rules start here, not again after a later phase of the bar)
-            b["from_open"] = o["from_open"]  # NaN: filled at the open, the whole bar; else the rest of it
-            b["from_high"] = o["from_high"]
-            b["from_low"] = o["from_low"]
-            if any_rules:
-                open_rules_nb(book, c, o["bar"], close[off[col_asset[c]] + o["bar"] * step], cols[c], levels)
+            if b["qty"] != 0.0 and b["entry_bar"] == t:  # (not refused)
+                _opened_nb(b, o, c, t, close[off[col_asset[c]] + o["bar"] * step], cols[c], levels, any_rules, book)
     return cash, count_pending_nb(orders, c0, c1)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def _tested_nb(o, cs, c, t, op, hi, lo, cl, bar_costs, sink, day, order_model):
+    """Test column c's resting order ``o`` on bar t (open, high, low, close): expired (``tif``, or
+    ``tif="day"`` past its day: its row), no fill, or a fill whose reference price, costs (a
+    marketable fill's clipped at the limit) and rest of the bar go into ``o`` (``fill`` 1).
+    Returns whether it fills."""
+    d = 1.0 if o["action"] == ACT_OPEN_LONG else -1.0
+    if cs["tif"] == TIF_DAY and day[t] != day[o["bar"]]:  # tif="day": its day is over
+        write_reject_nb(sink, c, t, np.int64(d), np.int64(EFFECT_ENTRY), np.int64(REJ_EXPIRED), np.nan, 0.0, np.nan)
+        o["action"] = ACT_NONE
+        return False
+    o["tests"] += 1
+    how, ref, f_o, f_h, f_l = test_nb(o, cs, d, op, hi, lo, cl)
+    if how == NO_FILL:
+        expire_nb(o, cs, c, t, sink)
+        return False
+    frac, per_share, half = 0.0, 0.0, 0.0
+    if how != FILL_LEVEL:  # marketable at the open, or a stop at its level: the market's costs, clipped
+        half = spread_of_nb(bar_costs, cs, c, t, ref, order_model)
+        frac = cs["slippage"] if how == FILL_MARKET else cs["stop_entry_slippage"]
+        frac, per_share, half = clip_nb(d, ref, frac, cs["slippage_per_share"], half, o["limit"])
+    o["fill"] = 1
+    o["ref"] = ref
+    o["frac"] = frac
+    o["per_share"] = per_share
+    o["half"] = half
+    o["from_open"] = f_o
+    o["from_high"] = f_h
+    o["from_low"] = f_l
+    return True
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def _opened_nb(b, o, c, t, close_s, cs, levels, any_rules, book):
+    """The position column c's resting order ``o`` opened on bar t: the rest of its fill bar for
+    the rules (``from_*``; ``from_open`` NaN: filled at the open) and its rule levels, read at
+    the signal bar (close ``close_s``)."""
+    b["from_bar"] = t  # (its rules start here, not again after a later phase of the bar)
+    b["from_open"] = o["from_open"]
+    b["from_high"] = o["from_high"]
+    b["from_low"] = o["from_low"]
+    if any_rules:
+        open_rules_nb(book, c, o["bar"], close_s, cs, levels)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+def rest_one_nb(book, orders, c, t, cs, op, hi, lo, cl, close_s, bits, size_a, bar_costs, lev, cash, sink, levels,
+                any_rules, day, order_model):  # fmt: skip
+    """The resting order of a one-column account without portfolio limits on bar t (open, high,
+    low, close; its signal bar's close ``close_s``; signal bits ``bits``), as ``resting_phase_nb``
+    tests and fills it for a group of one (an entry from flat: equity and free cash are the cash,
+    the buying power ``lev`` x cash, or the cash under cash_rule="ml4t"), the lean call the
+    signal driver makes instead (as ``fills.fill_one_nb`` for market orders). Returns (cash,
+    orders still waiting)."""
+    o = orders[c]
+    if not is_resting_nb(o, cs, order_model) or o["bar"] >= t or (bits & SIG_VALID) == 0 or book[c]["qty"] != 0.0:
+        return cash, 0 if o["action"] == ACT_NONE else 1
+    if not _tested_nb(o, cs, c, t, op, hi, lo, cl, bar_costs, sink, day, order_model):
+        return cash, 0 if o["action"] == ACT_NONE else 1
+    d = 1.0 if o["action"] == ACT_OPEN_LONG else -1.0
+    o["fill"] = 0
+    o["action"] = ACT_NONE
+    reason = np.int64(REJ_SESSION_END) if (bits & SIG_SESSION_CLOSED) != 0 else np.int64(-1)
+    avail = cash if cs["cash_rule"] == CASH_ML4T else lev * cash
+    slip = (o["frac"], o["per_share"], o["half"])
+    dcash, q, _, _ = enter_nb(book, c, t, d, reason, cs, o["ref"], slip, bar_costs, size_at_nb(size_a, c, o["bar"]),
+                              cash, avail, np.inf, np.int64(REJ_MAX_POSITION_WEIGHT), bool(0), cash, cash, sink,
+                              order_model)  # fmt: skip
+    if q > 0.0:
+        _opened_nb(book[c], o, c, t, close_s, cs, levels, any_rules, book)
+    return cash + dcash, 0
 
 
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)

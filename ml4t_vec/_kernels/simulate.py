@@ -76,6 +76,7 @@ from ml4t_vec._kernels.phases import (
     PHASE_ENTRIES,
     PHASE_EXITS,
     phase_nb,
+    rest_one_nb,
     resting_phase_nb,
     rules_nb,
     start_rules_nb,
@@ -311,7 +312,13 @@ def _run_group_nb(g, c0, c1, col_asset, open_, fill_price, close, high, low, off
                 cash, n_pending = phase_nb(t, c0, c1, e0, e1, fill_price, off, step, col_asset, sig, cols, size,
                                             bar_costs, cash, book, orders, lim, block, prio, prio_on, sink, part,
                                             order_buf, close, high, low, levels, start, order_model)  # fmt: skip
-            if resting is not None and n_pending > 0:  # 1b. resting entry orders (any timing)
+            if resting is not None and n_pending > 0 and one_column is not None and one:  # 1b. resting entry orders
+                i = off[col_asset[c0]] + t * step  # (any timing; a one-column account's through a lean call)
+                cash, n_pending = rest_one_nb(book, orders, c0, t, cols[c0], open_[i], high[i], low[i], close[i],
+                                              close[off[col_asset[c0]] + orders[c0]["bar"] * step], sig[c0, t], size,
+                                              bar_costs, lim[2], cash, sink, levels, bool(any_rules), day,
+                                              order_model)  # fmt: skip
+            elif resting is not None and n_pending > 0:
                 cash, n_pending = resting_phase_nb(t, c0, c1, open_, high, low, close, off, step, col_asset, sig, cols,
                                                    size, bar_costs, cash, book, orders, lim, block, prio, prio_on, sink,
                                                    order_buf, levels, bool(any_rules), day, order_model)  # fmt: skip
