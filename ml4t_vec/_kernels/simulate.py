@@ -8,18 +8,24 @@ loop over columns). Every group, of one column or many, runs ``_run_group_nb``.
 State lives in named records (``book``): a position record per column (``POSITION_DT``:
 signed quantity, average price, entry costs, excursions, rule levels) and an order record per
 column (``ORDER_DT``: the action waiting for the column's next bar, its signal bar, the exit
-reason a limit forced on it). Every fill lands in ``fills.py`` (``exit_nb``, ``enter_nb``,
-``apply_order_nb``) and every record goes through ``book``'s writers.
+reason a limit forced on it, a resting order's levels and tests). The phases are in
+``phases.py``; every fill lands in ``fills.py`` (``exit_nb``, ``enter_nb``, ``apply_order_nb``)
+and every record goes through ``book``'s writers.
 
 Per bar, in this order (the fill rules documented in README "Fill rules"):
 
 1. open phase   - orders pending from an earlier bar fill at this bar's fill price
                   (``fill="next_open"``): exits of the whole group first, then entries;
+   resting      - resting entry orders (limit, stop, stop-limit; README "Order types") are
+                  tested on the bar, in every fill timing, and those that fill enter
+                  (``phases.resting_phase_nb``, ``rest_one_nb``);
 2. intrabar     - position rules; held positions see the bar's high/low (MFE/MAE);
 3. close phase  - pending orders fill here for ``fill="next_close"``;
 4. signals      - each column with a bar decides an action from its signal bits and its
-                  position after this bar's fills; for ``fill="same_close"`` it fills at once
-                  (another close phase), else it waits for the column's next bar;
+                  position after this bar's fills (a resting order is first cancelled or
+                  replaced as its signals say: ``resting.signal_rest_nb``, ``_place_nb``);
+                  for ``fill="same_close"`` it fills at once (another close phase), else it
+                  waits for the column's next bar;
 5. valuation    - positions are marked at the close (the last close carries over missing bars);
                   a group with portfolio limits checks them here (``limits.close_of_bar_nb``):
                   forced exits are orders for the next bar, like signals.
