@@ -42,3 +42,10 @@ print(indep.asset_equity.filter(pl.col("timestamp") == pl.col("timestamp").max()
 # before each fill); each is reported apart from the fees
 costly = vec.backtest(prices, **common, spread=0.0005, impact=vec.SquareRootImpact(k=0.1))
 print(costly.stats().select("total_return", "total_fees", "total_slippage", "total_spread_cost", "total_impact_cost"))
+
+# entry timing: the same signals as limit orders half a percent inside the signal close, good for
+# three bars (README "Order types"): a fill at the limit pays no slippage or spread, an order the
+# market never reaches expires, and each order's fate is in `rejected`
+limits = vec.backtest(prices, **common, spread=0.0005, order_type="limit", limit_offset=0.005, tif=3)
+print(limits.stats().select("total_return", "n_trades", "total_slippage", "total_spread_cost"))
+print(limits.rejected.group_by("reason").len().sort("len", descending=True))
