@@ -34,7 +34,6 @@ from ml4t_vec._kernels.codes import (
     ORDER_ML4T,
     PERCENT_OF_CASH,
     REASON_SIGNAL,
-    REJ_EXPIRED,
     REJ_INSUFFICIENT_CASH,
     REJ_MAX_POSITION_WEIGHT,
     REJ_MAX_POSITIONS,
@@ -64,7 +63,16 @@ from ml4t_vec._kernels.orders import (
     size_at_nb,
     spread_of_nb,
 )
-from ml4t_vec._kernels.resting import FILL_LEVEL, FILL_MARKET, NO_FILL, clip_nb, expire_nb, is_resting_nb, test_nb
+from ml4t_vec._kernels.resting import (
+    FILL_LEVEL,
+    FILL_MARKET,
+    NO_FILL,
+    clip_nb,
+    expire_nb,
+    is_resting_nb,
+    side_nb,
+    test_nb,
+)
 from ml4t_vec._kernels.risk import check_exit_nb, fraction_at_nb, next_peak_nb
 from ml4t_vec._kernels.sort import stable_argsort_nb
 
@@ -294,8 +302,8 @@ def resting_phase_nb(t, c0, c1, open_, high, low, close, off, step, col_asset, s
     slippage or spread; a stop's with ``stop_entry_slippage``), sized and cut by
     ``entries_nb`` as the phases' entries are, the account marked at the bar's open. The
     positions they open get their rule levels (``any_rules``) and, filled inside the bar, the
-    rest of it for the position rules (``book`` fields ``from_*``). Compiled only into the order
-    model's copy (``launch.order_model``). Returns (cash, the group's columns with an order
+    rest of it for the position rules (``book`` fields ``from_*``). Compiled only into the
+    drivers' copy for resting orders (``launch.resting_of``). Returns (cash, the group's columns with an order
     still waiting)."""
     n_fill = 0
     for c in range(c0, c1):
@@ -329,15 +337,15 @@ def _tested_nb(o, cs, c, t, op, hi, lo, cl, bar_costs, sink, day, order_model):
     ``tif="day"`` past its day: its row), no fill, or a fill whose reference price, costs (a
     marketable fill's clipped at the limit) and rest of the bar go into ``o`` (``fill`` 1).
     Returns whether it fills."""
-    d = 1.0 if o["action"] == ACT_OPEN_LONG else -1.0
-    if cs["tif"] == TIF_DAY and day[t] != day[o["bar"]]:  # tif="day": its day is over
-        write_reject_nb(sink, c, t, np.int64(d), np.int64(EFFECT_ENTRY), np.int64(REJ_EXPIRED), np.nan, 0.0, np.nan)
-        o["action"] = ACT_NONE
+    d = side_nb(o)
+    day_over = cs["tif"] == TIF_DAY and day[t] != day[o["bar"]]  # tif="day": not tested on a later day
+    if day_over:
+        expire_nb(o, cs, c, t, sink, day_over)
         return False
     o["tests"] += 1
     how, ref, f_o, f_h, f_l = test_nb(o, cs, d, op, hi, lo, cl)
     if how == NO_FILL:
-        expire_nb(o, cs, c, t, sink)
+        expire_nb(o, cs, c, t, sink, day_over)
         return False
     frac, per_share, half = 0.0, 0.0, 0.0
     if how != FILL_LEVEL:  # marketable at the open, or a stop at its level: the market's costs, clipped
@@ -382,7 +390,7 @@ def rest_one_nb(book, orders, c, t, cs, op, hi, lo, cl, close_s, bits, size_a, b
         return cash, 0 if o["action"] == ACT_NONE else 1
     if not _tested_nb(o, cs, c, t, op, hi, lo, cl, bar_costs, sink, day, order_model):
         return cash, 0 if o["action"] == ACT_NONE else 1
-    d = 1.0 if o["action"] == ACT_OPEN_LONG else -1.0
+    d = side_nb(o)
     o["fill"] = 0
     o["action"] = ACT_NONE
     reason = np.int64(REJ_SESSION_END) if (bits & SIG_SESSION_CLOSED) != 0 else np.int64(-1)

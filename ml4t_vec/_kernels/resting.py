@@ -161,7 +161,7 @@ def signal_rest_nb(o, cs, c, t, bits, sink):
     side, then (``on_signal_off="cancel"``) its own entry signal off, cancel it with a rejected
     row. Returns (whether it was cancelled, whether the bar's decision is to be ignored: its
     own entry signal with ``on_new_signal="keep"``)."""
-    d = 1 if o["action"] == ACT_OPEN_LONG else -1
+    d = side_nb(o)
     own = SIG_ENTRY if d > 0 else SIG_SHORT_ENTRY
     why = -1
     if (bits & (SIG_EXIT if d > 0 else SIG_SHORT_EXIT)) != 0:
@@ -185,10 +185,17 @@ def is_resting_nb(o, cs, order_model):
     return cs["order_type"] != ORDER_MARKET and (o["action"] == ACT_OPEN_LONG or o["action"] == ACT_OPEN_SHORT)
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def side_nb(o):
+    """The direction of a resting entry order ``o``: +1 a buy, -1 a sell."""
+    return 1.0 if o["action"] == ACT_OPEN_LONG else -1.0
+
+
 @njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
-def expire_nb(o, cs, c, t, sink):
-    """A test of column c's resting order that did not fill: at its ``tif``-th test it expires."""
-    if cs["tif"] != TIF_DAY and o["tests"] >= cs["tif"]:
-        d = 1 if o["action"] == ACT_OPEN_LONG else -1
-        write_reject_nb(sink, c, t, np.int64(d), np.int64(EFFECT_ENTRY), np.int64(REJ_EXPIRED), np.nan, 0.0, np.nan)
+def expire_nb(o, cs, c, t, sink, day_over):
+    """Column c's resting order on bar t, not filled: it expires (its rejected row) when its
+    day is over (``day_over``: tif="day", a bar of a later day) or at its ``tif``-th test."""
+    if day_over or (cs["tif"] != TIF_DAY and o["tests"] >= cs["tif"]):
+        write_reject_nb(sink, c, t, np.int64(side_nb(o)), np.int64(EFFECT_ENTRY), np.int64(REJ_EXPIRED), np.nan,
+                        0.0, np.nan)  # fmt: skip
         o["action"] = ACT_NONE
